@@ -1,0 +1,103 @@
+/**
+ * Thin builders over the ONNX protobuf schema (onnx-proto, protobufjs): tensors, value infos, nodes,
+ * and model encode/decode. Element type numbers follow onnx.proto `TensorProto.DataType`.
+ */
+import onnxProto from 'onnx-proto';
+
+export const onnx = onnxProto.onnx;
+export type ModelProto = onnxProto.onnx.ModelProto;
+export type GraphProto = onnxProto.onnx.IGraphProto;
+export type NodeProto = onnxProto.onnx.INodeProto;
+export type TensorProto = onnxProto.onnx.ITensorProto;
+
+export const ElemType = {
+  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, BOOL: 9,
+  FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+} as const;
+
+export const OPSET = 17;
+export const IR_VERSION = 8;
+
+/** A dimension: a fixed size, or a symbolic name for a dynamic one. */
+export type Dim = number | string;
+
+export function floatTensor(name: string, dims: number[], values: Float32Array): TensorProto {
+  return rawTensor(name, dims, ElemType.FLOAT, values);
+}
+
+export function rawTensor(name: string, dims: number[], dataType: number, values: ArrayBufferView): TensorProto {
+  // rawData is little-endian bytes (onnx.proto: raw_data); typed arrays are little-endian on every supported host.
+  return { name, dims, dataType, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice() };
+}
+
+export function int64Tensor(name: string, dims: number[], values: number[]): TensorProto {
+  return rawTensor(name, dims, ElemType.INT64, BigInt64Array.from(values, (v) => BigInt(v)));
+}
+
+export function valueInfo(name: string, elemType: number, shape: Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: shape.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+  };
+}
+
+type AttrValue = number | number[] | string | { float: number };
+export function node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, name?: string, domain?: string): NodeProto {
+  const attribute = Object.entries(attrs).map(([key, v]) => {
+    const A = onnx.AttributeProto.AttributeType;
+    if (typeof v === 'string') return { name: key, type: A.STRING, s: new TextEncoder().encode(v) };
+    if (Array.isArray(v)) return { name: key, type: A.INTS, ints: v };
+    if (typeof v === 'object') return { name: key, type: A.FLOAT, f: v.float };
+    return { name: key, type: A.INT, i: v };
+  });
+  return { opType, input: inputs, output: outputs, attribute, name: name ?? `${opType}_${outputs[0]}`, ...(domain ? { domain } : {}) };
+}
+
+export interface ModelOptions {
+  producerName?: string;
+  docString?: string;
+  metadata?: Record<string, string>;
+  opset?: number;
+}
+
+export function encodeModel(graph: GraphProto, opts: ModelOptions = {}): Uint8Array {
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    opsetImport: [{ domain: '', version: opts.opset ?? OPSET }],
+    producerName: opts.producerName ?? 'fedge',
+    producerVersion: '1',
+    docString: opts.docString ?? '',
+    graph,
+    metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+export class OnnxFormatError extends Error {
+  override name = 'OnnxFormatError';
+}
+
+/** Decodes ONNX bytes; throws OnnxFormatError with the reason when they are not an ONNX model. */
+export function decodeModel(bytes: Uint8Array): ModelProto {
+  let model: ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new OnnxFormatError(`not an ONNX model: ${(e as Error).message}`);
+  }
+  if (!model.graph || !model.irVersion) throw new OnnxFormatError('not an ONNX model: no graph or ir_version');
+  return model;
+}
+
+/** Float32 values of an initializer, whichever field holds them. */
+export function floatValues(t: TensorProto): Float32Array {
+  if (t.dataType !== ElemType.FLOAT) throw new OnnxFormatError(`initializer ${t.name}: expected FLOAT, got data type ${t.dataType}`);
+  if (t.rawData && t.rawData.length) {
+    const raw = t.rawData;
+    const copy = new Uint8Array(raw.byteLength);
+    copy.set(raw);
+    return new Float32Array(copy.buffer);
+  }
+  if (t.externalData && t.externalData.length) throw new OnnxFormatError(`initializer ${t.name}: external data is not supported`);
+  return Float32Array.from(t.floatData ?? []);
+}

@@ -1,0 +1,23 @@
+/** The Worker's route chain. `AppType` lets a typed client (hono/client `hc`) follow the server. */
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import { corsPolicy } from './middleware/cors.ts';
+import { notFound, onError } from './middleware/errors.ts';
+import { rateLimit } from './middleware/rate-limit.ts';
+import { healthRoutes } from './routes/health.ts';
+import { inferenceRoutes } from './routes/inference.ts';
+import { modelRoutes } from './routes/models.ts';
+
+const app = new Hono<{ Bindings: Env }>()
+  .use(requestId())
+  .use(corsPolicy())
+  .use(rateLimit())
+  .route('/v2', healthRoutes)
+  .route('/v2', inferenceRoutes)
+  .route('/v1/models', modelRoutes);
+
+app.onError(onError);
+app.notFound(notFound);
+
+export type AppType = typeof app;
+export default app;

@@ -1,0 +1,8 @@
+/** Worker entry: the Hono app serves every request; the Durable Object classes are exported for their bindings. */
+import app from './app.ts';
+
+export { ModelCatalog } from './registry/model-catalog.ts';
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

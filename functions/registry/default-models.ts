@@ -1,0 +1,31 @@
+/**
+ * The models bundled with the Worker, registered on first use so a fresh `npm start` serves a real model.
+ * Registration is idempotent (same bytes, same version: unchanged) and safe to race between isolates.
+ */
+import mnistMlp from '../../models/mnist-mlp/model.fp32.onnx';
+import { loadModel } from '../inference/model-loader.ts';
+import { putBlob, sha256Hex } from './blob-store.ts';
+import type { ModelCatalog } from './model-catalog.ts';
+
+export interface BundledModel {
+  name: string;
+  version: string;
+  bytes: ArrayBuffer;
+}
+
+export const DEFAULT_MODEL = 'mnist-mlp';
+
+export const BUNDLED_MODELS: BundledModel[] = [{ name: DEFAULT_MODEL, version: '1', bytes: mnistMlp }];
+
+export async function registerBundledModels(env: Env, catalog: DurableObjectStub<ModelCatalog>): Promise<void> {
+  for (const m of BUNDLED_MODELS) {
+    if (await catalog.resolve(m.name, m.version)) continue;
+    const bytes = new Uint8Array(m.bytes);
+    const sha256 = await sha256Hex(bytes);
+    const { session, inputs, outputs } = await loadModel(bytes);
+    await session.release();
+    await putBlob(env.MODEL_BLOBS, sha256, bytes);
+    const result = await catalog.putVersion({ model: m.name, version: m.version, sha256, bytes: bytes.byteLength, inputs, outputs });
+    if (result.status === 'conflict') console.warn(`bundled model ${m.name}@${m.version} differs from the stored one (${result.record.sha256}); keeping the stored one`);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The registry as routes see it: version/alias resolution through the ModelCatalog Durable Object,
+ * bytes from R2, sessions from the isolate's cache. Bundled models are registered once per isolate first.
+ */
+import { fail } from '../middleware/errors.ts';
+import { SessionCache } from '../inference/session-cache.ts';
+import type { LoadedModel } from '../inference/model-loader.ts';
+import type { Tensor } from '../inference/tensor-codec.ts';
+import { getBlob } from './blob-store.ts';
+import { registerBundledModels } from './default-models.ts';
+import type { ModelCatalog } from './model-catalog.ts';
+import type { VersionRecord } from './model-record.ts';
+
+export class Registry {
+  readonly sessions: SessionCache;
+  readonly #env: Env;
+  #bundled: Promise<void> | undefined;
+
+  constructor(env: Env, sessionCacheSize: number) {
+    this.#env = env;
+    this.sessions = new SessionCache(sessionCacheSize);
+  }
+
+  get catalog(): DurableObjectStub<ModelCatalog> {
+    return this.#env.MODEL_CATALOG.getByName('global');
+  }
+
+  /** Registers the bundled models once per isolate (retried on the next call if it failed). */
+  ready(): Promise<void> {
+    this.#bundled ??= registerBundledModels(this.#env, this.catalog).catch((e) => {
+      this.#bundled = undefined;
+      throw e;
+    });
+    return this.#bundled;
+  }
+
+  /** The version named (or the alias named), or `latest`; 404 with what exists when there is none. */
+  async resolve(model: string, ref?: string): Promise<VersionRecord> {
+    await this.ready();
+    const record = await this.catalog.resolve(model, ref);
+    if (record) return record;
+    const summary = await this.catalog.getModel(model);
+    if (!summary) fail(404, `unknown model '${model}'`);
+    if (ref === undefined) fail(404, `model '${model}' has no 'latest' alias; name a version (${summary.versions.join(', ')})`);
+    fail(404, `model '${model}' has no version or alias '${ref}'; versions: ${summary.versions.join(', ') || 'none'}`);
+  }
+
+  load(record: VersionRecord): Promise<LoadedModel> {
+    return this.sessions.get(record.sha256, () => getBlob(this.#env.MODEL_BLOBS, record.sha256));
+  }
+
+  run(record: VersionRecord, inputs: Tensor[], outputs: string[]): Promise<Tensor[]> {
+    return this.sessions.run(record.sha256, () => getBlob(this.#env.MODEL_BLOBS, record.sha256), inputs, outputs);
+  }
+}

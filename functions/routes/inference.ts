@@ -1,0 +1,96 @@
+/**
+ * Open Inference Protocol v2 (KServe "Predict Protocol, version 2"): model metadata, readiness and
+ * inference, with the binary tensor data extension in both directions.
+ */
+import { Hono, type Context } from 'hono';
+import { fail } from '../middleware/errors.ts';
+import { limitBody } from '../middleware/body-limit.ts';
+import { executionProvider } from '../inference/ort-runtime.ts';
+import { HEADER_LENGTH, joinBinaryBody, parseJson, splitBinaryBody } from '../inference/binary-body.ts';
+import { describeIssue, inferRequestSchema, type InferRequest } from '../inference/infer-request.ts';
+import { decodeInputs, toBinaryData, toJsonData } from '../inference/tensor-codec.ts';
+import type { VersionRecord } from '../registry/model-record.ts';
+import { services } from '../services.ts';
+
+type Ctx = Context<{ Bindings: Env }>;
+
+const PLATFORM = 'onnxruntime_onnx';
+
+function metadata(record: VersionRecord, versions: string[]) {
+  return { name: record.model, versions, platform: PLATFORM, inputs: record.inputs, outputs: record.outputs, parameters: { version: record.version, sha256: record.sha256 } };
+}
+
+async function modelMetadata(c: Ctx, ref?: string) {
+  const { registry } = services(c.env);
+  const name = c.req.param('name')!;
+  const record = await registry.resolve(name, ref);
+  const summary = await registry.catalog.getModel(name);
+  return c.json(metadata(record, summary?.versions ?? [record.version]));
+}
+
+async function modelReady(c: Ctx, ref?: string) {
+  const { registry } = services(c.env);
+  const record = await registry.resolve(c.req.param('name')!, ref);
+  await registry.load(record);
+  return c.json({ name: record.model, version: record.version, ready: true });
+}
+
+async function readRequest(c: Ctx): Promise<{ request: InferRequest; payload?: Uint8Array }> {
+  const headerLength = c.req.header(HEADER_LENGTH);
+  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (headerLength === undefined && type && type !== 'application/json' && !type.endsWith('+json')) {
+    fail(415, `content type ${type} is not accepted: send application/json, or set ${HEADER_LENGTH} for a binary body`);
+  }
+  const body = new Uint8Array(await c.req.arrayBuffer());
+  const { header, payload } = headerLength !== undefined ? splitBinaryBody(body, headerLength) : { header: parseJson(body), payload: undefined };
+  const parsed = inferRequestSchema.safeParse(header);
+  if (!parsed.success) fail(400, describeIssue(parsed.error));
+  return { request: parsed.data, payload };
+}
+
+async function infer(c: Ctx, ref?: string) {
+  const { registry, config } = services(c.env);
+  const { request, payload } = await readRequest(c);
+  const record = await registry.resolve(c.req.param('name')!, ref);
+  const tensors = decodeInputs(request.inputs, record.inputs, payload, { maxElements: config.maxTensorElements });
+  const requested = request.outputs ?? [];
+  const known = new Set(record.outputs.map((o) => o.name));
+  const seen = new Set<string>();
+  for (const o of requested) {
+    if (!known.has(o.name)) fail(400, `unknown output '${o.name}'; the model gives ${[...known].map((n) => `'${n}'`).join(', ')}`);
+    if (seen.has(o.name)) fail(400, `output '${o.name}' is requested twice`);
+    seen.add(o.name);
+  }
+  const outputs = await registry.run(record, tensors, requested.map((o) => o.name));
+  const allBinary = request.parameters?.binary_data_output === true;
+  const binaryWanted = (name: string) => allBinary || requested.find((o) => o.name === name)?.parameters?.binary_data === true;
+  const parts: Uint8Array[] = [];
+  const response = {
+    model_name: record.model,
+    model_version: record.version,
+    ...(request.id !== undefined ? { id: request.id } : {}),
+    outputs: outputs.map((t) => {
+      if (binaryWanted(t.name)) {
+        const bytes = toBinaryData(t);
+        parts.push(bytes);
+        return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
+      }
+      return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
+    }),
+  };
+  const headers = { 'Fedge-Execution-Provider': executionProvider(), 'Fedge-Model-Sha256': record.sha256 };
+  if (!parts.length) return c.json(response, 200, headers);
+  const { body, headerLength } = joinBinaryBody(response, parts);
+  return c.body(body.buffer as ArrayBuffer, 200, { ...headers, 'Content-Type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) });
+}
+
+const inferLimit = limitBody((cfg) => cfg.maxInferBytes, 'inference request');
+
+export const inferenceRoutes = new Hono<{ Bindings: Env }>()
+  .get('/models', async (c) => c.json({ models: await services(c.env).registry.ready().then(() => services(c.env).registry.catalog.listModels()) }))
+  .get('/models/:name', (c) => modelMetadata(c))
+  .get('/models/:name/ready', (c) => modelReady(c))
+  .get('/models/:name/versions/:version', (c) => modelMetadata(c, c.req.param('version')))
+  .get('/models/:name/versions/:version/ready', (c) => modelReady(c, c.req.param('version')))
+  .post('/models/:name/infer', inferLimit, (c) => infer(c))
+  .post('/models/:name/versions/:version/infer', inferLimit, (c) => infer(c, c.req.param('version')));

@@ -1,0 +1,82 @@
+/**
+ * Model management (admin token): upload immutable versions, move aliases, delete unaliased versions.
+ * Order of writes keeps storage whole: bytes are validated by loading them, the blob is written
+ * (content-addressed, so a retry or a race rewrites nothing), then the catalog records the version in one transaction.
+ */
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { adminAuth } from '../middleware/admin-auth.ts';
+import { limitBody } from '../middleware/body-limit.ts';
+import { fail } from '../middleware/errors.ts';
+import { loadModel } from '../inference/model-loader.ts';
+import { deleteBlob, putBlob, sha256Hex } from '../registry/blob-store.ts';
+import { NAME_PATTERN } from '../registry/model-record.ts';
+import { parseJson } from '../inference/binary-body.ts';
+import { describeIssue } from '../inference/infer-request.ts';
+import { services } from '../services.ts';
+
+type Ctx = Context<{ Bindings: Env }>;
+
+function checkName(value: string, what: string): string {
+  if (!NAME_PATTERN.test(value)) fail(400, `${what} '${value}' is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  return value;
+}
+
+function requireContentType(c: Ctx, expected: string): void {
+  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== expected) fail(415, `send the body as ${expected}${type ? `, not ${type}` : ''}`);
+}
+
+const aliasBody = z.object({ version: z.string().min(1) });
+
+async function putVersion(c: Ctx) {
+  const name = checkName(c.req.param('name')!, 'model name');
+  const version = checkName(c.req.param('version')!, 'version');
+  requireContentType(c, 'application/octet-stream');
+  const { registry } = services(c.env);
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const sha256 = await sha256Hex(bytes);
+  await registry.ready();
+  const existing = await registry.catalog.resolve(name, version);
+  if (existing && existing.version === version) {
+    if (existing.sha256 === sha256) return c.json(existing, 200);
+    fail(409, `model '${name}' version '${version}' already exists with different bytes (sha256 ${existing.sha256}); versions are immutable, upload under a new version`);
+  }
+  const { session, inputs, outputs } = await loadModel(bytes);
+  await session.release();
+  await putBlob(c.env.MODEL_BLOBS, sha256, bytes);
+  const result = await registry.catalog.putVersion({ model: name, version, sha256, bytes: bytes.byteLength, inputs, outputs });
+  if (result.status === 'conflict') fail(409, `model '${name}' version '${version}' was just written with different bytes (sha256 ${result.record.sha256})`);
+  return c.json(result.record, result.status === 'created' ? 201 : 200);
+}
+
+async function putAlias(c: Ctx) {
+  const name = checkName(c.req.param('name')!, 'model name');
+  const alias = checkName(c.req.param('alias')!, 'alias');
+  requireContentType(c, 'application/json');
+  const parsed = aliasBody.safeParse(parseJson(new Uint8Array(await c.req.arrayBuffer())));
+  if (!parsed.success) fail(400, describeIssue(parsed.error));
+  const { registry } = services(c.env);
+  await registry.ready();
+  const result = await registry.catalog.setAlias(name, alias, parsed.data.version);
+  if (result.status === 'no-version') fail(404, `model '${name}' has no version '${parsed.data.version}'`);
+  return c.json({ model: name, alias, version: result.record.version, sha256: result.record.sha256 });
+}
+
+async function deleteVersion(c: Ctx) {
+  const name = c.req.param('name')!;
+  const version = c.req.param('version')!;
+  const { registry } = services(c.env);
+  await registry.ready();
+  const result = await registry.catalog.deleteVersion(name, version);
+  if (result.status === 'not-found') fail(404, `model '${name}' has no version '${version}'`);
+  if (result.status === 'aliased') fail(409, `model '${name}' version '${version}' is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}; move them first`);
+  if (!result.blobStillUsed) await deleteBlob(c.env.MODEL_BLOBS, result.sha256);
+  return c.json({ model: name, version, deleted: true });
+}
+
+export const modelRoutes = new Hono<{ Bindings: Env }>()
+  .use('*', adminAuth())
+  .put('/:name/versions/:version', limitBody((cfg) => cfg.maxModelBytes, 'model upload'), putVersion)
+  .put('/:name/aliases/:alias', limitBody(() => 64 * 1024, 'alias body'), putAlias)
+  .delete('/:name/versions/:version', deleteVersion);

@@ -1,0 +1,35 @@
+/** The default models' specs: what `npm run models` trains and the edge serves. */
+import { MODEL_SPEC_FORMAT, type ModelSpec } from '../federated/model/model-spec.ts';
+
+const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+export const mnistMlp: ModelSpec = {
+  format: MODEL_SPEC_FORMAT,
+  name: 'mnist-mlp',
+  inputShape: [784],
+  layers: [
+    { type: 'dense', units: 256, activation: 'relu' },
+    { type: 'dense', units: 10, activation: 'softmax' },
+  ],
+  inputName: 'input',
+  outputName: 'probabilities',
+  labels: DIGITS,
+};
+
+export const mnistCnn: ModelSpec = {
+  format: MODEL_SPEC_FORMAT,
+  name: 'mnist-cnn',
+  inputShape: [28, 28, 1],
+  layers: [
+    { type: 'conv2d', filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' },
+    { type: 'maxPool2d', poolSize: 2 },
+    { type: 'conv2d', filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' },
+    { type: 'maxPool2d', poolSize: 2 },
+    { type: 'flatten' },
+    { type: 'dense', units: 64, activation: 'relu' },
+    { type: 'dense', units: 10, activation: 'softmax' },
+  ],
+  inputName: 'input',
+  outputName: 'probabilities',
+  labels: DIGITS,
+};
