@@ -1,0 +1,125 @@
+/** Model management: admin auth, immutable versions, aliases, delete rules, refused writes change nothing. */
+import { SELF, env, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { addModel, identityModel, matmulModel } from '../fixtures/onnx-models.ts';
+import { ADMIN, inferJson, upload, uniqueName } from './helpers.ts';
+import type { ModelCatalog } from '../../functions/registry/model-catalog.ts';
+
+const listModel = async (name: string) => {
+  const { models } = (await (await SELF.fetch('http://edge/v2/models')).json()) as { models: { name: string }[] };
+  return models.find((m) => m.name === name);
+};
+const put = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
+  SELF.fetch(`http://edge/v1/models/${path}`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/json', ...headers }, body });
+const del = (path: string, headers: Record<string, string> = ADMIN) => SELF.fetch(`http://edge/v1/models/${path}`, { method: 'DELETE', headers });
+const y = async (path: string) => ((await (await inferJson(path, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] })).json()) as any);
+
+describe('uploads', () => {
+  it('stores a version by its sha256 (201), accepts the same bytes again (200), refuses other bytes (409)', async () => {
+    const name = uniqueName('up');
+    const first = await upload(name, '1', matmulModel());
+    expect(first.status).toBe(201);
+    const meta = (await first.json()) as { sha256: string; inputs: unknown };
+    expect(meta.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(meta.inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, 3] }]);
+    expect((await upload(name, '1', matmulModel())).status).toBe(200);
+    const clash = await upload(name, '1', addModel());
+    expect(clash.status).toBe(409);
+    expect(((await clash.json()) as any).error).toMatch(/already exists with different bytes/);
+    expect((await y(name)).outputs[0].data).toEqual([9, 12]);
+    // The blob sits in R2 under its sha256, and the catalog row in the Durable Object's SQLite.
+    expect(await env.MODEL_BLOBS.head(`blobs/sha256/${meta.sha256}.onnx`)).not.toBeNull();
+    const stub = env.MODEL_CATALOG.getByName('global');
+    const rows = await runInDurableObject(stub, (_: ModelCatalog, state) => state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
+    expect(rows).toEqual([{ sha256: meta.sha256 }]);
+  });
+
+  it.each([
+    ['random bytes', new Uint8Array(64).map((_, i) => (i * 37) & 255), /not a loadable ONNX model/],
+    ['a truncated model', matmulModel().slice(0, 40), /not a loadable ONNX model/],
+    ['an empty body', new Uint8Array(0), /body is empty/],
+    ['text', new TextEncoder().encode('hello, I am not a model'), /not a loadable ONNX model/],
+  ])('refuses %s with 400 and stores nothing', async (_, bytes, pattern) => {
+    const name = uniqueName('corrupt');
+    const res = await upload(name, '1', bytes);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error).toMatch(pattern);
+    expect(await listModel(name)).toBeUndefined();
+  });
+
+  it('refuses a wrong content type (415), an oversized body (413) and bad names (400)', async () => {
+    const name = uniqueName('ct');
+    expect((await upload(name, '1', matmulModel(), { 'Content-Type': 'application/json' })).status).toBe(415);
+    expect((await upload(name, '1', new Uint8Array(5 * 1024 * 1024))).status).toBe(413);
+    expect((await upload('bad name!', '1', matmulModel())).status).toBe(400);
+    expect((await upload(name, '.hidden', matmulModel())).status).toBe(400);
+    expect(await listModel(name)).toBeUndefined();
+  });
+});
+
+describe('admin credentials', () => {
+  it('401 without a token, 403 with a wrong one, for every admin route', async () => {
+    const name = uniqueName('auth');
+    const none = await upload(name, '1', matmulModel(), { Authorization: '' });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('WWW-Authenticate')).toMatch(/Bearer/);
+    expect((await upload(name, '1', matmulModel(), { Authorization: 'Bearer wrong' })).status).toBe(403);
+    expect((await put(`${name}/aliases/prod`, '{"version":"1"}', { Authorization: 'Bearer wrong' })).status).toBe(403);
+    expect((await del(`${name}/versions/1`, {})).status).toBe(401);
+    expect(await listModel(name)).toBeUndefined();
+  });
+});
+
+describe('aliases and deletes', () => {
+  it('latest follows the newest upload; aliases move; the versioned path stays put', async () => {
+    const name = uniqueName('alias');
+    expect((await upload(name, 'a', matmulModel())).status).toBe(201);
+    expect((await upload(name, 'b', addModel())).status).toBe(201);
+    expect((await listModel(name)) as any).toEqual({ name, versions: ['a', 'b'], aliases: { latest: 'b' } });
+    const moved = await put(`${name}/aliases/latest`, JSON.stringify({ version: 'a' }));
+    expect(moved.status).toBe(200);
+    expect((await y(name)).model_version).toBe('a');
+    expect((await put(`${name}/aliases/stable`, JSON.stringify({ version: 'zzz' }))).status).toBe(404);
+    expect((await put(`${name}/aliases/stable`, '{"vers":1}')).status).toBe(400);
+    expect((await put(`${name}/aliases/stable`, 'not json')).status).toBe(400);
+    expect((await listModel(name)) as any).toEqual({ name, versions: ['a', 'b'], aliases: { latest: 'a' } });
+  });
+
+  it('refuses to delete an aliased version (409); deletes an unaliased one and its unshared blob', async () => {
+    const name = uniqueName('del');
+    await upload(name, '1', matmulModel());
+    // Bytes no other test uploads, so the blob is this version's alone.
+    const v2 = (await (await upload(name, '2', identityModel('FP64', ['n', 13]))).json()) as { sha256: string };
+    const refused = await del(`${name}/versions/2`);
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as any).error).toMatch(/alias latest/);
+    expect((await del(`${name}/versions/9`)).status).toBe(404);
+    expect((await put(`${name}/aliases/latest`, JSON.stringify({ version: '1' }))).status).toBe(200);
+    expect((await del(`${name}/versions/2`)).status).toBe(200);
+    expect((await listModel(name)) as any).toEqual({ name, versions: ['1'], aliases: { latest: '1' } });
+    expect(await env.MODEL_BLOBS.head(`blobs/sha256/${v2.sha256}.onnx`)).toBeNull();
+  });
+
+  it('keeps a blob that another version still uses', async () => {
+    const a = uniqueName('share-a'), b = uniqueName('share-b');
+    const meta = (await (await upload(a, '1', matmulModel())).json()) as { sha256: string };
+    await upload(b, '1', matmulModel());
+    await upload(b, '2', addModel());
+    expect((await del(`${b}/versions/1`)).status).toBe(200);
+    expect(await env.MODEL_BLOBS.head(`blobs/sha256/${meta.sha256}.onnx`)).not.toBeNull();
+    expect((await y(a)).outputs[0].data).toEqual([9, 12]);
+  });
+});
+
+describe('CORS', () => {
+  it('answers preflight and exposes the binary header to page scripts', async () => {
+    const res = await SELF.fetch('http://edge/v2/models/x/infer', {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'inference-header-content-length' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('Access-Control-Allow-Headers')).toMatch(/Inference-Header-Content-Length/);
+    const get = await SELF.fetch('http://edge/v2', { headers: { Origin: 'https://app.example' } });
+    expect(get.headers.get('Access-Control-Expose-Headers')).toMatch(/Inference-Header-Content-Length/);
+  });
+});

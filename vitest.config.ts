@@ -1,0 +1,28 @@
+/**
+ * Two projects: `workers` runs inside workerd through Cloudflare's Vitest integration (routes, registry,
+ * Durable Objects, with real local R2 and SQLite); `node` runs the pure core, model toolchain and the
+ * end-to-end tests that start the real local server.
+ */
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: { FEDGE_ADMIN_TOKEN: 'test-admin-token', FEDGE_MAX_INFER_BYTES: '1048576', FEDGE_MAX_MODEL_BYTES: '4194304', FEDGE_MAX_TENSOR_ELEMENTS: '300000' },
+            },
+          }),
+        ],
+        test: { name: 'workers', include: ['test/functions/**/*.test.ts'], testTimeout: 30_000 },
+      },
+      {
+        test: { name: 'node', include: ['test/federated/**/*.test.ts', 'test/models/**/*.test.ts', 'test/e2e/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
+      },
+    ],
+  },
+});
