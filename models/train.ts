@@ -13,6 +13,7 @@ import { mnistCnn, mnistMlp } from './specs.ts';
 import { useNodeBackend } from './tfjs-backend.ts';
 import { buildTfjsModel, readTfjsWeights } from '../federated/model/tfjs-model.ts';
 import { exportOnnx } from '../federated/model/onnx-export.ts';
+import { writeCard } from './model-card.ts';
 
 const RECIPES = {
   'mnist-mlp': { spec: mnistMlp, epochs: 30, batch: 64, lr: 1e-3, shift: 2 },
@@ -29,7 +30,6 @@ const epochsArg = process.argv.indexOf('--epochs');
 const epochs = epochsArg > 0 ? Number(process.argv[epochsArg + 1]) : recipe.epochs;
 const backend = await useNodeBackend();
 const { train, test } = loadMnist();
-const shape = [-1, ...recipe.spec.inputShape];
 const model = buildTfjsModel(recipe.spec, 7);
 model.compile({ optimizer: tf.train.adam(recipe.lr), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
 const rand = seededRandom(99);
@@ -59,7 +59,6 @@ for (let epoch = 0; epoch < epochs; epoch++) {
   const secs = ((performance.now() - started) / 1000).toFixed(0);
   console.log(`[${name}] epoch ${epoch + 1}/${epochs}  loss ${(h.history.loss![0] as number).toFixed(4)}  held-out ${(acc * 100).toFixed(2)}%  (${secs}s, ${backend})`);
 }
-void shape;
 
 const weights = readTfjsWeights(recipe.spec, model);
 const fp32 = exportOnnx(recipe.spec, weights, { metadata: { 'fedge.training': `node models/train.ts ${name} --epochs ${epochs}` } });
@@ -76,3 +75,4 @@ const card = {
 };
 writeFileSync(new URL('card.json', dir), JSON.stringify(card, null, 2) + '\n');
 console.log(`[${name}] wrote ${fp32.length} bytes, held-out ${(heldOut * 100).toFixed(2)}% in ${((performance.now() - started) / 1000).toFixed(0)}s`);
+await writeCard(name);

@@ -1,0 +1,75 @@
+/**
+ * End to end against the real local server (wrangler dev on workerd, local R2 and SQLite on disk):
+ * the bundled model classifies real held-out MNIST digits; an uploaded model survives a restart.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadMnist } from '../../models/data/mnist.ts';
+import { matmulModel } from '../fixtures/onnx-models.ts';
+import { type LocalServer, startLocalServer } from './local-server.ts';
+
+const state = mkdtempSync(join(tmpdir(), 'fedge-e2e-'));
+const PORT = 18787;
+const ADMIN = { Authorization: 'Bearer dev-admin-token' }; // the local default in .dev.vars
+let server: LocalServer | undefined;
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(state, { recursive: true, force: true });
+});
+
+describe('local edge server', () => {
+  it('classifies 500 real held-out digits with the bundled default model (binary and JSON)', async () => {
+    server = await startLocalServer({ port: PORT, persistTo: state });
+    const { test } = loadMnist();
+    const n = 500;
+    const x = test.x.slice(0, n * 784);
+    const header = new TextEncoder().encode(JSON.stringify({
+      inputs: [{ name: 'input', shape: [n, 784], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+      outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
+    }));
+    const body = new Uint8Array(header.byteLength + x.byteLength);
+    body.set(header);
+    body.set(new Uint8Array(x.buffer), header.byteLength);
+    const res = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, {
+      method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) },
+    });
+    expect(res.status).toBe(200);
+    const raw = new Uint8Array(await res.arrayBuffer());
+    const hl = Number(res.headers.get('Inference-Header-Content-Length'));
+    const probs = new Float32Array(raw.slice(hl).buffer);
+    let correct = 0;
+    for (let i = 0; i < n; i++) {
+      const row = probs.subarray(i * 10, i * 10 + 10);
+      if (row.indexOf(Math.max(...row)) === test.y[i]) correct++;
+    }
+    expect(correct / n).toBeGreaterThan(0.95);
+
+    const one = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: Array.from(test.x.subarray(0, 784)) }] }),
+    });
+    const json = (await one.json()) as { model_version: string; outputs: { data: number[] }[] };
+    expect(json.model_version).toBe('1');
+    const p = json.outputs[0]!.data;
+    expect(p.indexOf(Math.max(...p))).toBe(test.y[0]);
+  });
+
+  it('keeps an uploaded model across a restart of the server', async () => {
+    const up = await fetch(`${server!.url}/v1/models/e2e-matmul/versions/1`, {
+      method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: matmulModel(),
+    });
+    expect(up.status).toBe(201);
+    await server!.stop();
+    server = await startLocalServer({ port: PORT, persistTo: state });
+    const models = (await (await fetch(`${server.url}/v2/models`)).json()) as { models: { name: string }[] };
+    expect(models.models.map((m) => m.name)).toEqual(expect.arrayContaining(['mnist-mlp', 'e2e-matmul']));
+    const res = await fetch(`${server.url}/v2/models/e2e-matmul/infer`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] }),
+    });
+    expect(((await res.json()) as any).outputs[0].data).toEqual([9, 12]);
+  });
+});
