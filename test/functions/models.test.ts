@@ -30,7 +30,7 @@ describe('uploads', () => {
     // The blob sits in R2 under its sha256, and the catalog row in the Durable Object's SQLite.
     expect(await env.MODEL_BLOBS.head(`blobs/sha256/${meta.sha256}.onnx`)).not.toBeNull();
     const stub = env.MODEL_CATALOG.getByName('global');
-    const rows = await runInDurableObject(stub, (_: ModelCatalog, state) => state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
+    const rows = await runInDurableObject(stub, (_: ModelCatalog, state: DurableObjectState) => state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
     expect(rows).toEqual([{ sha256: meta.sha256 }]);
   });
 
