@@ -87,7 +87,11 @@ async function infer(c: Ctx, ref?: string) {
 const inferLimit = limitBody((cfg) => cfg.maxInferBytes, 'inference request');
 
 export const inferenceRoutes = new Hono<{ Bindings: Env }>()
-  .get('/models', async (c) => c.json({ models: await services(c.env).registry.ready().then(() => services(c.env).registry.catalog.listModels()) }))
+  .get('/models', async (c) => {
+    const { registry } = services(c.env);
+    await registry.ready();
+    return c.json({ models: await registry.catalog.listModels() });
+  })
   .get('/models/:name', (c) => modelMetadata(c))
   .get('/models/:name/ready', (c) => modelReady(c))
   .get('/models/:name/versions/:version', (c) => modelMetadata(c, c.req.param('version')))
