@@ -1,6 +1,7 @@
 /**
- * npm run bench:inference — the edge Worker (wrangler dev on workerd, the server `npm start` runs) against a
- * reference measured in the same run (Hono on @hono/node-server + onnxruntime-node, one thread), same model,
+ * npm run bench:inference — the edge Worker, run two ways: the deployable bundle straight on workerd
+ * (bench/bundle-server.ts, what a deployment runs) and wrangler dev (the server `npm start` runs, which puts a
+ * proxy Worker in front) — against a reference measured in the same run (Hono on @hono/node-server + onnxruntime-node, one thread), same model,
  * same OIP JSON request: p50/p95 latency and requests/s at 1 and 32 connections, cold start, first inference
  * after ready, and the deployable bundle's size. Prints ratios edge/reference; writes bench/results/inference.json.
  */
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadMnist } from '../models/data/mnist.ts';
-import { startLocalServer } from '../test/e2e/local-server.ts';
+import { type LocalServer, startBundleServer, startLocalServer } from '../test/e2e/local-server.ts';
 import { type LoadResult, runLoad } from './load.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -66,34 +67,61 @@ function bundleSize(): { raw: number; gzip: number; files: number } {
 }
 
 console.log('fedge inference benchmark (MNIST MLP int8, one digit per request, OIP JSON)\n');
-const state = mkdtempSync(join(tmpdir(), 'fedge-bench-'));
-console.log('edge: starting wrangler dev (fresh state)…');
-const edge = await startLocalServer({ port: 18797, persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
-const edgeFirst = await firstInference(edge.url);
-const edgeLoad = await measure('edge', edge.url);
-await edge.stop();
-rmSync(state, { recursive: true, force: true });
+
+interface Measured { readyAfterMs: number; first: number; load: LoadResult[]; floor: LoadResult }
+
+/** The runtime's own ceiling: an empty health route at 32 connections, no model, no JSON body. */
+async function floor(name: string, url: string, path: string): Promise<LoadResult> {
+  const r = await runLoad(`${url}${path}`, undefined, { connections: 32, requests: REQUESTS_32, warmup: 200 });
+  console.log(`  ${name}: empty route ${path} @32: ${r.rps.toFixed(0)} req/s`);
+  return r;
+}
+
+async function measureServer(name: string, start: (o: { port: number; persistTo: string; vars: Record<string, string> }) => Promise<LocalServer>, port: number): Promise<Measured> {
+  const state = mkdtempSync(join(tmpdir(), 'fedge-bench-'));
+  console.log(`${name}: starting (fresh state)…`);
+  const server = await start({ port, persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
+  try {
+    const first = await firstInference(server.url);
+    return { readyAfterMs: server.readyAfterMs, first, load: await measure(name, server.url), floor: await floor(name, server.url, '/v2/health/live') };
+  } finally {
+    await server.stop();
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const bundle = await measureServer('workerd', startBundleServer, 18796);
+const dev = await measureServer('wrangler dev', startLocalServer, 18797);
 
 console.log('reference: starting Hono + onnxruntime-node…');
 const ref = await startReference(18798);
 const refFirst = await firstInference(ref.url);
 const refLoad = await measure('reference', ref.url);
+const reference: Measured = { readyAfterMs: ref.readyAfterMs, first: refFirst, load: refLoad, floor: await floor('reference', ref.url, '/v2/health/ready') };
+
 ref.stop();
 
 const size = bundleSize();
 const mib = (n: number) => (n / 1024 / 1024).toFixed(2) + ' MiB';
-const row = (label: string, e: number, r: number, unit: string, digits = 2) =>
-  console.log(`${label.padEnd(30)} ${(e.toFixed(digits) + unit).padStart(12)} ${(r.toFixed(digits) + unit).padStart(12)} ${(e / r).toFixed(2).padStart(8)}`);
-console.log(`\n${'metric'.padEnd(30)} ${'edge'.padStart(12)} ${'reference'.padStart(12)} ${'ratio'.padStart(8)}`);
-for (let i = 0; i < 2; i++) {
-  const e = edgeLoad[i]!, r = refLoad[i]!;
-  row(`p50 latency @${e.connections}`, e.p50, r.p50, ' ms');
-  row(`p95 latency @${e.connections}`, e.p95, r.p95, ' ms');
-  row(`throughput @${e.connections}`, e.rps, r.rps, ' /s', 0);
+const cell = (v: string, w = 13) => v.padStart(w);
+const row = (label: string, pick: (m: Measured) => number, unit: string, digits = 2) => {
+  const [b, d, r] = [pick(bundle), pick(dev), pick(reference)];
+  console.log(`${label.padEnd(30)}${cell(b.toFixed(digits) + unit)}${cell(d.toFixed(digits) + unit)}${cell(r.toFixed(digits) + unit)}${cell((b / r).toFixed(2), 10)}${cell((d / r).toFixed(2), 10)}`);
+};
+console.log(`\n${'metric'.padEnd(30)}${cell('workerd')}${cell('wrangler dev')}${cell('reference')}${cell('wd/ref', 10)}${cell('dev/ref', 10)}`);
+for (const i of [0, 1]) {
+  const c = reference.load[i]!.connections;
+  row(`p50 latency @${c}`, (m) => m.load[i]!.p50, ' ms');
+  row(`p95 latency @${c}`, (m) => m.load[i]!.p95, ' ms');
+  row(`throughput @${c}`, (m) => m.load[i]!.rps, ' /s', 0);
 }
-row('cold start (spawn → ready)', edge.readyAfterMs, ref.readyAfterMs, ' ms', 0);
-row('first inference after ready', edgeFirst, refFirst, ' ms');
+row('empty route throughput @32', (m) => m.floor.rps, ' /s', 0);
+row('cold start (spawn → ready)', (m) => m.readyAfterMs, ' ms', 0);
+row('first inference after ready', (m) => m.first, ' ms');
 console.log(`\nworker bundle (wrangler deploy --dry-run): ${mib(size.raw)} raw, ${mib(size.gzip)} gzip, ${size.files} modules`);
-console.log(`targets: p50 ratio @1 ≤ 1.2 → ${(edgeLoad[0]!.p50 / refLoad[0]!.p50).toFixed(2)}; throughput ratio @32 ≥ 0.8 → ${(edgeLoad[1]!.rps / refLoad[1]!.rps).toFixed(2)}; first inference ≤ 50 ms → ${edgeFirst.toFixed(1)} ms; bundle < 64 MiB → ${mib(size.raw)}`);
+const ratio = (m: Measured, i: number, k: 'p50' | 'rps') => (m.load[i]![k] / reference.load[i]![k]).toFixed(2);
+console.log(`targets: p50 ratio @1 ≤ 1.2 → workerd ${ratio(bundle, 0, 'p50')}, wrangler dev ${ratio(dev, 0, 'p50')}; ` +
+  `throughput ratio @32 ≥ 0.8 → workerd ${ratio(bundle, 1, 'rps')}, wrangler dev ${ratio(dev, 1, 'rps')}; ` +
+  `first inference ≤ 50 ms → ${bundle.first.toFixed(1)} / ${dev.first.toFixed(1)} ms; bundle < 64 MiB → ${mib(size.raw)}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/inference.json'), JSON.stringify({ date: new Date().toISOString(), edge: { load: edgeLoad, coldStartMs: edge.readyAfterMs, firstInferenceMs: edgeFirst }, reference: { load: refLoad, coldStartMs: ref.readyAfterMs, firstInferenceMs: refFirst }, bundle: size }, null, 2));
+writeFileSync(join(root, 'bench/results/inference.json'), JSON.stringify({ date: new Date().toISOString(), workerd: bundle, wranglerDev: dev, reference, bundle: size }, null, 2));

@@ -9,10 +9,13 @@ export interface LoadResult {
   rps: number;
 }
 
-export async function runLoad(url: string, body: string, opts: { connections: number; requests: number; warmup?: number }): Promise<LoadResult> {
+/** `body` undefined sends GET. */
+export async function runLoad(url: string, body: string | undefined, opts: { connections: number; requests: number; warmup?: number }): Promise<LoadResult> {
   const agent = new Agent({ connections: opts.connections, pipelining: 1, keepAliveTimeout: 30_000 });
   const send = async () => {
-    const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+    const res = body === undefined
+      ? await request(url, { dispatcher: agent })
+      : await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
     await res.body.arrayBuffer();
     if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode}`);
   };

@@ -9,7 +9,12 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 
 const [file, port] = [process.argv[2]!, Number(process.argv[3] ?? 8790)];
-const session = await ort.InferenceSession.create(readFileSync(file), { intraOpNumThreads: 1, interOpNumThreads: 1, executionProviders: ['cpu'] });
+// Same session options as the edge (functions/inference/ort-runtime.ts), so the int8 weights are dequantized
+// once at load on both sides.
+const session = await ort.InferenceSession.create(readFileSync(file), {
+  intraOpNumThreads: 1, interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all',
+  extra: { session: { disable_quant_qdq: '1' } },
+});
 // Warm the session as the edge's readiness check does, so "first inference after ready" compares like with like.
 const warm = session.inputMetadata[0] as unknown as { name: string; shape: readonly (number | string)[] };
 await session.run({ [warm.name]: new ort.Tensor('float32', new Float32Array(warm.shape.slice(1).reduce<number>((a, d) => a * Number(d), 1)), [1, ...warm.shape.slice(1).map(Number)]) });

@@ -13,7 +13,7 @@ export function services(env: Env): Services {
   let s = byEnv.get(env);
   if (!s) {
     const config = readConfig(env);
-    s = { config, registry: new Registry(env, config.sessionCacheSize) };
+    s = { config, registry: new Registry(env, config.sessionCacheSize, config.catalogCacheMs) };
     byEnv.set(env, s);
   }
   return s;

@@ -57,5 +57,10 @@ export async function createSession(bytes: Uint8Array): Promise<ort.InferenceSes
     graphOptimizationLevel: 'all',
     // One isolate serves many models; a session should not keep a large arena around after a request.
     enableCpuMemArena: false,
+    // Weight-only int8 models store DequantizeLinear(int8 initializer) → MatMul. ORT keeps DequantizeLinear out
+    // of constant folding while its QDQ fusions are on, so every run would dequantize every weight again.
+    // Turning the QDQ transformers off lets constant folding dequantize once at load: int8 on the wire and
+    // in R2, fp32 compute (MatMulInteger-style int8 is slower than fp32 in WASM).
+    extra: { session: { disable_quant_qdq: '1' } },
   });
 }

@@ -10,15 +10,18 @@ import { getBlob } from './blob-store.ts';
 import { registerBundledModels } from './default-models.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import type { VersionRecord } from './model-record.ts';
+import { ResolutionCache } from './resolution-cache.ts';
 
 export class Registry {
   readonly sessions: SessionCache;
+  readonly #resolutions: ResolutionCache;
   readonly #env: Env;
   #bundled: Promise<void> | undefined;
 
-  constructor(env: Env, sessionCacheSize: number) {
+  constructor(env: Env, sessionCacheSize: number, catalogCacheMs: number) {
     this.#env = env;
     this.sessions = new SessionCache(sessionCacheSize);
+    this.#resolutions = new ResolutionCache(catalogCacheMs);
   }
 
   get catalog(): DurableObjectStub<ModelCatalog> {
@@ -36,13 +39,39 @@ export class Registry {
 
   /** The version named (or the alias named), or `latest`; 404 with what exists when there is none. */
   async resolve(model: string, ref?: string): Promise<VersionRecord> {
+    const cached = this.#resolutions.get(model, ref);
+    if (cached) return cached;
     await this.ready();
     const record = await this.catalog.resolve(model, ref);
-    if (record) return record;
+    if (record) {
+      this.#resolutions.set(model, ref, record);
+      return record;
+    }
     const summary = await this.catalog.getModel(model);
     if (!summary) fail(404, `unknown model '${model}'`);
     if (ref === undefined) fail(404, `model '${model}' has no 'latest' alias; name a version (${summary.versions.join(', ')})`);
     fail(404, `model '${model}' has no version or alias '${ref}'; versions: ${summary.versions.join(', ') || 'none'}`);
+  }
+
+  /** Catalog writes go through here so this isolate never serves a resolution older than its own write. */
+  putVersion(...args: Parameters<ModelCatalog['putVersion']>) {
+    return this.#write(async () => await this.catalog.putVersion(...args));
+  }
+
+  setAlias(...args: Parameters<ModelCatalog['setAlias']>) {
+    return this.#write(async () => await this.catalog.setAlias(...args));
+  }
+
+  deleteVersion(...args: Parameters<ModelCatalog['deleteVersion']>) {
+    return this.#write(async () => await this.catalog.deleteVersion(...args));
+  }
+
+  async #write<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } finally {
+      this.#resolutions.clear();
+    }
   }
 
   load(record: VersionRecord): Promise<LoadedModel> {

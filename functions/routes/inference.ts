@@ -50,8 +50,12 @@ async function readRequest(c: Ctx): Promise<{ request: InferRequest; payload?: U
 
 async function infer(c: Ctx, ref?: string) {
   const { registry, config } = services(c.env);
+  // Resolve the model while the body streams in: the catalog lookup is a Durable Object round trip.
+  // A bad body is still reported first (the lookup's rejection is observed only after the body parsed).
+  const pending = registry.resolve(c.req.param('name')!, ref);
+  pending.catch(() => undefined);
   const { request, payload } = await readRequest(c);
-  const record = await registry.resolve(c.req.param('name')!, ref);
+  const record = await pending;
   const tensors = decodeInputs(request.inputs, record.inputs, payload, { maxElements: config.maxTensorElements });
   const requested = request.outputs ?? [];
   const known = new Set(record.outputs.map((o) => o.name));

@@ -45,7 +45,7 @@ async function putVersion(c: Ctx) {
   const { session, inputs, outputs } = await loadModel(bytes);
   await session.release();
   await putBlob(c.env.MODEL_BLOBS, sha256, bytes);
-  const result = await registry.catalog.putVersion({ model: name, version, sha256, bytes: bytes.byteLength, inputs, outputs });
+  const result = await registry.putVersion({ model: name, version, sha256, bytes: bytes.byteLength, inputs, outputs });
   if (result.status === 'conflict') fail(409, `model '${name}' version '${version}' was just written with different bytes (sha256 ${result.record.sha256})`);
   return c.json(result.record, result.status === 'created' ? 201 : 200);
 }
@@ -58,7 +58,7 @@ async function putAlias(c: Ctx) {
   if (!parsed.success) fail(400, describeIssue(parsed.error));
   const { registry } = services(c.env);
   await registry.ready();
-  const result = await registry.catalog.setAlias(name, alias, parsed.data.version);
+  const result = await registry.setAlias(name, alias, parsed.data.version);
   if (result.status === 'no-version') fail(404, `model '${name}' has no version '${parsed.data.version}'`);
   return c.json({ model: name, alias, version: result.record.version, sha256: result.record.sha256 });
 }
@@ -68,7 +68,7 @@ async function deleteVersion(c: Ctx) {
   const version = c.req.param('version')!;
   const { registry } = services(c.env);
   await registry.ready();
-  const result = await registry.catalog.deleteVersion(name, version);
+  const result = await registry.deleteVersion(name, version);
   if (result.status === 'not-found') fail(404, `model '${name}' has no version '${version}'`);
   if (result.status === 'aliased') fail(409, `model '${name}' version '${version}' is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}; move them first`);
   if (!result.blobStillUsed) await deleteBlob(c.env.MODEL_BLOBS, result.sha256);

@@ -17,10 +17,24 @@ export interface LocalServer {
   log(): string;
 }
 
-export async function startLocalServer(opts: { port: number; persistTo: string; vars?: Record<string, string>; timeoutMs?: number }): Promise<LocalServer> {
+type ServerOptions = { port: number; persistTo: string; vars?: Record<string, string>; timeoutMs?: number };
+
+/** `npm start`'s server: wrangler dev on workerd. */
+export function startLocalServer(opts: ServerOptions): Promise<LocalServer> {
   const wrangler = join(dirname(createRequire(import.meta.url).resolve('wrangler/package.json')), 'bin/wrangler.js');
   const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--persist-to', opts.persistTo, '--log-level', 'warn', '--inspector-port', '0'];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`);
+  return spawnUntilReady(args, opts);
+}
+
+/** The deployable bundle on workerd through Miniflare, without wrangler dev's proxy (bench/bundle-server.ts). */
+export function startBundleServer(opts: ServerOptions): Promise<LocalServer> {
+  const args = [join(root, 'bench/bundle-server.ts'), String(opts.port), opts.persistTo];
+  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push(`${k}=${v}`);
+  return spawnUntilReady(args, opts);
+}
+
+async function spawnUntilReady(args: string[], opts: ServerOptions): Promise<LocalServer> {
   const started = performance.now();
   // process.execPath: the Node running the tests (npm scripts put the project's Node 22 first on PATH).
   const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });

@@ -2,7 +2,7 @@
 import { SELF, env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { addModel, identityModel, matmulModel } from '../fixtures/onnx-models.ts';
-import { ADMIN, inferJson, upload, uniqueName } from './helpers.ts';
+import { ADMIN, inferJson, upload, uploadOk, uniqueName } from './helpers.ts';
 import type { ModelCatalog } from '../../functions/registry/model-catalog.ts';
 
 const listModel = async (name: string) => {
@@ -74,8 +74,11 @@ describe('aliases and deletes', () => {
   it('latest follows the newest upload; aliases move; the versioned path stays put', async () => {
     const name = uniqueName('alias');
     expect((await upload(name, 'a', matmulModel())).status).toBe(201);
-    expect((await upload(name, 'b', addModel())).status).toBe(201);
+    // Same input signature as 'a' (x: FP32 [n, 3]), so one request serves either version.
+    expect((await upload(name, 'b', identityModel('FP32'))).status).toBe(201);
     expect((await listModel(name)) as any).toEqual({ name, versions: ['a', 'b'], aliases: { latest: 'b' } });
+    // Served once before the move, so the isolate has the resolution cached: the move must still show at once.
+    expect((await y(name)).model_version).toBe('b');
     const moved = await put(`${name}/aliases/latest`, JSON.stringify({ version: 'a' }));
     expect(moved.status).toBe(200);
     expect((await y(name)).model_version).toBe('a');
@@ -83,6 +86,19 @@ describe('aliases and deletes', () => {
     expect((await put(`${name}/aliases/stable`, '{"vers":1}')).status).toBe(400);
     expect((await put(`${name}/aliases/stable`, 'not json')).status).toBe(400);
     expect((await listModel(name)) as any).toEqual({ name, versions: ['a', 'b'], aliases: { latest: 'a' } });
+  });
+
+  it('sees a catalog write made outside this isolate within FEDGE_CATALOG_CACHE_MS', async () => {
+    const name = uniqueName('stale');
+    await uploadOk(name, 'a', matmulModel());
+    await uploadOk(name, 'b', identityModel('FP32'));
+    expect((await y(name)).model_version).toBe('b');
+    // Straight to the Durable Object, as a FederatedTask publishing a version would: this isolate's
+    // registry does not hear of it, so only the cache bound (1000 ms by default) makes it visible.
+    const moved = await env.MODEL_CATALOG.getByName('global').setAlias(name, 'latest', 'a');
+    expect(moved.status).toBe('ok');
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await y(name)).model_version).toBe('a');
   });
 
   it('refuses to delete an aliased version (409); deletes an unaliased one and its unshared blob', async () => {
