@@ -33,3 +33,18 @@ export const mnistCnn: ModelSpec = {
   outputName: 'probabilities',
   labels: DIGITS,
 };
+
+/** SpamAssassin ham/spam over signed hashed words and word pairs (federated/model/text-features.ts). */
+export const spamBow: ModelSpec = {
+  format: MODEL_SPEC_FORMAT,
+  name: 'spam-bow',
+  inputShape: [4096],
+  features: { kind: 'hashedBagOfWords', buckets: 4096, ngrams: 2, maxChars: 20_000 },
+  layers: [
+    { type: 'dense', units: 32, activation: 'relu' },
+    { type: 'dense', units: 2, activation: 'softmax' },
+  ],
+  inputName: 'input',
+  outputName: 'probabilities',
+  labels: ['ham', 'spam'],
+};

@@ -4,7 +4,12 @@
  * Layouts follow tfjs (NHWC activations, dense kernels [in, out], conv kernels [kh, kw, in, out]).
  */
 
+import type { HashedBagOfWords } from './text-features.ts';
+
 export const MODEL_SPEC_FORMAT = 'fedge.model/v1';
+
+/** How raw examples become the input tensor, when it is not given as numbers (text-features.ts). */
+export type FeatureSpec = HashedBagOfWords;
 
 export type Activation = 'linear' | 'relu' | 'sigmoid' | 'tanh' | 'softmax';
 
@@ -42,6 +47,8 @@ export interface ModelSpec {
   outputName: string;
   /** Class labels of the final layer, in output order. */
   labels: string[];
+  /** Present when examples are text: inputShape is then [features.buckets]. */
+  features?: FeatureSpec;
 }
 
 /** A named float32 parameter, in the order {@link parameterShapes} gives. */
@@ -113,12 +120,24 @@ export function parseModelSpec(value: unknown): ModelSpec {
   if (typeof s.inputName !== 'string' || typeof s.outputName !== 'string') throw new ModelSpecError('model spec: inputName and outputName must be strings');
   if (!Array.isArray(s.labels)) throw new ModelSpecError('model spec: labels must be an array of strings');
   const spec = s as ModelSpec;
+  if (spec.features !== undefined) checkFeatures(spec);
   const shapes = layerOutputShapes(spec);
   const last = shapes[shapes.length - 1]!;
   if (last.length !== 1 || last[0] !== spec.labels.length) {
     throw new ModelSpecError(`model spec: final layer gives [${last}] but there are ${spec.labels.length} labels`);
   }
   return spec;
+}
+
+function checkFeatures(spec: ModelSpec): void {
+  const f = spec.features as Partial<HashedBagOfWords> | null;
+  if (typeof f !== 'object' || f === null || f.kind !== 'hashedBagOfWords') throw new ModelSpecError('model spec: features.kind must be "hashedBagOfWords"');
+  positiveInt(f.buckets, 'model spec: features.buckets');
+  positiveInt(f.maxChars, 'model spec: features.maxChars');
+  if (f.ngrams !== 1 && f.ngrams !== 2) throw new ModelSpecError(`model spec: features.ngrams must be 1 or 2, got ${String(f.ngrams)}`);
+  if (spec.inputShape.length !== 1 || spec.inputShape[0] !== f.buckets) {
+    throw new ModelSpecError(`model spec: hashed text features give [${f.buckets}] but inputShape is [${spec.inputShape}]`);
+  }
 }
 
 /**

@@ -39,8 +39,12 @@ const intAttr = (n: NodeProto, name: string, dflt: number) => {
 };
 const floatAttr = (n: NodeProto, name: string, dflt: number) => n.attribute?.find((x) => x.name === name)?.f ?? dflt;
 
-/** Symmetric int8 per channel along `axis` (or per tensor): scale = max|w| / 127. */
-export function quantizeWeights(values: Float32Array, dims: number[], axis: number | null): { q: Int8Array; scales: Float32Array } {
+/**
+ * Symmetric int8 per channel along `axis` (or per tensor): scale = max|w| / qmax. qmax is 127, or 63 ("reduce
+ * range") for weights MatMulInteger will use: x86's u8×s8 kernels (VPMADDUBSW) add pairs of products in int16,
+ * which saturates with full-range weights (onnxruntime's quantization guide, "reduce_range").
+ */
+export function quantizeWeights(values: Float32Array, dims: number[], axis: number | null, qmax = 127): { q: Int8Array; scales: Float32Array } {
   const channels = axis === null ? 1 : dims[axis]!;
   const inner = axis === null ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channelOf = (i: number) => (axis === null ? 0 : Math.floor(i / inner) % channels);
@@ -50,9 +54,9 @@ export function quantizeWeights(values: Float32Array, dims: number[], axis: numb
     if (!Number.isFinite(v)) throw new QuantizeError(`weight has a non-finite value at ${i}`);
     if (v > maxAbs[c]!) maxAbs[c] = v;
   }
-  const scales = maxAbs.map((m) => (m > 0 ? m / 127 : 1));
+  const scales = maxAbs.map((m) => (m > 0 ? m / qmax : 1));
   const q = new Int8Array(values.length);
-  for (let i = 0; i < values.length; i++) q[i] = Math.max(-127, Math.min(127, Math.round(values[i]! / scales[channelOf(i)]!)));
+  for (let i = 0; i < values.length; i++) q[i] = Math.max(-qmax, Math.min(qmax, Math.round(values[i]! / scales[channelOf(i)]!)));
   return { q, scales };
 }
 
@@ -107,7 +111,9 @@ export function quantizeModel(onnxBytes: Uint8Array, options: QuantizeOptions = 
     // A weight shared by nodes that disagree on the channel axis gets one per-tensor scale.
     const axes = new Set(list.map((u) => u.axis));
     const axis = axes.size === 1 ? list[0]!.axis : null;
-    const { q, scales } = quantizeWeights(values, dims, axis);
+    const refusals = new Map(list.map((u) => [u, mode === 'dynamic' ? dynamicRefusal(u.node, dims) : 'weight-only mode']));
+    const anyDynamic = [...refusals.values()].some((r) => r === undefined);
+    const { q, scales } = quantizeWeights(values, dims, axis, anyDynamic ? 63 : 127);
     const qName = `${w}_quantized`, sName = `${w}_scale`, zName = `${w}_zero_point`;
     const perChannel = axis !== null;
     replaced.add(w);
@@ -120,9 +126,9 @@ export function quantizeModel(onnxBytes: Uint8Array, options: QuantizeOptions = 
     report.quantized.push({ weight: w, nodes: list.map((u) => u.node.name ?? u.node.opType!), axis, elements: values.length });
     if (mode === 'dynamic') {
       for (const u of list) {
-        const plan = dynamicPlan(u.node, w, qName, zName, sName, dims, q, axis, graph);
-        if (typeof plan === 'string') skipped.push({ node: u.node.name ?? w, reason: `dynamic: ${plan}; kept weight-only` });
-        else dynamicNodes.set(u.node, plan);
+        const refusal = refusals.get(u)!;
+        if (refusal !== undefined) skipped.push({ node: u.node.name ?? w, reason: `dynamic: ${refusal}; kept weight-only` });
+        else dynamicNodes.set(u.node, dynamicPlan(u.node, w, qName, zName, sName, dims, q, axis, graph));
       }
     }
   }
@@ -138,15 +144,20 @@ export function quantizeModel(onnxBytes: Uint8Array, options: QuantizeOptions = 
   return { bytes: onnx.ModelProto.encode(model).finish(), report };
 }
 
-/** Nodes that compute MatMul/Gemm with int8 weights and dynamically quantized uint8 activations. */
-function dynamicPlan(n: NodeProto, w: string, qName: string, zName: string, sName: string, dims: number[], q: Int8Array, axis: number | null, graph: GraphProto): NodeProto[] | string {
+/** Why this node cannot run as MatMulInteger, or undefined when it can. */
+function dynamicRefusal(n: NodeProto, dims: number[]): string | undefined {
   if (n.opType === 'Conv') return 'Conv has no per-channel dynamic int8 kernel here';
   if (dims.length !== 2) return `weight rank ${dims.length} (needs 2)`;
+  if (n.opType === 'Gemm' && intAttr(n, 'transA', 0)) return 'Gemm with transA';
+  if (n.opType === 'Gemm' && (floatAttr(n, 'alpha', 1) !== 1 || floatAttr(n, 'beta', 1) !== 1)) return 'Gemm with alpha/beta != 1';
+  return undefined;
+}
+
+/** Nodes that compute MatMul/Gemm with int8 weights and dynamically quantized uint8 activations. */
+function dynamicPlan(n: NodeProto, w: string, qName: string, zName: string, sName: string, dims: number[], q: Int8Array, axis: number | null, graph: GraphProto): NodeProto[] {
   const x = n.input![0]!, out = n.output![0]!, tag = `${out}_dq`;
   let wq = qName;
   if (n.opType === 'Gemm') {
-    if (intAttr(n, 'transA', 0)) return 'Gemm with transA';
-    if (floatAttr(n, 'alpha', 1) !== 1 || floatAttr(n, 'beta', 1) !== 1) return 'Gemm with alpha/beta != 1';
     if (intAttr(n, 'transB', 0)) {
       // Store B transposed once ([N, K] -> [K, N]) so MatMulInteger sees the usual layout; scales stay per N.
       const [rows, cols] = dims as [number, number];
