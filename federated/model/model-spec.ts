@@ -34,7 +34,12 @@ export interface MaxPool2dLayer {
 export interface FlattenLayer {
   type: 'flatten';
 }
-export type LayerSpec = DenseLayer | Conv2dLayer | MaxPool2dLayer | FlattenLayer;
+/** Training-time regularisation only: drops `rate` of its inputs while training; the identity when serving. */
+export interface DropoutLayer {
+  type: 'dropout';
+  rate: number;
+}
+export type LayerSpec = DenseLayer | Conv2dLayer | MaxPool2dLayer | FlattenLayer | DropoutLayer;
 
 export interface ModelSpec {
   format: typeof MODEL_SPEC_FORMAT;
@@ -99,6 +104,9 @@ export function layerOutputShapes(spec: ModelSpec): number[][] {
       }
       case 'flatten':
         shape = [shape.reduce((a, b) => a * b, 1)];
+        break;
+      case 'dropout':
+        if (typeof layer.rate !== 'number' || !(layer.rate >= 0 && layer.rate < 1)) throw new ModelSpecError(`${at}.rate: expected a number in [0, 1), got ${String(layer.rate)}`);
         break;
       default:
         throw new ModelSpecError(`${at}: unknown layer type`);

@@ -79,6 +79,8 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeight[], opts: { meta
       const s = layer.strides ?? layer.poolSize;
       nodes.push(node('MaxPool', [current], [`l${i}_pool`], { kernel_shape: [layer.poolSize, layer.poolSize], strides: [s, s] }));
       current = `l${i}_pool`;
+    } else if (layer.type === 'dropout') {
+      // Inference: dropout is the identity, so it adds no node.
     } else {
       toNhwc();
       nodes.push(node('Flatten', [current], [`l${i}_flat`], { axis: 1 }));

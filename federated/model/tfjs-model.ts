@@ -23,6 +23,9 @@ export function buildTfjsModel(spec: ModelSpec, seed = 0): tf.Sequential {
       case 'flatten':
         model.add(tf.layers.flatten({ ...first, name: `l${i}_flatten` }));
         break;
+      case 'dropout':
+        model.add(tf.layers.dropout({ ...first, rate: layer.rate, seed: seed + i, name: `l${i}_dropout` }));
+        break;
     }
   });
   return model;

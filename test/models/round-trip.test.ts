@@ -85,7 +85,7 @@ describe('flat weights', () => {
     const shapes = parameterShapes(mnistCnn);
     expect(shapes.map((p) => `${p.name}[${p.shape}]`)).toEqual([
       '0_conv2d/kernel[3,3,1,16]', '0_conv2d/bias[16]', '2_conv2d/kernel[3,3,16,32]', '2_conv2d/bias[32]',
-      '5_dense/kernel[1568,64]', '5_dense/bias[64]', '6_dense/kernel[64,10]', '6_dense/bias[10]',
+      '6_dense/kernel[800,128]', '6_dense/bias[128]', '8_dense/kernel[128,10]', '8_dense/bias[10]',
     ]);
     const { model, weights } = randomModel(mnistCnn);
     model.dispose();
@@ -116,6 +116,7 @@ describe('parseModelSpec', () => {
     ['an unknown layer', { ...base, layers: [{ type: 'lstm' }] }, /unknown layer type/],
     ['text features that disagree with inputShape', { ...JSON.parse(JSON.stringify(spamBow)), inputShape: [100] }, /hashed text features give \[4096\]/],
     ['bad n-grams', { ...JSON.parse(JSON.stringify(spamBow)), features: { ...spamBow.features, ngrams: 3 } }, /ngrams must be 1 or 2/],
+    ['a dropout rate of 1', { ...base, layers: [{ type: 'dropout', rate: 1 }, ...(base.layers as unknown[])] }, /rate: expected a number in \[0, 1\)/],
     ['a fractional unit count', { ...base, layers: [{ type: 'dense', units: 2.5, activation: 'relu' }] }, /units: expected a positive integer/],
   ])('refuses %s', (_what, spec, message) => {
     expect(() => parseModelSpec(spec)).toThrow(ModelSpecError);
