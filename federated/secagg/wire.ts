@@ -1,0 +1,101 @@
+/**
+ * Binary wire format of SecAgg+ device messages: a type byte, then length-prefixed fields (bytes.ts `framed`);
+ * a masked input's words travel as raw little-endian bytes, so its upload is 4·d bytes plus ~200. Decoding checks
+ * every length and field and throws SecAggError naming what is malformed; it never trusts a length it read.
+ */
+import { framed } from './bytes.ts';
+import { type AdvertiseKeys, type DeviceMessage, type MaskedInput, type RevealedShare, SecAggError, type ShareKeys, type Unmask } from './messages.ts';
+
+const TYPE = { 'advertise-keys': 1, 'share-keys': 2, 'masked-input': 3, 'unmask': 4 } as const;
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+export function encodeMessage(m: DeviceMessage): Uint8Array {
+  let fields: (Uint8Array | string)[];
+  switch (m.stage) {
+    case 'advertise-keys':
+      fields = [m.identityKey, m.encryptionKey, m.maskKey];
+      break;
+    case 'share-keys':
+      fields = [m.selfMaskCommitment, String(m.ciphertexts.length), ...m.ciphertexts.flatMap((c) => [c.to, c.data])];
+      break;
+    case 'masked-input':
+      fields = [new Uint8Array(m.masked.buffer, m.masked.byteOffset, m.masked.byteLength)];
+      break;
+    case 'unmask':
+      fields = [String(m.shares.length), ...m.shares.flatMap((s) => [s.of, s.kind, String(s.x), s.y])];
+      break;
+  }
+  const body = framed(m.roundId, m.from, m.signature, ...fields);
+  const out = new Uint8Array(1 + body.byteLength);
+  out[0] = TYPE[m.stage];
+  out.set(body, 1);
+  return out;
+}
+
+function fields(bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 0;
+  while (off < bytes.byteLength) {
+    if (off + 4 > bytes.byteLength) throw new SecAggError('malformed message: truncated field length');
+    const len = view.getUint32(off, true);
+    if (len > bytes.byteLength - off - 4) throw new SecAggError('malformed message: a field runs past the end');
+    out.push(bytes.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  return out;
+}
+
+const text = (b: Uint8Array | undefined, what: string) => {
+  if (!b) throw new SecAggError(`malformed message: missing ${what}`);
+  try {
+    return dec.decode(b);
+  } catch {
+    throw new SecAggError(`malformed message: ${what} is not UTF-8`);
+  }
+};
+const bytesOf = (b: Uint8Array | undefined, what: string, len?: number) => {
+  if (!b || (len !== undefined && b.byteLength !== len)) throw new SecAggError(`malformed message: ${what} must be ${len ?? 'present'} bytes`);
+  return b.slice();
+};
+const count = (b: Uint8Array | undefined, what: string, max: number) => {
+  const n = Number(text(b, what));
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new SecAggError(`malformed message: bad ${what}`);
+  return n;
+};
+
+export function decodeMessage(bytes: Uint8Array): DeviceMessage {
+  if (bytes.byteLength < 1) throw new SecAggError('malformed message: empty');
+  const f = fields(bytes.subarray(1));
+  const head = { roundId: text(f[0], 'round id'), from: text(f[1], 'sender'), signature: bytesOf(f[2], 'signature', 64) };
+  const rest = f.slice(3);
+  switch (bytes[0]) {
+    case TYPE['advertise-keys']:
+      if (rest.length !== 3) throw new SecAggError('malformed message: advertise-keys needs 3 keys');
+      return { ...head, stage: 'advertise-keys', identityKey: bytesOf(rest[0], 'identity key', 32), encryptionKey: bytesOf(rest[1], 'encryption key', 32), maskKey: bytesOf(rest[2], 'mask key', 32) } satisfies AdvertiseKeys;
+    case TYPE['share-keys']: {
+      const n = count(rest[1], 'ciphertext count', 255);
+      if (rest.length !== 2 + 2 * n) throw new SecAggError('malformed message: share-keys field count');
+      const ciphertexts = Array.from({ length: n }, (_, i) => ({ to: text(rest[2 + 2 * i], 'recipient'), data: bytesOf(rest[3 + 2 * i], 'ciphertext') }));
+      return { ...head, stage: 'share-keys', selfMaskCommitment: bytesOf(rest[0], 'commitment', 32), ciphertexts } satisfies ShareKeys;
+    }
+    case TYPE['masked-input']: {
+      const raw = rest[0];
+      if (rest.length !== 1 || !raw || raw.byteLength % 4 !== 0) throw new SecAggError('malformed message: masked input must be whole 32-bit words');
+      return { ...head, stage: 'masked-input', masked: new Uint32Array(raw.slice().buffer) } satisfies MaskedInput;
+    }
+    case TYPE['unmask']: {
+      const n = count(rest[0], 'share count', 255);
+      if (rest.length !== 1 + 4 * n) throw new SecAggError('malformed message: unmask field count');
+      const shares: RevealedShare[] = Array.from({ length: n }, (_, i) => {
+        const kind = text(rest[2 + 4 * i], 'share kind');
+        if (kind !== 'self-mask' && kind !== 'mask-key') throw new SecAggError('malformed message: unknown share kind');
+        return { of: text(rest[1 + 4 * i], 'share owner'), kind, x: count(rest[3 + 4 * i], 'share x', 255), y: bytesOf(rest[4 + 4 * i], 'share') };
+      });
+      return { ...head, stage: 'unmask', shares } satisfies Unmask;
+    }
+    default:
+      throw new SecAggError(`malformed message: unknown type ${bytes[0]}`);
+  }
+}
+
