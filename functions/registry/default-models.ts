@@ -2,7 +2,9 @@
  * The models bundled with the Worker, registered on first use so a fresh `npm start` serves a real model.
  * Registration is idempotent (same bytes, same version: unchanged) and safe to race between isolates.
  */
+import mnistCnnInt8 from '../../models/mnist-cnn/model.int8.onnx';
 import mnistMlpInt8 from '../../models/mnist-mlp/model.int8.onnx';
+import spamBowInt8 from '../../models/spam-bow/model.int8.onnx';
 import { loadModel } from '../inference/model-loader.ts';
 import { putBlob, sha256Hex } from './blob-store.ts';
 import type { ModelCatalog } from './model-catalog.ts';
@@ -15,7 +17,12 @@ export interface BundledModel {
 
 export const DEFAULT_MODEL = 'mnist-mlp';
 
-export const BUNDLED_MODELS: BundledModel[] = [{ name: DEFAULT_MODEL, version: '1', bytes: mnistMlpInt8 }];
+/** The default models of models/ (int8): the MNIST MLP (the default), the MNIST CNN, the SpamAssassin classifier. */
+export const BUNDLED_MODELS: BundledModel[] = [
+  { name: DEFAULT_MODEL, version: '1', bytes: mnistMlpInt8 },
+  { name: 'mnist-cnn', version: '1', bytes: mnistCnnInt8 },
+  { name: 'spam-bow', version: '1', bytes: spamBowInt8 },
+];
 
 export async function registerBundledModels(env: Env, catalog: DurableObjectStub<ModelCatalog>): Promise<void> {
   for (const m of BUNDLED_MODELS) {

@@ -1,12 +1,16 @@
 /**
  * End to end against the real local server (wrangler dev on workerd, local R2 and SQLite on disk):
- * the bundled model classifies real held-out MNIST digits; an uploaded model survives a restart.
+ * the bundled models classify real held-out MNIST digits and SpamAssassin messages; an uploaded model survives a
+ * restart.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../models/data/mnist.ts';
+import { loadSpamAssassin } from '../../models/data/spam.ts';
+import { hashTexts } from '../../federated/model/text-features.ts';
+import { spamBow } from '../../models/specs.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
 import { type LocalServer, startLocalServer } from './local-server.ts';
 
@@ -55,6 +59,30 @@ describe('local edge server', () => {
     expect(json.model_version).toBe('1');
     const p = json.outputs[0]!.data;
     expect(p.indexOf(Math.max(...p))).toBe(test.y[0]);
+  });
+
+  it('serves the bundled CNN on held-out digits and the spam classifier on held-out messages', async () => {
+    const argmaxAccuracy = async (model: string, x: Float32Array, shape: number[], y: Int32Array) => {
+      const res = await fetch(`${server!.url}/v2/models/${model}/infer`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ name: 'input', shape, datatype: 'FP32', data: Array.from(x) }] }),
+      });
+      expect(res.status).toBe(200);
+      const out = ((await res.json()) as { outputs: { shape: number[]; data: number[] }[] }).outputs[0]!;
+      const classes = out.shape[1]!;
+      let ok = 0;
+      for (let i = 0; i < shape[0]!; i++) {
+        const row = out.data.slice(i * classes, (i + 1) * classes);
+        if (row.indexOf(Math.max(...row)) === y[i]) ok++;
+      }
+      return ok / shape[0]!;
+    };
+    const { test } = loadMnist();
+    expect(await argmaxAccuracy('mnist-cnn', test.x.slice(0, 300 * 784), [300, 28, 28, 1], test.y)).toBeGreaterThan(0.97);
+    const spam = loadSpamAssassin().test;
+    const n = 200;
+    // Callers featurize text with the same hashing the model was trained on (fedge/federated hashTexts).
+    expect(await argmaxAccuracy('spam-bow', hashTexts(spam.texts.slice(0, n), spamBow.features!), [n, 4096], spam.y)).toBeGreaterThan(0.95);
   });
 
   it('keeps an uploaded model across a restart of the server', async () => {
