@@ -73,3 +73,28 @@ describe('DDGauss', () => {
     expect(() => ddgaussParameters({ clip: 0, centralNoiseStd: 1, devices: 10, dimension: 8 })).toThrow(RangeError);
   });
 });
+
+describe('DDGauss through a SecAgg+ round', () => {
+  it('devices encode with their noise share, the round unmasks the sum, the server decodes the noisy mean', async () => {
+    const { makeIdentities, roundConfig, runRound } = await import('./secagg-harness.ts');
+    const n = 12, d = 200;
+    const identities = await makeIdentities(n);
+    // Parameters for the fewest contributors the round accepts (here: 10 of 12 after two drop out).
+    const p = ddgaussParameters({ clip: 1, centralNoiseStd: 0.05, devices: 10, dimension: d });
+    const rotationSeed = randomBytes(32);
+    const updates = new Map(identities.map((id, k) => [id.id, Float32Array.from({ length: d }, (_, i) => 0.05 * Math.sin(i + k))]));
+    const inputs = new Map<string, Uint32Array>();
+    for (const [id, u] of updates) inputs.set(id, await ddgaussEncode(u, p, rotationSeed));
+    const config = roundConfig({ neighbours: 6, threshold: 4, length: p.paddedDimension });
+    const dropped = new Set(identities.slice(0, 2).map((i) => i.id));
+    const { result } = await runRound(config, identities, inputs, { beforeMasked: dropped });
+    const decoded = await ddgaussDecode(result.sum, p, rotationSeed);
+    const truth = new Float64Array(d);
+    for (const id of result.survivors) updates.get(id)!.forEach((v, i) => (truth[i] = truth[i]! + v));
+    const err = Array.from(decoded, (v, i) => v - truth[i]!);
+    const std = Math.sqrt(err.reduce((a, b) => a + b * b, 0) / d);
+    // The 10 survivors' noise shares add up to ≈ σ_c = 0.05; the signal itself passes through exactly.
+    expect(std).toBeGreaterThan(0.035);
+    expect(std).toBeLessThan(0.07);
+  });
+});

@@ -1,0 +1,9 @@
+/**
+ * fedge/client — what web apps embed. Available now: Trainer (on-device fine-tuning with DP-SGD) and the privacy
+ * ledger. EdgeClient, LocalModel and Participant arrive with the browser SDK and the federated loop.
+ * Node-only helpers (file ledger, tfjs WASM paths) live in their own modules so bundles for browsers stay clean.
+ */
+export { Trainer, TrainerError, type Examples, type Example, type FitOptions, type FitResult, type PrivacyOptions, type TrainerOptions } from './training/trainer.ts';
+export { selectBackend, BackendError, BACKEND_ORDER, type BackendName } from './training/backend.ts';
+export { UnsupportedForGhostClipping } from './training/dense-network.ts';
+export { PrivacyLedger, PrivacyBudgetError, MemoryLedgerStore, type LedgerStore, type LedgerData, type Budget } from './privacy/ledger.ts';

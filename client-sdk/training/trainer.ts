@@ -1,0 +1,254 @@
+/**
+ * Trainer: fine-tunes a model built from a model spec on the device's own examples with TensorFlow.js, plainly
+ * or with DP-SGD (Abadi et al., CCS 2016, Algorithm 1): Poisson sampling of each example with rate q = B/N,
+ * per-example L2 clipping to C, Gaussian noise N(0, σ²C²) on the clipped sum, division by the expected batch B,
+ * then the optimizer step (post-processing). The RDP accountant (federated/dp/rdp.ts) tracks ε for exactly this
+ * sampling; a PrivacyLedger, if given, is charged atomically before the run and refuses runs over budget.
+ * Dense networks use ghost norms (dense-network.ts): per-example clipping at close to plain-SGD speed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ModelSpec, NamedWeight } from '../../federated/model/model-spec.ts';
+import { parameterShapes } from '../../federated/model/model-spec.ts';
+import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-model.ts';
+import { DEFAULT_ORDERS, computeRdp, noiseMultiplierFor, rdpToEpsilon } from '../../federated/dp/rdp.ts';
+import type { PrivacyLedger } from '../privacy/ledger.ts';
+import { type BackendName, selectBackend } from './backend.ts';
+import { type DenseLayerVars, clippedGradientSums, createDenseVars, denseLayersOf, forward } from './dense-network.ts';
+import { gaussianNoise } from './gaussian-noise.ts';
+
+export interface Examples {
+  /** n × features, row-major, in the spec's input layout */
+  x: Float32Array;
+  /** class index per example */
+  y: Int32Array | number[];
+}
+
+export interface Example {
+  x: Float32Array;
+  y: number;
+}
+
+export interface PrivacyOptions {
+  l2NormClip: number;
+  /** σ; or give `epsilon` and the Trainer derives σ for this run's sampling rate and steps. */
+  noiseMultiplier?: number;
+  epsilon?: number;
+  delta: number;
+  ledger?: PrivacyLedger;
+  /** Which of the device's data sources this run spends budget on (default 'default'). */
+  source?: string;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer?: 'sgd' | 'momentum' | 'adam';
+  privacy?: PrivacyOptions;
+  onProgress?: (p: { epoch: number; epochs: number; step: number; steps: number; loss: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface FitResult {
+  steps: number;
+  examples: number;
+  seconds: number;
+  examplesPerSecond: number;
+  loss: number;
+  /** ε of this run alone (δ as given), when private. */
+  epsilon?: number;
+  noiseMultiplier?: number;
+  /** ε spent on the source so far and what is left, when a ledger was given. */
+  budget?: { spent: number; remaining: number };
+}
+
+export class TrainerError extends Error {
+  override name = 'TrainerError';
+}
+
+export interface TrainerOptions {
+  spec: ModelSpec;
+  /** Starting weights (e.g. the served global model); default: fresh Glorot initialisation. */
+  weights?: NamedWeight[];
+  backend?: BackendName | 'auto';
+  /** Train all layers, or only the last k dense layers. */
+  trainableLayers?: 'all' | number;
+}
+
+async function collect(data: Examples | Iterable<Example> | AsyncIterable<Example>, features: number): Promise<{ x: Float32Array; y: Int32Array; n: number }> {
+  if ('x' in data && 'y' in data) {
+    const n = data.y.length;
+    if (data.x.length !== n * features) throw new TrainerError(`examples: x has ${data.x.length} values, expected ${n} × ${features}`);
+    const y = Int32Array.from(data.y);
+    return { x: data.x, y, n };
+  }
+  // DP-SGD's Poisson sampling needs random access to every example, so a stream is gathered first.
+  const xs: Float32Array[] = [], ys: number[] = [];
+  for await (const e of data as AsyncIterable<Example>) {
+    if (e.x.length !== features) throw new TrainerError(`example ${xs.length}: ${e.x.length} values, expected ${features}`);
+    xs.push(e.x);
+    ys.push(e.y);
+  }
+  const x = new Float32Array(xs.length * features);
+  xs.forEach((v, i) => x.set(v, i * features));
+  return { x, y: Int32Array.from(ys), n: ys.length };
+}
+
+export class Trainer {
+  readonly spec: ModelSpec;
+  readonly backend: BackendName;
+  readonly #vars: DenseLayerVars[];
+  #disposed = false;
+
+  private constructor(spec: ModelSpec, backend: BackendName, vars: DenseLayerVars[]) {
+    this.spec = spec;
+    this.backend = backend;
+    this.#vars = vars;
+  }
+
+  static async create(opts: TrainerOptions): Promise<Trainer> {
+    const layers = denseLayersOf(opts.spec); // throws for layer types this trainer cannot clip per example
+    const backend = await selectBackend(opts.backend ?? 'auto');
+    let weights = opts.weights;
+    if (!weights) {
+      const model = buildTfjsModel(opts.spec, 1);
+      weights = readTfjsWeights(opts.spec, model);
+      model.dispose();
+    }
+    const shapes = parameterShapes(opts.spec);
+    weights.forEach((w, i) => {
+      const want = shapes[i];
+      if (!want || w.name !== want.name || w.values.length !== want.shape.reduce((a, b) => a * b, 1)) throw new TrainerError(`weights[${i}]: expected ${want?.name} [${want?.shape}]`);
+    });
+    const trainable = opts.trainableLayers === undefined || opts.trainableLayers === 'all' ? layers.length : opts.trainableLayers;
+    if (!Number.isInteger(trainable) || trainable < 1 || trainable > layers.length) throw new TrainerError(`trainableLayers must be 'all' or 1..${layers.length}, got ${opts.trainableLayers}`);
+    return new Trainer(opts.spec, backend, createDenseVars(opts.spec, weights, trainable));
+  }
+
+  get features(): number {
+    return this.spec.inputShape.reduce((a, b) => a * b, 1);
+  }
+
+  /** The current weights in spec order (copies). */
+  weights(): NamedWeight[] {
+    this.#check();
+    const shapes = parameterShapes(this.spec);
+    return this.#vars.flatMap((l) => [l.kernel, l.bias]).map((v, i) => ({ name: shapes[i]!.name, shape: shapes[i]!.shape, values: v.dataSync() as Float32Array }));
+  }
+
+  evaluate(data: Examples): { accuracy: number; loss: number } {
+    this.#check();
+    const n = data.y.length;
+    return tf.tidy(() => {
+      const p = forward(this.#vars, tf.tensor2d(data.x, [n, this.features]));
+      const y = tf.tensor1d(Int32Array.from(data.y), 'int32');
+      const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(p, 1), y), 'float32')).dataSync()[0]!;
+      const loss = tf.neg(tf.mean(tf.log(tf.add(tf.sum(tf.mul(p, tf.oneHot(y, p.shape[1]!)), 1), 1e-7)))).dataSync()[0]!;
+      return { accuracy, loss };
+    });
+  }
+
+  async fit(data: Examples | Iterable<Example> | AsyncIterable<Example>, opts: FitOptions): Promise<FitResult> {
+    this.#check();
+    const { epochs, batchSize, learningRate } = opts;
+    if (!(Number.isInteger(epochs) && epochs >= 1)) throw new TrainerError(`epochs must be a positive integer, got ${epochs}`);
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new TrainerError(`batchSize must be a positive integer, got ${batchSize}`);
+    if (!(learningRate > 0)) throw new TrainerError(`learningRate must be > 0, got ${learningRate}`);
+    const set = await collect(data, this.features);
+    if (set.n === 0) throw new TrainerError('no examples to train on');
+    const classes = this.spec.labels.length;
+    for (const label of set.y) if (!(label >= 0 && label < classes)) throw new TrainerError(`label ${label} is not a class index 0..${classes - 1}`);
+    const priv = opts.privacy;
+    const sampleRate = Math.min(1, batchSize / set.n);
+    // DP: N/B Poisson draws per epoch (each of expected size B); plain: every example once per epoch.
+    const stepsPerEpoch = priv ? Math.max(1, Math.round(set.n / batchSize)) : Math.ceil(set.n / batchSize);
+    const steps = epochs * stepsPerEpoch;
+    let sigma: number | undefined, epsilon: number | undefined, budget: FitResult['budget'];
+    if (priv) {
+      if (!(priv.l2NormClip > 0)) throw new TrainerError(`l2NormClip must be > 0, got ${priv.l2NormClip}`);
+      if (priv.noiseMultiplier === undefined && priv.epsilon === undefined) throw new TrainerError('privacy: give noiseMultiplier or epsilon');
+      sigma = priv.noiseMultiplier ?? noiseMultiplierFor({ epsilon: priv.epsilon!, delta: priv.delta, sampleRate, steps });
+      if (!(sigma > 0)) throw new TrainerError(`noiseMultiplier must be > 0, got ${sigma}`);
+      const rdp = computeRdp(sampleRate, sigma, steps, DEFAULT_ORDERS);
+      epsilon = rdpToEpsilon(DEFAULT_ORDERS, rdp, priv.delta).epsilon;
+      // Charged before training: a run that is interrupted has still touched the data.
+      if (priv.ledger) budget = await priv.ledger.charge(priv.source ?? 'default', rdp);
+    }
+    const optimizer = opts.optimizer === 'adam' ? tf.train.adam(learningRate) : opts.optimizer === 'momentum' ? tf.train.momentum(learningRate, 0.9) : tf.train.sgd(learningRate);
+    const trainable = this.#vars.filter((l) => l.trainable).flatMap((l) => [l.kernel, l.bias]);
+    const started = performance.now();
+    let seen = 0, lastLoss = NaN;
+    const xAll = tf.tensor2d(set.x, [set.n, this.features]);
+    const yAll = tf.tensor1d(set.y, 'int32');
+    try {
+      for (let epoch = 0; epoch < epochs; epoch++) {
+        const order = priv ? undefined : shuffled(set.n);
+        for (let step = 0; step < stepsPerEpoch; step++) {
+          if (opts.signal?.aborted) throw new TrainerError('training cancelled');
+          // DP: Poisson sampling, as the accountant assumes. Plain: consecutive slices of a shuffle.
+          const idx = priv ? poissonSample(set.n, sampleRate) : order!.subarray(step * batchSize, Math.min(set.n, (step + 1) * batchSize));
+          if (idx.length === 0 && !priv) continue;
+          const grads = tf.tidy(() => {
+            const ids = tf.tensor1d(idx, 'int32');
+            const x = idx.length ? (tf.gather(xAll, ids) as tf.Tensor2D) : tf.zeros([0, this.features]) as tf.Tensor2D;
+            const y = idx.length ? (tf.gather(yAll, ids) as tf.Tensor1D) : tf.zeros([0], 'int32') as tf.Tensor1D;
+            const { sums, loss } = idx.length ? clippedGradientSums(this.#vars, x, y, priv ? priv.l2NormClip : Infinity) : { sums: trainable.map((v) => tf.zerosLike(v)), loss: NaN };
+            if (!Number.isNaN(loss)) lastLoss = loss;
+            const denom = priv ? sampleRate * set.n : idx.length;
+            return sums.map((g) => {
+              const noisy = priv ? tf.add(g, tf.tensor(gaussianNoise(g.size, sigma! * priv.l2NormClip), g.shape)) : g;
+              return tf.div(noisy, denom);
+            });
+          });
+          optimizer.applyGradients(trainable.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
+          grads.forEach((g) => g.dispose());
+          seen += idx.length;
+          opts.onProgress?.({ epoch: epoch + 1, epochs, step: step + 1, steps: stepsPerEpoch, loss: lastLoss });
+          // Let the page (or the event loop) breathe between steps.
+          if (step % 8 === 7) await new Promise((r) => setTimeout(r, 0));
+        }
+      }
+    } finally {
+      xAll.dispose();
+      yAll.dispose();
+      optimizer.dispose();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { steps, examples: seen, seconds, examplesPerSecond: seen / seconds, loss: lastLoss, epsilon, noiseMultiplier: sigma, budget };
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const l of this.#vars) {
+      l.kernel.dispose();
+      l.bias.dispose();
+    }
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new TrainerError('this Trainer was disposed');
+  }
+}
+
+function shuffled(n: number): Int32Array {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  const r = new Uint32Array(n);
+  crypto.getRandomValues(r.subarray(0, Math.min(n, 16384)));
+  for (let off = 16384; off < n; off += 16384) crypto.getRandomValues(r.subarray(off, Math.min(n, off + 16384)));
+  for (let i = n - 1; i > 0; i--) {
+    const j = r[i]! % (i + 1);
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx;
+}
+
+/** Each index independently with probability q (CSPRNG coins): the sampling the RDP analysis assumes. */
+function poissonSample(n: number, q: number): Int32Array {
+  const coins = new Uint32Array(n);
+  for (let off = 0; off < n; off += 16384) crypto.getRandomValues(coins.subarray(off, Math.min(n, off + 16384)));
+  const threshold = q * 4294967296;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if (coins[i]! < threshold) out.push(i);
+  return Int32Array.from(out);
+}
