@@ -4,6 +4,8 @@
  * (test_compute_rdp_scalar, test_compute_rdp_sequence, test_get_privacy_spent_check_target_delta). That test's ε
  * uses the classic conversion ε = min_α rdp(α) − log δ/(α − 1), which we compute from our RDP to compare; our
  * accountant reports the tighter conversion of Balle et al. 2020, which must be no larger.
+ * Opacus: pytorch/opacus, opacus/tests/accountants_test.py (test_rdp_accountant), which uses that same modern
+ * conversion over its DEFAULT_ALPHAS.
  */
 import { describe, expect, it } from 'vitest';
 import { OPACUS_ORDERS, RdpAccountant, TF_PRIVACY_ORDERS, computeRdp, noiseMultiplierFor, rdpToEpsilon, subsampledGaussianRdp } from '../../federated/dp/rdp.ts';
@@ -48,6 +50,13 @@ describe('RDP of the Poisson-subsampled Gaussian', () => {
 });
 
 describe('RdpAccountant', () => {
+  it('Opacus test_rdp_accountant: σ = 1.5, q = 0.04, ⌊90 / 0.04⌋ steps, δ = 1e-5 → ε 7.32911117143', () => {
+    const a = new RdpAccountant(OPACUS_ORDERS).step({ noiseMultiplier: 1.5, sampleRate: 0.04, steps: Math.floor(90 / 0.04) });
+    expect(rel(a.getEpsilon(1e-5), 7.32911117143)).toBeLessThan(1e-9);
+    // Adding TF Privacy's orders cannot make the bound worse.
+    expect(new RdpAccountant().step({ noiseMultiplier: 1.5, sampleRate: 0.04, steps: 2250 }).getEpsilon(1e-5)).toBeLessThanOrEqual(7.32911117143 + 1e-9);
+  });
+
   it('composes steps, uses the orders of both libraries, and ε grows with steps and shrinks with noise', () => {
     expect(TF_PRIVACY_ORDERS).toContain(512);
     expect(OPACUS_ORDERS).toContain(1.1);
