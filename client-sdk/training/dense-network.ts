@@ -76,8 +76,6 @@ export interface ClippedGradients {
   sums: tf.Tensor[];
   /** Mean cross-entropy of the batch (before clipping), for progress reports. */
   loss: number;
-  /** How many examples had their gradient scaled down. */
-  clipped: number;
 }
 
 /**
@@ -117,12 +115,11 @@ export function clippedGradientSums(vars: DenseLayerVars[], x: tf.Tensor2D, labe
     }
     const norms = tf.sqrt(sq);
     const scale = Number.isFinite(clip) ? tf.minimum(1, tf.div(clip, tf.maximum(norms, 1e-12))) : tf.onesLike(norms);
-    const clipped = Number.isFinite(clip) ? tf.sum(tf.cast(tf.greater(norms, clip), 'int32')).dataSync()[0]! : 0;
     const sums: tf.Tensor[] = [];
     for (let j = firstTrainable; j < vars.length; j++) {
       const scaled = tf.mul(deltas[j]!, tf.expandDims(scale, 1)) as tf.Tensor2D;
       sums.push(tf.matMul(inputs[j]!, scaled, true, false), tf.sum(scaled, 0));
     }
-    return { sums, loss, clipped };
+    return { sums, loss };
   });
 }

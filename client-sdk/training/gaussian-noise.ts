@@ -5,10 +5,11 @@
  * the analysis says. The effect is far below the statistical noise at the σ·C scales used here, and this is what
  * Opacus and TF Privacy do; a bit-exact alternative is the discrete Gaussian in federated/dp.
  */
+import { randomWords } from '../../federated/secagg/primitives.ts';
+
 export function gaussianNoise(n: number, std: number): Float32Array {
   const out = new Float32Array(n);
-  const words = new Uint32Array(4 * Math.ceil(n / 2));
-  for (let i = 0; i < words.length; i += 16384) crypto.getRandomValues(words.subarray(i, Math.min(words.length, i + 16384)));
+  const words = randomWords(4 * Math.ceil(n / 2));
   for (let i = 0, w = 0; i < n; i += 2, w += 4) {
     // two 53-bit uniforms in (0, 1]
     const u1 = ((words[w]! >>> 5) * 67108864 + (words[w + 1]! >>> 6) + 1) / 9007199254740992;

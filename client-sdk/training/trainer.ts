@@ -15,6 +15,7 @@ import type { PrivacyLedger } from '../privacy/ledger.ts';
 import { type BackendName, selectBackend } from './backend.ts';
 import { type DenseLayerVars, clippedGradientSums, createDenseVars, denseLayersOf, forward } from './dense-network.ts';
 import { gaussianNoise } from './gaussian-noise.ts';
+import { randomWords } from '../../federated/secagg/primitives.ts';
 
 export interface Examples {
   /** n × features, row-major, in the spec's input layout */
@@ -233,9 +234,7 @@ export class Trainer {
 
 function shuffled(n: number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
-  const r = new Uint32Array(n);
-  crypto.getRandomValues(r.subarray(0, Math.min(n, 16384)));
-  for (let off = 16384; off < n; off += 16384) crypto.getRandomValues(r.subarray(off, Math.min(n, off + 16384)));
+  const r = randomWords(n);
   for (let i = n - 1; i > 0; i--) {
     const j = r[i]! % (i + 1);
     [idx[i], idx[j]] = [idx[j]!, idx[i]!];
@@ -245,8 +244,7 @@ function shuffled(n: number): Int32Array {
 
 /** Each index independently with probability q (CSPRNG coins): the sampling the RDP analysis assumes. */
 function poissonSample(n: number, q: number): Int32Array {
-  const coins = new Uint32Array(n);
-  for (let off = 0; off < n; off += 16384) crypto.getRandomValues(coins.subarray(off, Math.min(n, off + 16384)));
+  const coins = randomWords(n);
   const threshold = q * 4294967296;
   const out: number[] = [];
   for (let i = 0; i < n; i++) if (coins[i]! < threshold) out.push(i);

@@ -14,6 +14,7 @@
  * Pure: no I/O.
  */
 import { expandMask } from '../secagg/prg.ts';
+import { randomWords } from '../secagg/primitives.ts';
 import { discreteGaussianVector } from './discrete-gaussian.ts';
 import { DEFAULT_ORDERS, RdpAccountant, zcdpToEpsilon } from './rdp.ts';
 
@@ -116,10 +117,8 @@ export async function ddgaussEncode(update: Float32Array, p: DdgaussParameters, 
   const rotated = await rotate(update, p.paddedDimension, seed);
   for (let i = 0; i < rotated.length; i++) rotated[i] = (rotated[i]! * clipScale) / p.gamma;
   const rounded = new Float64Array(p.paddedDimension);
-  const coins = new Uint32Array(p.paddedDimension);
   for (let attempt = 0; ; attempt++) {
-    crypto.getRandomValues(coins.subarray(0, Math.min(coins.length, 16384)));
-    for (let off = 16384; off < coins.length; off += 16384) crypto.getRandomValues(coins.subarray(off, Math.min(coins.length, off + 16384)));
+    const coins = randomWords(p.paddedDimension);
     let sq = 0;
     for (let i = 0; i < rotated.length; i++) {
       const v = rotated[i]!, lo = Math.floor(v);

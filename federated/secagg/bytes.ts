@@ -1,4 +1,4 @@
-/** Byte helpers shared by the SecAgg+ modules: concatenation, equality, hex/base64, length-prefixed framing. */
+/** Byte helpers shared by the SecAgg+ modules: concatenation, equality, length-prefixed framing. */
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -34,17 +34,16 @@ export function framed(...parts: (Uint8Array | string)[]): Uint8Array {
   return out;
 }
 
-export function toBase64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
+/** The parts of a `framed` byte string, or null when a length runs past the end (malformed input). */
+export function unframe(bytes: Uint8Array): Uint8Array[] | null {
+  const parts: Uint8Array[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let off = 0; off < bytes.byteLength;) {
+    if (off + 4 > bytes.byteLength) return null;
+    const len = view.getUint32(off, true);
+    if (len > bytes.byteLength - off - 4) return null;
+    parts.push(bytes.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  return parts;
 }
-
-export function fromBase64(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-export const toHex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');

@@ -3,7 +3,7 @@
  * CCS 2020): four stage functions, each (state, what the server relayed) → (new state, message to send).
  * No I/O: the caller moves messages. State is plain data, so a device may persist it between stages.
  */
-import { equal, framed } from './bytes.ts';
+import { equal, framed, unframe } from './bytes.ts';
 import { neighbourGraph } from './graph.ts';
 import { pairSign, pairwiseMaskKey, selfMaskKey, shareEncryptionKey } from './keys.ts';
 import {
@@ -97,19 +97,6 @@ export async function clientShareKeys(prev: ClientState, broadcast: KeysBroadcas
   return { state: { ...prev, stage: 'shared', neighbours: Object.fromEntries(ads), selfSeed }, message };
 }
 
-function unframe(bytes: Uint8Array): Uint8Array[] {
-  const parts: Uint8Array[] = [];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let off = 0; off < bytes.byteLength;) {
-    if (off + 4 > bytes.byteLength) throw new SecAggError('malformed share plaintext');
-    const len = view.getUint32(off, true);
-    if (off + 4 + len > bytes.byteLength) throw new SecAggError('malformed share plaintext');
-    parts.push(bytes.subarray(off + 4, off + 4 + len));
-    off += 4 + len;
-  }
-  return parts;
-}
-
 /**
  * Round 2 (MaskedInputCollection): decrypt and keep the shares neighbours sent, then send
  * y = x + PRG(b_u) + Σ_v ±PRG(s_{u,v}) over the neighbours that shared keys (mod 2^32).
@@ -128,7 +115,7 @@ export async function clientMaskedInput(prev: ClientState, delivery: SharesDeliv
     const key = await shareEncryptionKey(config.roundId, identity.id, c.from, prev.encryptionSecret, ad.encryptionKey);
     const plain = open(key, c.data);
     if (!plain) throw new SecAggError(`masked-input: the ciphertext from ${c.from} does not decrypt (tampered or not for this device)`);
-    const [from, to, x, maskKey, selfMask] = unframe(plain);
+    const [from, to, x, maskKey, selfMask] = unframe(plain) ?? [];
     if (!from || !to || !x || !maskKey || !selfMask || dec.decode(from) !== c.from || dec.decode(to) !== identity.id) {
       throw new SecAggError(`masked-input: the ciphertext from ${c.from} names other parties`);
     }

@@ -22,6 +22,11 @@ export function randomBytes(n: number): Uint8Array {
   return out;
 }
 
+/** n uniform 32-bit words from the CSPRNG. */
+export function randomWords(n: number): Uint32Array {
+  return new Uint32Array(randomBytes(4 * n).buffer);
+}
+
 let webX25519: Promise<boolean> | undefined;
 let webEd25519: Promise<boolean> | undefined;
 

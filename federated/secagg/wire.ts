@@ -3,7 +3,7 @@
  * a masked input's words travel as raw little-endian bytes, so its upload is 4·d bytes plus ~200. Decoding checks
  * every length and field and throws SecAggError naming what is malformed; it never trusts a length it read.
  */
-import { framed } from './bytes.ts';
+import { framed, unframe } from './bytes.ts';
 import { type AdvertiseKeys, type DeviceMessage, type MaskedInput, type RevealedShare, SecAggError, type ShareKeys, type Unmask } from './messages.ts';
 
 const TYPE = { 'advertise-keys': 1, 'share-keys': 2, 'masked-input': 3, 'unmask': 4 } as const;
@@ -33,17 +33,9 @@ export function encodeMessage(m: DeviceMessage): Uint8Array {
 }
 
 function fields(bytes: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let off = 0;
-  while (off < bytes.byteLength) {
-    if (off + 4 > bytes.byteLength) throw new SecAggError('malformed message: truncated field length');
-    const len = view.getUint32(off, true);
-    if (len > bytes.byteLength - off - 4) throw new SecAggError('malformed message: a field runs past the end');
-    out.push(bytes.subarray(off + 4, off + 4 + len));
-    off += 4 + len;
-  }
-  return out;
+  const parts = unframe(bytes);
+  if (!parts) throw new SecAggError('malformed message: a field runs past the end');
+  return parts;
 }
 
 const text = (b: Uint8Array | undefined, what: string) => {

@@ -151,7 +151,6 @@ describe('refusals', () => {
     // A valid advertisement whose mask key was swapped in transit.
     const fresh = serverInit(config);
     await expect(serverReceive(fresh, { ...ads[2]!, maskKey: randomBytes(32) })).rejects.toThrow(/bad signature/);
-    expect(states.size).toBe(5);
   });
 
   it('devices: a tampered key advertisement or share ciphertext is refused, naming the sender', async () => {
@@ -212,7 +211,6 @@ describe('refusals', () => {
     const result = await serverFinish(server);
     expect(result.sum).toEqual(new Uint32Array(16).fill(4));
     expect(result.dropped).toEqual([ids[4]]);
-    expect(config.length).toBe(16);
   });
 
   it('a device whose neighbours did not share keys refuses to send its input', async () => {
@@ -264,8 +262,6 @@ describe('wire format', () => {
       ...Object.values(server.ads), ...Object.values(server.shares), ...Object.values(server.unmasks),
     ];
     for (const m of messages) expect(decodeMessage(encodeMessage(m))).toEqual(m);
-    const { state } = await clientAdvertiseKeys(config, identities[0]!);
-    expect(state.stage).toBe('advertised');
     const masked: MaskedInput = { stage: 'masked-input', roundId: config.roundId, from: 'device-0000', masked: crypto.getRandomValues(new Uint32Array(1000)), signature: randomBytes(64) };
     const bytes = encodeMessage(masked);
     expect(decodeMessage(bytes)).toEqual(masked);
