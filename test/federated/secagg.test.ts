@@ -62,12 +62,18 @@ describe('SecAgg+ rounds', () => {
     // 12 of 40 drop after sharing keys, chosen so that every device keeps ≥ t live neighbours (else the round
     // must abort, which the property test above covers): greedily, over the graph the round will use.
     const graph = await neighbourGraph(identities.map((i) => i.id), config.graphSeed, 8);
-    const drop = new Set<string>();
-    const live = (id: string) => graph.get(id)!.filter((v) => !drop.has(v)).length;
-    for (const { id } of identities) {
-      if (drop.size === 12) break;
-      drop.add(id);
-      if ([id, ...graph.get(id)!].some((v) => live(v) < 5)) drop.delete(id);
+    // With k = 8 and t = 5 each device may lose at most 3 neighbours, so one greedy pass can get stuck below 12:
+    // retry over random orders of the devices until a valid set of 12 appears.
+    let drop = new Set<string>();
+    for (let attempt = 0; attempt < 200 && drop.size < 12; attempt++) {
+      drop = new Set<string>();
+      const live = (id: string) => graph.get(id)!.filter((v) => !drop.has(v)).length;
+      const order = identities.map((i) => i.id).sort(() => Math.random() - 0.5);
+      for (const id of order) {
+        if (drop.size === 12) break;
+        drop.add(id);
+        if ([id, ...graph.get(id)!].some((v) => live(v) < 5)) drop.delete(id);
+      }
     }
     expect(drop.size).toBe(12);
     const run = await runRound(config, identities, inputs, { beforeMasked: drop });
