@@ -5,5 +5,6 @@
  */
 export { Trainer, TrainerError, type Examples, type Example, type FitOptions, type FitResult, type PrivacyOptions, type TrainerOptions } from './training/trainer.ts';
 export { selectBackend, BackendError, BACKEND_ORDER, type BackendName } from './training/backend.ts';
-export { UnsupportedForGhostClipping } from './training/dense-network.ts';
+
 export { PrivacyLedger, PrivacyBudgetError, MemoryLedgerStore, type LedgerStore, type LedgerData, type Budget } from './privacy/ledger.ts';
+export { IndexedDbLedgerStore, LedgerStoreError } from './privacy/indexeddb-ledger-store.ts';

@@ -1,5 +1,6 @@
 /** The default models' specs: what `npm run models` trains and the edge serves. */
-import { MODEL_SPEC_FORMAT, type ModelSpec } from '../federated/model/model-spec.ts';
+import { MODEL_SPEC_FORMAT, type ModelSpec, type NamedWeight, parameterShapes } from '../federated/model/model-spec.ts';
+import { gaborFilters, gaborKernel } from '../federated/model/gabor.ts';
 
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -50,3 +51,31 @@ export const spamBow: ModelSpec = {
   outputName: 'probabilities',
   labels: ['ham', 'spam'],
 };
+
+/**
+ * MNIST for private training: a frozen Gabor filter bank (federated/model/gabor.ts; costs no privacy) → ReLU →
+ * 4×4 max-pool → one trained softmax layer over the 7·7·33 = 1,617 features. Train with `trainableLayers: 1`
+ * from {@link mnistGaborWeights}: DP-SGD then clips by ghost norms and noises 16,180 parameters, not 200,000.
+ */
+export const MNIST_GABOR_BANK = { orientations: 8, size: 7, sigma: 1.5 };
+export const mnistGabor: ModelSpec = {
+  format: MODEL_SPEC_FORMAT,
+  name: 'mnist-gabor',
+  inputShape: [28, 28, 1],
+  layers: [
+    { type: 'conv2d', filters: gaborFilters(MNIST_GABOR_BANK), kernelSize: MNIST_GABOR_BANK.size, padding: 'same', activation: 'relu' },
+    { type: 'maxPool2d', poolSize: 4 },
+    { type: 'flatten' },
+    { type: 'dense', units: 10, activation: 'softmax' },
+  ],
+  inputName: 'input',
+  outputName: 'probabilities',
+  labels: DIGITS,
+};
+
+/** Starting weights of {@link mnistGabor}: the Gabor bank with zero bias, a zero softmax layer. */
+export function mnistGaborWeights(): NamedWeight[] {
+  return parameterShapes(mnistGabor).map(({ name, shape }, i) => ({
+    name, shape, values: i === 0 ? gaborKernel(MNIST_GABOR_BANK) : new Float32Array(shape.reduce((a, b) => a * b, 1)),
+  }));
+}

@@ -4,7 +4,8 @@
  * per-example L2 clipping to C, Gaussian noise N(0, σ²C²) on the clipped sum, division by the expected batch B,
  * then the optimizer step (post-processing). The RDP accountant (federated/dp/rdp.ts) tracks ε for exactly this
  * sampling; a PrivacyLedger, if given, is charged atomically before the run and refuses runs over budget.
- * Dense networks use ghost norms (dense-network.ts): per-example clipping at close to plain-SGD speed.
+ * network.ts holds the clipping rules: ghost norms when only dense layers train (close to plain-SGD speed), an exact
+ * per-example autodiff loop when a conv layer trains.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec, NamedWeight } from '../../federated/model/model-spec.ts';
@@ -13,7 +14,7 @@ import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-mode
 import { DEFAULT_ORDERS, computeRdp, noiseMultiplierFor, rdpToEpsilon } from '../../federated/dp/rdp.ts';
 import type { PrivacyLedger } from '../privacy/ledger.ts';
 import { type BackendName, selectBackend } from './backend.ts';
-import { type DenseLayerVars, clippedGradientSums, createDenseVars, denseLayersOf, forward } from './dense-network.ts';
+import { type Network, UnsupportedSpec, allVariables, clippedGradientSums, createNetwork, disposeNetwork, forward, frozenFeatures, trainableVariables } from './network.ts';
 import { gaussianNoise } from './gaussian-noise.ts';
 import { randomWords } from '../../federated/secagg/primitives.ts';
 
@@ -72,7 +73,7 @@ export interface TrainerOptions {
   /** Starting weights (e.g. the served global model); default: fresh Glorot initialisation. */
   weights?: NamedWeight[];
   backend?: BackendName | 'auto';
-  /** Train all layers, or only the last k dense layers. */
+  /** Train all layers, or only the last k layers with parameters (dense or conv2d); the rest stay fixed. */
   trainableLayers?: 'all' | number;
 }
 
@@ -98,17 +99,22 @@ async function collect(data: Examples | Iterable<Example> | AsyncIterable<Exampl
 export class Trainer {
   readonly spec: ModelSpec;
   readonly backend: BackendName;
-  readonly #vars: DenseLayerVars[];
+  readonly #net: Network;
   #disposed = false;
 
-  private constructor(spec: ModelSpec, backend: BackendName, vars: DenseLayerVars[]) {
+  private constructor(spec: ModelSpec, backend: BackendName, net: Network) {
     this.spec = spec;
     this.backend = backend;
-    this.#vars = vars;
+    this.#net = net;
+  }
+
+  /** How DP-SGD clips per example: 'ghost' (only dense layers train: fast) or 'per-example' (exact autodiff loop). */
+  get clipping(): Network['clipping'] {
+    return this.#net.clipping;
   }
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
-    const layers = denseLayersOf(opts.spec); // throws for layer types this trainer cannot clip per example
+    const paramLayers = opts.spec.layers.filter((l) => l.type === 'dense' || l.type === 'conv2d').length;
     const backend = await selectBackend(opts.backend ?? 'auto');
     let weights = opts.weights;
     if (!weights) {
@@ -121,9 +127,13 @@ export class Trainer {
       const want = shapes[i];
       if (!want || w.name !== want.name || w.values.length !== want.shape.reduce((a, b) => a * b, 1)) throw new TrainerError(`weights[${i}]: expected ${want?.name} [${want?.shape}]`);
     });
-    const trainable = opts.trainableLayers === undefined || opts.trainableLayers === 'all' ? layers.length : opts.trainableLayers;
-    if (!Number.isInteger(trainable) || trainable < 1 || trainable > layers.length) throw new TrainerError(`trainableLayers must be 'all' or 1..${layers.length}, got ${opts.trainableLayers}`);
-    return new Trainer(opts.spec, backend, createDenseVars(opts.spec, weights, trainable));
+    const trainable = opts.trainableLayers === undefined || opts.trainableLayers === 'all' ? paramLayers : opts.trainableLayers;
+    if (!Number.isInteger(trainable) || trainable < 1 || trainable > paramLayers) throw new TrainerError(`trainableLayers must be 'all' or 1..${paramLayers}, got ${opts.trainableLayers}`);
+    try {
+      return new Trainer(opts.spec, backend, createNetwork(opts.spec, weights, trainable));
+    } catch (e) {
+      throw e instanceof UnsupportedSpec ? new TrainerError(e.message) : e;
+    }
   }
 
   get features(): number {
@@ -134,14 +144,14 @@ export class Trainer {
   weights(): NamedWeight[] {
     this.#check();
     const shapes = parameterShapes(this.spec);
-    return this.#vars.flatMap((l) => [l.kernel, l.bias]).map((v, i) => ({ name: shapes[i]!.name, shape: shapes[i]!.shape, values: v.dataSync() as Float32Array }));
+    return allVariables(this.#net).map((v, i) => ({ name: shapes[i]!.name, shape: shapes[i]!.shape, values: v.dataSync() as Float32Array }));
   }
 
   evaluate(data: Examples): { accuracy: number; loss: number } {
     this.#check();
     const n = data.y.length;
     return tf.tidy(() => {
-      const p = forward(this.#vars, tf.tensor2d(data.x, [n, this.features]));
+      const p = forward(this.#net, tf.tensor2d(data.x, [n, this.features]));
       const y = tf.tensor1d(Int32Array.from(data.y), 'int32');
       const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(p, 1), y), 'float32')).dataSync()[0]!;
       const loss = tf.neg(tf.mean(tf.log(tf.add(tf.sum(tf.mul(p, tf.oneHot(y, p.shape[1]!)), 1), 1e-7)))).dataSync()[0]!;
@@ -176,10 +186,10 @@ export class Trainer {
       if (priv.ledger) budget = await priv.ledger.charge(priv.source ?? 'default', rdp);
     }
     const optimizer = opts.optimizer === 'adam' ? tf.train.adam(learningRate) : opts.optimizer === 'momentum' ? tf.train.momentum(learningRate, 0.9) : tf.train.sgd(learningRate);
-    const trainable = this.#vars.filter((l) => l.trainable).flatMap((l) => [l.kernel, l.bias]);
+    const trainable = trainableVariables(this.#net);
     const started = performance.now();
     let seen = 0, lastLoss = NaN;
-    const xAll = tf.tensor2d(set.x, [set.n, this.features]);
+    const xAll = tf.tidy(() => frozenFeatures(this.#net, tf.tensor2d(set.x, [set.n, this.features])));
     const yAll = tf.tensor1d(set.y, 'int32');
     try {
       for (let epoch = 0; epoch < epochs; epoch++) {
@@ -191,9 +201,9 @@ export class Trainer {
           if (idx.length === 0 && !priv) continue;
           const grads = tf.tidy(() => {
             const ids = tf.tensor1d(idx, 'int32');
-            const x = idx.length ? (tf.gather(xAll, ids) as tf.Tensor2D) : tf.zeros([0, this.features]) as tf.Tensor2D;
-            const y = idx.length ? (tf.gather(yAll, ids) as tf.Tensor1D) : tf.zeros([0], 'int32') as tf.Tensor1D;
-            const { sums, loss } = idx.length ? clippedGradientSums(this.#vars, x, y, priv ? priv.l2NormClip : Infinity) : { sums: trainable.map((v) => tf.zerosLike(v)), loss: NaN };
+            const { sums, loss } = idx.length
+              ? clippedGradientSums(this.#net, tf.gather(xAll, ids), tf.gather(yAll, ids) as tf.Tensor1D, priv ? priv.l2NormClip : Infinity)
+              : { sums: trainable.map((v) => tf.zerosLike(v)), loss: NaN }; // an empty Poisson draw still adds noise
             if (!Number.isNaN(loss)) lastLoss = loss;
             const denom = priv ? sampleRate * set.n : idx.length;
             return sums.map((g) => {
@@ -213,6 +223,9 @@ export class Trainer {
       xAll.dispose();
       yAll.dispose();
       optimizer.dispose();
+      // tfjs's MomentumOptimizer.dispose() forgets the learning-rate scalar its SGD base class keeps (`c`): one
+      // leaked tensor per run otherwise.
+      if (optimizer instanceof tf.MomentumOptimizer) (optimizer as unknown as { c?: tf.Tensor }).c?.dispose();
     }
     const seconds = (performance.now() - started) / 1000;
     return { steps, examples: seen, seconds, examplesPerSecond: seen / seconds, loss: lastLoss, epsilon, noiseMultiplier: sigma, budget };
@@ -221,10 +234,7 @@ export class Trainer {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const l of this.#vars) {
-      l.kernel.dispose();
-      l.bias.dispose();
-    }
+    disposeNetwork(this.#net);
   }
 
   #check(): void {

@@ -47,3 +47,23 @@ export function unframe(bytes: Uint8Array): Uint8Array[] | null {
   }
   return parts;
 }
+
+/**
+ * The same bytes typed as Web Crypto's BufferSource. The DOM library types BufferSource as ArrayBuffer-backed only
+ * (to exclude SharedArrayBuffer); nothing here ever allocates shared memory, so this is a type-level statement.
+ */
+export const bufferSource = (u: Uint8Array): Uint8Array<ArrayBuffer> => u as Uint8Array<ArrayBuffer>;
+
+/** Standard base64 (RFC 4648 §4), for bytes inside JSON bodies. */
+export function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}

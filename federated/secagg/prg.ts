@@ -6,13 +6,14 @@
  * with `useKeystream` — the server in Node installs node:crypto's, ~2.5× faster than Web Crypto there — as long as
  * it is the same AES-256-CTR: the bytes, and so the masks, are identical whichever runs.
  */
+import { bufferSource } from './bytes.ts';
 export type Keystream = (key: Uint8Array, bytes: number) => Promise<Uint8Array> | Uint8Array;
 
 const CHUNK_WORDS = 1 << 22; // 16 MiB per encrypt call
 let zeros = new Uint8Array(0);
 
 async function webCryptoKeystream(key: Uint8Array, bytes: number): Promise<Uint8Array> {
-  const aes = await crypto.subtle.importKey('raw', key, { name: 'AES-CTR' }, false, ['encrypt']);
+  const aes = await crypto.subtle.importKey('raw', bufferSource(key), { name: 'AES-CTR' }, false, ['encrypt']);
   const out = new Uint8Array(bytes);
   for (let start = 0; start < bytes; start += CHUNK_WORDS * 4) {
     const len = Math.min(CHUNK_WORDS * 4, bytes - start);

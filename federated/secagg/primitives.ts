@@ -9,7 +9,7 @@
  * Web Crypto is a fixed 16-byte prefix (RFC 8410 §7).
  */
 import nacl from 'tweetnacl';
-import { concat, framed } from './bytes.ts';
+import { bufferSource as bs, concat, framed } from './bytes.ts';
 
 const subtle = crypto.subtle;
 const PKCS8_X25519 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
@@ -33,8 +33,8 @@ let webEd25519: Promise<boolean> | undefined;
 /** Whether Web Crypto here does X25519 / Ed25519 (checked once by using them). */
 export function webCryptoSupport(): Promise<{ x25519: boolean; ed25519: boolean }> {
   const works = (p: Promise<unknown>) => p.then(() => true, () => false);
-  webX25519 ??= works(subtle.importKey('pkcs8', concat(PKCS8_X25519, new Uint8Array(32).fill(7)), { name: 'X25519' }, false, ['deriveBits']));
-  webEd25519 ??= works(subtle.importKey('pkcs8', concat(PKCS8_ED25519, new Uint8Array(32).fill(7)), { name: 'Ed25519' }, false, ['sign']));
+  webX25519 ??= works(subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, new Uint8Array(32).fill(7))), { name: 'X25519' }, false, ['deriveBits']));
+  webEd25519 ??= works(subtle.importKey('pkcs8', bs(concat(PKCS8_ED25519, new Uint8Array(32).fill(7))), { name: 'Ed25519' }, false, ['sign']));
   return Promise.all([webX25519, webEd25519]).then(([x25519, ed25519]) => ({ x25519, ed25519 }));
 }
 
@@ -46,7 +46,7 @@ export function useJavaScriptOnly(on: boolean): void {
 
 export async function x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Array> {
   if ((await webCryptoSupport()).x25519) {
-    const key = await subtle.importKey('pkcs8', concat(PKCS8_X25519, privateKey), { name: 'X25519' }, true, ['deriveBits']);
+    const key = await subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, privateKey)), { name: 'X25519' }, true, ['deriveBits']);
     const jwk = (await subtle.exportKey('jwk', key)) as JsonWebKey;
     return base64UrlDecode(jwk.x!);
   }
@@ -82,8 +82,8 @@ const x25519Public = new KeyCache(4096);
 export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
   let shared: Uint8Array;
   if ((await webCryptoSupport()).x25519) {
-    const priv = await x25519Private.get(privateKey, () => subtle.importKey('pkcs8', concat(PKCS8_X25519, privateKey), { name: 'X25519' }, false, ['deriveBits']));
-    const pub = await x25519Public.get(publicKey, () => subtle.importKey('raw', publicKey, { name: 'X25519' }, false, []));
+    const priv = await x25519Private.get(privateKey, () => subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, privateKey)), { name: 'X25519' }, false, ['deriveBits']));
+    const pub = await x25519Public.get(publicKey, () => subtle.importKey('raw', bs(publicKey), { name: 'X25519' }, false, []));
     try {
       shared = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub } as never, priv, 256));
     } catch {
@@ -98,7 +98,7 @@ export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Pro
 
 export async function ed25519PublicKey(seed: Uint8Array): Promise<Uint8Array> {
   if ((await webCryptoSupport()).ed25519) {
-    const key = await subtle.importKey('pkcs8', concat(PKCS8_ED25519, seed), { name: 'Ed25519' }, true, ['sign']);
+    const key = await subtle.importKey('pkcs8', bs(concat(PKCS8_ED25519, seed)), { name: 'Ed25519' }, true, ['sign']);
     return base64UrlDecode(((await subtle.exportKey('jwk', key)) as JsonWebKey).x!);
   }
   return nacl.sign.keyPair.fromSeed(seed).publicKey;
@@ -106,8 +106,8 @@ export async function ed25519PublicKey(seed: Uint8Array): Promise<Uint8Array> {
 
 export async function sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
   if ((await webCryptoSupport()).ed25519) {
-    const key = await subtle.importKey('pkcs8', concat(PKCS8_ED25519, seed), { name: 'Ed25519' }, false, ['sign']);
-    return new Uint8Array(await subtle.sign({ name: 'Ed25519' }, key, message));
+    const key = await subtle.importKey('pkcs8', bs(concat(PKCS8_ED25519, seed)), { name: 'Ed25519' }, false, ['sign']);
+    return new Uint8Array(await subtle.sign({ name: 'Ed25519' }, key, bs(message)));
   }
   return nacl.sign.detached(message, nacl.sign.keyPair.fromSeed(seed).secretKey);
 }
@@ -119,8 +119,8 @@ export async function verify(publicKey: Uint8Array, message: Uint8Array, signatu
   if ((await webCryptoSupport()).ed25519) {
     // Servers verify many messages from the same devices: keep imported keys (bounded).
     try {
-      const key = await verifyKeys.get(publicKey, () => subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']));
-      return await subtle.verify({ name: 'Ed25519' }, key, signature, message);
+      const key = await verifyKeys.get(publicKey, () => subtle.importKey('raw', bs(publicKey), { name: 'Ed25519' }, false, ['verify']));
+      return await subtle.verify({ name: 'Ed25519' }, key, bs(signature), bs(message));
     } catch {
       return false;
     }
@@ -129,7 +129,7 @@ export async function verify(publicKey: Uint8Array, message: Uint8Array, signatu
 }
 
 export async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await subtle.digest('SHA-256', data));
+  return new Uint8Array(await subtle.digest('SHA-256', bs(data)));
 }
 
 /** A 32-byte key for one purpose: SHA-256 over the label and context, framed so no two inputs collide. */

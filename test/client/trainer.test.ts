@@ -4,14 +4,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clippedGradientSums, createDenseVars } from '../../client-sdk/training/dense-network.ts';
+import { clippedGradientSums, createNetwork, disposeNetwork, frozenFeatures } from '../../client-sdk/training/network.ts';
 import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
 import { Trainer, TrainerError } from '../../client-sdk/training/trainer.ts';
 import { MemoryLedgerStore, PrivacyBudgetError, PrivacyLedger } from '../../client-sdk/privacy/ledger.ts';
 import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../federated/model/model-spec.ts';
 import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-model.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
-import { mnistCnn, mnistMlp } from '../../models/specs.ts';
+import { mnistCnn, mnistGabor, mnistGaborWeights, mnistMlp } from '../../models/specs.ts';
 
 const small: ModelSpec = {
   format: MODEL_SPEC_FORMAT, name: 'small', inputShape: [6], inputName: 'input', outputName: 'p', labels: ['a', 'b', 'c'],
@@ -20,30 +20,59 @@ const small: ModelSpec = {
 
 beforeAll(() => useNodeWasm());
 
-describe('ghost-norm clipping', () => {
-  it('equals clipping each example’s own autodiff gradient and summing', async () => {
-    await tf.setBackend('cpu');
-    const model = buildTfjsModel(small, 4);
-    const weights = readTfjsWeights(small, model);
-    const vars = createDenseVars(small, weights, 3);
-    const n = 7, clip = 0.3;
-    const x = tf.randomNormal([n, 6], 0, 1, 'float32', 9) as tf.Tensor2D;
-    const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 1], 'int32');
-    const { sums } = clippedGradientSums(vars, x, y, clip);
-    // Reference: per-example gradients of the same loss by autodiff on the tfjs model, clipped one by one.
-    const expected = weights.map((w) => tf.zeros(w.shape));
-    for (let i = 0; i < n; i++) {
-      const xi = tf.slice(x, [i, 0], [1, 6]);
-      const yi = tf.oneHot(tf.slice(y, [i], [1]), 3);
-      const { grads } = tf.variableGrads(() => tf.neg(tf.sum(tf.mul(yi, tf.log(model.predict(xi) as tf.Tensor)))) as tf.Scalar, model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
-      const g = Object.values(grads);
-      const norm = Math.sqrt(g.reduce((s, t) => s + tf.sum(tf.square(t)).dataSync()[0]!, 0));
-      const c = Math.min(1, clip / norm);
-      g.forEach((t, k) => (expected[k] = tf.add(expected[k]!, tf.mul(t, c))));
-    }
-    sums.forEach((s, k) => expect(tf.max(tf.abs(tf.sub(s, expected[k]!))).dataSync()[0]).toBeLessThan(1e-5));
-    model.dispose();
-  });
+const smallCnn: ModelSpec = {
+  format: MODEL_SPEC_FORMAT, name: 'small-cnn', inputShape: [6, 6, 1], inputName: 'input', outputName: 'p', labels: ['a', 'b', 'c'],
+  layers: [
+    { type: 'conv2d', filters: 2, kernelSize: 3, padding: 'same', activation: 'relu' },
+    { type: 'maxPool2d', poolSize: 2 },
+    { type: 'conv2d', filters: 3, kernelSize: 2, padding: 'valid', activation: 'tanh' },
+    { type: 'flatten' },
+    { type: 'dense', units: 4, activation: 'relu' },
+    { type: 'dense', units: 3, activation: 'softmax' },
+  ],
+};
+
+/**
+ * The definition DP-SGD's analysis assumes (Abadi et al. 2016, Algorithm 1): each example's own gradient (tfjs
+ * autodiff on the tfjs model built from the same spec), clipped to norm C, summed. Only the last `trained` layers.
+ */
+function referenceClippedSums(spec: ModelSpec, model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor1D, clip: number, trained: number): tf.Tensor[] {
+  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val).slice(-2 * trained);
+  const expected = vars.map((v) => tf.zerosLike(v) as tf.Tensor);
+  for (let i = 0; i < x.shape[0]!; i++) {
+    const xi = tf.reshape(tf.slice(x, [i], [1]), [1, ...spec.inputShape]);
+    const yi = tf.oneHot(tf.slice(y, [i], [1]), spec.labels.length);
+    const { grads } = tf.variableGrads(() => tf.neg(tf.sum(tf.mul(yi, tf.log(model.predict(xi) as tf.Tensor)))) as tf.Scalar, vars);
+    const g = vars.map((v) => grads[v.name]!);
+    const norm = Math.sqrt(g.reduce((s, t) => s + tf.sum(tf.square(t)).dataSync()[0]!, 0));
+    g.forEach((t, k) => (expected[k] = tf.add(expected[k]!, tf.mul(t, Math.min(1, clip / norm)))));
+  }
+  return expected;
+}
+
+describe('per-example clipping', () => {
+  const cases = [
+    { name: 'ghost norms, dense network', spec: small, trained: 3, rule: 'ghost' },
+    { name: 'exact per-example autodiff, trained conv layers', spec: smallCnn, trained: 4, rule: 'per-example' },
+    { name: 'ghost norms behind a frozen conv front', spec: smallCnn, trained: 2, rule: 'ghost' },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.name}: equals clipping each example’s own autodiff gradient and summing`, async () => {
+      await tf.setBackend('cpu');
+      const model = buildTfjsModel(c.spec, 4);
+      const net = createNetwork(c.spec, readTfjsWeights(c.spec, model), c.trained);
+      expect(net.clipping).toBe(c.rule);
+      const n = 7, clip = 0.3, features = c.spec.inputShape.reduce((a, b) => a * b, 1);
+      const x = tf.randomNormal([n, features], 0, 1, 'float32', 9) as tf.Tensor2D;
+      const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 1], 'int32');
+      const { sums } = clippedGradientSums(net, frozenFeatures(net, x), y, clip);
+      const expected = referenceClippedSums(c.spec, model, x, y, clip, c.trained);
+      expect(sums.length).toBe(expected.length);
+      sums.forEach((s, k) => expect(tf.max(tf.abs(tf.sub(s, expected[k]!))).dataSync()[0]).toBeLessThan(1e-5));
+      model.dispose();
+      disposeNetwork(net);
+    });
+  }
 });
 
 describe('Trainer', () => {
@@ -90,6 +119,31 @@ describe('Trainer', () => {
     trainer.dispose();
   });
 
+  it('DP-SGD behind a frozen Gabor front: ghost clipping, the filters stay fixed, the model learns', async () => {
+    const trainer = await Trainer.create({ spec: mnistGabor, weights: mnistGaborWeights(), trainableLayers: 1 });
+    expect(trainer.clipping).toBe('ghost');
+    const before = tf.memory().numTensors;
+    const r = await trainer.fit(part, { epochs: 5, batchSize: 200, learningRate: 0.02, optimizer: 'momentum', privacy: { l2NormClip: 5, epsilon: 8, delta: 1e-5 } });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.epsilon).toBeLessThanOrEqual(8);
+    expect(trainer.weights()[0]!.values).toEqual(mnistGaborWeights()[0]!.values);
+    expect(trainer.evaluate({ x: test.x.subarray(0, 500 * 784), y: test.y.subarray(0, 500) }).accuracy).toBeGreaterThan(0.8);
+    trainer.dispose();
+  });
+
+  it('DP-SGD with trained conv layers: exact per-example clipping, no leaks', async () => {
+    const trainer = await Trainer.create({ spec: mnistCnn });
+    expect(trainer.clipping).toBe('per-example');
+    const before = tf.memory().numTensors;
+    const few = { x: train.x.subarray(0, 64 * 784), y: train.y.subarray(0, 64) };
+    const w0 = trainer.weights()[0]!.values;
+    const r = await trainer.fit(few, { epochs: 1, batchSize: 16, learningRate: 0.05, privacy: { l2NormClip: 1, noiseMultiplier: 1, delta: 1e-5 } });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.steps).toBe(4);
+    expect(trainer.weights()[0]!.values).not.toEqual(w0); // the first conv kernel trained
+    trainer.dispose();
+  });
+
   it('refuses bad input with a TrainerError that says what is wrong', async () => {
     const trainer = await Trainer.create({ spec: mnistMlp });
     await expect(trainer.fit({ x: new Float32Array(10), y: [1] }, { epochs: 1, batchSize: 1, learningRate: 0.1 })).rejects.toThrow(/x has 10 values, expected 1 × 784/);
@@ -97,7 +151,9 @@ describe('Trainer', () => {
     await expect(trainer.fit(part, { epochs: 0, batchSize: 1, learningRate: 0.1 })).rejects.toThrow(TrainerError);
     await expect(trainer.fit(part, { epochs: 1, batchSize: 1, learningRate: 0.1, privacy: { l2NormClip: 1, delta: 1e-5 } })).rejects.toThrow(/noiseMultiplier or epsilon/);
     await expect(trainer.fit([], { epochs: 1, batchSize: 1, learningRate: 0.1 })).rejects.toThrow(/no examples/);
-    await expect(Trainer.create({ spec: mnistCnn })).rejects.toThrow(/conv2d: per-example clipping by ghost norms covers dense layers only/);
+    const noSoftmax = { ...small, layers: [small.layers[0]!, { type: 'dense' as const, units: 3, activation: 'linear' as const }] };
+    await expect(Trainer.create({ spec: noSoftmax })).rejects.toThrow(/last layer must be dense with softmax/);
+    await expect(Trainer.create({ spec: mnistMlp, trainableLayers: 3 })).rejects.toThrow(/trainableLayers must be 'all' or 1..2, got 3/);
     trainer.dispose();
     expect(() => trainer.weights()).toThrow(/disposed/);
   });
