@@ -7,6 +7,7 @@ import { rateLimit } from './middleware/rate-limit.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inferenceRoutes } from './routes/inference.ts';
 import { modelRoutes } from './routes/models.ts';
+import { taskRoutes } from './routes/tasks.ts';
 
 const app = new Hono<{ Bindings: Env }>()
   .use(requestId())
@@ -14,7 +15,8 @@ const app = new Hono<{ Bindings: Env }>()
   .use(rateLimit())
   .route('/v2', healthRoutes)
   .route('/v2', inferenceRoutes)
-  .route('/v1/models', modelRoutes);
+  .route('/v1/models', modelRoutes)
+  .route('/v1/tasks', taskRoutes);
 
 app.onError(onError);
 app.notFound(notFound);

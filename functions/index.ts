@@ -2,6 +2,7 @@
 import app from './app.ts';
 
 export { ModelCatalog } from './registry/model-catalog.ts';
+export { FederatedTask } from './tasks/federated-task.ts';
 
 export default {
   fetch: app.fetch,

@@ -66,6 +66,11 @@ export class Registry {
     return this.#write(async () => await this.catalog.deleteVersion(...args));
   }
 
+  /** Drops this isolate's cached resolutions (after a write made elsewhere, e.g. a task publishing). */
+  forget(): void {
+    this.#resolutions.clear();
+  }
+
   async #write<T>(op: () => Promise<T>): Promise<T> {
     try {
       return await op();

@@ -1,0 +1,171 @@
+/**
+ * Participant: one device's part in a federated task. Per round: read the round, download the global weights
+ * (cached by version), fine-tune them on the device's own examples with Trainer (DP-SGD when the task asks,
+ * charged to the device's PrivacyLedger), encode the weight update in fixed point, and run the SecAgg+ stages
+ * (federated/secagg) against the task — so the edge only ever sees this device's update masked.
+ * Messages are retried with backoff (the task treats a byte-identical retry as a no-op); a stage that has not
+ * closed yet is polled; an AbortSignal stops the device cleanly (the task counts it as a dropout).
+ */
+import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, type ClientState, type DeviceIdentity } from '../../federated/secagg/client.ts';
+import { encodeMessage } from '../../federated/secagg/wire.ts';
+import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
+import type { DeviceMessage, RoundConfig } from '../../federated/secagg/messages.ts';
+import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
+import { type RoundInfo, relayFromJson } from '../../federated/aggregation/task-protocol.ts';
+import { Trainer, type Examples } from '../training/trainer.ts';
+import type { BackendName } from '../training/backend.ts';
+import type { PrivacyLedger } from '../privacy/ledger.ts';
+import { EdgeError, request, sleep } from './http.ts';
+
+export type ParticipantStage = 'checking-in' | 'downloading' | 'training' | 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'done';
+
+export interface ParticipantOptions {
+  /** Base URL of the edge, e.g. http://127.0.0.1:8787 */
+  url: string;
+  task: string;
+  identity: DeviceIdentity;
+  /** Charged for every local training run when the task trains with DP. */
+  ledger?: PrivacyLedger;
+  /** Data source the ledger charges (default 'default'). */
+  source?: string;
+  backend?: BackendName | 'auto';
+  fetch?: typeof fetch;
+  /** How often to ask whether a stage has closed (ms, default 250). */
+  pollMs?: number;
+  onProgress?: (p: { round: number; stage: ParticipantStage }) => void;
+}
+
+export interface RoundOutcome {
+  round: number;
+  status: 'unmasked' | 'skipped';
+  reason?: string;
+  examples?: number;
+  /** ε of this device's local training in this round, and what its ledger shows spent. */
+  epsilon?: number;
+  spent?: number;
+}
+
+/** Where a simulated device vanishes (simulations and tests of dropout handling). */
+export type DropPoint = 'before-share-keys' | 'before-masked-input' | 'before-unmask';
+
+export class Participant {
+  readonly #o: ParticipantOptions;
+  #cache: { version: number; weights: Float32Array } | undefined;
+
+  constructor(options: ParticipantOptions) {
+    this.#o = options;
+  }
+
+  get device(): string {
+    return this.#o.identity.id;
+  }
+
+  #url(path: string): string {
+    return `${this.#o.url.replace(/\/$/, '')}/v1/tasks/${encodeURIComponent(this.#o.task)}${path}`;
+  }
+
+  async #json<T>(path: string, signal?: AbortSignal): Promise<T> {
+    return (await (await request(this.#url(path), { method: 'GET' }, { fetch: this.#o.fetch, signal })).json()) as T;
+  }
+
+  /** Registers this device's signing key with the task (needs the task's enrollment token). */
+  async enroll(enrollmentToken: string, signal?: AbortSignal): Promise<void> {
+    await request(this.#url('/devices'), {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${enrollmentToken}` },
+      body: JSON.stringify({ device: this.device, identityKey: toBase64(this.#o.identity.publicKey) }),
+    }, { fetch: this.#o.fetch, signal });
+  }
+
+  /** The global weights of `version`, downloaded once per version. */
+  async #weights(version: number, signal?: AbortSignal): Promise<Float32Array> {
+    if (this.#cache?.version === version) return this.#cache.weights;
+    const res = await request(this.#url('/weights'), { method: 'GET' }, { fetch: this.#o.fetch, signal });
+    const got = Number(res.headers.get('Fedge-Weights-Version'));
+    const weights = new Float32Array(await res.arrayBuffer());
+    this.#cache = { version: got, weights };
+    return weights;
+  }
+
+  async #send(m: DeviceMessage, signal?: AbortSignal, epsilonSpent?: number): Promise<void> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
+    if (epsilonSpent !== undefined) headers['Fedge-Epsilon-Spent'] = String(epsilonSpent);
+    await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, { fetch: this.#o.fetch, signal });
+  }
+
+  /** Polls a relay until its stage closed (425 while open). */
+  async #relay<T>(kind: 'broadcast' | 'delivery' | 'unmask', round: number, signal?: AbortSignal): Promise<T> {
+    for (;;) {
+      try {
+        return await this.#json<T>(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}`, signal);
+      } catch (e) {
+        if (!(e instanceof EdgeError && e.status === 425)) throw e;
+      }
+      await sleep((this.#o.pollMs ?? 250) * (0.5 + Math.random()), signal);
+    }
+  }
+
+  /**
+   * Takes part in the task's current round with `data` (waits for a round that takes devices). Resolves when this
+   * device has done its last stage; a refused stage or a round that moved on gives `status: 'skipped'`.
+   */
+  async joinRound(data: Examples, opts: { signal?: AbortSignal; dropAt?: DropPoint; waitMs?: number } = {}): Promise<RoundOutcome> {
+    const { signal } = opts;
+    const progress = (round: number, stage: ParticipantStage) => this.#o.onProgress?.({ round, stage });
+    const until = Date.now() + (opts.waitMs ?? 120_000);
+    let info: RoundInfo;
+    for (;;) {
+      info = await this.#json<RoundInfo>('/round', signal);
+      if (info.stage === 'finished') return { round: info.round, status: 'skipped', reason: 'the task has finished' };
+      if (info.open) break;
+      if (Date.now() > until) return { round: info.round, status: 'skipped', reason: 'no round took devices in time' };
+      await sleep((this.#o.pollMs ?? 250) * (0.5 + Math.random()), signal);
+    }
+    const round = info.round;
+    progress(round, 'downloading');
+    const global = await this.#weights(info.weightsVersion, signal);
+    progress(round, 'training');
+    const trainer = await Trainer.create({ spec: info.spec, weights: unflattenWeights(info.spec, global), backend: this.#o.backend ?? 'auto' });
+    let update: Uint32Array, epsilon: number | undefined, spent: number | undefined;
+    try {
+      const fit = await trainer.fit(data, {
+        ...info.training, signal,
+        privacy: info.privacy && { l2NormClip: info.privacy.l2NormClip, noiseMultiplier: info.privacy.noiseMultiplier, delta: info.privacy.delta, ledger: this.#o.ledger, source: this.#o.source ?? `task:${info.task}` },
+      });
+      epsilon = fit.epsilon;
+      spent = fit.budget?.spent;
+      const local = flattenWeights(info.spec, trainer.weights());
+      const delta = local.map((v, i) => v - global[i]!);
+      update = encodeUpdate(delta, data.y.length, info.fixedPoint);
+    } finally {
+      trainer.dispose();
+    }
+    const config: RoundConfig = { roundId: info.roundId, neighbours: info.neighbours, threshold: info.threshold, graphSeed: fromBase64(info.graphSeed), length: info.length };
+    try {
+      progress(round, 'advertise-keys');
+      const { state, message } = await clientAdvertiseKeys(config, this.#o.identity);
+      await this.#send(message, signal);
+      if (opts.dropAt === 'before-share-keys') return { round, status: 'skipped', reason: 'dropped (simulated)' };
+      progress(round, 'share-keys');
+      const broadcast = relayFromJson.broadcast(await this.#relay('broadcast', round, signal));
+      let step: { state: ClientState; message: DeviceMessage } = await clientShareKeys(state, broadcast);
+      await this.#send(step.message, signal);
+      if (opts.dropAt === 'before-masked-input') return { round, status: 'skipped', reason: 'dropped (simulated)' };
+      progress(round, 'masked-input');
+      const delivery = relayFromJson.delivery(await this.#relay('delivery', round, signal));
+      step = await clientMaskedInput(step.state, delivery, update);
+      await this.#send(step.message, signal, spent ?? epsilon);
+      if (opts.dropAt === 'before-unmask') return { round, status: 'skipped', reason: 'dropped (simulated)' };
+      progress(round, 'unmask');
+      const unmask = await this.#relay<Parameters<typeof relayFromJson.unmask>[0]>('unmask', round, signal);
+      step = await clientUnmask(step.state, relayFromJson.unmask(unmask));
+      await this.#send(step.message, signal);
+      progress(round, 'done');
+      return { round, status: 'unmasked', examples: data.y.length, epsilon, spent };
+    } catch (e) {
+      // The round moved on without this device (a stage closed first, or the round was abandoned).
+      if (e instanceof EdgeError && (e.status === 422 || e.status === 409)) return { round, status: 'skipped', reason: e.message };
+      throw e;
+    }
+  }
+}

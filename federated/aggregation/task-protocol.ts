@@ -1,0 +1,121 @@
+/**
+ * What a federated task and its devices say to each other besides the SecAgg+ messages themselves (wire.ts):
+ * the task's settings, the round a device checks into, the per-device relays of each stage as JSON (bytes in
+ * base64), and the status an operator reads. Shared by the FederatedTask Durable Object and the Participant.
+ */
+import type { ModelSpec } from '../model/model-spec.ts';
+import type { ServerOptimizerConfig } from './server-optimizer.ts';
+import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../secagg/messages.ts';
+import type { FixedPoint } from '../secagg/fixed-point.ts';
+import { fromBase64, toBase64 } from '../secagg/bytes.ts';
+import { decodeMessage, encodeMessage } from '../secagg/wire.ts';
+import type { AdvertiseKeys } from '../secagg/messages.ts';
+
+export interface LocalTraining {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: 'sgd' | 'momentum' | 'adam';
+}
+
+/** Example-level DP-SGD each device runs (Trainer) and the per-device budget it is held to. */
+export interface DevicePrivacy {
+  l2NormClip: number;
+  noiseMultiplier: number;
+  delta: number;
+  /** Per-device, per-task budget: a device whose ledger would pass it stops taking part. */
+  epsilon: number;
+}
+
+export interface TaskSettings {
+  task: string;
+  /** Model name the task publishes under, and the alias it moves to each new version. */
+  model: string;
+  alias: string;
+  spec: ModelSpec;
+  rounds: number;
+  devicesPerRound: number;
+  /** Fewest masked inputs a round accepts; fewer and the round is abandoned. */
+  minDevices: number;
+  /** Seconds each stage waits for devices before closing with whoever answered. */
+  stageSeconds: number;
+  secagg: { neighbours: number; threshold: number };
+  /** Per-coordinate clip of the weight update and the example count that gets full weight (fixed-point.ts). */
+  update: { clip: number; maxExamples: number };
+  training: LocalTraining;
+  privacy?: DevicePrivacy;
+  serverOptimizer: ServerOptimizerConfig;
+}
+
+export type TaskStage = 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'finished';
+
+/** GET /v1/tasks/{task}/round: what a device needs to join the current round. */
+export interface RoundInfo {
+  task: string;
+  round: number;
+  roundId: string;
+  stage: TaskStage;
+  /** Whether the round still takes devices (advertise-keys and not full). */
+  open: boolean;
+  graphSeed: string;
+  neighbours: number;
+  threshold: number;
+  /** Words in a masked input: the model's parameters plus the weight word (fixed-point.ts). */
+  length: number;
+  fixedPoint: FixedPoint;
+  /** Version of the global weights this round trains from (GET /v1/tasks/{task}/weights). */
+  weightsVersion: number;
+  training: LocalTraining;
+  privacy?: DevicePrivacy;
+  spec: ModelSpec;
+  deadline: string;
+}
+
+export interface RoundRecord {
+  round: number;
+  status: 'running' | 'published' | 'abandoned';
+  advertised: number;
+  shared: number;
+  submitted: number;
+  unmasked: number;
+  dropouts: number;
+  updateNorm?: number;
+  version?: string;
+  reason?: string;
+  accuracy?: number;
+  /** Largest ε any device reported having spent on this task by this round. */
+  epsilon?: number;
+  startedAt: string;
+  endedAt?: string;
+}
+
+export interface TaskStatus {
+  task: string;
+  model: string;
+  alias: string;
+  status: 'running' | 'finished';
+  round: number;
+  stage: TaskStage;
+  rounds: number;
+  devicesPerRound: number;
+  enrolledDevices: number;
+  history: RoundRecord[];
+  publishedVersions: string[];
+  privacy?: DevicePrivacy & { maxSpent: number };
+}
+
+export type Relay = KeysBroadcast | SharesDelivery | UnmaskRequest;
+
+export const relayToJson = {
+  broadcast: (b: KeysBroadcast) => ({ roundId: b.roundId, roster: b.roster, neighbours: b.neighbours.map((m) => toBase64(encodeMessage(m))) }),
+  delivery: (d: SharesDelivery) => ({ roundId: d.roundId, ciphertexts: d.ciphertexts.map((c) => ({ from: c.from, data: toBase64(c.data) })) }),
+  unmask: (u: UnmaskRequest) => u,
+};
+
+type Json<T> = T extends (x: never) => infer R ? R : never;
+
+export const relayFromJson = {
+  broadcast: (j: Json<typeof relayToJson.broadcast>): KeysBroadcast => ({ roundId: j.roundId, roster: j.roster, neighbours: j.neighbours.map((m) => decodeMessage(fromBase64(m)) as AdvertiseKeys) }),
+  delivery: (j: Json<typeof relayToJson.delivery>): SharesDelivery => ({ roundId: j.roundId, ciphertexts: j.ciphertexts.map((c) => ({ from: c.from, data: fromBase64(c.data) })) }),
+  unmask: (j: UnmaskRequest): UnmaskRequest => j,
+};

@@ -1,0 +1,179 @@
+/**
+ * Federated tasks. Admin: create a task, read its status, close a stage, report an evaluation. Devices: enroll
+ * (with the task's enrollment token), read the current round, download the global weights, send SecAgg+ messages
+ * (binary wire format) and fetch what the server relays to them after each stage. Each task is one FederatedTask
+ * Durable Object; this file validates input once and maps the object's refusals to JSON errors.
+ */
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { adminAuth } from '../middleware/admin-auth.ts';
+import { limitBody } from '../middleware/body-limit.ts';
+import { fail } from '../middleware/errors.ts';
+import { parseJson } from '../inference/binary-body.ts';
+import { describeIssue } from '../inference/infer-request.ts';
+import { NAME_PATTERN } from '../registry/model-record.ts';
+import { services } from '../services.ts';
+import type { FederatedTask, Refusal } from '../tasks/federated-task.ts';
+import { ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
+import { fromBase64 } from '../../federated/secagg/bytes.ts';
+import { secAggParameters } from '../../federated/secagg/parameters.ts';
+import type { TaskSettings } from '../../federated/aggregation/task-protocol.ts';
+
+type Ctx = Context<{ Bindings: Env }>;
+
+const name = z.string().regex(NAME_PATTERN, "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+const positive = z.number().positive().finite();
+const taskBody = z.object({
+  task: name,
+  model: name,
+  alias: name.default('federated'),
+  spec: z.unknown(),
+  /** Initial global weights: float32 little-endian, flat in the spec's parameter order, base64. */
+  weights: z.string().min(1),
+  rounds: z.number().int().min(1).max(10_000),
+  devicesPerRound: z.number().int().min(3).max(10_000),
+  minDevices: z.number().int().min(2).optional(),
+  stageSeconds: positive.max(3600).default(30),
+  expectedDropout: z.number().min(0).max(0.6).default(0.3),
+  secagg: z.object({ neighbours: z.number().int().min(2), threshold: z.number().int().min(2) }).optional(),
+  update: z.object({ clip: positive.default(1), maxExamples: z.number().int().min(1).default(1000) }).default({ clip: 1, maxExamples: 1000 }),
+  training: z.object({
+    epochs: z.number().int().min(1).max(100).default(1),
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    learningRate: positive.default(0.05),
+    optimizer: z.enum(['sgd', 'momentum', 'adam']).default('sgd'),
+  }).default({ epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'sgd' }),
+  privacy: z.object({ l2NormClip: positive, noiseMultiplier: positive, delta: z.number().gt(0).lt(1), epsilon: positive }).optional(),
+  serverOptimizer: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('fedavg'), learningRate: positive.optional() }),
+    z.object({ kind: z.literal('fedavgm'), learningRate: positive.optional(), momentum: z.number().min(0).lt(1).optional() }),
+    z.object({ kind: z.literal('fedadam'), learningRate: positive.optional(), beta1: z.number().min(0).lt(1).optional(), beta2: z.number().min(0).lt(1).optional(), tau: positive.optional() }),
+  ]).default({ kind: 'fedavg' }),
+  /** Devices enroll with this token (Authorization: Bearer); keep it in the app, not in the page source. */
+  enrollmentToken: z.string().min(16),
+});
+
+const enrollBody = z.object({ device: name, identityKey: z.string().min(1) });
+const evaluationBody = z.object({ round: z.number().int().min(1), accuracy: z.number().min(0).max(1) });
+
+function stub(c: Ctx): DurableObjectStub<FederatedTask> {
+  return c.env.FEDERATED_TASK.getByName(name.safeParse(c.req.param('task')).success ? c.req.param('task')! : fail(404, `no task '${c.req.param('task')}'`));
+}
+
+function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
+  if (r && typeof r === 'object' && 'refused' in r) fail((r as Refusal).refused.status, (r as Refusal).refused.error);
+  return r as Exclude<T, Refusal>;
+}
+
+async function json<T extends z.ZodType>(c: Ctx, schema: T): Promise<z.infer<T>> {
+  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') fail(415, `send the body as application/json${type ? `, not ${type}` : ''}`);
+  const parsed = schema.safeParse(parseJson(new Uint8Array(await c.req.arrayBuffer())));
+  if (!parsed.success) fail(400, describeIssue(parsed.error));
+  return parsed.data;
+}
+
+async function createTask(c: Ctx) {
+  const body = await json(c, taskBody);
+  let spec;
+  try {
+    spec = parseModelSpec(body.spec);
+  } catch (e) {
+    if (e instanceof ModelSpecError) fail(400, `spec: ${e.message}`);
+    throw e;
+  }
+  let raw: Uint8Array;
+  try {
+    raw = fromBase64(body.weights);
+  } catch {
+    fail(400, 'weights: not base64');
+  }
+  const d = parameterCount(spec);
+  if (raw.byteLength !== 4 * d) fail(400, `weights: the spec has ${d} parameters (${4 * d} bytes of float32), got ${raw.byteLength} bytes`);
+  const weights = new Float32Array(raw.slice().buffer);
+  if (!weights.every(Number.isFinite)) fail(400, 'weights: every value must be finite');
+  const secagg = body.secagg ?? (() => {
+    const p = secAggParameters({ devices: body.devicesPerRound, dropoutRate: body.expectedDropout });
+    return { neighbours: p.neighbours, threshold: p.threshold };
+  })();
+  if (secagg.threshold > secagg.neighbours) fail(400, `secagg: threshold ${secagg.threshold} is larger than neighbours ${secagg.neighbours}`);
+  const minDevices = body.minDevices ?? secagg.threshold + 1;
+  if (minDevices > body.devicesPerRound) fail(400, `minDevices ${minDevices} is larger than devicesPerRound ${body.devicesPerRound}`);
+  const { enrollmentToken, weights: _w, expectedDropout: _e, spec: _s, minDevices: _m, ...rest } = body;
+  const settings: TaskSettings = { ...rest, spec, secagg, minDevices };
+  const task = c.env.FEDERATED_TASK.getByName(body.task);
+  const created = unwrap(await task.create(settings, weights, await tokenDigest(enrollmentToken)));
+  return c.json({ task: body.task, created: created.created, settings }, created.created ? 201 : 200);
+}
+
+async function tokenDigest(token: string): Promise<string> {
+  return [...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function enroll(c: Ctx) {
+  const task = c.req.param('task')!;
+  const token = c.req.header('Authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+  if (!token) fail(401, 'enrollment token required: send Authorization: Bearer <token>');
+  const body = await json(c, enrollBody);
+  let key: Uint8Array;
+  try {
+    key = fromBase64(body.identityKey);
+  } catch {
+    fail(400, 'identityKey: not base64');
+  }
+  if (key.byteLength !== 32) fail(400, `identityKey: an Ed25519 public key is 32 bytes, got ${key.byteLength}`);
+  const r = unwrap(await stub(c).enroll(await tokenDigest(token), body.device, key));
+  return c.json({ task, device: body.device, enrolled: true }, r.enrolled ? 201 : 200);
+}
+
+async function message(c: Ctx) {
+  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/octet-stream') fail(415, `send the SecAgg+ message as application/octet-stream${type ? `, not ${type}` : ''}`);
+  const spent = c.req.header('Fedge-Epsilon-Spent');
+  const epsilon = spent === undefined ? undefined : Number(spent);
+  if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, 'Fedge-Epsilon-Spent must be a non-negative number');
+  const r = unwrap(await stub(c).receive(new Uint8Array(await c.req.arrayBuffer()), epsilon));
+  // The round's close published a version: this isolate must not serve an older resolution of the alias.
+  if (r.published) services(c.env).registry.forget();
+  return c.json(r, r.duplicate ? 200 : 202);
+}
+
+function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
+  return async (c: Ctx) => {
+    const round = Number(c.req.param('round'));
+    if (!Number.isInteger(round) || round < 1) fail(400, `round must be a positive integer, got '${c.req.param('round')}'`);
+    const device = c.req.query('device');
+    if (!device || !NAME_PATTERN.test(device)) fail(400, 'query parameter device is required');
+    const r = unwrap(await stub(c).relay(kind, round, device));
+    return c.json(r.json);
+  };
+}
+
+async function weights(c: Ctx) {
+  const r = unwrap(await stub(c).weights());
+  const etag = `"w${r.version}"`;
+  if (c.req.header('If-None-Match') === etag) return c.body(null, 304, { ETag: etag });
+  return c.body(r.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/octet-stream', ETag: etag, 'Fedge-Weights-Version': String(r.version) });
+}
+
+async function closeStage(c: Ctx) {
+  const r = await stub(c).closeStage();
+  if (r.published) services(c.env).registry.forget();
+  return c.json(r);
+}
+
+export const taskRoutes = new Hono<{ Bindings: Env }>()
+  .post('/', adminAuth(), limitBody((cfg) => cfg.maxModelBytes, 'task body'), createTask)
+  .get('/:task', async (c) => c.json(unwrap(await stub(c).status())))
+  .post('/:task/close-stage', adminAuth(), closeStage)
+  .post('/:task/evaluations', adminAuth(), limitBody(() => 4096, 'evaluation body'), async (c) => {
+    const body = await json(c, evaluationBody);
+    return c.json(unwrap(await stub(c).evaluation(body.round, body.accuracy)));
+  })
+  .post('/:task/devices', limitBody(() => 4096, 'enrollment body'), enroll)
+  .get('/:task/round', async (c) => c.json(unwrap(await stub(c).roundInfo())))
+  .get('/:task/weights', weights)
+  .post('/:task/messages', limitBody((cfg) => cfg.maxModelBytes, 'message'), message)
+  .get('/:task/rounds/:round/broadcast', relay('broadcast'))
+  .get('/:task/rounds/:round/delivery', relay('delivery'))
+  .get('/:task/rounds/:round/unmask', relay('unmask'));

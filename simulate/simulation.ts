@@ -1,0 +1,121 @@
+/**
+ * A federated task run by simulated devices against a running edge: creates the task, enrolls N devices (each an
+ * Ed25519 identity and a shard of the non-IID MNIST split), and for every round lets devices join as real
+ * Participants — some dropping out at a random stage — then reads the task's status and checks the published int8
+ * model's held-out accuracy through the OIP endpoint. Used by `npm run simulate` and the end-to-end tests.
+ */
+import { Participant, type DropPoint } from '../client-sdk/federated/participant.ts';
+import { MemoryLedgerStore, PrivacyLedger } from '../client-sdk/privacy/ledger.ts';
+import { createIdentity } from '../federated/secagg/client.ts';
+import { toBase64 } from '../federated/secagg/bytes.ts';
+import { flattenWeights } from '../federated/model/flat-weights.ts';
+import type { ModelSpec, NamedWeight } from '../federated/model/model-spec.ts';
+import type { RoundRecord, TaskStatus } from '../federated/aggregation/task-protocol.ts';
+import type { LabelledSet } from '../models/data/mnist.ts';
+
+export interface SimulationOptions {
+  url: string;
+  adminToken: string;
+  task: string;
+  spec: ModelSpec;
+  weights: NamedWeight[];
+  devices: LabelledSet[];
+  test: LabelledSet;
+  rounds: number;
+  devicesPerRound: number;
+  /** Share of a round's devices that vanish (each at a random stage). */
+  dropout: number;
+  stageSeconds: number;
+  training: { epochs: number; batchSize: number; learningRate: number; optimizer: 'sgd' | 'momentum' | 'adam' };
+  privacy?: { l2NormClip: number; noiseMultiplier: number; delta: number; epsilon: number };
+  serverOptimizer?: { kind: 'fedavg' | 'fedavgm' | 'fedadam'; learningRate?: number; momentum?: number };
+  update?: { clip: number; maxExamples: number };
+  onRound?: (r: { round: number; record: RoundRecord; accuracy: number; seconds: number }) => void;
+  onDevice?: (round: number, done: number, total: number) => void;
+}
+
+const ADMIN = (token: string) => ({ Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' });
+
+async function ok(res: Response): Promise<Response> {
+  if (!res.ok) throw new Error(`${res.url}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+/** Held-out accuracy of `model`'s `version` through the OIP endpoint (binary tensor extension). */
+export async function servedAccuracy(url: string, model: string, version: string, test: LabelledSet): Promise<number> {
+  const x = test.x;
+  const header = new TextEncoder().encode(JSON.stringify({
+    inputs: [{ name: 'input', shape: [test.n, 784], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+    outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
+  }));
+  const body = new Uint8Array(header.byteLength + x.byteLength);
+  body.set(header);
+  body.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), header.byteLength);
+  const res = await ok(await fetch(`${url}/v2/models/${model}/versions/${version}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) }, body }));
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const n = Number(res.headers.get('Inference-Header-Content-Length'));
+  const p = new Float32Array(bytes.slice(n).buffer);
+  let correct = 0;
+  for (let i = 0; i < test.n; i++) {
+    let best = 0;
+    for (let k = 1; k < 10; k++) if (p[i * 10 + k]! > p[i * 10 + best]!) best = k;
+    if (best === test.y[i]) correct++;
+  }
+  return correct / test.n;
+}
+
+export async function status(url: string, task: string): Promise<TaskStatus> {
+  return (await (await ok(await fetch(`${url}/v1/tasks/${task}`))).json()) as TaskStatus;
+}
+
+export async function runSimulation(o: SimulationOptions): Promise<{ status: TaskStatus; accuracy: number[] }> {
+  const token = `enroll-${crypto.randomUUID()}`;
+  await ok(await fetch(`${o.url}/v1/tasks`, {
+    method: 'POST', headers: ADMIN(o.adminToken),
+    body: JSON.stringify({
+      task: o.task, model: o.task, alias: 'federated', spec: o.spec, weights: toBase64(new Uint8Array(flattenWeights(o.spec, o.weights).buffer)),
+      rounds: o.rounds, devicesPerRound: o.devicesPerRound, stageSeconds: o.stageSeconds, expectedDropout: o.dropout,
+      training: o.training, privacy: o.privacy, serverOptimizer: o.serverOptimizer ?? { kind: 'fedavg' },
+      update: o.update ?? { clip: 1, maxExamples: 200 }, enrollmentToken: token,
+    }),
+  }));
+  const participants = await Promise.all(o.devices.map(async (_, i) => {
+    const p = new Participant({
+      url: o.url, task: o.task, identity: await createIdentity(`device-${String(i).padStart(4, '0')}`), backend: 'wasm', pollMs: 100,
+      ledger: o.privacy ? new PrivacyLedger(new MemoryLedgerStore(), { epsilon: o.privacy.epsilon, delta: o.privacy.delta }) : undefined,
+    });
+    await p.enroll(token);
+    return p;
+  }));
+  const accuracy: number[] = [];
+  const stages: DropPoint[] = ['before-share-keys', 'before-masked-input', 'before-unmask'];
+  for (let round = 1; round <= o.rounds; round++) {
+    const started = performance.now();
+    // Pick this round's devices at random; a share of them drop out, each at a random stage.
+    const chosen = [...participants.keys()].sort(() => Math.random() - 0.5).slice(0, o.devicesPerRound);
+    const drops = Math.round(o.dropout * chosen.length);
+    let done = 0;
+    const outcomes = await Promise.all(chosen.map(async (d, k) => {
+      const dropAt = k < drops ? stages[k % stages.length] : undefined;
+      const r = await participants[d]!.joinRound(o.devices[d]!, { dropAt }).catch((e: Error) => ({ status: 'failed', reason: e.message }));
+      o.onDevice?.(round, ++done, chosen.length);
+      return r;
+    }));
+    const failed = outcomes.filter((r) => r.status === 'failed');
+    if (failed.length) throw new Error(`round ${round}: ${failed.length} devices failed: ${failed[0]!.reason}`);
+    // Wait until the task has moved past this round (dropped devices make stages wait for their deadline).
+    let s = await status(o.url, o.task);
+    while (s.history.find((h) => h.round === round)?.status === 'running') {
+      await new Promise((r) => setTimeout(r, 200));
+      s = await status(o.url, o.task);
+    }
+    const record = s.history.find((h) => h.round === round)!;
+    const acc = record.version ? await servedAccuracy(o.url, o.task, record.version, o.test) : NaN;
+    if (record.version) {
+      await ok(await fetch(`${o.url}/v1/tasks/${o.task}/evaluations`, { method: 'POST', headers: ADMIN(o.adminToken), body: JSON.stringify({ round, accuracy: acc }) }));
+    }
+    accuracy.push(acc);
+    o.onRound?.({ round, record, accuracy: acc, seconds: (performance.now() - started) / 1000 });
+  }
+  return { status: await status(o.url, o.task), accuracy };
+}
