@@ -1,6 +1,6 @@
 /**
- * fedge/client — what web apps embed. Available now: Trainer (on-device fine-tuning with DP-SGD) and the privacy
- * ledger. EdgeClient, LocalModel and Participant arrive with the browser SDK and the federated loop.
+ * fedge/client — what web apps embed: Trainer (on-device fine-tuning with DP-SGD), the privacy ledger (memory,
+ * IndexedDB) and Participant (joins federated tasks). EdgeClient and LocalModel arrive with the browser SDK.
  * Node-only helpers (file ledger, tfjs WASM paths) live in their own modules so bundles for browsers stay clean.
  */
 export { Trainer, TrainerError, type Examples, type Example, type FitOptions, type FitResult, type PrivacyOptions, type TrainerOptions } from './training/trainer.ts';
@@ -8,3 +8,5 @@ export { selectBackend, BackendError, BACKEND_ORDER, type BackendName } from './
 
 export { PrivacyLedger, PrivacyBudgetError, MemoryLedgerStore, type LedgerStore, type LedgerData, type Budget } from './privacy/ledger.ts';
 export { IndexedDbLedgerStore, LedgerStoreError } from './privacy/indexeddb-ledger-store.ts';
+export { Participant, type ParticipantOptions, type RoundOutcome, type DropPoint } from './federated/participant.ts';
+export { EdgeError } from './federated/http.ts';
