@@ -26,7 +26,7 @@ const { values: a } = parseArgs({
   options: {
     url: { type: 'string' }, devices: { type: 'string', default: '100' }, 'per-round': { type: 'string', default: '20' },
     rounds: { type: 'string', default: '20' }, dropout: { type: 'string', default: '0.3' }, dp: { type: 'boolean', default: false },
-    epsilon: { type: 'string', default: '3' }, 'stage-seconds': { type: 'string', default: '2' }, task: { type: 'string' },
+    epsilon: { type: 'string', default: '3' }, 'stage-seconds': { type: 'string', default: '5' }, task: { type: 'string' },
   },
 });
 useNodeWasm();
