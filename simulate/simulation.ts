@@ -41,8 +41,8 @@ async function ok(res: Response): Promise<Response> {
   return res;
 }
 
-/** Held-out accuracy of `model`'s `version` through the OIP endpoint (binary tensor extension). */
-export async function servedAccuracy(url: string, model: string, version: string, test: LabelledSet): Promise<number> {
+/** Held-out accuracy of `model`'s `version` (default: its `latest` alias) through the OIP endpoint (binary tensor extension). */
+export async function servedAccuracy(url: string, model: string, version: string | undefined, test: LabelledSet): Promise<number> {
   const x = test.x;
   const header = new TextEncoder().encode(JSON.stringify({
     inputs: [{ name: 'input', shape: [test.n, 784], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
@@ -51,7 +51,7 @@ export async function servedAccuracy(url: string, model: string, version: string
   const body = new Uint8Array(header.byteLength + x.byteLength);
   body.set(header);
   body.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), header.byteLength);
-  const res = await ok(await fetch(`${url}/v2/models/${model}/versions/${version}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) }, body }));
+  const res = await ok(await fetch(`${url}/v2/models/${model}${version === undefined ? '' : `/versions/${version}`}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) }, body }));
   const bytes = new Uint8Array(await res.arrayBuffer());
   const n = Number(res.headers.get('Inference-Header-Content-Length'));
   const p = new Float32Array(bytes.slice(n).buffer);

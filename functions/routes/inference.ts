@@ -3,6 +3,7 @@
  * inference, with the binary tensor data extension in both directions.
  */
 import { Hono, type Context } from 'hono';
+import { mediaType } from '../middleware/content-type.ts';
 import { fail } from '../middleware/errors.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { executionProvider } from '../inference/ort-runtime.ts';
@@ -37,7 +38,7 @@ async function modelReady(c: Ctx, ref?: string) {
 
 async function readRequest(c: Ctx): Promise<{ request: InferRequest; payload?: Uint8Array }> {
   const headerLength = c.req.header(HEADER_LENGTH);
-  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(c);
   if (headerLength === undefined && type && type !== 'application/json' && !type.endsWith('+json')) {
     fail(415, `content type ${type} is not accepted: send application/json, or set ${HEADER_LENGTH} for a binary body`);
   }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { adminAuth } from '../middleware/admin-auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { fail } from '../middleware/errors.ts';
+import { requireContentType } from '../middleware/content-type.ts';
 import { loadModel } from '../inference/model-loader.ts';
 import { deleteBlob, putBlob, sha256Hex } from '../registry/blob-store.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';
@@ -20,11 +21,6 @@ type Ctx = Context<{ Bindings: Env }>;
 function checkName(value: string, what: string): string {
   if (!NAME_PATTERN.test(value)) fail(400, `${what} '${value}' is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
   return value;
-}
-
-function requireContentType(c: Ctx, expected: string): void {
-  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== expected) fail(415, `send the body as ${expected}${type ? `, not ${type}` : ''}`);
 }
 
 const aliasBody = z.object({ version: z.string().min(1) });

@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { adminAuth } from '../middleware/admin-auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { fail } from '../middleware/errors.ts';
+import { requireContentType } from '../middleware/content-type.ts';
+import { sha256Hex } from '../registry/blob-store.ts';
 import { parseJson } from '../inference/binary-body.ts';
 import { describeIssue } from '../inference/infer-request.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';
@@ -66,8 +68,7 @@ function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
 }
 
 async function json<T extends z.ZodType>(c: Ctx, schema: T): Promise<z.infer<T>> {
-  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') fail(415, `send the body as application/json${type ? `, not ${type}` : ''}`);
+  requireContentType(c, 'application/json');
   const parsed = schema.safeParse(parseJson(new Uint8Array(await c.req.arrayBuffer())));
   if (!parsed.success) fail(400, describeIssue(parsed.error));
   return parsed.data;
@@ -106,9 +107,7 @@ async function createTask(c: Ctx) {
   return c.json({ task: body.task, created: created.created, settings }, created.created ? 201 : 200);
 }
 
-async function tokenDigest(token: string): Promise<string> {
-  return [...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)))].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
+const tokenDigest = (token: string) => sha256Hex(new TextEncoder().encode(token));
 
 async function enroll(c: Ctx) {
   const task = c.req.param('task')!;
@@ -127,8 +126,7 @@ async function enroll(c: Ctx) {
 }
 
 async function message(c: Ctx) {
-  const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/octet-stream') fail(415, `send the SecAgg+ message as application/octet-stream${type ? `, not ${type}` : ''}`);
+  requireContentType(c, 'application/octet-stream', 'the SecAgg+ message');
   const spent = c.req.header('Fedge-Epsilon-Spent');
   const epsilon = spent === undefined ? undefined : Number(spent);
   if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, 'Fedge-Epsilon-Spent must be a non-negative number');

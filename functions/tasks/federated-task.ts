@@ -21,7 +21,7 @@ import { parameterCount } from '../../federated/model/model-spec.ts';
 import { QuantizeError, quantizeModel } from '../../federated/model/quantize.ts';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
 import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, relayToJson } from '../../federated/aggregation/task-protocol.ts';
-import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { decodeSum, fixedPointFor, type FixedPoint } from '../../federated/secagg/fixed-point.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
 import { randomBytes, sha256 } from '../../federated/secagg/primitives.ts';
@@ -39,7 +39,6 @@ interface RoundPointer {
   stage: TaskStage;
   deadline: number;
   weightsVersion: number;
-  published: number;
 }
 
 /** A refusal the route turns into a JSON error with this status. */
@@ -133,16 +132,16 @@ export class FederatedTask extends DurableObject<Env> {
         this.#setMeta('settings', settings);
         this.#setMeta('enrollment', tokenDigest);
         this.#writeBlob('weights', this.#bytesOf(weights));
-        this.#startRound(settings, 1, 0, 0);
+        this.#startRound(settings, 1, 0);
       });
       return { created: true };
     });
   }
 
-  #startRound(s: TaskSettings, round: number, weightsVersion: number, published: number): void {
+  #startRound(s: TaskSettings, round: number, weightsVersion: number): void {
     const pointer: RoundPointer = {
       round, roundId: `${s.task}/${round}/${toBase64(randomBytes(9))}`, graphSeed: toBase64(randomBytes(32)),
-      stage: 'advertise-keys', deadline: Date.now() + s.stageSeconds * 1000, weightsVersion, published,
+      stage: 'advertise-keys', deadline: Date.now() + s.stageSeconds * 1000, weightsVersion,
     };
     this.#setMeta('pointer', pointer);
     this.#sql.exec('DELETE FROM messages');
@@ -238,7 +237,7 @@ export class FederatedTask extends DurableObject<Env> {
       this.#setMeta('pointer', { ...p, stage: 'finished' });
       this.#server = undefined;
       void this.ctx.storage.deleteAlarm();
-    } else this.#startRound(s, p.round + 1, this.#pointer().weightsVersion, this.#pointer().published);
+    } else this.#startRound(s, p.round + 1, p.weightsVersion);
   }
 
   async #finishRound(s: TaskSettings, p: RoundPointer, state: ServerState, rec: RoundRecord): Promise<string> {
@@ -271,7 +270,7 @@ export class FederatedTask extends DurableObject<Env> {
       if (nextOpt.m) this.#writeBlob('opt-m', this.#bytesOf(nextOpt.m));
       if (nextOpt.v) this.#writeBlob('opt-v', this.#bytesOf(nextOpt.v));
       this.#setRecord({ ...rec, status: 'published', unmasked: Object.keys(state.unmasks).length, dropouts: rec.advertised - result.survivors.length, updateNorm: l2Norm(mean), version, epsilon, endedAt: new Date().toISOString() });
-      const moved = { ...p, weightsVersion: p.weightsVersion + 1, published: p.published + 1 };
+      const moved = { ...p, weightsVersion: p.weightsVersion + 1 };
       this.#setMeta('pointer', moved);
       this.#next(s, moved);
     });
@@ -290,7 +289,7 @@ export class FederatedTask extends DurableObject<Env> {
     if (expected.byteLength !== given.byteLength || !crypto.subtle.timingSafeEqual(expected, given)) return refuse(403, 'enrollment token is not valid for this task');
     const row = this.#sql.exec('SELECT identity_key FROM devices WHERE id = ?', device).toArray()[0];
     if (row) {
-      const same = toBase64(new Uint8Array(row.identity_key as ArrayBuffer)) === toBase64(identityKey);
+      const same = equal(new Uint8Array(row.identity_key as ArrayBuffer), identityKey);
       return same ? { enrolled: false } : refuse(409, `device '${device}' is enrolled with another identity key`);
     }
     this.#sql.exec('INSERT INTO devices (id, identity_key, enrolled_at) VALUES (?, ?, ?)', device, identityKey, new Date().toISOString());
@@ -340,7 +339,7 @@ export class FederatedTask extends DurableObject<Env> {
       if (m.stage !== 'masked-input' && m.roundId === p.roundId) {
         const prior = this.#sql.exec('SELECT bytes FROM messages WHERE round = ? AND kind = ? AND device = ?', p.round, m.stage, m.from).toArray()[0];
         if (prior) {
-          return toBase64(new Uint8Array(prior.bytes as ArrayBuffer)) === toBase64(bytes) ? { accepted: true as const, duplicate: true, stage: p.stage } : refuse(409, `${m.from} already sent a different ${m.stage} message this round`);
+          return equal(new Uint8Array(prior.bytes as ArrayBuffer), bytes) ? { accepted: true as const, duplicate: true, stage: p.stage } : refuse(409, `${m.from} already sent a different ${m.stage} message this round`);
         }
       }
       if (m.stage === 'advertise-keys' && m.roundId === p.roundId && p.stage === 'advertise-keys' && Object.keys(state.ads).length >= s.devicesPerRound) return refuse(422, 'this round is full; check in for the next one');
@@ -415,10 +414,5 @@ export class FederatedTask extends DurableObject<Env> {
   /** Closes the current stage now (operators and tests; deadlines do the same). */
   async closeStage(): Promise<{ stage: TaskStage; published?: string }> {
     return this.#exclusive(async () => ({ published: await this.#advance(true), stage: this.#pointer().stage }));
-  }
-
-  /** Global weights as named tensors, for tests and the operator. */
-  currentWeights(): Float32Array | undefined {
-    return this.#floats('weights');
   }
 }

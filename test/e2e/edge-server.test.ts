@@ -13,6 +13,7 @@ import { hashTexts } from '../../federated/model/text-features.ts';
 import { spamBow } from '../../models/specs.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
 import { type LocalServer, startLocalServer } from './local-server.ts';
+import { servedAccuracy } from '../../simulate/simulation.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-e2e-'));
 const PORT = 18787;
@@ -29,27 +30,8 @@ describe('local edge server', () => {
     server = await startLocalServer({ port: PORT, persistTo: state });
     const { test } = loadMnist();
     const n = 500;
-    const x = test.x.slice(0, n * 784);
-    const header = new TextEncoder().encode(JSON.stringify({
-      inputs: [{ name: 'input', shape: [n, 784], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
-      outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
-    }));
-    const body = new Uint8Array(header.byteLength + x.byteLength);
-    body.set(header);
-    body.set(new Uint8Array(x.buffer), header.byteLength);
-    const res = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, {
-      method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) },
-    });
-    expect(res.status).toBe(200);
-    const raw = new Uint8Array(await res.arrayBuffer());
-    const hl = Number(res.headers.get('Inference-Header-Content-Length'));
-    const probs = new Float32Array(raw.slice(hl).buffer);
-    let correct = 0;
-    for (let i = 0; i < n; i++) {
-      const row = probs.subarray(i * 10, i * 10 + 10);
-      if (row.indexOf(Math.max(...row)) === test.y[i]) correct++;
-    }
-    expect(correct / n).toBeGreaterThan(0.95);
+    const held = { x: test.x.slice(0, n * 784), y: test.y.slice(0, n), n, features: 784 };
+    expect(await servedAccuracy(server.url, 'mnist-mlp', undefined, held)).toBeGreaterThan(0.95); // binary extension
 
     const one = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' },

@@ -124,7 +124,7 @@ describe('federated task on the local server', () => {
     expect(s.privacy!.maxSpent).toBeGreaterThan(0);
     // The task's alias moved: the edge serves r2 under it, right after the round.
     const alias = await fetch(`${server.url}/v2/models/fl-mnist/versions/federated`);
-    expect(((await alias.json()) as { name: string }).name).toBe('fl-mnist');
+    expect(((await alias.json()) as { parameters: { version: string } }).parameters.version).toBe('r2');
     expect(accuracy[1]).toBeGreaterThan(0.2); // from random weights, two non-IID rounds: well above chance (0.1)
     expect(await servedAccuracy(server.url, 'fl-mnist', 'r2', held)).toBe(accuracy[1]);
   });
