@@ -6,6 +6,7 @@
 export * from './model/model-spec.ts';
 export * from './model/flat-weights.ts';
 export * from './model/onnx-export.ts';
+export * from './model/onnx-import.ts';
 export { quantizeModel, QuantizeError, type QuantizeMode, type QuantizeOptions, type QuantizeReport } from './model/quantize.ts';
 export { OnnxFormatError } from './model/onnx-graph.ts';
 export * from './model/text-features.ts';

@@ -10,12 +10,13 @@ import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, 
 import { encodeMessage } from '../../federated/secagg/wire.ts';
 import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
+import { ddgaussEncode } from '../../federated/dp/distributed-dp.ts';
 import type { DeviceMessage, RoundConfig } from '../../federated/secagg/messages.ts';
 import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
 import { type RoundInfo, relayFromJson } from '../../federated/aggregation/task-protocol.ts';
 import { Trainer, type Examples } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
-import type { PrivacyLedger } from '../privacy/ledger.ts';
+import { PrivacyBudgetError, type PrivacyLedger } from '../privacy/ledger.ts';
 import { EdgeError, request, sleep } from './http.ts';
 
 export type ParticipantStage = 'checking-in' | 'downloading' | 'training' | 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'done';
@@ -93,11 +94,11 @@ export class Participant {
     await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, { fetch: this.#o.fetch, signal });
   }
 
-  /** Polls a relay until its stage closed (425 while open). */
+  /** Waits for a relay: long polls (the task holds each request up to 20 s until the stage closes; 425 while open). */
   async #relay<T>(kind: 'broadcast' | 'delivery' | 'unmask', round: number, signal?: AbortSignal): Promise<T> {
     for (;;) {
       try {
-        return await this.#json<T>(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}`, signal);
+        return await this.#json<T>(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}&wait=20`, signal);
       } catch (e) {
         if (!(e instanceof EdgeError && e.status === 425)) throw e;
       }
@@ -136,7 +137,12 @@ export class Participant {
       spent = fit.budget?.spent;
       const local = flattenWeights(info.spec, trainer.weights());
       const delta = local.map((v, i) => v - global[i]!);
-      update = encodeUpdate(delta, data.y.length, info.fixedPoint);
+      // Client-level DP (distributed-dp.ts): clip, rotate, round and add this device's share of the noise.
+      update = info.distributedDp ? await ddgaussEncode(delta, info.distributedDp, fromBase64(info.graphSeed)) : encodeUpdate(delta, data.y.length, info.fixedPoint);
+    } catch (e) {
+      // The device's budget would be exceeded: it sits this round out before saying anything to the task.
+      if (e instanceof PrivacyBudgetError) return { round, status: 'skipped', reason: e.message };
+      throw e;
     } finally {
       trainer.dispose();
     }

@@ -3,7 +3,8 @@
  * the task's settings, the round a device checks into, the per-device relays of each stage as JSON (bytes in
  * base64), and the status an operator reads. Shared by the FederatedTask Durable Object and the Participant.
  */
-import type { ModelSpec } from '../model/model-spec.ts';
+import { type ModelSpec, parameterCount } from '../model/model-spec.ts';
+import { type DdgaussParameters, ddgaussEpsilon, ddgaussParameters } from '../dp/distributed-dp.ts';
 import type { ServerOptimizerConfig } from './server-optimizer.ts';
 import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../secagg/messages.ts';
 import type { FixedPoint } from '../secagg/fixed-point.ts';
@@ -27,6 +28,17 @@ export interface DevicePrivacy {
   epsilon: number;
 }
 
+/**
+ * Client-level DP on top of SecAgg+ (optional): each device clips its whole update to L2 `clip` and adds its share
+ * of distributed discrete Gaussian noise, so the unmasked sum carries central noise std `noiseMultiplier · clip`
+ * (Kairouz, Liu & Steinke 2021) and the aggregate is (ε, δ)-DP for adding or removing one device's data.
+ */
+export interface DistributedDp {
+  clip: number;
+  noiseMultiplier: number;
+  delta: number;
+}
+
 export interface TaskSettings {
   task: string;
   /** Model name the task publishes under, and the alias it moves to each new version. */
@@ -44,7 +56,32 @@ export interface TaskSettings {
   update: { clip: number; maxExamples: number };
   training: LocalTraining;
   privacy?: DevicePrivacy;
+  distributedDp?: DistributedDp;
   serverOptimizer: ServerOptimizerConfig;
+}
+
+/**
+ * The round's DDGauss parameters, sized for the fewest devices a round accepts (fewer devices add less noise, so
+ * the guarantee holds whenever a round publishes).
+ */
+export function ddgaussFor(s: TaskSettings): DdgaussParameters | undefined {
+  const d = s.distributedDp;
+  return d && ddgaussParameters({ clip: d.clip, centralNoiseStd: d.noiseMultiplier * d.clip, devices: s.minDevices, dimension: parameterCount(s.spec) });
+}
+
+/** Words in a masked input: the DDGauss-rotated (padded) update, or the fixed-point update plus its weight word. */
+export function updateLength(s: TaskSettings): number {
+  return ddgaussFor(s)?.paddedDimension ?? parameterCount(s.spec) + 1;
+}
+
+/**
+ * Client-level ε of the task after `publishedRounds` unmasked sums, each round taking `devicesPerRound` of
+ * `enrolledDevices` (sampling rate q; only published sums are released — an abandoned round's sum never is).
+ */
+export function clientEpsilon(s: TaskSettings, publishedRounds: number, enrolledDevices: number): number | undefined {
+  const p = ddgaussFor(s);
+  if (!p || publishedRounds === 0) return p && 0;
+  return ddgaussEpsilon({ params: p, rounds: publishedRounds, sampleRate: Math.min(1, s.devicesPerRound / Math.max(1, enrolledDevices)), delta: s.distributedDp!.delta });
 }
 
 export type TaskStage = 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'finished';
@@ -60,9 +97,11 @@ export interface RoundInfo {
   graphSeed: string;
   neighbours: number;
   threshold: number;
-  /** Words in a masked input: the model's parameters plus the weight word (fixed-point.ts). */
+  /** Words in a masked input (updateLength). */
   length: number;
   fixedPoint: FixedPoint;
+  /** When set, devices encode their update with DDGauss (distributed-dp.ts) instead of fixedPoint. */
+  distributedDp?: DdgaussParameters;
   /** Version of the global weights this round trains from (GET /v1/tasks/{task}/weights). */
   weightsVersion: number;
   training: LocalTraining;
@@ -85,6 +124,8 @@ export interface RoundRecord {
   accuracy?: number;
   /** Largest ε any device reported having spent on this task by this round. */
   epsilon?: number;
+  /** Client-level ε of the distributed DP after this round's sum was released. */
+  clientEpsilon?: number;
   startedAt: string;
   endedAt?: string;
 }
@@ -102,6 +143,7 @@ export interface TaskStatus {
   history: RoundRecord[];
   publishedVersions: string[];
   privacy?: DevicePrivacy & { maxSpent: number };
+  distributedDp?: DistributedDp & { epsilon: number };
 }
 
 export type Relay = KeysBroadcast | SharesDelivery | UnmaskRequest;

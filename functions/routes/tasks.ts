@@ -15,11 +15,11 @@ import { parseJson } from '../inference/binary-body.ts';
 import { describeIssue } from '../inference/infer-request.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';
 import { services } from '../services.ts';
-import type { FederatedTask, Refusal } from '../tasks/federated-task.ts';
+import { type FederatedTask, MAX_RELAY_WAIT_SECONDS, type Refusal } from '../tasks/federated-task.ts';
 import { ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { fromBase64 } from '../../federated/secagg/bytes.ts';
 import { secAggParameters } from '../../federated/secagg/parameters.ts';
-import type { TaskSettings } from '../../federated/aggregation/task-protocol.ts';
+import { type TaskSettings, ddgaussFor } from '../../federated/aggregation/task-protocol.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
 
@@ -46,6 +46,7 @@ const taskBody = z.object({
     optimizer: z.enum(['sgd', 'momentum', 'adam']).default('sgd'),
   }).default({ epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'sgd' }),
   privacy: z.object({ l2NormClip: positive, noiseMultiplier: positive, delta: z.number().gt(0).lt(1), epsilon: positive }).optional(),
+  distributedDp: z.object({ clip: positive, noiseMultiplier: positive, delta: z.number().gt(0).lt(1).default(1e-5) }).optional(),
   serverOptimizer: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('fedavg'), learningRate: positive.optional() }),
     z.object({ kind: z.literal('fedavgm'), learningRate: positive.optional(), momentum: z.number().min(0).lt(1).optional() }),
@@ -63,7 +64,10 @@ function stub(c: Ctx): DurableObjectStub<FederatedTask> {
 }
 
 function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
-  if (r && typeof r === 'object' && 'refused' in r) fail((r as Refusal).refused.status, (r as Refusal).refused.error);
+  if (r && typeof r === 'object' && 'refused' in r) {
+    const { status, error, retryAfterSeconds } = (r as Refusal).refused;
+    fail(status, error, retryAfterSeconds === undefined ? undefined : { 'Retry-After': String(retryAfterSeconds) });
+  }
   return r as Exclude<T, Refusal>;
 }
 
@@ -102,10 +106,19 @@ async function createTask(c: Ctx) {
   if (minDevices > body.devicesPerRound) fail(400, `minDevices ${minDevices} is larger than devicesPerRound ${body.devicesPerRound}`);
   const { enrollmentToken, weights: _w, expectedDropout: _e, spec: _s, minDevices: _m, ...rest } = body;
   const settings: TaskSettings = { ...rest, spec, secagg, minDevices };
+  try {
+    ddgaussFor(settings);
+  } catch (e) {
+    if (e instanceof RangeError) fail(400, `distributedDp: ${e.message}`);
+    throw e;
+  }
   const task = c.env.FEDERATED_TASK.getByName(body.task);
   const created = unwrap(await task.create(settings, weights, await tokenDigest(enrollmentToken)));
   return c.json({ task: body.task, created: created.created, settings }, created.created ? 201 : 200);
 }
+
+/** The caller's address as the edge saw it (part of the per-device rate-limit key). */
+const clientAddress = (c: Ctx) => c.req.header('CF-Connecting-IP') ?? 'local';
 
 const tokenDigest = (token: string) => sha256Hex(new TextEncoder().encode(token));
 
@@ -130,7 +143,7 @@ async function message(c: Ctx) {
   const spent = c.req.header('Fedge-Epsilon-Spent');
   const epsilon = spent === undefined ? undefined : Number(spent);
   if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, 'Fedge-Epsilon-Spent must be a non-negative number');
-  const r = unwrap(await stub(c).receive(new Uint8Array(await c.req.arrayBuffer()), epsilon));
+  const r = unwrap(await stub(c).receive(new Uint8Array(await c.req.arrayBuffer()), epsilon, clientAddress(c)));
   // The round's close published a version: this isolate must not serve an older resolution of the alias.
   if (r.published) services(c.env).registry.forget();
   return c.json(r, r.duplicate ? 200 : 202);
@@ -142,7 +155,9 @@ function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
     if (!Number.isInteger(round) || round < 1) fail(400, `round must be a positive integer, got '${c.req.param('round')}'`);
     const device = c.req.query('device');
     if (!device || !NAME_PATTERN.test(device)) fail(400, 'query parameter device is required');
-    const r = unwrap(await stub(c).relay(kind, round, device));
+    const wait = c.req.query('wait') === undefined ? 0 : Number(c.req.query('wait'));
+    if (!(wait >= 0 && wait <= MAX_RELAY_WAIT_SECONDS)) fail(400, `wait must be a number of seconds from 0 to ${MAX_RELAY_WAIT_SECONDS}`);
+    const r = unwrap(await stub(c).relay(kind, round, device, clientAddress(c), wait));
     return c.json(r.json);
   };
 }

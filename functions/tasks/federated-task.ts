@@ -17,10 +17,10 @@
 import { DurableObject } from 'cloudflare:workers';
 import { exportOnnx } from '../../federated/model/onnx-export.ts';
 import { unflattenWeights } from '../../federated/model/flat-weights.ts';
-import { parameterCount } from '../../federated/model/model-spec.ts';
 import { QuantizeError, quantizeModel } from '../../federated/model/quantize.ts';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
-import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, relayToJson } from '../../federated/aggregation/task-protocol.ts';
+import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, clientEpsilon, ddgaussFor, relayToJson, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { ddgaussDecode } from '../../federated/dp/distributed-dp.ts';
 import { equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { decodeSum, fixedPointFor, type FixedPoint } from '../../federated/secagg/fixed-point.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
@@ -29,8 +29,11 @@ import { type ServerState, serverCloseAdvertise, serverCloseMasked, serverCloseS
 import { decodeMessage, encodeMessage } from '../../federated/secagg/wire.ts';
 import { loadModel } from '../inference/model-loader.ts';
 import { putBlob, sha256Hex } from '../registry/blob-store.ts';
+import { DeviceRateLimit } from './device-rate-limit.ts';
 
 const CHUNK_BYTES = 1 << 20; // Durable Object SQLite rows hold ≤ 2 MB
+/** Longest a relay request is held open waiting for its stage to close (long poll). */
+export const MAX_RELAY_WAIT_SECONDS = 25;
 
 interface RoundPointer {
   round: number;
@@ -43,9 +46,10 @@ interface RoundPointer {
 
 /** A refusal the route turns into a JSON error with this status. */
 export interface Refusal {
-  refused: { status: 400 | 403 | 404 | 409 | 422 | 425; error: string };
+  refused: { status: 400 | 403 | 404 | 409 | 422 | 425 | 429; error: string; retryAfterSeconds?: number };
 }
-const refuse = (status: Refusal['refused']['status'], error: string): Refusal => ({ refused: { status, error } });
+const refuse = (status: Refusal['refused']['status'], error: string, retryAfterSeconds?: number): Refusal => ({ refused: { status, error, retryAfterSeconds } });
+const tooFast = (device: string, retryAfterSeconds: number) => refuse(429, `device '${device}' is sending too many requests; retry after ${retryAfterSeconds} s`, retryAfterSeconds);
 
 export type ReceiveResult = { accepted: true; duplicate: boolean; stage: TaskStage; published?: string } | Refusal;
 
@@ -54,6 +58,10 @@ export class FederatedTask extends DurableObject<Env> {
   #server: ServerState | undefined;
   #relays: { broadcast?: Map<string, KeysBroadcast>; delivery?: Map<string, SharesDelivery>; unmask?: UnmaskRequest } = {};
   #queue: Promise<unknown> = Promise.resolve();
+  /** Relay long polls waiting for the current stage to change. */
+  #waiters = new Set<() => void>();
+  readonly #messageLimit = new DeviceRateLimit({ capacity: 12, refillPerSecond: 0.5 });
+  readonly #pollLimit = new DeviceRateLimit({ capacity: 30, refillPerSecond: 2 });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -76,6 +84,12 @@ export class FederatedTask extends DurableObject<Env> {
   }
   #setMeta(key: string, value: unknown): void {
     this.#sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, JSON.stringify(value));
+    if (key === 'pointer') queueMicrotask(() => this.#wake());
+  }
+  #wake(): void {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const w of waiters) w();
   }
   #writeBlob(name: string, bytes: Uint8Array): void {
     this.#sql.exec('DELETE FROM blobs WHERE name = ?', name);
@@ -156,7 +170,7 @@ export class FederatedTask extends DurableObject<Env> {
   async #state(s: TaskSettings, p: RoundPointer): Promise<ServerState> {
     if (this.#server && this.#server.config.roundId === p.roundId) return this.#server;
     const enrolled = Object.fromEntries(this.#sql.exec('SELECT id, identity_key FROM devices').toArray().map((r) => [String(r.id), new Uint8Array(r.identity_key as ArrayBuffer)]));
-    const state = serverInit({ roundId: p.roundId, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, graphSeed: fromBase64(p.graphSeed), length: parameterCount(s.spec) + 1 }, enrolled);
+    const state = serverInit({ roundId: p.roundId, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, graphSeed: fromBase64(p.graphSeed), length: updateLength(s) }, enrolled);
     this.#relays = {};
     for (const row of this.#sql.exec('SELECT kind, bytes FROM messages WHERE round = ? ORDER BY seq', p.round).toArray()) {
       if (row.kind === 'close') await this.#close(state, s, p.round);
@@ -242,8 +256,7 @@ export class FederatedTask extends DurableObject<Env> {
 
   async #finishRound(s: TaskSettings, p: RoundPointer, state: ServerState, rec: RoundRecord): Promise<string> {
     const result = await serverFinish(state);
-    const { mean, totalWeight } = decodeSum(result.sum, this.#fixedPoint(s));
-    if (!(totalWeight > 0)) throw new SecAggAbort('the survivors trained on no examples');
+    const mean = await this.#meanUpdate(s, p, result.sum, result.survivors.length);
     const weights = this.#floats('weights')!.slice();
     const opt: ServerOptimizerState = { m: this.#floats('opt-m')?.slice(), v: this.#floats('opt-v')?.slice() };
     const nextOpt = serverStep(s.serverOptimizer, weights, mean, opt);
@@ -265,16 +278,34 @@ export class FederatedTask extends DurableObject<Env> {
     if (put.status === 'conflict') throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
     await catalog.setAlias(s.model, s.alias, version);
     const epsilon = Number(this.#sql.exec('SELECT MAX(epsilon) AS e FROM devices').one().e ?? 0);
+    const enrolled = Number(this.#sql.exec('SELECT COUNT(*) AS n FROM devices').one().n);
+    const released = Number(this.#sql.exec("SELECT COUNT(*) AS n FROM rounds WHERE json_extract(record, '$.status') = 'published'").one().n) + 1;
     this.ctx.storage.transactionSync(() => {
       this.#writeBlob('weights', this.#bytesOf(weights));
       if (nextOpt.m) this.#writeBlob('opt-m', this.#bytesOf(nextOpt.m));
       if (nextOpt.v) this.#writeBlob('opt-v', this.#bytesOf(nextOpt.v));
-      this.#setRecord({ ...rec, status: 'published', unmasked: Object.keys(state.unmasks).length, dropouts: rec.advertised - result.survivors.length, updateNorm: l2Norm(mean), version, epsilon, endedAt: new Date().toISOString() });
+      this.#setRecord({ ...rec, status: 'published', unmasked: Object.keys(state.unmasks).length, dropouts: rec.advertised - result.survivors.length, updateNorm: l2Norm(mean), version, epsilon, clientEpsilon: clientEpsilon(s, released, enrolled), endedAt: new Date().toISOString() });
       const moved = { ...p, weightsVersion: p.weightsVersion + 1 };
       this.#setMeta('pointer', moved);
       this.#next(s, moved);
     });
     return version;
+  }
+
+  /**
+   * The survivors' mean update from the unmasked sum. Fixed point: Σ w·Δ / Σ w (FedAvg weighting). DDGauss: the
+   * noisy sum of clipped updates over the number of survivors — uniform weights, as DP-FedAvg needs (McMahan et
+   * al. 2018, §2), since an example count would be one more thing to protect.
+   */
+  async #meanUpdate(s: TaskSettings, p: RoundPointer, sum: Uint32Array, survivors: number): Promise<Float32Array> {
+    const dd = ddgaussFor(s);
+    if (dd) {
+      const noisySum = await ddgaussDecode(sum, dd, fromBase64(p.graphSeed));
+      return Float32Array.from(noisySum, (v) => v / survivors);
+    }
+    const { mean, totalWeight } = decodeSum(sum, this.#fixedPoint(s));
+    if (!(totalWeight > 0)) throw new SecAggAbort('the survivors trained on no examples');
+    return mean;
   }
 
   override async alarm(): Promise<void> {
@@ -304,8 +335,8 @@ export class FederatedTask extends DurableObject<Env> {
     const advertised = Number(this.#sql.exec("SELECT COUNT(*) AS n FROM messages WHERE round = ? AND kind = 'advertise-keys'", p.round).one().n);
     return {
       task: s.task, round: p.round, roundId: p.roundId, stage: p.stage, open: p.stage === 'advertise-keys' && advertised < s.devicesPerRound,
-      graphSeed: p.graphSeed, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, length: parameterCount(s.spec) + 1,
-      fixedPoint: this.#fixedPoint(s), weightsVersion: p.weightsVersion, training: s.training, privacy: s.privacy, spec: s.spec,
+      graphSeed: p.graphSeed, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, length: updateLength(s),
+      fixedPoint: this.#fixedPoint(s), distributedDp: ddgaussFor(s), weightsVersion: p.weightsVersion, training: s.training, privacy: s.privacy, spec: s.spec,
       deadline: new Date(p.deadline).toISOString(),
     };
   }
@@ -315,8 +346,11 @@ export class FederatedTask extends DurableObject<Env> {
     return { version: this.#pointer().weightsVersion, bytes: this.#readBlob('weights')! };
   }
 
-  /** One SecAgg+ message from a device (wire format). `epsilonSpent` is what the device reports having spent. */
-  async receive(bytes: Uint8Array, epsilonSpent?: number): Promise<ReceiveResult> {
+  /**
+   * One SecAgg+ message from a device (wire format). `epsilonSpent` is what the device reports having spent;
+   * `client` is the caller's address (rate-limit key).
+   */
+  async receive(bytes: Uint8Array, epsilonSpent?: number, client = ''): Promise<ReceiveResult> {
     return this.#exclusive(async (): Promise<ReceiveResult> => {
       const s = this.#settings();
       if (!s) return refuse(404, `no task '${this.ctx.id.name ?? ''}'`);
@@ -331,6 +365,10 @@ export class FederatedTask extends DurableObject<Env> {
       const p = this.#pointer();
       if (p.stage === 'finished') return refuse(422, 'the task has finished');
       const state = await this.#state(s, p);
+      // Per device (the claimed sender) and caller address, so a forger elsewhere cannot spend a device's tokens;
+      // the edge's per-IP limit stays in front of this for floods under fresh names.
+      const limited = this.#messageLimit.take(`${m.from}@${client}`);
+      if (!limited.ok) return tooFast(m.from, limited.retryAfterSeconds);
       const digest = m.stage === 'masked-input' ? toBase64(await sha256(bytes)) : '';
       if (m.stage === 'masked-input' && m.roundId === p.roundId) {
         const prior = this.#sql.exec('SELECT digest FROM contributions WHERE round = ? AND device = ?', p.round, m.from).toArray()[0];
@@ -372,8 +410,29 @@ export class FederatedTask extends DurableObject<Env> {
     });
   }
 
-  /** What the server relays to `device` after a stage closed; 425 while that stage is still open. */
-  async relay(kind: 'broadcast' | 'delivery' | 'unmask', round: number, device: string): Promise<{ json: object } | Refusal> {
+  /**
+   * What the server relays to `device` after a stage closed; 425 while that stage is still open. With `waitSeconds`
+   * the request is held until the stage closes or the wait is over (long poll: one request per stage, not a poll
+   * every few hundred ms). `client` (the caller's address) keys the rate limit along with the unauthenticated name.
+   */
+  async relay(kind: 'broadcast' | 'delivery' | 'unmask', round: number, device: string, client = '', waitSeconds = 0): Promise<{ json: object } | Refusal> {
+    const limited = this.#pollLimit.take(`${device}@${client}`);
+    if (!limited.ok) return tooFast(device, limited.retryAfterSeconds);
+    const until = Date.now() + Math.min(waitSeconds, MAX_RELAY_WAIT_SECONDS) * 1000;
+    for (;;) {
+      const r = await this.#relayNow(kind, round, device);
+      const open = 'refused' in r && r.refused.status === 425;
+      if (!open || Date.now() >= until) return r;
+      // Sleep until the pointer moves (a stage closed) or the wait is over; the stage's alarm bounds the wait too.
+      await new Promise<void>((resolve) => {
+        const done = () => (clearTimeout(timer), this.#waiters.delete(done), resolve());
+        const timer = setTimeout(done, Math.max(0, until - Date.now()));
+        this.#waiters.add(done);
+      });
+    }
+  }
+
+  async #relayNow(kind: 'broadcast' | 'delivery' | 'unmask', round: number, device: string): Promise<{ json: object } | Refusal> {
     return this.#exclusive(async (): Promise<{ json: object } | Refusal> => {
       const s = this.#settings();
       if (!s) return refuse(404, `no task '${this.ctx.id.name ?? ''}'`);
@@ -408,6 +467,7 @@ export class FederatedTask extends DurableObject<Env> {
       task: s.task, model: s.model, alias: s.alias, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage,
       rounds: s.rounds, devicesPerRound: s.devicesPerRound, enrolledDevices: Number(this.#sql.exec('SELECT COUNT(*) AS n FROM devices').one().n),
       history, publishedVersions: history.filter((h) => h.version).map((h) => h.version!), privacy: s.privacy ? { ...s.privacy, maxSpent } : undefined,
+      distributedDp: s.distributedDp && { ...s.distributedDp, epsilon: history.findLast((h) => h.clientEpsilon !== undefined)?.clientEpsilon ?? 0 },
     };
   }
 

@@ -15,6 +15,7 @@ import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../federated/model/model-s
 import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../../federated/secagg/client.ts';
 import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
+import { ddgaussEncode } from '../../federated/dp/distributed-dp.ts';
 import type { RoundConfig } from '../../federated/secagg/messages.ts';
 import { decodeMessage, encodeMessage } from '../../federated/secagg/wire.ts';
 import { type RoundInfo, relayFromJson } from '../../federated/aggregation/task-protocol.ts';
@@ -22,6 +23,8 @@ import { loadMnist } from '../../models/data/mnist.ts';
 import { nonIidShards } from '../../models/data/non-iid.ts';
 import { mnistMlp } from '../../models/specs.ts';
 import { runSimulation, servedAccuracy, status } from '../../simulate/simulation.ts';
+import { Participant } from '../../client-sdk/federated/participant.ts';
+import { MemoryLedgerStore, PrivacyLedger } from '../../client-sdk/privacy/ledger.ts';
 import { type LocalServer, startLocalServer } from './local-server.ts';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'fedge-fl-'));
@@ -152,6 +155,50 @@ describe('federated task on the local server', () => {
     const s = await status(server.url, 'fl-bad');
     expect(s.history[0]).toMatchObject({ advertised: 1, shared: 0, submitted: 0 }); // only the one valid message counted
     expect(s.enrolledDevices).toBe(3);
+    // Per-device rate limit: a device hammering a relay is told to slow down (429 + Retry-After), others are not.
+    const burst = await Promise.all(Array.from({ length: 40 }, () => fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d2`)));
+    const limited = burst.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(Number(limited[0]!.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect(((await limited[0]!.json()) as { error: string }).error).toMatch(/too many requests/);
+    expect((await fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d3`)).status).toBe(425); // still open, not limited
+    expect((await fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d3&wait=99`)).status).toBe(400);
+  });
+
+  it('a device whose privacy budget would be exceeded sits the round out before sending anything', async () => {
+    await createTask('fl-budget', { privacy: { l2NormClip: 1, noiseMultiplier: 1, delta: 1e-5, epsilon: 1 } });
+    const p = new Participant({ url: server.url, task: 'fl-budget', identity: await createIdentity('frugal'), backend: 'wasm', ledger: new PrivacyLedger(new MemoryLedgerStore(), { epsilon: 0.05, delta: 1e-5 }) });
+    await p.enroll('token-0123456789abcdef');
+    const data = { x: new Float32Array(40).map((_, i) => (i % 7) / 7), y: Array.from({ length: 10 }, (_, i) => i % 3) };
+    const outcome = await p.joinRound(data);
+    expect(outcome).toMatchObject({ round: 1, status: 'skipped', reason: expect.stringMatching(/privacy budget .* would be exceeded/) });
+    expect((await status(server.url, 'fl-budget')).history[0]).toMatchObject({ advertised: 0, submitted: 0 });
+  });
+
+  it('distributed DP: devices add DDGauss noise shares before masking; the task publishes the noisy mean and reports client-level ε', async () => {
+    expect((await createTask('fl-ddp-bad', { distributedDp: { clip: 1, noiseMultiplier: 0 } })).res.status).toBe(400);
+    const { weights } = await createTask('fl-ddp', { serverOptimizer: { kind: 'fedavg', learningRate: 1 }, distributedDp: { clip: 1, noiseMultiplier: 0.01 } });
+    const devices = await Promise.all(['p1', 'p2', 'p3'].map((id) => Device.enrolled('fl-ddp', id)));
+    const info = await devices[0]!.info();
+    expect(info.distributedDp).toMatchObject({ dimension: TINY_D, paddedDimension: 16, devices: 3 });
+    expect(info.length).toBe(16); // the rotated, padded update; no weight word
+    for (const d of devices) expect((await d.post(await d.advertise())).status).toBe(202);
+    for (const d of devices) expect((await d.post(await d.share())).status).toBe(202);
+    // Known updates 0.01, 0.02, 0.03 in every coordinate (norms < clip): the published mean is 0.02 plus noise of
+    // std 0.01/3 per coordinate.
+    const updates = await Promise.all(devices.map((_, i) => ddgaussEncode(new Float32Array(TINY_D).fill(0.01 * (i + 1)), info.distributedDp!, fromBase64(info.graphSeed))));
+    for (const [i, d] of devices.entries()) expect((await d.post(await d.masked(updates[i]!))).status).toBe(202);
+    for (const d of devices) expect((await d.post(await d.unmask())).status).toBe(202);
+    const s = await status(server.url, 'fl-ddp');
+    expect(s.history[0]).toMatchObject({ status: 'published', version: 'r1' });
+    expect(s.history[0]!.clientEpsilon).toBeGreaterThan(0);
+    expect(s.distributedDp).toMatchObject({ clip: 1, noiseMultiplier: 0.01, delta: 1e-5, epsilon: s.history[0]!.clientEpsilon });
+    const after = new Float32Array(await (await fetch(`${server.url}/v1/tasks/fl-ddp/weights`)).arrayBuffer());
+    const moved = after.map((w, i) => w - weights[i]!);
+    const mean = moved.reduce((a, b) => a + b, 0) / moved.length;
+    expect(mean).toBeGreaterThan(0.015);
+    expect(mean).toBeLessThan(0.025);
+    moved.forEach((m) => expect(Math.abs(m - 0.02)).toBeLessThan(0.02));
   });
 
   it('a server restart in the middle of a round loses nothing and counts nothing twice', async () => {

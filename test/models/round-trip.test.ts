@@ -10,6 +10,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
 import { MODEL_SPEC_FORMAT, type ModelSpec, ModelSpecError, parameterCount, parameterShapes, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { exportOnnx } from '../../federated/model/onnx-export.ts';
+import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
+import { OnnxFormatError } from '../../federated/model/onnx-graph.ts';
+import { quantizeModel } from '../../federated/model/quantize.ts';
 import { hashTexts } from '../../federated/model/text-features.ts';
 import { buildTfjsModel, readTfjsWeights, writeTfjsWeights } from '../../federated/model/tfjs-model.ts';
 import { seededRandom } from '../../models/data/seeded-random.ts';
@@ -77,6 +80,24 @@ describe('spec → tfjs → ONNX round trip', () => {
       expect(maxDiff(got.data as Float32Array, expected)).toBeLessThan(1e-5);
       await session.release();
     }
+  });
+});
+
+describe('importOnnxWeights', () => {
+  it.each(SPECS.map((s) => [s.name, s] as const))('%s: reads back exactly the weights exportOnnx wrote (conv kernels back in the tfjs layout)', (_name, spec) => {
+    const { model, weights } = randomModel(spec);
+    model.dispose();
+    const back = importOnnxWeights(spec, exportOnnx(spec, weights));
+    expect(back.map((w) => [w.name, w.shape])).toEqual(weights.map((w) => [w.name, w.shape]));
+    back.forEach((w, i) => expect(w.values).toEqual(weights[i]!.values));
+  });
+
+  it('refuses a quantized model and a model exported for another spec', () => {
+    const { model, weights } = randomModel(mnistMlp);
+    model.dispose();
+    const fp32 = exportOnnx(mnistMlp, weights);
+    expect(() => importOnnxWeights(mnistMlp, quantizeModel(fp32).bytes)).toThrow(OnnxFormatError);
+    expect(() => importOnnxWeights(mnistCnn, fp32)).toThrow(/no initializer '0_conv2d\/kernel'/);
   });
 });
 

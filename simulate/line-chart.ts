@@ -1,0 +1,42 @@
+/**
+ * A small self-contained SVG line chart (no dependencies, opens in any browser): one or more series over rounds,
+ * with axes, ticks and a legend. The simulation writes one per run so a run can be looked at, not read.
+ */
+export interface Series {
+  label: string;
+  points: { x: number; y: number }[];
+  color: string;
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function lineChartSvg(o: { title: string; xLabel: string; yLabel: string; series: Series[]; yMin?: number; yMax?: number; width?: number; height?: number }): string {
+  const W = o.width ?? 720, H = o.height ?? 360, L = 60, R = 20, T = 40, B = 50;
+  const pts = o.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
+  const xMin = Math.min(...pts.map((p) => p.x)), xMax = Math.max(...pts.map((p) => p.x), xMin + 1);
+  const yMin = o.yMin ?? Math.min(...pts.map((p) => p.y)), yMax = o.yMax ?? Math.max(...pts.map((p) => p.y), yMin + 1e-9);
+  const sx = (x: number) => L + ((x - xMin) / (xMax - xMin)) * (W - L - R);
+  const sy = (y: number) => H - B - ((y - yMin) / (yMax - yMin)) * (H - T - B);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(o.title)}</text>`,
+    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>`,
+    `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">${esc(o.xLabel)}</text>`,
+    `<text transform="translate(16 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const y = yMin + ((yMax - yMin) * i) / 5;
+    parts.push(`<line x1="${L}" y1="${sy(y)}" x2="${W - R}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${+y.toFixed(3)}</text>`);
+  }
+  const step = Math.max(1, Math.ceil((xMax - xMin) / 10));
+  for (let x = Math.ceil(xMin); x <= xMax; x += step) parts.push(`<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${x}</text>`);
+  o.series.forEach((s, k) => {
+    const ok = s.points.filter((p) => Number.isFinite(p.y));
+    parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${ok.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`);
+    for (const p of ok) parts.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    parts.push(`<rect x="${L + 10}" y="${T + 4 + k * 16}" width="10" height="10" fill="${s.color}"/><text x="${L + 26}" y="${T + 13 + k * 16}">${esc(s.label)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

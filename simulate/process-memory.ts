@@ -1,0 +1,31 @@
+/**
+ * Peak resident memory (VmHWM, Linux /proc) of every process in a process group — the local server's workerd
+ * among them — so the simulation can report how the server's memory grows with devices per round.
+ * Processes are found by their group id (the PID we started), never by name.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface ProcessPeak {
+  pid: number;
+  command: string;
+  peakRssMiB: number;
+}
+
+export function peakRssOfGroup(pgid: number): ProcessPeak[] {
+  const out: ProcessPeak[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the parenthesised command: state, ppid, pgrp, …
+      const close = stat.lastIndexOf(')');
+      const [, , pgrp] = stat.slice(close + 2).split(' ');
+      if (Number(pgrp) !== pgid) continue;
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'));
+      if (hwm) out.push({ pid: Number(entry), command: stat.slice(stat.indexOf('(') + 1, close), peakRssMiB: Number(hwm[1]) / 1024 });
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  return out.sort((a, b) => b.peakRssMiB - a.peakRssMiB);
+}

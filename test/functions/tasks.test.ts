@@ -1,0 +1,109 @@
+/**
+ * Task routes inside workerd (Cloudflare's Vitest integration; the real FederatedTask Durable Object with SQLite):
+ * every bad request gets a 4xx JSON error naming what is wrong, and a refused request changes nothing stored.
+ * The full protocol with real devices runs end to end in test/e2e/federated.test.ts.
+ */
+import { SELF } from 'cloudflare:test';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../federated/model/model-spec.ts';
+import { toBase64 } from '../../federated/secagg/bytes.ts';
+import { ADMIN, uniqueName } from './helpers.ts';
+
+const tiny: ModelSpec = { format: MODEL_SPEC_FORMAT, name: 'tiny', inputShape: [4], layers: [{ type: 'dense', units: 3, activation: 'softmax' }], inputName: 'input', outputName: 'probabilities', labels: ['a', 'b', 'c'] };
+const weights = toBase64(new Uint8Array(new Float32Array(15).fill(0.1).buffer));
+const TOKEN = 'enroll-0123456789abcdef';
+const TASK = uniqueName('routes-task');
+const body = (over: Record<string, unknown> = {}) => ({ task: TASK, model: TASK, spec: tiny, weights, rounds: 2, devicesPerRound: 3, minDevices: 3, secagg: { neighbours: 2, threshold: 2 }, stageSeconds: 600, enrollmentToken: TOKEN, ...over });
+
+const post = (path: string, json: unknown, headers: Record<string, string> = ADMIN) =>
+  SELF.fetch(`http://edge${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof json === 'string' ? json : JSON.stringify(json) });
+
+async function expectError(res: Response | Promise<Response>, status: number, pattern: RegExp) {
+  const r = await res;
+  const b = (await r.json()) as { error?: string };
+  expect({ status: r.status, error: b.error }).toMatchObject({ status, error: expect.stringMatching(pattern) });
+}
+
+beforeAll(async () => {
+  const res = await post('/v1/tasks', body());
+  expect(res.status).toBe(201);
+});
+
+describe('creating a task', () => {
+  it.each([
+    ['no rounds', { rounds: 0 }, /rounds/],
+    ['weights of the wrong length', { weights: toBase64(new Uint8Array(8)) }, /the spec has 15 parameters \(60 bytes of float32\), got 8 bytes/],
+    ['weights not base64', { weights: '***' }, /weights: not base64/],
+    ['non-finite weights', { weights: toBase64(new Uint8Array(new Float32Array(15).fill(Number.NaN).buffer)) }, /finite/],
+    ['a bad spec', { spec: { ...tiny, layers: [] } }, /^spec: /],
+    ['threshold above neighbours', { secagg: { neighbours: 2, threshold: 3 } }, /threshold 3 is larger than neighbours 2/],
+    ['minDevices above devicesPerRound', { minDevices: 4 }, /minDevices 4 is larger than devicesPerRound 3/],
+    ['a short enrollment token', { enrollmentToken: 'short' }, /enrollmentToken/],
+    ['an unknown server optimizer', { serverOptimizer: { kind: 'sgd' } }, /serverOptimizer/],
+    ['zero distributed-DP noise', { distributedDp: { clip: 1, noiseMultiplier: 0 } }, /distributedDp/],
+  ])('%s → 400', async (_what, over, pattern) => {
+    await expectError(post('/v1/tasks', body({ ...over, task: uniqueName('bad') })), 400, pattern);
+  });
+
+  it('needs the admin token, JSON, and refuses other settings under an existing name', async () => {
+    await expectError(post('/v1/tasks', body(), {}), 401, /admin/i);
+    await expectError(SELF.fetch('http://edge/v1/tasks', { method: 'POST', headers: { ...ADMIN, 'Content-Type': 'text/plain' }, body: '{}' }), 415, /application\/json/);
+    await expectError(post('/v1/tasks', '{"task":'), 400, /JSON/);
+    expect((await post('/v1/tasks', body())).status).toBe(200); // the same settings again: idempotent
+    await expectError(post('/v1/tasks', body({ rounds: 3 })), 409, /already exists with other settings/);
+    const s = (await (await SELF.fetch(`http://edge/v1/tasks/${TASK}`)).json()) as { rounds: number; round: number; stage: string };
+    expect(s).toMatchObject({ rounds: 2, round: 1, stage: 'advertise-keys' }); // nothing changed
+  });
+});
+
+describe('device routes', () => {
+  it('enrollment needs the task token and a 32-byte key; a name keeps its key', async () => {
+    const key = toBase64(new Uint8Array(32).fill(7));
+    await expectError(post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: key }, {}), 401, /enrollment token required/);
+    await expectError(post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: key }, { Authorization: 'Bearer wrong-token-wrong-token' }), 403, /not valid for this task/);
+    await expectError(post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: toBase64(new Uint8Array(31)) }, { Authorization: `Bearer ${TOKEN}` }), 400, /32 bytes, got 31/);
+    await expectError(post(`/v1/tasks/${TASK}/devices`, { device: 'bad name!', identityKey: key }, { Authorization: `Bearer ${TOKEN}` }), 400, /device/);
+    expect((await post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: key }, { Authorization: `Bearer ${TOKEN}` })).status).toBe(201);
+    expect((await post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: key }, { Authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+    await expectError(post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: toBase64(new Uint8Array(32).fill(8)) }, { Authorization: `Bearer ${TOKEN}` }), 409, /another identity key/);
+    const s = (await (await SELF.fetch(`http://edge/v1/tasks/${TASK}`)).json()) as { enrolledDevices: number };
+    expect(s.enrolledDevices).toBe(1);
+  });
+
+  it('messages must be binary SecAgg+ messages; relays say what is wrong', async () => {
+    const msg = (b: BodyInit, type = 'application/octet-stream', extra: Record<string, string> = {}) => SELF.fetch(`http://edge/v1/tasks/${TASK}/messages`, { method: 'POST', headers: { 'Content-Type': type, ...extra }, body: b });
+    await expectError(msg('{}', 'application/json'), 415, /application\/octet-stream/);
+    await expectError(msg(new Uint8Array([1, 2, 3])), 400, /not a SecAgg\+ message/);
+    await expectError(msg(new Uint8Array([1]), 'application/octet-stream', { 'Fedge-Epsilon-Spent': '-1' }), 400, /Fedge-Epsilon-Spent/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast`), 400, /device is required/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/zero/broadcast?device=dev-a`), 400, /positive integer/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast?device=dev-a&wait=-1`), 400, /wait must be/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast?device=dev-a`), 425, /advertise-keys is still open/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/7/delivery?device=dev-a`), 422, /round 7 is over/);
+  });
+
+  it('a long poll returns 425 when its wait ends with the stage still open', async () => {
+    const started = Date.now();
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast?device=dev-a&wait=1`), 425, /still open/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('unknown tasks are 404 on every route', async () => {
+    const none = uniqueName('no-task');
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${none}`), 404, /no task/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${none}/round`), 404, /no task/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${none}/weights`), 404, /no task/);
+    await expectError(post(`/v1/tasks/${none}/devices`, { device: 'd', identityKey: toBase64(new Uint8Array(32)) }, { Authorization: `Bearer ${TOKEN}` }), 404, /no task/);
+  });
+
+  it('weights download with an ETag; evaluations are admin-only and only for published rounds', async () => {
+    const res = await SELF.fetch(`http://edge/v1/tasks/${TASK}/weights`);
+    expect(res.status).toBe(200);
+    expect(new Float32Array(await res.arrayBuffer())).toEqual(new Float32Array(15).fill(0.1));
+    expect((await SELF.fetch(`http://edge/v1/tasks/${TASK}/weights`, { headers: { 'If-None-Match': res.headers.get('ETag')! } })).status).toBe(304);
+    await expectError(post(`/v1/tasks/${TASK}/evaluations`, { round: 1, accuracy: 0.5 }, {}), 401, /admin/i);
+    await expectError(post(`/v1/tasks/${TASK}/evaluations`, { round: 1, accuracy: 1.5 }), 400, /accuracy/);
+    await expectError(post(`/v1/tasks/${TASK}/evaluations`, { round: 1, accuracy: 0.5 }), 422, /published no model/);
+    await expectError(post(`/v1/tasks/${TASK}/evaluations`, { round: 9, accuracy: 0.5 }), 404, /no round 9/);
+  });
+});
