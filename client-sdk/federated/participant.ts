@@ -17,7 +17,7 @@ import { type RoundInfo, relayFromJson } from '../../federated/aggregation/task-
 import { Trainer, type Examples } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
 import { PrivacyBudgetError, type PrivacyLedger } from '../privacy/ledger.ts';
-import { EdgeError, request, sleep } from './http.ts';
+import { EdgeError, request, sleep } from '../edge/http.ts';
 
 export type ParticipantStage = 'checking-in' | 'downloading' | 'training' | 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'done';
 

@@ -4,7 +4,7 @@
  */
 import { fail } from '../middleware/errors.ts';
 import { type TensorMeta } from '../registry/model-record.ts';
-import { datatypeOfOrt } from './datatypes.ts';
+import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import { type ort, createSession } from './ort-runtime.ts';
 
 export interface LoadedModel {

@@ -3,7 +3,7 @@
  * released when it falls out of the least-recently-used window. Runs on one session are serialised —
  * the single-threaded WASM runtime does one at a time anyway, and interleaved runs must not share state.
  */
-import { DATATYPE_INFO, datatypeOfOrt, type TypedArray } from './datatypes.ts';
+import { DATATYPE_INFO, datatypeOfOrt, type TypedArray } from '../../federated/oip/datatypes.ts';
 import { type LoadedModel, loadModel } from './model-loader.ts';
 import { ort } from './ort-runtime.ts';
 import type { Tensor } from './tensor-codec.ts';

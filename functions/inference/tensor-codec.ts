@@ -4,7 +4,7 @@
  * come from the payload after the JSON header, in input order (KServe "Binary Tensor Data Extension").
  */
 import { fail } from '../middleware/errors.ts';
-import { DATATYPE_INFO, type Datatype, type TypedArray, isDatatype } from './datatypes.ts';
+import { DATATYPE_INFO, type Datatype, type TypedArray, isDatatype } from '../../federated/oip/datatypes.ts';
 import { fromHalfBits, toHalfBits } from './half-float.ts';
 import type { InferInput } from './infer-request.ts';
 import type { TensorMeta } from '../registry/model-record.ts';

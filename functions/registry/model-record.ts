@@ -1,5 +1,5 @@
 /** What the catalog stores about a model version: immutable once written, identified by its sha256. */
-import type { Datatype } from '../inference/datatypes.ts';
+import type { Datatype } from '../../federated/oip/datatypes.ts';
 
 export interface TensorMeta {
   name: string;

@@ -11,6 +11,7 @@ import { HEADER_LENGTH, joinBinaryBody, parseJson, splitBinaryBody } from '../in
 import { describeIssue, inferRequestSchema, type InferRequest } from '../inference/infer-request.ts';
 import { decodeInputs, toBinaryData, toJsonData } from '../inference/tensor-codec.ts';
 import type { VersionRecord } from '../registry/model-record.ts';
+import { getBlob } from '../registry/blob-store.ts';
 import { services } from '../services.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
@@ -34,6 +35,24 @@ async function modelReady(c: Ctx, ref?: string) {
   const record = await registry.resolve(c.req.param('name')!, ref);
   await registry.load(record);
   return c.json({ name: record.model, version: record.version, ready: true });
+}
+
+/**
+ * The ONNX bytes of a version, for clients that run the model on the device (LocalModel). Same visibility as
+ * inference. A concrete version is immutable (cache forever, ETag = sha256); an alias answers with what it points
+ * at now, named in Fedge-Model-Version.
+ */
+async function modelBytes(c: Ctx, ref?: string) {
+  const { registry } = services(c.env);
+  const record = await registry.resolve(c.req.param('name')!, ref);
+  const etag = `"${record.sha256}"`;
+  const headers = {
+    ETag: etag, 'Fedge-Model-Version': record.version, 'Fedge-Model-Sha256': record.sha256,
+    'Cache-Control': ref === record.version ? 'public, max-age=31536000, immutable' : 'no-cache',
+  };
+  if (c.req.header('If-None-Match') === etag) return c.body(null, 304, headers);
+  const bytes = await getBlob(c.env.MODEL_BLOBS, record.sha256);
+  return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { ...headers, 'Content-Type': 'application/octet-stream' });
 }
 
 async function readRequest(c: Ctx): Promise<{ request: InferRequest; payload?: Uint8Array }> {
@@ -101,5 +120,7 @@ export const inferenceRoutes = new Hono<{ Bindings: Env }>()
   .get('/models/:name/ready', (c) => modelReady(c))
   .get('/models/:name/versions/:version', (c) => modelMetadata(c, c.req.param('version')))
   .get('/models/:name/versions/:version/ready', (c) => modelReady(c, c.req.param('version')))
+  .get('/models/:name/onnx', (c) => modelBytes(c))
+  .get('/models/:name/versions/:version/onnx', (c) => modelBytes(c, c.req.param('version')))
   .post('/models/:name/infer', inferLimit, (c) => infer(c))
   .post('/models/:name/versions/:version/infer', inferLimit, (c) => infer(c, c.req.param('version')));

@@ -40,9 +40,14 @@ interface RoundPointer {
   roundId: string;
   graphSeed: string;
   stage: TaskStage;
+  /** When the stage opened, and when it closes unless everyone answers first (see #extendDeadline). */
+  opened: number;
   deadline: number;
   weightsVersion: number;
 }
+
+/** A stage that keeps receiving answers stays open at most this many stageSeconds. */
+const MAX_STAGE_FACTOR = 6;
 
 /** A refusal the route turns into a JSON error with this status. */
 export interface Refusal {
@@ -155,7 +160,7 @@ export class FederatedTask extends DurableObject<Env> {
   #startRound(s: TaskSettings, round: number, weightsVersion: number): void {
     const pointer: RoundPointer = {
       round, roundId: `${s.task}/${round}/${toBase64(randomBytes(9))}`, graphSeed: toBase64(randomBytes(32)),
-      stage: 'advertise-keys', deadline: Date.now() + s.stageSeconds * 1000, weightsVersion,
+      stage: 'advertise-keys', opened: Date.now(), deadline: Date.now() + s.stageSeconds * 1000, weightsVersion,
     };
     this.#setMeta('pointer', pointer);
     this.#sql.exec('DELETE FROM messages');
@@ -239,11 +244,24 @@ export class FederatedTask extends DurableObject<Env> {
     const next = state.stage as TaskStage;
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec('INSERT INTO messages (round, kind) VALUES (?, ?)', p.round, 'close');
-      this.#setMeta('pointer', { ...p, stage: next, deadline: Date.now() + s.stageSeconds * 1000 });
+      this.#setMeta('pointer', { ...p, stage: next, opened: Date.now(), deadline: Date.now() + s.stageSeconds * 1000 });
     });
     await this.ctx.storage.setAlarm(Date.now() + s.stageSeconds * 1000);
     // A stage whose devices all answered already (e.g. everyone dropped) closes at once.
     return this.#advance(false);
+  }
+
+  /**
+   * A stage that is still receiving answers is not cut off: each answer gives the stage stageSeconds more, up to
+   * MAX_STAGE_FACTOR × stageSeconds after it opened. Devices that are slow but coming (a loaded phone, long local
+   * training before advertise-keys) make the round; devices that are gone cost one stageSeconds after the last answer.
+   */
+  async #extendDeadline(s: TaskSettings, p: RoundPointer): Promise<void> {
+    const now = Date.now();
+    const deadline = Math.min(Math.max(p.deadline, now + s.stageSeconds * 1000), (p.opened ?? now) + MAX_STAGE_FACTOR * s.stageSeconds * 1000);
+    if (deadline <= p.deadline) return;
+    this.#setMeta('pointer', { ...p, deadline });
+    await this.ctx.storage.setAlarm(deadline);
   }
 
   #next(s: TaskSettings, p: RoundPointer): void {
@@ -401,6 +419,7 @@ export class FederatedTask extends DurableObject<Env> {
         this.#setRecord({ ...rec, [field]: rec[field] + 1 });
         if (epsilonSpent !== undefined && Number.isFinite(epsilonSpent)) this.#sql.exec('UPDATE devices SET epsilon = MAX(epsilon, ?) WHERE id = ?', epsilonSpent, m.from);
       });
+      if (m.stage === p.stage) await this.#extendDeadline(s, p);
       const published = await this.#advance(false);
       return { accepted: true as const, duplicate: false, stage: this.#pointer().stage, published };
     }).catch((e) => {

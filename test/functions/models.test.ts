@@ -139,3 +139,27 @@ describe('CORS', () => {
     expect(get.headers.get('Access-Control-Expose-Headers')).toMatch(/Inference-Header-Content-Length/);
   });
 });
+
+describe('downloading model bytes for on-device inference', () => {
+  it('serves a version’s ONNX by version (immutable, ETag = sha256) and by alias (names the version); 304 on a match; 404 for unknowns', async () => {
+    const name = uniqueName('dl');
+    await uploadOk(name, '1', matmulModel());
+    const aliased = await put(`${name}/aliases/stable`, JSON.stringify({ version: '1' }));
+    expect(aliased.status).toBe(200);
+    const res = await SELF.fetch(`http://edge/v2/models/${name}/versions/1/onnx`);
+    expect(res.status).toBe(200);
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(new Uint8Array(matmulModel()));
+    const sha = res.headers.get('Fedge-Model-Sha256')!;
+    expect(res.headers.get('ETag')).toBe(`"${sha}"`);
+    expect(res.headers.get('Cache-Control')).toMatch(/immutable/);
+    expect((await SELF.fetch(`http://edge/v2/models/${name}/versions/1/onnx`, { headers: { 'If-None-Match': `"${sha}"` } })).status).toBe(304);
+    const byAlias = await SELF.fetch(`http://edge/v2/models/${name}/versions/stable/onnx`);
+    expect(byAlias.headers.get('Fedge-Model-Version')).toBe('1');
+    expect(byAlias.headers.get('Cache-Control')).toBe('no-cache');
+    const latest = await SELF.fetch(`http://edge/v2/models/${name}/onnx`);
+    expect(latest.headers.get('Fedge-Model-Version')).toBe('1');
+    const missing = await SELF.fetch(`http://edge/v2/models/${name}/versions/9/onnx`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: string }).error).toMatch(/has no version.*'9'/);
+  });
+});

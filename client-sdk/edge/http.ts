@@ -1,12 +1,14 @@
 /**
  * The SDK's HTTP: JSON errors from the edge become EdgeError (status + the server's message); network failures,
- * 429 and 503 are retried with exponential backoff and full jitter, honouring Retry-After.
+ * timeouts, 429 and 503 are retried with exponential backoff and full jitter (Brooker, "Exponential Backoff And
+ * Jitter", AWS Architecture Blog 2015), honouring Retry-After. The caller's AbortSignal stops everything at once.
  */
 export class EdgeError extends Error {
   override name = 'EdgeError';
+  /** HTTP status, or 0 when no answer came (network failure, timeout). */
   readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
+  constructor(status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.status = status;
   }
 }
@@ -15,6 +17,8 @@ export interface HttpOptions {
   fetch?: typeof fetch;
   retries?: number;
   signal?: AbortSignal;
+  /** Per attempt, ms (default: none). */
+  timeoutMs?: number;
 }
 
 export const sleep = (ms: number, signal?: AbortSignal) =>
@@ -24,17 +28,27 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
   });
 
+/** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
 export async function request(url: string, init: RequestInit, opts: HttpOptions = {}): Promise<Response> {
   const f = opts.fetch ?? fetch;
   const retries = opts.retries ?? 5;
   for (let attempt = 0; ; attempt++) {
     let res: Response | undefined;
     let failure: unknown;
+    const timeout = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
+    const signal = timeout && opts.signal ? AbortSignal.any([opts.signal, timeout]) : (timeout ?? opts.signal);
     try {
-      res = await f(url, { ...init, signal: opts.signal });
+      res = await f(url, { ...init, signal });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
-      failure = e;
+      failure = timeout?.aborted ? new EdgeError(0, `no answer from ${url} within ${opts.timeoutMs} ms`, { cause: e }) : new EdgeError(0, `${url}: ${(e as Error).message}`, { cause: e });
     }
     const retryable = !res || res.status === 429 || res.status === 503;
     if (res && !retryable) {
@@ -46,8 +60,8 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions 
       if (res) throw new EdgeError(res.status, ((await res.json().catch(() => ({}))) as { error?: string }).error ?? `${res.status} after ${retries} retries`);
       throw failure;
     }
-    const after = Number(res?.headers.get('Retry-After'));
-    const backoff = Number.isFinite(after) && after > 0 ? after * 1000 : Math.random() * Math.min(8000, 100 * 2 ** attempt);
-    await sleep(backoff, opts.signal);
+    const after = retryAfterMs(res?.headers.get('Retry-After'));
+    await res?.body?.cancel().catch(() => undefined);
+    await sleep(after ?? Math.random() * Math.min(8000, 100 * 2 ** attempt), opts.signal);
   }
 }

@@ -1,0 +1,161 @@
+/**
+ * EdgeClient: typed calls to a Fedge edge — OIP v2 inference (JSON or binary tensors), model metadata and bytes,
+ * model management (admin token) and federated task status. Response types are the Worker's own (type-only
+ * imports from functions/ and federated/), so client and server cannot drift apart silently.
+ * Every call takes an AbortSignal; each attempt has a timeout; 429/503 and network failures are retried with
+ * backoff and jitter, honouring Retry-After; an error answer becomes an EdgeError with the server's message.
+ */
+import type { ModelSummary, TensorMeta, VersionRecord } from '../../functions/registry/model-record.ts';
+import type { TaskStatus } from '../../federated/aggregation/task-protocol.ts';
+import { EdgeError, request } from './http.ts';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';
+import { type Tensor, type TensorInput, toTensor } from './tensors.ts';
+
+export type { ModelSummary, TensorMeta, VersionRecord, TaskStatus, InferResponse };
+
+export interface EdgeClientOptions {
+  /** Base URL of the edge, e.g. https://fedge.example.workers.dev */
+  url: string;
+  /** Admin token, for model management and task creation only. */
+  adminToken?: string;
+  /** Per-attempt timeout in ms (default 30,000). */
+  timeoutMs?: number;
+  /** Retries on 429/503/network failure (default 4). */
+  retries?: number;
+  /** Inputs of at least this many bytes go as binary tensor data when `binary: 'auto'` (default 1,024). */
+  binaryThreshold?: number;
+  fetch?: typeof fetch;
+}
+
+export interface ServerMetadata {
+  name: string;
+  version: string;
+  extensions: string[];
+}
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorMeta[];
+  outputs: TensorMeta[];
+  /** The version the reference resolved to, and its bytes' sha256. */
+  parameters: { version: string; sha256: string };
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface InferOptions extends CallOptions {
+  /** A version or alias (default: the model's `latest`). */
+  version?: string;
+  /** Only these outputs (default: all). */
+  outputs?: string[];
+  /** Binary tensor data for inputs: always, never, or 'auto' (default) by size. */
+  binary?: boolean | 'auto';
+  /** Ask for outputs as binary data (default true). */
+  binaryOutputs?: boolean;
+  id?: string;
+}
+
+export interface InferResult extends InferResponse {
+  /** Where the edge ran it (its execution provider), from Fedge-Execution-Provider. */
+  provider?: string;
+  /** Round-trip time of the successful attempt, ms. */
+  ms: number;
+}
+
+const path = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
+
+export class EdgeClient {
+  readonly url: string;
+  readonly #o: EdgeClientOptions;
+
+  constructor(options: EdgeClientOptions) {
+    if (!options?.url) throw new TypeError('EdgeClient needs { url }');
+    this.url = options.url.replace(/\/+$/, '');
+    this.#o = options;
+  }
+
+  async #call(route: string, init: RequestInit & { admin?: boolean }, o: CallOptions = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (init.admin) {
+      if (!this.#o.adminToken) throw new EdgeError(401, 'this call needs the admin token: new EdgeClient({ url, adminToken })');
+      headers.set('Authorization', `Bearer ${this.#o.adminToken}`);
+    }
+    return request(`${this.url}${route}`, { ...init, headers }, { fetch: this.#o.fetch, signal: o.signal, timeoutMs: this.#o.timeoutMs ?? 30_000, retries: this.#o.retries ?? 4 });
+  }
+
+  async #json<T>(route: string, init: RequestInit & { admin?: boolean } = {}, o?: CallOptions): Promise<T> {
+    return (await (await this.#call(route, init, o)).json()) as T;
+  }
+
+  // ---- OIP v2 ---------------------------------------------------------------------------------------------
+
+  server(o?: CallOptions): Promise<ServerMetadata> {
+    return this.#json('/v2', {}, o);
+  }
+
+  /** Whether the edge is ready to serve (false on a non-2xx answer, throws when it cannot be reached). */
+  async ready(o?: CallOptions): Promise<boolean> {
+    try {
+      await this.#call('/v2/health/ready', {}, o);
+      return true;
+    } catch (e) {
+      if (e instanceof EdgeError && e.status >= 400) return false;
+      throw e;
+    }
+  }
+
+  async models(o?: CallOptions): Promise<ModelSummary[]> {
+    return (await this.#json<{ models: ModelSummary[] }>('/v2/models', {}, o)).models;
+  }
+
+  model(name: string, version?: string, o?: CallOptions): Promise<ModelMetadata> {
+    return this.#json(`/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}`, {}, o);
+  }
+
+  /** Runs `name` on the edge. Inputs by name; typed arrays in, typed arrays (with shapes) out. */
+  async infer(name: string, inputs: Record<string, TensorInput>, o: InferOptions = {}): Promise<InferResult> {
+    const tensors: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(inputs)) tensors[k] = toTensor(k, v);
+    const { body, headers } = encodeInferRequest(tensors, { binary: o.binary ?? 'auto', binaryThreshold: this.#o.binaryThreshold ?? 1024, binaryOutputs: o.binaryOutputs ?? true, outputs: o.outputs, id: o.id });
+    const started = performance.now();
+    const res = await this.#call(`/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/infer`, { method: 'POST', headers, body }, o);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const ms = performance.now() - started;
+    return { ...decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)), provider: res.headers.get('Fedge-Execution-Provider') ?? undefined, ms };
+  }
+
+  /** The ONNX bytes of a version (or what an alias points at), with the version and sha256 the edge reports. */
+  async modelBytes(name: string, version?: string, o?: CallOptions): Promise<{ bytes: Uint8Array; version: string; sha256: string }> {
+    const res = await this.#call(`/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}/onnx`, {}, o);
+    return { bytes: new Uint8Array(await res.arrayBuffer()), version: res.headers.get('Fedge-Model-Version') ?? version ?? '', sha256: res.headers.get('Fedge-Model-Sha256') ?? '' };
+  }
+
+  // ---- model management (admin) ----------------------------------------------------------------------------
+
+  uploadModel(name: string, version: string, onnx: Uint8Array, o?: CallOptions): Promise<VersionRecord> {
+    return this.#json(`/v1/models/${path(name, 'versions', version)}`, { method: 'PUT', admin: true, headers: { 'Content-Type': 'application/octet-stream' }, body: onnx as Uint8Array<ArrayBuffer> }, o);
+  }
+
+  setAlias(name: string, alias: string, version: string, o?: CallOptions): Promise<{ model: string; alias: string; version: string; sha256: string }> {
+    return this.#json(`/v1/models/${path(name, 'aliases', alias)}`, { method: 'PUT', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ version }) }, o);
+  }
+
+  deleteVersion(name: string, version: string, o?: CallOptions): Promise<{ model: string; version: string; deleted: true }> {
+    return this.#json(`/v1/models/${path(name, 'versions', version)}`, { method: 'DELETE', admin: true }, o);
+  }
+
+  // ---- federated tasks -------------------------------------------------------------------------------------
+
+  /** Creates a task (admin; see the README for the body's fields). */
+  createTask(body: Record<string, unknown>, o?: CallOptions): Promise<{ task: string; created: boolean }> {
+    return this.#json('/v1/tasks', { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, o);
+  }
+
+  task(name: string, o?: CallOptions): Promise<TaskStatus> {
+    return this.#json(`/v1/tasks/${path(name)}`, {}, o);
+  }
+}

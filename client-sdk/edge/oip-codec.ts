@@ -1,0 +1,75 @@
+/**
+ * Open Inference Protocol v2 request/response bodies for the client, with the binary tensor data extension
+ * (KServe "Binary Tensor Data Extension"): a JSON header, then each binary tensor's raw bytes in order; the
+ * header's length travels in Inference-Header-Content-Length.
+ */
+import { type Tensor, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson, TensorError } from './tensors.ts';
+import { isDatatype } from '../../federated/oip/datatypes.ts';
+
+export const HEADER_LENGTH = 'Inference-Header-Content-Length';
+
+export interface EncodeOptions {
+  /** Send the inputs' data as binary (true), JSON (false), or binary when the inputs hold ≥ threshold bytes. */
+  binary: boolean | 'auto';
+  binaryThreshold: number;
+  /** Ask for binary outputs (default true: no float → text → float round trip). */
+  binaryOutputs: boolean;
+  outputs?: string[];
+  id?: string;
+}
+
+export function encodeInferRequest(inputs: Record<string, Tensor>, o: EncodeOptions): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string> } {
+  const entries = Object.entries(inputs);
+  const total = entries.reduce((n, [, t]) => n + t.data.byteLength, 0);
+  const binary = o.binary === 'auto' ? total >= o.binaryThreshold || entries.some(([, t]) => t.datatype === 'FP16') : o.binary;
+  const header = {
+    ...(o.id !== undefined && { id: o.id }),
+    ...(o.binaryOutputs && !o.outputs && { parameters: { binary_data_output: true } }),
+    inputs: entries.map(([name, t]) => binary
+      ? { name, shape: t.shape, datatype: t.datatype, parameters: { binary_data_size: t.data.byteLength } }
+      : { name, shape: t.shape, datatype: t.datatype, data: tensorToJson(t) }),
+    ...(o.outputs && { outputs: o.outputs.map((name) => ({ name, ...(o.binaryOutputs && { parameters: { binary_data: true } }) })) }),
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  if (!binary) return { body: json as Uint8Array<ArrayBuffer>, headers: { 'Content-Type': 'application/json' } };
+  const body = new Uint8Array(json.byteLength + total);
+  body.set(json);
+  let offset = json.byteLength;
+  for (const [, t] of entries) {
+    body.set(tensorBytes(t), offset);
+    offset += t.data.byteLength;
+  }
+  return { body, headers: { 'Content-Type': 'application/octet-stream', [HEADER_LENGTH]: String(json.byteLength) } };
+}
+
+export interface InferResponse {
+  model: string;
+  version: string;
+  id?: string;
+  outputs: Record<string, Tensor>;
+}
+
+interface OutputHeader {
+  name: string;
+  shape: number[];
+  datatype: string;
+  data?: unknown;
+  parameters?: { binary_data_size?: number };
+}
+
+export function decodeInferResponse(bytes: Uint8Array, headerLength: string | null): InferResponse {
+  const n = headerLength === null ? bytes.byteLength : Number(headerLength);
+  if (!Number.isInteger(n) || n < 0 || n > bytes.byteLength) throw new TensorError(`response ${HEADER_LENGTH} ${headerLength} does not fit a ${bytes.byteLength}-byte body`);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(0, n))) as { model_name: string; model_version: string; id?: string; outputs: OutputHeader[] };
+  let offset = n;
+  const outputs: Record<string, Tensor> = {};
+  for (const o of header.outputs) {
+    if (!isDatatype(o.datatype)) throw new TensorError(`output '${o.name}': unknown datatype ${o.datatype}`);
+    const size = o.parameters?.binary_data_size;
+    if (size !== undefined) {
+      outputs[o.name] = tensorFromBytes(o.datatype, o.shape, bytes.subarray(offset, offset + size));
+      offset += size;
+    } else outputs[o.name] = tensorFromJson(o.datatype, o.shape, o.data);
+  }
+  return { model: header.model_name, version: header.model_version, id: header.id, outputs };
+}

@@ -1,0 +1,196 @@
+/**
+ * LocalModel: the edge's model run on the device with onnxruntime-web — the WebGPU execution provider where
+ * `navigator.gpu` gives an adapter, WASM (SIMD) otherwise — and honest about which one ran. Bytes come from the edge
+ * (or the app) and are cached by sha256, so a reload does not download again. With `mode: 'auto'` the model runs
+ * locally when its bytes are already on the device, and on the edge otherwise while they download for next time.
+ */
+import * as ort from 'onnxruntime-web';
+import { DATATYPE_INFO, datatypeOfOrt } from '../../federated/oip/datatypes.ts';
+import type { EdgeClient } from '../edge/edge-client.ts';
+import { type Tensor, type TensorInput, toTensor } from '../edge/tensors.ts';
+import { type ModelCache, defaultModelCache, sha256Hex } from './model-cache.ts';
+
+export type Provider = 'webgpu' | 'wasm';
+
+/** The one WASM binary the default onnxruntime-web build needs for both WebGPU (JSEP) and WASM; serve it as an asset. */
+export const ORT_WASM_FILE = 'ort-wasm-simd-threaded.jsep.wasm';
+export type RanOn = Provider | 'edge';
+
+export class LocalModelError extends Error {
+  override name = 'LocalModelError';
+}
+
+export interface LocalModelOptions {
+  /** The edge to download from (and to run on, for mode 'edge'/'auto'). */
+  client?: EdgeClient;
+  model: string;
+  /** Version or alias (default `latest`). */
+  version?: string;
+  /** ONNX bytes to use instead of downloading. */
+  bytes?: Uint8Array;
+  /** Providers to try, in order (default: webgpu, then wasm). */
+  providers?: Provider[];
+  /** Where the model's bytes are kept (default: Cache API in browsers, memory elsewhere); false: no cache. */
+  cache?: ModelCache | false;
+  /**
+   * Where onnxruntime-web's WASM binary is served (ORT_WASM_FILE from node_modules/onnxruntime-web/dist), e.g.
+   * '/assets/ort-wasm-simd-threaded.jsep.wasm'. Default: next to the bundle. Passed to ort.env.wasm.wasmPaths.
+   */
+  wasmUrl?: string;
+  /** 'local' (default): always on the device; 'edge': always on the edge; 'auto': on the device when cached. */
+  mode?: 'local' | 'edge' | 'auto';
+  signal?: AbortSignal;
+}
+
+export interface LocalRunResult {
+  outputs: Record<string, Tensor>;
+  ranOn: RanOn;
+  ms: number;
+}
+
+/** Whether this context offers a WebGPU adapter (SwiftShader counts: it is what a GPU-less machine has). */
+export async function webgpuAvailable(): Promise<boolean> {
+  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function createSession(bytes: Uint8Array, providers: Provider[]): Promise<{ session: ort.InferenceSession; provider: Provider; tried: string[] }> {
+  const tried: string[] = [];
+  for (const provider of providers) {
+    if (provider === 'webgpu' && !(await webgpuAvailable())) {
+      tried.push('webgpu: no adapter');
+      continue;
+    }
+    try {
+      const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+      return { session, provider, tried };
+    } catch (e) {
+      tried.push(`${provider}: ${(e as Error).message}`);
+    }
+  }
+  throw new LocalModelError(`no execution provider could load the model (${tried.join('; ')})`);
+}
+
+export class LocalModel {
+  readonly model: string;
+  /** The version that runs (resolved from an alias), and the sha256 of its bytes ('' when unknown). */
+  readonly version: string;
+  readonly sha256: string;
+  /** Whether the bytes came from the device's cache (no download). */
+  readonly fromCache: boolean;
+  #session: ort.InferenceSession | undefined;
+  #ranOn: RanOn;
+  readonly #client: EdgeClient | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Resolves when a background download (mode 'auto' on a cache miss) has stored the bytes. */
+  readonly prefetched: Promise<void>;
+
+  private constructor(o: { model: string; version: string; sha256: string; fromCache: boolean; session?: ort.InferenceSession; ranOn: RanOn; client?: EdgeClient; prefetched?: Promise<void> }) {
+    this.model = o.model;
+    this.version = o.version;
+    this.sha256 = o.sha256;
+    this.fromCache = o.fromCache;
+    this.#session = o.session;
+    this.#ranOn = o.ranOn;
+    this.#client = o.client;
+    this.prefetched = o.prefetched ?? Promise.resolve();
+  }
+
+  /** Where run() runs: 'webgpu' or 'wasm' on the device, or 'edge'. */
+  get provider(): RanOn {
+    return this.#ranOn;
+  }
+
+  get inputNames(): readonly string[] {
+    return this.#session?.inputNames ?? [];
+  }
+
+  get outputNames(): readonly string[] {
+    return this.#session?.outputNames ?? [];
+  }
+
+  static async load(o: LocalModelOptions): Promise<LocalModel> {
+    // Only the .wasm: the JS glue is inside the onnxruntime-web bundle already.
+    if (o.wasmUrl) ort.env.wasm.wasmPaths = { wasm: new URL(o.wasmUrl, (globalThis as { location?: { href: string } }).location?.href) };
+    ort.env.logLevel = 'error';
+    const mode = o.mode ?? 'local';
+    const providers = o.providers ?? ['webgpu', 'wasm'];
+    const cache = o.cache === false ? undefined : (o.cache ?? defaultModelCache());
+    if (o.bytes) {
+      const sha256 = await sha256Hex(o.bytes);
+      const { session, provider } = await createSession(o.bytes, providers);
+      return new LocalModel({ model: o.model, version: o.version ?? '', sha256, fromCache: false, session, ranOn: provider, client: o.client });
+    }
+    const client = o.client ?? (() => { throw new LocalModelError('LocalModel.load needs { client } to download the model, or { bytes }'); })();
+    const meta = await client.model(o.model, o.version, { signal: o.signal });
+    const { version, sha256 } = meta.parameters;
+    if (mode === 'edge') return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client });
+    const cached = await cache?.get(sha256);
+    const download = async () => {
+      const got = await client.modelBytes(o.model, version, { signal: o.signal });
+      const actual = await sha256Hex(got.bytes);
+      if (actual !== sha256) throw new LocalModelError(`downloaded bytes of ${o.model}@${version} have sha256 ${actual}, the edge announced ${sha256}`);
+      await cache?.put(sha256, got.bytes);
+      return got.bytes;
+    };
+    if (!cached && mode === 'auto') {
+      // Not on the device yet: answer from the edge now, and fetch the bytes so the next load runs locally.
+      const prefetched = download().then(() => undefined);
+      prefetched.catch(() => undefined);
+      return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client, prefetched });
+    }
+    const bytes = cached ?? (await download());
+    const { session, provider } = await createSession(bytes, providers);
+    return new LocalModel({ model: o.model, version, sha256, fromCache: cached !== undefined, session, ranOn: provider, client });
+  }
+
+  /** Runs the model on its inputs (by name): typed arrays in, typed arrays with shapes out. Calls run one at a time. */
+  run(inputs: Record<string, TensorInput>, o: { signal?: AbortSignal } = {}): Promise<LocalRunResult> {
+    const tensors: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(inputs)) tensors[k] = toTensor(k, v);
+    const job = this.#queue.then(() => this.#run(tensors, o.signal));
+    this.#queue = job.catch(() => undefined);
+    return job;
+  }
+
+  async #run(tensors: Record<string, Tensor>, signal?: AbortSignal): Promise<LocalRunResult> {
+    signal?.throwIfAborted();
+    const started = performance.now();
+    if (this.#ranOn === 'edge') {
+      const r = await this.#client!.infer(this.model, tensors, { version: this.version, signal });
+      return { outputs: r.outputs, ranOn: 'edge', ms: performance.now() - started };
+    }
+    const session = this.#session;
+    if (!session) throw new LocalModelError('this LocalModel was released');
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(tensors)) {
+      if (!session.inputNames.includes(name)) throw new LocalModelError(`the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
+      feeds[name] = new ort.Tensor(DATATYPE_INFO[t.datatype].ort as ort.Tensor.Type, t.data as never, t.shape);
+    }
+    for (const name of session.inputNames) if (!(name in feeds)) throw new LocalModelError(`input '${name}' is missing`);
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await session.run(feeds);
+    } catch (e) {
+      throw new LocalModelError(`the model refused the inputs: ${(e as Error).message}`);
+    }
+    const outputs: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(results)) {
+      const datatype = datatypeOfOrt(t.type);
+      if (!datatype) throw new LocalModelError(`output '${name}' has type ${t.type}, which OIP cannot express`);
+      outputs[name] = { datatype, shape: [...t.dims], data: t.data as Tensor['data'] };
+    }
+    return { outputs, ranOn: this.#ranOn, ms: performance.now() - started };
+  }
+
+  async release(): Promise<void> {
+    await this.#queue;
+    await this.#session?.release();
+    this.#session = undefined;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Page for local-model.test.ts and bench/browser.ts: the SDK as a web app embeds it (bundled by esbuild), driven
+ * through `window.fedge`. The edge's URL comes in the page's query string; onnxruntime-web's .wasm is served by the
+ * page's server under /ort/.
+ */
+import { EdgeClient, LocalModel, ORT_WASM_FILE, type Provider } from '../../../client-sdk/index.ts';
+
+const edge = new URL(location.href).searchParams.get('edge')!;
+const client = new EdgeClient({ url: edge });
+const models = new Map<string, LocalModel>();
+
+type Outcome<T> = ({ ok: true } & T) | { ok: false; name: string; message: string };
+async function attempt<T extends object>(f: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, ...(await f()) };
+  } catch (e) {
+    return { ok: false, name: (e as Error).name, message: (e as Error).message };
+  }
+}
+
+const api = {
+  async load(key: string, o: { model: string; version?: string; providers?: Provider[]; mode?: 'local' | 'edge' | 'auto' }) {
+    return attempt(async () => {
+      const m = await LocalModel.load({ client, wasmUrl: `/ort/${ORT_WASM_FILE}`, ...o });
+      models.set(key, m);
+      return { provider: m.provider, version: m.version, sha256: m.sha256, fromCache: m.fromCache, inputNames: [...m.inputNames] };
+    });
+  },
+  async prefetched(key: string) {
+    await models.get(key)!.prefetched;
+    return true;
+  },
+  async run(key: string, input: number[], shape: number[], name = 'input') {
+    return attempt(async () => {
+      const r = await models.get(key)!.run({ [name]: { data: Float32Array.from(input), shape } });
+      const [first] = Object.values(r.outputs);
+      return { ranOn: r.ranOn, ms: r.ms, shape: first!.shape, data: Array.from(first!.data as Float32Array) };
+    });
+  },
+  async edge(model: string, input: number[], shape: number[], binary: boolean | 'auto' = 'auto') {
+    return attempt(async () => {
+      const r = await client.infer(model, { input: { data: Float32Array.from(input), shape } }, { binary });
+      const [first] = Object.values(r.outputs);
+      return { version: r.version, provider: r.provider, ms: r.ms, shape: first!.shape, data: Array.from(first!.data as Float32Array) };
+    });
+  },
+  /** Median latency (ms) of `runs` single-example runs, locally (`key`) or on the edge (`key` = 'edge:<model>'). */
+  async latency(key: string, input: number[], runs: number) {
+    const x = { input: { data: Float32Array.from(input), shape: [1, input.length] } };
+    const once = key.startsWith('edge:') ? () => client.infer(key.slice(5), x) : () => models.get(key)!.run(x);
+    for (let i = 0; i < 5; i++) await once(); // warm-up: shader compilation, connection reuse
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      await once();
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: times[Math.floor(runs / 2)]!, p90: times[Math.floor(runs * 0.9)]! };
+  },
+  async release(key: string) {
+    await models.get(key)?.release();
+    models.delete(key);
+  },
+};
+
+Object.assign(globalThis, { fedge: api });
+document.title = 'ready';
