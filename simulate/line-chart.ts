@@ -11,7 +11,7 @@ export interface Series {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function lineChartSvg(o: { title: string; xLabel: string; yLabel: string; series: Series[]; yMin?: number; yMax?: number; width?: number; height?: number }): string {
-  const W = o.width ?? 720, H = o.height ?? 360, L = 60, R = 20, T = 40, B = 50;
+  const W = o.width ?? 720, H = o.height ?? 360, L = 60, R = 20, T = 50, B = 50;
   const pts = o.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
   const xMin = Math.min(...pts.map((p) => p.x)), xMax = Math.max(...pts.map((p) => p.x), xMin + 1);
   const yMin = o.yMin ?? Math.min(...pts.map((p) => p.y)), yMax = o.yMax ?? Math.max(...pts.map((p) => p.y), yMin + 1e-9);
@@ -35,7 +35,8 @@ export function lineChartSvg(o: { title: string; xLabel: string; yLabel: string;
     const ok = s.points.filter((p) => Number.isFinite(p.y));
     parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${ok.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`);
     for (const p of ok) parts.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${s.color}"/>`);
-    parts.push(`<rect x="${L + 10}" y="${T + 4 + k * 16}" width="10" height="10" fill="${s.color}"/><text x="${L + 26}" y="${T + 13 + k * 16}">${esc(s.label)}</text>`);
+    // Legend in a row between the title and the plot, so it never covers a line.
+    parts.push(`<rect x="${L + k * 200}" y="28" width="10" height="10" fill="${s.color}"/><text x="${L + 16 + k * 200}" y="37">${esc(s.label)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');

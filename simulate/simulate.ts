@@ -98,7 +98,7 @@ try {
   writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, devices, perRound, rounds, dropout, init: a.init, privacy, minutes, before, memory, rounds_: rows, status: result.status }, null, 2));
   writeFileSync(join(dir, `${task}.svg`), lineChartSvg({
     title: `${task}: served int8 accuracy per round (${devices} devices, ${perRound}/round, ${dropout * 100}% dropout${privacy ? `, DP ε≤${privacy.epsilon}` : ''})`,
-    xLabel: 'round', yLabel: 'held-out accuracy',
+    xLabel: Number.isFinite(before) ? 'round (0: the served model before)' : 'round', yLabel: 'held-out accuracy',
     series: [{ label: 'served int8 model', color: '#1f77b4', points: [...(Number.isFinite(before) ? [{ x: 0, y: before }] : []), ...rows.map((r) => ({ x: r.round, y: r.accuracy }))] }],
   }));
   console.log(`results: simulate/results/${task}.json, chart: simulate/results/${task}.svg`);

@@ -19,7 +19,11 @@ export interface HttpOptions {
   signal?: AbortSignal;
   /** Per attempt, ms (default: none). */
   timeoutMs?: number;
+  /** Statuses worth another attempt (default 429, 503). Add 5xx only for requests that are safe to repeat. */
+  retryStatuses?: readonly number[];
 }
+
+const RETRY_STATUSES = [429, 503];
 
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -50,7 +54,7 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions 
       if (opts.signal?.aborted) throw e;
       failure = timeout?.aborted ? new EdgeError(0, `no answer from ${url} within ${opts.timeoutMs} ms`, { cause: e }) : new EdgeError(0, `${url}: ${(e as Error).message}`, { cause: e });
     }
-    const retryable = !res || res.status === 429 || res.status === 503;
+    const retryable = !res || (opts.retryStatuses ?? RETRY_STATUSES).includes(res.status);
     if (res && !retryable) {
       if (res.ok || res.status === 304) return res;
       const body = (await res.json().catch(() => ({}))) as { error?: string };

@@ -91,7 +91,9 @@ export class Participant {
   async #send(m: DeviceMessage, signal?: AbortSignal, epsilonSpent?: number): Promise<void> {
     const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
     if (epsilonSpent !== undefined) headers['Fedge-Epsilon-Spent'] = String(epsilonSpent);
-    await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, { fetch: this.#o.fetch, signal });
+    // A message is idempotent at the task (a byte-identical resend is a no-op), so a 5xx from a proxy or a reset
+    // Durable Object is safe to retry.
+    await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, { fetch: this.#o.fetch, signal, retryStatuses: [429, 500, 502, 503, 504] });
   }
 
   /** Waits for a relay: long polls (the task holds each request up to 20 s until the stage closes; 425 while open). */

@@ -34,7 +34,7 @@ export interface LocalModelOptions {
   cache?: ModelCache | false;
   /**
    * Where onnxruntime-web's WASM binary is served (ORT_WASM_FILE from node_modules/onnxruntime-web/dist), e.g.
-   * '/assets/ort-wasm-simd-threaded.jsep.wasm'. Default: next to the bundle. Passed to ort.env.wasm.wasmPaths.
+   * '/assets/ort-wasm-simd-threaded.jsep.wasm', or gzipped with a '.gz' suffix. Default: next to the bundle.
    */
   wasmUrl?: string;
   /** 'local' (default): always on the device; 'edge': always on the edge; 'auto': on the device when cached. */
@@ -57,6 +57,28 @@ export async function webgpuAvailable(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+let gunzipped: Promise<void> | undefined;
+
+/**
+ * Points onnxruntime-web at its WASM binary — only the .wasm: the JS glue is inside the bundle already. A URL ending
+ * in .gz is fetched and inflated here (DecompressionStream) and handed over as bytes: static hosts that cap a
+ * file's size (Workers static assets: 25 MiB, below the 27 MiB binary) can serve it gzipped (6.4 MiB).
+ */
+async function useWasm(wasmUrl: string): Promise<void> {
+  const url = new URL(wasmUrl, (globalThis as { location?: { href: string } }).location?.href);
+  if (!url.pathname.endsWith('.gz')) {
+    ort.env.wasm.wasmPaths = { wasm: url };
+    return;
+  }
+  gunzipped ??= (async () => {
+    const res = await fetch(url);
+    if (!res.ok || !res.body) throw new LocalModelError(`onnxruntime-web's WASM binary: ${url} answered ${res.status}`);
+    ort.env.wasm.wasmBinary = await new Response(res.body.pipeThrough(new DecompressionStream('gzip'))).arrayBuffer();
+  })();
+  gunzipped.catch(() => (gunzipped = undefined));
+  await gunzipped;
 }
 
 async function createSession(bytes: Uint8Array, providers: Provider[]): Promise<{ session: ort.InferenceSession; provider: Provider; tried: string[] }> {
@@ -115,8 +137,7 @@ export class LocalModel {
   }
 
   static async load(o: LocalModelOptions): Promise<LocalModel> {
-    // Only the .wasm: the JS glue is inside the onnxruntime-web bundle already.
-    if (o.wasmUrl) ort.env.wasm.wasmPaths = { wasm: new URL(o.wasmUrl, (globalThis as { location?: { href: string } }).location?.href) };
+    if (o.wasmUrl) await useWasm(o.wasmUrl);
     ort.env.logLevel = 'error';
     const mode = o.mode ?? 'local';
     const providers = o.providers ?? ['webgpu', 'wasm'];

@@ -1,0 +1,158 @@
+/**
+ * The web app in Chromium (playwright-core), served by the Worker as static assets from the real local server:
+ * loads without console errors; a digit drawn with the mouse is classified correctly by the edge and on the device;
+ * a round joined from the browser completes together with simulated devices; the task's charts render (screenshot
+ * saved under test-results/); the controls work from the keyboard alone and all have accessible names.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { Participant } from '../../client-sdk/federated/participant.ts';
+import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
+import { flattenWeights } from '../../federated/model/flat-weights.ts';
+import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
+import { createIdentity } from '../../federated/secagg/client.ts';
+import { toBase64 } from '../../federated/secagg/bytes.ts';
+import { loadMnist } from '../../models/data/mnist.ts';
+import { nonIidShards } from '../../models/data/non-iid.ts';
+import { mnistMlp } from '../../models/specs.ts';
+import { readFileSync } from 'node:fs';
+import { status } from '../../simulate/simulation.ts';
+import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
+import { launchChromium } from './harness.ts';
+
+const PORT = 18827;
+const state = mkdtempSync(join(tmpdir(), 'fedge-web-'));
+const artifacts = join(import.meta.dirname, '../../test-results');
+let server: LocalServer;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+const problems: string[] = [];
+const { train, test } = loadMnist();
+
+beforeAll(async () => {
+  useNodeWasm();
+  await tf.setBackend('wasm');
+  mkdirSync(artifacts, { recursive: true });
+  [server, browser] = await Promise.all([startLocalServer({ port: PORT, persistTo: state }), launchChromium({ webgpu: true })]);
+  page = await browser.context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await page.setViewportSize({ width: 1280, height: 1400 });
+  await page.goto(server.url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  rmSync(state, { recursive: true, force: true });
+});
+
+/** Draws a 28×28 digit on the canvas with the mouse: one stroke per run of dark pixels in each row. */
+async function drawDigit(selector: string, pixels: Float32Array): Promise<void> {
+  const box = (await page.locator(selector).boundingBox())!;
+  const cell = box.width / 28;
+  for (let y = 0; y < 28; y++) {
+    for (let x = 0; x < 28; x++) {
+      if (pixels[y * 28 + x]! < 0.5) continue;
+      let end = x;
+      while (end + 1 < 28 && pixels[y * 28 + end + 1]! >= 0.5) end++;
+      await page.mouse.move(box.x + (x + 0.5) * cell, box.y + (y + 0.5) * cell);
+      await page.mouse.down();
+      await page.mouse.move(box.x + (end + 0.5) * cell, box.y + (y + 0.5) * cell, { steps: 2 });
+      await page.mouse.up();
+      x = end;
+    }
+  }
+}
+
+const prediction = (where: string) => page.locator(`#try-results tr[data-where="${where}"]`).getAttribute('data-prediction');
+
+describe('the web app served by the Worker', () => {
+  it('loads without console errors and shows the default model', async () => {
+    expect(await page.locator('#try-model').inputValue()).toBe('mnist-mlp');
+    expect(await page.locator('#try-status').innerText()).toMatch(/mnist-mlp version/);
+    expect(problems).toEqual([]);
+  });
+
+  it('classifies a digit drawn with the mouse, on the edge and on the device', async () => {
+    // The first test digits of three different classes, traced stroke by stroke.
+    const picks: number[] = [];
+    for (let i = 0; picks.length < 3; i++) if (!picks.some((j) => test.y[j] === test.y[i])) picks.push(i);
+    let correct = 0;
+    for (const i of picks) {
+      await page.click('#try-clear');
+      await drawDigit('#try-canvas', test.x.subarray(i * 784, (i + 1) * 784));
+      // Strokes classify as they go; the last classification (the whole digit) is the one shown.
+      await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { classify(): Promise<void> } } }).fedgeApp.tryPanel.classify());
+      const edge = await prediction('edge'), device = await prediction('device');
+      expect(device).toBe(edge); // the same model gives the same answer in both places
+      if (edge === String(test.y[i])) correct++;
+      expect(await page.locator('#try-results tr[data-where="device"] .provider').innerText()).toMatch(/^(webgpu|wasm)$/);
+    }
+    expect(correct).toBeGreaterThanOrEqual(2); // traced strokes are thicker than MNIST's pen: most, not necessarily all
+    expect(problems).toEqual([]);
+  });
+
+  it('a round joined from the browser completes with simulated devices; the charts render', async () => {
+    const task = 'web-round';
+    const token = 'enroll-web-0123456789abcdef';
+    const weights = importOnnxWeights(mnistMlp, readFileSync(new URL('../../models/mnist-mlp/model.fp32.onnx', import.meta.url)));
+    const created = await fetch(`${server.url}/v1/tasks`, {
+      method: 'POST', headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ task, model: task, spec: mnistMlp, weights: toBase64(new Uint8Array(flattenWeights(mnistMlp, weights).buffer)), rounds: 1, devicesPerRound: 4, minDevices: 4, secagg: { neighbours: 3, threshold: 2 }, stageSeconds: 60, training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' }, update: { clip: 1, maxExamples: 100 }, enrollmentToken: token }),
+    });
+    expect(created.status).toBe(201);
+    // Three simulated devices in this process…
+    const shards = nonIidShards(train, 3);
+    const others = await Promise.all(shards.map(async (_, i) => {
+      const p = new Participant({ url: server.url, task, identity: await createIdentity(`sim-${i}`), backend: 'wasm', pollMs: 100 });
+      await p.enroll(token);
+      return p;
+    }));
+    // …and this browser, driven from the keyboard-reachable controls.
+    await page.fill('#train-task', task);
+    await page.fill('#train-token', token);
+    await page.click('#train-samples');
+    await expect.poll(() => page.locator('#train-count').innerText()).toMatch(/^20 examples/);
+    await page.fill('#watch-task', task);
+    await page.click('#watch-form button[type="submit"]');
+    await page.click('#train-join');
+    const outcomes = await Promise.all(others.map((p, i) => p.joinRound(shards[i]!)));
+    expect(outcomes.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
+    await page.waitForFunction(() => /in the sum/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 120_000 });
+    await expect.poll(async () => (await status(server.url, task)).history[0]?.status, { timeout: 60_000 }).toBe('published');
+    expect((await status(server.url, task)).history[0]).toMatchObject({ advertised: 4, submitted: 4, unmasked: 4, version: 'r1' });
+    // The watch panel draws the finished round: three uPlot charts and the published version.
+    await page.waitForFunction(() => (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 1, undefined, { timeout: 30_000 });
+    const charts = await page.locator('.chart canvas').evaluateAll((cs) => cs.map((c) => (c as HTMLCanvasElement).width));
+    expect(charts).toHaveLength(3);
+    for (const w of charts) expect(w).toBeGreaterThan(100);
+    expect(await page.locator('#watch-versions').innerText()).toMatch(/web-round@r1 — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
+    await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-watch.png') });
+    expect(problems).toEqual([]);
+  });
+
+  it('works from the keyboard alone; every control has an accessible name', async () => {
+    await page.click('#try-clear');
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    await page.locator('#try-version').focus();
+    let focused = '';
+    for (let i = 0; i < 10 && focused !== 'try-sample'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement?.id ?? '');
+    }
+    expect(focused).toBe('try-sample');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#try-results tr').length === 2);
+    expect(await prediction('edge')).toMatch(/^\d$/);
+    const unnamed = await page.evaluate(() => [...document.querySelectorAll('button, select, input, textarea, canvas')]
+      .filter((e) => !(e as HTMLElement).hidden && !(e.textContent?.trim() || e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length))
+      .map((e) => e.outerHTML.slice(0, 80)));
+    expect(unnamed).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+});

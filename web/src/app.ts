@@ -1,0 +1,31 @@
+/**
+ * The Fedge web app, served by the Worker as static assets: try a model (edge vs device), help train it (a
+ * Participant in this browser), watch a federated task, and the admin actions. Talks to the edge it came from.
+ */
+import { EdgeClient } from '../../client-sdk/index.ts';
+import { AdminPanel } from './admin-panel.ts';
+import { errorText, say } from './dom.ts';
+import { TrainPanel } from './train-panel.ts';
+import { TryPanel } from './try-panel.ts';
+import { WatchPanel } from './watch-panel.ts';
+
+const edge = new EdgeClient({ url: location.origin });
+const tryPanel = new TryPanel(edge);
+const trainPanel = new TrainPanel(edge, () => tryPanel.samples());
+const watchPanel = new WatchPanel(edge, (model, version) => {
+  void tryPanel.refresh({ model, version });
+  document.getElementById('try')!.scrollIntoView();
+});
+new AdminPanel(location.origin, () => void tryPanel.refresh());
+
+// Exposed for the browser tests and for poking around in the console.
+Object.assign(globalThis, { fedgeApp: { edge, tryPanel, trainPanel, watchPanel } });
+
+try {
+  await tryPanel.refresh();
+  const task = new URL(location.href).searchParams.get('task') ?? localStorage.getItem('fedge.task');
+  if (task) watchPanel.watch(task);
+  document.body.dataset.ready = 'true';
+} catch (e) {
+  say('try-status', errorText(e), 'error');
+}

@@ -1,0 +1,129 @@
+/**
+ * "Try a model": pick a model and version, draw a digit (or paste a message for the spam model), and see the edge's
+ * answer and the device's (LocalModel: WebGPU or WASM) side by side, with latency and where each ran.
+ */
+import { type EdgeClient, LocalModel, type ModelMetadata } from '../../client-sdk/index.ts';
+import { DigitCanvas } from './digit-canvas.ts';
+import { byId, el, errorText, fillSelect, say } from './dom.ts';
+import { digitInput, inputKind, labelsFor, ranked, textInput } from './model-inputs.ts';
+
+export const ORT_WASM_URL = '/assets/ort-wasm-simd-threaded.jsep.wasm.gz';
+
+export class TryPanel {
+  readonly #edge: EdgeClient;
+  readonly #canvas: DigitCanvas;
+  readonly #model = byId<HTMLSelectElement>('try-model');
+  readonly #version = byId<HTMLSelectElement>('try-version');
+  #meta: ModelMetadata | undefined;
+  readonly #local = new Map<string, Promise<LocalModel>>();
+  #samples: { x: number[][]; y: number[] } | undefined;
+  #sample = 0;
+  /** Classifications started; only the latest one's answer is shown (strokes start them while drawing). */
+  #seq = 0;
+
+  constructor(edge: EdgeClient) {
+    this.#edge = edge;
+    this.#canvas = new DigitCanvas(byId<HTMLCanvasElement>('try-canvas'));
+    this.#canvas.onStroke = () => void this.classify();
+    this.#model.addEventListener('change', () => void this.#pickModel());
+    this.#version.addEventListener('change', () => void this.#pickVersion());
+    byId('try-classify').addEventListener('click', () => void this.classify());
+    byId('try-clear').addEventListener('click', () => {
+      this.#canvas.clear();
+      byId('try-results').replaceChildren();
+    });
+    byId('try-sample').addEventListener('click', () => void this.#showSample());
+  }
+
+  async refresh(select?: { model: string; version?: string }): Promise<void> {
+    const models = await this.#edge.models();
+    fillSelect(this.#model, models.map((m) => ({ value: m.name, label: m.name })));
+    if (select) this.#model.value = select.model;
+    else if (!this.#model.dataset.chosen) {
+      // First visit: the model the edge serves by default.
+      const ready = (await (await fetch(`${this.#edge.url}/v2/health/ready`)).json()) as { default_model?: string };
+      if (ready.default_model && models.some((m) => m.name === ready.default_model)) this.#model.value = ready.default_model;
+      this.#model.dataset.chosen = 'true';
+    }
+    await this.#pickModel(select?.version);
+  }
+
+  async #pickModel(version?: string): Promise<void> {
+    const models = await this.#edge.models();
+    const m = models.find((x) => x.name === this.#model.value);
+    if (!m) return;
+    const options = [
+      ...Object.entries(m.aliases).map(([alias, v]) => ({ value: alias, label: `${alias} → ${v}` })),
+      ...[...m.versions].reverse().map((v) => ({ value: v, label: v })),
+    ];
+    fillSelect(this.#version, options, false);
+    this.#version.value = version ?? (m.aliases.latest ? 'latest' : options[0]!.value);
+    await this.#pickVersion();
+  }
+
+  async #pickVersion(): Promise<void> {
+    try {
+      this.#meta = await this.#edge.model(this.#model.value, this.#version.value);
+    } catch (e) {
+      say('try-status', errorText(e), 'error');
+      return;
+    }
+    const kind = inputKind(this.#meta);
+    byId('try-digit').hidden = kind !== 'digit';
+    byId('try-text').hidden = kind !== 'text';
+    say('try-status', kind === 'unsupported' ? `This page cannot build inputs for ${this.#meta.name} (input ${JSON.stringify(this.#meta.inputs[0]?.shape)}); use the API.` : `${this.#meta.name} version ${this.#meta.parameters.version} (sha256 ${this.#meta.parameters.sha256.slice(0, 12)}…)`);
+    byId('try-results').replaceChildren();
+  }
+
+  async samples(): Promise<{ x: number[][]; y: number[] }> {
+    this.#samples ??= (await (await fetch('/assets/sample-digits.json')).json()) as { x: number[][]; y: number[] };
+    return this.#samples;
+  }
+
+  async #showSample(): Promise<void> {
+    const s = await this.samples();
+    this.#canvas.show(s.x[this.#sample % s.x.length]!);
+    this.#sample++;
+    await this.classify();
+  }
+
+  #localModel(meta: ModelMetadata): Promise<LocalModel> {
+    const key = `${meta.name}@${meta.parameters.version}`;
+    let m = this.#local.get(key);
+    if (!m) {
+      m = LocalModel.load({ client: this.#edge, model: meta.name, version: meta.parameters.version, wasmUrl: ORT_WASM_URL });
+      m.catch(() => this.#local.delete(key));
+      this.#local.set(key, m);
+    }
+    return m;
+  }
+
+  async classify(): Promise<void> {
+    const seq = ++this.#seq;
+    const meta = this.#meta;
+    if (!meta) return;
+    const kind = inputKind(meta);
+    if (kind === 'digit' && this.#canvas.empty) return say('try-status', 'Draw a digit first (or press “Sample digit”).', 'error');
+    const inputs = kind === 'digit' ? digitInput(meta, this.#canvas.toInput()) : textInput(meta, byId<HTMLTextAreaElement>('try-message').value);
+    const row = (where: string, r: { probabilities: ArrayLike<number>; ms: number; provider: string } | Error) => {
+      if (r instanceof Error) return el('tr', {}, [el('th', { scope: 'row', textContent: where }), el('td', { colSpan: 3, textContent: errorText(r), className: 'error' })]);
+      const [best, second] = ranked(r.probabilities, labelsFor(meta, r.probabilities.length));
+      return el('tr', { dataset: { where: where.toLowerCase(), prediction: best!.label } }, [
+        el('th', { scope: 'row', textContent: where }),
+        el('td', { className: 'prediction', textContent: `${best!.label} (${(best!.p * 100).toFixed(1)} %)${second ? `, then ${second.label} (${(second.p * 100).toFixed(1)} %)` : ''}` }),
+        el('td', { textContent: `${r.ms.toFixed(1)} ms` }),
+        el('td', { className: 'provider', textContent: r.provider }),
+      ]);
+    };
+    const [edge, local] = await Promise.all([
+      this.#edge.infer(meta.name, inputs, { version: meta.parameters.version })
+        .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, ms: r.ms, provider: `edge (${r.provider ?? '?'})` }))
+        .catch((e: Error) => e),
+      this.#localModel(meta).then((m) => m.run(inputs))
+        .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, ms: r.ms, provider: r.ranOn }))
+        .catch((e: Error) => e),
+    ]);
+    if (seq !== this.#seq) return; // a newer drawing is being classified
+    byId('try-results').replaceChildren(row('Edge', edge), row('Device', local));
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * "Watch a task": rounds, participants, dropouts, accuracy and ε per round as charts (uPlot), refreshed every few
+ * seconds, and the versions the task published with a button to try each.
+ */
+import uPlot from 'uplot';
+import type { EdgeClient, TaskStatus } from '../../client-sdk/index.ts';
+import { byId, el, errorText, say } from './dom.ts';
+
+type Series = { label: string; stroke: string; values: (r: TaskStatus['history'][number]) => number | null };
+
+const CHARTS: { id: string; title: string; y: string; series: Series[] }[] = [
+  { id: 'chart-accuracy', title: 'Accuracy of each published model on 300 held-out digits', y: '%', series: [
+    { label: 'accuracy', stroke: '#1f77b4', values: (r) => (r.accuracy === undefined ? null : r.accuracy * 100) },
+  ] },
+  { id: 'chart-devices', title: 'Devices per round', y: 'devices', series: [
+    { label: 'checked in', stroke: '#2ca02c', values: (r) => r.advertised },
+    { label: 'in the sum', stroke: '#1f77b4', values: (r) => r.submitted },
+    { label: 'dropped out', stroke: '#d62728', values: (r) => r.dropouts },
+  ] },
+  { id: 'chart-privacy', title: 'Privacy spent', y: 'ε', series: [
+    { label: 'max device ε (example-level)', stroke: '#9467bd', values: (r) => r.epsilon ?? null },
+    { label: 'client-level ε (distributed DP)', stroke: '#ff7f0e', values: (r) => r.clientEpsilon ?? null },
+  ] },
+];
+
+export class WatchPanel {
+  readonly #edge: EdgeClient;
+  readonly #plots = new Map<string, uPlot>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #onTry: (model: string, version: string) => void;
+  /** Rounds drawn so far (tests wait on it). */
+  rendered = 0;
+
+  constructor(edge: EdgeClient, onTry: (model: string, version: string) => void) {
+    this.#edge = edge;
+    this.#onTry = onTry;
+    byId<HTMLInputElement>('watch-task').value = new URL(location.href).searchParams.get('task') ?? localStorage.getItem('fedge.task') ?? '';
+    byId('watch-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.watch(byId<HTMLInputElement>('watch-task').value.trim());
+    });
+  }
+
+  watch(task: string): void {
+    clearInterval(this.#timer);
+    if (!task) return;
+    const tick = () => void this.#refresh(task);
+    tick();
+    this.#timer = setInterval(tick, 3000);
+  }
+
+  #heldOut: Promise<{ x: Float32Array; y: number[] }> | undefined;
+  readonly #measured = new Map<string, number>();
+
+  /**
+   * Accuracy of a published version on the page's 300 held-out MNIST digits, through the edge (once per version),
+   * when the operator has not reported one (POST /v1/tasks/{task}/evaluations); undefined for non-digit models.
+   */
+  async #accuracy(model: string, version: string): Promise<number | undefined> {
+    const key = `${model}@${version}`;
+    if (this.#measured.has(key)) return this.#measured.get(key);
+    const meta = await this.#edge.model(model, version);
+    const rest = meta.inputs[0]!.shape.slice(1);
+    if (rest.join('x') !== '784' && rest.join('x') !== '28x28x1') return undefined;
+    this.#heldOut ??= Promise.all([fetch('/assets/heldout-digits.bin').then((r) => r.arrayBuffer()), fetch('/assets/heldout-labels.json').then((r) => r.json() as Promise<number[]>)])
+      .then(([x, y]) => ({ x: new Float32Array(x), y }));
+    const { x, y } = await this.#heldOut;
+    const r = await this.#edge.infer(model, { [meta.inputs[0]!.name]: { data: x, shape: [y.length, ...rest] } }, { version });
+    const p = Object.values(r.outputs)[0]!.data as Float32Array, k = p.length / y.length;
+    let correct = 0;
+    y.forEach((label, i) => {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + best]!) best = c;
+      if (best === label) correct++;
+    });
+    this.#measured.set(key, correct / y.length);
+    return correct / y.length;
+  }
+
+  async #refresh(task: string): Promise<void> {
+    let s: TaskStatus;
+    try {
+      s = await this.#edge.task(task);
+      for (const h of s.history) if (h.version && h.accuracy === undefined) h.accuracy = await this.#accuracy(s.model, h.version);
+    } catch (e) {
+      say('watch-status', errorText(e), 'error');
+      return;
+    }
+    const done = s.history.filter((h) => h.status !== 'running');
+    say('watch-status', `${s.task}: ${s.status}, round ${s.round} of ${s.rounds} (${s.stage}); ${s.enrolledDevices} devices enrolled, ${s.devicesPerRound} per round; ${done.filter((h) => h.status === 'published').length} published, ${done.filter((h) => h.status === 'abandoned').length} abandoned`);
+    const rounds = s.history.map((h) => h.round);
+    for (const c of CHARTS) {
+      const data: uPlot.AlignedData = [rounds, ...c.series.map((se) => s.history.map((h) => (h.status === 'running' ? null : se.values(h))))];
+      const plot = this.#plots.get(c.id);
+      if (plot) plot.setData(data);
+      else {
+        const host = byId(c.id);
+        this.#plots.set(c.id, new uPlot({
+          title: c.title, width: 440, height: 240,
+          scales: { x: { time: false }, ...(c.y === '%' && { y: { range: [0, 100] as uPlot.Range.MinMax } }) },
+          axes: [{ label: 'round' }, { label: c.y }],
+          series: [{ label: 'round' }, ...c.series.map((se) => ({ label: se.label, stroke: se.stroke, width: 2, points: { show: true } }))],
+        }, data, host));
+      }
+      // Charts are pictures to screen readers: name each with its numbers.
+      const canvas = this.#plots.get(c.id)!.root.querySelector('canvas')!;
+      canvas.setAttribute('role', 'img');
+      canvas.setAttribute('aria-label', `${c.title}: ${s.history.filter((h) => h.status !== 'running').map((h) => `round ${h.round} ${c.series.map((se) => `${se.label} ${se.values(h)?.toFixed(2) ?? '–'}`).join(', ')}`).join('; ') || 'no finished rounds yet'}`);
+    }
+    this.rendered = done.length;
+    byId('watch-versions').replaceChildren(...s.history.filter((h) => h.version).map((h) => el('li', {}, [
+      `round ${h.round}: ${s.model}@${h.version}${h.accuracy === undefined ? '' : ` — ${(h.accuracy * 100).toFixed(2)} %`} `,
+      el('button', { type: 'button', textContent: `Try ${h.version}`, onclick: () => this.#onTry(s.model, h.version!) }),
+    ])));
+    if (s.status === 'finished') clearInterval(this.#timer);
+  }
+}
