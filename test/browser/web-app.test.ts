@@ -97,6 +97,23 @@ describe('the web app served by the Worker', () => {
     expect(problems).toEqual([]);
   });
 
+  it('classifies a pasted message with the spam model, on the edge and on the device', async () => {
+    await page.selectOption('#try-model', 'spam-bow');
+    await expect.poll(() => page.locator('#try-status').innerText()).toMatch(/spam-bow version/);
+    expect(await page.locator('#try-digit').isHidden()).toBe(true);
+    await page.fill('#try-message', 'URGENT!!! You have WON a $1,000,000 cash prize. Click here now to claim your FREE money, limited offer!!!');
+    await page.click('#try-classify-text');
+    await page.waitForFunction(() => document.querySelectorAll('#try-results tr').length === 2);
+    expect(await prediction('edge')).toBe('spam');
+    expect(await prediction('device')).toBe('spam');
+    await page.fill('#try-message', 'Hi Anna, the patch for the build script is attached; can we go over the failing test at the meeting on Tuesday?');
+    await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { classify(): Promise<void> } } }).fedgeApp.tryPanel.classify());
+    expect(await prediction('edge')).toBe('ham');
+    await page.selectOption('#try-model', 'mnist-mlp');
+    await expect.poll(() => page.locator('#try-status').innerText()).toMatch(/mnist-mlp version/);
+    expect(problems).toEqual([]);
+  });
+
   it('a round joined from the browser completes with simulated devices; the charts render', async () => {
     const task = 'web-round';
     const token = 'enroll-web-0123456789abcdef';
