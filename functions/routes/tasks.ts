@@ -143,7 +143,10 @@ async function message(c: Ctx) {
   const spent = c.req.header('Fedge-Epsilon-Spent');
   const epsilon = spent === undefined ? undefined : Number(spent);
   if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, 'Fedge-Epsilon-Spent must be a non-negative number');
-  const r = unwrap(await stub(c).receive(new Uint8Array(await c.req.arrayBuffer()), epsilon, clientAddress(c)));
+  // The body goes to the task as a stream (RPC streams it): the object reads it when it is the message's turn.
+  const body = c.req.raw.body;
+  if (!body) fail(400, 'not a SecAgg+ message: the body is empty');
+  const r = unwrap(await stub(c).receive(body, epsilon, clientAddress(c)));
   // The round's close published a version: this isolate must not serve an older resolution of the alias.
   if (r.published) services(c.env).registry.forget();
   return c.json(r, r.duplicate ? 200 : 202);

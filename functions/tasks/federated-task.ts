@@ -365,13 +365,16 @@ export class FederatedTask extends DurableObject<Env> {
   }
 
   /**
-   * One SecAgg+ message from a device (wire format). `epsilonSpent` is what the device reports having spent;
-   * `client` is the caller's address (rate-limit key).
+   * One SecAgg+ message from a device (wire format; bytes, or the request's body stream). `epsilonSpent` is what the
+   * device reports having spent; `client` is the caller's address (rate-limit key).
    */
-  async receive(bytes: Uint8Array, epsilonSpent?: number, client = ''): Promise<ReceiveResult> {
+  async receive(body: Uint8Array | ReadableStream<Uint8Array>, epsilonSpent?: number, client = ''): Promise<ReceiveResult> {
     return this.#exclusive(async (): Promise<ReceiveResult> => {
       const s = this.#settings();
       if (!s) return refuse(404, `no task '${this.ctx.id.name ?? ''}'`);
+      // The body is read only now, when it is this message's turn: a round's devices uploading at once wait in
+      // flow control rather than each parking its whole masked input (4·d bytes) in memory here and in the Worker.
+      const bytes = body instanceof Uint8Array ? body : new Uint8Array(await new Response(body).arrayBuffer());
       let m: DeviceMessage;
       try {
         m = decodeMessage(bytes);
