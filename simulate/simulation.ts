@@ -11,6 +11,7 @@ import { toBase64 } from '../federated/secagg/bytes.ts';
 import { flattenWeights } from '../federated/model/flat-weights.ts';
 import type { ModelSpec, NamedWeight } from '../federated/model/model-spec.ts';
 import type { RoundRecord, TaskStatus } from '../federated/aggregation/task-protocol.ts';
+import { accuracy } from '../federated/model/accuracy.ts';
 import type { LabelledSet } from '../models/data/mnist.ts';
 
 export interface SimulationOptions {
@@ -54,14 +55,7 @@ export async function servedAccuracy(url: string, model: string, version: string
   const res = await ok(await fetch(`${url}/v2/models/${model}${version === undefined ? '' : `/versions/${version}`}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) }, body }));
   const bytes = new Uint8Array(await res.arrayBuffer());
   const n = Number(res.headers.get('Inference-Header-Content-Length'));
-  const p = new Float32Array(bytes.slice(n).buffer);
-  let correct = 0;
-  for (let i = 0; i < test.n; i++) {
-    let best = 0;
-    for (let k = 1; k < 10; k++) if (p[i * 10 + k]! > p[i * 10 + best]!) best = k;
-    if (best === test.y[i]) correct++;
-  }
-  return correct / test.n;
+  return accuracy(new Float32Array(bytes.slice(n).buffer), test.y);
 }
 
 export async function status(url: string, task: string): Promise<TaskStatus> {

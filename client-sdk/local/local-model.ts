@@ -8,7 +8,8 @@ import * as ort from 'onnxruntime-web';
 import { DATATYPE_INFO, datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import type { EdgeClient } from '../edge/edge-client.ts';
 import { type Tensor, type TensorInput, toTensor } from '../edge/tensors.ts';
-import { type ModelCache, defaultModelCache, sha256Hex } from './model-cache.ts';
+import { sha256Hex } from '../../federated/model/digest.ts';
+import { type ModelCache, defaultModelCache } from './model-cache.ts';
 
 export type Provider = 'webgpu' | 'wasm';
 

@@ -3,15 +3,13 @@
  * network at all. The Cache API where the page has it (browsers, secure contexts), memory otherwise. Bytes are
  * checked against their digest on the way in and out: a corrupt entry is dropped and counts as a miss.
  */
+import { sha256Hex } from '../../federated/model/digest.ts';
+
 export interface ModelCache {
   get(sha256: string): Promise<Uint8Array | undefined>;
   put(sha256: string, bytes: Uint8Array): Promise<void>;
 }
 
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /** Keys are synthetic URLs: the Cache API only stores http(s) requests; nothing is ever fetched from them. */
 const key = (sha256: string) => `https://fedge-model-cache.invalid/sha256/${sha256}`;

@@ -1,9 +1,4 @@
-/** Model bytes in R2, content-addressed: key = sha256, so a blob is written once and never changes. */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
+/** Model bytes in R2, content-addressed: key = sha256, so a blob is written once and never changes (named by federated/model/digest.ts). */
 const key = (sha256: string) => `blobs/sha256/${sha256}.onnx`;
 
 export async function putBlob(bucket: R2Bucket, sha256: string, bytes: Uint8Array): Promise<void> {

@@ -6,7 +6,8 @@ import mnistCnnInt8 from '../../models/mnist-cnn/model.int8.onnx';
 import mnistMlpInt8 from '../../models/mnist-mlp/model.int8.onnx';
 import spamBowInt8 from '../../models/spam-bow/model.int8.onnx';
 import { loadModel } from '../inference/model-loader.ts';
-import { putBlob, sha256Hex } from './blob-store.ts';
+import { putBlob } from './blob-store.ts';
+import { sha256Hex } from '../../federated/model/digest.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 
 export interface BundledModel {

@@ -10,7 +10,7 @@ import { adminAuth } from '../middleware/admin-auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
-import { sha256Hex } from '../registry/blob-store.ts';
+import { sha256Hex } from '../../federated/model/digest.ts';
 import { parseJson } from '../inference/binary-body.ts';
 import { describeIssue } from '../inference/infer-request.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';

@@ -25,10 +25,11 @@ import { equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { decodeSum, fixedPointFor, type FixedPoint } from '../../federated/secagg/fixed-point.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
 import { randomBytes, sha256 } from '../../federated/secagg/primitives.ts';
+import { sha256Hex } from '../../federated/model/digest.ts';
 import { type ServerState, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverFinish, serverInit, serverReceive } from '../../federated/secagg/server.ts';
 import { decodeMessage, encodeMessage } from '../../federated/secagg/wire.ts';
 import { loadModel } from '../inference/model-loader.ts';
-import { putBlob, sha256Hex } from '../registry/blob-store.ts';
+import { putBlob } from '../registry/blob-store.ts';
 import { DeviceRateLimit } from './device-rate-limit.ts';
 
 const CHUNK_BYTES = 1 << 20; // Durable Object SQLite rows hold ≤ 2 MB
@@ -65,6 +66,8 @@ export class FederatedTask extends DurableObject<Env> {
   #queue: Promise<unknown> = Promise.resolve();
   /** Relay long polls waiting for the current stage to change. */
   #waiters = new Set<() => void>();
+  /** Round and stage the waiters last saw. */
+  #stageKey = '';
   readonly #messageLimit = new DeviceRateLimit({ capacity: 12, refillPerSecond: 0.5 });
   readonly #pollLimit = new DeviceRateLimit({ capacity: 30, refillPerSecond: 2 });
 
@@ -89,7 +92,15 @@ export class FederatedTask extends DurableObject<Env> {
   }
   #setMeta(key: string, value: unknown): void {
     this.#sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, JSON.stringify(value));
-    if (key === 'pointer') queueMicrotask(() => this.#wake());
+    // Long polls wait for a stage to close: wake them when the round or stage moves, not on every deadline
+    // extension (one per message — with 200 devices waiting, that was 200 re-checks per message).
+    if (key === 'pointer') {
+      const { round, stage } = value as RoundPointer;
+      if (this.#stageKey !== `${round}/${stage}`) {
+        this.#stageKey = `${round}/${stage}`;
+        queueMicrotask(() => this.#wake());
+      }
+    }
   }
   #wake(): void {
     const waiters = [...this.#waiters];

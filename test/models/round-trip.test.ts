@@ -11,6 +11,7 @@ import { flattenWeights, unflattenWeights } from '../../federated/model/flat-wei
 import { MODEL_SPEC_FORMAT, type ModelSpec, ModelSpecError, parameterCount, parameterShapes, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { exportOnnx } from '../../federated/model/onnx-export.ts';
 import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
+import { accuracy } from '../../federated/model/accuracy.ts';
 import { OnnxFormatError } from '../../federated/model/onnx-graph.ts';
 import { quantizeModel } from '../../federated/model/quantize.ts';
 import { hashTexts } from '../../federated/model/text-features.ts';
@@ -98,6 +99,14 @@ describe('importOnnxWeights', () => {
     const fp32 = exportOnnx(mnistMlp, weights);
     expect(() => importOnnxWeights(mnistMlp, quantizeModel(fp32).bytes)).toThrow(OnnxFormatError);
     expect(() => importOnnxWeights(mnistCnn, fp32)).toThrow(/no initializer '0_conv2d\/kernel'/);
+  });
+});
+
+describe('accuracy', () => {
+  it('counts rows whose most probable class is the label, and refuses a shape that does not split into rows', () => {
+    const p = [0.1, 0.7, 0.2, /**/ 0.5, 0.3, 0.2, /**/ 0.2, 0.2, 0.6, /**/ 0.3, 0.3, 0.4];
+    expect(accuracy(p, [1, 0, 2, 0])).toBe(0.75);
+    expect(() => accuracy(p.slice(1), [1, 0, 2, 0])).toThrow(RangeError);
   });
 });
 

@@ -2,7 +2,7 @@
  * "Try a model": pick a model and version, draw a digit (or paste a message for the spam model), and see the edge's
  * answer and the device's (LocalModel: WebGPU or WASM) side by side, with latency and where each ran.
  */
-import { type EdgeClient, LocalModel, type ModelMetadata } from '../../client-sdk/index.ts';
+import { type EdgeClient, LocalModel, type ModelMetadata, type ModelSummary } from '../../client-sdk/index.ts';
 import { DigitCanvas } from './digit-canvas.ts';
 import { byId, el, errorText, fillSelect, say } from './dom.ts';
 import { digitInput, inputKind, labelsFor, ranked, textInput } from './model-inputs.ts';
@@ -15,6 +15,8 @@ export class TryPanel {
   readonly #model = byId<HTMLSelectElement>('try-model');
   readonly #version = byId<HTMLSelectElement>('try-version');
   #meta: ModelMetadata | undefined;
+  /** The edge's models and their versions/aliases, as of the last refresh (admin changes call refresh). */
+  #models: ModelSummary[] = [];
   readonly #local = new Map<string, Promise<LocalModel>>();
   #samples: { x: number[][]; y: number[] } | undefined;
   #sample = 0;
@@ -36,7 +38,7 @@ export class TryPanel {
   }
 
   async refresh(select?: { model: string; version?: string }): Promise<void> {
-    const models = await this.#edge.models();
+    const models = (this.#models = await this.#edge.models());
     fillSelect(this.#model, models.map((m) => ({ value: m.name, label: m.name })));
     if (select) this.#model.value = select.model;
     else if (!this.#model.dataset.chosen) {
@@ -49,8 +51,7 @@ export class TryPanel {
   }
 
   async #pickModel(version?: string): Promise<void> {
-    const models = await this.#edge.models();
-    const m = models.find((x) => x.name === this.#model.value);
+    const m = this.#models.find((x) => x.name === this.#model.value);
     if (!m) return;
     const options = [
       ...Object.entries(m.aliases).map(([alias, v]) => ({ value: alias, label: `${alias} → ${v}` })),

@@ -4,6 +4,7 @@
  */
 import uPlot from 'uplot';
 import type { EdgeClient, TaskStatus } from '../../client-sdk/index.ts';
+import { accuracy } from '../../federated/model/accuracy.ts';
 import { byId, el, errorText, say } from './dom.ts';
 
 type Series = { label: string; stroke: string; values: (r: TaskStatus['history'][number]) => number | null };
@@ -66,15 +67,9 @@ export class WatchPanel {
       .then(([x, y]) => ({ x: new Float32Array(x), y }));
     const { x, y } = await this.#heldOut;
     const r = await this.#edge.infer(model, { [meta.inputs[0]!.name]: { data: x, shape: [y.length, ...rest] } }, { version });
-    const p = Object.values(r.outputs)[0]!.data as Float32Array, k = p.length / y.length;
-    let correct = 0;
-    y.forEach((label, i) => {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + best]!) best = c;
-      if (best === label) correct++;
-    });
-    this.#measured.set(key, correct / y.length);
-    return correct / y.length;
+    const measured = accuracy(Object.values(r.outputs)[0]!.data as Float32Array, y);
+    this.#measured.set(key, measured);
+    return measured;
   }
 
   async #refresh(task: string): Promise<void> {
