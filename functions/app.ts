@@ -4,6 +4,8 @@ import { requestId } from 'hono/request-id';
 import { corsPolicy } from './middleware/cors.ts';
 import { notFound, onError } from './middleware/errors.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
+import { bodyBudget } from './middleware/read-body.ts';
+import { drainUnreadBody } from './middleware/drain-body.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inferenceRoutes } from './routes/inference.ts';
 import { modelRoutes } from './routes/models.ts';
@@ -11,8 +13,10 @@ import { taskRoutes } from './routes/tasks.ts';
 
 const app = new Hono<{ Bindings: Env }>()
   .use(requestId())
+  .use(drainUnreadBody())
   .use(corsPolicy())
   .use(rateLimit())
+  .use(bodyBudget())
   .route('/v2', healthRoutes)
   .route('/v2', inferenceRoutes)
   .route('/v1/models', modelRoutes)

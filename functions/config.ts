@@ -4,7 +4,11 @@ export interface Config {
   maxInferBytes: number;
   maxModelBytes: number;
   maxTensorElements: number;
+  /** A request body must arrive whole within this (408 otherwise). */
+  bodyTimeoutMs: number;
   sessionCacheSize: number;
+  /** Largest ONNX Runtime WebAssembly heap of one isolate (a run needing more is refused, 400). */
+  maxWasmBytes: number;
   catalogCacheMs: number;
   rateLimit: boolean;
 }
@@ -14,7 +18,9 @@ export const DEFAULTS: Config = {
   maxInferBytes: 8 * 1024 * 1024,
   maxModelBytes: 64 * 1024 * 1024,
   maxTensorElements: 4 * 1024 * 1024,
+  bodyTimeoutMs: 30_000,
   sessionCacheSize: 8,
+  maxWasmBytes: 1024 * 1024 * 1024,
   catalogCacheMs: 1000,
   rateLimit: true,
 };
@@ -31,7 +37,7 @@ function integer(value: string | undefined, name: string, fallback: number, min:
 
 const positive = (value: string | undefined, name: string, fallback: number) => integer(value, name, fallback, 1);
 
-type Vars = Partial<Record<'FEDGE_CORS_ORIGINS' | 'FEDGE_MAX_INFER_BYTES' | 'FEDGE_MAX_MODEL_BYTES' | 'FEDGE_MAX_TENSOR_ELEMENTS' | 'FEDGE_SESSION_CACHE_SIZE' | 'FEDGE_CATALOG_CACHE_MS' | 'FEDGE_RATE_LIMIT', string>>;
+type Vars = Partial<Record<'FEDGE_CORS_ORIGINS' | 'FEDGE_MAX_INFER_BYTES' | 'FEDGE_MAX_MODEL_BYTES' | 'FEDGE_MAX_TENSOR_ELEMENTS' | 'FEDGE_BODY_TIMEOUT_MS' | 'FEDGE_SESSION_CACHE_SIZE' | 'FEDGE_MAX_WASM_BYTES' | 'FEDGE_CATALOG_CACHE_MS' | 'FEDGE_RATE_LIMIT', string>>;
 
 export function readConfig(env: Vars): Config {
   const origins = (env.FEDGE_CORS_ORIGINS ?? '*').trim();
@@ -40,7 +46,9 @@ export function readConfig(env: Vars): Config {
     maxInferBytes: positive(env.FEDGE_MAX_INFER_BYTES, 'FEDGE_MAX_INFER_BYTES', DEFAULTS.maxInferBytes),
     maxModelBytes: positive(env.FEDGE_MAX_MODEL_BYTES, 'FEDGE_MAX_MODEL_BYTES', DEFAULTS.maxModelBytes),
     maxTensorElements: positive(env.FEDGE_MAX_TENSOR_ELEMENTS, 'FEDGE_MAX_TENSOR_ELEMENTS', DEFAULTS.maxTensorElements),
+    bodyTimeoutMs: positive(env.FEDGE_BODY_TIMEOUT_MS, 'FEDGE_BODY_TIMEOUT_MS', DEFAULTS.bodyTimeoutMs),
     sessionCacheSize: positive(env.FEDGE_SESSION_CACHE_SIZE, 'FEDGE_SESSION_CACHE_SIZE', DEFAULTS.sessionCacheSize),
+    maxWasmBytes: positive(env.FEDGE_MAX_WASM_BYTES, 'FEDGE_MAX_WASM_BYTES', DEFAULTS.maxWasmBytes),
     catalogCacheMs: integer(env.FEDGE_CATALOG_CACHE_MS, 'FEDGE_CATALOG_CACHE_MS', DEFAULTS.catalogCacheMs, 0),
     rateLimit: (env.FEDGE_RATE_LIMIT ?? 'on') !== 'off',
   };
