@@ -15,7 +15,7 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { FEDGE_ADMIN_TOKEN: 'test-admin-token', FEDGE_MAX_INFER_BYTES: '1048576', FEDGE_MAX_MODEL_BYTES: '4194304', FEDGE_MAX_TENSOR_ELEMENTS: '300000' },
+              bindings: { FEDGE_ADMIN_TOKEN: 'test-admin-token', FEDGE_MAX_INFER_BYTES: '1048576', FEDGE_MAX_MODEL_BYTES: '4194304', FEDGE_MAX_TENSOR_ELEMENTS: '300000', FEDGE_MAX_WASM_BYTES: '268435456' },
             },
           }),
         ],

@@ -1,6 +1,7 @@
 /** Per-isolate services, built once from the Worker's env and shared by every request. */
 import { type Config, readConfig } from './config.ts';
 import { Registry } from './registry/registry.ts';
+import { setMaxWasmBytes } from './inference/ort-runtime.ts';
 
 export interface Services {
   config: Config;
@@ -13,6 +14,7 @@ export function services(env: Env): Services {
   let s = byEnv.get(env);
   if (!s) {
     const config = readConfig(env);
+    setMaxWasmBytes(config.maxWasmBytes);
     s = { config, registry: new Registry(env, config.sessionCacheSize, config.catalogCacheMs) };
     byEnv.set(env, s);
   }

@@ -3,27 +3,56 @@
  * bytes, then the raw tensor bytes of every binary input (or output) in order.
  */
 import { fail } from '../middleware/errors.ts';
+import { clip, preview } from './quote.ts';
 
 export const HEADER_LENGTH = 'Inference-Header-Content-Length';
 
 export function splitBinaryBody(body: Uint8Array, headerLength: string): { header: unknown; payload: Uint8Array } {
-  if (!/^\d+$/.test(headerLength.trim())) fail(400, `${HEADER_LENGTH} must be a byte count, got ${JSON.stringify(headerLength)}`);
+  if (!/^\d+$/.test(headerLength.trim())) fail(400, `${HEADER_LENGTH} must be a byte count, got ${preview(headerLength)}`);
   const n = Number(headerLength);
   if (n === 0 || n > body.byteLength) fail(400, `${HEADER_LENGTH} is ${n} but the body has ${body.byteLength} bytes`);
   return { header: parseJson(body.subarray(0, n)), payload: body.subarray(n) };
 }
 
-export function parseJson(bytes: Uint8Array): unknown {
+/**
+ * Deepest nesting of arrays and objects a request body may have. JSON.parse itself copes with any depth, but
+ * 4 M nested arrays cost seconds and hundreds of MB, and every recursive walk over the result (a stringify,
+ * a schema) would overflow the stack. Tensors nest as deep as their rank; deeper ones can be sent flat.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Refuses text nested deeper than `max` before parsing it: one pass over the characters, strings skipped. */
+function checkDepth(text: string, max: number): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip a string literal (a backslash escapes the next character).
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) fail(400, `request JSON is nested deeper than ${max} levels`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
+/** UTF-8 JSON, at most `maxDepth` arrays/objects deep; anything else is a 400 that quotes little of the input. */
+export function parseJson(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     fail(400, 'request JSON is not valid UTF-8');
   }
+  checkDepth(text, maxDepth);
   try {
     return JSON.parse(text);
   } catch (e) {
-    fail(400, `request body is not valid JSON: ${(e as Error).message}`);
+    // V8 quotes a few characters of the input; clip anyway, the message is the engine's to change.
+    fail(400, `request body is not valid JSON: ${clip(String((e as Error)?.message ?? e), 200)}`);
   }
 }
 

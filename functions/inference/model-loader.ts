@@ -6,6 +6,7 @@ import { fail } from '../middleware/errors.ts';
 import { type TensorMeta } from '../registry/model-record.ts';
 import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import { type ort, createSession } from './ort-runtime.ts';
+import { quote } from './quote.ts';
 
 export interface LoadedModel {
   session: ort.InferenceSession;
@@ -15,9 +16,9 @@ export interface LoadedModel {
 
 function describe(list: readonly ort.InferenceSession.ValueMetadata[], what: string): TensorMeta[] {
   return list.map((m) => {
-    if (!m.isTensor) fail(400, `${what} '${m.name}' is not a tensor; only tensor inputs and outputs can be served`);
+    if (!m.isTensor) fail(400, `${what} ${quote(m.name)} is not a tensor; only tensor inputs and outputs can be served`);
     const datatype = datatypeOfOrt(m.type);
-    if (!datatype) fail(400, `${what} '${m.name}' has element type ${m.type}, which Open Inference Protocol v2 here does not serve`);
+    if (!datatype) fail(400, `${what} ${quote(m.name)} has element type ${m.type}, which Open Inference Protocol v2 here does not serve`);
     return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
   });
 }

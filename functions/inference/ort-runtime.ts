@@ -3,6 +3,12 @@
  * SIMD build is imported as a compiled module and ORT is handed a placeholder `wasmBinary`; the wrapped
  * `WebAssembly.instantiate` recognises the placeholder and instantiates the precompiled module instead.
  * One thread (no SharedArrayBuffer workers in an isolate), no proxy worker.
+ *
+ * Memory: the emscripten heap is one WebAssembly.Memory that only grows, and ORT keeps one instance per
+ * isolate (its `initializeWebAssembly` runs once and cannot be undone), so a heap cannot be given back by
+ * dropping sessions. The bound is therefore set where the heap is made: ORT's memory is created with a
+ * `maximum` of `maxWasmBytes` instead of 4 GiB. An allocation past it fails inside ORT, which throws (the run
+ * or the load fails with ORT's reason) and the instance stays usable; the heap never exceeds the bound.
  */
 import * as ort from 'onnxruntime-web/wasm';
 // Wrangler's module collector resolves wasm imports by path, not through package exports.
@@ -16,11 +22,55 @@ export type ExecutionProvider = 'wasm' | 'webgpu';
 // An empty but valid wasm header: ORT only passes it on to WebAssembly.instantiate, which we intercept.
 const PLACEHOLDER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
+/** Default bound on ORT's WASM heap: room for the bundled models at the largest request, far below 4 GiB. */
+export const DEFAULT_MAX_WASM_BYTES = 1024 * 1024 * 1024;
+const PAGE = 65536;
+
 let configured = false;
+let maxWasmBytes = DEFAULT_MAX_WASM_BYTES;
+let memory: WebAssembly.Memory | undefined;
+
+/** Sets the heap bound; only takes effect before the first session is created (the heap is made once). */
+export function setMaxWasmBytes(bytes: number): void {
+  if (!memory) maxWasmBytes = Math.max(16 * 1024 * 1024, Math.min(bytes, 65536 * PAGE));
+}
+
+/** The heap's current size in bytes (0 before ORT started), and its bound. */
+export function wasmHeap(): { bytes: number; max: number } {
+  return { bytes: memory?.buffer.byteLength ?? 0, max: maxWasmBytes };
+}
+
+/**
+ * ORT's glue creates its memory as `new WebAssembly.Memory({ initial, maximum: 65536, shared: true })` right
+ * before instantiating. While ORT starts, the constructor is swapped for one that lowers `maximum` to the
+ * bound; it is put back as soon as the module is instantiated.
+ */
+function capMemory(): () => void {
+  const Native = WebAssembly.Memory;
+  const limitPages = () => Math.floor(maxWasmBytes / PAGE);
+  class Capped extends Native {
+    constructor(d: WebAssembly.MemoryDescriptor) {
+      const capped = d.maximum !== undefined && d.maximum > limitPages() ? { ...d, maximum: Math.max(d.initial, limitPages()) } : d;
+      super(capped);
+    }
+  }
+  (WebAssembly as { Memory: unknown }).Memory = Capped;
+  return () => {
+    (WebAssembly as { Memory: unknown }).Memory = Native;
+  };
+}
+
+function findMemory(imports: WebAssembly.Imports | undefined): WebAssembly.Memory | undefined {
+  for (const mod of Object.values(imports ?? {})) {
+    for (const v of Object.values(mod)) if (v instanceof WebAssembly.Memory) return v;
+  }
+  return undefined;
+}
 
 function configure(): void {
   if (configured) return;
   configured = true;
+  const restoreMemory = capMemory();
   const instantiate = WebAssembly.instantiate.bind(WebAssembly) as (
     src: BufferSource | WebAssembly.Module,
     imports?: WebAssembly.Imports,
@@ -28,6 +78,8 @@ function configure(): void {
   // Only the placeholder is redirected; every other call goes through unchanged.
   (WebAssembly as { instantiate: unknown }).instantiate = async (src: unknown, imports?: WebAssembly.Imports) => {
     if (src instanceof Uint8Array && isPlaceholder(src)) {
+      restoreMemory();
+      memory = findMemory(imports);
       const instance = (await instantiate(ortWasmModule, imports)) as WebAssembly.Instance;
       return { instance, module: ortWasmModule };
     }
@@ -36,7 +88,8 @@ function configure(): void {
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;
   ort.env.wasm.wasmBinary = PLACEHOLDER;
-  ort.env.logLevel = 'error';
+  // 'fatal': a failed run is answered with ORT's reason (400); logging it as well would write a line per bad request.
+  ort.env.logLevel = 'fatal';
 }
 
 function isPlaceholder(bytes: Uint8Array): boolean {
@@ -57,6 +110,9 @@ export async function createSession(bytes: Uint8Array): Promise<ort.InferenceSes
     graphOptimizationLevel: 'all',
     // One isolate serves many models; a session should not keep a large arena around after a request.
     enableCpuMemArena: false,
+    // A run that fails is the caller's or the model's fault and is answered with ORT's reason (400); ORT's own
+    // error log would only repeat it once per bad request.
+    logSeverityLevel: 4,
     // Weight-only int8 models store DequantizeLinear(int8 initializer) → MatMul. ORT keeps DequantizeLinear out
     // of constant folding while its QDQ fusions are on, so every run would dequantize every weight again.
     // Turning the QDQ transformers off lets constant folding dequantize once at load: int8 on the wire and

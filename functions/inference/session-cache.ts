@@ -2,10 +2,13 @@
  * One ORT session per model version (sha256) per isolate: created once, shared by every request, and
  * released when it falls out of the least-recently-used window. Runs on one session are serialised —
  * the single-threaded WASM runtime does one at a time anyway, and interleaved runs must not share state.
+ * A run that fails is a ModelRunError (the model or the input is wrong, not the server). A run that ran out of
+ * the bounded WASM heap also drops every other cached session, so their weights go back to the heap's free list.
  */
 import { DATATYPE_INFO, datatypeOfOrt, type TypedArray } from '../../federated/oip/datatypes.ts';
 import { type LoadedModel, loadModel } from './model-loader.ts';
-import { ort } from './ort-runtime.ts';
+import { ort, wasmHeap } from './ort-runtime.ts';
+import { ModelRunError } from './run-error.ts';
 import type { Tensor } from './tensor-codec.ts';
 
 interface Entry {
@@ -51,28 +54,54 @@ export class SessionCache {
 
   #evict(): void {
     while (this.#entries.size > this.#capacity) {
-      const [oldest, entry] = this.#entries.entries().next().value as [string, Entry];
-      this.#entries.delete(oldest);
-      // Release after in-flight runs finish.
-      void entry.queue.then(() => entry.loaded).then((m) => m.session.release(), () => undefined);
+      const [oldest] = this.#entries.keys();
+      this.#drop(oldest!);
     }
+  }
+
+  #drop(sha256: string): void {
+    const entry = this.#entries.get(sha256);
+    if (!entry) return;
+    this.#entries.delete(sha256);
+    // Release after in-flight runs finish.
+    void entry.queue.then(() => entry.loaded).then((m) => m.session.release(), () => undefined);
   }
 
   /** Runs the session for `sha256` on `inputs`, returning the named outputs (all when `outputNames` is empty). */
   async run(sha256: string, bytes: () => Promise<Uint8Array>, inputs: Tensor[], outputNames: string[]): Promise<Tensor[]> {
     const entry = this.#entry(sha256, bytes);
     const model = await entry.loaded;
-    const task = entry.queue.then(() => runSession(model, inputs, outputNames));
+    const task = entry.queue.then(() => runSession(model, inputs, outputNames, sha256));
     entry.queue = task.catch(() => undefined);
-    return task;
+    try {
+      return await task;
+    } catch (e) {
+      if (e instanceof ModelRunError && e.outOfMemory) for (const other of [...this.#entries.keys()]) if (other !== sha256) this.#drop(other);
+      throw e;
+    }
   }
 }
 
-async function runSession(model: LoadedModel, inputs: Tensor[], outputNames: string[]): Promise<Tensor[]> {
+/** A run that grows the heap by more than this is logged: the growth is permanent (the heap never shrinks). */
+const LOGGED_GROWTH = 64 * 1024 * 1024;
+
+/** Runs `model` once; ORT's failures become ModelRunError with its reason. */
+export async function runSession(model: LoadedModel, inputs: Tensor[], outputNames: string[], what = 'model'): Promise<Tensor[]> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const t of inputs) feeds[t.name] = new ort.Tensor(DATATYPE_INFO[t.datatype].ort, t.data as never, t.shape);
   const names = outputNames.length ? outputNames : model.outputs.map((o) => o.name);
-  const results = await model.session.run(feeds, names);
+  const before = wasmHeap().bytes;
+  let results: ort.InferenceSession.ReturnType;
+  try {
+    results = await model.session.run(feeds, names);
+  } catch (e) {
+    throw ModelRunError.from(e);
+  } finally {
+    const heap = wasmHeap();
+    if (heap.bytes - before > LOGGED_GROWTH) {
+      console.warn(`inference on ${what} grew the WASM heap from ${mib(before)} to ${mib(heap.bytes)} MiB (bound ${mib(heap.max)} MiB)`);
+    }
+  }
   return names.map((name) => {
     const r = results[name]!;
     const datatype = datatypeOfOrt(r.type)!;
@@ -84,3 +113,5 @@ async function runSession(model: LoadedModel, inputs: Tensor[], outputNames: str
     return { name, datatype, shape: r.dims.slice(), data };
   });
 }
+
+const mib = (bytes: number) => Math.round(bytes / 2 ** 20);

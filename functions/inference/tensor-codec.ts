@@ -1,6 +1,6 @@
 /**
  * OIP v2 tensors <-> typed arrays, checked against the model's declared inputs.
- * JSON `data` may be flat or nested, row-major. With the binary tensor data extension an input's bytes
+ * JSON `data` may be flat or nested exactly as the shape, row-major. With the binary tensor data extension an input's bytes
  * come from the payload after the JSON header, in input order (KServe "Binary Tensor Data Extension").
  */
 import { fail } from '../middleware/errors.ts';
@@ -8,6 +8,7 @@ import { DATATYPE_INFO, type Datatype, type TypedArray, isDatatype } from '../..
 import { fromHalfBits, toHalfBits } from './half-float.ts';
 import type { InferInput } from './infer-request.ts';
 import type { TensorMeta } from '../registry/model-record.ts';
+import { preview, quote, quoteList, showShape } from './quote.ts';
 
 export interface Tensor {
   name: string;
@@ -22,12 +23,15 @@ export interface DecodeLimits {
 
 const MAX_DIM = 2 ** 31 - 1;
 
+/** `input 'name'`, with the caller's name clipped (errors never echo unbounded input). */
+const label = (name: string) => `input ${quote(name)}`;
+
 function elementCount(name: string, shape: number[], budget: number): number {
   let n = 1;
   for (const d of shape) {
-    if (d > MAX_DIM) fail(400, `input '${name}': dimension ${d} is too large`);
+    if (d > MAX_DIM) fail(400, `${label(name)}: dimension ${d} is too large`);
     n *= d;
-    if (n > budget) fail(400, `input '${name}': shape [${shape}] has more elements than the ${budget} allowed per request`);
+    if (n > budget) fail(400, `${label(name)}: shape ${showShape(shape)} has more elements than the ${budget} allowed per request`);
   }
   return n;
 }
@@ -36,59 +40,92 @@ function checkShape(input: InferInput, meta: TensorMeta): void {
   const want = meta.shape;
   if (want.length === 0 && input.shape.length === 0) return;
   const ok = input.shape.length === want.length && want.every((d, i) => d < 0 || d === input.shape[i]);
-  if (!ok) fail(400, `input '${input.name}': shape [${input.shape}] does not fit the model's [${want}] (-1 is any size)`);
+  if (!ok) fail(400, `${label(input.name)}: shape ${showShape(input.shape)} does not fit the model's ${showShape(want)} (-1 is any size)`);
 }
 
-/** Flattens nested JSON arrays into `out`; returns false when the nesting is not an array of scalars. */
-function flatten(value: unknown, out: unknown[]): boolean {
-  if (!Array.isArray(value)) {
-    out.push(value);
-    return true;
+/**
+ * The elements of JSON `data` in row-major order. Accepted: one scalar (a one-element tensor), a flat array of
+ * exactly `count` scalars, or arrays nested exactly as `shape` (a rectangular array: every level as long as its
+ * dimension, scalars at the last). Ragged nesting is refused even when its total count would match.
+ * Iterative, and never deeper than the shape's rank, whatever the caller nested.
+ */
+export function flattenData(name: string, data: unknown, shape: number[], count: number): unknown[] {
+  if (!Array.isArray(data)) {
+    if (count !== 1) fail(400, `${label(name)}: data is a single value but shape ${showShape(shape)} needs ${count} elements`);
+    return [data];
   }
-  for (const v of value) {
-    if (Array.isArray(v)) {
-      if (!flatten(v, out)) return false;
-    } else out.push(v);
+  if (!data.some(Array.isArray)) {
+    if (data.length !== count) fail(400, `${label(name)}: shape ${showShape(shape)} needs ${count} elements, data has ${data.length}`);
+    return data;
   }
-  return true;
+  const rank = shape.length;
+  const out: unknown[] = [];
+  const where = (stack: { index: number }[]) => `data${stack.map((s) => `[${s.index - 1}]`).join('')}`;
+  const nestingError: (path: string, got: string) => never = (path, got) =>
+    fail(400, `${label(name)}: nested data must be a rectangular array of shape ${showShape(shape)} (or flat, ${count} elements); ${path} ${got}`);
+  if (rank === 0 || data.length !== shape[0]) nestingError('data', rank === 0 ? 'is nested but the shape is a scalar' : `has ${data.length} entries, dimension 0 is ${shape[0]}`);
+  const stack: { array: unknown[]; index: number }[] = [{ array: data, index: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.index === top.array.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.array[top.index++];
+    const depth = stack.length; // the dimension v stands for
+    if (depth < rank) {
+      if (!Array.isArray(v)) nestingError(where(stack), `is ${preview(v)}, expected an array of ${shape[depth]}`);
+      if (v.length !== shape[depth]) nestingError(where(stack), `has ${v.length} entries, dimension ${depth} is ${shape[depth]}`);
+      stack.push({ array: v, index: 0 });
+    } else {
+      if (Array.isArray(v)) nestingError(where(stack), `is an array, but the shape has only ${rank} dimension${rank === 1 ? '' : 's'}`);
+      out.push(v);
+    }
+  }
+  return out;
 }
+
+/** The largest finite magnitude of each float datatype: JSON numbers beyond it would become ±Infinity. */
+const FLOAT_MAX: Partial<Record<Datatype, number>> = { FP16: 65504, FP32: 3.4028234663852886e38, FP64: Number.MAX_VALUE };
 
 function fromJson(input: InferInput, datatype: Datatype, count: number): TypedArray {
   const info = DATATYPE_INFO[datatype];
-  const flat: unknown[] = [];
-  if (input.data === undefined) fail(400, `input '${input.name}': no data (give "data", or "parameters.binary_data_size" with a binary body)`);
-  flatten(input.data, flat);
-  if (flat.length !== count) fail(400, `input '${input.name}': shape [${input.shape}] needs ${count} elements, data has ${flat.length}`);
+  if (input.data === undefined) fail(400, `${label(input.name)}: no data (give "data", or "parameters.binary_data_size" with a binary body)`);
+  const flat = flattenData(input.name, input.data, input.shape, count);
   const out = new info.array(count);
   for (let i = 0; i < count; i++) {
     const v = flat[i];
-    const where = `input '${input.name}' element ${i}`;
+    const where = () => `${label(input.name)} element ${i}`;
     switch (info.kind) {
       case 'bool':
         if (typeof v === 'boolean') out[i] = v ? 1 : 0;
         else if (v === 0 || v === 1) out[i] = v;
-        else fail(400, `${where}: expected true/false, got ${JSON.stringify(v)}`);
+        else fail(400, `${where()}: expected true/false, got ${preview(v)}`);
         break;
       case 'int':
-        if (typeof v !== 'number' || !Number.isInteger(v)) fail(400, `${where}: expected an integer, got ${JSON.stringify(v)}`);
-        if (v < info.min! || v > info.max!) fail(400, `${where}: ${v} is out of range for ${datatype}`);
+        if (typeof v !== 'number' || !Number.isInteger(v)) fail(400, `${where()}: expected an integer, got ${preview(v)}`);
+        if (v < info.min! || v > info.max!) fail(400, `${where()}: ${v} is out of range for ${datatype}`);
         out[i] = v;
         break;
       case 'bigint': {
         let b: bigint;
         if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
         else if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) b = BigInt(v);
-        else fail(400, `${where}: expected an integer (a number, or a decimal string beyond 2^53), got ${JSON.stringify(v)}`);
+        else fail(400, `${where()}: expected an integer (a number, or a decimal string beyond 2^53), got ${preview(v)}`);
         const lo = datatype === 'UINT64' ? 0n : -(2n ** 63n), hi = datatype === 'UINT64' ? 2n ** 64n - 1n : 2n ** 63n - 1n;
-        if (b < lo || b > hi) fail(400, `${where}: ${b} is out of range for ${datatype}`);
+        if (b < lo || b > hi) fail(400, `${where()}: ${b} is out of range for ${datatype}`);
         (out as BigInt64Array)[i] = b;
         break;
       }
       case 'float':
-      case 'half':
-        if (typeof v !== 'number' || !Number.isFinite(v)) fail(400, `${where}: expected a finite number, got ${JSON.stringify(v)}`);
+      case 'half': {
+        if (typeof v !== 'number' || !Number.isFinite(v)) fail(400, `${where()}: expected a finite number, got ${preview(v)}`);
         out[i] = info.kind === 'half' ? toHalfBits(v) : v;
+        // The range check is on the converted value: FP32 1e39 or FP16 65520 round to ±Infinity.
+        const stored = info.kind === 'half' ? fromHalfBits(out[i] as number) : (out[i] as number);
+        if (!Number.isFinite(stored)) fail(400, `${where()}: ${v} is out of range for ${datatype} (largest finite magnitude ${FLOAT_MAX[datatype]})`);
         break;
+      }
     }
   }
   return out;
@@ -98,17 +135,17 @@ function fromBinary(input: InferInput, datatype: Datatype, count: number, bytes:
   const info = DATATYPE_INFO[datatype];
   const want = count * info.bytes;
   if (bytes.byteLength !== want) {
-    fail(400, `input '${input.name}': binary_data_size is ${bytes.byteLength} but ${count} ${datatype} elements need ${want} bytes`);
+    fail(400, `${label(input.name)}: binary_data_size is ${bytes.byteLength} but ${count} ${datatype} elements need ${want} bytes`);
   }
   const aligned = bytes.slice(); // own, aligned buffer (the payload offset may not be a multiple of the element size)
   const out = new info.array(aligned.buffer, 0, count);
   if (info.kind === 'float' || info.kind === 'half') {
     for (let i = 0; i < count; i++) {
       const v = info.kind === 'half' ? fromHalfBits(out[i] as number) : (out[i] as number);
-      if (!Number.isFinite(v)) fail(400, `input '${input.name}' element ${i}: ${v} is not a finite number`);
+      if (!Number.isFinite(v)) fail(400, `${label(input.name)} element ${i}: ${v} is not a finite number`);
     }
   } else if (info.kind === 'bool') {
-    for (let i = 0; i < count; i++) if (out[i]! > 1) fail(400, `input '${input.name}' element ${i}: BOOL bytes must be 0 or 1`);
+    for (let i = 0; i < count; i++) if (out[i]! > 1) fail(400, `${label(input.name)} element ${i}: BOOL bytes must be 0 or 1`);
   }
   return out;
 }
@@ -124,20 +161,20 @@ export function decodeInputs(inputs: InferInput[], model: TensorMeta[], payload:
   let budget = limits.maxElements;
   const tensors = inputs.map((input) => {
     const meta = byName.get(input.name);
-    if (!meta) fail(400, `unknown input '${input.name}'; the model takes ${model.map((m) => `'${m.name}'`).join(', ')}`);
-    if (seen.has(input.name)) fail(400, `input '${input.name}' is given twice`);
+    if (!meta) fail(400, `unknown ${label(input.name)}; the model takes ${quoteList(model.map((m) => m.name))}`);
+    if (seen.has(input.name)) fail(400, `${label(input.name)} is given twice`);
     seen.add(input.name);
-    if (!isDatatype(input.datatype)) fail(400, `input '${input.name}': unknown datatype ${JSON.stringify(input.datatype)}`);
-    if (input.datatype !== meta.datatype) fail(400, `input '${input.name}': datatype ${input.datatype} does not match the model's ${meta.datatype}`);
+    if (!isDatatype(input.datatype)) fail(400, `${label(input.name)}: unknown datatype ${preview(input.datatype)}`);
+    if (input.datatype !== meta.datatype) fail(400, `${label(input.name)}: datatype ${input.datatype} does not match the model's ${meta.datatype}`);
     checkShape(input, meta);
     const count = elementCount(input.name, input.shape, budget);
     budget -= count;
     const size = input.parameters?.binary_data_size;
     let data: TypedArray;
     if (size !== undefined) {
-      if (!payload) fail(400, `input '${input.name}' has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`);
-      if (input.data !== undefined) fail(400, `input '${input.name}': give either data or binary_data_size, not both`);
-      if (offset + size > payload.byteLength) fail(400, `input '${input.name}': binary part ends after ${payload.byteLength - offset} of ${size} bytes (truncated body?)`);
+      if (!payload) fail(400, `${label(input.name)} has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`);
+      if (input.data !== undefined) fail(400, `${label(input.name)}: give either data or binary_data_size, not both`);
+      if (offset + size > payload.byteLength) fail(400, `${label(input.name)}: binary part ends after ${payload.byteLength - offset} of ${size} bytes (truncated body?)`);
       data = fromBinary(input, meta.datatype, count, payload.subarray(offset, offset + size));
       offset += size;
     } else {
@@ -146,7 +183,7 @@ export function decodeInputs(inputs: InferInput[], model: TensorMeta[], payload:
     return { name: input.name, datatype: meta.datatype, shape: input.shape, data };
   });
   const missing = model.filter((m) => !seen.has(m.name));
-  if (missing.length) fail(400, `missing input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m.name}'`).join(', ')}`);
+  if (missing.length) fail(400, `missing input${missing.length > 1 ? 's' : ''} ${quoteList(missing.map((m) => m.name))}`);
   if (payload && offset !== payload.byteLength) {
     fail(400, `binary part has ${payload.byteLength} bytes but the inputs' binary_data_size add up to ${offset}`);
   }

@@ -3,6 +3,7 @@
  * bytes from R2, sessions from the isolate's cache. Bundled models are registered once per isolate first.
  */
 import { fail } from '../middleware/errors.ts';
+import { quote, quoteList } from '../inference/quote.ts';
 import { SessionCache } from '../inference/session-cache.ts';
 import type { LoadedModel } from '../inference/model-loader.ts';
 import type { Tensor } from '../inference/tensor-codec.ts';
@@ -48,9 +49,9 @@ export class Registry {
       return record;
     }
     const summary = await this.catalog.getModel(model);
-    if (!summary) fail(404, `unknown model '${model}'`);
-    if (ref === undefined) fail(404, `model '${model}' has no 'latest' alias; name a version (${summary.versions.join(', ')})`);
-    fail(404, `model '${model}' has no version or alias '${ref}'; versions: ${summary.versions.join(', ') || 'none'}`);
+    if (!summary) fail(404, `unknown model ${quote(model)}`);
+    if (ref === undefined) fail(404, `model ${quote(model)} has no 'latest' alias; name a version (${quoteList(summary.versions)})`);
+    fail(404, `model ${quote(model)} has no version or alias ${quote(ref)}; versions: ${quoteList(summary.versions) || 'none'}`);
   }
 
   /** Catalog writes go through here so this isolate never serves a resolution older than its own write. */

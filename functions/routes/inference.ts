@@ -9,7 +9,10 @@ import { limitBody } from '../middleware/body-limit.ts';
 import { executionProvider } from '../inference/ort-runtime.ts';
 import { HEADER_LENGTH, joinBinaryBody, parseJson, splitBinaryBody } from '../inference/binary-body.ts';
 import { describeIssue, inferRequestSchema, type InferRequest } from '../inference/infer-request.ts';
-import { decodeInputs, toBinaryData, toJsonData } from '../inference/tensor-codec.ts';
+import { type Tensor, decodeInputs, toBinaryData, toJsonData } from '../inference/tensor-codec.ts';
+import { checkOutputSize } from '../inference/probe.ts';
+import { quote, quoteList } from '../inference/quote.ts';
+import { ModelRunError } from '../inference/run-error.ts';
 import type { VersionRecord } from '../registry/model-record.ts';
 import { getBlob } from '../registry/blob-store.ts';
 import { services } from '../services.ts';
@@ -68,6 +71,27 @@ async function readRequest(c: Ctx): Promise<{ request: InferRequest; payload?: U
   return { request: parsed.data, payload };
 }
 
+/**
+ * Runs the model; a run ORT refuses is the request's or the model's fault, never the server's. Answered 400 as
+ * Triton answers a failed inference (KServe/Triton map a model's execution error to 400 Bad Request): the caller
+ * sent a tensor this graph cannot take (a Reshape that does not fit), or its output would not fit the bounded
+ * WASM heap. 422 would say "the body is well-formed but semantically wrong", which is true of the request only
+ * when the fault is the input's; the server cannot tell that from a broken model, so it keeps Triton's 400.
+ * Outputs larger than a response may carry are refused before they are serialised.
+ */
+async function run(c: Ctx, record: VersionRecord, tensors: Tensor[], outputs: string[]): Promise<Tensor[]> {
+  const { registry, config } = services(c.env);
+  let result: Tensor[];
+  try {
+    result = await registry.run(record, tensors, outputs);
+  } catch (e) {
+    if (e instanceof ModelRunError) fail(400, `the model failed on this input: ${e.message}`);
+    throw e;
+  }
+  checkOutputSize(result, config.maxTensorElements);
+  return result;
+}
+
 async function infer(c: Ctx, ref?: string) {
   const { registry, config } = services(c.env);
   // Resolve the model while the body streams in: the catalog lookup is a Durable Object round trip.
@@ -81,11 +105,11 @@ async function infer(c: Ctx, ref?: string) {
   const known = new Set(record.outputs.map((o) => o.name));
   const seen = new Set<string>();
   for (const o of requested) {
-    if (!known.has(o.name)) fail(400, `unknown output '${o.name}'; the model gives ${[...known].map((n) => `'${n}'`).join(', ')}`);
-    if (seen.has(o.name)) fail(400, `output '${o.name}' is requested twice`);
+    if (!known.has(o.name)) fail(400, `unknown output ${quote(o.name)}; the model gives ${quoteList([...known])}`);
+    if (seen.has(o.name)) fail(400, `output ${quote(o.name)} is requested twice`);
     seen.add(o.name);
   }
-  const outputs = await registry.run(record, tensors, requested.map((o) => o.name));
+  const outputs = await run(c, record, tensors, requested.map((o) => o.name));
   const allBinary = request.parameters?.binary_data_output === true;
   const binaryWanted = (name: string) => allBinary || requested.find((o) => o.name === name)?.parameters?.binary_data === true;
   const parts: Uint8Array[] = [];

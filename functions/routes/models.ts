@@ -1,7 +1,8 @@
 /**
  * Model management (admin token): upload immutable versions, move aliases, delete unaliased versions.
- * Order of writes keeps storage whole: bytes are validated by loading them, the blob is written
- * (content-addressed, so a retry or a race rewrites nothing), then the catalog records the version in one transaction.
+ * Order of writes keeps storage whole: bytes are validated by loading them and running them once (probe.ts),
+ * the blob is written (content-addressed, so a retry or a race rewrites nothing), then the catalog records the
+ * version in one transaction. A refused upload writes nothing.
  */
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -10,6 +11,9 @@ import { limitBody } from '../middleware/body-limit.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
 import { loadModel } from '../inference/model-loader.ts';
+import { probeModel } from '../inference/probe.ts';
+import { quote } from '../inference/quote.ts';
+import { ModelRunError } from '../inference/run-error.ts';
 import { deleteBlob, putBlob } from '../registry/blob-store.ts';
 import { sha256Hex } from '../../federated/model/digest.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';
@@ -20,7 +24,7 @@ import { services } from '../services.ts';
 type Ctx = Context<{ Bindings: Env }>;
 
 function checkName(value: string, what: string): string {
-  if (!NAME_PATTERN.test(value)) fail(400, `${what} '${value}' is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  if (!NAME_PATTERN.test(value)) fail(400, `${what} ${quote(value)} is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
   return value;
 }
 
@@ -37,13 +41,21 @@ async function putVersion(c: Ctx) {
   const existing = await registry.catalog.resolve(name, version);
   if (existing && existing.version === version) {
     if (existing.sha256 === sha256) return c.json(existing, 200);
-    fail(409, `model '${name}' version '${version}' already exists with different bytes (sha256 ${existing.sha256}); versions are immutable, upload under a new version`);
+    fail(409, `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${existing.sha256}); versions are immutable, upload under a new version`);
   }
-  const { session, inputs, outputs } = await loadModel(bytes);
-  await session.release();
+  const model = await loadModel(bytes);
+  try {
+    await probeModel(model, { maxElements: services(c.env).config.maxTensorElements });
+  } catch (e) {
+    if (e instanceof ModelRunError) fail(400, `the model loads but cannot run on inputs built from its metadata (dynamic dimensions 1, zeros): ${e.message}`);
+    throw e;
+  } finally {
+    await model.session.release();
+  }
+  const { inputs, outputs } = model;
   await putBlob(c.env.MODEL_BLOBS, sha256, bytes);
   const result = await registry.putVersion({ model: name, version, sha256, bytes: bytes.byteLength, inputs, outputs });
-  if (result.status === 'conflict') fail(409, `model '${name}' version '${version}' was just written with different bytes (sha256 ${result.record.sha256})`);
+  if (result.status === 'conflict') fail(409, `model ${quote(name)} version ${quote(version)} was just written with different bytes (sha256 ${result.record.sha256})`);
   return c.json(result.record, result.status === 'created' ? 201 : 200);
 }
 
@@ -56,7 +68,7 @@ async function putAlias(c: Ctx) {
   const { registry } = services(c.env);
   await registry.ready();
   const result = await registry.setAlias(name, alias, parsed.data.version);
-  if (result.status === 'no-version') fail(404, `model '${name}' has no version '${parsed.data.version}'`);
+  if (result.status === 'no-version') fail(404, `model ${quote(name)} has no version ${quote(parsed.data.version)}`);
   return c.json({ model: name, alias, version: result.record.version, sha256: result.record.sha256 });
 }
 
@@ -66,8 +78,8 @@ async function deleteVersion(c: Ctx) {
   const { registry } = services(c.env);
   await registry.ready();
   const result = await registry.deleteVersion(name, version);
-  if (result.status === 'not-found') fail(404, `model '${name}' has no version '${version}'`);
-  if (result.status === 'aliased') fail(409, `model '${name}' version '${version}' is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}; move them first`);
+  if (result.status === 'not-found') fail(404, `model ${quote(name)} has no version ${quote(version)}`);
+  if (result.status === 'aliased') fail(409, `model ${quote(name)} version ${quote(version)} is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}; move them first`);
   if (!result.blobStillUsed) await deleteBlob(c.env.MODEL_BLOBS, result.sha256);
   return c.json({ model: name, version, deleted: true });
 }

@@ -1,7 +1,7 @@
 /** Model management: admin auth, immutable versions, aliases, delete rules, refused writes change nothing. */
 import { SELF, env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { addModel, identityModel, matmulModel } from '../fixtures/onnx-models.ts';
+import { addModel, constantOfShapeModel, expandModel, identityModel, matmulModel, reshapeModel, tileModel } from '../fixtures/onnx-models.ts';
 import { ADMIN, inferJson, upload, uploadOk, uniqueName } from './helpers.ts';
 import type { ModelCatalog } from '../../functions/registry/model-catalog.ts';
 
@@ -54,6 +54,57 @@ describe('uploads', () => {
     expect((await upload('bad name!', '1', matmulModel())).status).toBe(400);
     expect((await upload(name, '.hidden', matmulModel())).status).toBe(400);
     expect(await listModel(name)).toBeUndefined();
+  });
+});
+
+describe('uploads are run once before they are stored', () => {
+  const refused = async (bytes: Uint8Array, pattern: RegExp) => {
+    const name = uniqueName('probe');
+    const res = await upload(name, '1', bytes);
+    const { error } = (await res.json()) as { error: string };
+    expect({ status: res.status, error }).toMatchObject({ status: 400, error: expect.stringMatching(pattern) });
+    expect(await listModel(name)).toBeUndefined();
+    const rows = await runInDurableObject(env.MODEL_CATALOG.getByName('global'), (_: ModelCatalog, state: DurableObjectState) =>
+      state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
+    expect(rows).toEqual([]);
+  };
+  it.each([
+    ['a Reshape that fits no input', reshapeModel([2, 2]), /cannot run on inputs built from its metadata \(dynamic dimensions 1, zeros\): .*cannot be reshaped/],
+    ['an Expand to 3·10¹⁰ elements', expandModel([100_000, 100_000, 3]), /cannot run .*Tensor shape is too large/],
+    ['an Expand to 1.2 GB, beyond the WASM heap bound', expandModel([100_000, 1000, 3]), /cannot run .*out of memory/],
+    ['outputs larger than a response may carry', tileModel([1000, 1000]), /output 'y' has shape \[1000,3000\] on inputs of batch 1: the outputs add up to more than the 300000 elements/],
+    ['a fixed input shape larger than any request', identityModel('FP32', [1000, 1000]), /input 'x' has the fixed shape \[1000,1000\].*no request could run this model/],
+  ])('refuses %s (400) and stores nothing', (_, bytes, pattern) => refused(bytes, pattern));
+
+  it('stores a model whose size depends on its input values, and answers its failures with 400', async () => {
+    // ConstantOfShape(shape): zeros make an empty output, so the probe passes; the values decide at inference.
+    const name = uniqueName('probe-cos');
+    expect((await upload(name, '1', constantOfShapeModel())).status).toBe(201);
+    const run = (data: number[]) => inferJson(name, { inputs: [{ name: 'shape', shape: [2], datatype: 'INT64', data }] });
+    expect(((await (await run([2, 2])).json()) as any).outputs[0]).toEqual({ name: 'y', datatype: 'FP32', shape: [2, 2], data: [0, 0, 0, 0] });
+    expect((await run([100_000, 100_000])).status).toBe(400);
+  });
+
+  it('still serves the bundled models', async () => {
+    const res = await inferJson('mnist-mlp', { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: new Array(784).fill(0) }] });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('errors about model management quote little of the request', () => {
+  it('a long alias target, name or version', async () => {
+    const name = uniqueName('quote');
+    await uploadOk(name, '1', matmulModel());
+    const long = 'v'.repeat(60_000);
+    const alias = await put(`${name}/aliases/stable`, JSON.stringify({ version: long }));
+    expect(alias.status).toBe(404);
+    expect(((await alias.json()) as any).error).toMatch(/has no version 'v{64}…'$/);
+    const bad = await upload('b!'.repeat(4000), '1', matmulModel());
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error.length).toBeLessThan(300);
+    const gone = await del(`${name}/versions/${'x'.repeat(8000)}`);
+    expect(gone.status).toBe(404);
+    expect(((await gone.json()) as any).error.length).toBeLessThan(300);
   });
 });
 

@@ -1,0 +1,44 @@
+/**
+ * A model that loaded but failed while running: a Reshape/Expand that does not fit the input, an output too
+ * large to allocate within the WASM heap bound, an op refusing the values it got. Thrown below the routes
+ * (session-cache.ts, probe.ts) with ORT's reason cleaned of build paths and clipped; routes answer it with a 400.
+ */
+import { clip } from './quote.ts';
+
+export class ModelRunError extends Error {
+  override name = 'ModelRunError';
+  /** Whether ORT ran out of the bounded WASM heap (std::bad_alloc / failed allocation) rather than refusing the input. */
+  readonly outOfMemory: boolean;
+
+  constructor(reason: string, outOfMemory: boolean) {
+    super(reason);
+    this.outOfMemory = outOfMemory;
+  }
+
+  /** Wraps whatever `session.run` threw. */
+  static from(e: unknown): ModelRunError {
+    const raw = String((e as Error)?.message ?? e);
+    return new ModelRunError(ortReason(raw), /bad_alloc|failed to allocate|out of memory/i.test(raw));
+  }
+}
+
+/**
+ * ORT's message without the wrapper and the build machine's source location:
+ * "failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: /mnt/…/reshape_helper.h:93 onnxruntime::ReshapeHelper::…
+ * input_shape_size == requested_shape_size was false. The input tensor cannot be reshaped …" →
+ * "input_shape_size == requested_shape_size was false. The input tensor cannot be reshaped …".
+ */
+export function ortReason(message: string): string {
+  let m = message.replace(/\s+/g, ' ').trim();
+  m = m.replace(/^failed to call OrtRun\(\)\.\s*/, '').replace(/^ERROR_CODE: \d+, ERROR_MESSAGE: /, '');
+  // "<path>:<line> <C++ signature> [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : reason" → "INVALID_ARGUMENT: reason"
+  const tagged = /\[ONNXRuntimeError\] : \d+ : ([A-Z_]+) : (.*)$/.exec(m);
+  if (tagged) m = `${tagged[1]}: ${tagged[2]}`;
+  else {
+    // "<path>:<line> <C++ signature> reason": drop the location and the signature (up to its closing parenthesis).
+    const located = /^\S+\.(?:h|cc|cpp):\d+ (.*)$/.exec(m);
+    if (located) m = located[1]!.replace(/^.*?\)(?: const)? (?=\S)/, '');
+  }
+  if (m === 'std::bad_alloc') m = 'out of memory (std::bad_alloc)';
+  return clip(m, 300);
+}
