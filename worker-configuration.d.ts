@@ -17,11 +17,12 @@ interface __BaseEnv_Env {
 	FEDGE_ADMIN_TOKEN: string;
 	MODEL_CATALOG: DurableObjectNamespace<import("./functions/index").ModelCatalog>;
 	FEDERATED_TASK: DurableObjectNamespace<import("./functions/index").FederatedTask>;
+	TASK_DIRECTORY: DurableObjectNamespace<import("./functions/index").TaskDirectory>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./functions/index");
-		durableNamespaces: "ModelCatalog" | "FederatedTask";
+		durableNamespaces: "ModelCatalog" | "FederatedTask" | "TaskDirectory";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

@@ -2,6 +2,8 @@
  * The SDK's HTTP: JSON errors from the edge become EdgeError (status + the server's message); network failures,
  * timeouts, 429 and 503 are retried with exponential backoff and full jitter (Brooker, "Exponential Backoff And
  * Jitter", AWS Architecture Blog 2015), honouring Retry-After. The caller's AbortSignal stops everything at once.
+ * Idempotent requests may ask for more (`retryStatuses` with 5xx, `retryForMs`): a device waiting out a server
+ * restart keeps trying for a time budget rather than a count of attempts (EdgeClient keeps the default count).
  */
 export class EdgeError extends Error {
   override name = 'EdgeError';
@@ -21,6 +23,11 @@ export interface HttpOptions {
   timeoutMs?: number;
   /** Statuses worth another attempt (default 429, 503). Add 5xx only for requests that are safe to repeat. */
   retryStatuses?: readonly number[];
+  /**
+   * Keep retrying (network failures and `retryStatuses`) until this many ms after the first attempt, however many
+   * attempts that takes; `retries` is then no limit. For idempotent requests that should outlast a server restart.
+   */
+  retryForMs?: number;
 }
 
 const RETRY_STATUSES = [429, 503];
@@ -43,6 +50,7 @@ export function retryAfterMs(value: string | null | undefined, now = Date.now())
 export async function request(url: string, init: RequestInit, opts: HttpOptions = {}): Promise<Response> {
   const f = opts.fetch ?? fetch;
   const retries = opts.retries ?? 5;
+  const giveUpAt = opts.retryForMs === undefined ? undefined : Date.now() + opts.retryForMs;
   for (let attempt = 0; ; attempt++) {
     let res: Response | undefined;
     let failure: unknown;
@@ -60,12 +68,13 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions 
       const body = (await res.json().catch(() => ({}))) as { error?: string };
       throw new EdgeError(res.status, body.error ?? `${res.status} ${res.statusText}`);
     }
-    if (attempt >= retries) {
-      if (res) throw new EdgeError(res.status, ((await res.json().catch(() => ({}))) as { error?: string }).error ?? `${res.status} after ${retries} retries`);
+    const after = retryAfterMs(res?.headers.get('Retry-After'));
+    const delay = after ?? Math.random() * Math.min(8000, 100 * 2 ** attempt);
+    if (giveUpAt === undefined ? attempt >= retries : Date.now() + delay > giveUpAt) {
+      if (res) throw new EdgeError(res.status, ((await res.json().catch(() => ({}))) as { error?: string }).error ?? `${res.status} after ${attempt} retries`);
       throw failure;
     }
-    const after = retryAfterMs(res?.headers.get('Retry-After'));
     await res?.body?.cancel().catch(() => undefined);
-    await sleep(after ?? Math.random() * Math.min(8000, 100 * 2 ** attempt), opts.signal);
+    await sleep(delay, opts.signal);
   }
 }

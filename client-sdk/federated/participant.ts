@@ -3,21 +3,30 @@
  * (cached by version), fine-tune them on the device's own examples with Trainer (DP-SGD when the task asks,
  * charged to the device's PrivacyLedger), encode the weight update in fixed point, and run the SecAgg+ stages
  * (federated/secagg) against the task — so the edge only ever sees this device's update masked.
- * Messages are retried with backoff (the task treats a byte-identical retry as a no-op); a stage that has not
- * closed yet is polled; an AbortSignal stops the device cleanly (the task counts it as a dropout).
+ * Messages are retried with backoff (the task treats a byte-identical retry as a no-op), and so is every other
+ * idempotent request (round, weights, relays) on 5xx and network failures, for `retryForMs` — a device outlasts a
+ * server restart mid-round; a stage that has not closed yet is long-polled; relay requests carry the device's
+ * signature (only it may read what is relayed to it); an AbortSignal stops the device cleanly (a dropout).
+ * Before it trains or sends anything, the device checks the round's parameters keep its input private
+ * (round-policy.ts, ddgaussProblem) and throws UnsafeRoundError when they do not.
  */
 import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, type ClientState, type DeviceIdentity } from '../../federated/secagg/client.ts';
 import { encodeMessage } from '../../federated/secagg/wire.ts';
 import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
-import { ddgaussEncode } from '../../federated/dp/distributed-dp.ts';
+import { ddgaussEncode, ddgaussProblem } from '../../federated/dp/distributed-dp.ts';
+import { UnsafeRoundError, checkRoundParameters, minContributors } from '../../federated/secagg/round-policy.ts';
+import { sign } from '../../federated/secagg/primitives.ts';
 import type { DeviceMessage, RoundConfig } from '../../federated/secagg/messages.ts';
 import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
-import { type RoundInfo, relayFromJson } from '../../federated/aggregation/task-protocol.ts';
+import { DEVICE_SIGNATURE_HEADER, type RoundInfo, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
 import { Trainer, type Examples } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
 import { PrivacyBudgetError, type PrivacyLedger } from '../privacy/ledger.ts';
 import { EdgeError, request, sleep } from '../edge/http.ts';
+
+/** Statuses an idempotent request retries: rate limits, and the server (or a proxy in front) failing or restarting. */
+const RETRY_IDEMPOTENT = [429, 500, 502, 503, 504];
 
 export type ParticipantStage = 'checking-in' | 'downloading' | 'training' | 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'done';
 
@@ -34,6 +43,8 @@ export interface ParticipantOptions {
   fetch?: typeof fetch;
   /** How often to ask whether a stage has closed (ms, default 250). */
   pollMs?: number;
+  /** How long an idempotent request keeps retrying 5xx and network failures (ms, default 60 s: a server restart). */
+  retryForMs?: number;
   onProgress?: (p: { round: number; stage: ParticipantStage }) => void;
 }
 
@@ -66,8 +77,13 @@ export class Participant {
     return `${this.#o.url.replace(/\/$/, '')}/v1/tasks/${encodeURIComponent(this.#o.task)}${path}`;
   }
 
-  async #json<T>(path: string, signal?: AbortSignal): Promise<T> {
-    return (await (await request(this.#url(path), { method: 'GET' }, { fetch: this.#o.fetch, signal })).json()) as T;
+  /** Options for an idempotent request: 5xx and network failures are retried for retryForMs (a restarting server). */
+  #idempotent(signal?: AbortSignal) {
+    return { fetch: this.#o.fetch, signal, retryStatuses: RETRY_IDEMPOTENT, retryForMs: this.#o.retryForMs ?? 60_000 };
+  }
+
+  async #json<T>(path: string, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<T> {
+    return (await (await request(this.#url(path), { method: 'GET', headers }, this.#idempotent(signal))).json()) as T;
   }
 
   /** Registers this device's signing key with the task (needs the task's enrollment token). */
@@ -81,7 +97,7 @@ export class Participant {
   /** The global weights of `version`, downloaded once per version. */
   async #weights(version: number, signal?: AbortSignal): Promise<Float32Array> {
     if (this.#cache?.version === version) return this.#cache.weights;
-    const res = await request(this.#url('/weights'), { method: 'GET' }, { fetch: this.#o.fetch, signal });
+    const res = await request(this.#url('/weights'), { method: 'GET' }, this.#idempotent(signal));
     const got = Number(res.headers.get('Fedge-Weights-Version'));
     const weights = new Float32Array(await res.arrayBuffer());
     this.#cache = { version: got, weights };
@@ -93,14 +109,15 @@ export class Participant {
     if (epsilonSpent !== undefined) headers['Fedge-Epsilon-Spent'] = String(epsilonSpent);
     // A message is idempotent at the task (a byte-identical resend is a no-op), so a 5xx from a proxy or a reset
     // Durable Object is safe to retry.
-    await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, { fetch: this.#o.fetch, signal, retryStatuses: [429, 500, 502, 503, 504] });
+    await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, this.#idempotent(signal));
   }
 
   /** Waits for a relay: long polls (the task holds each request up to 20 s until the stage closes; 425 while open). */
   async #relay<T>(kind: 'broadcast' | 'delivery' | 'unmask', round: number, signal?: AbortSignal): Promise<T> {
+    const proof = toBase64(await sign(this.#o.identity.seed, relaySigningBytes(this.#o.task, round, kind, this.device)));
     for (;;) {
       try {
-        return await this.#json<T>(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}&wait=20`, signal);
+        return await this.#json<T>(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}&wait=20`, signal, { [DEVICE_SIGNATURE_HEADER]: proof });
       } catch (e) {
         if (!(e instanceof EdgeError && e.status === 425)) throw e;
       }
@@ -125,6 +142,12 @@ export class Participant {
       await sleep((this.#o.pollMs ?? 250) * (0.5 + Math.random()), signal);
     }
     const round = info.round;
+    // Nothing is downloaded, trained or sent for a round whose parameters would give this device's input away.
+    // A round that announces it publishes with fewer than 3 is refused; later checks hold it to at least 3 anyway.
+    checkRoundParameters({ neighbours: info.neighbours, threshold: info.threshold, minContributors: info.minDevices });
+    const contributors = minContributors({ minContributors: info.minDevices });
+    const ddProblem = info.distributedDp && ddgaussProblem(info.distributedDp, contributors);
+    if (ddProblem) throw new UnsafeRoundError(`unsafe round: distributedDp: ${ddProblem}`);
     progress(round, 'downloading');
     const global = await this.#weights(info.weightsVersion, signal);
     progress(round, 'training');
@@ -148,7 +171,7 @@ export class Participant {
     } finally {
       trainer.dispose();
     }
-    const config: RoundConfig = { roundId: info.roundId, neighbours: info.neighbours, threshold: info.threshold, graphSeed: fromBase64(info.graphSeed), length: info.length };
+    const config: RoundConfig = { roundId: info.roundId, neighbours: info.neighbours, threshold: info.threshold, graphSeed: fromBase64(info.graphSeed), length: info.length, minContributors: contributors };
     try {
       progress(round, 'advertise-keys');
       const { state, message } = await clientAdvertiseKeys(config, this.#o.identity);

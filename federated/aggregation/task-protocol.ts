@@ -8,7 +8,7 @@ import { type DdgaussParameters, ddgaussEpsilon, ddgaussParameters } from '../dp
 import type { ServerOptimizerConfig } from './server-optimizer.ts';
 import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../secagg/messages.ts';
 import type { FixedPoint } from '../secagg/fixed-point.ts';
-import { fromBase64, toBase64 } from '../secagg/bytes.ts';
+import { framed, fromBase64, toBase64 } from '../secagg/bytes.ts';
 import { decodeMessage, encodeMessage } from '../secagg/wire.ts';
 import type { AdvertiseKeys } from '../secagg/messages.ts';
 
@@ -97,6 +97,8 @@ export interface RoundInfo {
   graphSeed: string;
   neighbours: number;
   threshold: number;
+  /** Fewest masked inputs the round publishes with (devices refuse rounds that accept fewer than 3). */
+  minDevices: number;
   /** Words in a masked input (updateLength). */
   length: number;
   fixedPoint: FixedPoint;
@@ -126,6 +128,8 @@ export interface RoundRecord {
   epsilon?: number;
   /** Client-level ε of the distributed DP after this round's sum was released. */
   clientEpsilon?: number;
+  /** Revealed shares that did not lie on their owner's polynomial: left out of unmasking (sender or dealer lied). */
+  badShares?: { holder: string; of: string }[];
   startedAt: string;
   endedAt?: string;
 }
@@ -161,3 +165,15 @@ export const relayFromJson = {
   delivery: (j: Json<typeof relayToJson.delivery>): SharesDelivery => ({ roundId: j.roundId, ciphertexts: j.ciphertexts.map((c) => ({ from: c.from, data: fromBase64(c.data) })) }),
   unmask: (j: UnmaskRequest): UnmaskRequest => j,
 };
+
+/** Header carrying a device's signature over its relay request (base64 Ed25519). */
+export const DEVICE_SIGNATURE_HEADER = 'Fedge-Device-Signature';
+
+/**
+ * What a device signs to fetch a relay: the task, round, relay and its own id. Relays are read-only and carry only
+ * what this device is entitled to, so a replayed signature returns what its owner saw already; without one,
+ * anybody could list a round's roster or test whether a device takes part.
+ */
+export function relaySigningBytes(task: string, round: number, kind: string, device: string): Uint8Array {
+  return framed('fedge-relay/v1', task, String(round), kind, device);
+}

@@ -172,3 +172,34 @@ export function ddgaussEpsilon(opts: { params: DdgaussParameters; rounds: number
   if (opts.sampleRate >= 1) return zcdpToEpsilon(rho * opts.rounds, opts.delta, DEFAULT_ORDERS);
   return new RdpAccountant().step({ noiseMultiplier: 1 / Math.sqrt(2 * rho), sampleRate: opts.sampleRate, steps: opts.rounds }).getEpsilon(opts.delta);
 }
+
+/** Below this per-device noise (lattice steps) the devices' discrete noise does not add up to the Gaussian the bound assumes (τ term). */
+export const MIN_LOCAL_NOISE_STD = 1;
+
+/**
+ * Why `p` does not give the privacy it claims for a round of at least `contributors` devices, or undefined when it
+ * does. Checked by the server when a task is created and by every device before it sends anything:
+ *  - noise sized for more devices than the round accepts: a round that publishes with fewer carries less noise;
+ *  - fewer than 3 devices, or parameters that are not what ddgaussParameters derives from their own clip, noise
+ *    and dimension (a server announcing a smaller local noise than the central noise needs);
+ *  - non-finite values, local noise below MIN_LOCAL_NOISE_STD, or a round whose ε is not finite.
+ */
+export function ddgaussProblem(p: DdgaussParameters, contributors: number): string | undefined {
+  const values = [p.clip, p.dimension, p.paddedDimension, p.gamma, p.localNoiseStd, p.centralNoiseStd, p.roundedNormBound, p.devices, p.bits];
+  if (!values.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) return 'parameters must be finite positive numbers';
+  if (!Number.isInteger(p.devices) || p.devices < 3) return `noise is sized for ${p.devices} devices; at least 3 must add theirs`;
+  if (p.devices > contributors) return `noise is sized for ${p.devices} devices but a round may publish with ${contributors}: the sum would carry less noise than claimed`;
+  let expected: DdgaussParameters;
+  try {
+    expected = ddgaussParameters({ clip: p.clip, centralNoiseStd: p.centralNoiseStd, devices: p.devices, dimension: p.dimension, bits: p.bits });
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
+  if (expected.paddedDimension !== p.paddedDimension || !close(expected.gamma, p.gamma) || !close(expected.localNoiseStd, p.localNoiseStd) || !close(expected.roundedNormBound, p.roundedNormBound)) {
+    return 'parameters are not the ones derived from their clip, central noise and dimension';
+  }
+  if (!(p.localNoiseStd >= MIN_LOCAL_NOISE_STD)) return `per-device noise ${p.localNoiseStd} is below ${MIN_LOCAL_NOISE_STD} lattice step: the devices' noise does not add up to the claimed Gaussian`;
+  if (!Number.isFinite(ddgaussRoundRho(p))) return 'the privacy loss of one round is not finite';
+  return undefined;
+}

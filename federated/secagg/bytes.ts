@@ -34,12 +34,15 @@ export function framed(...parts: (Uint8Array | string)[]): Uint8Array {
   return out;
 }
 
-/** The parts of a `framed` byte string, or null when a length runs past the end (malformed input). */
-export function unframe(bytes: Uint8Array): Uint8Array[] | null {
+/**
+ * The parts of a `framed` byte string, or null when a length runs past the end or there are more than `maxParts`
+ * (malformed input: a body of millions of empty frames must not become millions of views).
+ */
+export function unframe(bytes: Uint8Array, maxParts = Infinity): Uint8Array[] | null {
   const parts: Uint8Array[] = [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let off = 0; off < bytes.byteLength;) {
-    if (off + 4 > bytes.byteLength) return null;
+    if (off + 4 > bytes.byteLength || parts.length >= maxParts) return null;
     const len = view.getUint32(off, true);
     if (len > bytes.byteLength - off - 4) return null;
     parts.push(bytes.subarray(off + 4, off + 4 + len));

@@ -8,11 +8,13 @@ import { neighbourGraph } from './graph.ts';
 import { pairSign, pairwiseMaskKey, selfMaskKey, shareEncryptionKey } from './keys.ts';
 import {
   type AdvertiseKeys, type KeysBroadcast, type MaskedInput, type RevealedShare, type RoundConfig, SecAggError, type ShareKeys,
-  type SharesDelivery, type Unmask, type UnmaskRequest, signingBytes,
+  type SharesDelivery, type Unmask, type UnmaskRequest, SECRET_BYTES, signingBytes,
 } from './messages.ts';
 import { ed25519PublicKey, open, randomBytes, seal, sha256, sign, verify, x25519PublicKey } from './primitives.ts';
 import { addMask, expandMask } from './prg.ts';
 import { split } from './shamir.ts';
+import { UnsafeRoundError, checkRoundParameters, minContributors } from './round-policy.ts';
+import { usablePublicKey } from './keys.ts';
 
 export interface DeviceIdentity {
   id: string;
@@ -41,6 +43,8 @@ export interface ClientState {
   selfSeed?: Uint8Array;
   /** Shares neighbours gave this device to hold, by whose secret they are. */
   held: Record<string, HeldShare>;
+  /** The x of the share each neighbour deals this device: its place in that neighbour's sorted list, plus one. */
+  shareX?: Record<string, number>;
 }
 
 async function signed<M extends AdvertiseKeys | ShareKeys | MaskedInput | Unmask>(identity: DeviceIdentity, m: Omit<M, 'signature'>): Promise<M> {
@@ -53,8 +57,12 @@ function expectStage(state: ClientState, stage: ClientState['stage'], next: stri
   if (state.stage !== stage) throw new SecAggError(`${next}: this device is at stage '${state.stage}', not '${stage}' (out of order or repeated)`);
 }
 
-/** Round 0 (AdvertiseKeys): two fresh X25519 key pairs for this round. */
+/**
+ * Round 0 (AdvertiseKeys): two fresh X25519 key pairs for this round. Refuses (UnsafeRoundError, nothing sent)
+ * a round whose parameters would let the server learn this device's input (round-policy.ts).
+ */
 export async function clientAdvertiseKeys(config: RoundConfig, identity: DeviceIdentity): Promise<{ state: ClientState; message: AdvertiseKeys }> {
+  checkRoundParameters(config);
   const encryptionSecret = randomBytes(32), maskSecret = randomBytes(32);
   const message = await signed<AdvertiseKeys>(identity, {
     stage: 'advertise-keys', roundId: config.roundId, from: identity.id, identityKey: identity.publicKey,
@@ -72,6 +80,8 @@ export async function clientShareKeys(prev: ClientState, broadcast: KeysBroadcas
   const { config, identity } = prev;
   if (broadcast.roundId !== config.roundId) throw new SecAggError(`share-keys: keys for round '${broadcast.roundId}', this is round '${config.roundId}'`);
   if (!broadcast.roster.includes(identity.id)) throw new SecAggError('share-keys: this device is not on the roster');
+  if (new Set(broadcast.roster).size !== broadcast.roster.length) throw new SecAggError('share-keys: the roster repeats a device');
+  if (broadcast.roster.length < minContributors(config)) throw new UnsafeRoundError(`share-keys: a roster of ${broadcast.roster.length}, fewer than the ${minContributors(config)} contributors this device requires`);
   const graph = await neighbourGraph(broadcast.roster, config.graphSeed, config.neighbours);
   const mine = graph.get(identity.id)!;
   const ads = new Map(broadcast.neighbours.map((a) => [a.from, a]));
@@ -83,6 +93,7 @@ export async function clientShareKeys(prev: ClientState, broadcast: KeysBroadcas
     const trusted = trustedKeys?.get(ad.from);
     if (trusted && !equal(trusted, ad.identityKey)) throw new SecAggError(`share-keys: ${ad.from} signs with a key that is not its enrolled one`);
     if (!(await verify(ad.identityKey, await signingBytes(ad), ad.signature))) throw new SecAggError(`share-keys: ${ad.from}'s key advertisement has a bad signature`);
+    if (!((await usablePublicKey(ad.encryptionKey)) && (await usablePublicKey(ad.maskKey)))) throw new SecAggError(`share-keys: ${ad.from} advertised a low-order public key`);
   }
   const selfSeed = randomBytes(32);
   const xs = mine.map((_, i) => i + 1);
@@ -94,7 +105,8 @@ export async function clientShareKeys(prev: ClientState, broadcast: KeysBroadcas
     return { to: v, data: seal(key, plaintext) };
   }));
   const message = await signed<ShareKeys>(identity, { stage: 'share-keys', roundId: config.roundId, from: identity.id, selfMaskCommitment: await sha256(selfSeed), ciphertexts });
-  return { state: { ...prev, stage: 'shared', neighbours: Object.fromEntries(ads), selfSeed }, message };
+  const shareX = Object.fromEntries(mine.map((v) => [v, graph.get(v)!.indexOf(identity.id) + 1]));
+  return { state: { ...prev, stage: 'shared', neighbours: Object.fromEntries(ads), selfSeed, shareX }, message };
 }
 
 /**
@@ -119,7 +131,13 @@ export async function clientMaskedInput(prev: ClientState, delivery: SharesDeliv
     if (!from || !to || !x || !maskKey || !selfMask || dec.decode(from) !== c.from || dec.decode(to) !== identity.id) {
       throw new SecAggError(`masked-input: the ciphertext from ${c.from} names other parties`);
     }
-    held[c.from] = { x: Number(dec.decode(x)), maskKey: maskKey.slice(), selfMask: selfMask.slice() };
+    // The share this device holds is at its own place in the sender's neighbour list (as clientShareKeys deals
+    // them); anything else would be refused by the server at unmasking, so it is refused here, naming the sender.
+    const share = { x: Number(dec.decode(x)), maskKey: maskKey.slice(), selfMask: selfMask.slice() };
+    if (share.x !== prev.shareX?.[c.from] || share.maskKey.byteLength !== SECRET_BYTES || share.selfMask.byteLength !== SECRET_BYTES) {
+      throw new SecAggError(`masked-input: the shares from ${c.from} are malformed (x ${share.x}, expected ${prev.shareX?.[c.from]}; ${SECRET_BYTES}-byte secrets)`);
+    }
+    held[c.from] = share;
   }
   const sharers = Object.keys(held);
   if (sharers.length < config.threshold) {
@@ -148,6 +166,7 @@ export async function clientUnmask(prev: ClientState, request: UnmaskRequest): P
   if (survivors.size !== request.survivors.length) throw new SecAggError('unmask: the survivor list repeats a device');
   if (!survivors.has(identity.id)) throw new SecAggError('unmask: this device is not among the survivors, though it sent its input');
   if (survivors.size < config.threshold) throw new SecAggError(`unmask: ${survivors.size} survivors, fewer than the threshold ${config.threshold}`);
+  if (survivors.size < minContributors(config)) throw new UnsafeRoundError(`unmask: ${survivors.size} survivors, fewer than the ${minContributors(config)} contributors this device requires (the others could subtract their own inputs from the sum)`);
   const shares: RevealedShare[] = Object.entries(prev.held).map(([of, h]) =>
     survivors.has(of) ? { of, kind: 'self-mask', x: h.x, y: h.selfMask } : { of, kind: 'mask-key', x: h.x, y: h.maskKey },
   );

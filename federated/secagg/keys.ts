@@ -1,6 +1,24 @@
 /** Per-round key derivations shared by devices and server (labels make every key single-purpose). */
 import { deriveKey, x25519 } from './primitives.ts';
 
+/** A fixed X25519 scalar: clamped, so agreement with it is all-zero exactly for low-order points. */
+const PROBE = new Uint8Array(32).fill(0x5a);
+
+/**
+ * Whether an advertised X25519 public key can be agreed with: a low-order point gives an all-zero shared secret
+ * (x25519 refuses it), which would make every mask or share key with that device fail later — at its neighbours
+ * and at the server's unmasking. Checked when the key is advertised.
+ */
+export async function usablePublicKey(publicKey: Uint8Array): Promise<boolean> {
+  if (publicKey.byteLength !== 32) return false;
+  try {
+    await x25519(PROBE, publicKey);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const ordered = (a: string, b: string) => (a < b ? [a, b] : [b, a]);
 
 /** Key of the pairwise mask between a and b (Bonawitz et al. 2017, §4: s_{u,v} = KA.agree(s_u^SK, s_v^PK)). */

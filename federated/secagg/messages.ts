@@ -7,6 +7,9 @@
 import { framed, utf8 } from './bytes.ts';
 import { sha256 } from './primitives.ts';
 
+/** Bytes of every secret that is Shamir-shared (an X25519 private key, a self-mask seed). */
+export const SECRET_BYTES = 32;
+
 export type Stage = 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask';
 
 /** Public round parameters, fixed by the server before the first stage. */
@@ -20,6 +23,11 @@ export interface RoundConfig {
   graphSeed: Uint8Array;
   /** Words (Z_2^32) in each device's input vector. */
   length: number;
+  /**
+   * Fewest contributors the round accepts (devices hold it to at least 3, round-policy.ts): a device does not go on
+   * with a roster, or reveal shares for a survivor list, smaller than this.
+   */
+  minContributors?: number;
 }
 
 interface Signed {

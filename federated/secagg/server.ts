@@ -1,20 +1,24 @@
 /**
  * SecAgg+ server side (Bonawitz et al., CCS 2017, Fig. 4, server steps; sparse graph per Bell et al., CCS 2020).
  * `serverReceive` checks one device message (round, stage, sender, signature, shape) and folds it into the
- * state — masked inputs go straight into one running sum, O(d) memory however many devices; `serverAdvance`
- * closes a stage and returns what to relay. The server learns only Σ inputs of the survivors (mod 2^32):
- * it holds ciphertexts it cannot open, and for each device at most one kind of share.
+ * state — masked inputs go straight into one running sum, O(d) memory however many devices; it is
+ * `serverAuthenticate` (who sent it: cheap checks and the signature, before anything else is spent on it) then
+ * `serverAccept`. The close functions end a stage and return what to relay. The server learns only Σ inputs of
+ * the survivors (mod 2^32): it holds ciphertexts it cannot open, and for each device at most one kind of share.
+ * No single device can stop a round from finishing: revealed shares are checked when they arrive (x is the
+ * sender's place in the owner's neighbour list, y is 32 bytes) and reconstructed robustly at the end
+ * (robust-reconstruct.ts), so a bad share costs the round at most that share.
  */
 import { equal } from './bytes.ts';
 import { neighbourGraph } from './graph.ts';
-import { pairSign, pairwiseMaskKey, selfMaskKey } from './keys.ts';
+import { pairSign, pairwiseMaskKey, selfMaskKey, usablePublicKey } from './keys.ts';
 import {
   type AdvertiseKeys, type DeviceMessage, type KeysBroadcast, type RoundConfig, SecAggAbort, SecAggError, type ShareKeys,
-  type RevealedShare, type SharesDelivery, type Stage, type Unmask, type UnmaskRequest, signingBytes,
+  type RevealedShare, SECRET_BYTES, type SharesDelivery, type Stage, type Unmask, type UnmaskRequest, signingBytes,
 } from './messages.ts';
 import { sha256, verify, x25519PublicKey } from './primitives.ts';
 import { addMask, expandMask } from './prg.ts';
-import { combine } from './shamir.ts';
+import { type HeldShare, reconstructChecked } from './robust-reconstruct.ts';
 
 export interface ServerState {
   config: RoundConfig;
@@ -39,7 +43,10 @@ export interface AggregateResult {
   survivors: string[];
   /** Devices that shared keys but sent no input: their pairwise masks were removed. */
   dropped: string[];
+  /** Devices that revealed shares not on their owner's polynomial (a share's sender or its dealer lied). */
+  badShares: { holder: string; of: string }[];
 }
+
 
 export function serverInit(config: RoundConfig, enrolled?: Record<string, Uint8Array>): ServerState {
   if (!(config.threshold >= 1) || !(config.neighbours >= 1) || config.graphSeed.byteLength !== 32 || !(config.length >= 1)) {
@@ -65,23 +72,40 @@ const refuse = (m: DeviceMessage, why: string): never => {
 
 /** Checks one device message and records it. Throws SecAggError saying why a message is refused. */
 export async function serverReceive(state: ServerState, m: DeviceMessage): Promise<void> {
+  await serverAuthenticate(state, m);
+  serverAccept(state, m);
+}
+
+/**
+ * Who sent `m`, checked before anything else is spent on it: round and stage, that the sender may speak now
+ * (enrolled for advertise-keys, on the roster after), and its Ed25519 signature. Throws SecAggError; nothing
+ * in the state changes.
+ */
+export async function serverAuthenticate(state: ServerState, m: DeviceMessage): Promise<void> {
   if (m.roundId !== state.config.roundId) refuse(m, `message for round '${m.roundId}', this is round '${state.config.roundId}' (replayed or misrouted)`);
   if (m.stage !== state.stage) refuse(m, `the round is at stage '${state.stage}'`);
+  let key: Uint8Array;
   if (m.stage === 'advertise-keys') {
-    if (state.ads[m.from]) refuse(m, 'this device already advertised keys');
     const enrolled = state.enrolled?.[m.from];
     if (state.enrolled && !enrolled) refuse(m, 'unknown device (not enrolled)');
     if (enrolled && !equal(enrolled, m.identityKey)) refuse(m, 'identity key is not the enrolled one');
-    if (m.encryptionKey.byteLength !== 32 || m.maskKey.byteLength !== 32) refuse(m, 'public keys must be 32 bytes');
+    key = m.identityKey;
   } else {
     const ad = state.ads[m.from];
     if (!ad || !state.roster.includes(m.from)) refuse(m, 'not a participant of this round');
-    if (!(await verify(ad!.identityKey, await signingBytes(m), m.signature))) refuse(m, 'bad signature');
+    key = ad!.identityKey;
   }
-  if (m.stage === 'advertise-keys' && !(await verify(m.identityKey, await signingBytes(m), m.signature))) refuse(m, 'bad signature');
+  if (!(await verify(key, await signingBytes(m), m.signature))) refuse(m, 'bad signature');
+  if (m.stage === 'advertise-keys' && !((await usablePublicKey(m.encryptionKey)) && (await usablePublicKey(m.maskKey)))) refuse(m, 'a public key is a low-order point (no key can be agreed with it)');
+}
 
+/** Folds an authenticated message into the state, after checking its content. Throws SecAggError when refused. */
+export function serverAccept(state: ServerState, m: DeviceMessage): void {
+  if (m.stage !== state.stage) refuse(m, `the round is at stage '${state.stage}'`);
   switch (m.stage) {
     case 'advertise-keys':
+      if (state.ads[m.from]) refuse(m, 'this device already advertised keys');
+      if (m.encryptionKey.byteLength !== 32 || m.maskKey.byteLength !== 32) refuse(m, 'public keys must be 32 bytes');
       state.ads[m.from] = m;
       return;
     case 'share-keys': {
@@ -115,6 +139,11 @@ export async function serverReceive(state: ServerState, m: DeviceMessage): Promi
         if (!v.graph.get(m.from)!.has(s.of) || !v.sharers.has(s.of)) refuse(m, `holds no share of ${s.of}`);
         const want = alive.has(s.of) ? 'self-mask' : 'mask-key';
         if (s.kind !== want) refuse(m, `revealed a ${s.kind} share of ${s.of}, which needs its ${want} share`);
+        // The owner gave its i-th neighbour (sorted) the share at x = i + 1 (client.ts): any other x, or a y that is
+        // not one secret's length, is not that share — refused here, so it can never reach interpolation.
+        const x = state.graph[s.of]!.indexOf(m.from) + 1;
+        if (s.x !== x) refuse(m, `its share of ${s.of} must be at x = ${x}, got ${s.x}`);
+        if (!(s.y instanceof Uint8Array) || s.y.byteLength !== SECRET_BYTES) refuse(m, `its share of ${s.of} must be ${SECRET_BYTES} bytes, got ${s.y?.byteLength}`);
       }
       state.unmasks[m.from] = m;
       return;
@@ -163,31 +192,42 @@ export function serverCloseMasked(state: ServerState): UnmaskRequest {
 
 /**
  * Closes unmask: reconstructs each survivor's self-mask seed and each dropped device's mask key from ≥ t shares,
- * checks them against the commitment / advertised public key, removes the masks and returns the sum.
+ * checked against the commitment / advertised public key (robustly: with more than t shares, bad ones are found
+ * and left out), removes the masks and returns the sum. Aborts (SecAggAbort, sum zeroed) only when some secret
+ * cannot be reconstructed from the good shares that arrived.
  */
 export async function serverFinish(state: ServerState): Promise<AggregateResult> {
   if (state.stage !== 'unmask') throw new SecAggError(`cannot finish at stage '${state.stage}'`);
   const { config } = state;
-  const byOwner = new Map<string, RevealedShare[]>();
-  for (const u of Object.values(state.unmasks)) for (const s of u.shares) byOwner.set(s.of, [...(byOwner.get(s.of) ?? []), s]);
-  const sharesOf = (device: string) => byOwner.get(device) ?? [];
+  const byOwner = new Map<string, HeldShare[]>();
+  for (const [holder, u] of Object.entries(state.unmasks).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const s of u.shares) byOwner.set(s.of, [...(byOwner.get(s.of) ?? []), { holder, x: s.x, y: s.y }]);
+  }
   const alive = new Set(state.survivors);
   const dropped = state.sharers.filter((v) => !alive.has(v));
+  const badShares: AggregateResult['badShares'] = [];
+  const suspects = new Set<string>();
+
+  /** The checked secret of `owner`, trusting shares of devices caught lying least. */
+  const secretOf = async (owner: string, what: string, check: (secret: Uint8Array) => Promise<boolean>): Promise<Uint8Array> => {
+    const shares = [...(byOwner.get(owner) ?? [])].sort((a, b) => Number(suspects.has(a.holder)) - Number(suspects.has(b.holder)));
+    if (shares.length < config.threshold) abort(state, `only ${shares.length} shares of ${what} arrived; ${config.threshold} are needed`);
+    const r = await reconstructChecked(shares, config.threshold, check);
+    if (!r) abort(state, `the ${shares.length} shares of ${what} do not reconstruct it (at least one of ${shares.map((s) => s.holder).join(', ')} sent a bad share, and no ${config.threshold} good ones were found)`);
+    for (const holder of r!.bad) (badShares.push({ holder, of: owner }), suspects.add(holder));
+    return r!.secret;
+  };
 
   const selfKeys: Uint8Array[] = [];
   for (const u of state.survivors) {
-    const shares = sharesOf(u);
-    if (shares.length < config.threshold) abort(state, `only ${shares.length} shares of ${u}'s self mask arrived; ${config.threshold} are needed`);
-    const seed = combine(shares.slice(0, config.threshold));
-    if (!equal(await sha256(seed), state.shares[u]!.selfMaskCommitment)) abort(state, `the shares of ${u}'s self mask do not reconstruct its committed seed (a neighbour sent a bad share)`);
+    const commitment = state.shares[u]!.selfMaskCommitment;
+    const seed = await secretOf(u, `${u}'s self mask`, async (s) => equal(await sha256(s), commitment));
     selfKeys.push(await selfMaskKey(config.roundId, u, seed));
   }
   const pairKeys: { key: Uint8Array; sign: 1 | -1 }[] = [];
   for (const v of dropped) {
-    const shares = sharesOf(v);
-    if (shares.length < config.threshold) abort(state, `${v} dropped and only ${shares.length} shares of its mask key arrived; ${config.threshold} are needed`);
-    const secret = combine(shares.slice(0, config.threshold));
-    if (!equal(await x25519PublicKey(secret), state.ads[v]!.maskKey)) abort(state, `the shares of ${v}'s mask key do not reconstruct its advertised key (a neighbour sent a bad share)`);
+    const advertised = state.ads[v]!.maskKey;
+    const secret = await secretOf(v, `${v}'s mask key (it dropped)`, async (s) => equal(await x25519PublicKey(s), advertised));
     for (const w of state.graph[v]!) {
       // w masked with v only if w received v's shares, i.e. both shared keys; w's mask is in the sum only if w survived.
       if (!alive.has(w)) continue;
@@ -199,5 +239,5 @@ export async function serverFinish(state: ServerState): Promise<AggregateResult>
   for (const key of selfKeys) addMask(state.sum, await expandMask(key, config.length), -1);
   for (const { key, sign } of pairKeys) addMask(state.sum, await expandMask(key, config.length), sign);
   state.stage = 'done';
-  return { sum: state.sum, survivors: [...state.survivors].sort(), dropped };
+  return { sum: state.sum, survivors: [...state.survivors].sort(), dropped, badShares };
 }

@@ -50,16 +50,28 @@ export function split(secret: Uint8Array, threshold: number, xs: number[]): Shar
 
 /** The secret from at least `threshold` shares (Lagrange interpolation at 0). More shares are fine; fewer give garbage, so callers count. */
 export function combine(shares: Share[]): Uint8Array {
+  return interpolateAt(shares, 0);
+}
+
+/**
+ * The value at `x` of the polynomial through `shares` (Lagrange interpolation; x = 0 is the secret). With a verified
+ * secret from t shares this evaluates the dealer's polynomial at any other share's x, which is how a bad share is
+ * told from a good one (robust-reconstruct.ts).
+ */
+export function interpolateAt(shares: Share[], x: number): Uint8Array {
   if (!shares.length) throw new ShamirError('no shares');
   const len = shares[0]!.y.length;
   if (new Set(shares.map((s) => s.x)).size !== shares.length) throw new ShamirError('duplicate share x-coordinates');
-  if (shares.some((s) => s.y.length !== len || s.x < 1 || s.x > 255)) throw new ShamirError('shares of different lengths or bad x-coordinates');
-  // Lagrange basis at 0: l_i = Π_{j≠i} x_j / (x_j ⊕ x_i)   (subtraction is XOR in GF(2^8))
+  if (shares.some((s) => !(s.y instanceof Uint8Array) || s.y.length !== len || !Number.isInteger(s.x) || s.x < 1 || s.x > 255)) throw new ShamirError('shares of different lengths or bad x-coordinates');
+  if (!Number.isInteger(x) || x < 0 || x > 255) throw new ShamirError(`cannot evaluate at x = ${x}`);
+  const known = shares.find((s) => s.x === x);
+  if (known) return known.y.slice();
+  // Lagrange basis at x: l_i = Π_{j≠i} (x_j ⊕ x) / (x_j ⊕ x_i)   (subtraction is XOR in GF(2^8))
   const basis = shares.map((si, i) => {
     let num = 1, den = 1;
     shares.forEach((sj, j) => {
       if (i === j) return;
-      num = mul(num, sj.x);
+      num = mul(num, sj.x ^ x);
       den = mul(den, sj.x ^ si.x);
     });
     return div(num, den);

@@ -3,11 +3,15 @@
  * (with the task's enrollment token), read the current round, download the global weights, send SecAgg+ messages
  * (binary wire format) and fetch what the server relays to them after each stage. Each task is one FederatedTask
  * Durable Object; this file validates input once and maps the object's refusals to JSON errors.
+ * A task name is looked up in the TaskDirectory first: an unknown task is 404 without its object ever being created.
+ * Bodies are read here, bounded in size and time (read-body.ts), before the task's object sees them — a message
+ * trickled byte by byte costs its sender the request, never the task's queue; a message's cap follows the task's d.
  */
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { adminAuth } from '../middleware/admin-auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
+import { readBody } from '../middleware/read-body.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
 import { sha256Hex } from '../../federated/model/digest.ts';
@@ -16,10 +20,13 @@ import { describeIssue } from '../inference/infer-request.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 import { type FederatedTask, MAX_RELAY_WAIT_SECONDS, type Refusal } from '../tasks/federated-task.ts';
+import { findTask, registerTask, type TaskEntry } from '../tasks/task-directory.ts';
 import { ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { fromBase64 } from '../../federated/secagg/bytes.ts';
 import { secAggParameters } from '../../federated/secagg/parameters.ts';
-import { type TaskSettings, ddgaussFor } from '../../federated/aggregation/task-protocol.ts';
+import { DEVICE_SIGNATURE_HEADER, type TaskSettings, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { MAX_JSON_DEPTH, TaskSettingsError, jsonDepth, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
+import { maxMessageBytes } from '../../federated/secagg/wire.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
 
@@ -34,8 +41,8 @@ const taskBody = z.object({
   weights: z.string().min(1),
   rounds: z.number().int().min(1).max(10_000),
   devicesPerRound: z.number().int().min(3).max(10_000),
-  minDevices: z.number().int().min(2).optional(),
-  stageSeconds: positive.max(3600).default(30),
+  minDevices: z.number().int().min(1).optional(),
+  stageSeconds: positive.max(3600).default(30), // minimum: task-settings.ts
   expectedDropout: z.number().min(0).max(0.6).default(0.3),
   secagg: z.object({ neighbours: z.number().int().min(2), threshold: z.number().int().min(2) }).optional(),
   update: z.object({ clip: positive.default(1), maxExamples: z.number().int().min(1).default(1000) }).default({ clip: 1, maxExamples: 1000 }),
@@ -59,9 +66,14 @@ const taskBody = z.object({
 const enrollBody = z.object({ device: name, identityKey: z.string().min(1) });
 const evaluationBody = z.object({ round: z.number().int().min(1), accuracy: z.number().min(0).max(1) });
 
-function stub(c: Ctx): DurableObjectStub<FederatedTask> {
-  return c.env.FEDERATED_TASK.getByName(name.safeParse(c.req.param('task')).success ? c.req.param('task')! : fail(404, `no task '${c.req.param('task')}'`));
+/** The task's object and its directory entry; 404 (and no object created) for a task that does not exist. */
+async function task(c: Ctx): Promise<{ stub: DurableObjectStub<FederatedTask>; entry: TaskEntry }> {
+  const id = c.req.param('task')!;
+  const entry = name.safeParse(id).success ? await findTask(c.env, id) : undefined;
+  if (!entry) fail(404, `no task '${id.slice(0, 64)}'`);
+  return { stub: c.env.FEDERATED_TASK.getByName(id), entry };
 }
+const stub = async (c: Ctx) => (await task(c)).stub;
 
 function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
   if (r && typeof r === 'object' && 'refused' in r) {
@@ -73,7 +85,10 @@ function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
 
 async function json<T extends z.ZodType>(c: Ctx, schema: T): Promise<z.infer<T>> {
   requireContentType(c, 'application/json');
-  const parsed = schema.safeParse(parseJson(new Uint8Array(await c.req.arrayBuffer())));
+  const value = parseJson(new Uint8Array(await c.req.arrayBuffer()));
+  // Nothing below walks a value recursively, but what is stored and sent over RPC must stay shallow.
+  if (jsonDepth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) fail(400, `request JSON is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  const parsed = schema.safeParse(value);
   if (!parsed.success) fail(400, describeIssue(parsed.error));
   return parsed.data;
 }
@@ -101,29 +116,26 @@ async function createTask(c: Ctx) {
     const p = secAggParameters({ devices: body.devicesPerRound, dropoutRate: body.expectedDropout });
     return { neighbours: p.neighbours, threshold: p.threshold };
   })();
-  if (secagg.threshold > secagg.neighbours) fail(400, `secagg: threshold ${secagg.threshold} is larger than neighbours ${secagg.neighbours}`);
   const minDevices = body.minDevices ?? secagg.threshold + 1;
-  if (minDevices > body.devicesPerRound) fail(400, `minDevices ${minDevices} is larger than devicesPerRound ${body.devicesPerRound}`);
   const { enrollmentToken, weights: _w, expectedDropout: _e, spec: _s, minDevices: _m, ...rest } = body;
   const settings: TaskSettings = { ...rest, spec, secagg, minDevices };
   try {
-    ddgaussFor(settings);
+    // The same checks the rounds run, now: 400 for settings that cannot work, 422 for ones that void privacy.
+    validateTaskSettings(settings);
   } catch (e) {
-    if (e instanceof RangeError) fail(400, `distributedDp: ${e.message}`);
+    if (e instanceof TaskSettingsError) fail(e.status, e.message);
     throw e;
   }
-  const task = c.env.FEDERATED_TASK.getByName(body.task);
-  const created = unwrap(await task.create(settings, weights, await tokenDigest(enrollmentToken)));
+  const created = unwrap(await c.env.FEDERATED_TASK.getByName(body.task).create(settings, weights, await tokenDigest(enrollmentToken)));
+  // Listed only once it exists (a retry of the same create registers it if this step failed before).
+  await registerTask(c.env, body.task, { maxMessageBytes: maxMessageBytes(updateLength(settings)) });
   return c.json({ task: body.task, created: created.created, settings }, created.created ? 201 : 200);
 }
-
-/** The caller's address as the edge saw it (part of the per-device rate-limit key). */
-const clientAddress = (c: Ctx) => c.req.header('CF-Connecting-IP') ?? 'local';
 
 const tokenDigest = (token: string) => sha256Hex(new TextEncoder().encode(token));
 
 async function enroll(c: Ctx) {
-  const task = c.req.param('task')!;
+  const { stub } = await task(c);
   const token = c.req.header('Authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
   if (!token) fail(401, 'enrollment token required: send Authorization: Bearer <token>');
   const body = await json(c, enrollBody);
@@ -134,8 +146,8 @@ async function enroll(c: Ctx) {
     fail(400, 'identityKey: not base64');
   }
   if (key.byteLength !== 32) fail(400, `identityKey: an Ed25519 public key is 32 bytes, got ${key.byteLength}`);
-  const r = unwrap(await stub(c).enroll(await tokenDigest(token), body.device, key));
-  return c.json({ task, device: body.device, enrolled: true }, r.enrolled ? 201 : 200);
+  const r = unwrap(await stub.enroll(await tokenDigest(token), body.device, key));
+  return c.json({ task: c.req.param('task'), device: body.device, enrolled: true }, r.enrolled ? 201 : 200);
 }
 
 async function message(c: Ctx) {
@@ -143,10 +155,11 @@ async function message(c: Ctx) {
   const spent = c.req.header('Fedge-Epsilon-Spent');
   const epsilon = spent === undefined ? undefined : Number(spent);
   if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, 'Fedge-Epsilon-Spent must be a non-negative number');
-  // The body goes to the task as a stream (RPC streams it): the object reads it when it is the message's turn.
-  const body = c.req.raw.body;
-  if (!body) fail(400, 'not a SecAgg+ message: the body is empty');
-  const r = unwrap(await stub(c).receive(body, epsilon, clientAddress(c)));
+  const { stub, entry } = await task(c);
+  // Read whole, bounded by the largest message this task's rounds take and by time, before the task's queue.
+  const body = await readBody(c, { maxBytes: entry.maxMessageBytes, what: 'SecAgg+ message', timeoutMs: services(c.env).config.bodyTimeoutMs });
+  if (!body.byteLength) fail(400, 'not a SecAgg+ message: the body is empty');
+  const r = unwrap(await stub.receive(body, epsilon));
   // The round's close published a version: this isolate must not serve an older resolution of the alias.
   if (r.published) services(c.env).registry.forget();
   return c.json(r, r.duplicate ? 200 : 202);
@@ -160,36 +173,45 @@ function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
     if (!device || !NAME_PATTERN.test(device)) fail(400, 'query parameter device is required');
     const wait = c.req.query('wait') === undefined ? 0 : Number(c.req.query('wait'));
     if (!(wait >= 0 && wait <= MAX_RELAY_WAIT_SECONDS)) fail(400, `wait must be a number of seconds from 0 to ${MAX_RELAY_WAIT_SECONDS}`);
-    const r = unwrap(await stub(c).relay(kind, round, device, clientAddress(c), wait));
+    const header = c.req.header(DEVICE_SIGNATURE_HEADER);
+    let signature: Uint8Array | undefined;
+    if (header !== undefined) {
+      try {
+        signature = fromBase64(header.trim());
+      } catch {
+        fail(400, `${DEVICE_SIGNATURE_HEADER}: not base64`);
+      }
+    }
+    const r = unwrap(await (await stub(c)).relay(kind, round, device, signature, wait));
     return c.json(r.json);
   };
 }
 
 async function weights(c: Ctx) {
-  const r = unwrap(await stub(c).weights());
+  const r = unwrap(await (await stub(c)).weights());
   const etag = `"w${r.version}"`;
   if (c.req.header('If-None-Match') === etag) return c.body(null, 304, { ETag: etag });
   return c.body(r.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/octet-stream', ETag: etag, 'Fedge-Weights-Version': String(r.version) });
 }
 
 async function closeStage(c: Ctx) {
-  const r = await stub(c).closeStage();
+  const r = unwrap(await (await stub(c)).closeStage());
   if (r.published) services(c.env).registry.forget();
   return c.json(r);
 }
 
 export const taskRoutes = new Hono<{ Bindings: Env }>()
   .post('/', adminAuth(), limitBody((cfg) => cfg.maxModelBytes, 'task body'), createTask)
-  .get('/:task', async (c) => c.json(unwrap(await stub(c).status())))
+  .get('/:task', async (c) => c.json(unwrap(await (await stub(c)).status())))
   .post('/:task/close-stage', adminAuth(), closeStage)
   .post('/:task/evaluations', adminAuth(), limitBody(() => 4096, 'evaluation body'), async (c) => {
     const body = await json(c, evaluationBody);
-    return c.json(unwrap(await stub(c).evaluation(body.round, body.accuracy)));
+    return c.json(unwrap(await (await stub(c)).evaluation(body.round, body.accuracy)));
   })
   .post('/:task/devices', limitBody(() => 4096, 'enrollment body'), enroll)
-  .get('/:task/round', async (c) => c.json(unwrap(await stub(c).roundInfo())))
+  .get('/:task/round', async (c) => c.json(unwrap(await (await stub(c)).roundInfo())))
   .get('/:task/weights', weights)
-  .post('/:task/messages', limitBody((cfg) => cfg.maxModelBytes, 'message'), message)
+  .post('/:task/messages', message)
   .get('/:task/rounds/:round/broadcast', relay('broadcast'))
   .get('/:task/rounds/:round/delivery', relay('delivery'))
   .get('/:task/rounds/:round/unmask', relay('unmask'));

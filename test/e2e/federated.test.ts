@@ -18,7 +18,12 @@ import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
 import { ddgaussEncode } from '../../federated/dp/distributed-dp.ts';
 import type { RoundConfig } from '../../federated/secagg/messages.ts';
 import { decodeMessage, encodeMessage } from '../../federated/secagg/wire.ts';
-import { type RoundInfo, relayFromJson } from '../../federated/aggregation/task-protocol.ts';
+import { DEVICE_SIGNATURE_HEADER, type RoundInfo, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
+import { sign } from '../../federated/secagg/primitives.ts';
+import { signingBytes, type DeviceMessage } from '../../federated/secagg/messages.ts';
+import { execFileSync } from 'node:child_process';
+import { Trainer } from '../../client-sdk/training/trainer.ts';
+import { unflattenWeights } from '../../federated/model/flat-weights.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { nonIidShards } from '../../models/data/non-iid.ts';
 import { mnistMlp } from '../../models/specs.ts';
@@ -28,15 +33,17 @@ import { MemoryLedgerStore, PrivacyLedger } from '../../client-sdk/privacy/ledge
 import { type LocalServer, startLocalServer } from './local-server.ts';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'fedge-fl-'));
-const PORT = 18797;
 const ADMIN = { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' };
 let server: LocalServer;
 
 beforeAll(async () => {
   useNodeWasm();
   await tf.setBackend('wasm');
-  server = await startLocalServer({ port: PORT, persistTo: stateDir });
+  server = await startLocalServer({ persistTo: stateDir });
 });
+
+/** The port the current server listens on: a restart must come back on it, where devices are talking. */
+const portOf = (s: LocalServer) => Number(new URL(s.url).port);
 afterAll(async () => {
   await server?.stop();
   rmSync(stateDir, { recursive: true, force: true });
@@ -76,13 +83,14 @@ class Device {
     return fetch(`${server.url}/v1/tasks/${this.task}/messages`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes });
   }
   async relay(kind: string): Promise<unknown> {
-    const res = await fetch(`${server.url}/v1/tasks/${this.task}/rounds/1/${kind}?device=${this.identity.id}`);
+    const proof = toBase64(await sign(this.identity.seed, relaySigningBytes(this.task, 1, kind, this.identity.id)));
+    const res = await fetch(`${server.url}/v1/tasks/${this.task}/rounds/1/${kind}?device=${this.identity.id}`, { headers: { [DEVICE_SIGNATURE_HEADER]: proof } });
     expect(res.status).toBe(200);
     return res.json();
   }
   async advertise(): Promise<Uint8Array> {
     const i = await this.info();
-    const config: RoundConfig = { roundId: i.roundId, neighbours: i.neighbours, threshold: i.threshold, graphSeed: fromBase64(i.graphSeed), length: i.length };
+    const config: RoundConfig = { roundId: i.roundId, neighbours: i.neighbours, threshold: i.threshold, graphSeed: fromBase64(i.graphSeed), length: i.length, minContributors: i.minDevices };
     const { state, message } = await clientAdvertiseKeys(config, this.identity);
     this.state = state;
     return encodeMessage(message);
@@ -102,6 +110,16 @@ class Device {
     this.state = state;
     return encodeMessage(message);
   }
+  /** `m` signed by this device (a cheating device signs whatever it sends). */
+  async signed(m: DeviceMessage): Promise<Uint8Array> {
+    return encodeMessage({ ...m, signature: await sign(this.identity.seed, await signingBytes(m)) });
+  }
+}
+
+/** The runtime (workerd) under a local server: found in the server's process group, by PID, never by name. */
+function workerdPids(s: LocalServer): number[] {
+  const rows = execFileSync('ps', ['-eo', 'pid=,pgid=,comm='], { encoding: 'utf8' }).trim().split('\n');
+  return rows.map((r) => r.trim().split(/\s+/)).filter(([, pgid, comm]) => Number(pgid) === s.child.pid && /workerd/.test(comm ?? '')).map(([pid]) => Number(pid));
 }
 
 describe('federated task on the local server', () => {
@@ -156,13 +174,15 @@ describe('federated task on the local server', () => {
     expect(s.history[0]).toMatchObject({ advertised: 1, shared: 0, submitted: 0 }); // only the one valid message counted
     expect(s.enrolledDevices).toBe(3);
     // Per-device rate limit: a device hammering a relay is told to slow down (429 + Retry-After), others are not.
-    const burst = await Promise.all(Array.from({ length: 40 }, () => fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d2`)));
+    const signedRelay = async (d: Device, query = '') => fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=${d.identity.id}${query}`, { headers: { [DEVICE_SIGNATURE_HEADER]: toBase64(await sign(d.identity.seed, relaySigningBytes('fl-bad', 1, 'broadcast', d.identity.id))) } });
+    expect((await fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d2`)).status).toBe(401); // relays need the device's signature
+    const burst = await Promise.all(Array.from({ length: 40 }, () => signedRelay(devices[1]!)));
     const limited = burst.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThan(0);
     expect(Number(limited[0]!.headers.get('Retry-After'))).toBeGreaterThan(0);
     expect(((await limited[0]!.json()) as { error: string }).error).toMatch(/too many requests/);
-    expect((await fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d3`)).status).toBe(425); // still open, not limited
-    expect((await fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d3&wait=99`)).status).toBe(400);
+    expect((await signedRelay(devices[2]!)).status).toBe(425); // still open, not limited
+    expect((await signedRelay(devices[2]!, '&wait=99')).status).toBe(400);
   });
 
   it('a device whose privacy budget would be exceeded sits the round out before sending anything', async () => {
@@ -212,11 +232,16 @@ describe('federated task on the local server', () => {
     const masked = await Promise.all(devices.map((d, i) => d.masked(updates[i]!)));
     expect((await devices[0]!.post(masked[0]!)).status).toBe(202);
     expect((await devices[1]!.post(masked[1]!)).status).toBe(202);
+    const port = portOf(server);
     await server.stop();
-    server = await startLocalServer({ port: PORT, persistTo: stateDir });
+    server = await startLocalServer({ port, persistTo: stateDir });
     expect((await devices[0]!.post(masked[0]!)).status).toBe(200); // retried after the restart: already in the sum
-    const tampered = await devices[2]!.post(encodeMessage({ ...decodeMessage(masked[2]!), masked: new Uint32Array(5) } as never));
-    expect(tampered.status).toBe(403); // the signature covers the input: a changed (here: shortened) input does not verify
+    const original = decodeMessage(masked[2]!) as Extract<DeviceMessage, { stage: 'masked-input' }>;
+    const shortened = await devices[2]!.post(encodeMessage({ ...original, masked: new Uint32Array(5) }));
+    expect(shortened.status).toBe(400); // the round's inputs are 16 words: refused from the frame header, before anything else
+    const changed = original.masked.slice();
+    changed[0]! ^= 1;
+    expect((await devices[2]!.post(encodeMessage({ ...original, masked: changed }))).status).toBe(403); // the signature covers the input
     expect((await devices[2]!.post(masked[2]!)).status).toBe(202);
     for (const d of devices) expect((await d.post(await d.unmask())).status).toBe(202);
     const s = await status(server.url, 'fl-restart');
@@ -224,4 +249,68 @@ describe('federated task on the local server', () => {
     const after = new Float32Array(await (await fetch(`${server.url}/v1/tasks/fl-restart/weights`)).arrayBuffer());
     after.forEach((w, i) => expect(w).toBeCloseTo(weights[i]! + 0.02, 5));
   });
+
+  it('a device revealing wrong shares cannot stop the round: they are left out, it is named, the exact mean is published', async () => {
+    const { weights } = await createTask('fl-liar', { devicesPerRound: 4, minDevices: 3, secagg: { neighbours: 3, threshold: 2 }, serverOptimizer: { kind: 'fedavg', learningRate: 1 } });
+    const devices = await Promise.all(['l1', 'l2', 'l3', 'l4'].map((id) => Device.enrolled('fl-liar', id)));
+    for (const d of devices) expect((await d.post(await d.advertise())).status).toBe(202);
+    for (const d of devices) expect((await d.post(await d.share())).status).toBe(202);
+    const info = await devices[0]!.info();
+    for (const [i, d] of devices.entries()) expect((await d.post(await d.masked(encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint)))).status).toBe(202);
+    const unmasks = await Promise.all(devices.map((d) => d.unmask()));
+    const honest = decodeMessage(unmasks[0]!) as Extract<DeviceMessage, { stage: 'unmask' }>;
+    const lie = await devices[0]!.signed({ ...honest, shares: honest.shares.map((s) => ({ ...s, y: s.y.map((b) => b ^ 0xa5) })) });
+    expect((await devices[0]!.post(lie)).status).toBe(202);
+    for (const [i, d] of devices.entries()) if (i > 0) expect((await d.post(unmasks[i]!)).status).toBe(202); // the last one was a 500
+    const s = await status(server.url, 'fl-liar');
+    expect(s.history[0]).toMatchObject({ status: 'published', version: 'r1', badShares: expect.arrayContaining([expect.objectContaining({ holder: 'l1' })]) });
+    expect(new Set(s.history[0]!.badShares!.map((b) => b.holder))).toEqual(new Set(['l1']));
+    const after = new Float32Array(await (await fetch(`${server.url}/v1/tasks/fl-liar/weights`)).arrayBuffer());
+    after.forEach((w, i) => expect(w).toBeCloseTo(weights[i]! + 0.025, 5)); // mean of 0.01…0.04
+  });
+
+  it('kill -9 of the runtime after some masked inputs: stock Participants retry through the restart and the round publishes the known mean', async () => {
+    const { weights } = await createTask('fl-kill', { serverOptimizer: { kind: 'fedavg', learningRate: 1 }, training: { epochs: 1, batchSize: 10, learningRate: 0.5, optimizer: 'sgd' } });
+    const data = (k: number) => ({ x: new Float32Array(40).map((_, i) => ((i * (k + 3)) % 11) / 11), y: Array.from({ length: 10 }, (_, i) => (i + k) % 3) });
+    // The known mean: the same full-batch SGD step each device takes (one batch of all 10 examples, so the
+    // shuffle does not matter), averaged with equal example counts.
+    const expected = new Float64Array(TINY_D);
+    for (let k = 0; k < 3; k++) {
+      const t = await Trainer.create({ spec: tiny, weights: unflattenWeights(tiny, weights), backend: 'wasm' });
+      await t.fit(data(k), { epochs: 1, batchSize: 10, learningRate: 0.5, optimizer: 'sgd' });
+      flattenWeights(tiny, t.weights()).forEach((w, i) => (expected[i]! += (w - weights[i]!) / 3));
+      t.dispose();
+    }
+    // The third device's masked input waits at this gate until the runtime has been killed.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const gated: typeof fetch = async (input, init) => {
+      const body = init?.body;
+      if (String(input).endsWith('/messages') && body instanceof Uint8Array && body[0] === 3) await gate;
+      return fetch(input, init);
+    };
+    const participants = await Promise.all([0, 1, 2].map(async (k) => {
+      const p = new Participant({ url: server.url, task: 'fl-kill', identity: await createIdentity(`k${k}`), backend: 'wasm', pollMs: 100, retryForMs: 120_000, fetch: k === 2 ? gated : undefined });
+      await p.enroll('token-0123456789abcdef');
+      return p;
+    }));
+    const outcomes = Promise.all(participants.map((p, k) => p.joinRound(data(k))));
+    // Two masked inputs are in the sum: kill -9 the runtime (not SIGTERM), then let the third input go.
+    for (let i = 0; (await status(server.url, 'fl-kill')).history[0]!.submitted < 2; i++) {
+      if (i > 600) throw new Error('the masked inputs did not arrive');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pids = workerdPids(server);
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    open();
+    const port = portOf(server);
+    await server.stop();
+    server = await startLocalServer({ port, persistTo: stateDir });
+    expect((await outcomes).map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
+    const s = await status(server.url, 'fl-kill');
+    expect(s.history[0]).toMatchObject({ status: 'published', submitted: 3, unmasked: 3, version: 'r1' });
+    const after = new Float32Array(await (await fetch(`${server.url}/v1/tasks/fl-kill/weights`)).arrayBuffer());
+    after.forEach((w, i) => expect(w).toBeCloseTo(weights[i]! + expected[i]!, 4));
+  }, 240_000);
 });

@@ -5,29 +5,29 @@
  */
 import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../federated/model/model-spec.ts';
-import { toBase64 } from '../../federated/secagg/bytes.ts';
-import { ADMIN, uniqueName } from './helpers.ts';
+import { toBase64 } from '../../../federated/secagg/bytes.ts';
+import { createIdentity, type DeviceIdentity } from '../../../federated/secagg/client.ts';
+import { sign } from '../../../federated/secagg/primitives.ts';
+import { DEVICE_SIGNATURE_HEADER, relaySigningBytes } from '../../../federated/aggregation/task-protocol.ts';
+import { ADMIN, uniqueName } from '../helpers.ts';
+import { TOKEN, expectError, post, taskBody, tiny } from './fixtures.ts';
 
-const tiny: ModelSpec = { format: MODEL_SPEC_FORMAT, name: 'tiny', inputShape: [4], layers: [{ type: 'dense', units: 3, activation: 'softmax' }], inputName: 'input', outputName: 'probabilities', labels: ['a', 'b', 'c'] };
-const weights = toBase64(new Uint8Array(new Float32Array(15).fill(0.1).buffer));
-const TOKEN = 'enroll-0123456789abcdef';
 const TASK = uniqueName('routes-task');
-const body = (over: Record<string, unknown> = {}) => ({ task: TASK, model: TASK, spec: tiny, weights, rounds: 2, devicesPerRound: 3, minDevices: 3, secagg: { neighbours: 2, threshold: 2 }, stageSeconds: 600, enrollmentToken: TOKEN, ...over });
+const body = (over: Record<string, unknown> = {}) => taskBody(TASK, { update: undefined, ...over });
 
-const post = (path: string, json: unknown, headers: Record<string, string> = ADMIN) =>
-  SELF.fetch(`http://edge${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof json === 'string' ? json : JSON.stringify(json) });
-
-async function expectError(res: Response | Promise<Response>, status: number, pattern: RegExp) {
-  const r = await res;
-  const b = (await r.json()) as { error?: string };
-  expect({ status: r.status, error: b.error }).toMatchObject({ status, error: expect.stringMatching(pattern) });
-}
-
+let relayDevice: DeviceIdentity;
 beforeAll(async () => {
   const res = await post('/v1/tasks', body());
   expect(res.status).toBe(201);
+  relayDevice = await createIdentity('dev-r');
+  expect((await post(`/v1/tasks/${TASK}/devices`, { device: 'dev-r', identityKey: toBase64(relayDevice.publicKey) }, { Authorization: `Bearer ${TOKEN}` })).status).toBe(201);
 });
+
+/** A relay request signed by dev-r (relays need the device's signature). */
+async function relay(round: number | string, kind: string, query = '') {
+  const proof = toBase64(await sign(relayDevice.seed, relaySigningBytes(TASK, Number(round), kind, 'dev-r')));
+  return SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/${round}/${kind}?device=dev-r${query}`, { headers: { [DEVICE_SIGNATURE_HEADER]: proof } });
+}
 
 describe('creating a task', () => {
   it.each([
@@ -67,7 +67,7 @@ describe('device routes', () => {
     expect((await post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: key }, { Authorization: `Bearer ${TOKEN}` })).status).toBe(200);
     await expectError(post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: toBase64(new Uint8Array(32).fill(8)) }, { Authorization: `Bearer ${TOKEN}` }), 409, /another identity key/);
     const s = (await (await SELF.fetch(`http://edge/v1/tasks/${TASK}`)).json()) as { enrolledDevices: number };
-    expect(s.enrolledDevices).toBe(1);
+    expect(s.enrolledDevices).toBe(2); // dev-a and dev-r
   });
 
   it('messages must be binary SecAgg+ messages; relays say what is wrong', async () => {
@@ -77,14 +77,15 @@ describe('device routes', () => {
     await expectError(msg(new Uint8Array([1]), 'application/octet-stream', { 'Fedge-Epsilon-Spent': '-1' }), 400, /Fedge-Epsilon-Spent/);
     await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast`), 400, /device is required/);
     await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/zero/broadcast?device=dev-a`), 400, /positive integer/);
-    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast?device=dev-a&wait=-1`), 400, /wait must be/);
-    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast?device=dev-a`), 425, /advertise-keys is still open/);
-    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/7/delivery?device=dev-a`), 422, /round 7 is over/);
+    await expectError(relay(1, 'broadcast', '&wait=-1'), 400, /wait must be/);
+    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast?device=dev-r`), 401, /signature/);
+    await expectError(relay(1, 'broadcast'), 425, /advertise-keys is still open/);
+    await expectError(relay(7, 'delivery'), 422, /round 7 is over/);
   });
 
   it('a long poll returns 425 when its wait ends with the stage still open', async () => {
     const started = Date.now();
-    await expectError(SELF.fetch(`http://edge/v1/tasks/${TASK}/rounds/1/broadcast?device=dev-a&wait=1`), 425, /still open/);
+    await expectError(relay(1, 'broadcast', '&wait=1'), 425, /still open/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 

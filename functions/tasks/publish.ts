@@ -1,0 +1,33 @@
+/**
+ * Publishing a round's model: ONNX from the spec and the new weights → int8 (fp32 when the model is too small to
+ * gain) → checked to load → R2 by sha256 → catalog version `r<round>` and the task's alias. I/O only; the
+ * FederatedTask commits the round after this succeeds, and retries a failure a bounded number of times.
+ */
+import { exportOnnx } from '../../federated/model/onnx-export.ts';
+import { unflattenWeights } from '../../federated/model/flat-weights.ts';
+import { QuantizeError, quantizeModel } from '../../federated/model/quantize.ts';
+import { sha256Hex } from '../../federated/model/digest.ts';
+import type { TaskSettings } from '../../federated/aggregation/task-protocol.ts';
+import { loadModel } from '../inference/model-loader.ts';
+import { putBlob } from '../registry/blob-store.ts';
+
+/** The model of `round` with `weights` is the catalog's version `r<round>` and the task's alias points at it. */
+export async function publishRound(env: Env, s: TaskSettings, round: number, weights: Float32Array): Promise<string> {
+  const version = `r${round}`;
+  const fp32 = exportOnnx(s.spec, unflattenWeights(s.spec, weights), { metadata: { task: s.task, round: String(round) } });
+  let onnx = fp32;
+  try {
+    onnx = quantizeModel(fp32).bytes;
+  } catch (e) {
+    if (!(e instanceof QuantizeError)) throw e; // a model too small to gain from int8 is published in fp32
+  }
+  const { session, inputs, outputs } = await loadModel(onnx);
+  await session.release();
+  const sha256 = await sha256Hex(onnx);
+  await putBlob(env.MODEL_BLOBS, sha256, onnx);
+  const catalog = env.MODEL_CATALOG.getByName('global');
+  const put = await catalog.putVersion({ model: s.model, version, sha256, bytes: onnx.byteLength, inputs, outputs });
+  if (put.status === 'conflict') throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
+  await catalog.setAlias(s.model, s.alias, version);
+  return version;
+}

@@ -1,0 +1,149 @@
+/**
+ * The SQLite storage of one FederatedTask: schema and typed reads/writes, nothing else (the object decides when).
+ *   meta          settings and the round pointer (round, stage, deadline, weights version)
+ *   blobs         the global weights, the optimizer state and the round's running masked sum, each in ≤ 1 MiB rows
+ *   devices       enrolled devices and their Ed25519 identity keys
+ *   messages      the round's advertise/share/unmask messages and stage closes, in order — replayed after a restart
+ *   contributions who is in the running sum (a masked input is added exactly once, a byte-identical retry is a no-op)
+ *   rounds        one record per round for the status page
+ * Callers group writes in `transactionSync`, so a restart sees either a message and its effects or neither.
+ */
+import type { RoundRecord, TaskSettings, TaskStage } from '../../federated/aggregation/task-protocol.ts';
+
+const CHUNK_BYTES = 1 << 20; // Durable Object SQLite rows hold ≤ 2 MB
+
+export interface RoundPointer {
+  round: number;
+  roundId: string;
+  graphSeed: string;
+  stage: TaskStage;
+  /** When the stage opened, and when it closes unless everyone answers first. */
+  opened: number;
+  deadline: number;
+  weightsVersion: number;
+  /** Publishing the finished round failed this many times; the next try is not before `retryAt`. */
+  publishFailures?: number;
+  retryAt?: number;
+}
+
+export class TaskStore {
+  readonly #sql: SqlStorage;
+  /** Called when the pointer is written (the object wakes long polls when the round or stage moved). */
+  onPointer: (p: RoundPointer) => void = () => undefined;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+    this.#sql.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS blobs (name TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (name, idx));
+      CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, identity_key BLOB NOT NULL, enrolled_at TEXT NOT NULL, epsilon REAL NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, round INTEGER NOT NULL, kind TEXT NOT NULL, device TEXT, bytes BLOB);
+      CREATE TABLE IF NOT EXISTS contributions (round INTEGER NOT NULL, device TEXT NOT NULL, digest TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (round, device));
+      CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, record TEXT NOT NULL);
+    `);
+  }
+
+  meta<T>(key: string): T | undefined {
+    const row = this.#sql.exec('SELECT value FROM meta WHERE key = ?', key).toArray()[0];
+    return row ? (JSON.parse(String(row.value)) as T) : undefined;
+  }
+  setMeta(key: string, value: unknown): void {
+    this.#sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, JSON.stringify(value));
+  }
+  settings(): TaskSettings | undefined {
+    return this.meta<TaskSettings>('settings');
+  }
+  pointer(): RoundPointer {
+    return this.meta<RoundPointer>('pointer')!;
+  }
+  setPointer(p: RoundPointer): void {
+    this.setMeta('pointer', p);
+    this.onPointer(p);
+  }
+
+  writeBlob(name: string, bytes: Uint8Array): void {
+    this.#sql.exec('DELETE FROM blobs WHERE name = ?', name);
+    for (let i = 0, idx = 0; i < bytes.byteLength || idx === 0; i += CHUNK_BYTES, idx++) this.#sql.exec('INSERT INTO blobs (name, idx, data) VALUES (?, ?, ?)', name, idx, bytes.subarray(i, i + CHUNK_BYTES));
+  }
+  deleteBlob(name: string): void {
+    this.#sql.exec('DELETE FROM blobs WHERE name = ?', name);
+  }
+  readBlob(name: string): Uint8Array | undefined {
+    const rows = this.#sql.exec('SELECT data FROM blobs WHERE name = ? ORDER BY idx', name).toArray();
+    if (!rows.length) return undefined;
+    const parts = rows.map((r) => new Uint8Array(r.data as ArrayBuffer));
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) (out.set(p, o), (o += p.byteLength));
+    return out;
+  }
+  floats(name: string): Float32Array | undefined {
+    const b = this.readBlob(name);
+    return b ? new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) : undefined;
+  }
+
+  record(round: number): RoundRecord | undefined {
+    const row = this.#sql.exec('SELECT record FROM rounds WHERE round = ?', round).toArray()[0];
+    return row ? (JSON.parse(String(row.record)) as RoundRecord) : undefined;
+  }
+  setRecord(r: RoundRecord): void {
+    this.#sql.exec('INSERT INTO rounds (round, record) VALUES (?, ?) ON CONFLICT (round) DO UPDATE SET record = excluded.record', r.round, JSON.stringify(r));
+  }
+  history(): RoundRecord[] {
+    return this.#sql.exec('SELECT record FROM rounds ORDER BY round').toArray().map((r) => JSON.parse(String(r.record)) as RoundRecord);
+  }
+  publishedRounds(): number {
+    return Number(this.#sql.exec("SELECT COUNT(*) AS n FROM rounds WHERE json_extract(record, '$.status') = 'published'").one().n);
+  }
+
+  devices(): Record<string, Uint8Array> {
+    return Object.fromEntries(this.#sql.exec('SELECT id, identity_key FROM devices').toArray().map((r) => [String(r.id), new Uint8Array(r.identity_key as ArrayBuffer)]));
+  }
+  identityKey(device: string): Uint8Array | undefined {
+    const row = this.#sql.exec('SELECT identity_key FROM devices WHERE id = ?', device).toArray()[0];
+    return row ? new Uint8Array(row.identity_key as ArrayBuffer) : undefined;
+  }
+  addDevice(device: string, identityKey: Uint8Array): void {
+    this.#sql.exec('INSERT INTO devices (id, identity_key, enrolled_at) VALUES (?, ?, ?)', device, identityKey, new Date().toISOString());
+  }
+  deviceCount(): number {
+    return Number(this.#sql.exec('SELECT COUNT(*) AS n FROM devices').one().n);
+  }
+  maxEpsilon(): number {
+    return Number(this.#sql.exec('SELECT MAX(epsilon) AS e FROM devices').one().e ?? 0);
+  }
+  reportEpsilon(device: string, epsilon: number): void {
+    this.#sql.exec('UPDATE devices SET epsilon = MAX(epsilon, ?) WHERE id = ?', epsilon, device);
+  }
+
+  /** The round's stored messages and stage closes, in arrival order (replayed after a restart). */
+  messages(round: number): { kind: string; bytes: Uint8Array | null }[] {
+    return this.#sql.exec('SELECT kind, bytes FROM messages WHERE round = ? ORDER BY seq', round).toArray().map((r) => ({ kind: String(r.kind), bytes: r.bytes ? new Uint8Array(r.bytes as ArrayBuffer) : null }));
+  }
+  message(round: number, kind: string, device: string): Uint8Array | undefined {
+    const row = this.#sql.exec('SELECT bytes FROM messages WHERE round = ? AND kind = ? AND device = ?', round, kind, device).toArray()[0];
+    return row ? new Uint8Array(row.bytes as ArrayBuffer) : undefined;
+  }
+  countMessages(round: number, kind: string): number {
+    return Number(this.#sql.exec('SELECT COUNT(*) AS n FROM messages WHERE round = ? AND kind = ?', round, kind).one().n);
+  }
+  addMessage(round: number, kind: string, device?: string, bytes?: Uint8Array): void {
+    if (device === undefined) this.#sql.exec('INSERT INTO messages (round, kind) VALUES (?, ?)', round, kind);
+    else this.#sql.exec('INSERT INTO messages (round, kind, device, bytes) VALUES (?, ?, ?, ?)', round, kind, device, bytes!);
+  }
+  clearMessages(): void {
+    this.#sql.exec('DELETE FROM messages');
+  }
+
+  contributors(round: number): string[] {
+    return this.#sql.exec('SELECT device FROM contributions WHERE round = ? ORDER BY seq', round).toArray().map((r) => String(r.device));
+  }
+  contribution(round: number, device: string): string | undefined {
+    const row = this.#sql.exec('SELECT digest FROM contributions WHERE round = ? AND device = ?', round, device).toArray()[0];
+    return row ? String(row.digest) : undefined;
+  }
+  addContribution(round: number, device: string, digest: string): void {
+    const seq = Number(this.#sql.exec('SELECT COUNT(*) AS n FROM contributions WHERE round = ?', round).one().n);
+    this.#sql.exec('INSERT INTO contributions (round, device, digest, seq) VALUES (?, ?, ?, ?)', round, device, digest, seq);
+  }
+}
