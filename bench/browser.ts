@@ -41,7 +41,7 @@ console.log(`  EdgeClient + LocalModel  ${kib(withLocal.raw).padStart(10)}  gzip
 console.log(`  ${ORT_WASM_FILE} (separate asset) ${kib(wasm.byteLength)}  gzip ${kib(wasmGzip)}`);
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-bench-browser-'));
-const server = await startLocalServer({ port: 20000 + Math.floor(Math.random() * 20000), persistTo: state });
+const server = await startLocalServer({ persistTo: state });
 const page = await serveLocalModelPage();
 const browser = await launchChromium({ webgpu: true });
 try {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadMnist } from '../models/data/mnist.ts';
-import { type LocalServer, startBundleServer, startLocalServer } from '../test/e2e/local-server.ts';
+import { type LocalServer, freePort, startBundleServer, startLocalServer } from '../test/e2e/local-server.ts';
 import { type LoadResult, runLoad } from './load.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -77,10 +77,10 @@ async function floor(name: string, url: string, path: string): Promise<LoadResul
   return r;
 }
 
-async function measureServer(name: string, start: (o: { port: number; persistTo: string; vars: Record<string, string> }) => Promise<LocalServer>, port: number): Promise<Measured> {
+async function measureServer(name: string, start: (o: { persistTo: string; vars: Record<string, string> }) => Promise<LocalServer>): Promise<Measured> {
   const state = mkdtempSync(join(tmpdir(), 'fedge-bench-'));
   console.log(`${name}: starting (fresh state)…`);
-  const server = await start({ port, persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
+  const server = await start({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
   try {
     const first = await firstInference(server.url);
     return { readyAfterMs: server.readyAfterMs, first, load: await measure(name, server.url), floor: await floor(name, server.url, '/v2/health/live') };
@@ -90,11 +90,11 @@ async function measureServer(name: string, start: (o: { port: number; persistTo:
   }
 }
 
-const bundle = await measureServer('workerd', startBundleServer, 18796);
-const dev = await measureServer('wrangler dev', startLocalServer, 18797);
+const bundle = await measureServer('workerd', startBundleServer);
+const dev = await measureServer('wrangler dev', startLocalServer);
 
 console.log('reference: starting Hono + onnxruntime-node…');
-const ref = await startReference(18798);
+const ref = await startReference(await freePort());
 const refFirst = await firstInference(ref.url);
 const refLoad = await measure('reference', ref.url);
 const reference: Measured = { readyAfterMs: ref.readyAfterMs, first: refFirst, load: refLoad, floor: await floor('reference', ref.url, '/v2/health/ready') };

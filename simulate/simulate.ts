@@ -46,7 +46,7 @@ if (!url) {
   process.stdout.write('starting the local edge server… ');
   // All simulated devices share one address: the edge's per-IP limit (meant for real clients) would treat them as
   // one client, so it is off here; the task's per-device limits stay on.
-  server = await startLocalServer({ port: 20000 + Math.floor(Math.random() * 20000), persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
+  server = await startLocalServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
   url = server.url;
   console.log(`ready at ${url} (${(server.readyAfterMs / 1000).toFixed(1)} s)`);
 }

@@ -14,7 +14,6 @@ import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
 import { launchChromium } from './harness.ts';
 import { serveLocalModelPage } from './local-model-env.ts';
 
-const PORT = 18807;
 const state = mkdtempSync(join(tmpdir(), 'fedge-local-model-'));
 let server: LocalServer;
 let page: Awaited<ReturnType<typeof serveLocalModelPage>>;
@@ -26,7 +25,7 @@ const N = 8;
 const digits = Array.from(test.x.subarray(0, N * 784));
 
 beforeAll(async () => {
-  [server, page, gpu, plain] = await Promise.all([startLocalServer({ port: PORT, persistTo: state }), serveLocalModelPage(), launchChromium({ webgpu: true }), launchChromium()]);
+  [server, page, gpu, plain] = await Promise.all([startLocalServer({ persistTo: state }), serveLocalModelPage(), launchChromium({ webgpu: true }), launchChromium()]);
 });
 afterAll(async () => {
   await Promise.all([gpu?.close(), plain?.close(), page?.close(), server?.stop()]);

@@ -24,7 +24,6 @@ import { status } from '../../simulate/simulation.ts';
 import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
 import { launchChromium } from './harness.ts';
 
-const PORT = 18827;
 const state = mkdtempSync(join(tmpdir(), 'fedge-web-'));
 const artifacts = join(import.meta.dirname, '../../test-results');
 let server: LocalServer;
@@ -37,7 +36,7 @@ beforeAll(async () => {
   useNodeWasm();
   await tf.setBackend('wasm');
   mkdirSync(artifacts, { recursive: true });
-  [server, browser] = await Promise.all([startLocalServer({ port: PORT, persistTo: state }), launchChromium({ webgpu: true })]);
+  [server, browser] = await Promise.all([startLocalServer({ persistTo: state }), launchChromium({ webgpu: true })]);
   page = await browser.context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -150,6 +149,18 @@ describe('the web app served by the Worker', () => {
     for (const w of charts) expect(w).toBeGreaterThan(100);
     expect(await page.locator('#watch-versions').innerText()).toMatch(/web-round@r1 — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
     await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-watch.png') });
+    expect(problems).toEqual([]);
+  });
+
+  it('Admin creates a task with the form as it comes (Glorot-initialised weights)', async () => {
+    await page.fill('#admin-token', 'dev-admin-token');
+    await page.dispatchEvent('#admin-token', 'change');
+    await page.fill('#task-name', 'form-defaults');
+    await page.click('#admin-task button[type="submit"]');
+    await expect.poll(() => page.locator('#admin-status').innerText(), { timeout: 30_000 }).toMatch(/created task form-defaults|error|\w+Error/i);
+    expect(await page.locator('#admin-status').innerText()).toMatch(/^created task form-defaults/);
+    const s = await status(server.url, 'form-defaults');
+    expect(s).toMatchObject({ task: 'form-defaults', round: 1, stage: 'advertise-keys' });
     expect(problems).toEqual([]);
   });
 

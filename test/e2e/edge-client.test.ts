@@ -16,7 +16,6 @@ import { loadMnist } from '../../models/data/mnist.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
 import { type LocalServer, startLocalServer } from './local-server.ts';
 
-const PORT = 18817;
 const state = mkdtempSync(join(tmpdir(), 'fedge-client-'));
 let server: LocalServer;
 let edge: EdgeClient;
@@ -24,7 +23,7 @@ const { test } = loadMnist();
 const x = test.x.slice(0, 4 * 784);
 
 beforeAll(async () => {
-  server = await startLocalServer({ port: PORT, persistTo: state });
+  server = await startLocalServer({ persistTo: state });
   edge = new EdgeClient({ url: server.url, adminToken: 'dev-admin-token' });
 });
 afterAll(async () => {

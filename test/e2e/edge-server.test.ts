@@ -16,7 +16,6 @@ import { type LocalServer, startLocalServer } from './local-server.ts';
 import { servedAccuracy } from '../../simulate/simulation.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-e2e-'));
-const PORT = 18787;
 const ADMIN = { Authorization: 'Bearer dev-admin-token' }; // the local default in .dev.vars
 let server: LocalServer | undefined;
 
@@ -27,7 +26,7 @@ afterAll(async () => {
 
 describe('local edge server', () => {
   it('classifies 500 real held-out digits with the bundled default model (binary and JSON)', async () => {
-    server = await startLocalServer({ port: PORT, persistTo: state });
+    server = await startLocalServer({ persistTo: state });
     const { test } = loadMnist();
     const n = 500;
     const held = { x: test.x.slice(0, n * 784), y: test.y.slice(0, n), n, features: 784 };
@@ -73,7 +72,7 @@ describe('local edge server', () => {
     });
     expect(up.status).toBe(201);
     await server!.stop();
-    server = await startLocalServer({ port: PORT, persistTo: state });
+    server = await startLocalServer({ persistTo: state });
     const models = (await (await fetch(`${server.url}/v2/models`)).json()) as { models: { name: string }[] };
     expect(models.models.map((m) => m.name)).toEqual(expect.arrayContaining(['mnist-mlp', 'e2e-matmul']));
     const res = await fetch(`${server.url}/v2/models/e2e-matmul/infer`, {

@@ -1,9 +1,11 @@
 /**
- * Starts the same local server `npm start` runs (wrangler dev on workerd) on a chosen port and state
- * directory, waits until it is ready, and stops it by its process group — never by name.
+ * Starts the same local server `npm start` runs (wrangler dev on workerd) on a free port (or a chosen one) and a
+ * state directory, waits until it is ready, and stops it by its process group — never by name. Every server started
+ * here is also stopped when the test process exits, so a test that fails or times out mid-start leaves nothing behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(new URL(import.meta.url).pathname), '../..');
@@ -17,42 +19,74 @@ export interface LocalServer {
   log(): string;
 }
 
-type ServerOptions = { port: number; persistTo: string; vars?: Record<string, string>; timeoutMs?: number };
+type ServerOptions = { port?: number; persistTo: string; vars?: Record<string, string>; timeoutMs?: number };
+
+/** A port nothing listens on now (the OS picks it), so two checkouts or test files never collide. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends `signal` to a process group; false when no process of it is left. */
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Process groups still running; killed synchronously when this process exits, however it exits. */
+const running = new Set<number>();
+process.once('exit', () => {
+  for (const pgid of running) signalGroup(pgid, 'SIGKILL');
+});
 
 /** `npm start`'s server: wrangler dev on workerd. */
-export function startLocalServer(opts: ServerOptions): Promise<LocalServer> {
+export async function startLocalServer(opts: ServerOptions): Promise<LocalServer> {
   const wrangler = join(dirname(createRequire(import.meta.url).resolve('wrangler/package.json')), 'bin/wrangler.js');
-  const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--persist-to', opts.persistTo, '--log-level', 'warn', '--inspector-port', '0'];
+  const port = opts.port ?? (await freePort());
+  const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', opts.persistTo, '--log-level', 'warn', '--inspector-port', '0'];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`);
-  return spawnUntilReady(args, opts);
+  return spawnUntilReady(args, port, opts);
 }
 
 /** The deployable bundle on workerd through Miniflare, without wrangler dev's proxy (bench/bundle-server.ts). */
-export function startBundleServer(opts: ServerOptions): Promise<LocalServer> {
-  const args = [join(root, 'bench/bundle-server.ts'), String(opts.port), opts.persistTo];
+export async function startBundleServer(opts: ServerOptions): Promise<LocalServer> {
+  const port = opts.port ?? (await freePort());
+  const args = [join(root, 'bench/bundle-server.ts'), String(port), opts.persistTo];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push(`${k}=${v}`);
-  return spawnUntilReady(args, opts);
+  return spawnUntilReady(args, port, opts);
 }
 
-async function spawnUntilReady(args: string[], opts: ServerOptions): Promise<LocalServer> {
+async function spawnUntilReady(args: string[], port: number, opts: ServerOptions): Promise<LocalServer> {
   const started = performance.now();
   // process.execPath: the Node running the tests (npm scripts put the project's Node 22 first on PATH).
   const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  const pgid = child.pid!;
+  running.add(pgid);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const url = `http://127.0.0.1:${opts.port}`;
+  const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      /* already gone */
-    }
-    const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+    if (!running.has(pgid)) return;
+    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+    signalGroup(pgid, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
+    // wrangler's workerd is in the same group: give it a moment to finish, then make sure nothing is left.
+    for (let i = 0; i < 30 && signalGroup(pgid, 0); i++) await new Promise((r) => setTimeout(r, 100));
+    signalGroup(pgid, 'SIGKILL');
+    running.delete(pgid);
   };
   const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
   while (Date.now() < deadline) {

@@ -7,6 +7,7 @@ import { flattenWeights } from '../../federated/model/flat-weights.ts';
 import { parameterShapes } from '../../federated/model/model-spec.ts';
 import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
 import { toBase64 } from '../../federated/secagg/bytes.ts';
+import { randomWords } from '../../federated/secagg/primitives.ts';
 import { mnistMlp } from '../../models/specs.ts';
 import { byId, errorText, say } from './dom.ts';
 
@@ -19,7 +20,8 @@ function glorotWeights() {
     const n = shape.reduce((a, b) => a * b, 1);
     if (shape.length === 1) return { name, shape, values: new Float32Array(n) };
     const limit = Math.sqrt(6 / (shape[0]! + shape[1]!));
-    const r = crypto.getRandomValues(new Uint32Array(n));
+    // randomWords fills in 64 KiB calls: one getRandomValues call over a 784×256 kernel throws QuotaExceededError.
+    const r = randomWords(n);
     return { name, shape, values: Float32Array.from(r, (u) => (u / 2 ** 32 * 2 - 1) * limit) };
   });
 }
