@@ -30,6 +30,8 @@ const mf = new Miniflare(convertV4MiniflareOptions({
   port: Number(port),
   resourcePersistencePath: state,
   logRequests: false,
+  // FEDGE_BENCH_INSPECTOR=1: with the V8 inspector on, as wrangler dev runs the Worker (to tell its cost apart).
+  ...(process.env.FEDGE_BENCH_INSPECTOR === '1' ? { inspectorPort: 0 } : {}),
   workers: [{
     name: 'fedge',
     modulesRoot: out,

@@ -25,12 +25,14 @@ export function lineChartSvg(o: { title: string; xLabel: string; yLabel: string;
     `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">${esc(o.xLabel)}</text>`,
     `<text transform="translate(16 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
   ];
-  for (let i = 0; i <= 5; i++) {
-    const y = yMin + ((yMax - yMin) * i) / 5;
-    parts.push(`<line x1="${L}" y1="${sy(y)}" x2="${W - R}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${+y.toFixed(3)}</text>`);
+  // Round ticks (1, 2 or 5 × 10^k apart) with only the decimals that step needs.
+  const yStep = niceStep((yMax - yMin) / 5);
+  const decimals = Math.max(0, -Math.floor(Math.log10(yStep) + 1e-9));
+  for (let y = Math.ceil(yMin / yStep - 1e-9) * yStep; y <= yMax + yStep * 1e-9; y += yStep) {
+    parts.push(`<line x1="${L}" y1="${sy(y)}" x2="${W - R}" y2="${sy(y)}" stroke="#eee"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(decimals)}</text>`);
   }
-  const step = Math.max(1, Math.ceil((xMax - xMin) / 10));
-  for (let x = Math.ceil(xMin); x <= xMax; x += step) parts.push(`<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${x}</text>`);
+  const step = Math.max(1, niceStep((xMax - xMin) / 10));
+  for (let x = Math.ceil(xMin / step) * step; x <= xMax; x += step) parts.push(`<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${x}</text>`);
   o.series.forEach((s, k) => {
     const ok = s.points.filter((p) => Number.isFinite(p.y));
     parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${ok.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`);
@@ -40,4 +42,10 @@ export function lineChartSvg(o: { title: string; xLabel: string; yLabel: string;
   });
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/** The smallest of 1, 2, 5 × 10^k that is at least `raw`. */
+function niceStep(raw: number): number {
+  const power = 10 ** Math.floor(Math.log10(raw > 0 ? raw : 1));
+  return ([1, 2, 5, 10].find((m) => m * power >= raw) ?? 10) * power;
 }

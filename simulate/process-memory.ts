@@ -12,7 +12,17 @@ export interface ProcessPeak {
 }
 
 export function peakRssOfGroup(pgid: number): ProcessPeak[] {
+  return memoryOfGroup(pgid, 'VmHWM');
+}
+
+/** Resident memory now (VmRSS) of every process in a process group, largest first (`peakRssMiB` holds it). */
+export function rssOfGroup(pgid: number): ProcessPeak[] {
+  return memoryOfGroup(pgid, 'VmRSS');
+}
+
+function memoryOfGroup(pgid: number, field: 'VmHWM' | 'VmRSS'): ProcessPeak[] {
   const out: ProcessPeak[] = [];
+  const pattern = new RegExp(`${field}:\\s+(\\d+) kB`);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -21,8 +31,8 @@ export function peakRssOfGroup(pgid: number): ProcessPeak[] {
       const close = stat.lastIndexOf(')');
       const [, , pgrp] = stat.slice(close + 2).split(' ');
       if (Number(pgrp) !== pgid) continue;
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'));
-      if (hwm) out.push({ pid: Number(entry), command: stat.slice(stat.indexOf('(') + 1, close), peakRssMiB: Number(hwm[1]) / 1024 });
+      const kb = pattern.exec(readFileSync(`/proc/${entry}/status`, 'utf8'));
+      if (kb) out.push({ pid: Number(entry), command: stat.slice(stat.indexOf('(') + 1, close), peakRssMiB: Number(kb[1]) / 1024 });
     } catch {
       /* the process ended while we looked */
     }
