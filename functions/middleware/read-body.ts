@@ -24,7 +24,8 @@ export interface ReadBodyOptions {
 /** Bytes of request bodies this isolate holds while reading them (and until the caller is done with them). */
 export const INFLIGHT_BODY_BYTES = 48 * 1024 * 1024;
 
-class ByteBudget {
+/** Bytes shared by bodies being read: acquire waits (first come, first served among those that do not fit) until released. */
+export class ByteBudget {
   #free: number;
   readonly #waiting: { bytes: number; resolve: () => void }[] = [];
 
