@@ -16,11 +16,11 @@ interface QuantizeArgs {
   input: string;
   output: string;
   mode: QuantizeMode;
-  minElements?: number;
+  minElements?: number | undefined;
   samples: number;
   shapes: Map<string, number[]>;
-  inputsFile?: string;
-  maxDeviation?: number;
+  inputsFile?: string | undefined;
+  maxDeviation?: number | undefined;
 }
 
 const VALUE_FLAGS = ['--mode', '--min-elements', '--samples', '--shape', '--inputs', '--max-deviation'];

@@ -3,7 +3,9 @@
  * device: WebGPU → WASM), Trainer (on-device fine-tuning with DP-SGD), the privacy ledger (memory, IndexedDB) and
  * Participant (joins federated tasks). ES modules without side effects: a bundle keeps only what the app imports
  * (EdgeClient alone does not pull in onnxruntime-web or TensorFlow.js). Node-only helpers (file ledger, tfjs WASM
- * paths) live in their own modules so bundles for browsers stay clean.
+ * paths) live in their own modules so bundles for browsers stay clean. onnxruntime-web (LocalModel) and TensorFlow.js
+ * (Trainer, Participant) are optional peer dependencies, imported when first used; a MissingDependencyError names the
+ * package to install.
  */
 export { EdgeClient, type EdgeClientOptions, type CallOptions, type InferOptions, type InferResult, type ModelMetadata, type ServerMetadata, type ModelSummary, type VersionRecord, type TaskStatus } from './edge/edge-client.ts';
 export { type Tensor, type TensorInput, type Datatype, type TypedArray, TensorError } from './edge/tensors.ts';
@@ -16,3 +18,4 @@ export { PrivacyLedger, PrivacyBudgetError, MemoryLedgerStore, type LedgerStore,
 export { IndexedDbLedgerStore, LedgerStoreError } from './privacy/indexeddb-ledger-store.ts';
 export { Participant, type ParticipantOptions, type RoundOutcome, type DropPoint } from './federated/participant.ts';
 export { EdgeError } from './edge/http.ts';
+export { MissingDependencyError } from '../federated/model/missing-dependency.ts';

@@ -8,7 +8,7 @@ export * from './model/flat-weights.ts';
 export * from './model/onnx-export.ts';
 export * from './model/onnx-import.ts';
 export { quantizeModel, QuantizeError, type QuantizeMode, type QuantizeOptions, type QuantizeReport } from './model/quantize.ts';
-export { OnnxFormatError } from './model/onnx-graph.ts';
+export { OnnxFormatError } from './model/onnx-format-error.ts';
 export * from './model/text-features.ts';
 export * from './model/gabor.ts';
 

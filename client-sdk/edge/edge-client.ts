@@ -1,11 +1,11 @@
 /**
  * EdgeClient: typed calls to a Fedge edge — OIP v2 inference (JSON or binary tensors), model metadata and bytes,
- * model management (admin token) and federated task status. Response types are the Worker's own (type-only
- * imports from functions/ and federated/), so client and server cannot drift apart silently.
+ * model management (admin token) and federated task status. Response types are shared with the Worker (federated/)
+ * or checked against its own (model-records.ts), so client and server cannot drift apart silently.
  * Every call takes an AbortSignal; each attempt has a timeout; 429/503 and network failures are retried with
  * backoff and jitter, honouring Retry-After; an error answer becomes an EdgeError with the server's message.
  */
-import type { ModelSummary, TensorMeta, VersionRecord } from '../../functions/registry/model-record.ts';
+import type { ModelSummary, TensorMeta, VersionRecord } from './model-records.ts';
 import type { TaskStatus } from '../../federated/aggregation/task-protocol.ts';
 import { EdgeError, request } from './http.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';
@@ -17,14 +17,14 @@ export interface EdgeClientOptions {
   /** Base URL of the edge, e.g. https://fedge.example.workers.dev */
   url: string;
   /** Admin token, for model management and task creation only. */
-  adminToken?: string;
+  adminToken?: string | undefined;
   /** Per-attempt timeout in ms (default 30,000). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Retries on 429/503/network failure (default 4). */
-  retries?: number;
+  retries?: number | undefined;
   /** Inputs of at least this many bytes go as binary tensor data when `binary: 'auto'` (default 1,024). */
-  binaryThreshold?: number;
-  fetch?: typeof fetch;
+  binaryThreshold?: number | undefined;
+  fetch?: typeof fetch | undefined;
 }
 
 export interface ServerMetadata {
@@ -44,24 +44,24 @@ export interface ModelMetadata {
 }
 
 export interface CallOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface InferOptions extends CallOptions {
   /** A version or alias (default: the model's `latest`). */
-  version?: string;
+  version?: string | undefined;
   /** Only these outputs (default: all). */
-  outputs?: string[];
+  outputs?: string[] | undefined;
   /** Binary tensor data for inputs: always, never, or 'auto' (default) by size. */
-  binary?: boolean | 'auto';
+  binary?: boolean | 'auto' | undefined;
   /** Ask for outputs as binary data (default true). */
-  binaryOutputs?: boolean;
-  id?: string;
+  binaryOutputs?: boolean | undefined;
+  id?: string | undefined;
 }
 
 export interface InferResult extends InferResponse {
   /** Where the edge ran it (its execution provider), from Fedge-Execution-Provider. */
-  provider?: string;
+  provider?: string | undefined;
   /** Round-trip time of the successful attempt, ms. */
   ms: number;
 }

@@ -16,18 +16,18 @@ export class EdgeError extends Error {
 }
 
 export interface HttpOptions {
-  fetch?: typeof fetch;
-  retries?: number;
-  signal?: AbortSignal;
+  fetch?: typeof fetch | undefined;
+  retries?: number | undefined;
+  signal?: AbortSignal | undefined;
   /** Per attempt, ms (default: none). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Statuses worth another attempt (default 429, 503). Add 5xx only for requests that are safe to repeat. */
-  retryStatuses?: readonly number[];
+  retryStatuses?: readonly number[] | undefined;
   /**
    * Keep retrying (network failures and `retryStatuses`) until this many ms after the first attempt, however many
    * attempts that takes; `retries` is then no limit. For idempotent requests that should outlast a server restart.
    */
-  retryForMs?: number;
+  retryForMs?: number | undefined;
 }
 
 const RETRY_STATUSES = [429, 503];
@@ -57,7 +57,7 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions 
     const timeout = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
     const signal = timeout && opts.signal ? AbortSignal.any([opts.signal, timeout]) : (timeout ?? opts.signal);
     try {
-      res = await f(url, { ...init, signal });
+      res = await f(url, { ...init, signal: signal ?? null });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       failure = timeout?.aborted ? new EdgeError(0, `no answer from ${url} within ${opts.timeoutMs} ms`, { cause: e }) : new EdgeError(0, `${url}: ${(e as Error).message}`, { cause: e });

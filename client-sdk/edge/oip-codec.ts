@@ -14,8 +14,8 @@ export interface EncodeOptions {
   binaryThreshold: number;
   /** Ask for binary outputs (default true: no float → text → float round trip). */
   binaryOutputs: boolean;
-  outputs?: string[];
-  id?: string;
+  outputs?: string[] | undefined;
+  id?: string | undefined;
 }
 
 export function encodeInferRequest(inputs: Record<string, Tensor>, o: EncodeOptions): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string> } {
@@ -45,7 +45,7 @@ export function encodeInferRequest(inputs: Record<string, Tensor>, o: EncodeOpti
 export interface InferResponse {
   model: string;
   version: string;
-  id?: string;
+  id?: string | undefined;
   outputs: Record<string, Tensor>;
 }
 

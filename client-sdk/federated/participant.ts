@@ -36,26 +36,26 @@ export interface ParticipantOptions {
   task: string;
   identity: DeviceIdentity;
   /** Charged for every local training run when the task trains with DP. */
-  ledger?: PrivacyLedger;
+  ledger?: PrivacyLedger | undefined;
   /** Data source the ledger charges (default 'default'). */
-  source?: string;
-  backend?: BackendName | 'auto';
-  fetch?: typeof fetch;
+  source?: string | undefined;
+  backend?: BackendName | 'auto' | undefined;
+  fetch?: typeof fetch | undefined;
   /** How often to ask whether a stage has closed (ms, default 250). */
-  pollMs?: number;
+  pollMs?: number | undefined;
   /** How long an idempotent request keeps retrying 5xx and network failures (ms, default 60 s: a server restart). */
-  retryForMs?: number;
-  onProgress?: (p: { round: number; stage: ParticipantStage }) => void;
+  retryForMs?: number | undefined;
+  onProgress?: ((p: { round: number; stage: ParticipantStage }) => void) | undefined;
 }
 
 export interface RoundOutcome {
   round: number;
   status: 'unmasked' | 'skipped';
-  reason?: string;
-  examples?: number;
+  reason?: string | undefined;
+  examples?: number | undefined;
   /** ε of this device's local training in this round, and what its ledger shows spent. */
-  epsilon?: number;
-  spent?: number;
+  epsilon?: number | undefined;
+  spent?: number | undefined;
 }
 
 /** Where a simulated device vanishes (simulations and tests of dropout handling). */

@@ -4,7 +4,8 @@
  * (or the app) and are cached by sha256, so a reload does not download again. With `mode: 'auto'` the model runs
  * locally when its bytes are already on the device, and on the edge otherwise while they download for next time.
  */
-import * as ort from 'onnxruntime-web';
+import type * as ort from 'onnxruntime-web';
+import { type OrtModule, loadOrt } from './ort-loader.ts';
 import { DATATYPE_INFO, datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import type { EdgeClient } from '../edge/edge-client.ts';
 import { type Tensor, type TensorInput, toTensor } from '../edge/tensors.ts';
@@ -23,24 +24,24 @@ export class LocalModelError extends Error {
 
 export interface LocalModelOptions {
   /** The edge to download from (and to run on, for mode 'edge'/'auto'). */
-  client?: EdgeClient;
+  client?: EdgeClient | undefined;
   model: string;
   /** Version or alias (default `latest`). */
-  version?: string;
+  version?: string | undefined;
   /** ONNX bytes to use instead of downloading. */
-  bytes?: Uint8Array;
+  bytes?: Uint8Array | undefined;
   /** Providers to try, in order (default: webgpu, then wasm). */
-  providers?: Provider[];
+  providers?: Provider[] | undefined;
   /** Where the model's bytes are kept (default: Cache API in browsers, memory elsewhere); false: no cache. */
-  cache?: ModelCache | false;
+  cache?: ModelCache | false | undefined;
   /**
    * Where onnxruntime-web's WASM binary is served (ORT_WASM_FILE from node_modules/onnxruntime-web/dist), e.g.
    * '/assets/ort-wasm-simd-threaded.jsep.wasm', or gzipped with a '.gz' suffix. Default: next to the bundle.
    */
-  wasmUrl?: string;
+  wasmUrl?: string | undefined;
   /** 'local' (default): always on the device; 'edge': always on the edge; 'auto': on the device when cached. */
-  mode?: 'local' | 'edge' | 'auto';
-  signal?: AbortSignal;
+  mode?: 'local' | 'edge' | 'auto' | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface LocalRunResult {
@@ -67,7 +68,7 @@ let gunzipped: Promise<void> | undefined;
  * in .gz is fetched and inflated here (DecompressionStream) and handed over as bytes: static hosts that cap a
  * file's size (Workers static assets: 25 MiB, below the 27 MiB binary) can serve it gzipped (6.4 MiB).
  */
-async function useWasm(wasmUrl: string): Promise<void> {
+async function useWasm(ort: OrtModule, wasmUrl: string): Promise<void> {
   const url = new URL(wasmUrl, (globalThis as { location?: { href: string } }).location?.href);
   if (!url.pathname.endsWith('.gz')) {
     ort.env.wasm.wasmPaths = { wasm: url };
@@ -82,7 +83,7 @@ async function useWasm(wasmUrl: string): Promise<void> {
   await gunzipped;
 }
 
-async function createSession(bytes: Uint8Array, providers: Provider[]): Promise<{ session: ort.InferenceSession; provider: Provider; tried: string[] }> {
+async function createSession(ort: OrtModule, bytes: Uint8Array, providers: Provider[]): Promise<{ session: ort.InferenceSession; provider: Provider; tried: string[] }> {
   const tried: string[] = [];
   for (const provider of providers) {
     if (provider === 'webgpu' && !(await webgpuAvailable())) {
@@ -99,6 +100,14 @@ async function createSession(bytes: Uint8Array, providers: Provider[]): Promise<
   throw new LocalModelError(`no execution provider could load the model (${tried.join('; ')})`);
 }
 
+/** onnxruntime-web, set up: loaded only when the model runs on the device (mode 'edge' never needs it). */
+async function deviceRuntime(wasmUrl: string | undefined): Promise<OrtModule> {
+  const ort = await loadOrt();
+  if (wasmUrl) await useWasm(ort, wasmUrl);
+  ort.env.logLevel = 'error';
+  return ort;
+}
+
 export class LocalModel {
   readonly model: string;
   /** The version that runs (resolved from an alias), and the sha256 of its bytes ('' when unknown). */
@@ -107,18 +116,20 @@ export class LocalModel {
   /** Whether the bytes came from the device's cache (no download). */
   readonly fromCache: boolean;
   #session: ort.InferenceSession | undefined;
+  readonly #ort: OrtModule | undefined;
   #ranOn: RanOn;
   readonly #client: EdgeClient | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   /** Resolves when a background download (mode 'auto' on a cache miss) has stored the bytes. */
   readonly prefetched: Promise<void>;
 
-  private constructor(o: { model: string; version: string; sha256: string; fromCache: boolean; session?: ort.InferenceSession; ranOn: RanOn; client?: EdgeClient; prefetched?: Promise<void> }) {
+  private constructor(o: { model: string; version: string; sha256: string; fromCache: boolean; ort?: OrtModule | undefined; session?: ort.InferenceSession | undefined; ranOn: RanOn; client?: EdgeClient | undefined; prefetched?: Promise<void> | undefined }) {
     this.model = o.model;
     this.version = o.version;
     this.sha256 = o.sha256;
     this.fromCache = o.fromCache;
     this.#session = o.session;
+    this.#ort = o.ort;
     this.#ranOn = o.ranOn;
     this.#client = o.client;
     this.prefetched = o.prefetched ?? Promise.resolve();
@@ -138,15 +149,14 @@ export class LocalModel {
   }
 
   static async load(o: LocalModelOptions): Promise<LocalModel> {
-    if (o.wasmUrl) await useWasm(o.wasmUrl);
-    ort.env.logLevel = 'error';
     const mode = o.mode ?? 'local';
     const providers = o.providers ?? ['webgpu', 'wasm'];
     const cache = o.cache === false ? undefined : (o.cache ?? defaultModelCache());
     if (o.bytes) {
       const sha256 = await sha256Hex(o.bytes);
-      const { session, provider } = await createSession(o.bytes, providers);
-      return new LocalModel({ model: o.model, version: o.version ?? '', sha256, fromCache: false, session, ranOn: provider, client: o.client });
+      const ort = await deviceRuntime(o.wasmUrl);
+      const { session, provider } = await createSession(ort, o.bytes, providers);
+      return new LocalModel({ model: o.model, version: o.version ?? '', sha256, fromCache: false, ort, session, ranOn: provider, client: o.client });
     }
     const client = o.client ?? (() => { throw new LocalModelError('LocalModel.load needs { client } to download the model, or { bytes }'); })();
     const meta = await client.model(o.model, o.version, { signal: o.signal });
@@ -167,8 +177,9 @@ export class LocalModel {
       return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client, prefetched });
     }
     const bytes = cached ?? (await download());
-    const { session, provider } = await createSession(bytes, providers);
-    return new LocalModel({ model: o.model, version, sha256, fromCache: cached !== undefined, session, ranOn: provider, client });
+    const ort = await deviceRuntime(o.wasmUrl);
+    const { session, provider } = await createSession(ort, bytes, providers);
+    return new LocalModel({ model: o.model, version, sha256, fromCache: cached !== undefined, ort, session, ranOn: provider, client });
   }
 
   /** Runs the model on its inputs (by name): typed arrays in, typed arrays with shapes out. Calls run one at a time. */
@@ -192,7 +203,7 @@ export class LocalModel {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(tensors)) {
       if (!session.inputNames.includes(name)) throw new LocalModelError(`the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
-      feeds[name] = new ort.Tensor(DATATYPE_INFO[t.datatype].ort as ort.Tensor.Type, t.data as never, t.shape);
+      feeds[name] = new this.#ort!.Tensor(DATATYPE_INFO[t.datatype].ort as ort.Tensor.Type, t.data as never, t.shape);
     }
     for (const name of session.inputNames) if (!(name in feeds)) throw new LocalModelError(`input '${name}' is missing`);
     let results: ort.InferenceSession.ReturnType;

@@ -2,8 +2,9 @@
  * Picks the tfjs backend a Trainer runs on: the first of WebGPU → WebGL → WASM → CPU that is registered and
  * initialises here (browsers register WebGL and CPU with @tensorflow/tfjs; WebGPU and WASM when their packages
  * are imported). In Node, call `useNodeWasm()` (node-backend.ts) first so WASM finds its binary; else CPU.
+ * TensorFlow.js (an optional peer dependency) is imported here, on the first selection, not when the SDK loads.
  */
-import * as tf from '@tensorflow/tfjs';
+import { loadTfjs } from '../../federated/model/tfjs-loader.ts';
 import { registerWasmConvGradients } from '../../federated/model/tfjs-wasm-kernels.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -14,6 +15,7 @@ export class BackendError extends Error {
 }
 
 export async function selectBackend(preference: BackendName | 'auto' = 'auto'): Promise<BackendName> {
+  const tf = await loadTfjs();
   const candidates = preference === 'auto' ? BACKEND_ORDER : [preference];
   const tried: string[] = [];
   for (const name of candidates) {

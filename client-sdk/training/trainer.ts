@@ -7,7 +7,8 @@
  * network.ts holds the clipping rules: ghost norms when only dense layers train (close to plain-SGD speed), an exact
  * per-example autodiff loop when a conv layer trains.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as TF from '@tensorflow/tfjs';
+import { tf } from '../../federated/model/tfjs-loader.ts';
 import type { ModelSpec, NamedWeight } from '../../federated/model/model-spec.ts';
 import { parameterShapes } from '../../federated/model/model-spec.ts';
 import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-model.ts';
@@ -33,22 +34,22 @@ export interface Example {
 export interface PrivacyOptions {
   l2NormClip: number;
   /** σ; or give `epsilon` and the Trainer derives σ for this run's sampling rate and steps. */
-  noiseMultiplier?: number;
-  epsilon?: number;
+  noiseMultiplier?: number | undefined;
+  epsilon?: number | undefined;
   delta: number;
-  ledger?: PrivacyLedger;
+  ledger?: PrivacyLedger | undefined;
   /** Which of the device's data sources this run spends budget on (default 'default'). */
-  source?: string;
+  source?: string | undefined;
 }
 
 export interface FitOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
-  optimizer?: 'sgd' | 'momentum' | 'adam';
-  privacy?: PrivacyOptions;
-  onProgress?: (p: { epoch: number; epochs: number; step: number; steps: number; loss: number }) => void;
-  signal?: AbortSignal;
+  optimizer?: 'sgd' | 'momentum' | 'adam' | undefined;
+  privacy?: PrivacyOptions | undefined;
+  onProgress?: ((p: { epoch: number; epochs: number; step: number; steps: number; loss: number }) => void) | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface FitResult {
@@ -58,10 +59,10 @@ export interface FitResult {
   examplesPerSecond: number;
   loss: number;
   /** ε of this run alone (δ as given), when private. */
-  epsilon?: number;
-  noiseMultiplier?: number;
+  epsilon?: number | undefined;
+  noiseMultiplier?: number | undefined;
   /** ε spent on the source so far and what is left, when a ledger was given. */
-  budget?: { spent: number; remaining: number };
+  budget?: { spent: number; remaining: number } | undefined;
 }
 
 export class TrainerError extends Error {
@@ -71,10 +72,10 @@ export class TrainerError extends Error {
 export interface TrainerOptions {
   spec: ModelSpec;
   /** Starting weights (e.g. the served global model); default: fresh Glorot initialisation. */
-  weights?: NamedWeight[];
-  backend?: BackendName | 'auto';
+  weights?: NamedWeight[] | undefined;
+  backend?: BackendName | 'auto' | undefined;
   /** Train all layers, or only the last k layers with parameters (dense or conv2d); the rest stay fixed. */
-  trainableLayers?: 'all' | number;
+  trainableLayers?: 'all' | number | undefined;
 }
 
 async function collect(data: Examples | Iterable<Example> | AsyncIterable<Example>, features: number): Promise<{ x: Float32Array; y: Int32Array; n: number }> {
@@ -109,7 +110,8 @@ export class Trainer {
   }
 
   /** How DP-SGD clips per example: 'ghost' (only dense layers train: fast) or 'per-example' (exact autodiff loop). */
-  get clipping(): Network['clipping'] {
+  // Spelled out rather than Network['clipping']: the shipped declarations must not reach tfjs's types (optional).
+  get clipping(): 'ghost' | 'per-example' {
     return this.#net.clipping;
   }
 
@@ -202,7 +204,7 @@ export class Trainer {
           const grads = tf.tidy(() => {
             const ids = tf.tensor1d(idx, 'int32');
             const { sums, loss } = idx.length
-              ? clippedGradientSums(this.#net, tf.gather(xAll, ids), tf.gather(yAll, ids) as tf.Tensor1D, priv ? priv.l2NormClip : Infinity)
+              ? clippedGradientSums(this.#net, tf.gather(xAll, ids), tf.gather(yAll, ids) as TF.Tensor1D, priv ? priv.l2NormClip : Infinity)
               : { sums: trainable.map((v) => tf.zerosLike(v)), loss: NaN }; // an empty Poisson draw still adds noise
             if (!Number.isNaN(loss)) lastLoss = loss;
             const denom = priv ? sampleRate * set.n : idx.length;
@@ -225,7 +227,7 @@ export class Trainer {
       optimizer.dispose();
       // tfjs's MomentumOptimizer.dispose() forgets the learning-rate scalar its SGD base class keeps (`c`): one
       // leaked tensor per run otherwise.
-      if (optimizer instanceof tf.MomentumOptimizer) (optimizer as unknown as { c?: tf.Tensor }).c?.dispose();
+      if (optimizer instanceof tf.MomentumOptimizer) (optimizer as unknown as { c?: TF.Tensor }).c?.dispose();
     }
     const seconds = (performance.now() - started) / 1000;
     return { steps, examples: seen, seconds, examplesPerSecond: seen / seconds, loss: lastLoss, epsilon, noiseMultiplier: sigma, budget };

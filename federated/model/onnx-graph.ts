@@ -3,6 +3,7 @@
  * and model encode/decode. Element type numbers follow onnx.proto `TensorProto.DataType`.
  */
 import onnxProto from 'onnx-proto';
+import { OnnxFormatError } from './onnx-format-error.ts';
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = onnxProto.onnx.ModelProto;
@@ -73,9 +74,7 @@ export function encodeModel(graph: GraphProto, opts: ModelOptions = {}): Uint8Ar
   return onnx.ModelProto.encode(model).finish();
 }
 
-export class OnnxFormatError extends Error {
-  override name = 'OnnxFormatError';
-}
+export { OnnxFormatError };
 
 /** Decodes ONNX bytes; throws OnnxFormatError with the reason when they are not an ONNX model. */
 export function decodeModel(bytes: Uint8Array): ModelProto {

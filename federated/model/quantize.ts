@@ -7,14 +7,15 @@
  *    tensor at run time, as onnxruntime.quantization.quantize_dynamic does); Conv stays weight-only.
  * Everything that is not a MatMul/Gemm/Conv weight stays fp32. Works on graphs this project did not write.
  */
-import { ElemType, type GraphProto, type NodeProto, type TensorProto, OnnxFormatError, decodeModel, floatValues, node, onnx, rawTensor } from './onnx-graph.ts';
+import { ElemType, type GraphProto, type NodeProto, type TensorProto, decodeModel, floatValues, node, onnx, rawTensor } from './onnx-graph.ts';
+import { OnnxFormatError } from './onnx-format-error.ts';
 
 export type QuantizeMode = 'weight-only' | 'dynamic';
 
 export interface QuantizeOptions {
-  mode?: QuantizeMode;
+  mode?: QuantizeMode | undefined;
   /** Weights with fewer elements stay fp32 (a bias-sized matrix gains nothing). Default 256. */
-  minElements?: number;
+  minElements?: number | undefined;
 }
 
 export interface QuantizeReport {

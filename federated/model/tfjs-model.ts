@@ -2,10 +2,11 @@
  * Builds the tfjs LayersModel for a model spec and moves weights between it and the spec's
  * named-weight order (model-spec.ts `parameterShapes`). Used for training on devices and in models/.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as TF from '@tensorflow/tfjs';
+import { tf } from './tfjs-loader.ts';
 import { type ModelSpec, type NamedWeight, parameterShapes } from './model-spec.ts';
 
-export function buildTfjsModel(spec: ModelSpec, seed = 0): tf.Sequential {
+export function buildTfjsModel(spec: ModelSpec, seed = 0): TF.Sequential {
   const model = tf.sequential({ name: spec.name.replace(/[^A-Za-z0-9_]/g, '_') });
   spec.layers.forEach((layer, i) => {
     const first = i === 0 ? { inputShape: spec.inputShape } : {};
@@ -32,14 +33,14 @@ export function buildTfjsModel(spec: ModelSpec, seed = 0): tf.Sequential {
 }
 
 /** Reads the model's weights in spec order (copies; no tensors stay alive). */
-export function readTfjsWeights(spec: ModelSpec, model: tf.LayersModel): NamedWeight[] {
+export function readTfjsWeights(spec: ModelSpec, model: TF.LayersModel): NamedWeight[] {
   const params = parameterShapes(spec);
   const tensors = model.getWeights();
   if (tensors.length !== params.length) throw new Error(`tfjs model has ${tensors.length} weights, spec expects ${params.length}`);
   return params.map((p, i) => ({ name: p.name, shape: p.shape, values: tensors[i]!.dataSync() as Float32Array }));
 }
 
-export function writeTfjsWeights(model: tf.LayersModel, weights: NamedWeight[]): void {
+export function writeTfjsWeights(model: TF.LayersModel, weights: NamedWeight[]): void {
   const tensors = weights.map((w) => tf.tensor(w.values, w.shape, 'float32'));
   model.setWeights(tensors);
   tensors.forEach((t) => t.dispose());

@@ -7,9 +7,10 @@
  * Conv3DBackpropFilterV2 gives wrong filter gradients for strides > 1 (checked against the CPU backend in
  * test/models/tfjs-wasm-kernels.test.ts); the platform's specs downsample with pooling.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as TF from '@tensorflow/tfjs';
+import { tf } from './tfjs-loader.ts';
 
-type KernelFunc = (args: { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }) => tf.TensorInfo;
+type KernelFunc = (args: { inputs: Record<string, TF.TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }) => TF.TensorInfo;
 
 export function registerWasmConvGradients(): void {
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) return;
@@ -20,7 +21,7 @@ export function registerWasmConvGradients(): void {
     kernelName: 'Conv2DBackpropFilter',
     backendName: 'wasm',
     kernelFunc: (({ inputs, backend, attrs }: Parameters<KernelFunc>[0]) => {
-      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+      const { x, dy } = inputs as { x: TF.TensorInfo; dy: TF.TensorInfo };
       const a = attrs as { strides: number | [number, number]; pad: unknown; dataFormat: string; filterShape: [number, number, number, number] };
       if (a.dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter on wasm: dataFormat ${a.dataFormat} is not supported (NHWC only)`);
       if (a.pad !== 'same' && a.pad !== 'valid') throw new Error(`Conv2DBackpropFilter on wasm: padding ${JSON.stringify(a.pad)} is not supported ('same' or 'valid')`);

@@ -24,7 +24,7 @@ export interface ServerState {
   config: RoundConfig;
   stage: Stage | 'done' | 'aborted';
   /** Enrolled identity keys by device id; absent: devices are accepted with the key they advertise. */
-  enrolled?: Record<string, Uint8Array>;
+  enrolled?: Record<string, Uint8Array> | undefined;
   ads: Record<string, AdvertiseKeys>;
   roster: string[];
   graph: Record<string, string[]>;
@@ -34,7 +34,7 @@ export interface ServerState {
   sum: Uint32Array;
   survivors: string[];
   unmasks: Record<string, Unmask>;
-  abortReason?: string;
+  abortReason?: string | undefined;
 }
 
 export interface AggregateResult {

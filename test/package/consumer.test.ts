@@ -1,0 +1,125 @@
+/**
+ * Fedge as an npm user gets it: `npm pack` (the build runs in `prepack`), the tarball installed offline into
+ * throwaway apps, then (a) a Node program on Node 20 and Node 22 calls the real local edge with EdgeClient and uses
+ * RdpAccountant, (b) a page bundled by esbuild and by Vite runs EdgeClient and LocalModel in Chromium, (c) a strict
+ * TypeScript consumer type-checks against the shipped declarations, (d) `npx fedge --help` runs. Plus the figures
+ * the package promises: node_modules without TensorFlow.js and onnxruntime-web ≤ 60 MB, an EdgeClient-only browser
+ * bundle ≤ 10 KiB. Everything started here (server, page servers, Chromium) is stopped and the temp dir removed in
+ * afterAll, also when a step fails.
+ */
+import { execFile } from 'node:child_process';
+import { accessSync, constants, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
+import { launchChromium } from '../browser/harness.ts';
+import { ROOT, installApp, packFedge, treeBytes } from './install.ts';
+import { serveFolder } from './static-server.ts';
+
+const run = promisify(execFile);
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const tmp = mkdtempSync(join(tmpdir(), 'fedge-package-'));
+const nodeApp = join(tmp, 'node-app'); // fedge alone: no TensorFlow.js, no onnxruntime-web
+const webApp = join(tmp, 'web-app'); // fedge + onnxruntime-web (LocalModel), still no TensorFlow.js
+let server: LocalServer;
+let tarball: string;
+const closers: (() => Promise<unknown>)[] = [];
+
+/** The system's Node 20: the first `node` on PATH outside any node_modules (npm scripts put ours, Node 22, first). */
+async function systemNode(): Promise<{ path: string; version: string } | undefined> {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir || dir.includes('node_modules')) continue;
+    const path = join(dir, 'node');
+    try {
+      accessSync(path, constants.X_OK);
+    } catch {
+      continue;
+    }
+    return { path, version: (await run(path, ['-p', 'process.versions.node'])).stdout.trim() };
+  }
+  return undefined;
+}
+
+beforeAll(async () => {
+  const started = startLocalServer({ persistTo: join(tmp, 'state') });
+  started.then((s) => closers.push(() => s.stop())).catch(() => undefined);
+  tarball = await packFedge(tmp);
+  await Promise.all([installApp(nodeApp, tarball), installApp(webApp, tarball, ['onnxruntime-web'])]);
+  server = await started;
+});
+
+afterAll(async () => {
+  await Promise.allSettled(closers.map((c) => c()));
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the packed package, installed into an app', () => {
+  it('(a) a Node program imports fedge/client and fedge/federated and calls the local edge, on Node 22 and on Node 20', async () => {
+    cpSync(join(FIXTURES, 'app.mjs'), join(nodeApp, 'app.mjs'));
+    const node20 = await systemNode();
+    if (!node20) throw new Error('no Node outside node_modules on PATH: the consumer test runs app.mjs on the system Node 20 too (install Node 20, e.g. Debian\'s nodejs)');
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
+    for (const node of [process.execPath, node20.path]) {
+      const { stdout } = await run(node, ['app.mjs'], { cwd: nodeApp, env: { ...process.env, FEDGE_URL: server.url } });
+      const out = JSON.parse(stdout);
+      expect(out).toMatchObject({ ready: true, inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 784] }], trainerNeeds: '@tensorflow/tfjs', localModelNeeds: 'onnxruntime-web' });
+      expect(out.probabilities).toHaveLength(10);
+      expect(out.probabilities.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 4);
+      expect(out.epsilon).toBeGreaterThan(0);
+    }
+    expect(node20.version.split('.')[0]).toBe('20');
+  });
+
+  it('(b) a page bundled by esbuild and by Vite runs EdgeClient and LocalModel (WASM) in Chromium', async () => {
+    const web = join(webApp, 'web');
+    cpSync(join(FIXTURES, 'web'), web, { recursive: true });
+    await build({ entryPoints: [join(web, 'main.js')], outdir: join(web, 'dist-esbuild'), bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', logLevel: 'silent' });
+    cpSync(join(web, 'index.html'), join(web, 'dist-esbuild/index.html'));
+    await run(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build'], { cwd: web });
+    const ortDist = join(webApp, 'node_modules/onnxruntime-web/dist');
+    const browser = await launchChromium();
+    closers.push(() => browser.close());
+    for (const out of ['dist-esbuild', 'dist-vite']) {
+      const site = await serveFolder(join(web, out), ortDist);
+      closers.push(site.close);
+      const tab = await browser.context.newPage();
+      await tab.goto(`${site.url}?edge=${encodeURIComponent(server.url)}`);
+      await tab.waitForFunction(() => (globalThis as unknown as { document: { title: string } }).document.title === 'done', undefined, { timeout: 60_000 });
+      const result = await tab.evaluate(() => (globalThis as unknown as { result: { ok: boolean; error?: string; ranOn?: string; edge: number[]; local: number[] } }).result);
+      expect(result, out).toMatchObject({ ok: true, ranOn: 'wasm' });
+      result.local.forEach((p, i) => expect(Math.abs(p - result.edge[i]!), out).toBeLessThan(1e-4));
+      await tab.close();
+    }
+  });
+
+  it('(c) a strict TypeScript consumer (exactOptionalPropertyTypes, skipLibCheck false) type-checks against the shipped .d.ts', async () => {
+    // Kept as .txt in the repository: it imports 'fedge/client' as an app does, which the repository's own typecheck
+    // (tsconfig.json includes test/) cannot resolve before a build.
+    cpSync(join(FIXTURES, 'strict-consumer.ts.txt'), join(webApp, 'consumer.ts'));
+    cpSync(join(FIXTURES, 'tsconfig.consumer.json'), join(webApp, 'tsconfig.consumer.json'));
+    const tsc = run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.consumer.json'], { cwd: webApp });
+    await expect(tsc.catch((e: { stdout: string }) => Promise.reject(new Error(e.stdout)))).resolves.toBeDefined();
+  });
+
+  it('(d) `npx fedge --help` runs the installed CLI (without onnxruntime-web)', async () => {
+    const { stdout } = await run('npx', ['--no-install', 'fedge', '--help'], { cwd: nodeApp });
+    expect(stdout).toContain('quantize');
+  });
+
+  it('an app with Fedge but without TensorFlow.js and onnxruntime-web: node_modules ≤ 60 MB, EdgeClient-only bundle ≤ 10 KiB', async () => {
+    const bytes = await treeBytes(join(nodeApp, 'node_modules'));
+    const bundle = async (contents: string) => {
+      const out = await build({ stdin: { contents, resolveDir: nodeApp, loader: 'js' }, bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+      return out.outputFiles[0]!.contents.byteLength;
+    };
+    const edgeOnly = await bundle(`export { EdgeClient } from 'fedge/client';`);
+    // Everything fedge/client exports still bundles without the optional packages installed (they load on use).
+    const whole = await bundle(`export * from 'fedge/client'; export * from 'fedge/federated';`);
+    console.log(`package: node_modules ${(bytes / 1e6).toFixed(1)} MB without tfjs/onnxruntime-web; EdgeClient-only bundle ${(edgeOnly / 1024).toFixed(1)} KiB; all of fedge/client + fedge/federated ${(whole / 1024).toFixed(0)} KiB`);
+    expect(bytes).toBeLessThanOrEqual(60e6);
+    expect(edgeOnly).toBeLessThanOrEqual(10 * 1024);
+  });
+});
