@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health.ts';
 import { inferenceRoutes } from './routes/inference.ts';
 import { modelRoutes } from './routes/models.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { openApiRoutes } from './routes/openapi.ts';
 
 const app = new Hono<{ Bindings: Env }>()
   .use(requestId())
@@ -20,7 +21,8 @@ const app = new Hono<{ Bindings: Env }>()
   .route('/v2', healthRoutes)
   .route('/v2', inferenceRoutes)
   .route('/v1/models', modelRoutes)
-  .route('/v1/tasks', taskRoutes);
+  .route('/v1/tasks', taskRoutes)
+  .route('/', openApiRoutes);
 
 app.onError(onError);
 app.notFound(notFound);

@@ -28,7 +28,7 @@ function checkName(value: string, what: string): string {
   return value;
 }
 
-const aliasBody = z.object({ version: z.string().min(1) });
+export const aliasBody = z.object({ version: z.string().min(1) });
 
 async function putVersion(c: Ctx) {
   const name = checkName(c.req.param('name')!, 'model name');

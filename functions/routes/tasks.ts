@@ -32,7 +32,7 @@ type Ctx = Context<{ Bindings: Env }>;
 
 const name = z.string().regex(NAME_PATTERN, "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
 const positive = z.number().positive().finite();
-const taskBody = z.object({
+export const taskBody = z.object({
   task: name,
   model: name,
   alias: name.default('federated'),
@@ -63,8 +63,8 @@ const taskBody = z.object({
   enrollmentToken: z.string().min(16),
 });
 
-const enrollBody = z.object({ device: name, identityKey: z.string().min(1) });
-const evaluationBody = z.object({ round: z.number().int().min(1), accuracy: z.number().min(0).max(1) });
+export const enrollBody = z.object({ device: name, identityKey: z.string().min(1) });
+export const evaluationBody = z.object({ round: z.number().int().min(1), accuracy: z.number().min(0).max(1) });
 
 /** The task's object and its directory entry; 404 (and no object created) for a task that does not exist. */
 async function task(c: Ctx): Promise<{ stub: DurableObjectStub<FederatedTask>; entry: TaskEntry }> {

@@ -1,0 +1,190 @@
+/**
+ * What the routes answer, as zod schemas for the OpenAPI document (document.ts). Handlers build their answers from
+ * TypeScript types, not from schemas, so each schema here is checked at compile time against the type its route
+ * returns (`Covers` below): every documented field exists in the real type with a compatible type, and renaming or
+ * removing a field on the server breaks `npm run typecheck` until this file follows. Fields the server sends but a
+ * schema leaves out are allowed (looseObject: clients must ignore what they do not know).
+ * Documentation only: no route parses its own answer with these.
+ */
+import { z } from 'zod';
+import { DATATYPES } from '../../federated/oip/datatypes.ts';
+import type { ModelSummary, TensorMeta, VersionRecord } from '../registry/model-record.ts';
+import type { RoundInfo, RoundRecord, TaskSettings, TaskStatus } from '../../federated/aggregation/task-protocol.ts';
+import type { ReceiveResult, Refusal } from '../tasks/federated-task.ts';
+
+const name = z.string().describe("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 of the ONNX bytes, lower-case hex');
+const stage = z.enum(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'finished']);
+
+export const errorBody = z.object({ error: z.string().describe('what was wrong; quotes at most 64 characters of what was sent') });
+
+export const serverMetadata = z.looseObject({ name: z.string(), version: z.string(), extensions: z.array(z.string()) });
+export const live = z.looseObject({ live: z.literal(true) });
+export const ready = z.looseObject({ ready: z.literal(true), default_model: z.string(), execution_provider: z.enum(['wasm', 'webgpu']) });
+
+export const tensorMeta = z.looseObject({
+  name: z.string(),
+  datatype: z.enum(DATATYPES),
+  shape: z.array(z.number().int().min(-1)).describe('-1 marks a dynamic dimension'),
+});
+
+export const modelSummary = z.looseObject({
+  name: z.string(),
+  versions: z.array(z.string()).describe('oldest first'),
+  aliases: z.record(z.string(), z.string()).describe('alias → version'),
+});
+export const modelList = z.looseObject({ models: z.array(modelSummary) });
+
+export const modelMetadata = z.looseObject({
+  name: z.string(),
+  versions: z.array(z.string()),
+  platform: z.literal('onnxruntime_onnx'),
+  inputs: z.array(tensorMeta),
+  outputs: z.array(tensorMeta),
+  parameters: z.looseObject({ version: z.string().describe('the version the reference resolved to'), sha256 }),
+});
+export const modelReady = z.looseObject({ name: z.string(), version: z.string(), ready: z.literal(true) });
+
+export const inferResponse = z.looseObject({
+  model_name: z.string(),
+  model_version: z.string(),
+  id: z.string().optional().describe("the request's id, when it sent one"),
+  outputs: z.array(
+    z.looseObject({
+      name: z.string(),
+      datatype: z.enum(DATATYPES),
+      shape: z.array(z.number().int().nonnegative()),
+      data: z.array(z.union([z.number(), z.boolean(), z.string()])).optional()
+        .describe('flat, row-major; BOOL as booleans, FP16 as numbers, INT64/UINT64 beyond 2^53 as decimal strings'),
+      parameters: z.looseObject({ binary_data_size: z.number().int().nonnegative() }).optional()
+        .describe('set instead of data when the output travels as binary tensor data'),
+    }),
+  ),
+});
+
+export const versionRecord = z.looseObject({
+  model: z.string(),
+  version: z.string(),
+  sha256,
+  bytes: z.number().int().positive(),
+  inputs: z.array(tensorMeta),
+  outputs: z.array(tensorMeta),
+  createdAt: z.string().describe('ISO 8601'),
+});
+export const aliasResult = z.looseObject({ model: z.string(), alias: z.string(), version: z.string(), sha256 });
+export const deleteResult = z.looseObject({ model: z.string(), version: z.string(), deleted: z.literal(true) });
+
+/** Settings as stored (the body with defaults filled in; enrollment token, weights and expectedDropout left out). */
+export const taskSettings = z.looseObject({
+  task: z.string(),
+  model: z.string(),
+  alias: z.string(),
+  spec: z.unknown(),
+  rounds: z.number().int(),
+  devicesPerRound: z.number().int(),
+  minDevices: z.number().int(),
+  stageSeconds: z.number(),
+  secagg: z.looseObject({ neighbours: z.number().int(), threshold: z.number().int() }),
+  update: z.looseObject({ clip: z.number(), maxExamples: z.number().int() }),
+  training: z.unknown(),
+  privacy: z.unknown().optional(),
+  distributedDp: z.unknown().optional(),
+  serverOptimizer: z.unknown(),
+});
+export const taskCreated = z.looseObject({ task: z.string(), created: z.boolean(), settings: taskSettings });
+
+export const roundRecord = z.looseObject({
+  round: z.number().int(),
+  status: z.enum(['running', 'published', 'abandoned']),
+  advertised: z.number().int(),
+  shared: z.number().int(),
+  submitted: z.number().int(),
+  unmasked: z.number().int(),
+  dropouts: z.number().int(),
+  updateNorm: z.number().optional(),
+  version: z.string().optional().describe('the catalog version this round published (r<round>)'),
+  reason: z.string().optional().describe('why the round was abandoned'),
+  accuracy: z.number().optional(),
+  epsilon: z.number().optional().describe('largest ε any device reported spending on this task by this round'),
+  clientEpsilon: z.number().optional().describe('client-level ε of the distributed DP after this round'),
+  badShares: z.array(z.looseObject({ holder: z.string(), of: z.string() })).optional().describe('revealed shares that did not lie on their polynomial, and who sent them'),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+});
+
+export const taskStatus = z.looseObject({
+  task: z.string(),
+  model: z.string(),
+  alias: z.string(),
+  status: z.enum(['running', 'finished']),
+  round: z.number().int(),
+  stage,
+  rounds: z.number().int(),
+  devicesPerRound: z.number().int(),
+  enrolledDevices: z.number().int(),
+  history: z.array(roundRecord),
+  publishedVersions: z.array(z.string()),
+  privacy: z.unknown().optional().describe('the task\'s DP-SGD settings and maxSpent, the largest ε a device reported'),
+  distributedDp: z.unknown().optional().describe('the task\'s distributed-DP settings and the client-level ε so far'),
+});
+
+export const enrolled = z.looseObject({ task: z.string(), device: z.string(), enrolled: z.literal(true) });
+
+export const roundInfo = z.looseObject({
+  task: z.string(),
+  round: z.number().int(),
+  roundId: z.string(),
+  stage,
+  open: z.boolean().describe('whether the round still takes devices (advertise-keys and not full)'),
+  graphSeed: z.string().describe('base64; every device recomputes the neighbour graph from it'),
+  neighbours: z.number().int(),
+  threshold: z.number().int(),
+  minDevices: z.number().int(),
+  length: z.number().int().describe('words (uint32) in a masked input'),
+  fixedPoint: z.looseObject({ clip: z.number(), scale: z.number(), maxExamples: z.number() }),
+  distributedDp: z.unknown().optional().describe('DDGauss parameters, when the task uses distributed DP'),
+  weightsVersion: z.number().int(),
+  training: z.unknown(),
+  privacy: z.unknown().optional(),
+  spec: z.unknown(),
+  deadline: z.string().describe('ISO 8601: when the current stage closes unless everyone answers first'),
+});
+
+export const messageAccepted = z.looseObject({
+  accepted: z.literal(true),
+  duplicate: z.boolean().describe('true for a byte-identical resend (a no-op)'),
+  stage,
+  published: z.string().optional().describe('the version this message made the round publish, if it did'),
+});
+export const stageClosed = z.looseObject({ stage, published: z.string().optional() });
+export const evaluationRecorded = z.looseObject({ ok: z.literal(true) });
+
+export const broadcastRelay = z.looseObject({
+  roundId: z.string(),
+  roster: z.array(z.string()),
+  neighbours: z.array(z.string()).describe("the neighbours' advertise-keys messages, each base64 of the binary wire format"),
+});
+export const deliveryRelay = z.looseObject({
+  roundId: z.string(),
+  ciphertexts: z.array(z.looseObject({ from: z.string(), data: z.string().describe('base64 XSalsa20-Poly1305 box') })),
+});
+export const unmaskRelay = z.looseObject({ roundId: z.string(), survivors: z.array(z.string()) });
+
+// ---- compile-time checks: each documented field exists in the type the route answers with ---------------------
+
+/** A schema's output type without looseObject's index signatures (an interface never has one). */
+type Known<T> = T extends readonly (infer E)[] ? Known<E>[] : T extends object ? { [K in keyof T as string extends K ? never : K]: Known<T[K]> } : T;
+type Covers<T, S extends z.ZodType> = [T] extends [Known<z.output<S>>] ? true : false;
+type Accepted = Exclude<ReceiveResult, Refusal>;
+
+export const COVERED: [
+  Covers<ModelSummary, typeof modelSummary>,
+  Covers<TensorMeta, typeof tensorMeta>,
+  Covers<VersionRecord, typeof versionRecord>,
+  Covers<TaskSettings, typeof taskSettings>,
+  Covers<RoundRecord, typeof roundRecord>,
+  Covers<TaskStatus, typeof taskStatus>,
+  Covers<RoundInfo, typeof roundInfo>,
+  Covers<Accepted, typeof messageAccepted>,
+  Covers<{ error: string }, typeof errorBody>,
+] = [true, true, true, true, true, true, true, true, true];
