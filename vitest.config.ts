@@ -9,6 +9,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     reporters: ['default', './test/summary-reporter.ts'],
+    // Stops any server a test left running, whatever happened to the worker that started it.
+    globalSetup: ['./test/global-setup.ts'],
     projects: [
       {
         plugins: [

@@ -92,12 +92,26 @@ async function run(c: Ctx, record: VersionRecord, tensors: Tensor[], outputs: st
   return result;
 }
 
+/** Lets `work` finish after the response is sent (ExecutionContext.waitUntil; absent when the app runs without one). */
+function keepAlive(c: Ctx, work: Promise<unknown>): void {
+  let ctx: { waitUntil(promise: Promise<unknown>): void };
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    return; // app.request() without an execution context (tests): nothing ends the request's I/O early
+  }
+  ctx.waitUntil(work);
+}
+
 async function infer(c: Ctx, ref?: string) {
   const { registry, config } = services(c.env);
   // Resolve the model while the body streams in: the catalog lookup is a Durable Object round trip.
   // A bad body is still reported first (the lookup's rejection is observed only after the body parsed).
   const pending = registry.resolve(c.req.param('name')!, ref);
-  pending.catch(() => undefined);
+  // The lookup may also be registering the bundled models, a promise every request of the isolate shares: a request
+  // refused before it awaited the lookup must not leave it to be cancelled with the request (Workers end a request's
+  // I/O when it answers), or later requests would wait on it forever.
+  keepAlive(c, pending.catch(() => undefined));
   const { request, payload } = await readRequest(c);
   const record = await pending;
   const tensors = decodeInputs(request.inputs, record.inputs, payload, { maxElements: config.maxTensorElements });

@@ -1,11 +1,13 @@
 /**
  * Starts the same local server `npm start` runs (wrangler dev on workerd) on a free port (or a chosen one) and a
  * state directory, waits until it is ready, and stops it by its process group — never by name. Every server started
- * here is also stopped when the test process exits, so a test that fails or times out mid-start leaves nothing behind.
+ * here is also stopped when the test process exits, and listed for the run's teardown (test/global-setup.ts), so a
+ * test that fails or times out mid-start leaves nothing behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { forgetGroup, recordGroup } from '../server-registry.ts';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(new URL(import.meta.url).pathname), '../..');
@@ -72,6 +74,7 @@ async function spawnUntilReady(args: string[], port: number, opts: ServerOptions
   const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
   const pgid = child.pid!;
   running.add(pgid);
+  recordGroup(pgid);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -87,6 +90,7 @@ async function spawnUntilReady(args: string[], port: number, opts: ServerOptions
     for (let i = 0; i < 30 && signalGroup(pgid, 0); i++) await new Promise((r) => setTimeout(r, 100));
     signalGroup(pgid, 'SIGKILL');
     running.delete(pgid);
+    forgetGroup(pgid);
   };
   const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
   while (Date.now() < deadline) {
