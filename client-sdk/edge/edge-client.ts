@@ -1,11 +1,11 @@
 /**
  * EdgeClient: typed calls to a Fedge edge — OIP v2 inference (JSON or binary tensors), model metadata and bytes,
- * model management (admin token) and federated task status. Response types are shared with the Worker (federated/)
- * or checked against its own (model-records.ts), so client and server cannot drift apart silently.
+ * model management (admin token) and federated task status. Response types are the Worker's own (federated/oip,
+ * federated/aggregation), so client and server cannot drift apart silently.
  * Every call takes an AbortSignal; each attempt has a timeout; 429/503 and network failures are retried with
  * backoff and jitter, honouring Retry-After; an error answer becomes an EdgeError with the server's message.
  */
-import type { ModelSummary, TensorMeta, VersionRecord } from './model-records.ts';
+import type { ModelSummary, TensorMeta, VersionRecord } from '../../federated/oip/model-records.ts';
 import type { TaskStatus } from '../../federated/aggregation/task-protocol.ts';
 import { EdgeError, request } from './http.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';

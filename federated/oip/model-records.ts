@@ -1,9 +1,8 @@
 /**
- * The registry's answers as the SDK types them: a model version's record, its tensors, a model's summary. The
- * Worker's own definitions live in functions/registry/model-record.ts, which the package does not ship;
- * test/package/wire-types.ts (checked by `npm run typecheck`) fails if the two ever differ.
+ * What the model registry answers, as the Worker stores it and the SDK reads it: a version's record (immutable,
+ * identified by its sha256), its tensors' OIP metadata, a model's versions and aliases. One definition for both sides.
  */
-import type { Datatype } from '../../federated/oip/datatypes.ts';
+import type { Datatype } from './datatypes.ts';
 
 export interface TensorMeta {
   name: string;
