@@ -14,12 +14,25 @@ export interface LoadedModel {
   outputs: TensorMeta[];
 }
 
+/**
+ * One dimension as OIP reports it: its size when fixed, -1 when open — the same shapes onnxruntime-node reports
+ * with its strings turned into -1. onnxruntime-node gives a symbolic dimension as its dim_param name and one with
+ * neither dim_value nor dim_param as "". ORT-web gives the name too, but reads the other kind's size (int64 -1 in
+ * ORT's C API) through a 32-bit pointer field, so it arrives as 4294967295 (any negative int64 as 2^32 - k).
+ * Normalised here rather than re-read from the ONNX graph: decoding the protobuf a second time would cost the
+ * Worker a copy of the model's bytes, and ORT's own view (initializers dropped from the inputs, IR < 4) is the one
+ * that decides what a run accepts. No real dimension reaches 2^31 in a 32-bit WebAssembly heap.
+ */
+export function oipDim(d: number | string): number {
+  return typeof d === 'number' && Number.isSafeInteger(d) && d >= 0 && d < 2 ** 31 ? d : -1;
+}
+
 function describe(list: readonly ort.InferenceSession.ValueMetadata[], what: string): TensorMeta[] {
   return list.map((m) => {
     if (!m.isTensor) fail(400, `${what} ${quote(m.name)} is not a tensor; only tensor inputs and outputs can be served`);
     const datatype = datatypeOfOrt(m.type);
     if (!datatype) fail(400, `${what} ${quote(m.name)} has element type ${m.type}, which Open Inference Protocol v2 here does not serve`);
-    return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
+    return { name: m.name, datatype, shape: m.shape.map(oipDim) };
   });
 }
 

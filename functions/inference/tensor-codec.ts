@@ -36,9 +36,15 @@ function elementCount(name: string, shape: number[], budget: number): number {
   return n;
 }
 
+/**
+ * The input's shape against the model's, exactly as ONNX Runtime checks it (onnxruntime-node accepts what this
+ * accepts): the same rank, and every fixed dimension equal; -1 (dim_param, or neither dim_value nor dim_param)
+ * fits any size. A model shape of rank 0 is not checked at all — ORT skips the check when the graph declares no
+ * dimensions, which covers both a declared scalar and an input with no shape, so [1] for an INT64 scalar runs.
+ */
 function checkShape(input: InferInput, meta: TensorMeta): void {
   const want = meta.shape;
-  if (want.length === 0 && input.shape.length === 0) return;
+  if (want.length === 0) return;
   const ok = input.shape.length === want.length && want.every((d, i) => d < 0 || d === input.shape[i]);
   if (!ok) fail(400, `${label(input.name)}: shape ${showShape(input.shape)} does not fit the model's ${showShape(want)} (-1 is any size)`);
 }
