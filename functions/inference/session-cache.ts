@@ -10,6 +10,7 @@ import { type LoadedModel, loadModel } from './model-loader.ts';
 import { ort, wasmHeap } from './ort-runtime.ts';
 import { ModelRunError } from './run-error.ts';
 import type { Tensor } from './tensor-codec.ts';
+import type { RunTimer } from '../metrics/run-timing.ts';
 
 interface Entry {
   loaded: Promise<LoadedModel>;
@@ -67,11 +68,17 @@ export class SessionCache {
     void entry.queue.then(() => entry.loaded).then((m) => m.session.release(), () => undefined);
   }
 
-  /** Runs the session for `sha256` on `inputs`, returning the named outputs (all when `outputNames` is empty). */
-  async run(sha256: string, bytes: () => Promise<Uint8Array>, inputs: Tensor[], outputNames: string[]): Promise<Tensor[]> {
+  /**
+   * Runs the session for `sha256` on `inputs`, returning the named outputs (all when `outputNames` is empty).
+   * `timer` (statistics) is marked when the run leaves the queue, so waiting is told apart from computing.
+   */
+  async run(sha256: string, bytes: () => Promise<Uint8Array>, inputs: Tensor[], outputNames: string[], timer?: RunTimer): Promise<Tensor[]> {
     const entry = this.#entry(sha256, bytes);
     const model = await entry.loaded;
-    const task = entry.queue.then(() => runSession(model, inputs, outputNames, sha256));
+    const task = entry.queue.then(() => {
+      timer?.mark('start');
+      return runSession(model, inputs, outputNames, sha256, timer);
+    });
     entry.queue = task.catch(() => undefined);
     try {
       return await task;
@@ -86,14 +93,16 @@ export class SessionCache {
 const LOGGED_GROWTH = 64 * 1024 * 1024;
 
 /** Runs `model` once; ORT's failures become ModelRunError with its reason. */
-export async function runSession(model: LoadedModel, inputs: Tensor[], outputNames: string[], what = 'model'): Promise<Tensor[]> {
+export async function runSession(model: LoadedModel, inputs: Tensor[], outputNames: string[], what = 'model', timer?: RunTimer): Promise<Tensor[]> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const t of inputs) feeds[t.name] = new ort.Tensor(DATATYPE_INFO[t.datatype].ort, t.data as never, t.shape);
+  timer?.mark('input');
   const names = outputNames.length ? outputNames : model.outputs.map((o) => o.name);
   const before = wasmHeap().bytes;
   let results: ort.InferenceSession.ReturnType;
   try {
     results = await model.session.run(feeds, names);
+    timer?.mark('infer');
   } catch (e) {
     throw ModelRunError.from(e);
   } finally {
@@ -102,7 +111,7 @@ export async function runSession(model: LoadedModel, inputs: Tensor[], outputNam
       console.warn(`inference on ${what} grew the WASM heap from ${mib(before)} to ${mib(heap.bytes)} MiB (bound ${mib(heap.max)} MiB)`);
     }
   }
-  return names.map((name) => {
+  const outputs = names.map((name) => {
     const r = results[name]!;
     const datatype = datatypeOfOrt(r.type)!;
     let data = r.data as TypedArray;
@@ -112,6 +121,8 @@ export async function runSession(model: LoadedModel, inputs: Tensor[], outputNam
     }
     return { name, datatype, shape: r.dims.slice(), data };
   });
+  timer?.mark('output');
+  return outputs;
 }
 
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);

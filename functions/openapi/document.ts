@@ -15,6 +15,8 @@ import { MAX_JSON_DEPTH as MAX_BODY_DEPTH } from '../inference/binary-body.ts';
 import { aliasBody } from '../routes/models.ts';
 import { enrollBody, evaluationBody, taskBody } from '../routes/tasks.ts';
 import { SERVER_VERSION } from '../routes/health.ts';
+import { repositoryIndexBody } from '../routes/stats.ts';
+import { LATENCY_BUCKETS } from '../metrics/isolate-metrics.ts';
 import { DEFAULTS } from '../config.ts';
 import { MAX_RELAY_WAIT_SECONDS } from '../tasks/federated-task.ts';
 import { MAX_JSON_DEPTH as MAX_TASK_DEPTH, MAX_SETTINGS_BYTES } from '../../federated/aggregation/task-settings.ts';
@@ -41,7 +43,7 @@ function describe(schema: Json, descriptions: Record<string, string>): Json {
 
 const MiB = (n: number) => `${n / 1024 / 1024} MiB`;
 
-const REQUEST_SCHEMAS = ['InferRequest', 'CreateTaskRequest', 'EnrollRequest', 'EvaluationRequest', 'SetAliasRequest'] as const;
+const REQUEST_SCHEMAS = ['InferRequest', 'CreateTaskRequest', 'EnrollRequest', 'EvaluationRequest', 'SetAliasRequest', 'RepositoryIndexRequest'] as const;
 
 /** Request bodies: the routes' own schemas (built when the document is first asked for, not at module load). */
 const requestSchemas = (): Record<(typeof REQUEST_SCHEMAS)[number], Json> => ({
@@ -70,6 +72,7 @@ const requestSchemas = (): Record<(typeof REQUEST_SCHEMAS)[number], Json> => ({
   EnrollRequest: describe(jsonSchema(enrollBody), { device: 'the device id', identityKey: 'its Ed25519 public key, 32 bytes, base64' }),
   EvaluationRequest: describe(jsonSchema(evaluationBody), { round: 'a published round', accuracy: 'held-out accuracy of its model, 0…1' }),
   SetAliasRequest: describe(jsonSchema(aliasBody), { version: 'an existing version of the model' }),
+  RepositoryIndexRequest: describe(jsonSchema(repositoryIndexBody), { ready: 'true: only the versions that are READY' }),
 });
 
 const responseSchemas = {
@@ -79,6 +82,7 @@ const responseSchemas = {
   TaskSettings: R.taskSettings, TaskCreated: R.taskCreated, RoundRecord: R.roundRecord, TaskStatus: R.taskStatus,
   Enrolled: R.enrolled, RoundInfo: R.roundInfo, MessageAccepted: R.messageAccepted, StageClosed: R.stageClosed,
   EvaluationRecorded: R.evaluationRecorded, BroadcastRelay: R.broadcastRelay, DeliveryRelay: R.deliveryRelay, UnmaskRelay: R.unmaskRelay,
+  ModelStatsResponse: R.modelStatsResponse, RepositoryIndex: R.repositoryIndex,
 } satisfies Record<string, z.ZodType>;
 
 type SchemaName = (typeof REQUEST_SCHEMAS)[number] | keyof typeof responseSchemas;
@@ -120,7 +124,7 @@ const DEVICE_LIMIT = (what: string): Errors => ({ 429: `this device is over its 
 interface Operation {
   method: 'get' | 'post' | 'put' | 'delete';
   path: string;
-  tag: 'Inference (OIP v2)' | 'Models (admin)' | 'Federated tasks' | 'Documents';
+  tag: 'Inference (OIP v2)' | 'Models (admin)' | 'Federated tasks' | 'Monitoring' | 'Documents';
   id: string;
   summary: string;
   description?: string;
@@ -248,6 +252,36 @@ function relayOperation(kind: 'broadcast' | 'delivery' | 'unmask'): Operation {
   };
 }
 
+const PER_ISOLATE = 'Counters are per isolate and in memory (Cloudflare runs many isolates and recycles them); the durable record is the Workers Analytics Engine dataset fedge_inference.';
+
+const MONITORING: Operation[] = [
+  {
+    method: 'get', path: '/v2/models/stats', tag: 'Monitoring', id: 'getAllModelStats', summary: 'Statistics of every version of every model (Triton statistics extension)',
+    description: `Triton's statistics extension: one entry per version in the catalog, zeros for a version this isolate never ran. ${PER_ISOLATE}`,
+    responses: { 200: ok('the statistics', json('ModelStatsResponse')) }, errors: {},
+  },
+  {
+    method: 'get', path: '/v2/models/{name}/stats', tag: 'Monitoring', id: 'getModelStats', summary: 'Statistics of every version of a model',
+    description: PER_ISOLATE, parameters: ['name'], responses: { 200: ok('the statistics', json('ModelStatsResponse')) }, errors: { 404: 'unknown model' },
+  },
+  {
+    method: 'get', path: '/v2/models/{name}/versions/{version}/stats', tag: 'Monitoring', id: 'getVersionStats', summary: 'Statistics of a version (or of what an alias points at)',
+    description: PER_ISOLATE, parameters: ['name', 'version'], responses: { 200: ok('the statistics (one entry)', json('ModelStatsResponse')) }, errors: modelErrors('no such version or alias'),
+  },
+  {
+    method: 'post', path: '/v2/repository/index', tag: 'Monitoring', id: 'repositoryIndex', summary: 'Every version in the catalog and whether this isolate has it loaded (model_repository extension)',
+    description: 'READY when this isolate holds the version\'s ONNX Runtime session; UNAVAILABLE (with a reason) otherwise — it loads on its first inference or …/ready. The body is optional.',
+    requestBody: { required: false, content: json('RepositoryIndexRequest') },
+    responses: { 200: ok('the index', json('RepositoryIndex')) },
+    errors: merge(JSON_BODY(MAX_BODY_DEPTH), body('4 KiB')),
+  },
+  {
+    method: 'get', path: '/metrics', tag: 'Monitoring', id: 'getMetrics', summary: 'Prometheus metrics of this isolate (text exposition format 0.0.4)',
+    description: `fedge_http_requests_total{method,route,status} (route = the route pattern), fedge_inference_requests_total{model,outcome}, fedge_inference_duration_seconds{model} (histogram, buckets ${LATENCY_BUCKETS.join(', ')} s), fedge_inference_batch_size{model} (histogram), fedge_sessions_loaded, fedge_isolate_start_time_seconds. ${PER_ISOLATE}`,
+    responses: { 200: ok('the metrics', { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format, version 0.0.4' } } }) }, errors: {},
+  },
+];
+
 export const OPERATIONS: Operation[] = [
   {
     method: 'get', path: '/openapi.json', tag: 'Documents', id: 'getOpenApi', summary: 'This document (OpenAPI 3.1)',
@@ -366,12 +400,14 @@ export const OPERATIONS: Operation[] = [
   relayOperation('broadcast'),
   relayOperation('delivery'),
   relayOperation('unmask'),
+  ...MONITORING,
 ];
 
 const TAGS = [
   { name: 'Inference (OIP v2)', description: 'Open Inference Protocol v2 (KServe predict protocol v2) with the binary tensor data extension' },
   { name: 'Models (admin)', description: 'The model registry: immutable, content-addressed versions and movable aliases' },
   { name: 'Federated tasks', description: 'Federated learning with SecAgg+ (admin creates; devices enroll, join rounds, send messages, read relays)' },
+  { name: 'Monitoring', description: "Triton's statistics extension, the model_repository index, Prometheus metrics (per isolate)" },
   { name: 'Documents', description: 'This document' },
 ];
 

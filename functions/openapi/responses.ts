@@ -11,6 +11,8 @@ import { DATATYPES } from '../../federated/oip/datatypes.ts';
 import type { ModelSummary, TensorMeta, VersionRecord } from '../registry/model-record.ts';
 import type { RoundInfo, RoundRecord, TaskSettings, TaskStatus } from '../../federated/aggregation/task-protocol.ts';
 import type { ReceiveResult, Refusal } from '../tasks/federated-task.ts';
+import type { ModelStat } from '../metrics/model-stats.ts';
+import type { RepositoryEntry } from '../routes/stats.ts';
 
 const name = z.string().describe("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 of the ONNX bytes, lower-case hex');
@@ -170,6 +172,33 @@ export const deliveryRelay = z.looseObject({
 });
 export const unmaskRelay = z.looseObject({ roundId: z.string(), survivors: z.array(z.string()) });
 
+// Triton's statistics extension (protocol/extension_statistics.md) and the model_repository extension's index.
+const duration = z.looseObject({ count: z.number().int().nonnegative(), ns: z.number().int().nonnegative().describe('cumulative nanoseconds') });
+export const modelStat = z.looseObject({
+  name: z.string(),
+  version: z.string(),
+  last_inference: z.number().int().nonnegative().describe('ms since the epoch of the last inference in this isolate; 0 for none'),
+  inference_count: z.number().int().nonnegative().describe('successful inferences, each batch item counted (the leading dimension when every input has a dynamic one, else 1)'),
+  execution_count: z.number().int().nonnegative().describe('successful ONNX Runtime runs (one per request: no dynamic batching)'),
+  inference_stats: z.looseObject({
+    success: duration.describe('successful requests and their whole run (queue, load, compute)'),
+    fail: duration.describe('runs ONNX Runtime refused (or whose model could not load)'),
+    queue: duration.describe('waiting for the session to load and for earlier runs on it'),
+    compute_input: duration.describe('building ONNX Runtime tensors'),
+    compute_infer: duration.describe('session.run'),
+    compute_output: duration.describe('reading the outputs back'),
+  }),
+  batch_stats: z.array(z.looseObject({ batch_size: z.number().int().nonnegative(), compute_input: duration, compute_infer: duration, compute_output: duration })),
+});
+export const modelStatsResponse = z.looseObject({ model_stats: z.array(modelStat).describe('one entry per version; counters of this isolate only') });
+export const repositoryEntry = z.looseObject({
+  name: z.string(),
+  version: z.string(),
+  state: z.enum(['READY', 'UNAVAILABLE']).describe('READY: this isolate holds its ONNX Runtime session'),
+  reason: z.string().optional().describe('why it is not READY'),
+});
+export const repositoryIndex = z.array(repositoryEntry);
+
 // ---- compile-time checks: each documented field exists in the type the route answers with ---------------------
 
 /** A schema's output type without looseObject's index signatures (an interface never has one). */
@@ -187,4 +216,6 @@ export const COVERED: [
   Covers<RoundInfo, typeof roundInfo>,
   Covers<Accepted, typeof messageAccepted>,
   Covers<{ error: string }, typeof errorBody>,
-] = [true, true, true, true, true, true, true, true, true];
+  Covers<ModelStat, typeof modelStat>,
+  Covers<RepositoryEntry, typeof repositoryEntry>,
+] = [true, true, true, true, true, true, true, true, true, true, true];

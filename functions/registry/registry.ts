@@ -12,6 +12,8 @@ import { registerBundledModels } from './default-models.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import type { VersionRecord } from './model-record.ts';
 import { ResolutionCache } from './resolution-cache.ts';
+import { RunTimer } from '../metrics/run-timing.ts';
+import { recordInference } from '../metrics/record-inference.ts';
 
 export class Registry {
   readonly sessions: SessionCache;
@@ -84,7 +86,16 @@ export class Registry {
     return this.sessions.get(record.sha256, () => getBlob(this.#env.MODEL_BLOBS, record.sha256));
   }
 
-  run(record: VersionRecord, inputs: Tensor[], outputs: string[]): Promise<Tensor[]> {
-    return this.sessions.run(record.sha256, () => getBlob(this.#env.MODEL_BLOBS, record.sha256), inputs, outputs);
+  /** Runs a version; every run, failed or not, is counted (functions/metrics: statistics, /metrics, Analytics Engine). */
+  async run(record: VersionRecord, inputs: Tensor[], outputs: string[]): Promise<Tensor[]> {
+    const timer = new RunTimer();
+    try {
+      const result = await this.sessions.run(record.sha256, () => getBlob(this.#env.MODEL_BLOBS, record.sha256), inputs, outputs, timer);
+      recordInference(this.#env, record, inputs, timer, true);
+      return result;
+    } catch (e) {
+      recordInference(this.#env, record, inputs, timer, false);
+      throw e;
+    }
   }
 }

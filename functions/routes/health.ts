@@ -7,7 +7,8 @@ import { services } from '../services.ts';
 
 export const SERVER_NAME = 'fedge';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['binary_tensor_data'];
+/** OIP/Triton extensions served: binary tensors (inference.ts), statistics and the repository index (stats.ts). */
+export const EXTENSIONS = ['binary_tensor_data', 'statistics', 'model_repository'];
 
 export const healthRoutes = new Hono<{ Bindings: Env }>()
   .get('/', (c) => c.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS }))

@@ -1,0 +1,82 @@
+/**
+ * Two OIP/Triton extensions over this isolate's counters (functions/metrics):
+ * - `statistics` (Triton protocol/extension_statistics.md): GET /v2/models[/{name}[/versions/{v}]]/stats answers
+ *   `{model_stats: [...]}`, one entry per version, zeros for a version this isolate never ran.
+ * - `model_repository` (Triton protocol/extension_model_repository.md), its index only: POST /v2/repository/index
+ *   lists every version in the catalog, READY when this isolate holds its ONNX Runtime session, else UNAVAILABLE
+ *   with the reason (it loads on its first inference or …/ready; load/unload are not offered: sessions are an LRU).
+ * Mounted before the inference routes, so `/v2/models/stats` is this route and not the metadata of a model named
+ * "stats" (Triton's URL scheme has the same ambiguity).
+ */
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { fail } from '../middleware/errors.ts';
+import { limitBody } from '../middleware/body-limit.ts';
+import { requireContentType } from '../middleware/content-type.ts';
+import { parseJson } from '../inference/binary-body.ts';
+import { describeIssue } from '../inference/infer-request.ts';
+import { quote } from '../inference/quote.ts';
+import { modelStats } from '../metrics/isolate-metrics.ts';
+import type { ModelStat } from '../metrics/model-stats.ts';
+import type { ModelSummary, VersionRecord } from '../registry/model-record.ts';
+import { services } from '../services.ts';
+
+type Ctx = Context<{ Bindings: Env }>;
+
+export const repositoryIndexBody = z.object({ ready: z.boolean().optional() });
+
+export interface RepositoryEntry {
+  name: string;
+  version: string;
+  state: 'READY' | 'UNAVAILABLE';
+  reason?: string;
+}
+
+/** Every version of these models, resolved to its record (the resolution cache answers repeats). */
+async function versions(c: Ctx, models: ModelSummary[]): Promise<VersionRecord[]> {
+  const { registry } = services(c.env);
+  return Promise.all(models.flatMap((m) => m.versions.map((v) => registry.resolve(m.name, v))));
+}
+
+async function allModels(c: Ctx): Promise<ModelSummary[]> {
+  const { registry } = services(c.env);
+  await registry.ready();
+  return registry.catalog.listModels();
+}
+
+async function oneModel(c: Ctx, name: string): Promise<ModelSummary> {
+  const { registry } = services(c.env);
+  await registry.ready();
+  const summary = await registry.catalog.getModel(name);
+  if (!summary) fail(404, `unknown model ${quote(name)}`);
+  return summary;
+}
+
+const statsOf = (records: VersionRecord[]): { model_stats: ModelStat[] } => ({ model_stats: records.map((r) => modelStats.get(r.model, r.version, r.sha256)) });
+
+async function repositoryIndex(c: Ctx) {
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  let readyOnly = false;
+  if (bytes.byteLength) {
+    requireContentType(c, 'application/json');
+    const parsed = repositoryIndexBody.safeParse(parseJson(bytes));
+    if (!parsed.success) fail(400, describeIssue(parsed.error));
+    readyOnly = parsed.data.ready === true;
+  }
+  const { registry } = services(c.env);
+  const entries: RepositoryEntry[] = (await versions(c, await allModels(c))).map((r) =>
+    registry.sessions.has(r.sha256)
+      ? { name: r.model, version: r.version, state: 'READY' }
+      : { name: r.model, version: r.version, state: 'UNAVAILABLE', reason: 'not loaded in this isolate (loads on its first inference or …/ready)' },
+  );
+  return c.json(readyOnly ? entries.filter((e) => e.state === 'READY') : entries);
+}
+
+export const statsRoutes = new Hono<{ Bindings: Env }>()
+  .get('/models/stats', async (c) => c.json(statsOf(await versions(c, await allModels(c)))))
+  .get('/models/:name/stats', async (c) => c.json(statsOf(await versions(c, [await oneModel(c, c.req.param('name'))]))))
+  .get('/models/:name/versions/:version/stats', async (c) => {
+    const record = await services(c.env).registry.resolve(c.req.param('name'), c.req.param('version'));
+    return c.json(statsOf([record]));
+  })
+  .post('/repository/index', limitBody(() => 4 * 1024, 'repository index body'), repositoryIndex);
