@@ -2,15 +2,15 @@
  * KServe/Triton binary tensor data extension framing: a JSON header of `Inference-Header-Content-Length`
  * bytes, then the raw tensor bytes of every binary input (or output) in order.
  */
-import { fail } from '../middleware/errors.ts';
+import { refuseTensor } from './errors.ts';
 import { clip, preview } from './quote.ts';
 
 export const HEADER_LENGTH = 'Inference-Header-Content-Length';
 
 export function splitBinaryBody(body: Uint8Array, headerLength: string): { header: unknown; payload: Uint8Array } {
-  if (!/^\d+$/.test(headerLength.trim())) fail(400, `${HEADER_LENGTH} must be a byte count, got ${preview(headerLength)}`);
+  if (!/^\d+$/.test(headerLength.trim())) refuseTensor(`${HEADER_LENGTH} must be a byte count, got ${preview(headerLength)}`);
   const n = Number(headerLength);
-  if (n === 0 || n > body.byteLength) fail(400, `${HEADER_LENGTH} is ${n} but the body has ${body.byteLength} bytes`);
+  if (n === 0 || n > body.byteLength) refuseTensor(`${HEADER_LENGTH} is ${n} but the body has ${body.byteLength} bytes`);
   return { header: parseJson(body.subarray(0, n)), payload: body.subarray(n) };
 }
 
@@ -34,7 +34,7 @@ function checkDepth(text: string, max: number): void {
         else if (d === 0x22) break;
       }
     } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) fail(400, `request JSON is nested deeper than ${max} levels`);
+      if (++depth > max) refuseTensor(`request JSON is nested deeper than ${max} levels`);
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
 }
@@ -45,14 +45,14 @@ export function parseJson(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    fail(400, 'request JSON is not valid UTF-8');
+    refuseTensor('request JSON is not valid UTF-8');
   }
   checkDepth(text, maxDepth);
   try {
     return JSON.parse(text);
   } catch (e) {
     // V8 quotes a few characters of the input; clip anyway, the message is the engine's to change.
-    fail(400, `request body is not valid JSON: ${clip(String((e as Error)?.message ?? e), 200)}`);
+    refuseTensor(`request body is not valid JSON: ${clip(String((e as Error)?.message ?? e), 200)}`);
   }
 }
 

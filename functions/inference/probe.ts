@@ -12,7 +12,7 @@
  * give the value a default (an initializer) or a fixed shape. Whatever passes, every later run's failure is
  * still a 400 with ORT's reason, and the WASM heap bound holds whatever it allocates.
  */
-import { fail } from '../middleware/errors.ts';
+import { refuseModel } from './errors.ts';
 import { ModelRunError } from './run-error.ts';
 import { DATATYPE_INFO } from '../../federated/oip/datatypes.ts';
 import type { LoadedModel } from './model-loader.ts';
@@ -49,7 +49,7 @@ export function probeInputs(model: LoadedModel, limits: ProbeLimits, length = 1)
     const count = shape.reduce((n, d) => n * d, 1);
     total += count;
     if (total > limits.maxElements) {
-      fail(400, `input ${quote(m.name)} has the fixed shape ${showShape(m.shape)}: with the other inputs more than the ${limits.maxElements} elements a request may carry, so no request could run this model`);
+      refuseModel(`input ${quote(m.name)} has the fixed shape ${showShape(m.shape)}: with the other inputs more than the ${limits.maxElements} elements a request may carry, so no request could run this model`);
     }
     return { name: m.name, datatype: m.datatype, shape, data: new DATATYPE_INFO[m.datatype].array(count) };
   });
@@ -84,7 +84,7 @@ export function checkOutputSize(outputs: Tensor[], maxElements: number, when = '
   for (const t of outputs) {
     total += t.data.length;
     if (total > maxElements) {
-      fail(400, `the model's output ${quote(t.name)} has shape ${showShape(t.shape)}${when ? ` ${when}` : ''}: the outputs add up to more than the ${maxElements} elements a response may carry`);
+      refuseModel(`the model's output ${quote(t.name)} has shape ${showShape(t.shape)}${when ? ` ${when}` : ''}: the outputs add up to more than the ${maxElements} elements a response may carry`);
     }
   }
 }

@@ -3,7 +3,7 @@
  * JSON `data` may be flat or nested exactly as the shape, row-major. With the binary tensor data extension an input's bytes
  * come from the payload after the JSON header, in input order (KServe "Binary Tensor Data Extension").
  */
-import { fail } from '../middleware/errors.ts';
+import { refuseTensor } from './errors.ts';
 import { DATATYPE_INFO, type Datatype, type TypedArray, isDatatype } from '../../federated/oip/datatypes.ts';
 import { fromHalfBits, toHalfBits } from './half-float.ts';
 import type { InferInput } from './infer-request.ts';
@@ -29,9 +29,9 @@ const label = (name: string) => `input ${quote(name)}`;
 function elementCount(name: string, shape: number[], budget: number): number {
   let n = 1;
   for (const d of shape) {
-    if (d > MAX_DIM) fail(400, `${label(name)}: dimension ${d} is too large`);
+    if (d > MAX_DIM) refuseTensor(`${label(name)}: dimension ${d} is too large`);
     n *= d;
-    if (n > budget) fail(400, `${label(name)}: shape ${showShape(shape)} has more elements than the ${budget} allowed per request`);
+    if (n > budget) refuseTensor(`${label(name)}: shape ${showShape(shape)} has more elements than the ${budget} allowed per request`);
   }
   return n;
 }
@@ -46,7 +46,7 @@ function checkShape(input: InferInput, meta: TensorMeta): void {
   const want = meta.shape;
   if (want.length === 0) return;
   const ok = input.shape.length === want.length && want.every((d, i) => d < 0 || d === input.shape[i]);
-  if (!ok) fail(400, `${label(input.name)}: shape ${showShape(input.shape)} does not fit the model's ${showShape(want)} (-1 is any size)`);
+  if (!ok) refuseTensor(`${label(input.name)}: shape ${showShape(input.shape)} does not fit the model's ${showShape(want)} (-1 is any size)`);
 }
 
 /**
@@ -57,18 +57,18 @@ function checkShape(input: InferInput, meta: TensorMeta): void {
  */
 export function flattenData(name: string, data: unknown, shape: number[], count: number): unknown[] {
   if (!Array.isArray(data)) {
-    if (count !== 1) fail(400, `${label(name)}: data is a single value but shape ${showShape(shape)} needs ${count} elements`);
+    if (count !== 1) refuseTensor(`${label(name)}: data is a single value but shape ${showShape(shape)} needs ${count} elements`);
     return [data];
   }
   if (!data.some(Array.isArray)) {
-    if (data.length !== count) fail(400, `${label(name)}: shape ${showShape(shape)} needs ${count} elements, data has ${data.length}`);
+    if (data.length !== count) refuseTensor(`${label(name)}: shape ${showShape(shape)} needs ${count} elements, data has ${data.length}`);
     return data;
   }
   const rank = shape.length;
   const out: unknown[] = [];
   const where = (stack: { index: number }[]) => `data${stack.map((s) => `[${s.index - 1}]`).join('')}`;
   const nestingError: (path: string, got: string) => never = (path, got) =>
-    fail(400, `${label(name)}: nested data must be a rectangular array of shape ${showShape(shape)} (or flat, ${count} elements); ${path} ${got}`);
+    refuseTensor(`${label(name)}: nested data must be a rectangular array of shape ${showShape(shape)} (or flat, ${count} elements); ${path} ${got}`);
   if (rank === 0 || data.length !== shape[0]) nestingError('data', rank === 0 ? 'is nested but the shape is a scalar' : `has ${data.length} entries, dimension 0 is ${shape[0]}`);
   const stack: { array: unknown[]; index: number }[] = [{ array: data, index: 0 }];
   while (stack.length) {
@@ -96,7 +96,7 @@ const FLOAT_MAX: Partial<Record<Datatype, number>> = { FP16: 65504, FP32: 3.4028
 
 function fromJson(input: InferInput, datatype: Datatype, count: number): TypedArray {
   const info = DATATYPE_INFO[datatype];
-  if (input.data === undefined) fail(400, `${label(input.name)}: no data (give "data", or "parameters.binary_data_size" with a binary body)`);
+  if (input.data === undefined) refuseTensor(`${label(input.name)}: no data (give "data", or "parameters.binary_data_size" with a binary body)`);
   const flat = flattenData(input.name, input.data, input.shape, count);
   const out = new info.array(count);
   for (let i = 0; i < count; i++) {
@@ -106,30 +106,30 @@ function fromJson(input: InferInput, datatype: Datatype, count: number): TypedAr
       case 'bool':
         if (typeof v === 'boolean') out[i] = v ? 1 : 0;
         else if (v === 0 || v === 1) out[i] = v;
-        else fail(400, `${where()}: expected true/false, got ${preview(v)}`);
+        else refuseTensor(`${where()}: expected true/false, got ${preview(v)}`);
         break;
       case 'int':
-        if (typeof v !== 'number' || !Number.isInteger(v)) fail(400, `${where()}: expected an integer, got ${preview(v)}`);
-        if (v < info.min! || v > info.max!) fail(400, `${where()}: ${v} is out of range for ${datatype}`);
+        if (typeof v !== 'number' || !Number.isInteger(v)) refuseTensor(`${where()}: expected an integer, got ${preview(v)}`);
+        if (v < info.min! || v > info.max!) refuseTensor(`${where()}: ${v} is out of range for ${datatype}`);
         out[i] = v;
         break;
       case 'bigint': {
         let b: bigint;
         if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
         else if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) b = BigInt(v);
-        else fail(400, `${where()}: expected an integer (a number, or a decimal string beyond 2^53), got ${preview(v)}`);
+        else refuseTensor(`${where()}: expected an integer (a number, or a decimal string beyond 2^53), got ${preview(v)}`);
         const lo = datatype === 'UINT64' ? 0n : -(2n ** 63n), hi = datatype === 'UINT64' ? 2n ** 64n - 1n : 2n ** 63n - 1n;
-        if (b < lo || b > hi) fail(400, `${where()}: ${b} is out of range for ${datatype}`);
+        if (b < lo || b > hi) refuseTensor(`${where()}: ${b} is out of range for ${datatype}`);
         (out as BigInt64Array)[i] = b;
         break;
       }
       case 'float':
       case 'half': {
-        if (typeof v !== 'number' || !Number.isFinite(v)) fail(400, `${where()}: expected a finite number, got ${preview(v)}`);
+        if (typeof v !== 'number' || !Number.isFinite(v)) refuseTensor(`${where()}: expected a finite number, got ${preview(v)}`);
         out[i] = info.kind === 'half' ? toHalfBits(v) : v;
         // The range check is on the converted value: FP32 1e39 or FP16 65520 round to ±Infinity.
         const stored = info.kind === 'half' ? fromHalfBits(out[i] as number) : (out[i] as number);
-        if (!Number.isFinite(stored)) fail(400, `${where()}: ${v} is out of range for ${datatype} (largest finite magnitude ${FLOAT_MAX[datatype]})`);
+        if (!Number.isFinite(stored)) refuseTensor(`${where()}: ${v} is out of range for ${datatype} (largest finite magnitude ${FLOAT_MAX[datatype]})`);
         break;
       }
     }
@@ -141,17 +141,17 @@ function fromBinary(input: InferInput, datatype: Datatype, count: number, bytes:
   const info = DATATYPE_INFO[datatype];
   const want = count * info.bytes;
   if (bytes.byteLength !== want) {
-    fail(400, `${label(input.name)}: binary_data_size is ${bytes.byteLength} but ${count} ${datatype} elements need ${want} bytes`);
+    refuseTensor(`${label(input.name)}: binary_data_size is ${bytes.byteLength} but ${count} ${datatype} elements need ${want} bytes`);
   }
   const aligned = bytes.slice(); // own, aligned buffer (the payload offset may not be a multiple of the element size)
   const out = new info.array(aligned.buffer, 0, count);
   if (info.kind === 'float' || info.kind === 'half') {
     for (let i = 0; i < count; i++) {
       const v = info.kind === 'half' ? fromHalfBits(out[i] as number) : (out[i] as number);
-      if (!Number.isFinite(v)) fail(400, `${label(input.name)} element ${i}: ${v} is not a finite number`);
+      if (!Number.isFinite(v)) refuseTensor(`${label(input.name)} element ${i}: ${v} is not a finite number`);
     }
   } else if (info.kind === 'bool') {
-    for (let i = 0; i < count; i++) if (out[i]! > 1) fail(400, `${label(input.name)} element ${i}: BOOL bytes must be 0 or 1`);
+    for (let i = 0; i < count; i++) if (out[i]! > 1) refuseTensor(`${label(input.name)} element ${i}: BOOL bytes must be 0 or 1`);
   }
   return out;
 }
@@ -167,20 +167,20 @@ export function decodeInputs(inputs: InferInput[], model: TensorMeta[], payload:
   let budget = limits.maxElements;
   const tensors = inputs.map((input) => {
     const meta = byName.get(input.name);
-    if (!meta) fail(400, `unknown ${label(input.name)}; the model takes ${quoteList(model.map((m) => m.name))}`);
-    if (seen.has(input.name)) fail(400, `${label(input.name)} is given twice`);
+    if (!meta) refuseTensor(`unknown ${label(input.name)}; the model takes ${quoteList(model.map((m) => m.name))}`);
+    if (seen.has(input.name)) refuseTensor(`${label(input.name)} is given twice`);
     seen.add(input.name);
-    if (!isDatatype(input.datatype)) fail(400, `${label(input.name)}: unknown datatype ${preview(input.datatype)}`);
-    if (input.datatype !== meta.datatype) fail(400, `${label(input.name)}: datatype ${input.datatype} does not match the model's ${meta.datatype}`);
+    if (!isDatatype(input.datatype)) refuseTensor(`${label(input.name)}: unknown datatype ${preview(input.datatype)}`);
+    if (input.datatype !== meta.datatype) refuseTensor(`${label(input.name)}: datatype ${input.datatype} does not match the model's ${meta.datatype}`);
     checkShape(input, meta);
     const count = elementCount(input.name, input.shape, budget);
     budget -= count;
     const size = input.parameters?.binary_data_size;
     let data: TypedArray;
     if (size !== undefined) {
-      if (!payload) fail(400, `${label(input.name)} has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`);
-      if (input.data !== undefined) fail(400, `${label(input.name)}: give either data or binary_data_size, not both`);
-      if (offset + size > payload.byteLength) fail(400, `${label(input.name)}: binary part ends after ${payload.byteLength - offset} of ${size} bytes (truncated body?)`);
+      if (!payload) refuseTensor(`${label(input.name)} has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`);
+      if (input.data !== undefined) refuseTensor(`${label(input.name)}: give either data or binary_data_size, not both`);
+      if (offset + size > payload.byteLength) refuseTensor(`${label(input.name)}: binary part ends after ${payload.byteLength - offset} of ${size} bytes (truncated body?)`);
       data = fromBinary(input, meta.datatype, count, payload.subarray(offset, offset + size));
       offset += size;
     } else {
@@ -189,9 +189,9 @@ export function decodeInputs(inputs: InferInput[], model: TensorMeta[], payload:
     return { name: input.name, datatype: meta.datatype, shape: input.shape, data };
   });
   const missing = model.filter((m) => !seen.has(m.name));
-  if (missing.length) fail(400, `missing input${missing.length > 1 ? 's' : ''} ${quoteList(missing.map((m) => m.name))}`);
+  if (missing.length) refuseTensor(`missing input${missing.length > 1 ? 's' : ''} ${quoteList(missing.map((m) => m.name))}`);
   if (payload && offset !== payload.byteLength) {
-    fail(400, `binary part has ${payload.byteLength} bytes but the inputs' binary_data_size add up to ${offset}`);
+    refuseTensor(`binary part has ${payload.byteLength} bytes but the inputs' binary_data_size add up to ${offset}`);
   }
   return tensors;
 }

@@ -1,11 +1,26 @@
 /**
  * One error shape for every route: `{ "error": "<message>" }` with the fitting status (API.md "Errors").
- * Handlers throw HTTPException through `fail`; `onError` renders it and logs with the request id.
+ * Handlers throw HTTPException through `fail`; code below them throws typed errors (DOMAIN_ERRORS); `onError` renders
+ * both and logs with the request id.
  * Anything else is a bug: logged in full, answered with a 500 that names the request id.
  */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ModelLoadError, TensorError } from '../inference/errors.ts';
+import { ModelRunError } from '../inference/run-error.ts';
+import { UnknownModelError } from '../registry/errors.ts';
+
+/**
+ * The typed errors code below the routes throws, and the status each answers. A model that fails at run time is the
+ * caller's 400 as Triton answers it: the server cannot tell a bad input from a bad model (routes/inference.ts).
+ */
+const DOMAIN_ERRORS: [new (...args: never[]) => Error, ContentfulStatusCode, (e: Error) => string][] = [
+  [TensorError, 400, (e) => e.message],
+  [ModelLoadError, 400, (e) => e.message],
+  [ModelRunError, 400, (e) => `the model failed on this input: ${e.message}`],
+  [UnknownModelError, 404, (e) => e.message],
+];
 
 export function fail(status: ContentfulStatusCode, message: string, headers?: Record<string, string>): never {
   throw new HTTPException(status, { message, res: headers ? new Response(null, { headers }) : undefined });
@@ -19,6 +34,12 @@ export function errorJson(c: Context, status: ContentfulStatusCode, message: str
   return res;
 }
 
+/** The status and message a typed error from below the routes answers with; undefined for anything else (a bug). */
+export function domainError(err: Error): { status: ContentfulStatusCode; message: string } | undefined {
+  for (const [type, status, message] of DOMAIN_ERRORS) if (err instanceof type) return { status, message: message(err) };
+  return undefined;
+}
+
 export function onError(err: Error, c: Context): Response {
   const requestId = c.get('requestId' as never) as string | undefined;
   if (err instanceof HTTPException) {
@@ -27,6 +48,8 @@ export function onError(err: Error, c: Context): Response {
     const message = err.message || (err.status === 413 ? 'request body is too large' : 'request refused');
     return errorJson(c, err.status as ContentfulStatusCode, message, err.res?.headers);
   }
+  const domain = domainError(err);
+  if (domain) return errorJson(c, domain.status, domain.message);
   console.error(`[${requestId}] unhandled error:`, err.stack ?? err);
   return errorJson(c, 500, `internal error (request id ${requestId ?? 'unknown'})`);
 }

@@ -2,7 +2,7 @@
  * The registry as routes see it: version/alias resolution through the ModelCatalog Durable Object,
  * bytes from R2, sessions from the isolate's cache. Bundled models are registered once per isolate first.
  */
-import { fail } from '../middleware/errors.ts';
+import { unknownModel } from './errors.ts';
 import { quote, quoteList } from '../inference/quote.ts';
 import { SessionCache } from '../inference/session-cache.ts';
 import type { LoadedModel } from '../inference/model-loader.ts';
@@ -51,9 +51,9 @@ export class Registry {
       return record;
     }
     const summary = await this.catalog.getModel(model);
-    if (!summary) fail(404, `unknown model ${quote(model)}`);
-    if (ref === undefined) fail(404, `model ${quote(model)} has no 'latest' alias; name a version (${quoteList(summary.versions)})`);
-    fail(404, `model ${quote(model)} has no version or alias ${quote(ref)}; versions: ${quoteList(summary.versions) || 'none'}`);
+    if (!summary) unknownModel(`unknown model ${quote(model)}`);
+    if (ref === undefined) unknownModel(`model ${quote(model)} has no 'latest' alias; name a version (${quoteList(summary.versions)})`);
+    unknownModel(`model ${quote(model)} has no version or alias ${quote(ref)}; versions: ${quoteList(summary.versions) || 'none'}`);
   }
 
   /** Catalog writes go through here so this isolate never serves a resolution older than its own write. */

@@ -12,7 +12,6 @@ import { describeIssue, inferRequestSchema, type InferRequest } from '../inferen
 import { type Tensor, decodeInputs, toBinaryData, toJsonData } from '../inference/tensor-codec.ts';
 import { checkOutputSize } from '../inference/probe.ts';
 import { quote, quoteList } from '../inference/quote.ts';
-import { ModelRunError } from '../inference/run-error.ts';
 import type { VersionRecord } from '../registry/model-record.ts';
 import { getBlob } from '../registry/blob-store.ts';
 import { services } from '../services.ts';
@@ -81,13 +80,8 @@ async function readRequest(c: Ctx): Promise<{ request: InferRequest; payload?: U
  */
 async function run(c: Ctx, record: VersionRecord, tensors: Tensor[], outputs: string[]): Promise<Tensor[]> {
   const { registry, config } = services(c.env);
-  let result: Tensor[];
-  try {
-    result = await registry.run(record, tensors, outputs);
-  } catch (e) {
-    if (e instanceof ModelRunError) fail(400, `the model failed on this input: ${e.message}`);
-    throw e;
-  }
+  // A ModelRunError (ORT failed) answers 400 through onError, as Triton does.
+  const result = await registry.run(record, tensors, outputs);
   checkOutputSize(result, config.maxTensorElements);
   return result;
 }

@@ -2,10 +2,11 @@
  * Property test of the OIP request decoder and the binary tensor data extension parser: whatever bytes, header
  * length and JSON arrive — random, built from a model's metadata and then broken, nested deep, or a valid binary
  * body with mutated bytes — decoding either yields tensors that match their shapes or throws a typed 4xx
- * (HTTPException 400-499) whose message stays short. Never another throw. Pure functions, no Worker needed.
+ * (a TensorError or an HTTPException, answering 400-499 through onError) whose message stays short. Never another throw. Pure functions, no Worker needed.
  */
 import fc from 'fast-check';
 import { HTTPException } from 'hono/http-exception';
+import { domainError } from '../../functions/middleware/errors.ts';
 import { describe, expect, it } from 'vitest';
 import { DATATYPES, DATATYPE_INFO } from '../../federated/oip/datatypes.ts';
 import { parseJson, splitBinaryBody } from '../../functions/inference/binary-body.ts';
@@ -36,10 +37,11 @@ function outcome(body: Uint8Array, headerLength: string | undefined, model: Tens
   try {
     tensors = decode(body, headerLength, model);
   } catch (e) {
-    if (!(e instanceof HTTPException)) throw new Error(`not a typed error: ${(e as Error)?.stack ?? e}`);
-    expect(e.status).toBeGreaterThanOrEqual(400);
-    expect(e.status).toBeLessThan(500);
-    expect(e.message.length).toBeLessThan(600);
+    const status = e instanceof HTTPException ? e.status : e instanceof Error ? domainError(e)?.status : undefined;
+    if (status === undefined) throw new Error(`not a typed error: ${(e as Error)?.stack ?? e}`);
+    expect(status).toBeGreaterThanOrEqual(400);
+    expect(status).toBeLessThan(500);
+    expect((e as Error).message.length).toBeLessThan(600);
     return 'refused';
   }
   for (const t of tensors) {
