@@ -40,6 +40,8 @@ beforeAll(async () => {
   page = await browser.context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // A 5xx is a bug: say which request got it (the console only says 'Failed to load resource').
+  page.on('response', (r) => { if (r.status() >= 500) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
   await page.setViewportSize({ width: 1280, height: 1400 });
   await page.goto(server.url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
