@@ -5,8 +5,9 @@
  */
 import { type Tensor, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson, TensorError } from './tensors.ts';
 import { isDatatype } from '../../federated/oip/datatypes.ts';
+import { HEADER_LENGTH, binaryParts, joinBinaryBody } from '../../federated/oip/binary-framing.ts';
 
-export const HEADER_LENGTH = 'Inference-Header-Content-Length';
+export { HEADER_LENGTH };
 
 export interface EncodeOptions {
   /** Send the inputs' data as binary (true), JSON (false), or binary when the inputs hold ≥ threshold bytes. */
@@ -20,26 +21,21 @@ export interface EncodeOptions {
 
 export function encodeInferRequest(inputs: Record<string, Tensor>, o: EncodeOptions): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string> } {
   const entries = Object.entries(inputs);
-  const total = entries.reduce((n, [, t]) => n + t.data.byteLength, 0);
-  const binary = o.binary === 'auto' ? total >= o.binaryThreshold || entries.some(([, t]) => t.datatype === 'FP16') : o.binary;
+  const parts = new Map<string, Uint8Array>();
+  const bytesOf = (name: string, t: Tensor) => parts.get(name) ?? parts.set(name, tensorBytes(t)).get(name)!;
+  const total = () => entries.reduce((n, [name, t]) => n + bytesOf(name, t).byteLength, 0);
+  const binary = o.binary === 'auto' ? entries.some(([, t]) => t.datatype === 'FP16') || total() >= o.binaryThreshold : o.binary;
   const header = {
     ...(o.id !== undefined && { id: o.id }),
     ...(o.binaryOutputs && !o.outputs && { parameters: { binary_data_output: true } }),
     inputs: entries.map(([name, t]) => binary
-      ? { name, shape: t.shape, datatype: t.datatype, parameters: { binary_data_size: t.data.byteLength } }
+      ? { name, shape: t.shape, datatype: t.datatype, parameters: { binary_data_size: bytesOf(name, t).byteLength } }
       : { name, shape: t.shape, datatype: t.datatype, data: tensorToJson(t) }),
     ...(o.outputs && { outputs: o.outputs.map((name) => ({ name, ...(o.binaryOutputs && { parameters: { binary_data: true } }) })) }),
   };
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  if (!binary) return { body: json as Uint8Array<ArrayBuffer>, headers: { 'Content-Type': 'application/json' } };
-  const body = new Uint8Array(json.byteLength + total);
-  body.set(json);
-  let offset = json.byteLength;
-  for (const [, t] of entries) {
-    body.set(tensorBytes(t), offset);
-    offset += t.data.byteLength;
-  }
-  return { body, headers: { 'Content-Type': 'application/octet-stream', [HEADER_LENGTH]: String(json.byteLength) } };
+  if (!binary) return { body: new TextEncoder().encode(JSON.stringify(header)) as Uint8Array<ArrayBuffer>, headers: { 'Content-Type': 'application/json' } };
+  const { body, headerLength } = joinBinaryBody(header, entries.map(([name, t]) => bytesOf(name, t)));
+  return { body, headers: { 'Content-Type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) } };
 }
 
 export interface InferResponse {
@@ -61,15 +57,12 @@ export function decodeInferResponse(bytes: Uint8Array, headerLength: string | nu
   const n = headerLength === null ? bytes.byteLength : Number(headerLength);
   if (!Number.isInteger(n) || n < 0 || n > bytes.byteLength) throw new TensorError(`response ${HEADER_LENGTH} ${headerLength} does not fit a ${bytes.byteLength}-byte body`);
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(0, n))) as { model_name: string; model_version: string; id?: string; outputs: OutputHeader[] };
-  let offset = n;
+  const parts = binaryParts(bytes.subarray(n), header.outputs.map((o) => o.parameters?.binary_data_size), (i) => `output '${header.outputs[i]!.name}'`);
   const outputs: Record<string, Tensor> = {};
-  for (const o of header.outputs) {
+  header.outputs.forEach((o, i) => {
     if (!isDatatype(o.datatype)) throw new TensorError(`output '${o.name}': unknown datatype ${o.datatype}`);
-    const size = o.parameters?.binary_data_size;
-    if (size !== undefined) {
-      outputs[o.name] = tensorFromBytes(o.datatype, o.shape, bytes.subarray(offset, offset + size));
-      offset += size;
-    } else outputs[o.name] = tensorFromJson(o.datatype, o.shape, o.data);
-  }
+    const part = parts[i];
+    outputs[o.name] = part ? tensorFromBytes(o.datatype, o.shape, part, `output '${o.name}'`) : tensorFromJson(o.datatype, o.shape, o.data);
+  });
   return { model: header.model_name, version: header.model_version, id: header.id, outputs };
 }

@@ -6,7 +6,11 @@
  */
 import type * as ort from 'onnxruntime-web';
 import { type OrtModule, loadOrt } from './ort-loader.ts';
-import { DATATYPE_INFO, datatypeOfOrt } from '../../federated/oip/datatypes.ts';
+import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
+import { fromOrtTensor, toOrtTensor } from '../../federated/oip/ort-tensors.ts';
+import type { Featurizer } from '../../federated/oip/model-records.ts';
+import { readFeaturizers } from '../../federated/model/featurizers.ts';
+import { hashTexts } from '../../federated/model/text-features.ts';
 import type { EdgeClient } from '../edge/edge-client.ts';
 import { type Tensor, type TensorInput, toTensor } from '../edge/tensors.ts';
 import { sha256Hex } from '../../federated/model/digest.ts';
@@ -83,7 +87,21 @@ async function useWasm(ort: OrtModule, wasmUrl: string): Promise<void> {
   await gunzipped;
 }
 
-async function createSession(ort: OrtModule, bytes: Uint8Array, providers: Provider[]): Promise<{ session: ort.InferenceSession; provider: Provider; tried: string[] }> {
+/** The text featurizers the model declares (its ONNX metadata), as the edge reads them; a bad declaration is refused. */
+function declaredFeaturizers(bytes: Uint8Array, session: ort.InferenceSession): Record<string, Featurizer> {
+  const inputs = session.inputMetadata.map((m) => ({
+    name: m.name,
+    datatype: (m.isTensor && datatypeOfOrt(m.type)) || 'unknown',
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 && d < 2 ** 31 ? d : -1)) : [],
+  }));
+  try {
+    return readFeaturizers(bytes, inputs);
+  } catch (e) {
+    throw new LocalModelError(`the model's metadata: ${(e as Error).message}`);
+  }
+}
+
+async function createSession(ort: OrtModule, bytes: Uint8Array, providers: Provider[]): Promise<{ session: ort.InferenceSession; provider: Provider; tried: string[]; featurizers: Record<string, Featurizer> }> {
   const tried: string[] = [];
   for (const provider of providers) {
     if (provider === 'webgpu' && !(await webgpuAvailable())) {
@@ -92,7 +110,7 @@ async function createSession(ort: OrtModule, bytes: Uint8Array, providers: Provi
     }
     try {
       const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
-      return { session, provider, tried };
+      return { session, provider, tried, featurizers: declaredFeaturizers(bytes, session) };
     } catch (e) {
       tried.push(`${provider}: ${(e as Error).message}`);
     }
@@ -119,11 +137,12 @@ export class LocalModel {
   readonly #ort: OrtModule | undefined;
   #ranOn: RanOn;
   readonly #client: EdgeClient | undefined;
+  readonly #featurizers: Record<string, Featurizer>;
   #queue: Promise<unknown> = Promise.resolve();
   /** Resolves when a background download (mode 'auto' on a cache miss) has stored the bytes. */
   readonly prefetched: Promise<void>;
 
-  private constructor(o: { model: string; version: string; sha256: string; fromCache: boolean; ort?: OrtModule | undefined; session?: ort.InferenceSession | undefined; ranOn: RanOn; client?: EdgeClient | undefined; prefetched?: Promise<void> | undefined }) {
+  private constructor(o: { model: string; version: string; sha256: string; fromCache: boolean; ort?: OrtModule | undefined; session?: ort.InferenceSession | undefined; featurizers?: Record<string, Featurizer>; ranOn: RanOn; client?: EdgeClient | undefined; prefetched?: Promise<void> | undefined }) {
     this.model = o.model;
     this.version = o.version;
     this.sha256 = o.sha256;
@@ -132,6 +151,7 @@ export class LocalModel {
     this.#ort = o.ort;
     this.#ranOn = o.ranOn;
     this.#client = o.client;
+    this.#featurizers = o.featurizers ?? {};
     this.prefetched = o.prefetched ?? Promise.resolve();
   }
 
@@ -155,8 +175,8 @@ export class LocalModel {
     if (o.bytes) {
       const sha256 = await sha256Hex(o.bytes);
       const ort = await deviceRuntime(o.wasmUrl);
-      const { session, provider } = await createSession(ort, o.bytes, providers);
-      return new LocalModel({ model: o.model, version: o.version ?? '', sha256, fromCache: false, ort, session, ranOn: provider, client: o.client });
+      const { session, provider, featurizers } = await createSession(ort, o.bytes, providers);
+      return new LocalModel({ model: o.model, version: o.version ?? '', sha256, fromCache: false, ort, session, featurizers, ranOn: provider, client: o.client });
     }
     const client = o.client ?? (() => { throw new LocalModelError('LocalModel.load needs { client } to download the model, or { bytes }'); })();
     const meta = await client.model(o.model, o.version, { signal: o.signal });
@@ -178,11 +198,15 @@ export class LocalModel {
     }
     const bytes = cached ?? (await download());
     const ort = await deviceRuntime(o.wasmUrl);
-    const { session, provider } = await createSession(ort, bytes, providers);
-    return new LocalModel({ model: o.model, version, sha256, fromCache: cached !== undefined, ort, session, ranOn: provider, client });
+    const { session, provider, featurizers } = await createSession(ort, bytes, providers);
+    return new LocalModel({ model: o.model, version, sha256, fromCache: cached !== undefined, ort, session, featurizers, ranOn: provider, client });
   }
 
-  /** Runs the model on its inputs (by name): typed arrays in, typed arrays with shapes out. Calls run one at a time. */
+  /**
+   * Runs the model on its inputs (by name): typed arrays in, typed arrays with shapes out. An input the model declares a
+   * text featurizer for also takes strings (one per example), featurized as the edge and the Trainer do. Calls run
+   * one at a time.
+   */
   run(inputs: Record<string, TensorInput>, o: { signal?: AbortSignal } = {}): Promise<LocalRunResult> {
     const tensors: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) tensors[k] = toTensor(k, v);
@@ -203,7 +227,9 @@ export class LocalModel {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(tensors)) {
       if (!session.inputNames.includes(name)) throw new LocalModelError(`the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
-      feeds[name] = new this.#ort!.Tensor(DATATYPE_INFO[t.datatype].ort as ort.Tensor.Type, t.data as never, t.shape);
+      const f = this.#featurizers[name];
+      const fed: Tensor = t.datatype === 'BYTES' && f ? { datatype: 'FP32', shape: [...t.shape, f.buckets], data: hashTexts(t.data, f) } : t;
+      feeds[name] = toOrtTensor(this.#ort!.Tensor as never, fed);
     }
     for (const name of session.inputNames) if (!(name in feeds)) throw new LocalModelError(`input '${name}' is missing`);
     let results: ort.InferenceSession.ReturnType;
@@ -214,9 +240,11 @@ export class LocalModel {
     }
     const outputs: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(results)) {
-      const datatype = datatypeOfOrt(t.type);
-      if (!datatype) throw new LocalModelError(`output '${name}' has type ${t.type}, which OIP cannot express`);
-      outputs[name] = { datatype, shape: [...t.dims], data: t.data as Tensor['data'] };
+      try {
+        outputs[name] = fromOrtTensor(name, t);
+      } catch (e) {
+        throw new LocalModelError((e as Error).message);
+      }
     }
     return { outputs, ranOn: this.#ranOn, ms: performance.now() - started };
   }

@@ -4,6 +4,7 @@
  * convolutions run in ONNX's NCHW between two Transposes.
  */
 import { type ModelSpec, type NamedWeight, layerOutputShapes, parameterShapes, ModelSpecError } from './model-spec.ts';
+import { featurizersProp } from './featurizers.ts';
 import { ElemType, type NodeProto, type TensorProto, encodeModel, floatTensor, node, valueInfo } from './onnx-graph.ts';
 
 const ACTIVATION_OP = { relu: 'Relu', sigmoid: 'Sigmoid', tanh: 'Tanh', softmax: 'Softmax' } as const;
@@ -97,5 +98,7 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeight[], opts: { meta
     input: [valueInfo(spec.inputName, ElemType.FLOAT, ['batch', ...spec.inputShape])],
     output: [valueInfo(spec.outputName, ElemType.FLOAT, ['batch', ...shape])],
   };
-  return encodeModel(graph, { metadata: { 'fedge.spec': JSON.stringify(spec), 'fedge.labels': JSON.stringify(spec.labels), ...opts.metadata } });
+  // A text model declares its featurizer, so the edge and LocalModel take raw text for its input (featurizers.ts).
+  const text = spec.features ? featurizersProp({ [spec.inputName]: spec.features }) : {};
+  return encodeModel(graph, { metadata: { 'fedge.spec': JSON.stringify(spec), 'fedge.labels': JSON.stringify(spec.labels), ...text, ...opts.metadata } });
 }

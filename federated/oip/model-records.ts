@@ -3,12 +3,21 @@
  * identified by its sha256), its tensors' OIP metadata, a model's versions and aliases. One definition for both sides.
  */
 import type { Datatype } from './datatypes.ts';
+import type { HashedBagOfWords } from '../model/text-features.ts';
+
+/** How an input's floats are made from raw text; the model then also takes BYTES (one string per example). */
+export type Featurizer = HashedBagOfWords;
 
 export interface TensorMeta {
   name: string;
   datatype: Datatype;
   /** -1 marks a dynamic dimension. */
   shape: number[];
+  /**
+   * Declared by the model (its ONNX metadata, `fedge.featurizers`): the input also takes text as a BYTES tensor of
+   * `shape` without its last axis, which the edge (and LocalModel) turn into this input with the featurizer.
+   */
+  featurizer?: Featurizer;
 }
 
 export interface VersionRecord {

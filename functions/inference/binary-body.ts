@@ -1,17 +1,16 @@
 /**
- * KServe/Triton binary tensor data extension framing: a JSON header of `Inference-Header-Content-Length`
- * bytes, then the raw tensor bytes of every binary input (or output) in order.
+ * Reading a request body: the binary extension's framing (federated/oip/binary-framing.ts, shared with the SDK)
+ * and the JSON header, parsed with a bound on its nesting.
  */
 import { refuseTensor } from './errors.ts';
-import { clip, preview } from './quote.ts';
+import { clip } from './quote.ts';
+import { splitBinaryBody as split } from '../../federated/oip/binary-framing.ts';
 
-export const HEADER_LENGTH = 'Inference-Header-Content-Length';
+export { HEADER_LENGTH, joinBinaryBody } from '../../federated/oip/binary-framing.ts';
 
 export function splitBinaryBody(body: Uint8Array, headerLength: string): { header: unknown; payload: Uint8Array } {
-  if (!/^\d+$/.test(headerLength.trim())) refuseTensor(`${HEADER_LENGTH} must be a byte count, got ${preview(headerLength)}`);
-  const n = Number(headerLength);
-  if (n === 0 || n > body.byteLength) refuseTensor(`${HEADER_LENGTH} is ${n} but the body has ${body.byteLength} bytes`);
-  return { header: parseJson(body.subarray(0, n)), payload: body.subarray(n) };
+  const { header, payload } = split(body, headerLength);
+  return { header: parseJson(header), payload };
 }
 
 /**
@@ -54,17 +53,4 @@ export function parseJson(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown
     // V8 quotes a few characters of the input; clip anyway, the message is the engine's to change.
     refuseTensor(`request body is not valid JSON: ${clip(String((e as Error)?.message ?? e), 200)}`);
   }
-}
-
-/** JSON header + concatenated binary parts, and the header length to send with them. */
-export function joinBinaryBody(header: unknown, parts: Uint8Array[]): { body: Uint8Array; headerLength: number } {
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const body = new Uint8Array(json.byteLength + parts.reduce((n, p) => n + p.byteLength, 0));
-  body.set(json, 0);
-  let offset = json.byteLength;
-  for (const p of parts) {
-    body.set(p, offset);
-    offset += p.byteLength;
-  }
-  return { body, headerLength: json.byteLength };
 }

@@ -3,10 +3,8 @@
  * (functions/middleware/errors.ts `onError`). ModelRunError (run-error.ts) is the third: ORT failed on a run.
  */
 
-/** The request's tensors (or the body framing them) do not fit the model or the protocol: 400. */
-export class TensorError extends Error {
-  override name = 'TensorError';
-}
+/** The request's tensors (or the body framing them) do not fit the model or the protocol: 400 (shared with the SDK). */
+export { TensorError, refuseTensor } from '../../federated/oip/tensor-error.ts';
 
 /** Model bytes that cannot be served: not loadable, I/O OIP cannot carry, or no run possible at upload: 400. */
 export class ModelLoadError extends Error {
@@ -14,10 +12,6 @@ export class ModelLoadError extends Error {
 }
 
 // Declarations (not arrow functions): TypeScript narrows after a call only to a declared `never` function.
-export function refuseTensor(message: string): never {
-  throw new TensorError(message);
-}
-
 export function refuseModel(message: string): never {
   throw new ModelLoadError(message);
 }

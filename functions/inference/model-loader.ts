@@ -4,6 +4,9 @@
  */
 import { refuseModel } from './errors.ts';
 import { type TensorMeta } from '../registry/model-record.ts';
+import type { Featurizer } from '../../federated/oip/model-records.ts';
+import { FeaturizerError, readFeaturizers } from '../../federated/model/featurizers.ts';
+import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
 import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import { type ort, createSession } from './ort-runtime.ts';
 import { quote } from './quote.ts';
@@ -36,6 +39,16 @@ function describe(list: readonly ort.InferenceSession.ValueMetadata[], what: str
   });
 }
 
+/** The featurizers the model's metadata declares (featurizers.ts); a declaration that does not fit is a 400. */
+function declaredFeaturizers(bytes: Uint8Array, inputs: TensorMeta[]): Record<string, Featurizer> {
+  try {
+    return readFeaturizers(bytes, inputs);
+  } catch (e) {
+    if (e instanceof FeaturizerError || e instanceof OnnxFormatError) refuseModel(e.message);
+    throw e;
+  }
+}
+
 export async function loadModel(bytes: Uint8Array): Promise<LoadedModel> {
   if (bytes.byteLength === 0) refuseModel('model body is empty; send the ONNX file as application/octet-stream');
   let session: ort.InferenceSession;
@@ -46,7 +59,13 @@ export async function loadModel(bytes: Uint8Array): Promise<LoadedModel> {
     refuseModel(`not a loadable ONNX model: ${reason}`);
   }
   try {
-    return { session, inputs: describe(session.inputMetadata, 'input'), outputs: describe(session.outputMetadata, 'output') };
+    const inputs = describe(session.inputMetadata, 'input');
+    const featurizers = declaredFeaturizers(bytes, inputs);
+    return {
+      session,
+      inputs: inputs.map((m) => (featurizers[m.name] ? { ...m, featurizer: featurizers[m.name] } : m)),
+      outputs: describe(session.outputMetadata, 'output'),
+    };
   } catch (e) {
     await session.release();
     throw e;

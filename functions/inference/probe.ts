@@ -1,6 +1,6 @@
 /**
  * The run at upload: a model is stored only if it runs once on inputs built from its own metadata — every
- * dynamic dimension 1, every element zero (false for BOOL) — and its outputs fit in a response. This catches
+ * dynamic dimension 1, every element zero (false for BOOL, empty for BYTES) — and its outputs fit in a response. This catches
  * graphs that load but can never run (a Reshape or Expand that fits no input, an Expand to 10¹⁰ elements) before
  * a single inference answers for them. A model that needs a longer input than 1 along an open dimension (an audio
  * model whose STFT padding needs ≥ 97 samples, such as Silero VAD) gets a second try with its open dimensions at
@@ -51,7 +51,9 @@ export function probeInputs(model: LoadedModel, limits: ProbeLimits, length = 1)
     if (total > limits.maxElements) {
       refuseModel(`input ${quote(m.name)} has the fixed shape ${showShape(m.shape)}: with the other inputs more than the ${limits.maxElements} elements a request may carry, so no request could run this model`);
     }
-    return { name: m.name, datatype: m.datatype, shape, data: new DATATYPE_INFO[m.datatype].array(count) };
+    return m.datatype === 'BYTES'
+      ? { name: m.name, datatype: m.datatype, shape, data: new Array<string>(count).fill('') }
+      : { name: m.name, datatype: m.datatype, shape, data: new DATATYPE_INFO[m.datatype].array(count) };
   });
 }
 

@@ -5,7 +5,7 @@
  * A run that fails is a ModelRunError (the model or the input is wrong, not the server). A run that ran out of
  * the bounded WASM heap also drops every other cached session, so their weights go back to the heap's free list.
  */
-import { DATATYPE_INFO, datatypeOfOrt, type TypedArray } from '../../federated/oip/datatypes.ts';
+import { fromOrtTensor, toOrtTensor } from '../../federated/oip/ort-tensors.ts';
 import { type LoadedModel, loadModel } from './model-loader.ts';
 import { ort, wasmHeap } from './ort-runtime.ts';
 import { ModelRunError } from './run-error.ts';
@@ -95,7 +95,7 @@ const LOGGED_GROWTH = 64 * 1024 * 1024;
 /** Runs `model` once; ORT's failures become ModelRunError with its reason. */
 export async function runSession(model: LoadedModel, inputs: Tensor[], outputNames: string[], what = 'model', timer?: RunTimer): Promise<Tensor[]> {
   const feeds: Record<string, ort.Tensor> = {};
-  for (const t of inputs) feeds[t.name] = new ort.Tensor(DATATYPE_INFO[t.datatype].ort, t.data as never, t.shape);
+  for (const t of inputs) feeds[t.name] = toOrtTensor(ort.Tensor, t);
   timer?.mark('input');
   const names = outputNames.length ? outputNames : model.outputs.map((o) => o.name);
   const before = wasmHeap().bytes;
@@ -111,16 +111,7 @@ export async function runSession(model: LoadedModel, inputs: Tensor[], outputNam
       console.warn(`inference on ${what} grew the WASM heap from ${mib(before)} to ${mib(heap.bytes)} MiB (bound ${mib(heap.max)} MiB)`);
     }
   }
-  const outputs = names.map((name) => {
-    const r = results[name]!;
-    const datatype = datatypeOfOrt(r.type)!;
-    let data = r.data as TypedArray;
-    if (datatype === 'FP16' && !(data instanceof Uint16Array)) {
-      const d = data as unknown as ArrayBufferView;
-      data = new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2); // Float16Array -> raw halves
-    }
-    return { name, datatype, shape: r.dims.slice(), data };
-  });
+  const outputs = names.map((name) => ({ name, ...fromOrtTensor(name, results[name]!) }));
   timer?.mark('output');
   return outputs;
 }

@@ -1,21 +1,23 @@
 /**
- * OIP v2 tensors <-> typed arrays, checked against the model's declared inputs.
- * JSON `data` may be flat or nested exactly as the shape, row-major. With the binary tensor data extension an input's bytes
- * come from the payload after the JSON header, in input order (KServe "Binary Tensor Data Extension").
+ * OIP v2 tensors <-> typed arrays (and strings for BYTES), checked against the model's declared inputs.
+ * JSON `data` may be flat or nested exactly as the shape, row-major. With the binary tensor data extension an input's
+ * bytes come from the payload after the JSON header, in input order (KServe "Binary Tensor Data Extension"; BYTES
+ * elements length-prefixed as Triton frames them, federated/oip/bytes-elements.ts).
+ * An input whose model declares a featurizer (TensorMeta.featurizer) also takes raw text: a BYTES tensor of the
+ * input's shape without its feature axis, turned into the model's floats by the code devices train with.
  */
 import { refuseTensor } from './errors.ts';
-import { DATATYPE_INFO, type Datatype, type TypedArray, isDatatype } from '../../federated/oip/datatypes.ts';
+import { DATATYPE_INFO, type Datatype, isDatatype } from '../../federated/oip/datatypes.ts';
+import { type Tensor as OipTensor, tensorBytes, tensorFromBytes } from '../../federated/oip/tensor.ts';
+import { binaryParts } from '../../federated/oip/binary-framing.ts';
+import { hashTexts } from '../../federated/model/text-features.ts';
 import { fromHalfBits, toHalfBits } from './half-float.ts';
 import type { InferInput } from './infer-request.ts';
 import type { TensorMeta } from '../registry/model-record.ts';
 import { preview, quote, quoteList, showShape } from './quote.ts';
 
-export interface Tensor {
-  name: string;
-  datatype: Datatype;
-  shape: number[];
-  data: TypedArray;
-}
+/** A named tensor: a request's input or a model's output. */
+export type Tensor = OipTensor & { name: string };
 
 export interface DecodeLimits {
   maxElements: number;
@@ -42,8 +44,7 @@ function elementCount(name: string, shape: number[], budget: number): number {
  * fits any size. A model shape of rank 0 is not checked at all — ORT skips the check when the graph declares no
  * dimensions, which covers both a declared scalar and an input with no shape, so [1] for an INT64 scalar runs.
  */
-function checkShape(input: InferInput, meta: TensorMeta): void {
-  const want = meta.shape;
+function checkShape(input: InferInput, want: number[]): void {
   if (want.length === 0) return;
   const ok = input.shape.length === want.length && want.every((d, i) => d < 0 || d === input.shape[i]);
   if (!ok) refuseTensor(`${label(input.name)}: shape ${showShape(input.shape)} does not fit the model's ${showShape(want)} (-1 is any size)`);
@@ -94,10 +95,15 @@ export function flattenData(name: string, data: unknown, shape: number[], count:
 /** The largest finite magnitude of each float datatype: JSON numbers beyond it would become ±Infinity. */
 const FLOAT_MAX: Partial<Record<Datatype, number>> = { FP16: 65504, FP32: 3.4028234663852886e38, FP64: Number.MAX_VALUE };
 
-function fromJson(input: InferInput, datatype: Datatype, count: number): TypedArray {
-  const info = DATATYPE_INFO[datatype];
+function fromJson(input: InferInput, datatype: Datatype, count: number): OipTensor['data'] {
   if (input.data === undefined) refuseTensor(`${label(input.name)}: no data (give "data", or "parameters.binary_data_size" with a binary body)`);
   const flat = flattenData(input.name, input.data, input.shape, count);
+  if (datatype === 'BYTES') {
+    // OIP's JSON form of BYTES is a string per element.
+    for (let i = 0; i < count; i++) if (typeof flat[i] !== 'string') refuseTensor(`${label(input.name)} element ${i}: expected a string, got ${preview(flat[i])}`);
+    return flat as string[];
+  }
+  const info = DATATYPE_INFO[datatype];
   const out = new info.array(count);
   for (let i = 0; i < count; i++) {
     const v = flat[i];
@@ -137,23 +143,37 @@ function fromJson(input: InferInput, datatype: Datatype, count: number): TypedAr
   return out;
 }
 
-function fromBinary(input: InferInput, datatype: Datatype, count: number, bytes: Uint8Array): TypedArray {
-  const info = DATATYPE_INFO[datatype];
-  const want = count * info.bytes;
-  if (bytes.byteLength !== want) {
-    refuseTensor(`${label(input.name)}: binary_data_size is ${bytes.byteLength} but ${count} ${datatype} elements need ${want} bytes`);
-  }
-  const aligned = bytes.slice(); // own, aligned buffer (the payload offset may not be a multiple of the element size)
-  const out = new info.array(aligned.buffer, 0, count);
-  if (info.kind === 'float' || info.kind === 'half') {
-    for (let i = 0; i < count; i++) {
-      const v = info.kind === 'half' ? fromHalfBits(out[i] as number) : (out[i] as number);
-      if (!Number.isFinite(v)) refuseTensor(`${label(input.name)} element ${i}: ${v} is not a finite number`);
+/**
+ * Strings ONNX Runtime cannot take as they are: onnxruntime-web hands string elements to its C API as
+ * NUL-terminated C strings, so "a\0b" would run as "a" — refused rather than cut silently.
+ */
+function checkStrings(name: string, strings: string[]): void {
+  for (let i = 0; i < strings.length; i++) if (strings[i]!.includes('\0')) refuseTensor(`${label(name)} element ${i}: contains a NUL character, which ONNX Runtime's string tensors cannot hold`);
+}
+
+/** Values the binary extension can carry but a model must not get: non-finite floats, BOOL bytes other than 0/1. */
+function checkBinaryValues(name: string, t: OipTensor): void {
+  if (t.datatype === 'BYTES') return;
+  const kind = DATATYPE_INFO[t.datatype].kind;
+  if (kind === 'float' || kind === 'half') {
+    for (let i = 0; i < t.data.length; i++) {
+      const v = kind === 'half' ? fromHalfBits(t.data[i] as number) : (t.data[i] as number);
+      if (!Number.isFinite(v)) refuseTensor(`${label(name)} element ${i}: ${v} is not a finite number`);
     }
-  } else if (info.kind === 'bool') {
-    for (let i = 0; i < count; i++) if (out[i]! > 1) refuseTensor(`${label(input.name)} element ${i}: BOOL bytes must be 0 or 1`);
+  } else if (kind === 'bool') {
+    for (let i = 0; i < t.data.length; i++) if (t.data[i]! > 1) refuseTensor(`${label(name)} element ${i}: BOOL bytes must be 0 or 1`);
   }
-  return out;
+}
+
+/** How an input arrives: as the model's own datatype, or as text for an input with a featurizer. */
+function plan(input: InferInput, meta: TensorMeta): { datatype: Datatype; shape: number[] } {
+  if (!isDatatype(input.datatype)) refuseTensor(`${label(input.name)}: unknown datatype ${preview(input.datatype)}`);
+  if (input.datatype === 'BYTES' && meta.featurizer && meta.datatype !== 'BYTES') return { datatype: 'BYTES', shape: meta.shape.slice(0, -1) };
+  if (input.datatype !== meta.datatype) {
+    const text = meta.featurizer ? ` (or BYTES: raw text, ${meta.featurizer.kind})` : '';
+    refuseTensor(`${label(input.name)}: datatype ${input.datatype} does not match the model's ${meta.datatype}${text}`);
+  }
+  return { datatype: meta.datatype, shape: meta.shape };
 }
 
 /**
@@ -163,41 +183,47 @@ function fromBinary(input: InferInput, datatype: Datatype, count: number, bytes:
 export function decodeInputs(inputs: InferInput[], model: TensorMeta[], payload: Uint8Array | undefined, limits: DecodeLimits): Tensor[] {
   const byName = new Map(model.map((m) => [m.name, m]));
   const seen = new Set<string>();
-  let offset = 0;
-  let budget = limits.maxElements;
-  const tensors = inputs.map((input) => {
-    const meta = byName.get(input.name);
-    if (!meta) refuseTensor(`unknown ${label(input.name)}; the model takes ${quoteList(model.map((m) => m.name))}`);
+  for (const input of inputs) {
+    if (!byName.has(input.name)) refuseTensor(`unknown ${label(input.name)}; the model takes ${quoteList(model.map((m) => m.name))}`);
     if (seen.has(input.name)) refuseTensor(`${label(input.name)} is given twice`);
     seen.add(input.name);
-    if (!isDatatype(input.datatype)) refuseTensor(`${label(input.name)}: unknown datatype ${preview(input.datatype)}`);
-    if (input.datatype !== meta.datatype) refuseTensor(`${label(input.name)}: datatype ${input.datatype} does not match the model's ${meta.datatype}`);
-    checkShape(input, meta);
-    const count = elementCount(input.name, input.shape, budget);
-    budget -= count;
     const size = input.parameters?.binary_data_size;
-    let data: TypedArray;
-    if (size !== undefined) {
-      if (!payload) refuseTensor(`${label(input.name)} has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`);
-      if (input.data !== undefined) refuseTensor(`${label(input.name)}: give either data or binary_data_size, not both`);
-      if (offset + size > payload.byteLength) refuseTensor(`${label(input.name)}: binary part ends after ${payload.byteLength - offset} of ${size} bytes (truncated body?)`);
-      data = fromBinary(input, meta.datatype, count, payload.subarray(offset, offset + size));
-      offset += size;
-    } else {
-      data = fromJson(input, meta.datatype, count);
-    }
-    return { name: input.name, datatype: meta.datatype, shape: input.shape, data };
-  });
+    if (size !== undefined && !payload) refuseTensor(`${label(input.name)} has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`);
+    if (size !== undefined && input.data !== undefined) refuseTensor(`${label(input.name)}: give either data or binary_data_size, not both`);
+  }
   const missing = model.filter((m) => !seen.has(m.name));
   if (missing.length) refuseTensor(`missing input${missing.length > 1 ? 's' : ''} ${quoteList(missing.map((m) => m.name))}`);
-  if (payload && offset !== payload.byteLength) {
-    refuseTensor(`binary part has ${payload.byteLength} bytes but the inputs' binary_data_size add up to ${offset}`);
-  }
-  return tensors;
+  const parts = payload ? binaryParts(payload, inputs.map((i) => i.parameters?.binary_data_size), (i) => label(inputs[i]!.name)) : [];
+  let budget = limits.maxElements;
+  return inputs.map((input, i) => {
+    const meta = byName.get(input.name)!;
+    const { datatype, shape } = plan(input, meta);
+    checkShape(input, shape);
+    const count = elementCount(input.name, input.shape, budget);
+    budget -= count;
+    const bytes = parts[i];
+    let tensor: OipTensor;
+    if (bytes) {
+      tensor = tensorFromBytes(datatype, input.shape, bytes, label(input.name));
+      checkBinaryValues(input.name, tensor);
+    } else {
+      tensor = { datatype, shape: input.shape, data: fromJson(input, datatype, count) } as OipTensor;
+    }
+    if (tensor.datatype === 'BYTES' && meta.datatype === 'BYTES') checkStrings(input.name, tensor.data);
+    if (tensor.datatype === 'BYTES' && meta.datatype !== 'BYTES') {
+      // Text for a featurized input: the model's floats, [...shape, buckets], counted against the same budget.
+      const f = meta.featurizer!;
+      budget += count;
+      budget -= elementCount(input.name, [...input.shape, f.buckets], budget);
+      return { name: input.name, datatype: 'FP32' as const, shape: [...input.shape, f.buckets], data: hashTexts(tensor.data, f) };
+    }
+    return { name: input.name, ...tensor };
+  });
 }
 
-/** Element values for a JSON response: numbers, booleans for BOOL, decimal strings for 64-bit integers beyond 2^53. */
+/** Element values for a JSON response: numbers, booleans for BOOL, decimal strings for 64-bit integers beyond 2^53, strings for BYTES. */
 export function toJsonData(t: Tensor): (number | boolean | string)[] {
+  if (t.datatype === 'BYTES') return t.data;
   const info = DATATYPE_INFO[t.datatype];
   const out = new Array<number | boolean | string>(t.data.length);
   for (let i = 0; i < t.data.length; i++) {
@@ -210,7 +236,5 @@ export function toJsonData(t: Tensor): (number | boolean | string)[] {
   return out;
 }
 
-/** Raw little-endian bytes of a tensor for the binary extension. */
-export function toBinaryData(t: Tensor): Uint8Array {
-  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-}
+/** A tensor's bytes for the binary extension. */
+export const toBinaryData = (t: Tensor): Uint8Array => tensorBytes(t);

@@ -28,6 +28,10 @@ export const tensorMeta = z.looseObject({
   name: z.string(),
   datatype: z.enum(DATATYPES),
   shape: z.array(z.number().int().min(-1)).describe('-1 marks a dynamic dimension'),
+  featurizer: z
+    .looseObject({ kind: z.literal('hashedBagOfWords'), buckets: z.number().int(), ngrams: z.union([z.literal(1), z.literal(2)]), maxChars: z.number().int() })
+    .optional()
+    .describe('declared by the model: the input also takes raw text, a BYTES tensor of its shape without the last axis'),
 });
 
 export const modelSummary = z.looseObject({

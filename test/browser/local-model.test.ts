@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
 import { launchChromium } from './harness.ts';
+import { identityModel } from '../fixtures/onnx-models.ts';
 import { serveLocalModelPage } from './local-model-env.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-local-model-'));
@@ -105,6 +106,16 @@ describe('LocalModel in Chromium', () => {
     expect(await call('run', 'm', digits.slice(0, 784), [1, 784], 'pixels')).toMatchObject({ ok: false, name: 'LocalModelError', message: expect.stringMatching(/no input 'pixels'/) });
     expect(await call('run', 'm', digits.slice(0, 780), [1, 780])).toMatchObject({ ok: false, name: 'LocalModelError', message: expect.stringMatching(/refused the inputs/) });
     expect(await call('load', 'x', { model: 'no-such-model' })).toMatchObject({ ok: false, name: 'EdgeError', message: expect.stringMatching(/no-such-model/) });
+    await tab.close();
+  });
+
+  it('hands back FP16 as raw half bits in a Uint16Array and strings as strings, exactly as the edge does', async () => {
+    const { tab, call } = await open(plain);
+    const halves = [0x3800, 0xc000, 0x6400, 0x7bff]; // 0.5, -2, 1024, 65504
+    const fp16 = await call('identity', Array.from(identityModel('FP16', ['n'])), 'FP16', halves, [4]);
+    expect(fp16).toMatchObject({ ok: true, datatype: 'FP16', array: 'Uint16Array', data: halves });
+    const text = await call('identity', Array.from(identityModel('BYTES', ['n'])), 'BYTES', ['ünï ✓', ''], [2]);
+    expect(text).toMatchObject({ ok: true, datatype: 'BYTES', array: 'Array', data: ['ünï ✓', ''] });
     await tab.close();
   });
 });

@@ -103,7 +103,13 @@ describe('the web app served by the Worker', () => {
     await expect.poll(() => page.locator('#try-status').innerText()).toMatch(/spam-bow version/);
     expect(await page.locator('#try-digit').isHidden()).toBe(true);
     await page.fill('#try-message', 'URGENT!!! You have WON a $1,000,000 cash prize. Click here now to claim your FREE money, limited offer!!!');
+    // The page sends the message itself (BYTES), not a vector it computed: the edge featurizes it.
+    const sent = page.waitForRequest((r) => r.method() === 'POST' && /\/v2\/models\/spam-bow(\/versions\/[^/]+)?\/infer$/.test(r.url()));
     await page.click('#try-classify-text');
+    const body = (await sent).postData() ?? '';
+    expect(body).toContain('"datatype":"BYTES"');
+    expect(body).toContain('You have WON');
+    expect(body.length).toBeLessThan(1000);
     await page.waitForFunction(() => document.querySelectorAll('#try-results tr').length === 2);
     expect(await prediction('edge')).toBe('spam');
     expect(await prediction('device')).toBe('spam');

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EdgeClient, EdgeError, LocalModel, MemoryModelCache, TensorError } from '../../client-sdk/index.ts';
 import { retryAfterMs } from '../../client-sdk/edge/http.ts';
 import { accuracy } from '../../federated/model/accuracy.ts';
+import { hashTexts } from '../../federated/model/text-features.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
 import { type LocalServer, startLocalServer } from './local-server.ts';
@@ -101,6 +102,35 @@ describe('EdgeClient', () => {
     expect(retryAfterMs('120')).toBe(120_000);
     expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
     expect(retryAfterMs('soon')).toBeUndefined();
+  });
+});
+
+const MAILS = ['WINNER!! Claim your $5,000 prize now, click the link', 'Minutes of Thursday\'s release meeting, comments welcome'];
+
+describe('text in, for text models', () => {
+  it('EdgeClient sends strings as BYTES, JSON and binary alike, and the edge featurizes them as the Trainer does', async () => {
+    const meta = await edge.model('spam-bow');
+    const f = meta.inputs[0]!.featurizer!;
+    expect(f).toMatchObject({ kind: 'hashedBagOfWords', buckets: 4096 });
+    const text = { input: { data: MAILS, shape: [2] } };
+    const json = await edge.infer('spam-bow', text, { binary: false, binaryOutputs: false });
+    const bin = await edge.infer('spam-bow', text, { binary: true });
+    const vector = await edge.infer('spam-bow', { input: { data: hashTexts(MAILS, f), shape: [2, f.buckets] } });
+    expect(Array.from(bin.outputs.probabilities!.data as Float32Array)).toEqual(Array.from(vector.outputs.probabilities!.data as Float32Array));
+    (json.outputs.probabilities!.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(vector.outputs.probabilities!.data[i] as number, 6));
+    const p = vector.outputs.probabilities!.data as Float32Array;
+    expect(p[1]).toBeGreaterThan(0.5); // [ham, spam]: the prize mail is spam
+    expect(p[2]).toBeGreaterThan(0.5); // the minutes are ham
+  });
+
+  it('LocalModel takes the same strings on the device, featurized by the model\'s own declaration', async () => {
+    const m = await LocalModel.load({ client: edge, model: 'spam-bow', cache: false });
+    const local = await m.run({ input: { data: MAILS, shape: [2] } });
+    const remote = await edge.infer('spam-bow', { input: { data: MAILS, shape: [2] } });
+    (local.outputs.probabilities!.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(remote.outputs.probabilities!.data[i] as number, 5));
+    await expect(m.run({ input: { data: [1, 2], shape: [2] } })).rejects.toThrow(/refused the inputs/);
+    expect(() => m.run({ input: { data: ['a', 3] as never, shape: [2] } })).toThrow(TensorError);
+    await m.release();
   });
 });
 

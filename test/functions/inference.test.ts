@@ -2,6 +2,7 @@ import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DATATYPES, DATATYPE_INFO, type Datatype } from '../../federated/oip/datatypes.ts';
 import { toHalfBits } from '../../functions/inference/half-float.ts';
+import { encodeBytesElements } from '../../federated/oip/bytes-elements.ts';
 import { addModel, identityModel, matmulModel } from '../fixtures/onnx-models.ts';
 import { inferBinary, inferJson, readBinary, uniqueName, uploadOk } from './helpers.ts';
 
@@ -61,7 +62,7 @@ describe('inference with JSON tensors', () => {
   });
 
   it.each(DATATYPES)('round-trips %s through JSON', async (dt) => {
-    const data = dt === 'BOOL' ? [true, false, true] : dt === 'FP16' ? [0.5, -2, 1024] : dt.startsWith('U') ? [0, 7, 200] : [-3, 0, 100];
+    const data = dt === 'BYTES' ? ['spam', 'héllo wörld ✓', ''] : dt === 'BOOL' ? [true, false, true] : dt === 'FP16' ? [0.5, -2, 1024] : dt.startsWith('U') ? [0, 7, 200] : [-3, 0, 100];
     const res = await inferJson(ID(dt), { inputs: [{ name: 'x', shape: [1, 3], datatype: dt, data }] });
     expect(res.status).toBe(200);
     expect(((await res.json()) as any).outputs[0]).toEqual({ name: 'y', datatype: dt, shape: [1, 3], data });
@@ -75,6 +76,7 @@ describe('inference with JSON tensors', () => {
 });
 
 function sample(dt: Datatype): ArrayBufferView {
+  if (dt === 'BYTES') return encodeBytesElements(['a', '', 'ünïcode', 'x'.repeat(300), 'tab\there', 'z']);
   const info = DATATYPE_INFO[dt];
   switch (info.kind) {
     case 'bool': return new Uint8Array([1, 0, 1, 1, 0, 0]);

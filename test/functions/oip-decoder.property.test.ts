@@ -20,6 +20,8 @@ const MODELS: TensorMeta[][] = [
   [{ name: 'a', datatype: 'INT64', shape: [2] }, { name: 'b', datatype: 'BOOL', shape: [-1] }],
   [{ name: 'h', datatype: 'FP16', shape: [-1, -1] }, { name: 'u', datatype: 'UINT8', shape: [] }],
   [{ name: 'd', datatype: 'FP64', shape: [2, 2, 2] }, { name: 'i', datatype: 'INT8', shape: [-1, 1] }, { name: 'w', datatype: 'UINT64', shape: [1] }],
+  // A string input, and a float input that also takes text through its featurizer.
+  [{ name: 's', datatype: 'BYTES', shape: [-1] }, { name: 't', datatype: 'FP32', shape: [-1, 8], featurizer: { kind: 'hashedBagOfWords', buckets: 8, ngrams: 2, maxChars: 100 } }],
 ];
 const LIMITS = { maxElements: 5000 };
 
@@ -46,7 +48,7 @@ function outcome(body: Uint8Array, headerLength: string | undefined, model: Tens
   }
   for (const t of tensors) {
     expect(t.data.length).toBe(t.shape.reduce((n, d) => n * d, 1));
-    if (DATATYPE_INFO[t.datatype].kind === 'float') for (const v of t.data as Float32Array) expect(Number.isFinite(v)).toBe(true);
+    if (t.datatype !== 'BYTES' && DATATYPE_INFO[t.datatype].kind === 'float') for (const v of t.data as Float32Array) expect(Number.isFinite(v)).toBe(true);
   }
   return 'ok';
 }
@@ -97,6 +99,7 @@ const request = (model: TensorMeta[]) =>
 
 /** A value of the datatype that the decoder must accept. */
 const element = (dt: TensorMeta['datatype']): fc.Arbitrary<unknown> => {
+  if (dt === 'BYTES') return fc.string({ maxLength: 20, unit: 'binary' }).filter((x) => !x.includes('\0')); // NUL is refused (tensor-codec.ts)
   const info = DATATYPE_INFO[dt];
   if (info.kind === 'bool') return fc.boolean();
   if (info.kind === 'int') return fc.integer({ min: info.min!, max: info.max! });
@@ -212,6 +215,29 @@ describe('the binary extension parser refuses with a typed 4xx or decodes, whate
       }
       void outcome(b, override === null ? n : override, MODELS[1]!);
     }), { numRuns: 1500 });
+  });
+
+  it('BYTES elements: lengths that overrun, bytes that are not UTF-8, counts that do not match', () => {
+    /** s (BYTES [n]) framed as Triton frames it, and t as text in JSON. */
+    const bytesBody = fc.array(fc.string({ maxLength: 12, unit: 'binary' }).filter((x) => !x.includes('\0')), { maxLength: 5 }).map((strings) => {
+      const enc = strings.map((x) => new TextEncoder().encode(x));
+      const framed = new Uint8Array(enc.reduce((n, e) => n + 4 + e.length, 0));
+      let o = 0;
+      for (const e of enc) new DataView(framed.buffer).setUint32(o, e.length, true), framed.set(e, o + 4), (o += 4 + e.length);
+      const json = text({ inputs: [{ name: 's', shape: [strings.length], datatype: 'BYTES', parameters: { binary_data_size: framed.length } }, { name: 't', shape: [1], datatype: 'BYTES', data: ['free money!'] }] });
+      const body = new Uint8Array(json.length + framed.length);
+      body.set(json), body.set(framed, json.length);
+      return { body, headerLength: String(json.length) };
+    });
+    fc.assert(fc.property(bytesBody, ({ body, headerLength }) => {
+      expect(outcome(body, headerLength, MODELS[4]!)).toBe('ok');
+    }), { numRuns: 100 });
+    fc.assert(fc.property(bytesBody, fc.nat(), fc.integer({ min: 0, max: 255 }), ({ body, headerLength }, at, byte) => {
+      const b = body.slice();
+      const i = Number(headerLength) + (at % Math.max(1, b.length - Number(headerLength)));
+      if (i < b.length) b[i] = byte;
+      void outcome(b, headerLength, MODELS[4]!);
+    }), { numRuns: 500 });
   });
 
   it('random bytes with a random header length', () => {

@@ -1,10 +1,10 @@
 /**
  * How the app feeds a model and reads its answer, from the model's OIP metadata: a 784-wide or 28×28×1 input is a
- * digit; the bundled spam classifier's 4,096-wide input is hashed text (federated/model/text-features.ts).
- * Labels come from the bundled specs where the model is one of them, else the class index.
+ * digit; an input the model declares a text featurizer for (or a BYTES input) takes the raw text, which the edge and
+ * LocalModel featurize themselves. Labels come from the bundled specs where the model is one of them, else the class
+ * index.
  */
 import type { ModelMetadata } from '../../client-sdk/index.ts';
-import { hashTexts } from '../../federated/model/text-features.ts';
 import { mnistCnn, mnistMlp, spamBow } from '../../models/specs.ts';
 
 export type InputKind = 'digit' | 'text' | 'unsupported';
@@ -12,7 +12,7 @@ export type InputKind = 'digit' | 'text' | 'unsupported';
 export function inputKind(meta: ModelMetadata): InputKind {
   const shape = meta.inputs[0]?.shape.slice(1).join('x');
   if (shape === '784' || shape === '28x28x1') return 'digit';
-  if (shape === String(spamBow.inputShape[0])) return 'text';
+  if (meta.inputs[0]?.featurizer || meta.inputs[0]?.datatype === 'BYTES') return 'text';
   return 'unsupported';
 }
 
@@ -21,8 +21,9 @@ export function digitInput(meta: ModelMetadata, pixels: Float32Array) {
   return { [meta.inputs[0]!.name]: { data: pixels, shape: [1, ...rest] } };
 }
 
+/** The message itself, one string: a BYTES tensor of shape [1]. */
 export function textInput(meta: ModelMetadata, text: string) {
-  return { [meta.inputs[0]!.name]: { data: hashTexts([text], spamBow.features!), shape: [1, spamBow.inputShape[0]!] } };
+  return { [meta.inputs[0]!.name]: { data: [text], shape: [1] } };
 }
 
 export function labelsFor(meta: ModelMetadata, classes: number): string[] {

@@ -58,6 +58,16 @@ const api = {
     times.sort((a, b) => a - b);
     return { p50: times[Math.floor(runs / 2)]!, p90: times[Math.floor(runs * 0.9)]! };
   },
+  /** An identity model (its bytes) run on the device: what LocalModel hands back for `datatype` (FP16, BYTES, …). */
+  async identity(bytes: number[], datatype: 'FP16' | 'BYTES', data: number[] | string[], shape: number[]) {
+    return attempt(async () => {
+      const m = await LocalModel.load({ model: 'identity', bytes: Uint8Array.from(bytes), providers: ['wasm'], wasmUrl: `/ort/${ORT_WASM_FILE}` });
+      const x = datatype === 'FP16' ? { data: Uint16Array.from(data as number[]), shape, datatype } : { data: data as string[], shape };
+      const [first] = Object.values((await m.run({ x })).outputs);
+      await m.release();
+      return { datatype: first!.datatype, array: first!.data.constructor.name, data: Array.from(first!.data as ArrayLike<number | string>) };
+    });
+  },
   async release(key: string) {
     await models.get(key)?.release();
     models.delete(key);

@@ -1,0 +1,75 @@
+/**
+ * The `metadata_props` of ONNX bytes (onnx.proto ModelProto field 14, StringStringEntryProto key = 1, value = 2),
+ * read by walking the top-level protobuf fields and skipping the rest — the graph is never decoded, so reading a
+ * model's metadata costs no copy of its weights (the Worker reads it at every upload and load). Pure; no I/O.
+ */
+import { OnnxFormatError } from './onnx-format-error.ts';
+
+const METADATA_PROPS = 14;
+
+class Reader {
+  offset = 0;
+  readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+
+  get done(): boolean {
+    return this.offset >= this.bytes.byteLength;
+  }
+
+  varint(): number {
+    let result = 0, scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.offset >= this.bytes.byteLength) throw new OnnxFormatError('not an ONNX model: truncated varint');
+      const b = this.bytes[this.offset++]!;
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 128;
+    }
+    throw new OnnxFormatError('not an ONNX model: varint longer than 10 bytes');
+  }
+
+  /** The next length-delimited field's bytes. */
+  chunk(): Uint8Array {
+    const n = this.varint();
+    if (n > this.bytes.byteLength - this.offset) throw new OnnxFormatError('not an ONNX model: a field runs past the end');
+    const out = this.bytes.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return out;
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.offset += 8;
+    else if (wire === 2) this.chunk();
+    else if (wire === 5) this.offset += 4;
+    else throw new OnnxFormatError(`not an ONNX model: protobuf wire type ${wire}`);
+    if (this.offset > this.bytes.byteLength) throw new OnnxFormatError('not an ONNX model: a field runs past the end');
+  }
+}
+
+const utf8 = new TextDecoder();
+
+export function readMetadataProps(bytes: Uint8Array): Record<string, string> {
+  const props: Record<string, string> = {};
+  const r = new Reader(bytes);
+  while (!r.done) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8), wire = tag % 8;
+    if (field !== METADATA_PROPS || wire !== 2) {
+      r.skip(wire);
+      continue;
+    }
+    const entry = new Reader(r.chunk());
+    let key = '', value = '';
+    while (!entry.done) {
+      const t = entry.varint();
+      if (t === 0x0a) key = utf8.decode(entry.chunk());
+      else if (t === 0x12) value = utf8.decode(entry.chunk());
+      else entry.skip(t % 8);
+    }
+    props[key] = value;
+  }
+  return props;
+}
