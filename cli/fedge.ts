@@ -7,12 +7,14 @@ import { UsageError } from './usage-error.ts';
 const USAGE = `usage: fedge <command> [options]
 
 commands:
-  quantize <in.onnx> <out.onnx> [--mode weight-only|dynamic] [--min-elements N] [--samples N]
-           [--shape input=d1,d2,…]… [--inputs file.json] [--max-deviation X]
-      int8-quantize MatMul/Gemm/Conv weights of an fp32 ONNX model; prints the size before/after and the max/mean
+  quantize <in.onnx> <out.onnx> [--mode weight-only|dynamic|fp16] [--min-elements N] [--samples N]
+           [--shape input=d1,d2,…]… [--value input=v,…]… [--inputs file.json] [--max-deviation X|X%]
+      int8- (or fp16-) quantize the weights of an fp32 ONNX model — MatMul (either side), Gemm, Conv, LSTM/GRU/RNN,
+      Gather, in subgraphs too; prints the size before/after and the max/mean
       deviation of each output (onnxruntime-web, WASM — what the edge runs) on generated inputs (open dimensions 1,
       or as --shape gives them) or on the inputs in file.json ({"inputs": [{name, shape, data}]}); writes out.onnx
-      only when the int8 model loads, runs and (with --max-deviation) stays within X
+      only when the quantized model loads, runs and stays within --max-deviation (default 25 % of each output's
+      largest value for int8, 1 % for fp16)
   help     this text`;
 
 const [command, ...args] = process.argv.slice(2);

@@ -1,7 +1,8 @@
 /**
  * Inputs for comparing two versions of a model without its data: for each graph input (not an initializer), a batch
  * of seeded random values of its element type — open dimensions set to `batch` (first) or 1 unless `--shape`
- * names them — or the caller's own values from a JSON file (`--inputs`, OIP request form or `{name: {shape, data}}`).
+ * names them, values fixed where `--value` gives them — or the caller's own values from a JSON file (`--inputs`,
+ * OIP request form or `{name: {shape, data}}`).
  */
 import { ElemType, type ModelProto } from '../federated/model/onnx-graph.ts';
 import { seededRandom } from '../models/data/seeded-random.ts';
@@ -32,16 +33,23 @@ function graphInputs(model: ModelProto): GraphInput[] {
   });
 }
 
-/** `--shape name=1,16000` options → sizes by input name. */
-export function parseShapes(args: string[]): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
+/** `name=n1,n2,…` options → numbers by input name: `--shape audio=1,16000` (sizes), `--value sr=16000` (values). */
+function parseNamedLists(flag: string, args: string[], isItem: (v: number) => boolean, example: string): Map<string, number[]> {
+  const lists = new Map<string, number[]>();
   for (const a of args) {
-    const m = /^([^=]+)=(\d+(?:,\d+)*)$/.exec(a);
-    if (!m) throw new UsageError(`--shape takes name=d1,d2,… (e.g. audio=1,16000), got '${a}'`);
-    shapes.set(m[1]!, m[2]!.split(',').map(Number));
+    const m = /^([^=]+)=([^,]+(?:,[^,]+)*)$/.exec(a);
+    const items = m?.[2]!.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+    if (!m || !items!.every(isItem)) throw new UsageError(`${flag} takes ${example}, got '${a}'`);
+    lists.set(m[1]!, items!);
   }
-  return shapes;
+  return lists;
 }
+
+/** `--shape name=1,16000` options → sizes by input name. */
+export const parseShapes = (args: string[]) => parseNamedLists('--shape', args, (d) => Number.isSafeInteger(d) && d >= 0, 'name=d1,d2,… (e.g. audio=1,16000)');
+
+/** `--value name=v` or `name=v1,v2,…` options → the values to feed that input (one value fills it). */
+export const parseValues = (args: string[]) => parseNamedLists('--value', args, Number.isFinite, 'name=v or name=v1,v2,… (e.g. sr=16000)');
 
 function checkShape(input: GraphInput, dims: number[], where: string): void {
   const fits = dims.length === input.dims.length && input.dims.every((d, i) => d === null || d === dims[i]) && dims.every((d) => Number.isSafeInteger(d) && d >= 0);
@@ -63,16 +71,28 @@ function valuesOf(input: GraphInput, dims: number[], value: (i: number) => numbe
   }
 }
 
-export function generatedInputs(model: ModelProto, batch: number, shapes: Map<string, number[]> = new Map(), seed = 1): GeneratedInput[] {
+/**
+ * Seeded values for every input; `shapes` sizes inputs (`--shape`), `values` fixes an input's values (`--value`:
+ * one value fills the input, or one per element) — for inputs that select a mode, like a sample rate.
+ */
+export function generatedInputs(model: ModelProto, batch: number, shapes: Map<string, number[]> = new Map(), seed = 1, values: Map<string, number[]> = new Map()): GeneratedInput[] {
   const rand = seededRandom(seed);
   const inputs = graphInputs(model);
-  for (const name of shapes.keys()) {
-    if (!inputs.some((i) => i.name === name)) throw new UsageError(`--shape names '${name}', but the model's inputs are ${inputs.map((i) => `'${i.name}'`).join(', ')}`);
+  for (const [flag, map] of [['--shape', shapes], ['--value', values]] as const) {
+    for (const name of map.keys()) {
+      if (!inputs.some((i) => i.name === name)) throw new UsageError(`${flag} names '${name}', but the model's inputs are ${inputs.map((i) => `'${i.name}'`).join(', ')}`);
+    }
   }
   return inputs.map((input) => {
     const given = shapes.get(input.name);
     if (given) checkShape(input, given, '--shape');
     const dims = given ?? input.dims.map((d, i) => d ?? (i === 0 ? batch : 1));
+    const fixed = values.get(input.name);
+    if (fixed) {
+      const n = dims.reduce((a, b) => a * b, 1);
+      if (fixed.length !== 1 && fixed.length !== n) throw new UsageError(`--value gives ${fixed.length} values for input '${input.name}' of shape [${dims}]: give 1 (it fills the input) or ${n}`);
+      return valuesOf(input, dims, (i) => fixed[fixed.length === 1 ? 0 : i]!);
+    }
     // Values in [0, 1) for floats: the range of normalised pixels and of hashed text features; small integers.
     const float = input.elemType === ElemType.FLOAT || input.elemType === ElemType.DOUBLE;
     return valuesOf(input, dims, float ? () => rand() : input.elemType === ElemType.BOOL ? () => Number(rand() < 0.5) : () => Math.floor(rand() * 10));

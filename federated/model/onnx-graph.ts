@@ -42,12 +42,14 @@ export function valueInfo(name: string, elemType: number, shape: Dim[]): onnxPro
   };
 }
 
-type AttrValue = number | number[] | string | { float: number };
+/** An attribute: int, ints, string, `{ float }`, or `{ graph }` (an If branch, a Loop or Scan body). */
+type AttrValue = number | number[] | string | { float: number } | { graph: GraphProto };
 export function node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, name?: string, domain?: string): NodeProto {
   const attribute = Object.entries(attrs).map(([key, v]) => {
     const A = onnx.AttributeProto.AttributeType;
     if (typeof v === 'string') return { name: key, type: A.STRING, s: new TextEncoder().encode(v) };
     if (Array.isArray(v)) return { name: key, type: A.INTS, ints: v };
+    if (typeof v === 'object' && 'graph' in v) return { name: key, type: A.GRAPH, g: v.graph };
     if (typeof v === 'object') return { name: key, type: A.FLOAT, f: v.float };
     return { name: key, type: A.INT, i: v };
   });

@@ -11,7 +11,7 @@ import { DATATYPE_INFO, type Datatype, isDatatype } from '../../federated/oip/da
 import { type Tensor as OipTensor, tensorBytes, tensorFromBytes } from '../../federated/oip/tensor.ts';
 import { binaryParts } from '../../federated/oip/binary-framing.ts';
 import { hashTexts } from '../../federated/model/text-features.ts';
-import { fromHalfBits, toHalfBits } from './half-float.ts';
+import { fromHalfBits, toHalfBits } from '../../federated/oip/half-float.ts';
 import type { InferInput } from './infer-request.ts';
 import type { TensorMeta } from '../registry/model-record.ts';
 import { preview, quote, quoteList, showShape } from './quote.ts';

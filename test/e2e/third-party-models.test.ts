@@ -5,73 +5,24 @@
  * outputs within 1e-4. onnxruntime-node is the reference because it is ONNX Runtime's native build: where ORT-web
  * in workerd differs from it, the fault is the server's.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalServer, startLocalServer } from './local-server.ts';
+import { ADMIN, type Meta, OIP, corpus, dir, expectedMeta, feeds, ortTensor } from './third-party-corpus.ts';
 
-const dir = join(dirname(new URL(import.meta.url).pathname), '../fixtures/third-party');
-const corpus = readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
 const state = mkdtempSync(join(tmpdir(), 'fedge-third-party-'));
-const ADMIN = { Authorization: 'Bearer dev-admin-token' }; // the local default in .dev.vars
 const TOLERANCE = 1e-4;
 let server: LocalServer | undefined;
 
-/** onnxruntime-node's element types in OIP form (written out here, not imported, so the test checks the server's table). */
-const OIP: Record<string, string> = {
-  float32: 'FP32', float16: 'FP16', float64: 'FP64', int8: 'INT8', int16: 'INT16', int32: 'INT32', int64: 'INT64',
-  uint8: 'UINT8', uint16: 'UINT16', uint32: 'UINT32', uint64: 'UINT64', bool: 'BOOL',
-};
-
-/**
- * Inputs a model needs that are not "any values of any small size": silero's sample rate selects one of two If
- * branches (anything else is an error by design) and its STFT needs a 512-sample window at 16 kHz.
- */
-const OVERRIDES: Record<string, Record<string, { shape: number[]; values?: number[] }>> = {
-  'silero-vad.onnx': { sr: { shape: [], values: [16000] }, input: { shape: [1, 512] }, h: { shape: [2, 1, 64] }, c: { shape: [2, 1, 64] } },
-};
 /**
  * Files the server refuses, with the reason it must give (README.md there says why). Each is still uploaded and must
  * be refused with exactly this reason; once the server serves it, this test fails and the entry goes. None today:
  * silero-vad (its STFT padding needs ≥ 97 samples) passes the upload probe's second try at longer open dimensions.
  */
 const EXPECTED_REFUSALS: Record<string, RegExp> = {};
-/** Every open dimension in the generated inputs; small, and not 1, so a batch of one cannot hide a broadcast bug. */
-const OPEN_DIM = 3;
-
-type Meta = { name: string; datatype: string; shape: number[] };
-type Feed = { name: string; datatype: string; shape: number[]; data: number[] };
-
-/** onnxruntime-node's metadata in OIP form: dim_param names and blank dims (its "") become -1. */
-function expectedMeta(list: readonly ortNode.InferenceSession.ValueMetadata[]): Meta[] {
-  return list.map((m) => {
-    if (!m.isTensor) throw new Error(`${m.name} is not a tensor`);
-    return { name: m.name, datatype: OIP[m.type]!, shape: m.shape.map((d) => (typeof d === 'number' ? d : -1)) };
-  });
-}
-
-/** Deterministic values (a fixed LCG per file and input): floats in [-1, 1), integers in [0, 10). */
-function feeds(file: string, inputs: Meta[]): Feed[] {
-  return inputs.map((m, k) => {
-    const o = OVERRIDES[file]?.[m.name];
-    const shape = o?.shape ?? m.shape.map((d) => (d < 0 ? OPEN_DIM : d));
-    const n = shape.reduce((a, b) => a * b, 1);
-    let s = (k + 1) * 2654435761 + file.length;
-    const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-    const data = o?.values ?? Array.from({ length: n }, () => (m.datatype.startsWith('FP') ? Math.fround(next() * 2 - 1) : Math.floor(next() * 10)));
-    return { name: m.name, datatype: m.datatype, shape, data };
-  });
-}
-
-function ortTensor(f: Feed): ortNode.Tensor {
-  if (f.datatype === 'FP32') return new ortNode.Tensor('float32', Float32Array.from(f.data), f.shape);
-  if (f.datatype === 'INT64') return new ortNode.Tensor('int64', BigInt64Array.from(f.data, (v) => BigInt(v)), f.shape);
-  if (f.datatype === 'INT32') return new ortNode.Tensor('int32', Int32Array.from(f.data), f.shape);
-  throw new Error(`no generator for ${f.datatype} (extend the test when the corpus gains one)`);
-}
-
 beforeAll(async () => {
   server = await startLocalServer({ persistTo: state });
 }, 120_000);

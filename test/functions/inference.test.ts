@@ -1,7 +1,7 @@
 import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DATATYPES, DATATYPE_INFO, type Datatype } from '../../federated/oip/datatypes.ts';
-import { toHalfBits } from '../../functions/inference/half-float.ts';
+import { toHalfBits } from '../../federated/oip/half-float.ts';
 import { encodeBytesElements } from '../../federated/oip/bytes-elements.ts';
 import { addModel, identityModel, matmulModel } from '../fixtures/onnx-models.ts';
 import { inferBinary, inferJson, readBinary, uniqueName, uploadOk } from './helpers.ts';

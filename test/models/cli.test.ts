@@ -1,4 +1,4 @@
-/** `fedge quantize` as a user runs it: a real process on real files, its report, its exit codes. */
+/** `fedge quantize` as a user runs it: a real process on real files (the default models, Silero VAD), its report, its tolerance, its exit codes. */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,9 +25,34 @@ describe('fedge quantize', () => {
     const dev = /deviation of output 'probabilities' on 8 generated inputs: max ([\d.e+-]+), mean ([\d.e+-]+)/.exec(r.stdout);
     expect(dev).not.toBeNull();
     expect(Number(dev![1])).toBeLessThan(0.05);
+    expect(r.stdout).toMatch(/deviation of output 'probabilities' .*\(largest \|output\| [\d.]+, tolerance [\d.e+-]+\)/);
+    expect(r.stdout).toContain("tolerance 25 % of each output's largest |value| (the default tolerance for int8; set another with --max-deviation X or X%): every output within");
     const session = await ort.InferenceSession.create(readFileSync(out));
     expect(session.inputNames).toEqual(['input']);
     await session.release();
+  });
+
+  it('--mode fp16: float16 weights, its own default tolerance (1 %)', () => {
+    const r = fedge('quantize', join(root, 'models/mnist-mlp/model.fp32.onnx'), join(dir, 'mlp.fp16.onnx'), '--mode', 'fp16', '--samples', '4');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('(fp16)');
+    expect(r.stdout).toMatch(/fp16 +\d+ weight tensor\(s\)/);
+    expect(r.stdout).toMatch(/\(0\.5\d\d×\)/);
+    expect(r.stdout).toContain("tolerance 1 % of each output's largest |value| (the default tolerance for fp16");
+  });
+
+  it('a third-party model with subgraphs (Silero VAD): --shape and --value size and fix its inputs; ≤ 0.30× within the tolerance', () => {
+    const out = join(dir, 'silero.int8.onnx');
+    const silero = join(root, 'test/fixtures/third-party/silero-vad.onnx');
+    const r = fedge('quantize', silero, out, '--shape', 'input=1,512', '--shape', 'h=2,1,64', '--shape', 'c=2,1,64', '--value', 'sr=16000', '--samples', '1');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const ratio = Number(/\(([\d.]+)×\)/.exec(r.stdout)![1]);
+    expect(ratio).toBeLessThanOrEqual(0.3);
+    expect(r.stdout).toMatch(/int8 +42 weight tensor\(s\) \(16 in subgraphs\)/);
+    expect(r.stdout).toMatch(/kept fp32 1076: 512 float elements read as LSTM input 3: not a weight input, kept fp32/);
+    expect(r.stdout).toContain('every output within');
   });
 
   it('dynamic mode says which nodes it kept weight-only', () => {
@@ -45,7 +70,7 @@ describe('fedge quantize', () => {
     const missing = fedge('quantize', join(dir, 'absent.onnx'), join(dir, 'never.onnx'));
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/cannot read .*absent\.onnx: ENOENT/);
-    for (const args of [['quantize', 'only-one.onnx'], ['quantize', 'a', 'b', '--mode', 'int4'], ['quantize', 'a', 'b', '--samples', '0'], ['frobnicate']]) {
+    for (const args of [['quantize', 'only-one.onnx'], ['quantize', 'a', 'b', '--mode', 'int4'], ['quantize', 'a', 'b', '--samples', '0'], ['quantize', 'a', 'b', '--max-deviation', 'lots'], ['quantize', 'a', 'b', '--max-deviation', '-1%'], ['frobnicate']]) {
       const r = fedge(...args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/usage:/);
@@ -75,9 +100,14 @@ describe('fedge quantize', () => {
     // A deviation above --max-deviation is a failed check: reported, and the file is not written.
     const strict = fedge('quantize', model, out, '--inputs', file, '--max-deviation', '0');
     expect(strict.status).toBe(1);
-    expect(strict.stderr).toMatch(/above --max-deviation 0; .* was not written/);
+    expect(strict.stderr).toMatch(/output 'y' deviates by [\d.e+-]+, above --max-deviation 0; .* was not written/);
     expect(existsSync(out)).toBe(false);
-    for (const args of [['--shape', 'nope=1,16'], ['--shape', 'x=2,16'], ['--shape', 'x']]) {
+    // X% is relative to each output's largest |value|.
+    const relative = fedge('quantize', model, out, '--inputs', file, '--max-deviation', '0.0001%');
+    expect(relative.status).toBe(1);
+    expect(relative.stderr).toMatch(/above --max-deviation 0\.0001% \(0\.0001 % of its largest \|value\| [\d.]+ = [\d.e+-]+\); .* was not written/);
+    expect(existsSync(out)).toBe(false);
+    for (const args of [['--shape', 'nope=1,16'], ['--shape', 'x=2,16'], ['--shape', 'x'], ['--value', 'nope=1'], ['--value', 'x=1,2'], ['--value', 'x=a'], ['--inputs', file, '--value', 'x=1']]) {
       const r = fedge('quantize', model, out, ...args);
       expect(r.status, args.join(' ')).toBe(2);
     }

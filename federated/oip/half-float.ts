@@ -1,4 +1,4 @@
-/** IEEE 754 binary16 <-> number, round-to-nearest-even (for FP16 tensors sent as JSON numbers). */
+/** IEEE 754 binary16 <-> number, round-to-nearest-even (numpy's astype(float16)): FP16 tensors as JSON numbers, fp16 weights. */
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
