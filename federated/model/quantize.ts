@@ -18,7 +18,8 @@ import { float16Plan } from './quantize/float16-plan.ts';
 import { int8Plan } from './quantize/int8-plan.ts';
 import { Rewrite } from './quantize/rewrite.ts';
 import { nameGenerator, references, scopesOf } from './quantize/scopes.ts';
-import { type PlanContext, QUANTIZE_MODES, QuantizeError, type QuantizeMode, type QuantizeOptions, type QuantizeReport, elementCount } from './quantize/types.ts';
+import type { PlanContext } from './quantize/plan-context.ts';
+import { QUANTIZE_MODES, QuantizeError, type QuantizeMode, type QuantizeOptions, type QuantizeReport, elementCount } from './quantize/types.ts';
 
 export { quantizeWeights } from './quantize/int8.ts';
 export { float16Bits } from './quantize/float16.ts';

@@ -8,7 +8,8 @@ import { ElemType, floatValues, node, rawTensor } from '../onnx-graph.ts';
 import { OnnxFormatError } from '../onnx-format-error.ts';
 import { toFloat16 } from './float16.ts';
 import { nodeLabel } from './scopes.ts';
-import { type PlanContext, QuantizeError, elementCount, nothingToQuantize } from './types.ts';
+import { QuantizeError, elementCount, nothingToQuantize } from './types.ts';
+import type { PlanContext } from './plan-context.ts';
 
 export function float16Plan({ scopes, refs, minElements, fresh, rewrite, report }: PlanContext): void {
   for (const scope of scopes) {

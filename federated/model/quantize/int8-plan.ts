@@ -9,7 +9,8 @@ import { OnnxFormatError } from '../onnx-format-error.ts';
 import { dynamicPlan, dynamicRefusal } from './dynamic.ts';
 import { quantizeWeights } from './int8.ts';
 import { type Owned, type Reference, nodeLabel, resolve } from './scopes.ts';
-import { type PlanContext, QuantizeError, elementCount, nothingToQuantize } from './types.ts';
+import { QuantizeError, elementCount, nothingToQuantize } from './types.ts';
+import type { PlanContext } from './plan-context.ts';
 import { WEIGHT_OPS, channelAxis, weightInputs } from './weight-inputs.ts';
 
 /** The first opset with per-axis DequantizeLinear. */

@@ -1,7 +1,4 @@
-/** The quantizer's options, report, error and plan context (one file, so the modules of quantize/ share them without a cycle). */
-import type { TensorProto } from '../onnx-graph.ts';
-import type { Rewrite } from './rewrite.ts';
-import type { Reference, Scope } from './scopes.ts';
+/** The quantizer's options, report and error (no ONNX types: the package's declarations reach this file; plan-context.ts has the rest). */
 
 /** 'weight-only' and 'dynamic' store int8 weights; 'fp16' stores float16 weights. */
 export type QuantizeMode = 'weight-only' | 'dynamic' | 'fp16';
@@ -50,15 +47,3 @@ export function nothingToQuantize(report: QuantizeReport, lookedFor: string): Qu
 
 /** Elements of a tensor with these dims. */
 export const elementCount = (dims: readonly (number | { toNumber(): number })[] | null | undefined) => (dims ?? []).reduce((a: number, b) => a * Number(b), 1);
-
-/** What a plan (int8-plan.ts, float16-plan.ts) works on: the model's graphs, who reads each initializer, the edits. */
-export interface PlanContext {
-  scopes: Scope[];
-  refs: Map<TensorProto, Reference[]>;
-  opset: number;
-  minElements: number;
-  /** a name not used anywhere in the model yet */
-  fresh: (base: string) => string;
-  rewrite: Rewrite;
-  report: QuantizeReport;
-}
