@@ -1,6 +1,7 @@
 /**
  * Participant: one device's part in a federated task. Per round: read the round, download the global weights
- * (cached by version), fine-tune them on the device's own examples with Trainer (DP-SGD when the task asks,
+ * (cached by version) — for a task on a served model's head, also the model once (sha256-pinned) to embed the
+ * examples with its frozen body (base-body.ts) —, fine-tune them on the device's own examples with Trainer (DP-SGD when the task asks,
  * charged to the device's PrivacyLedger), encode the weight update in fixed point, and run the SecAgg+ stages
  * (federated/secagg) against the task — so the edge only ever sees this device's update masked.
  * Messages are retried with backoff (the task treats a byte-identical retry as a no-op), and so is every other
@@ -19,11 +20,15 @@ import { UnsafeRoundError, checkRoundParameters, minContributors } from '../../f
 import { sign } from '../../federated/secagg/primitives.ts';
 import type { DeviceMessage, RoundConfig } from '../../federated/secagg/messages.ts';
 import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
-import { DEVICE_SIGNATURE_HEADER, type RoundInfo, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
+import { DEVICE_SIGNATURE_HEADER, type RoundInfo, type TaskBase, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
 import { Trainer, type Examples } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
 import { PrivacyBudgetError, type PrivacyLedger } from '../privacy/ledger.ts';
 import { EdgeError, request, sleep } from '../edge/http.ts';
+import { EdgeClient } from '../edge/edge-client.ts';
+import type { ModelCache } from '../local/model-cache.ts';
+import type { Provider } from '../local/local-model.ts';
+import { BaseBody } from './base-body.ts';
 
 /** Statuses an idempotent request retries: rate limits, and the server (or a proxy in front) failing or restarting. */
 const RETRY_IDEMPOTENT = [429, 500, 502, 503, 504];
@@ -46,6 +51,10 @@ export interface ParticipantOptions {
   /** How long an idempotent request keeps retrying 5xx and network failures (ms, default 60 s: a server restart). */
   retryForMs?: number | undefined;
   onProgress?: ((p: { round: number; stage: ParticipantStage }) => void) | undefined;
+  /** For tasks on a served model's head: where its bytes are kept (default: LocalModel's), which providers embed. */
+  modelCache?: ModelCache | undefined;
+  providers?: Provider[] | undefined;
+  wasmUrl?: string | undefined;
 }
 
 export interface RoundOutcome {
@@ -64,6 +73,9 @@ export type DropPoint = 'before-share-keys' | 'before-masked-input' | 'before-un
 export class Participant {
   readonly #o: ParticipantOptions;
   #cache: { version: number; weights: Float32Array } | undefined;
+  #body: BaseBody | undefined;
+  /** Embeddings by examples object, for the body they came from: the body is frozen, so a device embeds its data once. */
+  readonly #embedded = new WeakMap<Examples, { sha256: string; x: Float32Array }>();
 
   constructor(options: ParticipantOptions) {
     this.#o = options;
@@ -125,6 +137,27 @@ export class Participant {
     }
   }
 
+  /** The base's body (loaded once per pinned sha256) and the examples' embeddings (computed once per examples). */
+  async #embeddings(base: TaskBase, data: Examples, signal?: AbortSignal): Promise<Examples> {
+    const hit = this.#embedded.get(data);
+    if (hit?.sha256 === base.sha256) return { x: hit.x, y: data.y };
+    if (this.#body?.base.sha256 !== base.sha256) {
+      await this.#body?.release();
+      this.#body = undefined;
+      const client = new EdgeClient({ url: this.#o.url, fetch: this.#o.fetch });
+      this.#body = await BaseBody.load({ client, base, cache: this.#o.modelCache, providers: this.#o.providers, wasmUrl: this.#o.wasmUrl, signal });
+    }
+    const x = await this.#body.embed(data.x, data.y.length, signal);
+    this.#embedded.set(data, { sha256: base.sha256, x });
+    return { x, y: data.y };
+  }
+
+  /** Frees the base body's session (tasks on a served model's head); the Participant loads it again if it joins on. */
+  async release(): Promise<void> {
+    await this.#body?.release();
+    this.#body = undefined;
+  }
+
   /**
    * Takes part in the task's current round with `data` (waits for a round that takes devices). Resolves when this
    * device has done its last stage; a refused stage or a round that moved on gives `status: 'skipped'`.
@@ -150,11 +183,13 @@ export class Participant {
     if (ddProblem) throw new UnsafeRoundError(`unsafe round: distributedDp: ${ddProblem}`);
     progress(round, 'downloading');
     const global = await this.#weights(info.weightsVersion, signal);
+    // A task on a served model's head trains on embeddings: the frozen body runs here, once per examples.
+    const examples = info.base ? await this.#embeddings(info.base, data, signal) : data;
     progress(round, 'training');
     const trainer = await Trainer.create({ spec: info.spec, weights: unflattenWeights(info.spec, global), backend: this.#o.backend ?? 'auto' });
     let update: Uint32Array, epsilon: number | undefined, spent: number | undefined;
     try {
-      const fit = await trainer.fit(data, {
+      const fit = await trainer.fit(examples, {
         ...info.training, signal,
         privacy: info.privacy && { l2NormClip: info.privacy.l2NormClip, noiseMultiplier: info.privacy.noiseMultiplier, delta: info.privacy.delta, ledger: this.#o.ledger, source: this.#o.source ?? `task:${info.task}` },
       });

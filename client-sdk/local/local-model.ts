@@ -15,6 +15,8 @@ import type { EdgeClient } from '../edge/edge-client.ts';
 import { type Tensor, type TensorInput, toTensor } from '../edge/tensors.ts';
 import { sha256Hex } from '../../federated/model/digest.ts';
 import { type ModelCache, defaultModelCache } from './model-cache.ts';
+import { cachedBytes, downloadBytes } from './model-bytes.ts';
+import { LocalModelError } from './local-model-error.ts';
 
 export type Provider = 'webgpu' | 'wasm';
 
@@ -22,9 +24,7 @@ export type Provider = 'webgpu' | 'wasm';
 export const ORT_WASM_FILE = 'ort-wasm-simd-threaded.jsep.wasm';
 export type RanOn = Provider | 'edge';
 
-export class LocalModelError extends Error {
-  override name = 'LocalModelError';
-}
+export { LocalModelError };
 
 export interface LocalModelOptions {
   /** The edge to download from (and to run on, for mode 'edge'/'auto'). */
@@ -182,14 +182,9 @@ export class LocalModel {
     const meta = await client.model(o.model, o.version, { signal: o.signal });
     const { version, sha256 } = meta.parameters;
     if (mode === 'edge') return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client });
-    const cached = await cache?.get(sha256);
-    const download = async () => {
-      const got = await client.modelBytes(o.model, version, { signal: o.signal });
-      const actual = await sha256Hex(got.bytes);
-      if (actual !== sha256) throw new LocalModelError(`downloaded bytes of ${o.model}@${version} have sha256 ${actual}, the edge announced ${sha256}`);
-      await cache?.put(sha256, got.bytes);
-      return got.bytes;
-    };
+    const ref = { client, model: o.model, version, sha256, cache, signal: o.signal };
+    const cached = await cachedBytes(ref);
+    const download = () => downloadBytes(ref);
     if (!cached && mode === 'auto') {
       // Not on the device yet: answer from the edge now, and fetch the bytes so the next load runs locally.
       const prefetched = download().then(() => undefined);

@@ -4,6 +4,7 @@
  * base64), and the status an operator reads. Shared by the FederatedTask Durable Object and the Participant.
  */
 import { type ModelSpec, parameterCount } from '../model/model-spec.ts';
+import type { HeadPlace } from '../model/head/head-place.ts';
 import { type DdgaussParameters, ddgaussEpsilon, ddgaussParameters } from '../dp/distributed-dp.ts';
 import type { ServerOptimizerConfig } from './server-optimizer.ts';
 import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../secagg/messages.ts';
@@ -39,12 +40,28 @@ export interface DistributedDp {
   delta: number;
 }
 
+/**
+ * A task that fine-tunes a served model's head (federated/model/head): devices embed their examples with the frozen
+ * body of `model@version` (sha256-pinned) and train only the head, whose flat weights are the round's; each round
+ * publishes the base graph with the averaged head (writeHead: int8 again if the base was int8).
+ */
+export interface TaskBase {
+  model: string;
+  version: string;
+  sha256: string;
+  /** 'head' (the final dense layer) or 'head:N' (the last N). */
+  trainable: string;
+  head: HeadPlace;
+}
+
 export interface TaskSettings {
   task: string;
   /** Model name the task publishes under, and the alias it moves to each new version. */
   model: string;
   alias: string;
+  /** What trains: the whole spec model, or (with `base`) the head of a served model, as a spec. */
   spec: ModelSpec;
+  base?: TaskBase;
   rounds: number;
   devicesPerRound: number;
   /** Fewest masked inputs a round accepts; fewer and the round is abandoned. */
@@ -109,6 +126,8 @@ export interface RoundInfo {
   training: LocalTraining;
   privacy?: DevicePrivacy;
   spec: ModelSpec;
+  /** Set when devices train a served model's head: embed with its body first (participant.ts). */
+  base?: TaskBase;
   deadline: string;
 }
 
@@ -144,6 +163,8 @@ export interface TaskStatus {
   rounds: number;
   devicesPerRound: number;
   enrolledDevices: number;
+  /** The served model whose head trains, and the graph's nodes that do (absent: the whole spec model trains). */
+  base?: { model: string; version: string; trainable: string; layers: string[] };
   history: RoundRecord[];
   publishedVersions: string[];
   privacy?: DevicePrivacy & { maxSpent: number };

@@ -128,6 +128,7 @@ export const taskStatus = z.looseObject({
   rounds: z.number().int(),
   devicesPerRound: z.number().int(),
   enrolledDevices: z.number().int(),
+  base: z.looseObject({ model: z.string(), version: z.string(), trainable: z.string(), layers: z.array(z.string()) }).optional().describe('base mode: the served model whose head trains, and the graph nodes that do'),
   history: z.array(roundRecord),
   publishedVersions: z.array(z.string()),
   privacy: z.unknown().optional().describe('the task\'s DP-SGD settings and maxSpent, the largest ε a device reported'),

@@ -21,10 +21,12 @@ import { NAME_PATTERN } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 import { type FederatedTask, MAX_RELAY_WAIT_SECONDS, type Refusal } from '../tasks/federated-task.ts';
 import { findTask, registerTask, type TaskEntry } from '../tasks/task-directory.ts';
-import { ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
+import { type ModelSpec, ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
+import { HeadError, type HeadPlace, detectHead, headLayers } from '../../federated/model/head/index.ts';
+import { getBlob } from '../registry/blob-store.ts';
 import { fromBase64 } from '../../federated/secagg/bytes.ts';
 import { secAggParameters } from '../../federated/secagg/parameters.ts';
-import { DEVICE_SIGNATURE_HEADER, type TaskSettings, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { DEVICE_SIGNATURE_HEADER, type TaskBase, type TaskSettings, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { MAX_JSON_DEPTH, TaskSettingsError, jsonDepth, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { maxMessageBytes } from '../../federated/secagg/wire.ts';
 
@@ -36,9 +38,13 @@ export const taskBody = z.object({
   task: name,
   model: name,
   alias: name.default('federated'),
-  spec: z.unknown(),
+  /** Spec mode: a model written in Fedge's spec and its initial weights. */
+  spec: z.unknown().optional(),
   /** Initial global weights: float32 little-endian, flat in the spec's parameter order, base64. */
-  weights: z.string().min(1),
+  weights: z.string().min(1).optional(),
+  /** Base mode: fine-tune the head of a served version (federated/model/head). */
+  base: z.object({ model: name, version: name }).optional(),
+  trainable: z.string().max(16).optional(),
   rounds: z.number().int().min(1).max(10_000),
   devicesPerRound: z.number().int().min(3).max(10_000),
   minDevices: z.number().int().min(1).optional(),
@@ -93,8 +99,10 @@ async function json<T extends z.ZodType>(c: Ctx, schema: T): Promise<z.infer<T>>
   return parsed.data;
 }
 
-async function createTask(c: Ctx) {
-  const body = await json(c, taskBody);
+/** Spec mode: the spec and its initial weights, as sent. */
+function specModel(body: z.infer<typeof taskBody>): { spec: ModelSpec; weights: Float32Array } {
+  if (body.base || body.trainable) fail(400, 'give either spec and weights, or base (and trainable), not both');
+  if (body.spec === undefined || body.weights === undefined) fail(400, 'give spec and weights (a model in Fedge\'s spec), or base: { model, version } (a served model whose head devices train)');
   let spec;
   try {
     spec = parseModelSpec(body.spec);
@@ -112,13 +120,42 @@ async function createTask(c: Ctx) {
   if (raw.byteLength !== 4 * d) fail(400, `weights: the spec has ${d} parameters (${4 * d} bytes of float32), got ${raw.byteLength} bytes`);
   const weights = new Float32Array(raw.slice().buffer);
   if (!weights.every(Number.isFinite)) fail(400, 'weights: every value must be finite');
+  return { spec, weights };
+}
+
+/**
+ * Base mode: the served version's head, found in its graph (detectHead) — its spec trains on the devices and its
+ * current weights start the task. A graph without a dense head, or with one the Trainer cannot train, is a 422
+ * with the reason; an unknown model or version is a 404.
+ */
+async function baseModel(c: Ctx, body: z.infer<typeof taskBody>): Promise<{ spec: ModelSpec; weights: Float32Array; base: TaskBase }> {
+  if (body.spec !== undefined || body.weights !== undefined) fail(400, 'give either spec and weights, or base (and trainable), not both');
+  const { model, version } = body.base!;
+  const trainable = body.trainable ?? 'head';
+  const { registry } = services(c.env);
+  const record = await registry.resolve(model, version);
+  try {
+    const head = detectHead(await getBlob(c.env.MODEL_BLOBS, record.sha256), { layers: headLayers(trainable) });
+    const last = head.spec.layers.at(-1);
+    if (last?.type !== 'dense' || last.activation !== 'softmax') fail(422, `base ${model}@${record.version}: its head ends in ${head.output.activation}; devices train softmax (cross-entropy) heads only`);
+    const place: HeadPlace = { spec: head.spec, layers: head.layers, embedding: head.embedding, output: head.output };
+    return { spec: head.spec, weights: head.flat, base: { model, version: record.version, sha256: record.sha256, trainable, head: place } };
+  } catch (e) {
+    if (e instanceof HeadError) fail(e.message.startsWith('trainable') ? 400 : 422, `base ${model}@${record.version}: ${e.message}`);
+    throw e;
+  }
+}
+
+async function createTask(c: Ctx) {
+  const body = await json(c, taskBody);
+  const { spec, weights, base } = body.base ? await baseModel(c, body) : { ...specModel(body), base: undefined };
   const secagg = body.secagg ?? (() => {
     const p = secAggParameters({ devices: body.devicesPerRound, dropoutRate: body.expectedDropout });
     return { neighbours: p.neighbours, threshold: p.threshold };
   })();
   const minDevices = body.minDevices ?? secagg.threshold + 1;
-  const { enrollmentToken, weights: _w, expectedDropout: _e, spec: _s, minDevices: _m, ...rest } = body;
-  const settings: TaskSettings = { ...rest, spec, secagg, minDevices };
+  const { enrollmentToken, weights: _w, expectedDropout: _e, spec: _s, minDevices: _m, base: _b, trainable: _t, ...rest } = body;
+  const settings: TaskSettings = { ...rest, spec, ...(base && { base }), secagg, minDevices };
   try {
     // The same checks the rounds run, now: 400 for settings that cannot work, 422 for ones that void privacy.
     validateTaskSettings(settings);

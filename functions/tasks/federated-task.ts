@@ -357,7 +357,7 @@ export class FederatedTask extends DurableObject<Env> {
       task: s.task, round: p.round, roundId: p.roundId, stage: p.stage, open: p.stage === 'advertise-keys' && advertised < s.devicesPerRound,
       graphSeed: p.graphSeed, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, minDevices: s.minDevices, length: updateLength(s),
       fixedPoint: this.#fixedPoint(s), distributedDp: ddgaussFor(s), weightsVersion: p.weightsVersion, training: s.training, privacy: s.privacy, spec: s.spec,
-      deadline: new Date(p.deadline).toISOString(),
+      ...(s.base && { base: s.base }), deadline: new Date(p.deadline).toISOString(),
     };
   }
 
@@ -500,6 +500,7 @@ export class FederatedTask extends DurableObject<Env> {
     return {
       task: s.task, model: s.model, alias: s.alias, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage,
       rounds: s.rounds, devicesPerRound: s.devicesPerRound, enrolledDevices: this.#store.deviceCount(),
+      ...(s.base && { base: { model: s.base.model, version: s.base.version, trainable: s.base.trainable, layers: s.base.head.layers.flatMap((l) => l.nodes) } }),
       history, publishedVersions: history.filter((h) => h.version).map((h) => h.version!), privacy: s.privacy ? { ...s.privacy, maxSpent: this.#store.maxEpsilon() } : undefined,
       distributedDp: s.distributedDp && { ...s.distributedDp, epsilon: history.findLast((h) => h.clientEpsilon !== undefined)?.clientEpsilon ?? 0 },
     };

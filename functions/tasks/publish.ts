@@ -1,7 +1,9 @@
 /**
  * Publishing a round's model: ONNX from the spec and the new weights → int8 (fp32 when the model is too small to
- * gain) → checked to load → R2 by sha256 → catalog version `r<round>` and the task's alias. I/O only; the
- * FederatedTask commits the round after this succeeds, and retries a failure a bounded number of times.
+ * gain) → checked to load → R2 by sha256 → catalog version `r<round>` and the task's alias. A task on a served
+ * model's head writes the new head into the base graph instead (writeHead: every other byte the base's, int8 head
+ * weights quantized again from the fp32 average when the base was int8). I/O only; the FederatedTask commits the
+ * round after this succeeds, and retries a failure a bounded number of times.
  */
 import { exportOnnx } from '../../federated/model/onnx-export.ts';
 import { unflattenWeights } from '../../federated/model/flat-weights.ts';
@@ -9,18 +11,23 @@ import { QuantizeError, quantizeModel } from '../../federated/model/quantize.ts'
 import { sha256Hex } from '../../federated/model/digest.ts';
 import type { TaskSettings } from '../../federated/aggregation/task-protocol.ts';
 import { loadModel } from '../inference/model-loader.ts';
-import { putBlob } from '../registry/blob-store.ts';
+import { getBlob, putBlob } from '../registry/blob-store.ts';
+import { writeHead } from '../../federated/model/head/write.ts';
+
+function specModel(s: TaskSettings, round: number, weights: Float32Array): Uint8Array {
+  const fp32 = exportOnnx(s.spec, unflattenWeights(s.spec, weights), { metadata: { task: s.task, round: String(round) } });
+  try {
+    return quantizeModel(fp32).bytes;
+  } catch (e) {
+    if (!(e instanceof QuantizeError)) throw e; // a model too small to gain from int8 is published in fp32
+    return fp32;
+  }
+}
 
 /** The model of `round` with `weights` is the catalog's version `r<round>` and the task's alias points at it. */
 export async function publishRound(env: Env, s: TaskSettings, round: number, weights: Float32Array): Promise<string> {
   const version = `r${round}`;
-  const fp32 = exportOnnx(s.spec, unflattenWeights(s.spec, weights), { metadata: { task: s.task, round: String(round) } });
-  let onnx = fp32;
-  try {
-    onnx = quantizeModel(fp32).bytes;
-  } catch (e) {
-    if (!(e instanceof QuantizeError)) throw e; // a model too small to gain from int8 is published in fp32
-  }
+  const onnx = s.base ? writeHead(await getBlob(env.MODEL_BLOBS, s.base.sha256), s.base.head, weights) : specModel(s, round, weights);
   const { session, inputs, outputs } = await loadModel(onnx);
   await session.release();
   const sha256 = await sha256Hex(onnx);

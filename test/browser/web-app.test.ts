@@ -12,14 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { Participant } from '../../client-sdk/federated/participant.ts';
 import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
-import { flattenWeights } from '../../federated/model/flat-weights.ts';
-import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
 import { createIdentity } from '../../federated/secagg/client.ts';
-import { toBase64 } from '../../federated/secagg/bytes.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { nonIidShards } from '../../models/data/non-iid.ts';
-import { mnistMlp } from '../../models/specs.ts';
-import { readFileSync } from 'node:fs';
 import { status } from '../../simulate/simulation.ts';
 import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
 import { launchChromium } from './harness.ts';
@@ -124,10 +119,11 @@ describe('the web app served by the Worker', () => {
   it('a round joined from the browser completes with simulated devices; the charts render', async () => {
     const task = 'web-round';
     const token = 'enroll-web-0123456789abcdef';
-    const weights = importOnnxWeights(mnistMlp, readFileSync(new URL('../../models/mnist-mlp/model.fp32.onnx', import.meta.url)));
+    // A task on the served mnist-mlp's head: every device, the browser too, embeds its digits with the frozen body
+    // (LocalModel: WebGPU or WASM) and trains only the final dense layer.
     const created = await fetch(`${server.url}/v1/tasks`, {
       method: 'POST', headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' },
-      body: JSON.stringify({ task, model: task, spec: mnistMlp, weights: toBase64(new Uint8Array(flattenWeights(mnistMlp, weights).buffer)), rounds: 1, devicesPerRound: 4, minDevices: 4, secagg: { neighbours: 3, threshold: 2 }, stageSeconds: 60, training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' }, update: { clip: 1, maxExamples: 100 }, enrollmentToken: token }),
+      body: JSON.stringify({ task, model: task, base: { model: 'mnist-mlp', version: '1' }, trainable: 'head', rounds: 1, devicesPerRound: 4, minDevices: 4, secagg: { neighbours: 3, threshold: 2 }, stageSeconds: 60, training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' }, update: { clip: 1, maxExamples: 100 }, enrollmentToken: token }),
     });
     expect(created.status).toBe(201);
     // Three simulated devices in this process…
@@ -146,6 +142,7 @@ describe('the web app served by the Worker', () => {
     await page.click('#watch-form button[type="submit"]');
     await page.click('#train-join');
     const outcomes = await Promise.all(others.map((p, i) => p.joinRound(shards[i]!)));
+    await Promise.all(others.map((p) => p.release()));
     expect(outcomes.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
     await page.waitForFunction(() => /in the sum/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 120_000 });
     await expect.poll(async () => (await status(server.url, task)).history[0]?.status, { timeout: 60_000 }).toBe('published');
@@ -156,6 +153,7 @@ describe('the web app served by the Worker', () => {
     expect(charts).toHaveLength(3);
     for (const w of charts) expect(w).toBeGreaterThan(100);
     expect(await page.locator('#watch-versions').innerText()).toMatch(/web-round@r1 — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
+    expect(await page.locator('#watch-status').innerText()).toMatch(/devices train the head of mnist-mlp@1 \(/);
     await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-watch.png') });
     expect(problems).toEqual([]);
   });

@@ -7,6 +7,7 @@ import { type EdgeClient, IndexedDbLedgerStore, Participant, PrivacyLedger, type
 import { createIdentity, type DeviceIdentity } from '../../federated/secagg/client.ts';
 import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { DigitCanvas } from './digit-canvas.ts';
+import { ORT_WASM_URL } from './try-panel.ts';
 import { byId, errorText, say } from './dom.ts';
 
 const STAGES = ['checking-in', 'downloading', 'training', 'advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done'] as const;
@@ -83,6 +84,8 @@ export class TrainPanel {
       const source = `task:${task}`;
       const participant = new Participant({
         url: this.#edge.url, task, identity: await deviceIdentity(), ledger, source, backend: 'auto',
+        // A task on a served model's head embeds the digits with that model's body first: ORT's WASM is an asset here.
+        wasmUrl: ORT_WASM_URL,
         onProgress: ({ round, stage }) => {
           progress.value = STAGES.indexOf(stage) + 1;
           say('train-status', `round ${round}: ${stage.replace('-', ' ')}…`);
@@ -92,7 +95,7 @@ export class TrainPanel {
       const n = this.#y.length;
       const x = new Float32Array(n * 784);
       this.#x.forEach((v, i) => x.set(v, i * 784));
-      const outcome = await participant.joinRound({ x, y: this.#y.slice() }, { signal: this.#abort.signal });
+      const outcome = await participant.joinRound({ x, y: this.#y.slice() }, { signal: this.#abort.signal }).finally(() => participant.release());
       this.last = outcome;
       const spent = await ledger.spent(source);
       byId('train-budget').textContent = status.privacy ? `ε spent ${spent.toFixed(2)} of ${budget} (δ 1e-5); ${(budget - spent).toFixed(2)} left` : 'this task trains without example-level DP';

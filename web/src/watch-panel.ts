@@ -82,7 +82,9 @@ export class WatchPanel {
       return;
     }
     const done = s.history.filter((h) => h.status !== 'running');
-    say('watch-status', `${s.task}: ${s.status}, round ${s.round} of ${s.rounds} (${s.stage}); ${s.enrolledDevices} devices enrolled, ${s.devicesPerRound} per round; ${done.filter((h) => h.status === 'published').length} published, ${done.filter((h) => h.status === 'abandoned').length} abandoned`);
+    // A task on a served model's head says which model and which of its layers the devices train.
+    const trains = s.base ? `; devices train the ${s.base.trainable} of ${s.base.model}@${s.base.version} (${s.base.layers.join(', ')})` : '';
+    say('watch-status', `${s.task}: ${s.status}, round ${s.round} of ${s.rounds} (${s.stage}); ${s.enrolledDevices} devices enrolled, ${s.devicesPerRound} per round; ${done.filter((h) => h.status === 'published').length} published, ${done.filter((h) => h.status === 'abandoned').length} abandoned${trains}`);
     const rounds = s.history.map((h) => h.round);
     for (const c of CHARTS) {
       const data: uPlot.AlignedData = [rounds, ...c.series.map((se) => s.history.map((h) => (h.status === 'running' ? null : se.values(h))))];

@@ -9,29 +9,8 @@ import { ElemType, type NodeProto, type TensorProto, floatValues } from '../onnx
 import { type GraphIndex, describe, hasAttr, intAttr, nodeRef } from './graph-index.ts';
 import { HeadError } from './head-error.ts';
 
-export interface Quantization {
-  /** the DequantizeLinear node */
-  node: string;
-  /** initializers: the integer data, its scale(s) and zero point(s) */
-  data: string;
-  scale: string;
-  zeroPoint: string | undefined;
-  dataType: number;
-  /** channel axis of the scales in the stored dims; null = one scale for the tensor */
-  axis: number | null;
-}
-
-export interface StoredWeight {
-  /** The tensor the dense node reads: an initializer, or the output of the DequantizeLinear that makes it. */
-  name: string;
-  /** Dims as stored. */
-  dims: number[];
-  /** Kernels only: stored [out, in]. */
-  transposed: boolean;
-  /** Gemm alpha (kernel) or beta (bias), folded into the Fedge values; 1 elsewhere. */
-  factor: number;
-  quantized?: Quantization | undefined;
-}
+export type { Quantization, StoredWeight } from './head-place.ts';
+import type { Quantization, StoredWeight } from './head-place.ts';
 
 const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ElemType).map(([k, v]) => [v, k]));
 const typeName = (t: number | null | undefined) => TYPE_NAMES[t ?? 0] ?? `data type ${t}`;
