@@ -98,8 +98,10 @@ describe('GET /openapi.json', () => {
     const task = body('POST', '/v1/tasks');
     expect(task.properties.alias.default).toBe('federated');
     expect(task.properties.devicesPerRound).toMatchObject({ type: 'integer', minimum: 3, maximum: 10_000 });
-    expect(task.required).toEqual(expect.arrayContaining(['task', 'model', 'weights', 'rounds', 'devicesPerRound', 'enrollmentToken']));
-    expect(task.required).not.toContain('stageSeconds');
+    expect(task.required).toEqual(expect.arrayContaining(['task', 'model', 'rounds', 'devicesPerRound', 'enrollmentToken']));
+    // Spec mode (spec + weights) or base mode (base + trainable): neither pair is required by the schema alone.
+    for (const optional of ['stageSeconds', 'spec', 'weights', 'base', 'trainable']) expect(task.required).not.toContain(optional);
+    expect(Object.keys(task.properties.base.properties)).toEqual(['model', 'version']);
     // Binary bodies are documented as bytes.
     expect(operation('PUT', '/v1/models/{name}/versions/{version}').requestBody.content).toHaveProperty('application/octet-stream');
     expect(operation('POST', '/v1/tasks/{task}/messages').requestBody.content).toHaveProperty('application/octet-stream');
