@@ -28,7 +28,9 @@ export interface SimulationOptions {
   dropout: number;
   stageSeconds: number;
   training: { epochs: number; batchSize: number; learningRate: number; optimizer: 'sgd' | 'momentum' | 'adam' };
-  privacy?: { l2NormClip: number; noiseMultiplier: number; delta: number; epsilon: number };
+  privacy?: { l2NormClip: number; noiseMultiplier: number; delta: number; epsilon: number } | undefined;
+  /** Client-level distributed DP (DDGauss) on top of SecAgg+. */
+  distributedDp?: { clip: number; noiseMultiplier: number; delta: number } | undefined;
   serverOptimizer?: { kind: 'fedavg' | 'fedavgm' | 'fedadam'; learningRate?: number; momentum?: number };
   update?: { clip: number; maxExamples: number };
   onRound?: (r: { round: number; record: RoundRecord; accuracy: number; seconds: number }) => void;
@@ -46,7 +48,7 @@ async function ok(res: Response): Promise<Response> {
 export async function servedAccuracy(url: string, model: string, version: string | undefined, test: LabelledSet): Promise<number> {
   const x = test.x;
   const header = new TextEncoder().encode(JSON.stringify({
-    inputs: [{ name: 'input', shape: [test.n, 784], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+    inputs: [{ name: 'input', shape: [test.n, test.features], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
     outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
   }));
   const body = new Uint8Array(header.byteLength + x.byteLength);
@@ -69,7 +71,7 @@ export async function runSimulation(o: SimulationOptions): Promise<{ status: Tas
     body: JSON.stringify({
       task: o.task, model: o.task, alias: 'federated', spec: o.spec, weights: toBase64(new Uint8Array(flattenWeights(o.spec, o.weights).buffer)),
       rounds: o.rounds, devicesPerRound: o.devicesPerRound, stageSeconds: o.stageSeconds, expectedDropout: o.dropout,
-      training: o.training, privacy: o.privacy, serverOptimizer: o.serverOptimizer ?? { kind: 'fedavg' },
+      training: o.training, privacy: o.privacy, distributedDp: o.distributedDp, serverOptimizer: o.serverOptimizer ?? { kind: 'fedavg' },
       update: o.update ?? { clip: 1, maxExamples: 200 }, enrollmentToken: token,
     }),
   }));

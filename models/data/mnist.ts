@@ -43,3 +43,14 @@ export function loadMnist(): { train: LabelledSet; test: LabelledSet } {
   cached = { train: take(order.slice(0, MNIST_TRAIN_SIZE)), test: take(order.slice(MNIST_TRAIN_SIZE)) };
   return cached;
 }
+
+/** The examples of `set` at `indices`, in that order (a copy). */
+export function subset(set: LabelledSet, indices: readonly number[]): LabelledSet {
+  const f = set.features;
+  const x = new Float32Array(indices.length * f);
+  indices.forEach((i, k) => x.set(set.x.subarray(i * f, (i + 1) * f), k * f));
+  return { x, y: Int32Array.from(indices, (i) => set.y[i]!), n: indices.length, features: f };
+}
+
+/** Examples start..end of `set` (a copy). */
+export const slice = (set: LabelledSet, start: number, end: number): LabelledSet => subset(set, Array.from({ length: end - start }, (_, i) => start + i));

