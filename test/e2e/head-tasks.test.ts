@@ -18,6 +18,7 @@ import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
 import type { TaskStatus } from '../../federated/aggregation/task-protocol.ts';
 import { accuracy } from '../../federated/model/accuracy.ts';
 import { detectHead, headBody } from '../../federated/model/head/index.ts';
+import { ElemType, encodeModel, floatTensor, node, valueInfo } from '../../federated/model/onnx-graph.ts';
 import { createIdentity } from '../../federated/secagg/client.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { type LocalServer, startLocalServer } from './local-server.ts';
@@ -87,6 +88,18 @@ describe('tasks on a served model’s head', () => {
     expect(both.status).toBe(400);
     const badTrainable = await createTask(settings('ft-refused', { base: { model: 'mnist-mlp', version: '1' }, trainable: 'all' }));
     expect(badTrainable.status).toBe(400);
+    // A head the Trainer cannot train (sigmoid outputs) and more layers than the graph's head has: 422, with the reason.
+    const sigmoid = encodeModel({
+      name: 'sigmoid-head', node: [node('Gemm', ['x', 'W', 'b'], ['z']), node('Sigmoid', ['z'], ['y'])],
+      initializer: [floatTensor('W', [4, 2], new Float32Array(8).fill(0.1)), floatTensor('b', [2], new Float32Array(2))],
+      input: [valueInfo('x', ElemType.FLOAT, ['n', 4])], output: [valueInfo('y', ElemType.FLOAT, ['n', 2])],
+    });
+    await edge.uploadModel('sigmoid-head', '1', sigmoid);
+    const notSoftmax = await createTask(settings('ft-refused', { base: { model: 'sigmoid-head', version: '1' } }));
+    expect(notSoftmax.status).toBe(422);
+    expect(((await notSoftmax.json()) as { error: string }).error).toMatch(/ends in sigmoid; devices train softmax/);
+    const tooDeep = await createTask(settings('ft-refused', { base: { model: 'sigmoid-head', version: '1' }, trainable: 'head:2' }));
+    expect(tooDeep.status).toBe(422);
     expect((await fetch(`${server.url}/v1/tasks/ft-refused`)).status).toBe(404);
   });
 
