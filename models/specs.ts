@@ -1,6 +1,7 @@
 /** The default models' specs: what `npm run models` trains and the edge serves. */
 import { MODEL_SPEC_FORMAT, type ModelSpec, type NamedWeight, parameterShapes } from '../federated/model/model-spec.ts';
 import { gaborFilters, gaborKernel } from '../federated/model/gabor.ts';
+import { type ScatteringOptions, groupNormalize, scatter, scatteringChannels } from '../federated/model/scattering.ts';
 
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -78,4 +79,28 @@ export function mnistGaborWeights(): NamedWeight[] {
   return parameterShapes(mnistGabor).map(({ name, shape }, i) => ({
     name, shape, values: i === 0 ? gaborKernel(MNIST_GABOR_BANK) : new Float32Array(shape.reduce((a, b) => a * b, 1)),
   }));
+}
+
+/**
+ * MNIST for private training without public data: a second-order scattering transform (federated/model/scattering.ts;
+ * J = 2 scales, L = 8 orientations: 81 channels on a 7×7 grid) with per-example group normalisation (27 groups of 3
+ * channels), then one trained softmax layer over the 3,969 features (Tramèr & Boneh 2021's ScatterNet + linear).
+ * The features are computed up-front ({@link mnistScatterInput}), not by the spec: the modulus is not a conv layer,
+ * so this spec's input is the feature vector, not the image. Filters and normalisation use no data: no privacy cost.
+ */
+export const MNIST_SCATTERING: ScatteringOptions = { size: 28, J: 2, L: 8 };
+export const MNIST_SCATTER_GROUPS = 27;
+export const mnistScatter: ModelSpec = {
+  format: MODEL_SPEC_FORMAT,
+  name: 'mnist-scatter',
+  inputShape: [81 * 7 * 7], // = scatteringFeatures(MNIST_SCATTERING), a literal (test/models/scattering.test.ts checks it)
+  layers: [{ type: 'dense', units: 10, activation: 'softmax' }],
+  inputName: 'scattering',
+  outputName: 'probabilities',
+  labels: DIGITS,
+};
+
+/** {@link mnistScatter}'s input for n 28×28 digits (n × 784 in [0, 1]): scattering, then group normalisation. */
+export function mnistScatterInput(images: Float32Array, n: number): Float32Array {
+  return groupNormalize(scatter(images, n, MNIST_SCATTERING), n, scatteringChannels(MNIST_SCATTERING), MNIST_SCATTER_GROUPS);
 }
