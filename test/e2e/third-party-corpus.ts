@@ -6,6 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as ortNode from 'onnxruntime-node';
+import { expect } from 'vitest';
 
 export const dir = join(dirname(new URL(import.meta.url).pathname), '../fixtures/third-party');
 export const corpus = readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
@@ -56,4 +57,24 @@ export function ortTensor(f: Feed): ortNode.Tensor {
   if (f.datatype === 'INT64') return new ortNode.Tensor('int64', BigInt64Array.from(f.data, (v) => BigInt(v)), f.shape);
   if (f.datatype === 'INT32') return new ortNode.Tensor('int32', Int32Array.from(f.data), f.shape);
   throw new Error(`no generator for ${f.datatype} (extend the test when the corpus gains one)`);
+}
+
+export type ServedOutput = { name: string; datatype: string; shape: number[]; data: (number | string | boolean)[] };
+
+/**
+ * For an uploaded file: the server's metadata must equal onnxruntime-node's for `ref`, and one inference on the
+ * deterministic inputs must answer 200 with the same output names; gives the server's outputs and onnxruntime-node's.
+ */
+export async function servedAndReference(url: string, file: string, name: string, ref: ortNode.InferenceSession): Promise<{ served: ServedOutput[]; want: ortNode.InferenceSession.ReturnType }> {
+  const [inputs, outputs] = [expectedMeta(ref.inputMetadata), expectedMeta(ref.outputMetadata)];
+  const meta = (await (await fetch(`${url}/v2/models/${name}`)).json()) as { inputs: Meta[]; outputs: Meta[] };
+  expect(meta.inputs).toEqual(inputs);
+  expect(meta.outputs).toEqual(outputs);
+  const feed = feeds(file, inputs);
+  const want = await ref.run(Object.fromEntries(feed.map((f) => [f.name, ortTensor(f)])));
+  const res = await fetch(`${url}/v2/models/${name}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: feed }) });
+  const body = (await res.json()) as { outputs: ServedOutput[] };
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  expect(body.outputs.map((o) => o.name).sort()).toEqual(outputs.map((o) => o.name).sort());
+  return { served: body.outputs, want };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalServer, startLocalServer } from './local-server.ts';
-import { ADMIN, type Meta, OIP, corpus, dir, expectedMeta, feeds, ortTensor } from './third-party-corpus.ts';
+import { ADMIN, OIP, corpus, dir, servedAndReference } from './third-party-corpus.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-third-party-'));
 const TOLERANCE = 1e-4;
@@ -44,9 +44,6 @@ describe('third-party ONNX corpus on the local server', () => {
     const name = `tp-${file.replace(/\.onnx$/, '').toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
     const ref = await ortNode.InferenceSession.create(bytes);
     try {
-      const inputs = expectedMeta(ref.inputMetadata);
-      const outputs = expectedMeta(ref.outputMetadata);
-
       const up = await fetch(`${server!.url}/v1/models/${name}/versions/1`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: bytes });
       const refusal = EXPECTED_REFUSALS[file];
       if (refusal) {
@@ -56,20 +53,8 @@ describe('third-party ONNX corpus on the local server', () => {
       }
       expect(up.status, await up.clone().text()).toBe(201);
 
-      const meta = (await (await fetch(`${server!.url}/v2/models/${name}`)).json()) as { inputs: Meta[]; outputs: Meta[] };
-      expect(meta.inputs).toEqual(inputs);
-      expect(meta.outputs).toEqual(outputs);
-
-      const feed = feeds(file, inputs);
-      const want = await ref.run(Object.fromEntries(feed.map((f) => [f.name, ortTensor(f)])));
-      const res = await fetch(`${server!.url}/v2/models/${name}/infer`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ inputs: feed }),
-      });
-      const body = (await res.json()) as { outputs: { name: string; datatype: string; shape: number[]; data: (number | string | boolean)[] }[] };
-      expect(res.status, JSON.stringify(body)).toBe(200);
-      expect(body.outputs.map((o) => o.name).sort()).toEqual(outputs.map((o) => o.name).sort());
-      for (const o of body.outputs) {
+      const { served, want } = await servedAndReference(server!.url, file, name, ref);
+      for (const o of served) {
         const w = want[o.name]!;
         expect(o.datatype, o.name).toBe(OIP[w.type]);
         expect(o.shape, o.name).toEqual(w.dims);

@@ -19,7 +19,7 @@ import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuantizeError, floatWeightBytes, quantizeModel } from '../../federated/model/quantize.ts';
 import { type LocalServer, startLocalServer } from './local-server.ts';
-import { ADMIN, type Meta, corpus, dir, expectedMeta, feeds, ortTensor } from './third-party-corpus.ts';
+import { ADMIN, corpus, dir, servedAndReference } from './third-party-corpus.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-third-party-int8-'));
 const TOLERANCE = 0.02;
@@ -30,8 +30,6 @@ const ALL_SMALL = ['pt-conv1d-anon-dims.onnx', 'pt-if-opset11.onnx', 'pt-int64-s
 const HEAVY_BYTES = 100_000;
 let server: LocalServer | undefined;
 const table: string[] = [];
-
-const meta = expectedMeta;
 
 beforeAll(async () => {
   server = await startLocalServer({ persistTo: state });
@@ -67,22 +65,12 @@ describe('third-party ONNX corpus, int8, on the local server', () => {
     const name = `tpq-${file.replace(/\.onnx$/, '').toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
     const ref = await ortNode.InferenceSession.create(fp32);
     try {
-      const [inputs, outputs] = [meta(ref.inputMetadata), meta(ref.outputMetadata)];
       const up = await fetch(`${server!.url}/v1/models/${name}/versions/1`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: bytes });
       expect(up.status, await up.clone().text()).toBe(201);
-      const served = (await (await fetch(`${server!.url}/v2/models/${name}`)).json()) as { inputs: Meta[]; outputs: Meta[] };
-      expect(served.inputs).toEqual(inputs);
-      expect(served.outputs).toEqual(outputs);
-
-      const feed = feeds(file, inputs);
-      const want = await ref.run(Object.fromEntries(feed.map((f) => [f.name, ortTensor(f)])));
-      const res = await fetch(`${server!.url}/v2/models/${name}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: feed }) });
-      const body = (await res.json()) as { outputs: { name: string; shape: number[]; data: (number | string | boolean)[] }[] };
-      expect(res.status, JSON.stringify(body)).toBe(200);
-      expect(body.outputs.map((o) => o.name).sort()).toEqual(outputs.map((o) => o.name).sort());
+      const { served, want } = await servedAndReference(server!.url, file, name, ref);
       const tolerance = TOLERANCES[file] ?? TOLERANCE;
       let worst = 0;
-      for (const o of body.outputs) {
+      for (const o of served) {
         const w = want[o.name]!;
         expect(o.shape, o.name).toEqual(w.dims);
         const [got, exp] = [o.data.map(Number), Array.from(w.data as ArrayLike<number | bigint>, Number)];
