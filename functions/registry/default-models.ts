@@ -5,9 +5,7 @@
 import mnistCnnInt8 from '../../models/mnist-cnn/model.int8.onnx';
 import mnistMlpInt8 from '../../models/mnist-mlp/model.int8.onnx';
 import spamBowInt8 from '../../models/spam-bow/model.int8.onnx';
-import { loadModel } from '../inference/model-loader.ts';
-import { putBlob } from './blob-store.ts';
-import { sha256Hex } from '../../federated/model/digest.ts';
+import { publishModel } from './publish-model.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 
 export interface BundledModel {
@@ -28,12 +26,7 @@ export const BUNDLED_MODELS: BundledModel[] = [
 export async function registerBundledModels(env: Env, catalog: DurableObjectStub<ModelCatalog>): Promise<void> {
   for (const m of BUNDLED_MODELS) {
     if (await catalog.resolve(m.name, m.version)) continue;
-    const bytes = new Uint8Array(m.bytes);
-    const sha256 = await sha256Hex(bytes);
-    const { session, inputs, outputs } = await loadModel(bytes);
-    await session.release();
-    await putBlob(env.MODEL_BLOBS, sha256, bytes);
-    const result = await catalog.putVersion({ model: m.name, version: m.version, sha256, bytes: bytes.byteLength, inputs, outputs });
+    const result = await publishModel(env, catalog, { model: m.name, version: m.version, bytes: new Uint8Array(m.bytes) });
     if (result.status === 'conflict') console.warn(`bundled model ${m.name}@${m.version} differs from the stored one (${result.record.sha256}); keeping the stored one`);
   }
 }

@@ -12,6 +12,7 @@ import { registerBundledModels } from './default-models.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import type { VersionRecord } from './model-record.ts';
 import { ResolutionCache } from './resolution-cache.ts';
+import { type Publication, publishModel } from './publish-model.ts';
 import { RunTimer } from '../metrics/run-timing.ts';
 import { recordInference } from '../metrics/record-inference.ts';
 
@@ -57,8 +58,8 @@ export class Registry {
   }
 
   /** Catalog writes go through here so this isolate never serves a resolution older than its own write. */
-  putVersion(...args: Parameters<ModelCatalog['putVersion']>) {
-    return this.#write(async () => await this.catalog.putVersion(...args));
+  publish(p: Publication) {
+    return this.#write(() => publishModel(this.#env, this.catalog, p));
   }
 
   setAlias(...args: Parameters<ModelCatalog['setAlias']>) {

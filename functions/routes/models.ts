@@ -1,8 +1,7 @@
 /**
- * Model management (admin token): upload immutable versions, move aliases, delete unaliased versions.
- * Order of writes keeps storage whole: bytes are validated by loading them and running them once (probe.ts),
- * the blob is written (content-addressed, so a retry or a race rewrites nothing), then the catalog records the
- * version in one transaction. A refused upload writes nothing.
+ * Model management (admin token): upload immutable versions, move aliases, delete unaliased versions. An upload
+ * is published like every version (registry/publish-model.ts: loaded and run once before anything is written);
+ * a refused upload writes nothing.
  */
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -10,12 +9,9 @@ import { adminAuth } from '../middleware/admin-auth.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
-import { loadModel } from '../inference/model-loader.ts';
-import { probeModel } from '../inference/probe.ts';
 import { quote } from '../inference/quote.ts';
 import { ModelRunError } from '../inference/run-error.ts';
-import { deleteBlob, putBlob } from '../registry/blob-store.ts';
-import { sha256Hex } from '../../federated/model/digest.ts';
+import { deleteBlob } from '../registry/blob-store.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';
 import { parseJson } from '../inference/binary-body.ts';
 import { describeIssue } from '../inference/infer-request.ts';
@@ -34,28 +30,17 @@ async function putVersion(c: Ctx) {
   const name = checkName(c.req.param('name')!, 'model name');
   const version = checkName(c.req.param('version')!, 'version');
   requireContentType(c, 'application/octet-stream');
-  const { registry } = services(c.env);
+  const { registry, config } = services(c.env);
   const bytes = new Uint8Array(await c.req.arrayBuffer());
-  const sha256 = await sha256Hex(bytes);
   await registry.ready();
-  const existing = await registry.catalog.resolve(name, version);
-  if (existing && existing.version === version) {
-    if (existing.sha256 === sha256) return c.json(existing, 200);
-    fail(409, `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${existing.sha256}); versions are immutable, upload under a new version`);
-  }
-  const model = await loadModel(bytes);
+  let result;
   try {
-    await probeModel(model, { maxElements: services(c.env).config.maxTensorElements });
+    result = await registry.publish({ model: name, version, bytes, probe: { maxElements: config.maxTensorElements } });
   } catch (e) {
     if (e instanceof ModelRunError) fail(400, `the model loads but cannot run on inputs built from its metadata (dynamic dimensions 1, zeros): ${e.message}`);
     throw e;
-  } finally {
-    await model.session.release();
   }
-  const { inputs, outputs } = model;
-  await putBlob(c.env.MODEL_BLOBS, sha256, bytes);
-  const result = await registry.putVersion({ model: name, version, sha256, bytes: bytes.byteLength, inputs, outputs });
-  if (result.status === 'conflict') fail(409, `model ${quote(name)} version ${quote(version)} was just written with different bytes (sha256 ${result.record.sha256})`);
+  if (result.status === 'conflict') fail(409, `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${result.record.sha256}); versions are immutable, upload under a new version`);
   return c.json(result.record, result.status === 'created' ? 201 : 200);
 }
 

@@ -1,17 +1,16 @@
 /**
  * Publishing a round's model: ONNX from the spec and the new weights → int8 (fp32 when the model is too small to
- * gain) → checked to load → R2 by sha256 → catalog version `r<round>` and the task's alias. A task on a served
- * model's head writes the new head into the base graph instead (writeHead: every other byte the base's, int8 head
+ * gain) → published like every version (registry/publish-model.ts) as `r<round>`, the task's alias moved to it.
+ * A task on a served model's head writes the new head into the base graph instead (writeHead: every other byte the base's, int8 head
  * weights quantized again from the fp32 average when the base was int8). I/O only; the FederatedTask commits the
  * round after this succeeds, and retries a failure a bounded number of times.
  */
 import { exportOnnx } from '../../federated/model/onnx-export.ts';
 import { unflattenWeights } from '../../federated/model/flat-weights.ts';
 import { QuantizeError, quantizeModel } from '../../federated/model/quantize.ts';
-import { sha256Hex } from '../../federated/model/digest.ts';
 import type { TaskSettings } from '../../federated/aggregation/task-protocol.ts';
-import { loadModel } from '../inference/model-loader.ts';
-import { getBlob, putBlob } from '../registry/blob-store.ts';
+import { getBlob } from '../registry/blob-store.ts';
+import { publishModel } from '../registry/publish-model.ts';
 import { writeHead } from '../../federated/model/head/write.ts';
 
 function specModel(s: TaskSettings, round: number, weights: Float32Array): Uint8Array {
@@ -28,13 +27,7 @@ function specModel(s: TaskSettings, round: number, weights: Float32Array): Uint8
 export async function publishRound(env: Env, s: TaskSettings, round: number, weights: Float32Array): Promise<string> {
   const version = `r${round}`;
   const onnx = s.base ? writeHead(await getBlob(env.MODEL_BLOBS, s.base.sha256), s.base.head, weights) : specModel(s, round, weights);
-  const { session, inputs, outputs } = await loadModel(onnx);
-  await session.release();
-  const sha256 = await sha256Hex(onnx);
-  await putBlob(env.MODEL_BLOBS, sha256, onnx);
-  const catalog = env.MODEL_CATALOG.getByName('global');
-  const put = await catalog.putVersion({ model: s.model, version, sha256, bytes: onnx.byteLength, inputs, outputs });
-  if (put.status === 'conflict') throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
-  await catalog.setAlias(s.model, s.alias, version);
+  const result = await publishModel(env, env.MODEL_CATALOG.getByName('global'), { model: s.model, version, bytes: onnx, alias: s.alias });
+  if (result.status === 'conflict') throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
   return version;
 }
