@@ -30,7 +30,7 @@ import { useNodeKeystream } from '../federated/secagg/node-keystream.ts';
 import { secAggParameters } from '../federated/secagg/parameters.ts';
 import { addMask } from '../federated/secagg/prg.ts';
 import { randomBytes } from '../federated/secagg/primitives.ts';
-import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverFinish, serverInit, serverReceive } from '../federated/secagg/server.ts';
+import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../federated/secagg/server.ts';
 import { assignShards, shardPlan } from '../federated/secagg/shards.ts';
 import { decodeMessage, encodeMessage } from '../federated/secagg/wire.ts';
 
@@ -99,7 +99,7 @@ async function simulate(job: Extract<Job, { kind: 'simulate' }>): Promise<Simula
     states.set(id, state);
     await send(3, message);
   }
-  const result = await serverFinish(server);
+  const result = await serverCloseUnmask(server);
   if (!result.sum.every((v, i) => v === expected[i])) throw new Error(`${job.roundId}: the live round's unmasked sum is wrong`);
   return { record: { config, enrolled, stages }, expected, devices: n, survivors: request.survivors.length };
 }
@@ -121,7 +121,7 @@ async function serve(r: ShardRecord): Promise<Served> {
   serverCloseMasked(server);
   await receive(3);
   const t1 = performance.now();
-  const result = await serverFinish(server);
+  const result = await serverCloseUnmask(server);
   const t2 = performance.now();
   return {
     sum: result.sum, wallMs: t2 - t0, finishWallMs: t2 - t1, threadCpuMs: cpuMs(process.threadCpuUsage(c0)), processCpuMs: cpuMs(process.cpuUsage(p0)),

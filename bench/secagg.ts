@@ -14,7 +14,7 @@ import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaske
 import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../federated/secagg/messages.ts';
 import { secAggParameters } from '../federated/secagg/parameters.ts';
 import { randomBytes } from '../federated/secagg/primitives.ts';
-import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverFinish, serverInit, serverReceive } from '../federated/secagg/server.ts';
+import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../federated/secagg/server.ts';
 import { decodeMessage, encodeMessage } from '../federated/secagg/wire.ts';
 import { useNodeKeystream } from '../federated/secagg/node-keystream.ts';
 
@@ -99,7 +99,7 @@ async function runOne(n: number, d: number, dropout: number): Promise<Row> {
     states.set(id, state);
     await send(id, message);
   }
-  const result = await timed(serverTime, () => serverFinish(server));
+  const result = await timed(serverTime, () => serverCloseUnmask(server));
   if (!result.sum.every((v, i) => v === expected[i])) throw new Error(`n=${n} d=${d}: the unmasked sum is wrong`);
   const survivors = request.survivors;
   const mean = (m: Map<string, number | { ms: number }>) => survivors.reduce((s, id) => { const v = m.get(id)!; return s + (typeof v === 'number' ? v : v.ms); }, 0) / survivors.length;

@@ -14,10 +14,12 @@ export * from './model/gabor.ts';
 
 export * from './secagg/messages.ts';
 export { clientAdvertiseKeys, clientShareKeys, clientMaskedInput, clientUnmask, createIdentity, type ClientState, type DeviceIdentity } from './secagg/client.ts';
-export { serverInit, serverReceive, serverCloseAdvertise, serverCloseShares, serverCloseMasked, serverFinish, type ServerState, type AggregateResult } from './secagg/server.ts';
+export { serverInit, serverReceive, serverCloseAdvertise, serverCloseShares, serverCloseMasked, serverCloseUnmask, type ServerState, type AggregateResult } from './secagg/server.ts';
 export { secAggParameters, type SecAggParameters } from './secagg/parameters.ts';
 export { fixedPointFor, encodeUpdate, decodeSum, type FixedPoint } from './secagg/fixed-point.ts';
 export { encodeMessage, decodeMessage } from './secagg/wire.ts';
+export { assignShards, shardOf, shardPlan, type ShardAssignment, type ShardPlan } from './secagg/shards.ts';
+export { updateCodec, encodedLength, UpdateDecodeError, type UpdateCodec, type UpdateEncoding } from './aggregation/update-codec.ts';
 export { useKeystream, type Keystream } from './secagg/prg.ts';
 
 export { RdpAccountant, noiseMultiplierFor, computeRdp, rdpToEpsilon, zcdpToEpsilon, DEFAULT_ORDERS, OPACUS_ORDERS, TF_PRIVACY_ORDERS } from './dp/rdp.ts';

@@ -93,7 +93,7 @@ export const MNIST_SCATTER_GROUPS = 27;
 export const mnistScatter: ModelSpec = {
   format: MODEL_SPEC_FORMAT,
   name: 'mnist-scatter',
-  inputShape: [81 * 7 * 7], // = scatteringFeatures(MNIST_SCATTERING), a literal (test/models/scattering.test.ts checks it)
+  inputShape: [81 * 7 * 7], // = scatteringFeatures(MNIST_SCATTERING), a literal (test/federated/model/scattering.test.ts checks it)
   layers: [{ type: 'dense', units: 10, activation: 'softmax' }],
   inputName: 'scattering',
   outputName: 'probabilities',

@@ -14,11 +14,11 @@
 import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, type ClientState, type DeviceIdentity } from '../../federated/secagg/client.ts';
 import { encodeMessage } from '../../federated/secagg/wire.ts';
 import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
-import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
-import { ddgaussEncode, ddgaussProblem } from '../../federated/dp/distributed-dp.ts';
+import { updateCodec } from '../../federated/aggregation/update-codec.ts';
+import { ddgaussProblem } from '../../federated/dp/distributed-dp.ts';
 import { UnsafeRoundError, checkRoundParameters, minContributors } from '../../federated/secagg/round-policy.ts';
 import { sign } from '../../federated/secagg/primitives.ts';
-import type { DeviceMessage, RoundConfig } from '../../federated/secagg/messages.ts';
+import type { DeviceMessage, RoundConfig, Stage } from '../../federated/secagg/messages.ts';
 import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
 import { DEVICE_SIGNATURE_HEADER, type RoundInfo, type TaskBase, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
 import { Trainer, type Examples } from '../training/trainer.ts';
@@ -33,7 +33,8 @@ import { BaseBody } from './base-body.ts';
 /** Statuses an idempotent request retries: rate limits, and the server (or a proxy in front) failing or restarting. */
 const RETRY_IDEMPOTENT = [429, 500, 502, 503, 504];
 
-export type ParticipantStage = 'checking-in' | 'downloading' | 'training' | 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'done';
+/** What the device is doing: its own steps around the round's SecAgg+ stages (secagg/messages.ts). */
+export type ParticipantStage = 'checking-in' | 'downloading' | 'training' | Stage | 'done';
 
 export interface ParticipantOptions {
   /** Base URL of the edge, e.g. http://127.0.0.1:8787 */
@@ -197,8 +198,9 @@ export class Participant {
       spent = fit.budget?.spent;
       const local = flattenWeights(info.spec, trainer.weights());
       const delta = local.map((v, i) => v - global[i]!);
-      // Client-level DP (distributed-dp.ts): clip, rotate, round and add this device's share of the noise.
-      update = info.distributedDp ? await ddgaussEncode(delta, info.distributedDp, fromBase64(info.graphSeed)) : encodeUpdate(delta, data.y.length, info.fixedPoint);
+      // Fixed point, or client-level DP (DDGauss: clip, rotate, round and add this device's share of the noise).
+      const codec = updateCodec({ dimension: delta.length, fixedPoint: info.fixedPoint, distributedDp: info.distributedDp, seed: fromBase64(info.graphSeed) });
+      update = await codec.encode(delta, data.y.length);
     } catch (e) {
       // The device's budget would be exceeded: it sits this round out before saying anything to the task.
       if (e instanceof PrivacyBudgetError) return { round, status: 'skipped', reason: e.message };

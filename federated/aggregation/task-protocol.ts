@@ -7,11 +7,11 @@ import { type ModelSpec, parameterCount } from '../model/model-spec.ts';
 import type { HeadPlace } from '../model/head/head-place.ts';
 import { type DdgaussParameters, ddgaussEpsilon, ddgaussParameters } from '../dp/distributed-dp.ts';
 import type { ServerOptimizerConfig } from './server-optimizer.ts';
-import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../secagg/messages.ts';
-import type { FixedPoint } from '../secagg/fixed-point.ts';
+import type { AdvertiseKeys, KeysBroadcast, SharesDelivery, Stage, UnmaskRequest } from '../secagg/messages.ts';
+import { type FixedPoint, fixedPointFor } from '../secagg/fixed-point.ts';
+import { type UpdateCodec, encodedLength, updateCodec } from './update-codec.ts';
 import { framed, fromBase64, toBase64 } from '../secagg/bytes.ts';
 import { decodeMessage, encodeMessage } from '../secagg/wire.ts';
-import type { AdvertiseKeys } from '../secagg/messages.ts';
 
 export interface LocalTraining {
   epochs: number;
@@ -86,9 +86,19 @@ export function ddgaussFor(s: TaskSettings): DdgaussParameters | undefined {
   return d && ddgaussParameters({ clip: d.clip, centralNoiseStd: d.noiseMultiplier * d.clip, devices: s.minDevices, dimension: parameterCount(s.spec) });
 }
 
-/** Words in a masked input: the DDGauss-rotated (padded) update, or the fixed-point update plus its weight word. */
+/** The task's fixed-point encoding: sized so that a full round's sum cannot wrap around 2^32. */
+export function fixedPointOf(s: TaskSettings): FixedPoint {
+  return fixedPointFor({ maxDevices: s.devicesPerRound, clip: s.update.clip, maxExamples: s.update.maxExamples });
+}
+
+/** Words in a masked input of the task (update-codec.ts). */
 export function updateLength(s: TaskSettings): number {
-  return ddgaussFor(s)?.paddedDimension ?? parameterCount(s.spec) + 1;
+  return encodedLength({ dimension: parameterCount(s.spec), distributedDp: ddgaussFor(s) });
+}
+
+/** How the task's updates are encoded and its sums decoded in the round with public seed `seed`. */
+export function taskUpdateCodec(s: TaskSettings, seed: Uint8Array): UpdateCodec {
+  return updateCodec({ dimension: parameterCount(s.spec), fixedPoint: fixedPointOf(s), distributedDp: ddgaussFor(s), seed });
 }
 
 /**
@@ -101,7 +111,8 @@ export function clientEpsilon(s: TaskSettings, publishedRounds: number, enrolled
   return ddgaussEpsilon({ params: p, rounds: publishedRounds, sampleRate: Math.min(1, s.devicesPerRound / Math.max(1, enrolledDevices)), delta: s.distributedDp!.delta });
 }
 
-export type TaskStage = 'advertise-keys' | 'share-keys' | 'masked-input' | 'unmask' | 'finished';
+/** A round's SecAgg+ stage (secagg/messages.ts), or 'finished' once the task's last round is over. */
+export type TaskStage = Stage | 'finished';
 
 /** GET /v1/tasks/{task}/round: what a device needs to join the current round. */
 export interface RoundInfo {

@@ -5,7 +5,7 @@
  * reshape, all WASM kernels (reshapes share the buffer). NHWC, 'same'/'valid' padding, stride 1, no dilation;
  * anything else throws instead of computing something different. Stride 1 only because the WASM
  * Conv3DBackpropFilterV2 gives wrong filter gradients for strides > 1 (checked against the CPU backend in
- * test/models/tfjs-wasm-kernels.test.ts); the platform's specs downsample with pooling.
+ * test/federated/model/tfjs-wasm-kernels.test.ts); the platform's specs downsample with pooling.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { tf } from './tfjs-loader.ts';

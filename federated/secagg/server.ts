@@ -196,7 +196,7 @@ export function serverCloseMasked(state: ServerState): UnmaskRequest {
  * and left out), removes the masks and returns the sum. Aborts (SecAggAbort, sum zeroed) only when some secret
  * cannot be reconstructed from the good shares that arrived.
  */
-export async function serverFinish(state: ServerState): Promise<AggregateResult> {
+export async function serverCloseUnmask(state: ServerState): Promise<AggregateResult> {
   if (state.stage !== 'unmask') throw new SecAggError(`cannot finish at stage '${state.stage}'`);
   const { config } = state;
   const byOwner = new Map<string, HeldShare[]>();

@@ -7,7 +7,7 @@
  * - Errors are `{ "error": "…" }` (middleware/errors.ts) with the statuses each route can answer and when.
  * What JSON Schema cannot say is said in words: checks against the model's metadata (names, datatypes, shapes,
  * values), the binary tensor data framing, the SecAgg+ wire format, limits read from the Worker's variables.
- * test/functions/openapi.test.ts holds this list to the app's own route list, so a route without an entry fails.
+ * test/functions/openapi/openapi.test.ts holds this list to the app's own route list, so a route without an entry fails.
  */
 import { z } from 'zod';
 import { inferRequestSchema } from '../inference/infer-request.ts';

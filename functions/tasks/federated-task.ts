@@ -13,14 +13,13 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
-import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, clientEpsilon, ddgaussFor, relaySigningBytes, relayToJson, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
-import { ddgaussDecode } from '../../federated/dp/distributed-dp.ts';
 import { equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
-import { decodeSum, fixedPointFor, type FixedPoint } from '../../federated/secagg/fixed-point.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
 import { randomBytes, sha256, verify } from '../../federated/secagg/primitives.ts';
-import { type ServerState, serverAccept, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverFinish, serverInit, serverReceive } from '../../federated/secagg/server.ts';
+import { type ServerState, serverAccept, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../federated/secagg/server.ts';
 import { decodeMessage } from '../../federated/secagg/wire.ts';
 import { DeviceRateLimit } from './device-rate-limit.ts';
 import { publishRound } from './publish.ts';
@@ -79,9 +78,6 @@ export class FederatedTask extends DurableObject<Env> {
   }
   #bytesOf(a: Float32Array | Uint32Array): Uint8Array {
     return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  }
-  #fixedPoint(s: TaskSettings): FixedPoint {
-    return fixedPointFor({ maxDevices: s.devicesPerRound, clip: s.update.clip, maxExamples: s.update.maxExamples });
   }
   #noTask(): Refusal {
     return refuse(404, `no task '${this.ctx.id.name ?? ''}'`);
@@ -267,7 +263,7 @@ export class FederatedTask extends DurableObject<Env> {
    */
   async #finishRound(s: TaskSettings, p: RoundPointer, state: ServerState): Promise<string | undefined> {
     const rec = this.#store.record(p.round)!;
-    const result = await serverFinish(state);
+    const result = await serverCloseUnmask(state);
     const mean = await this.#meanUpdate(s, p, result.sum, result.survivors.length);
     const weights = this.#store.floats('weights')!.slice();
     const opt: ServerOptimizerState = { m: this.#store.floats('opt-m')?.slice(), v: this.#store.floats('opt-v')?.slice() };
@@ -311,24 +307,14 @@ export class FederatedTask extends DurableObject<Env> {
     return version;
   }
 
-  /**
-   * The survivors' mean update from the unmasked sum. Fixed point: Σ w·Δ / Σ w (FedAvg weighting). DDGauss: the
-   * noisy sum of clipped updates over the number of survivors — uniform weights, as DP-FedAvg needs (McMahan et
-   * al. 2018, §2), since an example count would be one more thing to protect.
-   */
+  /** The survivors' mean update from the unmasked sum (update-codec.ts); a sum that decodes to nothing usable abandons the round. */
   async #meanUpdate(s: TaskSettings, p: RoundPointer, sum: Uint32Array, survivors: number): Promise<Float32Array> {
-    const dd = ddgaussFor(s);
-    let mean: Float32Array;
-    if (dd) {
-      const noisySum = await ddgaussDecode(sum, dd, fromBase64(p.graphSeed));
-      mean = Float32Array.from(noisySum, (v) => v / survivors);
-    } else {
-      const decoded = decodeSum(sum, this.#fixedPoint(s));
-      if (!(decoded.totalWeight > 0)) throw new SecAggAbort('the survivors trained on no examples');
-      mean = decoded.mean;
+    try {
+      return await taskUpdateCodec(s, fromBase64(p.graphSeed)).decode(sum, survivors);
+    } catch (e) {
+      if (e instanceof UpdateDecodeError) throw new SecAggAbort(e.message);
+      throw e;
     }
-    if (!mean.every(Number.isFinite)) throw new SecAggAbort('the unmasked mean update is not finite');
-    return mean;
   }
 
   override async alarm(): Promise<void> {
@@ -356,7 +342,7 @@ export class FederatedTask extends DurableObject<Env> {
     return {
       task: s.task, round: p.round, roundId: p.roundId, stage: p.stage, open: p.stage === 'advertise-keys' && advertised < s.devicesPerRound,
       graphSeed: p.graphSeed, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, minDevices: s.minDevices, length: updateLength(s),
-      fixedPoint: this.#fixedPoint(s), distributedDp: ddgaussFor(s), weightsVersion: p.weightsVersion, training: s.training, privacy: s.privacy, spec: s.spec,
+      fixedPoint: fixedPointOf(s), distributedDp: ddgaussFor(s), weightsVersion: p.weightsVersion, training: s.training, privacy: s.privacy, spec: s.spec,
       ...(s.base && { base: s.base }), deadline: new Date(p.deadline).toISOString(),
     };
   }
