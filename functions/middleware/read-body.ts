@@ -21,6 +21,9 @@ export interface ReadBodyOptions {
   timeoutMs?: number;
 }
 
+/** Least a refused body is drained (read and dropped, never held), whatever the route's limit. */
+export const MIN_DRAIN_BYTES = 64 * 1024 * 1024;
+
 /** Bytes of request bodies this isolate holds while reading them (and until the caller is done with them). */
 export const INFLIGHT_BODY_BYTES = 48 * 1024 * 1024;
 
@@ -84,9 +87,12 @@ export async function readBody(c: Context, opts: ReadBodyOptions): Promise<Uint8
   const declared = declaredHeader !== undefined && /^\d+$/.test(declaredHeader) ? Number(declaredHeader) : undefined;
   const body = c.req.raw.body;
   const tooLarge = (): never => fail(413, `${what} is larger than the ${maxBytes} bytes allowed`);
+  // A refused body is drained (drain-body.ts) up to this much, so the 413 reaches the client instead of a reset
+  // connection: a client, or a proxy in front (wrangler dev's turns a reset into a 500), still sending finds the
+  // answer waiting. Past it, the connection is dropped: whoever sends more only loses their own connection.
+  const drainBytes = Math.max(2 * maxBytes, MIN_DRAIN_BYTES);
   if (declared !== undefined && declared > maxBytes) {
-    // Drain a body up to twice the limit so the connection survives for the client's next request (drain-body.ts).
-    if (body) await discard(body, declared <= 2 * maxBytes ? declared : 0, timeoutMs);
+    if (body) await discard(body, declared <= drainBytes ? declared : 0, timeoutMs);
     tooLarge();
   }
   if (!body) return new Uint8Array(0);
@@ -126,7 +132,7 @@ export async function readBody(c: Context, opts: ReadBodyOptions): Promise<Uint8
       if (total > maxBytes) {
         release();
         reader.releaseLock();
-        await discard(body, maxBytes, Math.max(0, timeoutMs - (Date.now() - startedAt)));
+        await discard(body, drainBytes - total, Math.max(0, timeoutMs - (Date.now() - startedAt)));
         tooLarge();
       }
       if (total > reserved) {

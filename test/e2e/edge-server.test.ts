@@ -1,7 +1,7 @@
 /**
  * End to end against the real local server (wrangler dev on workerd, local R2 and SQLite on disk):
- * the bundled models classify real held-out MNIST digits and SpamAssassin messages; an uploaded model survives a
- * restart.
+ * the bundled models classify real held-out MNIST digits and SpamAssassin messages; a body far over the limit gets
+ * its 413; an uploaded model survives a restart.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,6 +64,25 @@ describe('local edge server', () => {
     const n = 200;
     // Callers featurize text with the same hashing the model was trained on (fedge/federated hashTexts).
     expect(await argmaxAccuracy('spam-bow', hashTexts(spam.texts.slice(0, n), spamBow.features!), [n, 4096], spam.y)).toBeGreaterThan(0.95);
+  });
+
+  it('answers an inference body over the limit with 413 every time, declared or chunked — never a reset or a 5xx', async () => {
+    // 19 MiB: more than twice the 8 MiB limit; the dev server's proxy used to turn the dropped connection into a 500.
+    const MiB = 1024 * 1024;
+    const chunked = () => {
+      let n = 0;
+      const chunk = new Uint8Array(MiB).fill(32);
+      return new ReadableStream<Uint8Array>({ pull: (c) => (n++ < 19 ? c.enqueue(chunk) : c.close()) });
+    };
+    for (let i = 0; i < 3; i++) {
+      for (const body of [new Uint8Array(19 * MiB).fill(32), chunked()]) {
+        const res = await fetch(`${server!.url}/v2/models/spam-bow/infer`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+        expect(res.status).toBe(413);
+        expect(((await res.json()) as { error: string }).error).toMatch(/larger than the 8388608 bytes allowed/);
+      }
+    }
+    // The server goes on answering on the same keep-alive pool.
+    expect((await fetch(`${server!.url}/v2/health/ready`)).status).toBe(200);
   });
 
   it('keeps an uploaded model across a restart of the server', async () => {
