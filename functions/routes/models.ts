@@ -12,7 +12,7 @@ import { requireContentType } from '../middleware/content-type.ts';
 import { quote } from '../inference/quote.ts';
 import { ModelRunError } from '../inference/run-error.ts';
 import { deleteBlob } from '../registry/blob-store.ts';
-import { NAME_PATTERN } from '../registry/model-record.ts';
+import { NAME_PATTERN, pinningTask } from '../registry/model-record.ts';
 import { parseJson } from '../inference/binary-body.ts';
 import { describeIssue } from '../inference/infer-request.ts';
 import { services } from '../services.ts';
@@ -64,7 +64,11 @@ async function deleteVersion(c: Ctx) {
   await registry.ready();
   const result = await registry.deleteVersion(name, version);
   if (result.status === 'not-found') fail(404, `model ${quote(name)} has no version ${quote(version)}`);
-  if (result.status === 'aliased') fail(409, `model ${quote(name)} version ${quote(version)} is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}; move them first`);
+  if (result.status === 'aliased') {
+    const tasks = result.aliases.map(pinningTask).filter((t) => t !== undefined);
+    const why = tasks.length ? ` (${tasks.map((t) => `federated task ${quote(t)} publishes into this version's bytes`).join('; ')})` : '';
+    fail(409, `model ${quote(name)} version ${quote(version)} is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}${why}; move them first`);
+  }
   if (!result.blobStillUsed) await deleteBlob(c.env.MODEL_BLOBS, result.sha256);
   return c.json({ model: name, version, deleted: true });
 }

@@ -17,7 +17,7 @@ import { requireContentType } from '../middleware/content-type.ts';
 import { sha256Hex } from '../../federated/model/digest.ts';
 import { parseJson } from '../inference/binary-body.ts';
 import { describeIssue } from '../inference/infer-request.ts';
-import { NAME_PATTERN } from '../registry/model-record.ts';
+import { NAME_PATTERN, taskBaseAlias } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 import { type FederatedTask, MAX_RELAY_WAIT_SECONDS, type Refusal } from '../tasks/federated-task.ts';
 import { findTask, registerTask, type TaskEntry } from '../tasks/task-directory.ts';
@@ -164,6 +164,9 @@ async function createTask(c: Ctx) {
     throw e;
   }
   const created = unwrap(await c.env.FEDERATED_TASK.getByName(body.task).create(settings, weights, await tokenDigest(enrollmentToken)));
+  // Every round writes its head into the base's bytes: an alias pins the base version, so deleting it is refused
+  // (409, naming the alias) for as long as the task may publish. A retried create sets it again.
+  if (base) await services(c.env).registry.setAlias(base.model, taskBaseAlias(body.task), base.version);
   // Listed only once it exists (a retry of the same create registers it if this step failed before).
   await registerTask(c.env, body.task, { maxMessageBytes: maxMessageBytes(updateLength(settings)) });
   return c.json({ task: body.task, created: created.created, settings }, created.created ? 201 : 200);

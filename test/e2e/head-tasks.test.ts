@@ -112,6 +112,10 @@ describe('tasks on a served model’s head', () => {
     const s0 = await taskStatus('ft-gemm');
     expect(s0.base).toEqual({ model: 'pt-digits', version: '1', trainable: 'head', layers: head.layers.flatMap((l) => l.nodes) });
     expect(Array.from(await taskWeights('ft-gemm'))).toEqual(Array.from(head.flat)); // the task starts from the served head
+    // The base is pinned while the task may publish: deleting it is refused, naming the pin.
+    const del = await fetch(`${server.url}/v1/models/pt-digits/versions/1`, { method: 'DELETE', headers: ADMIN });
+    expect(del.status).toBe(409);
+    expect(((await del.json()) as { error: string }).error).toMatch(/task\.ft-gemm \(federated task .ft-gemm. publishes into/);
 
     await runRound('ft-gemm');
     const s = await taskStatus('ft-gemm');
