@@ -44,17 +44,22 @@ const LOCAL_EPOCHS = 10;
 
 const { values: a } = parseArgs({
   options: {
-    url: { type: 'string' }, devices: { type: 'string', default: '100' }, 'per-round': { type: 'string', default: '20' },
+    url: { type: 'string' }, devices: { type: 'string', default: '100' }, 'per-round': { type: 'string' },
     rounds: { type: 'string', default: '20' }, dropout: { type: 'string', default: '0.3' }, dp: { type: 'boolean', default: false },
-    epsilon: { type: 'string', default: '3' }, sigma: { type: 'string', default: '2.5' }, 'stage-seconds': { type: 'string', default: '5' }, task: { type: 'string' },
+    epsilon: { type: 'string', default: '3' }, sigma: { type: 'string', default: '2.5' }, 'stage-seconds': { type: 'string' }, task: { type: 'string' },
     init: { type: 'string', default: 'served' },
     scenario: { type: 'string', default: 'served' }, split: { type: 'string', default: 'dirichlet' }, alpha: { type: 'string', default: '0.5' },
-    'distributed-dp': { type: 'boolean', default: false }, 'local-epochs': { type: 'string' }, lr: { type: 'string' }, server: { type: 'string' }, 'server-lr': { type: 'string' }, 'dd-clip': { type: 'string', default: '0.5' }, 'dd-sigma': { type: 'string', default: '0.5' }, data: { type: 'string', default: 'mnist' },
+    'distributed-dp': { type: 'boolean', default: false }, 'local-epochs': { type: 'string' }, lr: { type: 'string' }, optimizer: { type: 'string' }, server: { type: 'string' }, 'server-lr': { type: 'string' }, 'dd-clip': { type: 'string', default: '0.5' }, 'dd-sigma': { type: 'string', default: '0.5' }, data: { type: 'string', default: 'mnist' },
   },
 });
 useNodeWasm();
 await tf.setBackend('wasm');
-const devices = Number(a.devices), perRound = Number(a['per-round']), rounds = Number(a.rounds), dropout = Number(a.dropout);
+// The finetune scenario asks every device each round (cross-device FL at full participation, as Hsu et al.'s
+// α = 0.5 runs do); 30 % of them still drop out. The served scenario samples 20.
+// One process simulates every device: at 100 devices a round, each masks its 203,531 words against ~99
+// neighbours, and they all finish together, so a stage must wait for the slowest (a real device masks alone).
+const stageSeconds = Number(a['stage-seconds'] ?? (a.scenario === 'finetune' ? 30 : 5));
+const devices = Number(a.devices), perRound = Number(a['per-round'] ?? (a.scenario === 'finetune' ? a.devices : 20)), rounds = Number(a.rounds), dropout = Number(a.dropout);
 let server: LocalServer | undefined, state: string | undefined;
 let url = a.url;
 if (!url) {
@@ -102,18 +107,25 @@ const from = finetune ? `the ${spec.name} pretrained on ${finetune.public.n} pub
 console.log(`task ${task}: ${devices} devices (${split}), ${perRound} per round, ${rounds} rounds, ${dropout * 100}% dropping out, SecAgg+ on, from ${from}, ${privacy ? `DP-SGD on each device (σ ${privacy.noiseMultiplier}, budget ε ${privacy.epsilon})` : 'no example-level DP'}${distributedDp ? `, client-level DDGauss (σ ${distributedDp.noiseMultiplier}, clip ${distributedDp.clip})` : ''}`);
 // Fine-tuning the served model (already trained on the devices' digits) wants small local steps and a plain average;
 // from random weights or a model pretrained on little public data, longer local training and server momentum
-// (FedAvgM, Hsu et al. 2019) make up for the non-IID split. --local-epochs, --lr, --server, --server-lr override.
+// (FedAvgM, Hsu et al. 2019) make up for the non-IID split. --local-epochs, --lr, --optimizer, --server, --server-lr override.
 const defaults = a.init === 'served' && !finetune
   ? { training: { epochs: 2, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' as const }, serverOptimizer: { kind: 'fedavg' as const, learningRate: 1 } }
-  : finetune
-    // From a model pretrained on little public data: local Adam steps (in a short sweep, plain SGD locally and
-    // FedAvgM/FedAdam on the server moved the model less), a plain average.
-    ? { training: { epochs: 5, batchSize: 10, learningRate: 0.001, optimizer: 'adam' as const }, serverOptimizer: { kind: 'fedavg' as const, learningRate: 1 } }
-    : { training: { epochs: 5, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' as const }, serverOptimizer: { kind: 'fedavgm' as const, learningRate: 1, momentum: 0.9 } };
+  : finetune?.dataset === 'mnist'
+    // From a model pretrained on little public data, on label-skewed devices: one short local epoch of plain SGD
+    // (little client drift) and server momentum (FedAvgM, Hsu et al. 2019) to carry the average across rounds.
+    // In a FedAvg proxy sweep (same data and Trainer, no SecAgg; 20 rounds, all devices asked) this reached the
+    // central baseline (95.2 % vs 95.25 %); local Adam for 5 epochs with a plain average stopped at 93.6 %, 1 epoch
+    // of SGD at lr 0.05 at 94.0 %, FedAdam at 94.3 %.
+    ? { training: { epochs: 1, batchSize: 10, learningRate: 0.1, optimizer: 'sgd' as const }, serverOptimizer: { kind: 'fedavgm' as const, learningRate: 1, momentum: 0.9 } }
+    : finetune
+      // spam-bow (a bag-of-words softmax): local Adam steps and a plain average moved it most in a short sweep.
+      ? { training: { epochs: 5, batchSize: 10, learningRate: 0.001, optimizer: 'adam' as const }, serverOptimizer: { kind: 'fedavg' as const, learningRate: 1 } }
+      : { training: { epochs: 5, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' as const }, serverOptimizer: { kind: 'fedavgm' as const, learningRate: 1, momentum: 0.9 } };
 const server_ = (a.server ?? defaults.serverOptimizer.kind) as 'fedavg' | 'fedavgm' | 'fedadam';
+if (a.optimizer && !['sgd', 'momentum', 'adam'].includes(a.optimizer)) throw new Error(`--optimizer must be sgd, momentum or adam, got '${a.optimizer}'`);
 if (!['fedavg', 'fedavgm', 'fedadam'].includes(server_)) throw new Error(`--server must be fedavg, fedavgm or fedadam, got '${server_}'`);
 const recipe = {
-  training: { ...defaults.training, ...(a['local-epochs'] && { epochs: Number(a['local-epochs']) }), ...(a.lr && { learningRate: Number(a.lr) }) } as { epochs: number; batchSize: number; learningRate: number; optimizer: 'sgd' | 'adam' },
+  training: { ...defaults.training, ...(a['local-epochs'] && { epochs: Number(a['local-epochs']) }), ...(a.lr && { learningRate: Number(a.lr) }), ...(a.optimizer && { optimizer: a.optimizer }) } as { epochs: number; batchSize: number; learningRate: number; optimizer: 'sgd' | 'momentum' | 'adam' },
   serverOptimizer: { ...defaults.serverOptimizer, kind: server_, ...(a['server-lr'] && { learningRate: Number(a['server-lr']) }) },
 };
 console.log(`local training: ${recipe.training.epochs} epochs, batch ${recipe.training.batchSize}, lr ${recipe.training.learningRate} (${recipe.training.optimizer}); server: ${recipe.serverOptimizer.kind}, lr ${recipe.serverOptimizer.learningRate}`);
@@ -134,7 +146,7 @@ let bar = progressBar('round  1', perRound);
 try {
   const result = await runSimulation({
     url, adminToken: process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token', task, spec, weights,
-    devices: deviceData, test: test_, rounds, devicesPerRound: perRound, dropout, stageSeconds: Number(a['stage-seconds']),
+    devices: deviceData, test: test_, rounds, devicesPerRound: perRound, dropout, stageSeconds,
     ...recipe, privacy, distributedDp, update: { clip: 1, maxExamples: 80 },
     onDevice: (round, done, total) => bar.update(done, `${done}/${total} devices`),
     onRound: ({ round, record, accuracy, seconds }) => {
