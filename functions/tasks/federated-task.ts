@@ -2,7 +2,8 @@
  * FederatedTask: the Durable Object (SQLite) that runs one federated task — rounds of SecAgg+ (federated/secagg)
  * over the devices that check in, a server optimizer step on the unmasked mean update, and a new quantized model
  * version published to the catalog after every round. This file is the shell that orders things; storage is
- * task-store.ts, publishing publish.ts, the protocol federated/secagg, settings checks federated/aggregation.
+ * task-store.ts, publishing publish.ts, the protocol federated/secagg, when a stage closes
+ * federated/aggregation/round-controller.ts, the update's encoding update-codec.ts, settings checks task-settings.ts.
  *
  * Masked inputs are not stored: each is added to the running sum (O(d) memory and storage however many devices).
  * Stage deadlines are alarms; a stage also closes as soon as everyone it waits for has answered.
@@ -15,6 +16,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
 import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
+import { extendedDeadline, nextAction } from '../../federated/aggregation/round-controller.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
@@ -27,8 +29,6 @@ import { type RoundPointer, TaskStore } from './task-store.ts';
 
 /** Longest a relay request is held open waiting for its stage to close (long poll). */
 export const MAX_RELAY_WAIT_SECONDS = 25;
-/** A stage that keeps receiving answers stays open at most this many stageSeconds. */
-const MAX_STAGE_FACTOR = 6;
 /** Publishing a finished round (R2, catalog) is tried this many times before the round is abandoned. */
 const MAX_PUBLISH_ATTEMPTS = 4;
 
@@ -205,25 +205,21 @@ export class FederatedTask extends DurableObject<Env> {
     const p = this.#store.pointer();
     if (p.stage === 'finished') return;
     const state = await this.#state(s, p);
-    const due = force || Date.now() >= p.deadline;
-    const waiting = {
-      'advertise-keys': () => Object.keys(state.ads).length < s.devicesPerRound,
-      'share-keys': () => Object.keys(state.shares).length < state.roster.length,
-      'masked-input': () => state.survivors.length < state.sharers.length,
-      unmask: () => Object.keys(state.unmasks).length < state.survivors.length,
-    }[p.stage as Exclude<TaskStage, 'finished'>];
-    if (waiting() && !due) return;
-    if (p.stage === 'advertise-keys' && Object.keys(state.ads).length < Math.max(s.minDevices, s.secagg.threshold + 1)) {
+    const progress = {
+      'advertise-keys': () => ({ answered: Object.keys(state.ads).length, expected: s.devicesPerRound }),
+      'share-keys': () => ({ answered: Object.keys(state.shares).length, expected: state.roster.length }),
+      'masked-input': () => ({ answered: state.survivors.length, expected: state.sharers.length }),
+      unmask: () => ({ answered: Object.keys(state.unmasks).length, expected: state.survivors.length }),
+    }[p.stage]();
+    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: Math.max(s.minDevices, s.secagg.threshold + 1) }, { now: Date.now(), deadline: p.deadline, force, retryAt: p.retryAt });
+    if (action.kind === 'wait') return;
+    if (action.kind === 'keep-open') {
       // Too few devices have checked in yet: keep the round open rather than abandon it.
-      p.deadline = Date.now() + s.stageSeconds * 1000;
-      this.#store.setPointer(p);
-      await this.ctx.storage.setAlarm(p.deadline);
+      this.#store.setPointer({ ...p, deadline: action.deadline });
+      await this.ctx.storage.setAlarm(action.deadline);
       return;
     }
-    if (p.stage === 'unmask') {
-      if (p.retryAt !== undefined && Date.now() < p.retryAt && !force) return;
-      return await this.#finishRound(s, p, state);
-    }
+    if (action.kind === 'finish') return await this.#finishRound(s, p, state);
     await this.#close(state, s, p.round);
     const next = state.stage as TaskStage;
     this.ctx.storage.transactionSync(() => {
@@ -235,15 +231,11 @@ export class FederatedTask extends DurableObject<Env> {
     return this.#advanceOrThrow(s, false);
   }
 
-  /**
-   * A stage that is still receiving answers is not cut off: each answer gives the stage stageSeconds more, up to
-   * MAX_STAGE_FACTOR × stageSeconds after it opened. Devices that are slow but coming (a loaded phone, long local
-   * training before advertise-keys) make the round; devices that are gone cost one stageSeconds after the last answer.
-   */
+  /** An answer gives its stage more time (round-controller.ts: extendedDeadline). */
   async #extendDeadline(s: TaskSettings, p: RoundPointer): Promise<void> {
     const now = Date.now();
-    const deadline = Math.min(Math.max(p.deadline, now + s.stageSeconds * 1000), (p.opened ?? now) + MAX_STAGE_FACTOR * s.stageSeconds * 1000);
-    if (deadline <= p.deadline) return;
+    const deadline = extendedDeadline({ now, deadline: p.deadline, opened: p.opened ?? now, stageSeconds: s.stageSeconds });
+    if (deadline === undefined) return;
     this.#store.setPointer({ ...p, deadline });
     await this.ctx.storage.setAlarm(deadline);
   }
