@@ -29,19 +29,20 @@ export interface Publication {
 export async function publishModel(env: Env, catalog: DurableObjectStub<ModelCatalog>, p: Publication): Promise<PutVersionResult> {
   const sha256 = await sha256Hex(p.bytes);
   const existing = await catalog.resolve(p.model, p.version);
+  let result: PutVersionResult;
   if (existing && existing.version === p.version) {
-    const result: PutVersionResult = existing.sha256 === sha256 ? { status: 'unchanged', record: existing } : { status: 'conflict', record: existing };
-    if (result.status === 'unchanged' && p.alias) await catalog.setAlias(p.model, p.alias, p.version);
-    return result;
+    result = existing.sha256 === sha256 ? { status: 'unchanged', record: existing } : { status: 'conflict', record: existing };
+  } else {
+    const loaded = await loadModel(p.bytes);
+    try {
+      if (p.probe) await probeModel(loaded, p.probe);
+    } finally {
+      await loaded.session.release();
+    }
+    await putBlob(env.MODEL_BLOBS, sha256, p.bytes);
+    result = await catalog.putVersion({ model: p.model, version: p.version, sha256, bytes: p.bytes.byteLength, inputs: loaded.inputs, outputs: loaded.outputs });
   }
-  const loaded = await loadModel(p.bytes);
-  try {
-    if (p.probe) await probeModel(loaded, p.probe);
-  } finally {
-    await loaded.session.release();
-  }
-  await putBlob(env.MODEL_BLOBS, sha256, p.bytes);
-  const result = await catalog.putVersion({ model: p.model, version: p.version, sha256, bytes: p.bytes.byteLength, inputs: loaded.inputs, outputs: loaded.outputs });
+  // Also after `unchanged`: a publish retried after the version was written still moves the alias.
   if (result.status !== 'conflict' && p.alias) await catalog.setAlias(p.model, p.alias, p.version);
   return result;
 }
