@@ -19,6 +19,7 @@ interface __BaseEnv_Env {
 	MODEL_CATALOG: DurableObjectNamespace<import("./functions/index").ModelCatalog>;
 	FEDERATED_TASK: DurableObjectNamespace<import("./functions/index").FederatedTask>;
 	TASK_DIRECTORY: DurableObjectNamespace<import("./functions/index").TaskDirectory>;
+	SHARD_AGGREGATOR: DurableObjectNamespace<import("./functions/index").ShardAggregator>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {

@@ -3,6 +3,7 @@ import app from './app.ts';
 
 export { ModelCatalog } from './registry/model-catalog.ts';
 export { FederatedTask } from './tasks/federated-task.ts';
+export { ShardAggregator } from './tasks/shard-aggregator.ts';
 export { TaskDirectory } from './tasks/task-directory.ts';
 
 export default {

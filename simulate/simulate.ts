@@ -7,6 +7,7 @@
  *   npm run simulate -- [--url http://127.0.0.1:8787] [--devices 100] [--per-round 20] [--rounds 20]
  *                       [--dropout 0.3] [--dp] [--epsilon 3] [--sigma 2.5] [--init served|random] [--stage-seconds 5]
  *                       [--scenario finetune [--split dirichlet|pathological] [--alpha 0.5] [--distributed-dp]]
+ *   npm run simulate -- --devices 1000 --per-round 1000 --shard-size 100 --rounds 2   (sharded rounds: at-scale.ts)
  * --init served (default): the task starts from the fp32 weights of the bundled mnist-mlp the edge serves — the
  * realistic case of devices fine-tuning a deployed model; --init random: from freshly initialised weights.
  * --scenario finetune (finetune-scenario.ts): the served model is pretrained on 2,000 public digits no device holds,
@@ -49,9 +50,19 @@ const { values: a } = parseArgs({
     epsilon: { type: 'string', default: '3' }, sigma: { type: 'string', default: '2.5' }, 'stage-seconds': { type: 'string' }, task: { type: 'string' },
     init: { type: 'string', default: 'served' },
     scenario: { type: 'string', default: 'served' }, split: { type: 'string', default: 'dirichlet' }, alpha: { type: 'string', default: '0.5' },
+    'shard-size': { type: 'string' }, threads: { type: 'string' },
     'distributed-dp': { type: 'boolean', default: false }, 'local-epochs': { type: 'string' }, lr: { type: 'string' }, optimizer: { type: 'string' }, server: { type: 'string' }, 'server-lr': { type: 'string' }, 'dd-clip': { type: 'string', default: '0.5' }, 'dd-sigma': { type: 'string', default: '0.5' }, data: { type: 'string', default: 'mnist' },
   },
 });
+if (a['shard-size'] !== undefined) {
+  // Sharded rounds at scale (at-scale.ts): devices over worker threads, shards and server memory per round.
+  const { defaultThreads, runAtScale } = await import('./at-scale.ts');
+  await runAtScale({
+    devices: Number(a.devices), perRound: Number(a['per-round'] ?? a.devices), shardSize: Number(a['shard-size']), rounds: Number(a.rounds), dropout: Number(a.dropout),
+    stageSeconds: Number(a['stage-seconds'] ?? 30), threads: Number(a.threads ?? defaultThreads()), url: a.url,
+  });
+  process.exit(0);
+}
 useNodeWasm();
 await tf.setBackend('wasm');
 // The finetune scenario asks every device each round (cross-device FL at full participation, as Hsu et al.'s

@@ -33,7 +33,7 @@ export interface RoundRules {
 export type RoundAction =
   /** Nothing to do yet. */
   | { kind: 'wait' }
-  /** Check-in is due but too few devices came: keep it open until `deadline`. */
+  /** Check-in is due but too few devices came, or no masked input came yet: keep the stage open until `deadline`. */
   | { kind: 'keep-open'; deadline: number }
   /** Close the stage (the server moves to the next). */
   | { kind: 'close' }
@@ -41,10 +41,15 @@ export type RoundAction =
   | { kind: 'finish' };
 
 /** What to do with the current stage at `now` (`force`: an operator closes it now; `retryAt`: a publish to retry). */
-export function nextAction(p: StageProgress, rules: RoundRules, t: { now: number; deadline: number; force?: boolean; retryAt?: number | undefined }): RoundAction {
+export function nextAction(p: StageProgress, rules: RoundRules, t: { now: number; deadline: number; opened?: number | undefined; force?: boolean; retryAt?: number | undefined }): RoundAction {
   const due = t.force === true || t.now >= t.deadline;
   if (p.answered < p.expected && !due) return { kind: 'wait' };
   if (p.stage === 'advertise-keys' && p.answered < rules.minStart) return { kind: 'keep-open', deadline: t.now + rules.stageSeconds * 1000 };
+  // Masked-input is where devices do their heavy work (k mask expansions of d words each, after training): the
+  // first input may take far longer than the gaps between inputs, above all when one machine simulates many
+  // devices. With none yet, the stage waits up to MAX_STAGE_FACTOR × stageSeconds after it opened for the first.
+  const patience = t.opened === undefined ? undefined : t.opened + MAX_STAGE_FACTOR * rules.stageSeconds * 1000;
+  if (p.stage === 'masked-input' && p.answered === 0 && t.force !== true && patience !== undefined && t.now < patience) return { kind: 'keep-open', deadline: patience };
   if (p.stage === 'unmask') return t.retryAt !== undefined && t.now < t.retryAt && !t.force ? { kind: 'wait' } : { kind: 'finish' };
   return { kind: 'close' };
 }

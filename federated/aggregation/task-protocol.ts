@@ -69,6 +69,11 @@ export interface TaskSettings {
   /** Seconds each stage waits for devices before closing with whoever answered. */
   stageSeconds: number;
   secagg: { neighbours: number; threshold: number };
+  /**
+   * Most devices one SecAgg+ instance (one aggregator Durable Object) takes. A round of more devices than this is
+   * split into shards, each its own SecAgg+ instance, whose unmasked sums the task adds (secagg/shards.ts).
+   */
+  shardSize?: number;
   /** Per-coordinate clip of the weight update and the example count that gets full weight (fixed-point.ts). */
   update: { clip: number; maxExamples: number };
   training: LocalTraining;
@@ -142,6 +147,13 @@ export interface RoundInfo {
   deadline: string;
 }
 
+export interface ShardSummary {
+  devices: number;
+  survivors: number;
+  status: 'published' | 'abandoned';
+  reason?: string;
+}
+
 export interface RoundRecord {
   round: number;
   status: 'running' | 'published' | 'abandoned';
@@ -158,6 +170,8 @@ export interface RoundRecord {
   epsilon?: number;
   /** Client-level ε of the distributed DP after this round's sum was released. */
   clientEpsilon?: number;
+  /** Sharded rounds: each shard's devices, survivors and outcome (the server learns each published shard's sum). */
+  shards?: ShardSummary[];
   /** Revealed shares that did not lie on their owner's polynomial: left out of unmasking (sender or dealer lied). */
   badShares?: { holder: string; of: string }[];
   startedAt: string;

@@ -114,6 +114,7 @@ async function payloadDigest(m: DeviceMessage): Promise<Uint8Array> {
   }
 }
 
-export async function signingBytes(m: DeviceMessage): Promise<Uint8Array> {
-  return framed('fedge-secagg/v1 message', m.roundId, m.stage, m.from, await payloadDigest(m));
+/** What a device signs. `digest`: the payload's digest when it is already known (a masked input that streamed in). */
+export async function signingBytes(m: DeviceMessage, digest?: Uint8Array): Promise<Uint8Array> {
+  return framed('fedge-secagg/v1 message', m.roundId, m.stage, m.from, digest ?? (await payloadDigest(m)));
 }

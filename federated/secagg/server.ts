@@ -81,7 +81,7 @@ export async function serverReceive(state: ServerState, m: DeviceMessage): Promi
  * (enrolled for advertise-keys, on the roster after), and its Ed25519 signature. Throws SecAggError; nothing
  * in the state changes.
  */
-export async function serverAuthenticate(state: ServerState, m: DeviceMessage): Promise<void> {
+export async function serverAuthenticate(state: ServerState, m: DeviceMessage, payloadDigest?: Uint8Array): Promise<void> {
   if (m.roundId !== state.config.roundId) refuse(m, `message for round '${m.roundId}', this is round '${state.config.roundId}' (replayed or misrouted)`);
   if (m.stage !== state.stage) refuse(m, `the round is at stage '${state.stage}'`);
   let key: Uint8Array;
@@ -95,7 +95,7 @@ export async function serverAuthenticate(state: ServerState, m: DeviceMessage): 
     if (!ad || !state.roster.includes(m.from)) refuse(m, 'not a participant of this round');
     key = ad!.identityKey;
   }
-  if (!(await verify(key, await signingBytes(m), m.signature))) refuse(m, 'bad signature');
+  if (!(await verify(key, await signingBytes(m, payloadDigest), m.signature))) refuse(m, 'bad signature');
   if (m.stage === 'advertise-keys' && !((await usablePublicKey(m.encryptionKey)) && (await usablePublicKey(m.maskKey)))) refuse(m, 'a public key is a low-order point (no key can be agreed with it)');
 }
 
@@ -149,6 +149,29 @@ export function serverAccept(state: ServerState, m: DeviceMessage): void {
       return;
     }
   }
+}
+
+/**
+ * A masked input that arrives in chunks (it is never whole in memory): the same checks as serverAccept, then each
+ * chunk of words is added to the running sum at its offset. `chunks` must cover the input's `length` words exactly
+ * once, in order (the caller has checked the total and authenticated the sender with the streamed digest).
+ */
+export function serverAcceptMaskedChunks(state: ServerState, from: string, chunks: Iterable<Uint32Array>): void {
+  const m = { stage: 'masked-input', from } as DeviceMessage;
+  if (state.stage !== 'masked-input') refuse(m, `the round is at stage '${state.stage}'`);
+  const v = view(state);
+  if (!v.sharers.has(from)) refuse(m, 'this device did not share keys');
+  if (v.survivors.has(from)) refuse(m, 'this device already sent its input');
+  let offset = 0;
+  for (const words of chunks) {
+    if (offset + words.length > state.config.length) throw new SecAggError(`masked-input from ${from}: more than ${state.config.length} words`);
+    addMask(state.sum.subarray(offset, offset + words.length), words, 1);
+    offset += words.length;
+  }
+  // The caller checked the length first; a short input here would leave a partial mask in the sum.
+  if (offset !== state.config.length) throw new Error(`masked-input from ${from}: ${offset} of ${state.config.length} words were added`);
+  state.survivors.push(from);
+  v.survivors.add(from);
 }
 
 function abort(state: ServerState, reason: string): never {

@@ -84,6 +84,33 @@ const count = (b: Uint8Array | undefined, what: string, max: number) => {
   return n;
 };
 
+/**
+ * Stage, round, sender and signature of a message, read from its first bytes only (the route sends a message to
+ * its shard's aggregator, and streams a masked input, before the body is read whole); `bodyOffset` is where the
+ * message's own fields start (a masked input: one frame header, then its words). Throws SecAggError like
+ * decodeMessage; the signature is not checked.
+ */
+export function messageHead(prefix: Uint8Array): { stage: DeviceMessage['stage']; roundId: string; from: string; signature: Uint8Array; bodyOffset: number } {
+  if (!(prefix instanceof Uint8Array) || prefix.byteLength < 1) throw new SecAggError('malformed message: empty');
+  const stage = (Object.keys(TYPE) as DeviceMessage['stage'][]).find((k) => TYPE[k] === prefix[0]);
+  if (!stage) throw new SecAggError(`malformed message: unknown type ${prefix[0]}`);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  const names = ['round id', 'sender', 'signature'];
+  const out: Uint8Array[] = [];
+  let off = 1;
+  for (const what of names) {
+    if (off + 4 > prefix.byteLength) throw new SecAggError('malformed message: the head is cut short');
+    const len = view.getUint32(off, true);
+    if (len > MAX_TEXT || off + 4 + len > prefix.byteLength) throw new SecAggError(`malformed message: ${what} is longer than ${MAX_TEXT} bytes or cut short`);
+    out.push(prefix.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  return { stage, roundId: text(out[0], 'round id'), from: text(out[1], 'sender'), signature: bytesOf(out[2], 'signature', 64), bodyOffset: off };
+}
+
+/** Bytes that always hold a message's head (type, round id, sender, signature) and a masked input's frame header. */
+export const MESSAGE_HEAD_BYTES = 1 + 2 * (4 + MAX_TEXT) + 4 + 64 + 4;
+
 export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits = {}): DeviceMessage {
   if (!(bytes instanceof Uint8Array) || bytes.byteLength < 1) throw new SecAggError('malformed message: empty');
   const f = fields(bytes.subarray(1));

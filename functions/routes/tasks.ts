@@ -28,7 +28,8 @@ import { fromBase64 } from '../../federated/secagg/bytes.ts';
 import { secAggParameters } from '../../federated/secagg/parameters.ts';
 import { DEVICE_SIGNATURE_HEADER, type TaskBase, type TaskSettings, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { MAX_JSON_DEPTH, TaskSettingsError, jsonDepth, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
-import { maxMessageBytes } from '../../federated/secagg/wire.ts';
+import { MESSAGE_HEAD_BYTES, maxMessageBytes, messageHead } from '../../federated/secagg/wire.ts';
+import { SecAggError } from '../../federated/secagg/messages.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
 
@@ -47,6 +48,8 @@ export const taskBody = z.object({
   trainable: z.string().max(16).optional(),
   rounds: z.number().int().min(1).max(10_000),
   devicesPerRound: z.number().int().min(3).max(10_000),
+  /** Most devices one SecAgg+ instance takes; a larger round is split into parallel shards (federated/secagg/shards.ts). */
+  shardSize: z.number().int().min(3).max(10_000).optional(),
   minDevices: z.number().int().min(1).optional(),
   stageSeconds: positive.max(3600).default(30), // minimum: task-settings.ts
   expectedDropout: z.number().min(0).max(0.6).default(0.3),
@@ -150,7 +153,8 @@ async function createTask(c: Ctx) {
   const body = await json(c, taskBody);
   const { spec, weights, base } = body.base ? await baseModel(c, body) : { ...specModel(body), base: undefined };
   const secagg = body.secagg ?? (() => {
-    const p = secAggParameters({ devices: body.devicesPerRound, dropoutRate: body.expectedDropout });
+    // Each shard is its own SecAgg+ instance: its k and t follow from the shard's size.
+    const p = secAggParameters({ devices: Math.min(body.devicesPerRound, body.shardSize ?? Infinity), dropoutRate: body.expectedDropout });
     return { neighbours: p.neighbours, threshold: p.threshold };
   })();
   const minDevices = body.minDevices ?? secagg.threshold + 1;
@@ -168,7 +172,7 @@ async function createTask(c: Ctx) {
   // (409, naming the alias) for as long as the task may publish. A retried create sets it again.
   if (base) await services(c.env).registry.setAlias(base.model, taskBaseAlias(body.task), base.version);
   // Listed only once it exists (a retry of the same create registers it if this step failed before).
-  await registerTask(c.env, body.task, { maxMessageBytes: maxMessageBytes(updateLength(settings)) });
+  await registerTask(c.env, body.task, { maxMessageBytes: maxMessageBytes(updateLength(settings)), sharded: settings.shardSize !== undefined && settings.devicesPerRound > settings.shardSize });
   return c.json({ task: body.task, created: created.created, settings }, created.created ? 201 : 200);
 }
 
@@ -199,10 +203,48 @@ async function message(c: Ctx) {
   // Read whole, bounded by the largest message this task's rounds take and by time, before the task's queue.
   const body = await readBody(c, { maxBytes: entry.maxMessageBytes, what: 'SecAgg+ message', timeoutMs: services(c.env).config.bodyTimeoutMs });
   if (!body.byteLength) fail(400, 'not a SecAgg+ message: the body is empty');
-  const r = unwrap(await stub.receive(body, epsilon));
+  const head = headOf(body);
+  // Past check-in, a sharded round's messages go to the aggregator of the sender's shard.
+  const target = entry.sharded && head.stage !== 'advertise-keys' ? await shardTarget(c, stub, head) : stub;
+  const r = unwrap(head.stage === 'masked-input' ? await target.receiveMasked({ roundId: head.roundId, from: head.from, signature: head.signature }, chunked(maskedWords(body, head.bodyOffset)), epsilon) : await target.receive(body, epsilon));
   // The round's close published a version: this isolate must not serve an older resolution of the alias.
   if (r.published) services(c.env).registry.forget();
   return c.json(r, r.duplicate ? 200 : 202);
+}
+
+function headOf(body: Uint8Array): ReturnType<typeof messageHead> {
+  try {
+    return messageHead(body.subarray(0, MESSAGE_HEAD_BYTES));
+  } catch (e) {
+    if (e instanceof SecAggError) fail(400, `not a SecAgg+ message: ${e.message}`);
+    throw e;
+  }
+}
+
+/** A masked input's words: its one frame after the head, which must end the body. */
+function maskedWords(body: Uint8Array, offset: number): Uint8Array {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  if (offset + 4 > body.byteLength || offset + 4 + view.getUint32(offset, true) !== body.byteLength) fail(400, 'not a SecAgg+ message: malformed message: a masked input is one frame of words that ends the message');
+  return body.subarray(offset + 4);
+}
+
+/** Chunks the task's object reads one at a time (it never holds a masked input whole). */
+const STREAM_CHUNK_BYTES = 64 * 1024;
+function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let off = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (off >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.slice(off, off + STREAM_CHUNK_BYTES));
+      off += STREAM_CHUNK_BYTES;
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** The aggregator that takes a message past check-in (sharded rounds), or the task's own object. */
+async function shardTarget(c: Ctx, stub: DurableObjectStub<FederatedTask>, head: { roundId: string; from: string }): Promise<DurableObjectStub<FederatedTask>> {
+  const { shard } = await stub.shardFor(head.roundId, head.from);
+  return shard ? c.env.SHARD_AGGREGATOR.getByName(shard) : stub;
 }
 
 function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
@@ -222,7 +264,10 @@ function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
         fail(400, `${DEVICE_SIGNATURE_HEADER}: not base64`);
       }
     }
-    const r = unwrap(await (await stub(c)).relay(kind, round, device, signature, wait));
+    let r = unwrap(await (await stub(c)).relay(kind, round, device, signature, wait));
+    // A sharded round: the device's shard's aggregator has what is relayed to it.
+    if ('shard' in r) r = unwrap(await c.env.SHARD_AGGREGATOR.getByName(r.shard).relay(kind, round, device, signature, wait));
+    if (!('json' in r)) fail(502, 'a shard\'s aggregator redirected again');
     return c.json(r.json);
   };
 }

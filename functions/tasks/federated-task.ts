@@ -18,19 +18,45 @@ import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, ty
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
 import { extendedDeadline, nextAction } from '../../federated/aggregation/round-controller.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
-import { equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { concat, equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
 import { randomBytes, sha256, verify } from '../../federated/secagg/primitives.ts';
-import { type ServerState, serverAccept, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../federated/secagg/server.ts';
+import { type ServerState, serverAccept, serverAcceptMaskedChunks, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../federated/secagg/server.ts';
 import { decodeMessage } from '../../federated/secagg/wire.ts';
+import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shardedDeadline } from '../../federated/aggregation/sharded-round.ts';
+import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
+import { addMask } from '../../federated/secagg/prg.ts';
 import { DeviceRateLimit } from './device-rate-limit.ts';
 import { publishRound } from './publish.ts';
 import { type RoundPointer, TaskStore } from './task-store.ts';
 
 /** Longest a relay request is held open waiting for its stage to close (long poll). */
 export const MAX_RELAY_WAIT_SECONDS = 25;
-/** Publishing a finished round (R2, catalog) is tried this many times before the round is abandoned. */
+/** Publishing a finished round (R2, catalog) — or a shard's report — is tried this many times before the round is abandoned. */
 const MAX_PUBLISH_ATTEMPTS = 4;
+/** Bytes of one chunk of a streamed masked input in scratch storage (whole words; at most one per request in memory). */
+const MASKED_CHUNK_BYTES = 64 * 1024;
+/** A finished shard's aggregator keeps its storage this long (late relays get an answer), then deletes it. */
+const SHARD_RETENTION_MS = 10 * 60_000;
+
+/** What an aggregator object holds about its place in the task (absent in the task's own object). */
+interface ShardRole {
+  index: number;
+}
+
+/** What the coordinator hands a shard's aggregator when check-in closes. */
+export interface ShardStart {
+  settings: TaskSettings;
+  round: number;
+  roundId: string;
+  graphSeed: string;
+  weightsVersion: number;
+  index: number;
+  /** The shard's devices and their enrolled identity keys. */
+  devices: [string, Uint8Array][];
+  /** Their advertise-keys messages (wire bytes), as the coordinator accepted them. */
+  ads: Uint8Array[];
+}
 
 export type RelayKind = 'broadcast' | 'delivery' | 'unmask';
 
@@ -42,6 +68,8 @@ const refuse = (status: Refusal['refused']['status'], error: string, retryAfterS
 const tooFast = (device: string, retryAfterSeconds: number) => refuse(429, `device '${device}' is sending too many requests; retry after ${retryAfterSeconds} s`, retryAfterSeconds);
 
 export type ReceiveResult = { accepted: true; duplicate: boolean; stage: TaskStage; published?: string } | Refusal;
+/** A relay, or where it is (the aggregator of the device's shard), or a refusal. */
+export type RelayResult = { json: object } | { shard: string } | Refusal;
 
 /** A failure that is not the protocol's: logged in full, and the round records only its message. */
 const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -57,6 +85,8 @@ export class FederatedTask extends DurableObject<Env> {
   #stageKey = '';
   readonly #messageLimit = new DeviceRateLimit({ capacity: 12, refillPerSecond: 0.5 });
   readonly #pollLimit = new DeviceRateLimit({ capacity: 30, refillPerSecond: 2 });
+  /** Shard of each device in the current sharded round (built once per round from the stored assignment). */
+  #shardIndex: { roundId: string; of: Map<string, number> } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -195,15 +225,22 @@ export class FederatedTask extends DurableObject<Env> {
   #abandon(s: TaskSettings, p: RoundPointer, reason: string): void {
     if (p.stage === 'finished') return;
     const rec = this.#store.record(p.round)!;
+    const sharded = this.#sharded(p);
     this.ctx.storage.transactionSync(() => {
-      this.#store.setRecord({ ...rec, status: 'abandoned', reason, dropouts: rec.advertised - rec.unmasked, endedAt: new Date().toISOString() });
+      this.#store.setRecord({ ...rec, status: 'abandoned', reason, dropouts: rec.advertised - rec.unmasked, endedAt: new Date().toISOString(), ...(sharded && { shards: mergeReports(sharded).shards }) });
       this.#next(s, p);
     });
+    const role = this.#store.meta<ShardRole>('shard');
+    // Not awaited: the coordinator may be the caller (an abandoned shard must never wait on it); a report that is
+    // lost costs the shard nothing more — the coordinator counts it abandoned at its deadline.
+    if (role) void this.#coordinator(s).shardReport(p.roundId, role.index, { status: 'abandoned', devices: s.devicesPerRound, reason }).catch((e) => console.error(`task ${s.task} round ${p.round} shard ${role.index}: the abandonment could not be reported:`, e));
   }
 
   async #advanceOrThrow(s: TaskSettings, force: boolean): Promise<string | undefined> {
     const p = this.#store.pointer();
     if (p.stage === 'finished') return;
+    const sharded = this.#sharded(p);
+    if (sharded && p.stage !== 'advertise-keys') return this.#advanceSharded(s, p, sharded, force);
     const state = await this.#state(s, p);
     const progress = {
       'advertise-keys': () => ({ answered: Object.keys(state.ads).length, expected: s.devicesPerRound }),
@@ -211,15 +248,16 @@ export class FederatedTask extends DurableObject<Env> {
       'masked-input': () => ({ answered: state.survivors.length, expected: state.sharers.length }),
       unmask: () => ({ answered: Object.keys(state.unmasks).length, expected: state.survivors.length }),
     }[p.stage]();
-    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: Math.max(s.minDevices, s.secagg.threshold + 1) }, { now: Date.now(), deadline: p.deadline, force, retryAt: p.retryAt });
+    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: Math.max(s.minDevices, s.secagg.threshold + 1) }, { now: Date.now(), deadline: p.deadline, opened: p.opened, force, retryAt: p.retryAt });
     if (action.kind === 'wait') return;
     if (action.kind === 'keep-open') {
-      // Too few devices have checked in yet: keep the round open rather than abandon it.
+      // Too few devices have checked in yet (or no masked input arrived yet): keep the stage open rather than abandon the round.
       this.#store.setPointer({ ...p, deadline: action.deadline });
       await this.ctx.storage.setAlarm(action.deadline);
       return;
     }
     if (action.kind === 'finish') return await this.#finishRound(s, p, state);
+    if (p.stage === 'advertise-keys' && s.shardSize !== undefined && s.devicesPerRound > s.shardSize) return await this.#startShards(s, p);
     await this.#close(state, s, p.round);
     const next = state.stage as TaskStage;
     this.ctx.storage.transactionSync(() => {
@@ -244,19 +282,52 @@ export class FederatedTask extends DurableObject<Env> {
     if (p.round >= s.rounds) {
       this.#store.setPointer({ ...p, stage: 'finished' });
       this.#server = undefined;
-      void this.ctx.storage.deleteAlarm();
+      // A shard's aggregator lives for one round: its storage goes after a while (alarm()).
+      if (this.#store.meta<ShardRole>('shard')) void this.ctx.storage.setAlarm(Date.now() + SHARD_RETENTION_MS);
+      else void this.ctx.storage.deleteAlarm();
     } else this.#startRound(s, p.round + 1, p.weightsVersion);
   }
 
   /**
-   * Unmasks the sum (robustly: bad shares are left out and their senders recorded), steps the server optimizer,
-   * publishes, then commits the round. A protocol failure or a non-finite model throws (the round is abandoned);
-   * a publishing failure is retried from storage up to MAX_PUBLISH_ATTEMPTS times, then the round is abandoned.
+   * Unmasks the sum (robustly: bad shares are left out and their senders recorded); then the task's own object
+   * completes the round (#completeRound) and a shard's aggregator reports its sum to the task (#reportShard).
    */
   async #finishRound(s: TaskSettings, p: RoundPointer, state: ServerState): Promise<string | undefined> {
-    const rec = this.#store.record(p.round)!;
     const result = await serverCloseUnmask(state);
-    const mean = await this.#meanUpdate(s, p, result.sum, result.survivors.length);
+    const unmasked = Object.keys(state.unmasks).length;
+    const role = this.#store.meta<ShardRole>('shard');
+    if (role) {
+      return this.#reportShard(s, p, role, result.sum, {
+        status: 'published', devices: s.devicesPerRound, shared: state.sharers.length, submitted: state.survivors.length, survivors: result.survivors.length,
+        unmasked, badShares: result.badShares, epsilon: this.#store.epsilons(),
+      });
+    }
+    return this.#completeRound(s, p, result.sum, result.survivors.length, { unmasked, ...(result.badShares.length ? { badShares: result.badShares } : {}) });
+  }
+
+  /**
+   * A publish (or a shard's report) that failed: the round is tried again from storage after a pause, up to
+   * MAX_PUBLISH_ATTEMPTS times; then this throws and the round is abandoned.
+   */
+  async #retryLater(s: TaskSettings, p: RoundPointer, what: string, e: unknown): Promise<undefined> {
+    const failures = (p.publishFailures ?? 0) + 1;
+    if (failures >= MAX_PUBLISH_ATTEMPTS) throw new Error(`${what} failed ${failures} times, last: ${describe(e)}`);
+    console.error(`task ${s.task} round ${p.round}: ${what} failed (attempt ${failures} of ${MAX_PUBLISH_ATTEMPTS}), retrying:`, e);
+    // The in-memory state is unmasked now: the retry rebuilds it from storage.
+    this.#server = undefined;
+    const retryAt = Date.now() + Math.max(5, s.stageSeconds) * 1000;
+    this.#store.setPointer({ ...p, publishFailures: failures, retryAt });
+    await this.ctx.storage.setAlarm(retryAt);
+    return undefined;
+  }
+
+  /**
+   * Steps the server optimizer on the survivors' mean update, publishes, then commits the round. A non-finite model
+   * throws (the round is abandoned); a publishing failure is retried (#retryLater).
+   */
+  async #completeRound(s: TaskSettings, p: RoundPointer, sum: Uint32Array, survivors: number, outcome: Partial<RoundRecord>): Promise<string | undefined> {
+    const rec = this.#store.record(p.round)!;
+    const mean = await this.#meanUpdate(s, p, sum, survivors);
     const weights = this.#store.floats('weights')!.slice();
     const opt: ServerOptimizerState = { m: this.#store.floats('opt-m')?.slice(), v: this.#store.floats('opt-v')?.slice() };
     const nextOpt = serverStep(s.serverOptimizer, weights, mean, opt);
@@ -266,15 +337,7 @@ export class FederatedTask extends DurableObject<Env> {
       // Publish before committing the round.
       version = await publishRound(this.env, s, p.round, weights);
     } catch (e) {
-      const failures = (p.publishFailures ?? 0) + 1;
-      if (failures >= MAX_PUBLISH_ATTEMPTS) throw new Error(`publishing failed ${failures} times, last: ${describe(e)}`);
-      console.error(`task ${s.task} round ${p.round}: publishing failed (attempt ${failures} of ${MAX_PUBLISH_ATTEMPTS}), retrying:`, e);
-      // The in-memory state is unmasked now: the retry rebuilds it from storage.
-      this.#server = undefined;
-      const retryAt = Date.now() + Math.max(5, s.stageSeconds) * 1000;
-      this.#store.setPointer({ ...p, publishFailures: failures, retryAt });
-      await this.ctx.storage.setAlarm(retryAt);
-      return undefined;
+      return this.#retryLater(s, p, 'publishing', e);
     }
     let epsilon: number | undefined;
     try {
@@ -287,9 +350,8 @@ export class FederatedTask extends DurableObject<Env> {
       if (nextOpt.m) this.#store.writeBlob('opt-m', this.#bytesOf(nextOpt.m));
       if (nextOpt.v) this.#store.writeBlob('opt-v', this.#bytesOf(nextOpt.v));
       this.#store.setRecord({
-        ...rec, status: 'published', unmasked: Object.keys(state.unmasks).length, dropouts: rec.advertised - result.survivors.length, updateNorm: l2Norm(mean), version,
+        ...rec, ...outcome, status: 'published', dropouts: rec.advertised - survivors, updateNorm: l2Norm(mean), version,
         epsilon: this.#store.maxEpsilon(), clientEpsilon: epsilon, endedAt: new Date().toISOString(),
-        ...(result.badShares.length ? { badShares: result.badShares } : {}),
       });
       const { publishFailures: _f, retryAt: _r, ...rest } = p;
       const moved = { ...rest, weightsVersion: p.weightsVersion + 1 };
@@ -309,7 +371,159 @@ export class FederatedTask extends DurableObject<Env> {
     }
   }
 
+
+  // ---- sharded rounds (coordinator: the task's object; aggregator: one shard's object) ----------------------
+
+  /** The current round's shard assignment, when the round is sharded. */
+  #sharded(p: RoundPointer): ShardedRound | undefined {
+    const r = this.#store.meta<ShardedRound>('shards');
+    return r?.roundId === p.roundId ? r : undefined;
+  }
+  #shardOf(r: ShardedRound, device: string): number | undefined {
+    if (this.#shardIndex?.roundId !== r.roundId) this.#shardIndex = { roundId: r.roundId, of: new Map(r.members.flatMap((m, j) => m.map((d) => [d, j] as const))) };
+    return this.#shardIndex.of.get(device);
+  }
+  #aggregator(roundId: string, index: number): DurableObjectStub<FederatedTask> {
+    return this.env.SHARD_AGGREGATOR.getByName(aggregatorName(roundId, index));
+  }
+  #coordinator(s: TaskSettings): DurableObjectStub<FederatedTask> {
+    return this.env.FEDERATED_TASK.getByName(s.task);
+  }
+
+  /**
+   * Check-in of a sharded round closes: a fresh seed (drawn now, after every device chose its id and checked in)
+   * assigns the devices to shards (secagg/shards.ts); each shard's aggregator gets its devices' keys and
+   * advertisements and runs the rest of the round. Stored before the aggregators start, so a restart reuses the
+   * same assignment (starting an aggregator twice is a no-op); the pointer moves only once they have started, so a
+   * device sent to its aggregator finds it running.
+   */
+  async #startShards(s: TaskSettings, p: RoundPointer): Promise<string | undefined> {
+    let plan = this.#store.meta<ShardedRound>('shards');
+    if (plan?.roundId !== p.roundId) {
+      const seed = randomBytes(32);
+      // Shards for the devices that did check in (not devicesPerRound): fewer devices, fewer and fuller shards.
+      const checkedIn = this.#store.senders(p.round, 'advertise-keys');
+      const { shards, overflow } = await assignShards(checkedIn, seed, shardPlan(checkedIn.length, s.shardSize!));
+      const minStart = Math.max(s.minDevices, s.secagg.threshold + 1);
+      const reports = shards.map((m): ShardReport | null => (m.length >= minStart ? null : { status: 'abandoned', devices: m.length, reason: `${m.length} devices landed in this shard; a shard needs ${minStart}` }));
+      plan = { roundId: p.roundId, seed: toBase64(seed), members: shards, overflow, reports };
+      this.#store.setMeta('shards', plan);
+    }
+    const started = plan;
+    const reports = await Promise.all(started.members.map(async (members, index) => {
+      if (started.reports[index]) return started.reports[index];
+      try {
+        await this.#aggregator(p.roundId, index).startShard({
+          settings: s, round: p.round, roundId: p.roundId, graphSeed: p.graphSeed, weightsVersion: p.weightsVersion, index,
+          devices: members.map((d) => [d, this.#store.identityKey(d)!]), ads: members.map((d) => this.#store.message(p.round, 'advertise-keys', d)!),
+        });
+        return null;
+      } catch (e) {
+        console.error(`task ${s.task} round ${p.round}: shard ${index}'s aggregator did not start:`, e);
+        return { status: 'abandoned', devices: members.length, reason: `its aggregator did not start: ${describe(e)}` } satisfies ShardReport;
+      }
+    }));
+    // A shard may have reported (abandoned) while the others started: keep what is stored.
+    const current = this.#store.meta<ShardedRound>('shards')!;
+    const now = Date.now();
+    const deadline = shardedDeadline(now, s.stageSeconds);
+    this.ctx.storage.transactionSync(() => {
+      this.#store.setMeta('shards', { ...current, reports: current.reports.map((r, j) => r ?? reports[j] ?? null) });
+      this.#store.setPointer({ ...p, stage: 'share-keys', opened: now, deadline });
+    });
+    this.#server = undefined;
+    this.#relays = {};
+    await this.ctx.storage.setAlarm(deadline);
+    return this.#advanceOrThrow(s, false);
+  }
+
+  /** A sharded round finishes when every shard has reported, or at its deadline with the shards that did. */
+  async #advanceSharded(s: TaskSettings, p: RoundPointer, r: ShardedRound, force: boolean): Promise<string | undefined> {
+    const due = force || Date.now() >= p.deadline || r.reports.every((x) => x !== null);
+    if (!due || (p.retryAt !== undefined && Date.now() < p.retryAt && !force)) return;
+    const merged = mergeReports(r);
+    if (merged.failure) throw new SecAggAbort(merged.failure);
+    const sum = this.#store.readBlob('sum')!;
+    const { failure: _f, survivors, ...outcome } = merged;
+    return this.#completeRound(s, p, new Uint32Array(sum.buffer, sum.byteOffset, sum.byteLength / 4), survivors, { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined });
+  }
+
+  /** An aggregator's round ended: it hands its unmasked sum to the coordinator, then its own round is over. */
+  async #reportShard(s: TaskSettings, p: RoundPointer, role: ShardRole, sum: Uint32Array, report: ShardReport & { status: 'published' }): Promise<string | undefined> {
+    let published: string | undefined;
+    try {
+      ({ published } = await this.#coordinator(s).shardReport(p.roundId, role.index, report, sum));
+    } catch (e) {
+      return this.#retryLater(s, p, 'reporting the shard\'s sum', e);
+    }
+    const rec = this.#store.record(p.round)!;
+    this.ctx.storage.transactionSync(() => {
+      this.#store.setRecord({ ...rec, status: 'published', unmasked: report.unmasked, dropouts: rec.advertised - report.survivors, endedAt: new Date().toISOString(), ...(report.badShares.length ? { badShares: report.badShares } : {}) });
+      this.#next(s, p);
+    });
+    return published;
+  }
+
+  /**
+   * (Aggregator) Takes one shard of a round: its devices, their keys and advertisements. Idempotent, and it never
+   * waits for this object's queue — the coordinator calls it while holding its own, and a shard's report waits on
+   * the coordinator's (no cycle). Check-in closes at once (everyone it waits for has answered) on the next turn.
+   */
+  startShard(start: ShardStart): { started: boolean } {
+    if (this.#store.settings()) return { started: false };
+    const s: TaskSettings = { ...start.settings, devicesPerRound: start.devices.length, rounds: start.round };
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.#store.setMeta('settings', s);
+      this.#store.setMeta('shard', { index: start.index } satisfies ShardRole);
+      for (const [d, key] of start.devices) this.#store.addDevice(d, key);
+      this.#store.setPointer({ round: start.round, roundId: start.roundId, graphSeed: start.graphSeed, stage: 'advertise-keys', opened: now, deadline: now, weightsVersion: start.weightsVersion });
+      this.#store.setRecord({ round: start.round, status: 'running', advertised: start.ads.length, shared: 0, submitted: 0, unmasked: 0, dropouts: 0, startedAt: new Date().toISOString() });
+      for (let i = 0; i < start.ads.length; i++) this.#store.addMessage(start.round, 'advertise-keys', start.devices[i]![0], start.ads[i]!);
+    });
+    void this.ctx.storage.setAlarm(now);
+    return { started: true };
+  }
+
+  /** (Coordinator) A shard's outcome; its sum joins the round's total once. Returns the version the round published. */
+  async shardReport(roundId: string, index: number, report: ShardReport, sum?: Uint32Array): Promise<{ accepted: boolean; published?: string }> {
+    const s = this.#store.settings();
+    if (!s) return { accepted: false };
+    return this.#exclusive(async () => {
+      const p = this.#store.pointer();
+      const r = this.#sharded(p);
+      if (!r || p.roundId !== roundId || p.stage === 'advertise-keys' || p.stage === 'finished' || !(index >= 0 && index < r.members.length) || r.reports[index]) return { accepted: false };
+      const length = updateLength(s);
+      const usable = report.status === 'abandoned' || (sum instanceof Uint32Array && sum.length === length && report.survivors >= s.minDevices);
+      const stored: ShardReport = usable ? report : { status: 'abandoned', devices: report.devices, reason: `its report is not a sum of ${length} words over at least ${s.minDevices} devices` };
+      this.ctx.storage.transactionSync(() => {
+        if (stored.status === 'published') {
+          const total = this.#store.readBlob('sum');
+          const acc = total ? new Uint32Array(total.buffer, total.byteOffset, length) : new Uint32Array(length);
+          addMask(acc, sum!, 1);
+          this.#store.writeBlob('sum', this.#bytesOf(acc));
+          for (const [d, e] of stored.epsilon) if (r.members[index]!.includes(d)) this.#store.reportEpsilon(d, e);
+        }
+        this.#store.setMeta('shards', { ...r, reports: r.reports.map((x, j) => (j === index ? stored : x)) });
+      });
+      return { accepted: true, published: await this.#advance(false) };
+    });
+  }
+
+  /** (Coordinator) The aggregator that takes `device`'s messages in round `roundId`, when that round is sharded. */
+  shardFor(roundId: string, device: string): { shard?: string } {
+    const s = this.#store.settings();
+    if (!s) return {};
+    const p = this.#store.pointer();
+    const r = this.#sharded(p);
+    if (!r || r.roundId !== roundId || p.stage === 'advertise-keys') return {};
+    const index = this.#shardOf(r, device);
+    return index === undefined ? {} : { shard: aggregatorName(roundId, index) };
+  }
+
   override async alarm(): Promise<void> {
+    // A shard's aggregator whose round is over deletes itself once its retention is over (#next set that alarm).
+    if (this.#store.meta<ShardRole>('shard') && this.#store.pointer()?.stage === 'finished') return this.ctx.storage.deleteAll();
     await this.#exclusive(() => this.#advance(false));
   }
 
@@ -346,9 +560,8 @@ export class FederatedTask extends DurableObject<Env> {
 
   /**
    * One SecAgg+ message from a device (wire format, read by the route bounded in size and time). Decoded against
-   * the task's update length before it waits for its turn; on its turn: a byte-identical resend is a no-op, then
-   * the sender and signature are checked (serverAuthenticate) and only then the sender's rate limit is spent — a
-   * forger cannot use up another device's tokens. `epsilonSpent` is what the device reports having spent.
+   * the task's update length before it waits for its turn (#accept). Masked inputs normally stream in through
+   * receiveMasked; one sent whole is accepted the same way.
    */
   async receive(bytes: Uint8Array, epsilonSpent?: number): Promise<ReceiveResult> {
     const s = this.#store.settings();
@@ -361,20 +574,87 @@ export class FederatedTask extends DurableObject<Env> {
       if (!(e instanceof SecAggError)) throw e;
       return refuse(400, `not a SecAgg+ message: ${e.message}`);
     }
+    if (m.stage !== 'masked-input') return this.#accept(s, m, { bytes }, epsilonSpent);
+    const masked = m.masked;
+    return this.#accept(s, m, { payloadDigest: await sha256(this.#bytesOf(masked)), chunks: () => [masked] }, epsilonSpent);
+  }
+
+  /**
+   * A masked input streamed in: `payload` is its 4·length bytes of words. Chunks of MASKED_CHUNK_BYTES go to
+   * scratch storage as they arrive, hashed on the way (DigestStream: the signature covers the payload's SHA-256),
+   * so at most one chunk per request is in memory; once the sender is authenticated the chunks are added to the
+   * running sum one at a time and deleted. Nothing reaches the sum before the whole input arrived and verified.
+   */
+  async receiveMasked(head: { roundId: string; from: string; signature: Uint8Array }, payload: ReadableStream<Uint8Array>, epsilonSpent?: number): Promise<ReceiveResult> {
+    const s = this.#store.settings();
+    if (!s) {
+      await payload.cancel();
+      return this.#noTask();
+    }
+    const words = updateLength(s);
+    const id = toBase64(randomBytes(12));
+    const hash = new crypto.DigestStream('SHA-256');
+    const hashing = hash.getWriter();
+    const pending = new Uint8Array(MASKED_CHUNK_BYTES);
+    let fill = 0, index = 0, total = 0;
+    const flush = () => {
+      if (fill) this.#store.addScratch(id, index++, pending.slice(0, fill));
+      fill = 0;
+    };
+    const wrongSize = (got: string) => refuse(400, `not a SecAgg+ message: malformed message: a masked input of this round is ${words} words (${4 * words} bytes), got ${got}`);
+    try {
+      const reader = payload.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > 4 * words) {
+          await reader.cancel();
+          return wrongSize('more');
+        }
+        await hashing.write(value);
+        for (let off = 0; off < value.byteLength;) {
+          const n = Math.min(value.byteLength - off, MASKED_CHUNK_BYTES - fill);
+          pending.set(value.subarray(off, off + n), fill);
+          fill += n;
+          off += n;
+          if (fill === MASKED_CHUNK_BYTES) flush();
+        }
+      }
+      flush();
+      await hashing.close();
+      if (total !== 4 * words) return wrongSize(`${total} bytes`);
+      const m: DeviceMessage = { stage: 'masked-input', ...head, masked: new Uint32Array(0) };
+      const chunks = function* (store: TaskStore) {
+        for (const c of store.scratch(id)) yield new Uint32Array(c.buffer, c.byteOffset, c.byteLength / 4);
+      };
+      return await this.#accept(s, m, { payloadDigest: new Uint8Array(await hash.digest), chunks: () => chunks(this.#store) }, epsilonSpent);
+    } finally {
+      this.#store.deleteScratch(id);
+    }
+  }
+
+  /**
+   * A decoded message on its turn: a byte-identical resend is a no-op (a masked input: the same signature and payload
+   * digest), then the sender and signature are checked (serverAuthenticate) and only then the sender's rate limit is
+   * spent — a forger cannot use up another device's tokens. `epsilonSpent` is what the device reports having spent.
+   */
+  #accept(s: TaskSettings, m: DeviceMessage, body: { bytes: Uint8Array } | { payloadDigest: Uint8Array; chunks: () => Iterable<Uint32Array> }, epsilonSpent?: number): Promise<ReceiveResult> {
     return this.#exclusive(async (): Promise<ReceiveResult> => {
       // Deadlines are checked first: a late message meets the next stage.
       await this.#advance(false);
       const p = this.#store.pointer();
       if (p.stage === 'finished') return refuse(422, 'the task has finished');
+      // Past check-in, a sharded round's messages go to the sender's aggregator (the route asks shardFor first).
+      if (this.#sharded(p) && p.stage !== 'advertise-keys') return refuse(422, m.stage === 'advertise-keys' ? `check-in for round ${p.round} has closed; check in for the next round` : `${m.from} is not in a shard of round ${p.round}`);
       const state = await this.#state(s, p);
       const current = m.roundId === p.roundId;
-      const digest = m.stage === 'masked-input' ? toBase64(await sha256(bytes)) : '';
-      // The same bytes again are the message already accepted (its signature was checked then): a no-op.
+      const digest = 'payloadDigest' in body ? toBase64(await sha256(concat(m.signature, body.payloadDigest))) : '';
       const prior = !current ? undefined : m.stage === 'masked-input' ? this.#store.contribution(p.round, m.from) : this.#store.message(p.round, m.stage, m.from);
-      const same = prior !== undefined && (typeof prior === 'string' ? prior === digest : equal(prior, bytes));
+      const same = prior !== undefined && (typeof prior === 'string' ? prior === digest : 'bytes' in body && equal(prior, body.bytes));
       if (same) return { accepted: true as const, duplicate: true, stage: p.stage };
       try {
-        await serverAuthenticate(state, m);
+        await serverAuthenticate(state, m, 'payloadDigest' in body ? body.payloadDigest : undefined);
       } catch (e) {
         if (!(e instanceof SecAggError)) throw e;
         return refuse(/not enrolled|identity key|bad signature|not a participant/.test(e.message) ? 403 : 422, e.message);
@@ -385,7 +665,8 @@ export class FederatedTask extends DurableObject<Env> {
       if (!limited.ok) return tooFast(m.from, limited.retryAfterSeconds);
       if (m.stage === 'advertise-keys' && p.stage === 'advertise-keys' && Object.keys(state.ads).length >= s.devicesPerRound) return refuse(422, 'this round is full; check in for the next one');
       try {
-        serverAccept(state, m);
+        if ('chunks' in body) serverAcceptMaskedChunks(state, m.from, body.chunks());
+        else serverAccept(state, m);
       } catch (e) {
         if (!(e instanceof SecAggError)) throw e;
         return refuse(422, e.message);
@@ -396,7 +677,7 @@ export class FederatedTask extends DurableObject<Env> {
           this.#store.writeBlob('sum', this.#bytesOf(state.sum));
           this.#store.addContribution(p.round, m.from, digest);
         } else {
-          this.#store.addMessage(p.round, m.stage, m.from, bytes);
+          this.#store.addMessage(p.round, m.stage, m.from, (body as { bytes: Uint8Array }).bytes);
         }
         const field = ({ 'advertise-keys': 'advertised', 'share-keys': 'shared', 'masked-input': 'submitted', unmask: 'unmasked' } as const)[m.stage];
         this.#store.setRecord({ ...rec, [field]: rec[field] + 1 });
@@ -419,7 +700,7 @@ export class FederatedTask extends DurableObject<Env> {
    * nobody else can read a round's roster or test who takes part. With `waitSeconds` the request is held until
    * the stage closes or the wait is over (long poll: one request per stage, not a poll every few hundred ms).
    */
-  async relay(kind: RelayKind, round: number, device: string, signature: Uint8Array | undefined, waitSeconds = 0): Promise<{ json: object } | Refusal> {
+  async relay(kind: RelayKind, round: number, device: string, signature: Uint8Array | undefined, waitSeconds = 0): Promise<RelayResult> {
     const s = this.#store.settings();
     if (!s) return this.#noTask();
     if (!signature) return refuse(401, 'relays need the device\'s signature: send Fedge-Device-Signature');
@@ -441,14 +722,22 @@ export class FederatedTask extends DurableObject<Env> {
     }
   }
 
-  async #relayNow(kind: RelayKind, round: number, device: string): Promise<{ json: object } | Refusal> {
-    return this.#exclusive(async (): Promise<{ json: object } | Refusal> => {
+  async #relayNow(kind: RelayKind, round: number, device: string): Promise<RelayResult> {
+    return this.#exclusive(async (): Promise<RelayResult> => {
       const s = this.#store.settings();
       if (!s) return this.#noTask();
       await this.#advance(false);
       const p = this.#store.pointer();
       if (round !== p.round) return refuse(422, `round ${round} is over; the task is at round ${p.round}`);
       if (p.stage === 'finished') return refuse(422, 'the task has finished');
+      const sharded = this.#sharded(p);
+      if (sharded && p.stage !== 'advertise-keys') {
+        const index = this.#shardOf(sharded, device);
+        const report = index === undefined ? undefined : sharded.reports[index];
+        if (report?.status === 'abandoned') return refuse(422, `${device}'s shard in round ${round} was abandoned: ${report.reason}`);
+        if (index !== undefined) return { shard: aggregatorName(p.roundId, index) };
+        return refuse(422, sharded.overflow.includes(device) ? `${device}'s shard was full in round ${round}; check in for the next round` : `${device} is not in round ${round}`);
+      }
       await this.#state(s, p);
       const r = this.#relays;
       if (kind === 'broadcast') return r.broadcast ? (r.broadcast.has(device) ? { json: relayToJson.broadcast(r.broadcast.get(device)!) } : refuse(422, `${device} is not in round ${round}`)) : refuse(425, 'advertise-keys is still open');

@@ -10,6 +10,8 @@ import { DurableObject } from 'cloudflare:workers';
 export interface TaskEntry {
   /** Largest well-formed SecAgg+ message for this task (wire.ts maxMessageBytes of its update length). */
   maxMessageBytes: number;
+  /** Rounds are split into shards: past check-in, a device's messages go to its shard's aggregator. */
+  sharded?: boolean;
 }
 
 export class TaskDirectory extends DurableObject<Env> {

@@ -1,11 +1,14 @@
 /**
  * The SQLite storage of one FederatedTask: schema and typed reads/writes, nothing else (the object decides when).
- *   meta          settings and the round pointer (round, stage, deadline, weights version)
+ *   meta          settings and the round pointer (round, stage, deadline, weights version); a sharded round's
+ *                 assignment and shard reports (coordinator), or the shard this object aggregates (aggregator)
  *   blobs         the global weights, the optimizer state and the round's running masked sum, each in ≤ 1 MiB rows
  *   devices       enrolled devices and their Ed25519 identity keys
  *   messages      the round's advertise/share/unmask messages and stage closes, in order — replayed after a restart
  *   contributions who is in the running sum (a masked input is added exactly once, a byte-identical retry is a no-op)
  *   rounds        one record per round for the status page
+ *   scratch       masked inputs streaming in, chunk by chunk, until their sender is authenticated (then added to
+ *                 the sum and deleted; emptied when the object starts, since a request does not outlive it)
  * Callers group writes in `transactionSync`, so a restart sees either a message and its effects or neither.
  */
 import type { RoundRecord, TaskSettings, TaskStage } from '../../federated/aggregation/task-protocol.ts';
@@ -40,6 +43,8 @@ export class TaskStore {
       CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, round INTEGER NOT NULL, kind TEXT NOT NULL, device TEXT, bytes BLOB);
       CREATE TABLE IF NOT EXISTS contributions (round INTEGER NOT NULL, device TEXT NOT NULL, digest TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (round, device));
       CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, record TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS scratch (id TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (id, idx));
+      DELETE FROM scratch;
     `);
   }
 
@@ -112,6 +117,10 @@ export class TaskStore {
   maxEpsilon(): number {
     return Number(this.#sql.exec('SELECT MAX(epsilon) AS e FROM devices').one().e ?? 0);
   }
+  /** Each device's reported ε (a shard's aggregator hands them to the task's coordinator). */
+  epsilons(): [string, number][] {
+    return this.#sql.exec('SELECT id, epsilon FROM devices WHERE epsilon > 0').toArray().map((r) => [String(r.id), Number(r.epsilon)]);
+  }
   reportEpsilon(device: string, epsilon: number): void {
     this.#sql.exec('UPDATE devices SET epsilon = MAX(epsilon, ?) WHERE id = ?', epsilon, device);
   }
@@ -123,6 +132,10 @@ export class TaskStore {
   message(round: number, kind: string, device: string): Uint8Array | undefined {
     const row = this.#sql.exec('SELECT bytes FROM messages WHERE round = ? AND kind = ? AND device = ?', round, kind, device).toArray()[0];
     return row ? new Uint8Array(row.bytes as ArrayBuffer) : undefined;
+  }
+  /** Senders of the round's `kind` messages, in arrival order. */
+  senders(round: number, kind: string): string[] {
+    return this.#sql.exec('SELECT device FROM messages WHERE round = ? AND kind = ? ORDER BY seq', round, kind).toArray().map((r) => String(r.device));
   }
   countMessages(round: number, kind: string): number {
     return Number(this.#sql.exec('SELECT COUNT(*) AS n FROM messages WHERE round = ? AND kind = ?', round, kind).one().n);
@@ -145,5 +158,17 @@ export class TaskStore {
   addContribution(round: number, device: string, digest: string): void {
     const seq = Number(this.#sql.exec('SELECT COUNT(*) AS n FROM contributions WHERE round = ?', round).one().n);
     this.#sql.exec('INSERT INTO contributions (round, device, digest, seq) VALUES (?, ?, ?, ?)', round, device, digest, seq);
+  }
+
+  /** One chunk of a masked input streaming in (`id` names the request). */
+  addScratch(id: string, idx: number, data: Uint8Array): void {
+    this.#sql.exec('INSERT INTO scratch (id, idx, data) VALUES (?, ?, ?)', id, idx, data);
+  }
+  /** The request's chunks, in order, one at a time (never all in memory). */
+  *scratch(id: string): Generator<Uint8Array> {
+    for (const r of this.#sql.exec('SELECT data FROM scratch WHERE id = ? ORDER BY idx', id)) yield new Uint8Array(r.data as ArrayBuffer);
+  }
+  deleteScratch(id: string): void {
+    this.#sql.exec('DELETE FROM scratch WHERE id = ?', id);
   }
 }

@@ -23,6 +23,14 @@ describe('round controller', () => {
     expect(nextAction({ stage: 'advertise-keys', answered: 3, expected: 10 }, rules, at(2_000))).toEqual({ kind: 'wait' });
   });
 
+  it('waits up to MAX_STAGE_FACTOR × stageSeconds for the first masked input (devices mask after training), then closes', () => {
+    const patience = MAX_STAGE_FACTOR * 10_000;
+    expect(nextAction({ stage: 'masked-input', answered: 0, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'keep-open', deadline: patience });
+    expect(nextAction({ stage: 'masked-input', answered: 0, expected: 6 }, rules, { now: patience, deadline: patience, opened: 0 })).toEqual({ kind: 'close' });
+    expect(nextAction({ stage: 'masked-input', answered: 1, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'close' });
+    expect(nextAction({ stage: 'share-keys', answered: 0, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'close' });
+  });
+
   it('finishes at unmask, but not before a pending publish retry is due (unless forced)', () => {
     expect(nextAction({ stage: 'unmask', answered: 4, expected: 4 }, rules, at(1_000))).toEqual({ kind: 'finish' });
     expect(nextAction({ stage: 'unmask', answered: 4, expected: 4 }, rules, at(1_000, { retryAt: 5_000 }))).toEqual({ kind: 'wait' });

@@ -1,0 +1,191 @@
+/**
+ * `npm run simulate -- --shard-size S` — a federated task at scale: N devices per round split into shards of at most
+ * S (parallel ShardAggregator objects under the task's coordinator), simulated as real Participants (the client SDK:
+ * download, train with TensorFlow.js, SecAgg+ over HTTP) spread over worker threads, against the local edge server.
+ * Per round it prints a progress bar, the round's wall time, each shard's outcome, and the peak resident memory of
+ * the server's processes during the round (sampled from /proc every 250 ms; workerd is the one that grows).
+ * workerd runs the Worker and every Durable Object of this server in one process, so its figure covers all the
+ * round's aggregators, the coordinator and the routes together; with --per-round equal to --shard-size the process
+ * holds one SecAgg+ instance, which measures one object's memory (minus the idle baseline printed first).
+ *
+ *   npm run simulate -- --devices 1000 --per-round 1000 --shard-size 100 --rounds 2 [--dropout 0.3]
+ *                       [--stage-seconds 30] [--threads 2] [--url http://127.0.0.1:8787]
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { DropPoint } from '../client-sdk/federated/participant.ts';
+import type { RoundRecord } from '../federated/aggregation/task-protocol.ts';
+import { toBase64 } from '../federated/secagg/bytes.ts';
+import { flattenWeights } from '../federated/model/flat-weights.ts';
+import { importOnnxWeights } from '../federated/model/onnx-import.ts';
+import { loadMnist, type LabelledSet } from '../models/data/mnist.ts';
+import { nonIidShards } from '../models/data/non-iid.ts';
+import { progressBar } from '../models/progress.ts';
+import { mnistMlp } from '../models/specs.ts';
+import { type LocalServer, startLocalServer } from '../test/e2e/local-server.ts';
+import { rssOfGroup } from './process-memory.ts';
+import { servedAccuracy, status } from './simulation.ts';
+
+export interface ScaleOptions {
+  devices: number;
+  perRound: number;
+  shardSize: number;
+  rounds: number;
+  dropout: number;
+  stageSeconds: number;
+  threads: number;
+  url?: string | undefined;
+}
+
+type ToWorker = { kind: 'round'; round: number; drops: Record<string, DropPoint | null> };
+type FromWorker = { kind: 'enrolled' } | { kind: 'device-done'; status: string; reason?: string } | { kind: 'round-done' } | { kind: 'error'; message: string };
+
+interface WorkerInput {
+  url: string;
+  task: string;
+  token: string;
+  devices: (LabelledSet & { id: string })[];
+}
+
+/** Worker thread: its slice of the devices as Participants; joins the rounds the main thread starts. */
+async function deviceWorker(input: WorkerInput): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  const { useNodeWasm } = await import('../client-sdk/training/node-backend.ts');
+  const { useNodeKeystream } = await import('../federated/secagg/node-keystream.ts');
+  const { Participant } = await import('../client-sdk/federated/participant.ts');
+  const { createIdentity } = await import('../federated/secagg/client.ts');
+  useNodeWasm();
+  await tf.setBackend('wasm');
+  // A device in Node masks with node:crypto's AES-256-CTR (the same keystream as Web Crypto's, faster here).
+  useNodeKeystream();
+  const post = (m: FromWorker) => parentPort!.postMessage(m);
+  const participants = await Promise.all(input.devices.map(async (d) => {
+    const p = new Participant({ url: input.url, task: input.task, identity: await createIdentity(d.id), backend: 'wasm', pollMs: 500 });
+    await p.enroll(input.token);
+    return { p, d };
+  }));
+  post({ kind: 'enrolled' });
+  parentPort!.on('message', async (m: ToWorker) => {
+    try {
+      await Promise.all(participants.map(async ({ p, d }) => {
+        const dropAt = m.drops[d.id];
+        if (dropAt === undefined) return;
+        const r = await p.joinRound({ x: d.x, y: d.y }, { dropAt: dropAt ?? undefined, waitMs: 600_000 }).catch((e: Error) => ({ status: 'failed', reason: e.message }));
+        post({ kind: 'device-done', status: r.status, ...('reason' in r && r.reason ? { reason: r.reason } : {}) });
+      }));
+      post({ kind: 'round-done' });
+    } catch (e) {
+      post({ kind: 'error', message: String(e) });
+    }
+  });
+}
+
+if (!isMainThread && (workerData as { atScale?: boolean })?.atScale) await deviceWorker((workerData as { input: WorkerInput }).input);
+
+const ADMIN = { Authorization: `Bearer ${process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token'}`, 'Content-Type': 'application/json' };
+
+export async function runAtScale(o: ScaleOptions): Promise<void> {
+  if (!(o.shardSize >= 3 && o.perRound >= 3 && o.devices >= o.perRound)) throw new Error('--shard-size and --per-round must be at least 3, and --devices at least --per-round');
+  let server: LocalServer | undefined, state: string | undefined;
+  let url = o.url;
+  if (!url) {
+    state = mkdtempSync(join(tmpdir(), 'fedge-scale-'));
+    process.stdout.write('starting the local edge server… ');
+    server = await startLocalServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
+    url = server.url;
+    console.log(`ready at ${url} (${(server.readyAfterMs / 1000).toFixed(1)} s)`);
+  }
+  const workers: Worker[] = [];
+  try {
+    const task = `scale-${Date.now().toString(36)}`;
+    const token = `enroll-${crypto.randomUUID()}`;
+    const weights = importOnnxWeights(mnistMlp, readFileSync(join(import.meta.dirname, '../models/mnist-mlp/model.fp32.onnx')));
+    const created = await fetch(`${url}/v1/tasks`, {
+      method: 'POST', headers: ADMIN,
+      body: JSON.stringify({
+        task, model: task, alias: 'federated', spec: mnistMlp, weights: toBase64(new Uint8Array(flattenWeights(mnistMlp, weights).buffer)),
+        rounds: o.rounds, devicesPerRound: o.perRound, shardSize: o.shardSize, stageSeconds: o.stageSeconds, expectedDropout: o.dropout,
+        training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' }, serverOptimizer: { kind: 'fedavg' }, update: { clip: 1, maxExamples: 200 }, enrollmentToken: token,
+      }),
+    });
+    if (!created.ok) throw new Error(`creating the task: ${created.status} ${await created.text()}`);
+    const { settings } = (await created.json()) as { settings: { secagg: { neighbours: number; threshold: number }; minDevices: number } };
+    const { train, test } = loadMnist();
+    const shards = nonIidShards(train, o.devices);
+    const ids = shards.map((_, i) => `device-${String(i).padStart(4, '0')}`);
+    console.log(`task ${task}: ${o.devices} devices, ${o.perRound} per round in shards of ≤ ${o.shardSize} (k ${settings.secagg.neighbours}, t ${settings.secagg.threshold}, min ${settings.minDevices} per shard), ${o.rounds} rounds, ${o.dropout * 100} % dropping out, mnist-mlp (d = ${flattenWeights(mnistMlp, weights).length}), devices over ${o.threads} worker threads`);
+
+    // Baseline memory of the server before any device joins.
+    const group = server?.child.pid;
+    const rss = () => (group === undefined ? [] : rssOfGroup(group).filter((x) => x.command.includes('workerd')));
+    const idle = rss()[0];
+    if (idle) console.log(`server idle: ${idle.command} ${idle.peakRssMiB.toFixed(0)} MiB resident`);
+
+    let onMessage: (m: FromWorker) => void = () => undefined;
+    process.stdout.write(`enrolling ${o.devices} devices… `);
+    const enrolled = Promise.all(Array.from({ length: o.threads }, (_, w) => {
+      const slice = shards.flatMap((s, i) => (i % o.threads === w ? [{ id: ids[i]!, x: s.x, y: s.y, n: s.n, features: s.features }] : []));
+      const worker = new Worker(new URL(import.meta.url), { workerData: { atScale: true, input: { url, task, token, devices: slice } satisfies WorkerInput } });
+      workers.push(worker);
+      return new Promise<void>((resolve, reject) => {
+        worker.on('error', reject);
+        worker.on('message', (m: FromWorker) => (m.kind === 'enrolled' ? resolve() : onMessage(m)));
+      });
+    }));
+    await enrolled;
+    console.log('done');
+
+    const rows: { round: number; seconds: number; record: RoundRecord; peakMiB: number; accuracy: number }[] = [];
+    const stages: DropPoint[] = ['before-share-keys', 'before-masked-input', 'before-unmask'];
+    for (let round = 1; round <= o.rounds; round++) {
+      const started = performance.now();
+      const chosen = [...ids].sort(() => Math.random() - 0.5).slice(0, o.perRound);
+      const drops = Math.round(o.dropout * chosen.length);
+      const plan = Object.fromEntries(chosen.map((id, k) => [id, k < drops ? stages[k % stages.length]! : null]));
+      let done = 0, finished = 0, peak = 0;
+      const bar = progressBar(`round ${round}`, chosen.length);
+      const failures: string[] = [];
+      const sampler = setInterval(() => (peak = Math.max(peak, rss()[0]?.peakRssMiB ?? 0)), 250);
+      const allDone = new Promise<void>((resolve, reject) => {
+        onMessage = (m) => {
+          if (m.kind === 'device-done') {
+            done++;
+            if (m.status === 'failed') failures.push(m.reason ?? '');
+            bar.update(done, `${((performance.now() - started) / 1000).toFixed(0)} s, server ${peak.toFixed(0)} MiB`);
+          } else if (m.kind === 'round-done' && ++finished === o.threads) resolve();
+          else if (m.kind === 'error') reject(new Error(m.message));
+        };
+      });
+      for (const w of workers) w.postMessage({ kind: 'round', round, drops: plan } satisfies ToWorker);
+      await allDone;
+      let s = await status(url, task);
+      while (s.history.find((h) => h.round === round)?.status === 'running') {
+        await new Promise((r) => setTimeout(r, 250));
+        s = await status(url, task);
+      }
+      clearInterval(sampler);
+      peak = Math.max(peak, rss()[0]?.peakRssMiB ?? 0);
+      const seconds = (performance.now() - started) / 1000;
+      const record = s.history.find((h) => h.round === round)!;
+      const accuracy = record.version ? await servedAccuracy(url, task, record.version, test) : NaN;
+      bar.done(`devices done in ${seconds.toFixed(0)} s`);
+      if (failures.length) console.log(`  ${failures.length} devices failed, e.g.: ${failures[0]}`);
+      const byShard = (record.shards ?? []).map((x, j) => `#${j} ${x.survivors}/${x.devices}${x.status === 'abandoned' ? ` abandoned (${x.reason})` : ''}`).join(', ');
+      console.log(`  round ${round}: ${record.status}${record.reason ? ` (${record.reason})` : ''} in ${seconds.toFixed(1)} s; ${record.unmasked} unmasked of ${record.advertised} checked in; held-out accuracy ${(accuracy * 100).toFixed(2)} %; server peak ${peak.toFixed(0)} MiB resident`);
+      if (byShard) console.log(`  shards (survivors/devices): ${byShard}`);
+      rows.push({ round, seconds, record, peakMiB: peak, accuracy });
+    }
+    const dir = join(import.meta.dirname, 'results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, options: o, idleMiB: idle?.peakRssMiB, rounds: rows }, null, 2));
+    console.log(`results: simulate/results/${task}.json`);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+    await server?.stop();
+    if (state) rmSync(state, { recursive: true, force: true });
+  }
+}
+
+export const defaultThreads = () => Math.max(1, availableParallelism());
