@@ -3,7 +3,8 @@
  * S (parallel ShardAggregator objects under the task's coordinator), simulated as real Participants (the client SDK:
  * download, train with TensorFlow.js, SecAgg+ over HTTP) spread over worker threads, against the local edge server.
  * Per round it prints a progress bar, the round's wall time, each shard's outcome, and the peak resident memory of
- * the server's processes during the round (sampled from /proc every 250 ms; workerd is the one that grows).
+ * workerd during the round (sampled from /proc every 250 ms) and of its Worker isolate (JS heap + ArrayBuffers,
+ * through workerd's inspector: isolate-heap.ts).
  * workerd runs the Worker and every Durable Object of this server in one process, so its figure covers all the
  * round's aggregators, the coordinator and the routes together; with --per-round equal to --shard-size the process
  * holds one SecAgg+ instance, which measures one object's memory (minus the idle baseline printed first).
@@ -24,7 +25,8 @@ import { loadMnist, type LabelledSet } from '../models/data/mnist.ts';
 import { nonIidShards } from '../models/data/non-iid.ts';
 import { progressBar } from '../models/progress.ts';
 import { mnistMlp } from '../models/specs.ts';
-import { type LocalServer, startLocalServer } from '../test/e2e/local-server.ts';
+import { type LocalServer, startBundleServer } from '../test/e2e/local-server.ts';
+import { openHeapProbe, workerInspectorUrl } from './isolate-heap.ts';
 import { rssOfGroup } from './process-memory.ts';
 import { servedAccuracy, status } from './simulation.ts';
 
@@ -93,7 +95,10 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
   if (!url) {
     state = mkdtempSync(join(tmpdir(), 'fedge-scale-'));
     process.stdout.write('starting the local edge server… ');
-    server = await startLocalServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
+    // The deployable bundle on workerd (bench/bundle-server.ts) with its V8 inspector open and nobody attached —
+    // wrangler dev holds the inspector's one session itself — so the Worker isolate's heap can be read.
+    process.env.FEDGE_BENCH_INSPECTOR = '1';
+    server = await startBundleServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
     url = server.url;
     console.log(`ready at ${url} (${(server.readyAfterMs / 1000).toFixed(1)} s)`);
   }
@@ -121,7 +126,15 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
     const group = server?.child.pid;
     const rss = () => (group === undefined ? [] : rssOfGroup(group).filter((x) => x.command.includes('workerd')));
     const idle = rss()[0];
-    if (idle) console.log(`server idle: ${idle.command} ${idle.peakRssMiB.toFixed(0)} MiB resident`);
+    // The Worker isolate's heap (JS heap + ArrayBuffers) through workerd's inspector: what a Durable Object's
+    // isolate limit counts; its growth over the idle baseline is the round's objects' (and routes') memory.
+    let inspector: string | undefined;
+    for (const p of rss()) inspector ??= await workerInspectorUrl(p.pid);
+    const probe = inspector ? await openHeapProbe(inspector) : undefined;
+    const MiB = (b: number) => b / 2 ** 20;
+    const heapMiB = async () => (probe ? (({ usedSize, backingStorageSize }) => MiB(usedSize + backingStorageSize))(await probe.usage()) : NaN);
+    const idleHeap = await heapMiB();
+    if (idle) console.log(`server idle: ${idle.command} ${idle.peakRssMiB.toFixed(0)} MiB resident; Worker isolate heap ${idleHeap.toFixed(0)} MiB (JS heap + ArrayBuffers)`);
 
     let onMessage: (m: FromWorker) => void = () => undefined;
     process.stdout.write(`enrolling ${o.devices} devices… `);
@@ -137,23 +150,26 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
     await enrolled;
     console.log('done');
 
-    const rows: { round: number; seconds: number; record: RoundRecord; peakMiB: number; accuracy: number }[] = [];
+    const rows: { round: number; seconds: number; record: RoundRecord; peakMiB: number; peakHeapMiB: number; accuracy: number }[] = [];
     const stages: DropPoint[] = ['before-share-keys', 'before-masked-input', 'before-unmask'];
     for (let round = 1; round <= o.rounds; round++) {
       const started = performance.now();
       const chosen = [...ids].sort(() => Math.random() - 0.5).slice(0, o.perRound);
       const drops = Math.round(o.dropout * chosen.length);
       const plan = Object.fromEntries(chosen.map((id, k) => [id, k < drops ? stages[k % stages.length]! : null]));
-      let done = 0, finished = 0, peak = 0;
+      let done = 0, finished = 0, peak = 0, peakHeap = 0;
       const bar = progressBar(`round ${round}`, chosen.length);
       const failures: string[] = [];
-      const sampler = setInterval(() => (peak = Math.max(peak, rss()[0]?.peakRssMiB ?? 0)), 250);
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rss()[0]?.peakRssMiB ?? 0);
+        void heapMiB().then((h) => (peakHeap = Math.max(peakHeap, h)));
+      }, 250);
       const allDone = new Promise<void>((resolve, reject) => {
         onMessage = (m) => {
           if (m.kind === 'device-done') {
             done++;
             if (m.status === 'failed') failures.push(m.reason ?? '');
-            bar.update(done, `${((performance.now() - started) / 1000).toFixed(0)} s, server ${peak.toFixed(0)} MiB`);
+            bar.update(done, `${((performance.now() - started) / 1000).toFixed(0)} s, server ${peak.toFixed(0)} MiB resident, isolate heap ${peakHeap.toFixed(0)} MiB`);
           } else if (m.kind === 'round-done' && ++finished === o.threads) resolve();
           else if (m.kind === 'error') reject(new Error(m.message));
         };
@@ -173,14 +189,15 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
       bar.done(`devices done in ${seconds.toFixed(0)} s`);
       if (failures.length) console.log(`  ${failures.length} devices failed, e.g.: ${failures[0]}`);
       const byShard = (record.shards ?? []).map((x, j) => `#${j} ${x.survivors}/${x.devices}${x.status === 'abandoned' ? ` abandoned (${x.reason})` : ''}`).join(', ');
-      console.log(`  round ${round}: ${record.status}${record.reason ? ` (${record.reason})` : ''} in ${seconds.toFixed(1)} s; ${record.unmasked} unmasked of ${record.advertised} checked in; held-out accuracy ${(accuracy * 100).toFixed(2)} %; server peak ${peak.toFixed(0)} MiB resident`);
+      console.log(`  round ${round}: ${record.status}${record.reason ? ` (${record.reason})` : ''} in ${seconds.toFixed(1)} s; ${record.unmasked} unmasked of ${record.advertised} checked in; held-out accuracy ${(accuracy * 100).toFixed(2)} %; server peak ${peak.toFixed(0)} MiB resident, Worker isolate heap peak ${peakHeap.toFixed(0)} MiB (+${(peakHeap - idleHeap).toFixed(0)} over idle)`);
       if (byShard) console.log(`  shards (survivors/devices): ${byShard}`);
-      rows.push({ round, seconds, record, peakMiB: peak, accuracy });
+      rows.push({ round, seconds, record, peakMiB: peak, peakHeapMiB: peakHeap, accuracy });
     }
     const dir = join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, options: o, idleMiB: idle?.peakRssMiB, rounds: rows }, null, 2));
+    writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, options: o, idleMiB: idle?.peakRssMiB, idleHeapMiB: idleHeap, rounds: rows }, null, 2));
     console.log(`results: simulate/results/${task}.json`);
+    probe?.close();
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
     await server?.stop();

@@ -88,6 +88,7 @@ export const taskSettings = z.looseObject({
   spec: z.unknown(),
   rounds: z.number().int(),
   devicesPerRound: z.number().int(),
+  shardSize: z.number().int().optional(),
   minDevices: z.number().int(),
   stageSeconds: z.number(),
   secagg: z.looseObject({ neighbours: z.number().int(), threshold: z.number().int() }),
@@ -114,6 +115,8 @@ export const roundRecord = z.looseObject({
   epsilon: z.number().optional().describe('largest ε any device reported spending on this task by this round'),
   clientEpsilon: z.number().optional().describe('client-level ε of the distributed DP after this round'),
   badShares: z.array(z.looseObject({ holder: z.string(), of: z.string() })).optional().describe('revealed shares that did not lie on their polynomial, and who sent them'),
+  shards: z.array(z.looseObject({ devices: z.number().int(), survivors: z.number().int(), status: z.enum(['published', 'abandoned']), reason: z.string().optional() })).optional()
+    .describe('sharded rounds: each shard\'s devices, survivors and outcome (the server learns each published shard\'s sum)'),
   startedAt: z.string(),
   endedAt: z.string().optional(),
 });

@@ -1,0 +1,86 @@
+/**
+ * The V8 heap of the local server's Worker isolate — the isolate that runs the Worker and its Durable Objects —
+ * read through workerd's inspector (Chrome DevTools Protocol, `Runtime.getHeapUsage`): the JS heap in use plus the
+ * ArrayBuffer backing stores (typed arrays, WASM memory). That is the memory Cloudflare's per-isolate limit counts,
+ * without the runtime's own native memory (SQLite, sockets) that a process RSS adds. workerd listens for the
+ * inspector on a random loopback port (wrangler dev passes `--inspector-addr=127.0.0.1:0`): it is found from the
+ * workerd process's own listening sockets (/proc), by PID, never by name.
+ */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+
+export interface HeapUsage {
+  /** JS heap in use, bytes. */
+  usedSize: number;
+  /** ArrayBuffer backing stores (typed arrays, WASM memories), bytes. */
+  backingStorageSize: number;
+}
+
+/** Loopback TCP ports `pid` listens on (Linux /proc). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[3] === '0A' && inodes.has(f[9]!)).map((f) => parseInt(f[1]!.split(':')[1]!, 16));
+}
+
+/** The inspector WebSocket URL of the user Worker's isolate in workerd process `pid`, or undefined. */
+export async function workerInspectorUrl(pid: number): Promise<string | undefined> {
+  for (const port of listeningPorts(pid)) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(1000) });
+      if (!res.ok) continue;
+      const targets = (await res.json()) as { id: string; webSocketDebuggerUrl: string }[];
+      const user = targets.find((t) => t.id.startsWith('core:user:'));
+      if (user) return user.webSocketDebuggerUrl;
+    } catch {
+      /* not the inspector */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The inspector session lives in a worker thread with a clean global scope: wrangler's modules (imported by the
+ * local server helper) replace this thread's global WebSocket with one whose handshake workerd's inspector never
+ * answers. Node's own WebSocket, in the worker, connects.
+ */
+const SESSION = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ws = new WebSocket(workerData);
+ws.addEventListener('open', () => parentPort.postMessage({ open: true }));
+ws.addEventListener('error', () => parentPort.postMessage({ error: 'cannot open the inspector at ' + workerData }));
+ws.addEventListener('message', (e) => parentPort.postMessage(JSON.parse(String(e.data))));
+parentPort.on('message', (m) => (m === 'close' ? (ws.close(), parentPort.close()) : ws.send(JSON.stringify(m))));
+`;
+
+/** One inspector session: heap usage on demand. */
+export async function openHeapProbe(url: string): Promise<{ usage(): Promise<HeapUsage>; close(): void }> {
+  const worker = new Worker(SESSION, { eval: true, workerData: url });
+  worker.unref();
+  let id = 0;
+  const pending = new Map<number, (r: HeapUsage) => void>();
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { open?: true; error?: string; id?: number; result?: HeapUsage }) => {
+      if (m.open) resolve();
+      else if (m.error) reject(new Error(m.error));
+      else if (m.id !== undefined && m.result) pending.get(m.id)?.(m.result), pending.delete(m.id);
+    });
+    worker.on('error', reject);
+  });
+  return {
+    usage: () => new Promise<HeapUsage>((resolve) => {
+      const my = ++id;
+      pending.set(my, resolve);
+      worker.postMessage({ id: my, method: 'Runtime.getHeapUsage' });
+    }),
+    close: () => worker.postMessage('close'),
+  };
+}
