@@ -25,6 +25,20 @@ const files = readdirSync(out).filter((f) => kind(f)).sort((a, b) => Number(b ==
 
 // wrangler's own reading of wrangler.toml (+ .dev.vars), so the bindings match `wrangler dev` exactly.
 const { workerOptions: w } = unstable_getMiniflareWorkerOptions(join(root, 'wrangler.toml')) as unknown as { workerOptions: Record<string, any> };
+// FEDGE_BUNDLE_AGGREGATOR_ISOLATE=1: the ShardAggregator objects live in a second Worker (same bundle), so in an
+// isolate of their own — the scale simulation reads their memory apart from the routes' and the coordinator's.
+const apart = process.env.FEDGE_BUNDLE_AGGREGATOR_ISOLATE === '1';
+const AGGREGATORS = 'fedge-aggregators';
+const modules = files.map((f) => ({ type: kind(f)!, path: join(out, f) }));
+const aggregatorWorker = {
+  name: AGGREGATORS,
+  modulesRoot: out,
+  modules,
+  compatibilityDate: w.compatibilityDate,
+  compatibilityFlags: w.compatibilityFlags,
+  durableObjects: { SHARD_AGGREGATOR: w.durableObjects.SHARD_AGGREGATOR, FEDERATED_TASK: { ...w.durableObjects.FEDERATED_TASK, scriptName: 'fedge' } },
+  bindings: { ...w.bindings, ...vars },
+};
 const mf = new Miniflare(convertV4MiniflareOptions({
   host: '127.0.0.1',
   port: Number(port),
@@ -35,14 +49,14 @@ const mf = new Miniflare(convertV4MiniflareOptions({
   workers: [{
     name: 'fedge',
     modulesRoot: out,
-    modules: files.map((f) => ({ type: kind(f)!, path: join(out, f) })),
+    modules,
     compatibilityDate: w.compatibilityDate,
     compatibilityFlags: w.compatibilityFlags,
     r2Buckets: w.r2Buckets,
-    durableObjects: w.durableObjects,
+    durableObjects: apart ? { ...w.durableObjects, SHARD_AGGREGATOR: { ...w.durableObjects.SHARD_AGGREGATOR, scriptName: AGGREGATORS } } : w.durableObjects,
     ratelimits: w.ratelimits,
     bindings: { ...w.bindings, ...vars },
-  }],
+  }, ...(apart ? [aggregatorWorker] : [])],
 } as Parameters<typeof convertV4MiniflareOptions>[0]));
 const url = await mf.ready;
 console.log(`ready ${url}`);

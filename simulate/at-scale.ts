@@ -26,7 +26,7 @@ import { nonIidShards } from '../models/data/non-iid.ts';
 import { progressBar } from '../models/progress.ts';
 import { mnistMlp } from '../models/specs.ts';
 import { type LocalServer, startBundleServer } from '../test/e2e/local-server.ts';
-import { openHeapProbe, workerInspectorUrl } from './isolate-heap.ts';
+import { openHeapProbe, workerInspectorUrls } from './isolate-heap.ts';
 import { rssOfGroup } from './process-memory.ts';
 import { servedAccuracy, status } from './simulation.ts';
 
@@ -39,6 +39,13 @@ export interface ScaleOptions {
   stageSeconds: number;
   threads: number;
   url?: string | undefined;
+  /** Where the results JSON goes (default simulate/results). */
+  resultsDir?: string | undefined;
+}
+
+export interface ScaleResult {
+  task: string;
+  rounds: { round: number; seconds: number; record: RoundRecord; peakMiB: number; isolates: { name: string; peakSampledMiB: number; peakLiveMiB: number; afterRoundLiveMiB: number }[]; accuracy: number }[];
 }
 
 type ToWorker = { kind: 'round'; round: number; drops: Record<string, DropPoint | null> };
@@ -88,7 +95,7 @@ if (!isMainThread && (workerData as { atScale?: boolean })?.atScale) await devic
 
 const ADMIN = { Authorization: `Bearer ${process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token'}`, 'Content-Type': 'application/json' };
 
-export async function runAtScale(o: ScaleOptions): Promise<void> {
+export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
   if (!(o.shardSize >= 3 && o.perRound >= 3 && o.devices >= o.perRound)) throw new Error('--shard-size and --per-round must be at least 3, and --devices at least --per-round');
   let server: LocalServer | undefined, state: string | undefined;
   let url = o.url;
@@ -98,6 +105,7 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
     // The deployable bundle on workerd (bench/bundle-server.ts) with its V8 inspector open and nobody attached —
     // wrangler dev holds the inspector's one session itself — so the Worker isolate's heap can be read.
     process.env.FEDGE_BENCH_INSPECTOR = '1';
+    process.env.FEDGE_BUNDLE_AGGREGATOR_ISOLATE = '1';
     server = await startBundleServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
     url = server.url;
     console.log(`ready at ${url} (${(server.readyAfterMs / 1000).toFixed(1)} s)`);
@@ -126,15 +134,26 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
     const group = server?.child.pid;
     const rss = () => (group === undefined ? [] : rssOfGroup(group).filter((x) => x.command.includes('workerd')));
     const idle = rss()[0];
-    // The Worker isolate's heap (JS heap + ArrayBuffers) through workerd's inspector: what a Durable Object's
-    // isolate limit counts; its growth over the idle baseline is the round's objects' (and routes') memory.
-    let inspector: string | undefined;
-    for (const p of rss()) inspector ??= await workerInspectorUrl(p.pid);
-    const probe = inspector ? await openHeapProbe(inspector) : undefined;
+    // Each Worker isolate's heap (JS heap + ArrayBuffers) through workerd's inspector — what an isolate's memory
+    // limit counts. The aggregators run in an isolate of their own (FEDGE_BUNDLE_AGGREGATOR_ISOLATE), apart from the
+    // routes and the coordinator, so their figure is the shards' objects alone.
+    const urls = new Map<string, string>();
+    for (const p of rss()) for (const [k, v] of await workerInspectorUrls(p.pid)) urls.set(k, v);
+    const isolates = await Promise.all([...urls].map(async ([name, url]) => ({ name, probe: await openHeapProbe(url), idle: 0, peak: 0, live: 0 })));
     const MiB = (b: number) => b / 2 ** 20;
-    const heapMiB = async () => (probe ? (({ usedSize, backingStorageSize }) => MiB(usedSize + backingStorageSize))(await probe.usage()) : NaN);
-    const idleHeap = await heapMiB();
-    if (idle) console.log(`server idle: ${idle.command} ${idle.peakRssMiB.toFixed(0)} MiB resident; Worker isolate heap ${idleHeap.toFixed(0)} MiB (JS heap + ArrayBuffers)`);
+    const total = ({ usedSize, backingStorageSize }: { usedSize: number; backingStorageSize: number }) => MiB(usedSize + backingStorageSize);
+    // Live: after a forced full GC — what the objects hold, not garbage V8 has not collected yet. workerd runs an
+    // inspector's GC request only when the isolate next runs something: the Worker's is woken with a health check;
+    // an isolate with nothing to run (the aggregators' before a round) answers with its plain usage after 2 s.
+    const liveOf = async (i: { name: string; probe: Awaited<ReturnType<typeof openHeapProbe>> }) => {
+      const woken = i.name === 'fedge' ? fetch(`${url}/v2/health/live`).then((r) => r.body?.cancel(), () => undefined) : undefined;
+      const u = await Promise.race([i.probe.live(), new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+      await woken;
+      return total(u ?? (await i.probe.usage()));
+    };
+    for (const i of isolates) i.idle = await liveOf(i);
+    if (idle) console.log(`server idle: ${idle.command} ${idle.peakRssMiB.toFixed(0)} MiB resident; isolate heaps (JS heap + ArrayBuffers, live): ${isolates.map((i) => `${i.name} ${i.idle.toFixed(0)} MiB`).join(', ')}`);
+    const aggregatorIsolate = isolates.find((i) => i.name.endsWith('aggregators'));
 
     let onMessage: (m: FromWorker) => void = () => undefined;
     process.stdout.write(`enrolling ${o.devices} devices… `);
@@ -150,26 +169,31 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
     await enrolled;
     console.log('done');
 
-    const rows: { round: number; seconds: number; record: RoundRecord; peakMiB: number; peakHeapMiB: number; accuracy: number }[] = [];
+    const rows: ScaleResult['rounds'] = [];
     const stages: DropPoint[] = ['before-share-keys', 'before-masked-input', 'before-unmask'];
     for (let round = 1; round <= o.rounds; round++) {
       const started = performance.now();
       const chosen = [...ids].sort(() => Math.random() - 0.5).slice(0, o.perRound);
       const drops = Math.round(o.dropout * chosen.length);
       const plan = Object.fromEntries(chosen.map((id, k) => [id, k < drops ? stages[k % stages.length]! : null]));
-      let done = 0, finished = 0, peak = 0, peakHeap = 0;
+      let done = 0, finished = 0, peak = 0, ticks = 0;
+      for (const i of isolates) (i.peak = 0), (i.live = 0);
       const bar = progressBar(`round ${round}`, chosen.length);
       const failures: string[] = [];
       const sampler = setInterval(() => {
         peak = Math.max(peak, rss()[0]?.peakRssMiB ?? 0);
-        void heapMiB().then((h) => (peakHeap = Math.max(peakHeap, h)));
+        const gc = ++ticks % 4 === 0;
+        for (const i of isolates) {
+          if (gc) void liveOf(i).then((m) => (i.live = Math.max(i.live, m)));
+          else void i.probe.usage().then((u) => (i.peak = Math.max(i.peak, total(u))));
+        }
       }, 250);
       const allDone = new Promise<void>((resolve, reject) => {
         onMessage = (m) => {
           if (m.kind === 'device-done') {
             done++;
             if (m.status === 'failed') failures.push(m.reason ?? '');
-            bar.update(done, `${((performance.now() - started) / 1000).toFixed(0)} s, server ${peak.toFixed(0)} MiB resident, isolate heap ${peakHeap.toFixed(0)} MiB`);
+            bar.update(done, `${((performance.now() - started) / 1000).toFixed(0)} s, server ${peak.toFixed(0)} MiB resident${aggregatorIsolate ? `, aggregators' isolate ${aggregatorIsolate.peak.toFixed(0)} MiB` : ''}`);
           } else if (m.kind === 'round-done' && ++finished === o.threads) resolve();
           else if (m.kind === 'error') reject(new Error(m.message));
         };
@@ -186,18 +210,27 @@ export async function runAtScale(o: ScaleOptions): Promise<void> {
       const seconds = (performance.now() - started) / 1000;
       const record = s.history.find((h) => h.round === round)!;
       const accuracy = record.version ? await servedAccuracy(url, task, record.version, test) : NaN;
+      // What the isolate still holds once the round is over (a leak per round shows here, not in the peak).
+      await new Promise((r) => setTimeout(r, 2000));
+      const after = await Promise.all(isolates.map(liveOf));
       bar.done(`devices done in ${seconds.toFixed(0)} s`);
       if (failures.length) console.log(`  ${failures.length} devices failed, e.g.: ${failures[0]}`);
       const byShard = (record.shards ?? []).map((x, j) => `#${j} ${x.survivors}/${x.devices}${x.status === 'abandoned' ? ` abandoned (${x.reason})` : ''}`).join(', ');
-      console.log(`  round ${round}: ${record.status}${record.reason ? ` (${record.reason})` : ''} in ${seconds.toFixed(1)} s; ${record.unmasked} unmasked of ${record.advertised} checked in; held-out accuracy ${(accuracy * 100).toFixed(2)} %; server peak ${peak.toFixed(0)} MiB resident, Worker isolate heap peak ${peakHeap.toFixed(0)} MiB (+${(peakHeap - idleHeap).toFixed(0)} over idle)`);
+      const shards = record.shards?.length ?? 1;
+      console.log(`  round ${round}: ${record.status}${record.reason ? ` (${record.reason})` : ''} in ${seconds.toFixed(1)} s; ${record.unmasked} unmasked of ${record.advertised} checked in; held-out accuracy ${(accuracy * 100).toFixed(2)} %; workerd peak ${peak.toFixed(0)} MiB resident`);
+      for (const [j, i] of isolates.entries()) {
+        const perShard = i === aggregatorIsolate ? ` — ${((i.live - i.idle) / shards).toFixed(1)} MiB per aggregator (${shards} in it)` : '';
+        console.log(`  isolate ${i.name}: heap peak ${i.peak.toFixed(0)} MiB sampled, ${i.live.toFixed(0)} MiB live after GC (idle ${i.idle.toFixed(0)})${perShard}, ${after[j]!.toFixed(0)} MiB live after the round`);
+      }
       if (byShard) console.log(`  shards (survivors/devices): ${byShard}`);
-      rows.push({ round, seconds, record, peakMiB: peak, peakHeapMiB: peakHeap, accuracy });
+      rows.push({ round, seconds, record, peakMiB: peak, isolates: isolates.map((i, j) => ({ name: i.name, peakSampledMiB: i.peak, peakLiveMiB: i.live, afterRoundLiveMiB: after[j]! })), accuracy });
     }
-    const dir = join(import.meta.dirname, 'results');
+    const dir = o.resultsDir ?? join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, options: o, idleMiB: idle?.peakRssMiB, idleHeapMiB: idleHeap, rounds: rows }, null, 2));
-    console.log(`results: simulate/results/${task}.json`);
-    probe?.close();
+    writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, options: o, idleMiB: idle?.peakRssMiB, idleHeapMiB: Object.fromEntries(isolates.map((i) => [i.name, i.idle])), rounds: rows }, null, 2));
+    console.log(`results: ${join(dir, `${task}.json`)}`);
+    for (const i of isolates) i.probe.close();
+    return { task, rounds: rows };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
     await server?.stop();

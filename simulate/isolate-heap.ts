@@ -31,20 +31,20 @@ function listeningPorts(pid: number): number[] {
     .filter((f) => f[3] === '0A' && inodes.has(f[9]!)).map((f) => parseInt(f[1]!.split(':')[1]!, 16));
 }
 
-/** The inspector WebSocket URL of the user Worker's isolate in workerd process `pid`, or undefined. */
-export async function workerInspectorUrl(pid: number): Promise<string | undefined> {
+/** Inspector WebSocket URLs of the user Workers' isolates in workerd process `pid`, by Worker name. */
+export async function workerInspectorUrls(pid: number): Promise<Map<string, string>> {
   for (const port of listeningPorts(pid)) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(1000) });
       if (!res.ok) continue;
       const targets = (await res.json()) as { id: string; webSocketDebuggerUrl: string }[];
-      const user = targets.find((t) => t.id.startsWith('core:user:'));
-      if (user) return user.webSocketDebuggerUrl;
+      const users = targets.filter((t) => t.id.startsWith('core:user:'));
+      if (users.length) return new Map(users.map((t) => [t.id.slice('core:user:'.length), t.webSocketDebuggerUrl]));
     } catch {
       /* not the inspector */
     }
   }
-  return undefined;
+  return new Map();
 }
 
 /**
@@ -62,25 +62,28 @@ parentPort.on('message', (m) => (m === 'close' ? (ws.close(), parentPort.close()
 `;
 
 /** One inspector session: heap usage on demand. */
-export async function openHeapProbe(url: string): Promise<{ usage(): Promise<HeapUsage>; close(): void }> {
+export async function openHeapProbe(url: string): Promise<{ usage(): Promise<HeapUsage>; live(): Promise<HeapUsage>; close(): void }> {
   const worker = new Worker(SESSION, { eval: true, workerData: url });
   worker.unref();
   let id = 0;
   const pending = new Map<number, (r: HeapUsage) => void>();
+  const call = (method: string) => new Promise<HeapUsage>((resolve) => {
+    const my = ++id;
+    pending.set(my, resolve);
+    worker.postMessage({ id: my, method });
+  });
   await new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: { open?: true; error?: string; id?: number; result?: HeapUsage }) => {
+    worker.on('message', (m: { open?: true; error?: string | object; id?: number; result?: HeapUsage }) => {
       if (m.open) resolve();
-      else if (m.error) reject(new Error(m.error));
-      else if (m.id !== undefined && m.result) pending.get(m.id)?.(m.result), pending.delete(m.id);
+      else if (typeof m.error === 'string') reject(new Error(m.error));
+      else if (m.id !== undefined) pending.get(m.id)?.(m.result ?? ({} as HeapUsage)), pending.delete(m.id);
     });
     worker.on('error', reject);
   });
   return {
-    usage: () => new Promise<HeapUsage>((resolve) => {
-      const my = ++id;
-      pending.set(my, resolve);
-      worker.postMessage({ id: my, method: 'Runtime.getHeapUsage' });
-    }),
+    usage: () => call('Runtime.getHeapUsage'),
+    /** After a full garbage collection (HeapProfiler.collectGarbage): what the isolate holds, not what it has not freed yet. */
+    live: async () => (await call('HeapProfiler.collectGarbage'), call('Runtime.getHeapUsage')),
     close: () => worker.postMessage('close'),
   };
 }

@@ -45,11 +45,12 @@ export function nextAction(p: StageProgress, rules: RoundRules, t: { now: number
   const due = t.force === true || t.now >= t.deadline;
   if (p.answered < p.expected && !due) return { kind: 'wait' };
   if (p.stage === 'advertise-keys' && p.answered < rules.minStart) return { kind: 'keep-open', deadline: t.now + rules.stageSeconds * 1000 };
-  // Masked-input is where devices do their heavy work (k mask expansions of d words each, after training): the
-  // first input may take far longer than the gaps between inputs, above all when one machine simulates many
-  // devices. With none yet, the stage waits up to MAX_STAGE_FACTOR × stageSeconds after it opened for the first.
+  // Each later stage begins with work on every device before its first answer — verifying k neighbours and sealing
+  // k shares (share-keys), k mask expansions of d words (masked-input) — which may take far longer than the gaps
+  // between answers, above all when one machine simulates a whole round (1,000 devices over 2 cores). With no
+  // answer yet, the stage waits up to MAX_STAGE_FACTOR × stageSeconds after it opened for the first.
   const patience = t.opened === undefined ? undefined : t.opened + MAX_STAGE_FACTOR * rules.stageSeconds * 1000;
-  if (p.stage === 'masked-input' && p.answered === 0 && t.force !== true && patience !== undefined && t.now < patience) return { kind: 'keep-open', deadline: patience };
+  if (p.stage !== 'advertise-keys' && p.answered === 0 && p.expected > 0 && t.force !== true && patience !== undefined && t.now < patience) return { kind: 'keep-open', deadline: patience };
   if (p.stage === 'unmask') return t.retryAt !== undefined && t.now < t.retryAt && !t.force ? { kind: 'wait' } : { kind: 'finish' };
   return { kind: 'close' };
 }

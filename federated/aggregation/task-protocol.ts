@@ -178,6 +178,20 @@ export interface RoundRecord {
   endedAt?: string;
 }
 
+/** One task in GET /v1/tasks. */
+export interface TaskSummary {
+  task: string;
+  model: string;
+  status: 'running' | 'finished';
+  round: number;
+  stage: TaskStage;
+  rounds: number;
+  devicesPerRound: number;
+  enrolledDevices: number;
+  /** Rounds that published a model so far. */
+  published: number;
+}
+
 export interface TaskStatus {
   task: string;
   model: string;

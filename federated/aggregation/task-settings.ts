@@ -22,6 +22,15 @@ export class TaskSettingsError extends Error {
   }
 }
 
+/**
+ * Devices per SecAgg+ instance when a task does not say (`shardSize`): one aggregator object's budget. At
+ * d = 203,530 (mnist-mlp) one instance of 100 devices held at most 46 MiB live in its isolate (JS heap + ArrayBuffers,
+ * routes included; `npm run simulate -- --devices 100 --per-round 100 --shard-size 100`) against Cloudflare's 128 MB,
+ * and its server unmask at 30 % dropout (complete graph) takes ~1–3 s of one core at d = 10⁵ (`npm run
+ * bench:secagg:sharded`). Memory grows with d and with n·k (keys and shares), unmask CPU with dropped·k·d.
+ */
+export const DEFAULT_SHARD_SIZE = 100;
+
 /** Shortest stage: each stage is at least one alarm, and the alarm loop must not spin (1e-9 s did). */
 export const MIN_STAGE_SECONDS = 1;
 /** Largest stored settings (JSON): one SQLite row, and a spec is a few KB. */

@@ -10,6 +10,7 @@
  * Pure: no I/O; hashing through Web Crypto (primitives.ts).
  */
 import { concat, utf8 } from './bytes.ts';
+import { type SecAggParameters, secAggParameters } from './parameters.ts';
 import { sha256 } from './primitives.ts';
 
 export interface ShardPlan {
@@ -85,4 +86,20 @@ export async function assignShards(devices: readonly string[], seed: Uint8Array,
     else overflow.push(d);
   });
   return { shards, overflow };
+}
+
+/**
+ * SecAgg+ parameters for the shards of a round of `devicesPerRound` in shards of at most `shardSize`: sized for a
+ * shard's expected load (⌈n / count⌉, not its capacity, which would ask for a threshold most shards cannot reach
+ * at the expected dropout), with k even unless every shard is a complete graph — a Harary graph needs an even k for
+ * every roster between k + 2 and shardSize devices (the task-settings rule). Rounds that are not sharded get
+ * secAggParameters for devicesPerRound.
+ */
+export function shardSecAggParameters(o: { devicesPerRound: number; shardSize?: number | undefined; dropoutRate: number }): SecAggParameters {
+  if (o.shardSize === undefined || o.devicesPerRound <= o.shardSize) return secAggParameters({ devices: o.devicesPerRound, dropoutRate: o.dropoutRate });
+  const load = Math.ceil(o.devicesPerRound / shardPlan(o.devicesPerRound, o.shardSize).count);
+  const p = secAggParameters({ devices: Math.max(2, load), dropoutRate: o.dropoutRate });
+  if (p.neighbours % 2 === 0 || p.neighbours >= o.shardSize - 1) return p;
+  const k = p.neighbours - 1;
+  return { ...p, neighbours: k, threshold: Math.floor(k / 2) + 1 };
 }

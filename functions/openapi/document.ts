@@ -80,7 +80,7 @@ const responseSchemas = {
   Error: R.errorBody, ServerMetadata: R.serverMetadata, Live: R.live, Ready: R.ready, TensorMetadata: R.tensorMeta,
   ModelSummary: R.modelSummary, ModelList: R.modelList, ModelMetadata: R.modelMetadata, ModelReady: R.modelReady,
   InferResponse: R.inferResponse, VersionRecord: R.versionRecord, AliasResult: R.aliasResult, DeleteResult: R.deleteResult,
-  TaskSettings: R.taskSettings, TaskCreated: R.taskCreated, RoundRecord: R.roundRecord, TaskStatus: R.taskStatus,
+  TaskSettings: R.taskSettings, TaskCreated: R.taskCreated, RoundRecord: R.roundRecord, TaskStatus: R.taskStatus, TaskList: R.taskList,
   Enrolled: R.enrolled, RoundInfo: R.roundInfo, MessageAccepted: R.messageAccepted, StageClosed: R.stageClosed,
   EvaluationRecorded: R.evaluationRecorded, BroadcastRelay: R.broadcastRelay, DeliveryRelay: R.deliveryRelay, UnmaskRelay: R.unmaskRelay,
   ModelStatsResponse: R.modelStatsResponse, RepositoryIndex: R.repositoryIndex,
@@ -147,6 +147,8 @@ const param = {
   task: { name: 'task', in: 'path', required: true, schema: { type: 'string' }, description: 'task name' },
   round: { name: 'round', in: 'path', required: true, schema: { type: 'integer', minimum: 1 }, description: 'the round the device is in' },
   device: { name: 'device', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }, description: 'the device asking (it signs the request)' },
+  after: { name: 'after', in: 'query', required: false, schema: { type: 'string' }, description: 'list the tasks whose names sort after this one (the previous page\'s `next`)' },
+  limit: { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 }, description: 'most tasks in the page' },
   wait: { name: 'wait', in: 'query', required: false, schema: { type: 'number', minimum: 0, maximum: MAX_RELAY_WAIT_SECONDS, default: 0 }, description: 'long poll: hold the request up to this many seconds until the stage closes' },
   ifNoneMatch: { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'the ETag you have: 304 when it is still current' },
   headerLength: { name: 'Inference-Header-Content-Length', in: 'header', required: false, schema: { type: 'integer', minimum: 1 }, description: 'binary tensor data extension: the body starts with this many bytes of JSON header, then the raw bytes of every input with parameters.binary_data_size, in order' },
@@ -341,6 +343,10 @@ export const OPERATIONS: Operation[] = [
       { 400: "spec is not a valid model spec; weights are not base64, not 4 × the spec's parameter count bytes, or not all finite; the settings cannot work (a stage under 1 s, neighbours odd below devicesPerRound − 1 or over 254, threshold above neighbours or needing more devices than devicesPerRound, minDevices above devicesPerRound, fixed point that would overflow, distributedDp out of range, an update over 16 Mi words, settings over 256 KiB)", 409: 'a task of this name exists with other settings', 422: 'the settings void privacy: threshold ≤ neighbours/2 or < 2, minDevices < 3, or distributed-DP noise not sized for minDevices' },
       body(`FEDGE_MAX_MODEL_BYTES (default ${MiB(DEFAULTS.maxModelBytes)})`), ADMIN,
     ),
+  },
+  {
+    method: 'get', path: '/v1/tasks', tag: 'Federated tasks', id: 'listTasks', summary: 'The tasks that exist, by name, a page at a time: name, model, round, stage, enrolled devices',
+    parameters: ['after', 'limit'], responses: { 200: ok('one page of tasks', json('TaskList')) }, errors: { 400: 'after is not a task name, or limit is not an integer from 1 to 100' },
   },
   {
     method: 'get', path: '/v1/tasks/{task}', tag: 'Federated tasks', id: 'getTask', summary: "A task's status: round, stage, history of every round, published versions, ε",

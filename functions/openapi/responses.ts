@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { DATATYPES } from '../../federated/oip/datatypes.ts';
 import type { ModelSummary, TensorMeta, VersionRecord } from '../registry/model-record.ts';
-import type { RoundInfo, RoundRecord, TaskSettings, TaskStatus } from '../../federated/aggregation/task-protocol.ts';
+import type { RoundInfo, RoundRecord, TaskSettings, TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
 import type { ReceiveResult, Refusal } from '../tasks/federated-task.ts';
 import type { ModelStat } from '../metrics/model-stats.ts';
 import type { RepositoryEntry } from '../routes/stats.ts';
@@ -121,6 +121,22 @@ export const roundRecord = z.looseObject({
   endedAt: z.string().optional(),
 });
 
+export const taskSummary = z.looseObject({
+  task: z.string(),
+  model: z.string(),
+  status: z.enum(['running', 'finished']),
+  round: z.number().int(),
+  stage,
+  rounds: z.number().int(),
+  devicesPerRound: z.number().int(),
+  enrolledDevices: z.number().int(),
+  published: z.number().int().describe('rounds that published a model so far'),
+});
+export const taskList = z.looseObject({
+  tasks: z.array(taskSummary),
+  next: z.string().optional().describe('more tasks follow: pass this as `after` for the next page'),
+});
+
 export const taskStatus = z.looseObject({
   task: z.string(),
   model: z.string(),
@@ -221,9 +237,10 @@ export const COVERED: [
   Covers<TaskSettings, typeof taskSettings>,
   Covers<RoundRecord, typeof roundRecord>,
   Covers<TaskStatus, typeof taskStatus>,
+  Covers<TaskSummary, typeof taskSummary>,
   Covers<RoundInfo, typeof roundInfo>,
   Covers<Accepted, typeof messageAccepted>,
   Covers<{ error: string }, typeof errorBody>,
   Covers<ModelStat, typeof modelStat>,
   Covers<RepositoryEntry, typeof repositoryEntry>,
-] = [true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true];

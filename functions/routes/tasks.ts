@@ -20,14 +20,14 @@ import { describeIssue } from '../inference/infer-request.ts';
 import { NAME_PATTERN, taskBaseAlias } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 import { type FederatedTask, MAX_RELAY_WAIT_SECONDS, type Refusal } from '../tasks/federated-task.ts';
-import { findTask, registerTask, type TaskEntry } from '../tasks/task-directory.ts';
+import { findTask, listTasks, registerTask, type TaskEntry } from '../tasks/task-directory.ts';
 import { type ModelSpec, ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { HeadError, type HeadPlace, detectHead, headLayers } from '../../federated/model/head/index.ts';
 import { getBlob } from '../registry/blob-store.ts';
 import { fromBase64 } from '../../federated/secagg/bytes.ts';
-import { secAggParameters } from '../../federated/secagg/parameters.ts';
-import { DEVICE_SIGNATURE_HEADER, type TaskBase, type TaskSettings, updateLength } from '../../federated/aggregation/task-protocol.ts';
-import { MAX_JSON_DEPTH, TaskSettingsError, jsonDepth, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
+import { shardSecAggParameters } from '../../federated/secagg/shards.ts';
+import { DEVICE_SIGNATURE_HEADER, type TaskBase, type TaskSettings, type TaskSummary, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { DEFAULT_SHARD_SIZE, MAX_JSON_DEPTH, TaskSettingsError, jsonDepth, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { MESSAGE_HEAD_BYTES, maxMessageBytes, messageHead } from '../../federated/secagg/wire.ts';
 import { SecAggError } from '../../federated/secagg/messages.ts';
 
@@ -152,14 +152,16 @@ async function baseModel(c: Ctx, body: z.infer<typeof taskBody>): Promise<{ spec
 async function createTask(c: Ctx) {
   const body = await json(c, taskBody);
   const { spec, weights, base } = body.base ? await baseModel(c, body) : { ...specModel(body), base: undefined };
+  // Rounds larger than one object's budget are sharded unless the task says otherwise (DEFAULT_SHARD_SIZE).
+  const shardSize = body.shardSize ?? (body.devicesPerRound > DEFAULT_SHARD_SIZE ? DEFAULT_SHARD_SIZE : undefined);
   const secagg = body.secagg ?? (() => {
-    // Each shard is its own SecAgg+ instance: its k and t follow from the shard's size.
-    const p = secAggParameters({ devices: Math.min(body.devicesPerRound, body.shardSize ?? Infinity), dropoutRate: body.expectedDropout });
+    // Each shard is its own SecAgg+ instance: its k and t follow from a shard's expected size.
+    const p = shardSecAggParameters({ devicesPerRound: body.devicesPerRound, shardSize, dropoutRate: body.expectedDropout });
     return { neighbours: p.neighbours, threshold: p.threshold };
   })();
   const minDevices = body.minDevices ?? secagg.threshold + 1;
   const { enrollmentToken, weights: _w, expectedDropout: _e, spec: _s, minDevices: _m, base: _b, trainable: _t, ...rest } = body;
-  const settings: TaskSettings = { ...rest, spec, ...(base && { base }), secagg, minDevices };
+  const settings: TaskSettings = { ...rest, spec, ...(base && { base }), secagg, minDevices, ...(shardSize !== undefined && { shardSize }) };
   try {
     // The same checks the rounds run, now: 400 for settings that cannot work, 422 for ones that void privacy.
     validateTaskSettings(settings);
@@ -285,7 +287,23 @@ async function closeStage(c: Ctx) {
   return c.json(r);
 }
 
+/** Most tasks one page of GET /v1/tasks lists (each is one read of its object). */
+export const MAX_TASKS_PAGE = 100;
+
+/** GET /v1/tasks?after=&limit=: tasks by name, a page at a time; `next` is the `after` of the next page. */
+async function listTaskSummaries(c: Ctx) {
+  const after = c.req.query('after') ?? '';
+  if (after && !NAME_PATTERN.test(after)) fail(400, 'after must be a task name');
+  const limit = c.req.query('limit') === undefined ? 50 : Number(c.req.query('limit'));
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_TASKS_PAGE)) fail(400, `limit must be an integer from 1 to ${MAX_TASKS_PAGE}`);
+  const { names, more } = await listTasks(c.env, after, limit);
+  const tasks = (await Promise.all(names.map(async (n) => c.env.FEDERATED_TASK.getByName(n).summary()))) as (TaskSummary | Refusal)[];
+  const listed = tasks.filter((t): t is TaskSummary => !('refused' in t));
+  return c.json({ tasks: listed, ...(more && names.length ? { next: names.at(-1) } : {}) });
+}
+
 export const taskRoutes = new Hono<{ Bindings: Env }>()
+  .get('/', listTaskSummaries)
   .post('/', adminAuth(), limitBody((cfg) => cfg.maxModelBytes, 'task body'), createTask)
   .get('/:task', async (c) => c.json(unwrap(await (await stub(c)).status())))
   .post('/:task/close-stage', adminAuth(), closeStage)

@@ -14,7 +14,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
-import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, type TaskSummary, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
 import { extendedDeadline, nextAction } from '../../federated/aggregation/round-controller.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
@@ -27,6 +27,7 @@ import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shar
 import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
 import { addMask } from '../../federated/secagg/prg.ts';
 import { DeviceRateLimit } from './device-rate-limit.ts';
+import { streamToScratch } from './masked-input-stream.ts';
 import { publishRound } from './publish.ts';
 import { type RoundPointer, TaskStore } from './task-store.ts';
 
@@ -34,8 +35,6 @@ import { type RoundPointer, TaskStore } from './task-store.ts';
 export const MAX_RELAY_WAIT_SECONDS = 25;
 /** Publishing a finished round (R2, catalog) — or a shard's report — is tried this many times before the round is abandoned. */
 const MAX_PUBLISH_ATTEMPTS = 4;
-/** Bytes of one chunk of a streamed masked input in scratch storage (whole words; at most one per request in memory). */
-const MASKED_CHUNK_BYTES = 64 * 1024;
 /** A finished shard's aggregator keeps its storage this long (late relays get an answer), then deletes it. */
 const SHARD_RETENTION_MS = 10 * 60_000;
 
@@ -85,6 +84,7 @@ export class FederatedTask extends DurableObject<Env> {
   #stageKey = '';
   readonly #messageLimit = new DeviceRateLimit({ capacity: 12, refillPerSecond: 0.5 });
   readonly #pollLimit = new DeviceRateLimit({ capacity: 30, refillPerSecond: 2 });
+  #weightsCache: { version: number; bytes: Uint8Array } | undefined;
   /** Shard of each device in the current sharded round (built once per round from the stored assignment). */
   #shardIndex: { roundId: string; of: Map<string, number> } | undefined;
 
@@ -281,7 +281,9 @@ export class FederatedTask extends DurableObject<Env> {
   #next(s: TaskSettings, p: RoundPointer): void {
     if (p.round >= s.rounds) {
       this.#store.setPointer({ ...p, stage: 'finished' });
+      // Nothing is relayed once the task (or a shard's one round) is over: its state and relays go now.
       this.#server = undefined;
+      this.#relays = {};
       // A shard's aggregator lives for one round: its storage goes after a while (alarm()).
       if (this.#store.meta<ShardRole>('shard')) void this.ctx.storage.setAlarm(Date.now() + SHARD_RETENTION_MS);
       else void this.ctx.storage.deleteAlarm();
@@ -555,7 +557,10 @@ export class FederatedTask extends DurableObject<Env> {
 
   weights(): { version: number; bytes: Uint8Array } | Refusal {
     if (!this.#store.settings()) return this.#noTask();
-    return { version: this.#store.pointer().weightsVersion, bytes: this.#store.readBlob('weights')! };
+    const version = this.#store.pointer().weightsVersion;
+    // Every device of a round downloads them at its start: read once per version, not once per device.
+    if (this.#weightsCache?.version !== version) this.#weightsCache = { version, bytes: this.#store.readBlob('weights')! };
+    return this.#weightsCache;
   }
 
   /**
@@ -580,10 +585,9 @@ export class FederatedTask extends DurableObject<Env> {
   }
 
   /**
-   * A masked input streamed in: `payload` is its 4·length bytes of words. Chunks of MASKED_CHUNK_BYTES go to
-   * scratch storage as they arrive, hashed on the way (DigestStream: the signature covers the payload's SHA-256),
-   * so at most one chunk per request is in memory; once the sender is authenticated the chunks are added to the
-   * running sum one at a time and deleted. Nothing reaches the sum before the whole input arrived and verified.
+   * A masked input streamed in: `payload` is its 4·length bytes of words, kept in scratch storage while it arrives
+   * (masked-input-stream.ts) and added to the running sum chunk by chunk once the sender is authenticated. Nothing
+   * reaches the sum before the whole input arrived and verified.
    */
   async receiveMasked(head: { roundId: string; from: string; signature: Uint8Array }, payload: ReadableStream<Uint8Array>, epsilonSpent?: number): Promise<ReceiveResult> {
     const s = this.#store.settings();
@@ -591,46 +595,14 @@ export class FederatedTask extends DurableObject<Env> {
       await payload.cancel();
       return this.#noTask();
     }
-    const words = updateLength(s);
-    const id = toBase64(randomBytes(12));
-    const hash = new crypto.DigestStream('SHA-256');
-    const hashing = hash.getWriter();
-    const pending = new Uint8Array(MASKED_CHUNK_BYTES);
-    let fill = 0, index = 0, total = 0;
-    const flush = () => {
-      if (fill) this.#store.addScratch(id, index++, pending.slice(0, fill));
-      fill = 0;
-    };
-    const wrongSize = (got: string) => refuse(400, `not a SecAgg+ message: malformed message: a masked input of this round is ${words} words (${4 * words} bytes), got ${got}`);
+    let scratch: string | undefined;
     try {
-      const reader = payload.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > 4 * words) {
-          await reader.cancel();
-          return wrongSize('more');
-        }
-        await hashing.write(value);
-        for (let off = 0; off < value.byteLength;) {
-          const n = Math.min(value.byteLength - off, MASKED_CHUNK_BYTES - fill);
-          pending.set(value.subarray(off, off + n), fill);
-          fill += n;
-          off += n;
-          if (fill === MASKED_CHUNK_BYTES) flush();
-        }
-      }
-      flush();
-      await hashing.close();
-      if (total !== 4 * words) return wrongSize(`${total} bytes`);
+      const input = await streamToScratch(this.#store, payload, updateLength(s), (id) => (scratch = id));
+      if (!input.ok) return refuse(400, input.error);
       const m: DeviceMessage = { stage: 'masked-input', ...head, masked: new Uint32Array(0) };
-      const chunks = function* (store: TaskStore) {
-        for (const c of store.scratch(id)) yield new Uint32Array(c.buffer, c.byteOffset, c.byteLength / 4);
-      };
-      return await this.#accept(s, m, { payloadDigest: new Uint8Array(await hash.digest), chunks: () => chunks(this.#store) }, epsilonSpent);
+      return await this.#accept(s, m, { payloadDigest: input.payloadDigest, chunks: input.chunks }, epsilonSpent);
     } finally {
-      this.#store.deleteScratch(id);
+      if (scratch) this.#store.deleteScratch(scratch);
     }
   }
 
@@ -770,6 +742,17 @@ export class FederatedTask extends DurableObject<Env> {
       ...(s.base && { base: { model: s.base.model, version: s.base.version, trainable: s.base.trainable, layers: s.base.head.layers.flatMap((l) => l.nodes) } }),
       history, publishedVersions: history.filter((h) => h.version).map((h) => h.version!), privacy: s.privacy ? { ...s.privacy, maxSpent: this.#store.maxEpsilon() } : undefined,
       distributedDp: s.distributedDp && { ...s.distributedDp, epsilon: history.findLast((h) => h.clientEpsilon !== undefined)?.clientEpsilon ?? 0 },
+    };
+  }
+
+  /** The task's line in GET /v1/tasks. */
+  summary(): TaskSummary | Refusal {
+    const s = this.#store.settings();
+    if (!s || this.#store.meta<ShardRole>('shard')) return this.#noTask();
+    const p = this.#store.pointer();
+    return {
+      task: s.task, model: s.model, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage, rounds: s.rounds,
+      devicesPerRound: s.devicesPerRound, enrolledDevices: this.#store.deviceCount(), published: this.#store.publishedRounds(),
     };
   }
 

@@ -28,6 +28,12 @@ export class TaskDirectory extends DurableObject<Env> {
     return row ? (JSON.parse(String(row.entry)) as TaskEntry) : null;
   }
 
+  /** Up to `limit` task names after `after` (name order), and whether more follow. */
+  list(after: string, limit: number): { names: string[]; more: boolean } {
+    const rows = this.#sql.exec('SELECT name FROM tasks WHERE name > ? ORDER BY name LIMIT ?', after, limit + 1).toArray().map((r) => String(r.name));
+    return { names: rows.slice(0, limit), more: rows.length > limit };
+  }
+
   /** Records a task that now exists (idempotent: a task's entry follows from its settings, which never change). */
   register(name: string, entry: TaskEntry): void {
     this.#sql.exec('INSERT INTO tasks (name, entry, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET entry = excluded.entry', name, JSON.stringify(entry), new Date().toISOString());
@@ -51,4 +57,9 @@ export async function findTask(env: Env, name: string): Promise<TaskEntry | unde
 export async function registerTask(env: Env, name: string, entry: TaskEntry): Promise<void> {
   await env.TASK_DIRECTORY.getByName('global').register(name, entry);
   known.set(name, entry);
+}
+
+/** Up to `limit` existing tasks after `after`, by name. */
+export async function listTasks(env: Env, after: string, limit: number): Promise<{ names: string[]; more: boolean }> {
+  return env.TASK_DIRECTORY.getByName('global').list(after, limit);
 }

@@ -23,12 +23,13 @@ describe('round controller', () => {
     expect(nextAction({ stage: 'advertise-keys', answered: 3, expected: 10 }, rules, at(2_000))).toEqual({ kind: 'wait' });
   });
 
-  it('waits up to MAX_STAGE_FACTOR × stageSeconds for the first masked input (devices mask after training), then closes', () => {
+  it('waits up to MAX_STAGE_FACTOR × stageSeconds for a stage\'s first answer (devices work before answering), then closes', () => {
     const patience = MAX_STAGE_FACTOR * 10_000;
     expect(nextAction({ stage: 'masked-input', answered: 0, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'keep-open', deadline: patience });
     expect(nextAction({ stage: 'masked-input', answered: 0, expected: 6 }, rules, { now: patience, deadline: patience, opened: 0 })).toEqual({ kind: 'close' });
     expect(nextAction({ stage: 'masked-input', answered: 1, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'close' });
-    expect(nextAction({ stage: 'share-keys', answered: 0, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'close' });
+    expect(nextAction({ stage: 'share-keys', answered: 0, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'keep-open', deadline: patience });
+    expect(nextAction({ stage: 'unmask', answered: 0, expected: 6 }, rules, { now: patience, deadline: patience, opened: 0 })).toEqual({ kind: 'finish' });
   });
 
   it('finishes at unmask, but not before a pending publish retry is due (unless forced)', () => {

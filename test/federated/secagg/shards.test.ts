@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { secAggParameters } from '../../../federated/secagg/parameters.ts';
 import { sha256 } from '../../../federated/secagg/primitives.ts';
-import { assignShards, shardOf, shardPlan } from '../../../federated/secagg/shards.ts';
+import { assignShards, shardOf, shardPlan, shardSecAggParameters } from '../../../federated/secagg/shards.ts';
 import { utf8 } from '../../../federated/secagg/bytes.ts';
 import { exactSum, makeIdentities, roundConfig, runRound } from './secagg-harness.ts';
 
@@ -127,5 +127,22 @@ describe('sharded SecAgg+ rounds', () => {
     for (const id of overflow) expect(survivors).not.toContain(id);
     expect(survivors.length).toBe(shards.reduce((n, s) => n + s.length - Math.round(dropout * s.length), 0));
     expect(total).toEqual(exactSum(inputs, survivors, d));
+  });
+});
+
+describe('shardSecAggParameters', () => {
+  it('sizes k and t for a shard\'s expected load, with k even so every shard up to capacity can build its graph', () => {
+    // 1,000 devices in shards of ≤ 100: 13 shards of ~77; the complete graph of 77 would be k = 76.
+    const p = shardSecAggParameters({ devicesPerRound: 1000, shardSize: 100, dropoutRate: 0.3 });
+    expect(p.neighbours).toBe(76);
+    expect(p.threshold).toBe(39);
+    for (const [n, S] of [[500, 100], [1000, 100], [3000, 250], [400, 60]] as const) {
+      const q = shardSecAggParameters({ devicesPerRound: n, shardSize: S, dropoutRate: 0.3 });
+      expect(q.neighbours % 2 === 0 || q.neighbours >= S - 1).toBe(true);
+      expect(q.threshold).toBeGreaterThan(q.neighbours / 2);
+      expect(q.neighbours).toBeLessThan(S);
+    }
+    // Not sharded: the round's own parameters.
+    expect(shardSecAggParameters({ devicesPerRound: 100, shardSize: 100, dropoutRate: 0.3 })).toEqual(secAggParameters({ devices: 100, dropoutRate: 0.3 }));
   });
 });

@@ -108,3 +108,26 @@ describe('device routes', () => {
     await expectError(post(`/v1/tasks/${TASK}/evaluations`, { round: 9, accuracy: 0.5 }), 404, /no round 9/);
   });
 });
+
+describe('GET /v1/tasks', () => {
+  it('lists existing tasks by name with their round, stage and enrolled devices, a page at a time', async () => {
+    const prefix = uniqueName('list');
+    const names = [`${prefix}-a`, `${prefix}-b`, `${prefix}-c`];
+    for (const n of names) expect((await post('/v1/tasks', taskBody(n))).status).toBe(201);
+    const id = await createIdentity('dev-list');
+    expect((await post(`/v1/tasks/${names[1]}/devices`, { device: 'dev-list', identityKey: toBase64(id.publicKey) }, { Authorization: `Bearer ${TOKEN}` })).status).toBe(201);
+    type Page = { tasks: { task: string; model: string; round: number; stage: string; enrolledDevices: number; status: string; published: number }[]; next?: string };
+    const first = (await (await SELF.fetch(`http://edge/v1/tasks?after=${prefix}&limit=2`)).json()) as Page;
+    expect(first.tasks.map((t) => t.task)).toEqual(names.slice(0, 2));
+    expect(first.tasks[1]).toMatchObject({ model: names[1], round: 1, stage: 'advertise-keys', enrolledDevices: 1, status: 'running', published: 0 });
+    expect(first.next).toBe(names[1]);
+    const second = (await (await SELF.fetch(`http://edge/v1/tasks?after=${first.next}&limit=2`)).json()) as Page;
+    expect(second.tasks[0]!.task).toBe(names[2]);
+  });
+
+  it('refuses a limit out of range or an after that is no name (400)', async () => {
+    await expectError(SELF.fetch('http://edge/v1/tasks?limit=0'), 400, /limit must be/);
+    await expectError(SELF.fetch('http://edge/v1/tasks?limit=1000'), 400, /limit must be/);
+    await expectError(SELF.fetch('http://edge/v1/tasks?after=%2F..'), 400, /after must be a task name/);
+  });
+});

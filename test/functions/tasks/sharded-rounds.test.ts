@@ -136,3 +136,16 @@ describe('sharded rounds', () => {
     await expectError(post('/v1/tasks', taskBody(uniqueName('s'), { ...settings, shardSize: 4, secagg: { neighbours: 4, threshold: 4 } })), 400, /threshold 4 needs 5 devices per round, shardSize is 4/);
   });
 });
+
+describe('default shardSize', () => {
+  it('a round of more than 100 devices is sharded at 100 unless the task says otherwise; k and t follow a shard\'s expected load', async () => {
+    const res = await post('/v1/tasks', taskBody(uniqueName('big'), { devicesPerRound: 1000, minDevices: undefined, secagg: undefined }));
+    expect(res.status, await res.clone().text()).toBe(201);
+    const { settings } = (await res.json()) as { settings: { shardSize?: number; secagg: { neighbours: number; threshold: number }; minDevices: number } };
+    expect(settings.shardSize).toBe(100);
+    expect(settings.secagg).toEqual({ neighbours: 76, threshold: 39 });
+    expect(settings.minDevices).toBe(40);
+    const small = (await (await post('/v1/tasks', taskBody(uniqueName('small'), { devicesPerRound: 100, minDevices: undefined, secagg: undefined }))).json()) as { settings: { shardSize?: number } };
+    expect(small.settings.shardSize).toBeUndefined();
+  });
+});
