@@ -11,6 +11,11 @@ export interface Config {
   maxWasmBytes: number;
   catalogCacheMs: number;
   rateLimit: boolean;
+  /** Dynamic batching: most rows one ORT run takes from concurrent requests (1: off), and how long a request that
+   * finds its session idle waits for others (ms; 0: it runs at once, and batches form from requests that arrive
+   * while a run holds the session). */
+  maxBatchSize: number;
+  batchDelayMs: number;
 }
 
 export const DEFAULTS: Config = {
@@ -23,6 +28,8 @@ export const DEFAULTS: Config = {
   maxWasmBytes: 1024 * 1024 * 1024,
   catalogCacheMs: 1000,
   rateLimit: true,
+  maxBatchSize: 1,
+  batchDelayMs: 0,
 };
 
 function integer(value: string | undefined, name: string, fallback: number, min: number): number {
@@ -37,7 +44,7 @@ function integer(value: string | undefined, name: string, fallback: number, min:
 
 const positive = (value: string | undefined, name: string, fallback: number) => integer(value, name, fallback, 1);
 
-type Vars = Partial<Record<'FEDGE_CORS_ORIGINS' | 'FEDGE_MAX_INFER_BYTES' | 'FEDGE_MAX_MODEL_BYTES' | 'FEDGE_MAX_TENSOR_ELEMENTS' | 'FEDGE_BODY_TIMEOUT_MS' | 'FEDGE_SESSION_CACHE_SIZE' | 'FEDGE_MAX_WASM_BYTES' | 'FEDGE_CATALOG_CACHE_MS' | 'FEDGE_RATE_LIMIT', string>>;
+type Vars = Partial<Record<'FEDGE_CORS_ORIGINS' | 'FEDGE_MAX_INFER_BYTES' | 'FEDGE_MAX_MODEL_BYTES' | 'FEDGE_MAX_TENSOR_ELEMENTS' | 'FEDGE_BODY_TIMEOUT_MS' | 'FEDGE_SESSION_CACHE_SIZE' | 'FEDGE_MAX_WASM_BYTES' | 'FEDGE_CATALOG_CACHE_MS' | 'FEDGE_RATE_LIMIT' | 'FEDGE_MAX_BATCH_SIZE' | 'FEDGE_BATCH_DELAY_MS', string>>;
 
 export function readConfig(env: Vars): Config {
   const origins = (env.FEDGE_CORS_ORIGINS ?? '*').trim();
@@ -51,5 +58,7 @@ export function readConfig(env: Vars): Config {
     maxWasmBytes: positive(env.FEDGE_MAX_WASM_BYTES, 'FEDGE_MAX_WASM_BYTES', DEFAULTS.maxWasmBytes),
     catalogCacheMs: integer(env.FEDGE_CATALOG_CACHE_MS, 'FEDGE_CATALOG_CACHE_MS', DEFAULTS.catalogCacheMs, 0),
     rateLimit: (env.FEDGE_RATE_LIMIT ?? 'on') !== 'off',
+    maxBatchSize: positive(env.FEDGE_MAX_BATCH_SIZE, 'FEDGE_MAX_BATCH_SIZE', DEFAULTS.maxBatchSize),
+    batchDelayMs: integer(env.FEDGE_BATCH_DELAY_MS, 'FEDGE_BATCH_DELAY_MS', DEFAULTS.batchDelayMs, 0),
   };
 }

@@ -178,20 +178,6 @@ export interface RoundRecord {
   endedAt?: string;
 }
 
-/** One task in GET /v1/tasks. */
-export interface TaskSummary {
-  task: string;
-  model: string;
-  status: 'running' | 'finished';
-  round: number;
-  stage: TaskStage;
-  rounds: number;
-  devicesPerRound: number;
-  enrolledDevices: number;
-  /** Rounds that published a model so far. */
-  published: number;
-}
-
 export interface TaskStatus {
   task: string;
   model: string;
@@ -209,6 +195,12 @@ export interface TaskStatus {
   privacy?: DevicePrivacy & { maxSpent: number };
   distributedDp?: DistributedDp & { epsilon: number };
 }
+
+/** One task in GET /v1/tasks: its status without the history, and how many rounds published. */
+export type TaskSummary = Pick<TaskStatus, 'task' | 'model' | 'status' | 'round' | 'stage' | 'rounds' | 'devicesPerRound' | 'enrolledDevices'> & {
+  /** Rounds that published a model so far. */
+  published: number;
+};
 
 export type Relay = KeysBroadcast | SharesDelivery | UnmaskRequest;
 

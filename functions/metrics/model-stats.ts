@@ -1,8 +1,9 @@
 /**
  * Per-version inference statistics in the shape of Triton's statistics extension (protocol/extension_statistics.md):
- * `inference_count` counts batch items of successful requests, `execution_count` successful ORT runs (equal to the
- * request count: Fedge runs each request on its own, no dynamic batching); `success`/`fail` count requests with
- * their total duration; `queue` and `compute_*` cover successful requests. Durations in ns, `last_inference` in ms
+ * `inference_count` counts batch items of successful requests, `execution_count` successful ORT runs — fewer than
+ * requests when dynamic batching (functions/inference/dynamic-batcher.ts) ran several as one, so
+ * inference_count / execution_count is the mean batch size; `batch_stats` are per executed batch size;
+ * `success`/`fail` count requests with their total duration; `queue` and `compute_*` cover successful requests. Durations in ns, `last_inference` in ms
  * since the epoch. Kept in this isolate's memory: a new isolate starts from zero.
  */
 export interface Duration {
@@ -36,6 +37,9 @@ export interface RunOutcome {
   inputMs?: number;
   inferMs?: number;
   outputMs?: number;
+  /** Dynamic batching: whether this request started its ORT run (runs count once), and that run's rows. */
+  leader?: boolean;
+  executionBatch?: number;
 }
 
 const zero = (): Duration => ({ count: 0, ns: 0 });
@@ -74,16 +78,19 @@ export class ModelStats {
       return;
     }
     s.inference_count += run.batch;
-    s.execution_count += 1;
     const is = s.inference_stats;
     add(is.success, run.totalMs);
     add(is.queue, run.queueMs);
     add(is.compute_input, run.inputMs);
     add(is.compute_infer, run.inferMs);
     add(is.compute_output, run.outputMs);
-    let b = s.batch_stats.find((x) => x.batch_size === run.batch);
+    // A request that joined another's run shares that execution: it is counted (and timed per batch size) once.
+    if (run.leader === false) return;
+    s.execution_count += 1;
+    const size = run.executionBatch ?? run.batch;
+    let b = s.batch_stats.find((x) => x.batch_size === size);
     if (!b) {
-      s.batch_stats.push((b = { batch_size: run.batch, compute_input: zero(), compute_infer: zero(), compute_output: zero() }));
+      s.batch_stats.push((b = { batch_size: size, compute_input: zero(), compute_infer: zero(), compute_output: zero() }));
       s.batch_stats.sort((x, y) => x.batch_size - y.batch_size);
     }
     add(b.compute_input, run.inputMs);

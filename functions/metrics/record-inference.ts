@@ -12,7 +12,7 @@ export function recordInference(env: Env, record: VersionRecord, inputs: readonl
   try {
     const p = timer.phases();
     const batch = batchSize(record.inputs, inputs);
-    modelStats.record(record.model, record.version, record.sha256, { ok, batch, totalMs: p.total, queueMs: p.queue, inputMs: p.input, inferMs: p.infer, outputMs: p.output });
+    modelStats.record(record.model, record.version, record.sha256, { ok, batch, totalMs: p.total, queueMs: p.queue, inputMs: p.input, inferMs: p.infer, outputMs: p.output, leader: timer.run.leader, executionBatch: timer.run.rows || batch });
     inferences.inc({ model: record.model, outcome: ok ? 'success' : 'fail' });
     if (ok) {
       inferenceDuration.observe(p.total / 1000, { model: record.model });

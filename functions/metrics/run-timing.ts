@@ -11,8 +11,22 @@ export class RunTimer {
   readonly queued = performance.now();
   readonly marks: Partial<Record<Phase, number>> = {};
 
+  /** The ORT run this request was part of: whether it started it (one execution per run), and its rows. */
+  run: { leader: boolean; rows: number } = { leader: true, rows: 0 };
+
   mark(phase: Phase): void {
     this.marks[phase] = performance.now();
+  }
+
+  /** Records that this request ran in a dynamic batch of `rows` rows (dynamic-batcher.ts). */
+  execution(leader: boolean, rows: number): void {
+    this.run = { leader, rows };
+  }
+
+  /** The compute phases of the batched run `lead` started (this request shared it). */
+  copyMarks(lead: RunTimer | undefined): void {
+    if (!lead) return;
+    for (const p of ['input', 'infer', 'output'] as const) if (lead.marks[p] !== undefined) this.marks[p] = lead.marks[p];
   }
 
   /** Milliseconds of each phase; a phase the run never reached is undefined. */

@@ -121,21 +121,7 @@ export const roundRecord = z.looseObject({
   endedAt: z.string().optional(),
 });
 
-export const taskSummary = z.looseObject({
-  task: z.string(),
-  model: z.string(),
-  status: z.enum(['running', 'finished']),
-  round: z.number().int(),
-  stage,
-  rounds: z.number().int(),
-  devicesPerRound: z.number().int(),
-  enrolledDevices: z.number().int(),
-  published: z.number().int().describe('rounds that published a model so far'),
-});
-export const taskList = z.looseObject({
-  tasks: z.array(taskSummary),
-  next: z.string().optional().describe('more tasks follow: pass this as `after` for the next page'),
-});
+
 
 export const taskStatus = z.looseObject({
   task: z.string(),
@@ -152,6 +138,12 @@ export const taskStatus = z.looseObject({
   publishedVersions: z.array(z.string()),
   privacy: z.unknown().optional().describe('the task\'s DP-SGD settings and maxSpent, the largest ε a device reported'),
   distributedDp: z.unknown().optional().describe('the task\'s distributed-DP settings and the client-level ε so far'),
+});
+export const taskSummary = taskStatus.pick({ task: true, model: true, status: true, round: true, stage: true, rounds: true, devicesPerRound: true, enrolledDevices: true })
+  .extend({ published: z.number().int().describe('rounds that published a model so far') });
+export const taskList = z.looseObject({
+  tasks: z.array(taskSummary),
+  next: z.string().optional().describe('more tasks follow: pass this as `after` for the next page'),
 });
 
 export const enrolled = z.looseObject({ task: z.string(), device: z.string(), enrolled: z.literal(true) });
@@ -203,7 +195,7 @@ export const modelStat = z.looseObject({
   version: z.string(),
   last_inference: z.number().int().nonnegative().describe('ms since the epoch of the last inference in this isolate; 0 for none'),
   inference_count: z.number().int().nonnegative().describe('successful inferences, each batch item counted (the leading dimension when every input has a dynamic one, else 1)'),
-  execution_count: z.number().int().nonnegative().describe('successful ONNX Runtime runs (one per request: no dynamic batching)'),
+  execution_count: z.number().int().nonnegative().describe('successful ONNX Runtime runs: fewer than requests when dynamic batching joined concurrent ones (inference_count / execution_count = mean batch size)'),
   inference_stats: z.looseObject({
     success: duration.describe('successful requests and their whole run (queue, load, compute)'),
     fail: duration.describe('runs ONNX Runtime refused (or whose model could not load)'),

@@ -4,7 +4,7 @@
  */
 import { unknownModel } from './errors.ts';
 import { quote, quoteList } from '../inference/quote.ts';
-import { SessionCache } from '../inference/session-cache.ts';
+import { type BatchingOptions, SessionCache } from '../inference/session-cache.ts';
 import type { LoadedModel } from '../inference/model-loader.ts';
 import type { Tensor } from '../inference/tensor-codec.ts';
 import { getBlob } from './blob-store.ts';
@@ -22,9 +22,9 @@ export class Registry {
   readonly #env: Env;
   #bundled: Promise<void> | undefined;
 
-  constructor(env: Env, sessionCacheSize: number, catalogCacheMs: number) {
+  constructor(env: Env, sessionCacheSize: number, catalogCacheMs: number, batching?: BatchingOptions) {
     this.#env = env;
-    this.sessions = new SessionCache(sessionCacheSize);
+    this.sessions = new SessionCache(sessionCacheSize, batching);
     this.#resolutions = new ResolutionCache(catalogCacheMs);
   }
 
