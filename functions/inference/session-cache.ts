@@ -146,7 +146,7 @@ export class SessionCache {
     // Requests that did not fit (another key, or the batch is full) lead their own runs on their turn.
     for (const j of batch) {
       j.timer?.mark('start');
-      j.timer?.execution(j === batch[0], rows);
+      j.timer?.execution(j === lead, rows);
     }
     const one = async (j: Job) => {
       try {
@@ -155,10 +155,9 @@ export class SessionCache {
         j.reject(e);
       }
     };
-    if (batch.length === 1) return one(batch[0]!);
+    if (batch.length === 1) return one(lead);
     let split: Tensor[][] | undefined;
     try {
-      const lead = batch[0]!;
       const outputs = await runSession(model, concatInputs(batch.map((j) => j.inputs)), lead.outputNames, sha256, lead.timer);
       for (const j of batch.slice(1)) j.timer?.copyMarks(lead.timer);
       split = splitOutputs(outputs, batch.map((j) => j.rows));
