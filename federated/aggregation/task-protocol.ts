@@ -150,7 +150,8 @@ export interface RoundInfo {
 export interface ShardSummary {
   devices: number;
   survivors: number;
-  status: 'published' | 'abandoned';
+  /** 'running' while the round is: the shard's aggregator has not reported yet. */
+  status: 'running' | 'published' | 'abandoned';
   reason?: string;
 }
 

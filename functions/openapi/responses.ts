@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { DATATYPES } from '../../federated/oip/datatypes.ts';
 import type { ModelSummary, TensorMeta, VersionRecord } from '../registry/model-record.ts';
 import type { RoundInfo, RoundRecord, TaskSettings, TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
-import type { ReceiveResult, Refusal } from '../tasks/federated-task.ts';
+import type { ReceiveResult, Refusal } from '../tasks/task-answers.ts';
 import type { ModelStat } from '../metrics/model-stats.ts';
 import type { RepositoryEntry } from '../routes/stats.ts';
 
@@ -115,7 +115,7 @@ export const roundRecord = z.looseObject({
   epsilon: z.number().optional().describe('largest ε any device reported spending on this task by this round'),
   clientEpsilon: z.number().optional().describe('client-level ε of the distributed DP after this round'),
   badShares: z.array(z.looseObject({ holder: z.string(), of: z.string() })).optional().describe('revealed shares that did not lie on their polynomial, and who sent them'),
-  shards: z.array(z.looseObject({ devices: z.number().int(), survivors: z.number().int(), status: z.enum(['published', 'abandoned']), reason: z.string().optional() })).optional()
+  shards: z.array(z.looseObject({ devices: z.number().int(), survivors: z.number().int(), status: z.enum(['running', 'published', 'abandoned']), reason: z.string().optional() })).optional()
     .describe('sharded rounds: each shard\'s devices, survivors and outcome (the server learns each published shard\'s sum)'),
   startedAt: z.string(),
   endedAt: z.string().optional(),

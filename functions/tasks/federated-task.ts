@@ -2,8 +2,10 @@
  * FederatedTask: the Durable Object (SQLite) that runs one federated task — rounds of SecAgg+ (federated/secagg)
  * over the devices that check in, a server optimizer step on the unmasked mean update, and a new quantized model
  * version published to the catalog after every round. This file is the shell that orders things; storage is
- * task-store.ts, publishing publish.ts, the protocol federated/secagg, when a stage closes
- * federated/aggregation/round-controller.ts, the update's encoding update-codec.ts, settings checks task-settings.ts.
+ * task-store.ts, publishing publish.ts, masked inputs streaming in masked-input-stream.ts, sharded rounds (this
+ * object as coordinator, or as one shard's aggregator) shard-coordination.ts, what routes get back task-answers.ts;
+ * the protocol is federated/secagg, when a stage closes federated/aggregation/round-controller.ts, the update's
+ * encoding update-codec.ts, settings checks task-settings.ts.
  *
  * Masked inputs are not stored: each is added to the running sum (O(d) memory and storage however many devices).
  * Stage deadlines are alarms; a stage also closes as soon as everyone it waits for has answered.
@@ -23,55 +25,20 @@ import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type 
 import { randomBytes, sha256, verify } from '../../federated/secagg/primitives.ts';
 import { type ServerState, serverAccept, serverAcceptMaskedChunks, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../federated/secagg/server.ts';
 import { decodeMessage } from '../../federated/secagg/wire.ts';
-import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shardedDeadline } from '../../federated/aggregation/sharded-round.ts';
-import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
-import { addMask } from '../../federated/secagg/prg.ts';
+import type { ShardReport } from '../../federated/aggregation/sharded-round.ts';
 import { DeviceRateLimit } from './device-rate-limit.ts';
 import { streamToScratch } from './masked-input-stream.ts';
 import { publishRound } from './publish.ts';
+import { ShardCoordination, type ShardStart } from './shard-coordination.ts';
+import { type ReceiveResult, type Refusal, type RelayKind, type RelayResult, describe, refuse } from './task-answers.ts';
 import { type RoundPointer, TaskStore } from './task-store.ts';
 
 /** Longest a relay request is held open waiting for its stage to close (long poll). */
 export const MAX_RELAY_WAIT_SECONDS = 25;
 /** Publishing a finished round (R2, catalog) — or a shard's report — is tried this many times before the round is abandoned. */
 const MAX_PUBLISH_ATTEMPTS = 4;
-/** A finished shard's aggregator keeps its storage this long (late relays get an answer), then deletes it. */
-const SHARD_RETENTION_MS = 10 * 60_000;
 
-/** What an aggregator object holds about its place in the task (absent in the task's own object). */
-interface ShardRole {
-  index: number;
-}
-
-/** What the coordinator hands a shard's aggregator when check-in closes. */
-export interface ShardStart {
-  settings: TaskSettings;
-  round: number;
-  roundId: string;
-  graphSeed: string;
-  weightsVersion: number;
-  index: number;
-  /** The shard's devices and their enrolled identity keys. */
-  devices: [string, Uint8Array][];
-  /** Their advertise-keys messages (wire bytes), as the coordinator accepted them. */
-  ads: Uint8Array[];
-}
-
-export type RelayKind = 'broadcast' | 'delivery' | 'unmask';
-
-/** A refusal the route turns into a JSON error with this status. */
-export interface Refusal {
-  refused: { status: 400 | 401 | 403 | 404 | 409 | 422 | 425 | 429; error: string; retryAfterSeconds?: number };
-}
-const refuse = (status: Refusal['refused']['status'], error: string, retryAfterSeconds?: number): Refusal => ({ refused: { status, error, retryAfterSeconds } });
 const tooFast = (device: string, retryAfterSeconds: number) => refuse(429, `device '${device}' is sending too many requests; retry after ${retryAfterSeconds} s`, retryAfterSeconds);
-
-export type ReceiveResult = { accepted: true; duplicate: boolean; stage: TaskStage; published?: string } | Refusal;
-/** A relay, or where it is (the aggregator of the device's shard), or a refusal. */
-export type RelayResult = { json: object } | { shard: string } | Refusal;
-
-/** A failure that is not the protocol's: logged in full, and the round records only its message. */
-const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class FederatedTask extends DurableObject<Env> {
   readonly #store: TaskStore;
@@ -85,12 +52,13 @@ export class FederatedTask extends DurableObject<Env> {
   readonly #messageLimit = new DeviceRateLimit({ capacity: 12, refillPerSecond: 0.5 });
   readonly #pollLimit = new DeviceRateLimit({ capacity: 30, refillPerSecond: 2 });
   #weightsCache: { version: number; bytes: Uint8Array } | undefined;
-  /** Shard of each device in the current sharded round (built once per round from the stored assignment). */
-  #shardIndex: { roundId: string; of: Map<string, number> } | undefined;
+  /** A sharded round's coordinator or one shard's aggregator: what either does (shard-coordination.ts). */
+  readonly #shards: ShardCoordination;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new TaskStore(ctx.storage.sql);
+    this.#shards = new ShardCoordination(this.#store, ctx.storage, env);
     // Long polls wait for a stage to close: wake them when the round or stage moves, not on every deadline
     // extension (one per message — with 200 devices waiting, that was 200 re-checks per message).
     this.#store.onPointer = ({ round, stage }) => {
@@ -225,22 +193,22 @@ export class FederatedTask extends DurableObject<Env> {
   #abandon(s: TaskSettings, p: RoundPointer, reason: string): void {
     if (p.stage === 'finished') return;
     const rec = this.#store.record(p.round)!;
-    const sharded = this.#sharded(p);
     this.ctx.storage.transactionSync(() => {
-      this.#store.setRecord({ ...rec, status: 'abandoned', reason, dropouts: rec.advertised - rec.unmasked, endedAt: new Date().toISOString(), ...(sharded && { shards: mergeReports(sharded).shards }) });
+      this.#store.setRecord({ ...rec, status: 'abandoned', reason, dropouts: rec.advertised - rec.unmasked, endedAt: new Date().toISOString(), ...this.#shards.summaries(p) });
       this.#next(s, p);
     });
-    const role = this.#store.meta<ShardRole>('shard');
-    // Not awaited: the coordinator may be the caller (an abandoned shard must never wait on it); a report that is
-    // lost costs the shard nothing more — the coordinator counts it abandoned at its deadline.
-    if (role) void this.#coordinator(s).shardReport(p.roundId, role.index, { status: 'abandoned', devices: s.devicesPerRound, reason }).catch((e) => console.error(`task ${s.task} round ${p.round} shard ${role.index}: the abandonment could not be reported:`, e));
+    const role = this.#shards.role();
+    if (role) this.#shards.reportAbandoned(s, p, role, reason);
   }
 
   async #advanceOrThrow(s: TaskSettings, force: boolean): Promise<string | undefined> {
     const p = this.#store.pointer();
     if (p.stage === 'finished') return;
-    const sharded = this.#sharded(p);
-    if (sharded && p.stage !== 'advertise-keys') return this.#advanceSharded(s, p, sharded, force);
+    const sharded = this.#shards.round(p);
+    if (sharded && p.stage !== 'advertise-keys') {
+      const due = this.#shards.due(p, sharded, force);
+      return due && this.#completeRound(s, p, due.sum, due.survivors, due.outcome);
+    }
     const state = await this.#state(s, p);
     const progress = {
       'advertise-keys': () => ({ answered: Object.keys(state.ads).length, expected: s.devicesPerRound }),
@@ -257,7 +225,13 @@ export class FederatedTask extends DurableObject<Env> {
       return;
     }
     if (action.kind === 'finish') return await this.#finishRound(s, p, state);
-    if (p.stage === 'advertise-keys' && s.shardSize !== undefined && s.devicesPerRound > s.shardSize) return await this.#startShards(s, p);
+    if (p.stage === 'advertise-keys' && ShardCoordination.shards(s)) {
+      await this.#shards.start(s, p);
+      // The coordinator holds no SecAgg+ state past check-in: the aggregators do.
+      this.#server = undefined;
+      this.#relays = {};
+      return this.#advanceOrThrow(s, false);
+    }
     await this.#close(state, s, p.round);
     const next = state.stage as TaskStage;
     this.ctx.storage.transactionSync(() => {
@@ -285,24 +259,35 @@ export class FederatedTask extends DurableObject<Env> {
       this.#server = undefined;
       this.#relays = {};
       // A shard's aggregator lives for one round: its storage goes after a while (alarm()).
-      if (this.#store.meta<ShardRole>('shard')) void this.ctx.storage.setAlarm(Date.now() + SHARD_RETENTION_MS);
+      if (this.#shards.role()) this.#shards.retire();
       else void this.ctx.storage.deleteAlarm();
     } else this.#startRound(s, p.round + 1, p.weightsVersion);
   }
 
   /**
    * Unmasks the sum (robustly: bad shares are left out and their senders recorded); then the task's own object
-   * completes the round (#completeRound) and a shard's aggregator reports its sum to the task (#reportShard).
+   * completes the round (#completeRound) and a shard's aggregator reports its sum to the coordinator.
    */
   async #finishRound(s: TaskSettings, p: RoundPointer, state: ServerState): Promise<string | undefined> {
     const result = await serverCloseUnmask(state);
     const unmasked = Object.keys(state.unmasks).length;
-    const role = this.#store.meta<ShardRole>('shard');
+    const role = this.#shards.role();
     if (role) {
-      return this.#reportShard(s, p, role, result.sum, {
-        status: 'published', devices: s.devicesPerRound, shared: state.sharers.length, submitted: state.survivors.length, survivors: result.survivors.length,
+      const report = {
+        status: 'published' as const, devices: s.devicesPerRound, shared: state.sharers.length, submitted: state.survivors.length, survivors: result.survivors.length,
         unmasked, badShares: result.badShares, epsilon: this.#store.epsilons(),
+      };
+      let published: string | undefined;
+      try {
+        published = await this.#shards.report(s, p, role, result.sum, report);
+      } catch (e) {
+        return this.#retryLater(s, p, 'reporting the shard\'s sum', e);
+      }
+      this.ctx.storage.transactionSync(() => {
+        this.#shards.reported(p, report);
+        this.#next(s, p);
       });
+      return published;
     }
     return this.#completeRound(s, p, result.sum, result.survivors.length, { unmasked, ...(result.badShares.length ? { badShares: result.badShares } : {}) });
   }
@@ -374,117 +359,11 @@ export class FederatedTask extends DurableObject<Env> {
   }
 
 
-  // ---- sharded rounds (coordinator: the task's object; aggregator: one shard's object) ----------------------
+  // ---- sharded rounds (shard-coordination.ts) -----------------------------------------------------------------
 
-  /** The current round's shard assignment, when the round is sharded. */
-  #sharded(p: RoundPointer): ShardedRound | undefined {
-    const r = this.#store.meta<ShardedRound>('shards');
-    return r?.roundId === p.roundId ? r : undefined;
-  }
-  #shardOf(r: ShardedRound, device: string): number | undefined {
-    if (this.#shardIndex?.roundId !== r.roundId) this.#shardIndex = { roundId: r.roundId, of: new Map(r.members.flatMap((m, j) => m.map((d) => [d, j] as const))) };
-    return this.#shardIndex.of.get(device);
-  }
-  #aggregator(roundId: string, index: number): DurableObjectStub<FederatedTask> {
-    return this.env.SHARD_AGGREGATOR.getByName(aggregatorName(roundId, index));
-  }
-  #coordinator(s: TaskSettings): DurableObjectStub<FederatedTask> {
-    return this.env.FEDERATED_TASK.getByName(s.task);
-  }
-
-  /**
-   * Check-in of a sharded round closes: a fresh seed (drawn now, after every device chose its id and checked in)
-   * assigns the devices to shards (secagg/shards.ts); each shard's aggregator gets its devices' keys and
-   * advertisements and runs the rest of the round. Stored before the aggregators start, so a restart reuses the
-   * same assignment (starting an aggregator twice is a no-op); the pointer moves only once they have started, so a
-   * device sent to its aggregator finds it running.
-   */
-  async #startShards(s: TaskSettings, p: RoundPointer): Promise<string | undefined> {
-    let plan = this.#store.meta<ShardedRound>('shards');
-    if (plan?.roundId !== p.roundId) {
-      const seed = randomBytes(32);
-      // Shards for the devices that did check in (not devicesPerRound): fewer devices, fewer and fuller shards.
-      const checkedIn = this.#store.senders(p.round, 'advertise-keys');
-      const { shards, overflow } = await assignShards(checkedIn, seed, shardPlan(checkedIn.length, s.shardSize!));
-      const minStart = Math.max(s.minDevices, s.secagg.threshold + 1);
-      const reports = shards.map((m): ShardReport | null => (m.length >= minStart ? null : { status: 'abandoned', devices: m.length, reason: `${m.length} devices landed in this shard; a shard needs ${minStart}` }));
-      plan = { roundId: p.roundId, seed: toBase64(seed), members: shards, overflow, reports };
-      this.#store.setMeta('shards', plan);
-    }
-    const started = plan;
-    const reports = await Promise.all(started.members.map(async (members, index) => {
-      if (started.reports[index]) return started.reports[index];
-      try {
-        await this.#aggregator(p.roundId, index).startShard({
-          settings: s, round: p.round, roundId: p.roundId, graphSeed: p.graphSeed, weightsVersion: p.weightsVersion, index,
-          devices: members.map((d) => [d, this.#store.identityKey(d)!]), ads: members.map((d) => this.#store.message(p.round, 'advertise-keys', d)!),
-        });
-        return null;
-      } catch (e) {
-        console.error(`task ${s.task} round ${p.round}: shard ${index}'s aggregator did not start:`, e);
-        return { status: 'abandoned', devices: members.length, reason: `its aggregator did not start: ${describe(e)}` } satisfies ShardReport;
-      }
-    }));
-    // A shard may have reported (abandoned) while the others started: keep what is stored.
-    const current = this.#store.meta<ShardedRound>('shards')!;
-    const now = Date.now();
-    const deadline = shardedDeadline(now, s.stageSeconds);
-    this.ctx.storage.transactionSync(() => {
-      this.#store.setMeta('shards', { ...current, reports: current.reports.map((r, j) => r ?? reports[j] ?? null) });
-      this.#store.setPointer({ ...p, stage: 'share-keys', opened: now, deadline });
-    });
-    this.#server = undefined;
-    this.#relays = {};
-    await this.ctx.storage.setAlarm(deadline);
-    return this.#advanceOrThrow(s, false);
-  }
-
-  /** A sharded round finishes when every shard has reported, or at its deadline with the shards that did. */
-  async #advanceSharded(s: TaskSettings, p: RoundPointer, r: ShardedRound, force: boolean): Promise<string | undefined> {
-    const due = force || Date.now() >= p.deadline || r.reports.every((x) => x !== null);
-    if (!due || (p.retryAt !== undefined && Date.now() < p.retryAt && !force)) return;
-    const merged = mergeReports(r);
-    if (merged.failure) throw new SecAggAbort(merged.failure);
-    const sum = this.#store.readBlob('sum')!;
-    const { failure: _f, survivors, ...outcome } = merged;
-    return this.#completeRound(s, p, new Uint32Array(sum.buffer, sum.byteOffset, sum.byteLength / 4), survivors, { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined });
-  }
-
-  /** An aggregator's round ended: it hands its unmasked sum to the coordinator, then its own round is over. */
-  async #reportShard(s: TaskSettings, p: RoundPointer, role: ShardRole, sum: Uint32Array, report: ShardReport & { status: 'published' }): Promise<string | undefined> {
-    let published: string | undefined;
-    try {
-      ({ published } = await this.#coordinator(s).shardReport(p.roundId, role.index, report, sum));
-    } catch (e) {
-      return this.#retryLater(s, p, 'reporting the shard\'s sum', e);
-    }
-    const rec = this.#store.record(p.round)!;
-    this.ctx.storage.transactionSync(() => {
-      this.#store.setRecord({ ...rec, status: 'published', unmasked: report.unmasked, dropouts: rec.advertised - report.survivors, endedAt: new Date().toISOString(), ...(report.badShares.length ? { badShares: report.badShares } : {}) });
-      this.#next(s, p);
-    });
-    return published;
-  }
-
-  /**
-   * (Aggregator) Takes one shard of a round: its devices, their keys and advertisements. Idempotent, and it never
-   * waits for this object's queue — the coordinator calls it while holding its own, and a shard's report waits on
-   * the coordinator's (no cycle). Check-in closes at once (everyone it waits for has answered) on the next turn.
-   */
+  /** (Aggregator) Takes one shard of a round from the coordinator (ShardCoordination.begin). */
   startShard(start: ShardStart): { started: boolean } {
-    if (this.#store.settings()) return { started: false };
-    const s: TaskSettings = { ...start.settings, devicesPerRound: start.devices.length, rounds: start.round };
-    const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      this.#store.setMeta('settings', s);
-      this.#store.setMeta('shard', { index: start.index } satisfies ShardRole);
-      for (const [d, key] of start.devices) this.#store.addDevice(d, key);
-      this.#store.setPointer({ round: start.round, roundId: start.roundId, graphSeed: start.graphSeed, stage: 'advertise-keys', opened: now, deadline: now, weightsVersion: start.weightsVersion });
-      this.#store.setRecord({ round: start.round, status: 'running', advertised: start.ads.length, shared: 0, submitted: 0, unmasked: 0, dropouts: 0, startedAt: new Date().toISOString() });
-      for (let i = 0; i < start.ads.length; i++) this.#store.addMessage(start.round, 'advertise-keys', start.devices[i]![0], start.ads[i]!);
-    });
-    void this.ctx.storage.setAlarm(now);
-    return { started: true };
+    return this.#shards.begin(start);
   }
 
   /** (Coordinator) A shard's outcome; its sum joins the round's total once. Returns the version the round published. */
@@ -492,40 +371,20 @@ export class FederatedTask extends DurableObject<Env> {
     const s = this.#store.settings();
     if (!s) return { accepted: false };
     return this.#exclusive(async () => {
-      const p = this.#store.pointer();
-      const r = this.#sharded(p);
-      if (!r || p.roundId !== roundId || p.stage === 'advertise-keys' || p.stage === 'finished' || !(index >= 0 && index < r.members.length) || r.reports[index]) return { accepted: false };
-      const length = updateLength(s);
-      const usable = report.status === 'abandoned' || (sum instanceof Uint32Array && sum.length === length && report.survivors >= s.minDevices);
-      const stored: ShardReport = usable ? report : { status: 'abandoned', devices: report.devices, reason: `its report is not a sum of ${length} words over at least ${s.minDevices} devices` };
-      this.ctx.storage.transactionSync(() => {
-        if (stored.status === 'published') {
-          const total = this.#store.readBlob('sum');
-          const acc = total ? new Uint32Array(total.buffer, total.byteOffset, length) : new Uint32Array(length);
-          addMask(acc, sum!, 1);
-          this.#store.writeBlob('sum', this.#bytesOf(acc));
-          for (const [d, e] of stored.epsilon) if (r.members[index]!.includes(d)) this.#store.reportEpsilon(d, e);
-        }
-        this.#store.setMeta('shards', { ...r, reports: r.reports.map((x, j) => (j === index ? stored : x)) });
-      });
+      if (!this.#shards.accept(s, this.#store.pointer(), roundId, index, report, sum)) return { accepted: false };
       return { accepted: true, published: await this.#advance(false) };
     });
   }
 
   /** (Coordinator) The aggregator that takes `device`'s messages in round `roundId`, when that round is sharded. */
   shardFor(roundId: string, device: string): { shard?: string } {
-    const s = this.#store.settings();
-    if (!s) return {};
-    const p = this.#store.pointer();
-    const r = this.#sharded(p);
-    if (!r || r.roundId !== roundId || p.stage === 'advertise-keys') return {};
-    const index = this.#shardOf(r, device);
-    return index === undefined ? {} : { shard: aggregatorName(roundId, index) };
+    if (!this.#store.settings()) return {};
+    return this.#shards.shardFor(this.#store.pointer(), roundId, device);
   }
 
   override async alarm(): Promise<void> {
     // A shard's aggregator whose round is over deletes itself once its retention is over (#next set that alarm).
-    if (this.#store.meta<ShardRole>('shard') && this.#store.pointer()?.stage === 'finished') return this.ctx.storage.deleteAll();
+    if (this.#shards.role() && this.#store.pointer()?.stage === 'finished') return this.ctx.storage.deleteAll();
     await this.#exclusive(() => this.#advance(false));
   }
 
@@ -618,7 +477,7 @@ export class FederatedTask extends DurableObject<Env> {
       const p = this.#store.pointer();
       if (p.stage === 'finished') return refuse(422, 'the task has finished');
       // Past check-in, a sharded round's messages go to the sender's aggregator (the route asks shardFor first).
-      if (this.#sharded(p) && p.stage !== 'advertise-keys') return refuse(422, m.stage === 'advertise-keys' ? `check-in for round ${p.round} has closed; check in for the next round` : `${m.from} is not in a shard of round ${p.round}`);
+      if (this.#shards.round(p) && p.stage !== 'advertise-keys') return refuse(422, m.stage === 'advertise-keys' ? `check-in for round ${p.round} has closed; check in for the next round` : `${m.from} is not in a shard of round ${p.round}`);
       const state = await this.#state(s, p);
       const current = m.roundId === p.roundId;
       const digest = 'payloadDigest' in body ? toBase64(await sha256(concat(m.signature, body.payloadDigest))) : '';
@@ -702,14 +561,8 @@ export class FederatedTask extends DurableObject<Env> {
       const p = this.#store.pointer();
       if (round !== p.round) return refuse(422, `round ${round} is over; the task is at round ${p.round}`);
       if (p.stage === 'finished') return refuse(422, 'the task has finished');
-      const sharded = this.#sharded(p);
-      if (sharded && p.stage !== 'advertise-keys') {
-        const index = this.#shardOf(sharded, device);
-        const report = index === undefined ? undefined : sharded.reports[index];
-        if (report?.status === 'abandoned') return refuse(422, `${device}'s shard in round ${round} was abandoned: ${report.reason}`);
-        if (index !== undefined) return { shard: aggregatorName(p.roundId, index) };
-        return refuse(422, sharded.overflow.includes(device) ? `${device}'s shard was full in round ${round}; check in for the next round` : `${device} is not in round ${round}`);
-      }
+      const sharded = this.#shards.round(p);
+      if (sharded && p.stage !== 'advertise-keys') return this.#shards.relay(p, sharded, device);
       await this.#state(s, p);
       const r = this.#relays;
       if (kind === 'broadcast') return r.broadcast ? (r.broadcast.has(device) ? { json: relayToJson.broadcast(r.broadcast.get(device)!) } : refuse(422, `${device} is not in round ${round}`)) : refuse(425, 'advertise-keys is still open');
@@ -735,7 +588,8 @@ export class FederatedTask extends DurableObject<Env> {
     const s = this.#store.settings();
     if (!s) return this.#noTask();
     const p = this.#store.pointer();
-    const history = this.#store.history();
+    const progress = this.#shards.progress(p);
+    const history = this.#store.history().map((h) => (progress && h.round === p.round && h.status === 'running' ? { ...h, ...progress } : h));
     return {
       task: s.task, model: s.model, alias: s.alias, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage,
       rounds: s.rounds, devicesPerRound: s.devicesPerRound, enrolledDevices: this.#store.deviceCount(),
@@ -748,7 +602,7 @@ export class FederatedTask extends DurableObject<Env> {
   /** The task's line in GET /v1/tasks. */
   summary(): TaskSummary | Refusal {
     const s = this.#store.settings();
-    if (!s || this.#store.meta<ShardRole>('shard')) return this.#noTask();
+    if (!s || this.#shards.role()) return this.#noTask();
     const p = this.#store.pointer();
     return {
       task: s.task, model: s.model, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage, rounds: s.rounds,

@@ -66,6 +66,11 @@ describe('sharded rounds', () => {
     for (const p of placed) expect(p.roster).toContain(p.device.identity.id);
     expect((await listDurableObjectIds(env.SHARD_AGGREGATOR)).length - aggregatorsBefore).toBeGreaterThanOrEqual(rosters.length);
 
+    // While the shards run, the task's status lists them as running (the coordinator has no device counts yet).
+    const running = (await status(task)).history[0]!;
+    expect(running.status).toBe('running');
+    expect(running.shards!.filter((x) => x.status === 'running').map((x) => x.devices).sort()).toEqual(rosters.map((r) => r.length).sort());
+
     const info = await placed[0]!.device.info();
     const index = (d: Device) => Number(d.identity.id.slice(4));
     for (const { device } of placed) expect((await device.send(await device.masked(encodeUpdate(updateOf(index(device)), 10, info.fixedPoint)))).status).toBe(202);

@@ -1,0 +1,275 @@
+/**
+ * Sharded rounds, the Durable Object side (the pure part is federated/aggregation/sharded-round.ts; Bonawitz et al.,
+ * "Towards Federated Learning at Scale", SysML 2019, §4 — Aggregators under a Master Aggregator).
+ *
+ * Two roles of the same round code (federated-task.ts):
+ * - the **coordinator** (the task's own FederatedTask) takes check-in, assigns the devices to shards from a fresh
+ *   seed, starts one aggregator per shard, adds the sums they report and completes the round;
+ * - an **aggregator** (a ShardAggregator object) runs share-keys → unmask for one shard and reports its unmasked sum
+ *   or why it was abandoned, then deletes its storage after SHARD_RETENTION_MS.
+ * This module holds what each role does with storage and with the other role; FederatedTask decides when, under its
+ * one-mutation-at-a-time queue.
+ */
+import type { RoundRecord, ShardSummary, TaskSettings } from '../../federated/aggregation/task-protocol.ts';
+import { updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shardedDeadline } from '../../federated/aggregation/sharded-round.ts';
+import { SecAggAbort } from '../../federated/secagg/messages.ts';
+import { addMask } from '../../federated/secagg/prg.ts';
+import { randomBytes } from '../../federated/secagg/primitives.ts';
+import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
+import { toBase64 } from '../../federated/secagg/bytes.ts';
+import { type RelayResult, describe, refuse } from './task-answers.ts';
+import type { RoundPointer, TaskStore } from './task-store.ts';
+
+/** A finished shard's aggregator keeps its storage this long (late relays get an answer), then deletes it. */
+export const SHARD_RETENTION_MS = 10 * 60_000;
+
+/** What an aggregator object holds about its place in the task (absent in the task's own object). */
+export interface ShardRole {
+  index: number;
+}
+
+/** What the coordinator hands a shard's aggregator when check-in closes. */
+export interface ShardStart {
+  settings: TaskSettings;
+  round: number;
+  roundId: string;
+  graphSeed: string;
+  weightsVersion: number;
+  index: number;
+  /** The shard's devices and their enrolled identity keys. */
+  devices: [string, Uint8Array][];
+  /** Their advertise-keys messages (wire bytes), as the coordinator accepted them. */
+  ads: Uint8Array[];
+}
+
+/** A sharded round that is due: the published shards' total and the round record's fields. */
+export interface ShardedOutcome {
+  sum: Uint32Array;
+  survivors: number;
+  outcome: Partial<RoundRecord>;
+}
+
+/** The RPC surface each role calls on the other (FederatedTask implements both). */
+interface CoordinatorStub {
+  shardReport(roundId: string, index: number, report: ShardReport, sum?: Uint32Array): Promise<{ accepted: boolean; published?: string }>;
+}
+interface AggregatorStub {
+  startShard(start: ShardStart): Promise<{ started: boolean }> | { started: boolean };
+}
+
+const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+const bytesOf = (a: Uint32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+export class ShardCoordination {
+  readonly #store: TaskStore;
+  readonly #storage: DurableObjectStorage;
+  readonly #env: Env;
+  /** Shard of each device in the current sharded round (built once per round from the stored assignment). */
+  #index: { roundId: string; of: Map<string, number> } | undefined;
+
+  constructor(store: TaskStore, storage: DurableObjectStorage, env: Env) {
+    this.#store = store;
+    this.#storage = storage;
+    this.#env = env;
+  }
+
+  /** This object's shard, when it is an aggregator. */
+  role(): ShardRole | undefined {
+    return this.#store.meta<ShardRole>('shard');
+  }
+
+  /** Whether the round of `p` is to be sharded when its check-in closes. */
+  static shards(s: TaskSettings): boolean {
+    return s.shardSize !== undefined && s.devicesPerRound > s.shardSize;
+  }
+
+  // ---- coordinator ---------------------------------------------------------------------------------------------
+
+  /** The current round's shard assignment, when the round is sharded. */
+  round(p: RoundPointer): ShardedRound | undefined {
+    const r = this.#store.meta<ShardedRound>('shards');
+    return r?.roundId === p.roundId ? r : undefined;
+  }
+
+  #shardOf(r: ShardedRound, device: string): number | undefined {
+    if (this.#index?.roundId !== r.roundId) this.#index = { roundId: r.roundId, of: new Map(r.members.flatMap((m, j) => m.map((d) => [d, j] as const))) };
+    return this.#index.of.get(device);
+  }
+
+  #aggregator(roundId: string, index: number): AggregatorStub {
+    return this.#env.SHARD_AGGREGATOR.getByName(aggregatorName(roundId, index));
+  }
+
+  /** The aggregator that takes `device`'s messages in round `roundId`, when that round is sharded and past check-in. */
+  shardFor(p: RoundPointer, roundId: string, device: string): { shard?: string } {
+    const r = this.round(p);
+    if (!r || r.roundId !== roundId || p.stage === 'advertise-keys') return {};
+    const index = this.#shardOf(r, device);
+    return index === undefined ? {} : { shard: aggregatorName(roundId, index) };
+  }
+
+  /** A relay asked of the coordinator past check-in: where the device's shard is, or why it has none. */
+  relay(p: RoundPointer, r: ShardedRound, device: string): RelayResult {
+    const index = this.#shardOf(r, device);
+    const report = index === undefined ? undefined : r.reports[index];
+    if (report?.status === 'abandoned') return refuse(422, `${device}'s shard in round ${p.round} was abandoned: ${report.reason}`);
+    if (index !== undefined) return { shard: aggregatorName(p.roundId, index) };
+    return refuse(422, r.overflow.includes(device) ? `${device}'s shard was full in round ${p.round}; check in for the next round` : `${device} is not in round ${p.round}`);
+  }
+
+  /**
+   * Check-in of a sharded round closes: a fresh seed (drawn now, after every device chose its id and checked in)
+   * assigns the devices to shards (secagg/shards.ts); each shard's aggregator gets its devices' keys and
+   * advertisements and runs the rest of the round. Stored before the aggregators start, so a restart reuses the
+   * same assignment (starting an aggregator twice is a no-op); the pointer moves only once they have started, so a
+   * device sent to its aggregator finds it running. A shard whose aggregator does not start is abandoned.
+   */
+  async start(s: TaskSettings, p: RoundPointer): Promise<void> {
+    let plan = this.round(p);
+    if (!plan) {
+      const seed = randomBytes(32);
+      // Shards for the devices that did check in (not devicesPerRound): fewer devices, fewer and fuller shards.
+      const checkedIn = this.#store.senders(p.round, 'advertise-keys');
+      const { shards, overflow } = await assignShards(checkedIn, seed, shardPlan(checkedIn.length, s.shardSize!));
+      const minStart = Math.max(s.minDevices, s.secagg.threshold + 1);
+      const reports = shards.map((m): ShardReport | null => (m.length >= minStart ? null : { status: 'abandoned', devices: m.length, reason: `${m.length} devices landed in this shard; a shard needs ${minStart}` }));
+      plan = { roundId: p.roundId, seed: toBase64(seed), members: shards, overflow, reports };
+      this.#store.setMeta('shards', plan);
+    }
+    const started = plan;
+    const reports = await Promise.all(started.members.map(async (members, index) => {
+      if (started.reports[index]) return started.reports[index];
+      try {
+        await this.#aggregator(p.roundId, index).startShard({
+          settings: s, round: p.round, roundId: p.roundId, graphSeed: p.graphSeed, weightsVersion: p.weightsVersion, index,
+          devices: members.map((d) => [d, this.#store.identityKey(d)!]), ads: members.map((d) => this.#store.message(p.round, 'advertise-keys', d)!),
+        });
+        return null;
+      } catch (e) {
+        console.error(`task ${s.task} round ${p.round}: shard ${index}'s aggregator did not start:`, e);
+        return { status: 'abandoned', devices: members.length, reason: `its aggregator did not start: ${describe(e)}` } satisfies ShardReport;
+      }
+    }));
+    // A shard may have reported (abandoned) while the others started: keep what is stored.
+    const current = this.round(p)!;
+    const now = Date.now();
+    const deadline = shardedDeadline(now, s.stageSeconds);
+    this.#storage.transactionSync(() => {
+      this.#store.setMeta('shards', { ...current, reports: current.reports.map((r, j) => r ?? reports[j] ?? null) });
+      this.#store.setPointer({ ...p, stage: 'share-keys', opened: now, deadline });
+    });
+    await this.#storage.setAlarm(deadline);
+  }
+
+  /**
+   * A sharded round is due when every shard has reported, or at its deadline with the shards that did (or when
+   * forced). Throws SecAggAbort when no shard published.
+   */
+  due(p: RoundPointer, r: ShardedRound, force: boolean): ShardedOutcome | undefined {
+    const now = Date.now();
+    const due = force || now >= p.deadline || r.reports.every((x) => x !== null);
+    if (!due || (p.retryAt !== undefined && now < p.retryAt && !force)) return;
+    const merged = mergeReports(r);
+    if (merged.failure) throw new SecAggAbort(merged.failure);
+    const { failure: _f, survivors, ...outcome } = merged;
+    return { sum: words(this.#store.readBlob('sum')!), survivors, outcome: { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined } };
+  }
+
+  /**
+   * A shard's outcome, once: its sum joins the round's total (mod 2^32) and its devices' reported ε their records.
+   * A report that is not a sum of the round's length over at least minDevices counts as the shard abandoned.
+   * Returns whether it was taken (false for another round, an unknown shard or a repeat).
+   */
+  accept(s: TaskSettings, p: RoundPointer, roundId: string, index: number, report: ShardReport, sum?: Uint32Array): boolean {
+    const r = this.round(p);
+    if (!r || p.roundId !== roundId || p.stage === 'advertise-keys' || p.stage === 'finished' || !(index >= 0 && index < r.members.length) || r.reports[index]) return false;
+    const length = updateLength(s);
+    const usable = report.status === 'abandoned' || (sum instanceof Uint32Array && sum.length === length && report.survivors >= s.minDevices);
+    const stored: ShardReport = usable ? report : { status: 'abandoned', devices: report.devices, reason: `its report is not a sum of ${length} words over at least ${s.minDevices} devices` };
+    this.#storage.transactionSync(() => {
+      if (stored.status === 'published') {
+        const total = this.#store.readBlob('sum');
+        const acc = total ? new Uint32Array(total.buffer, total.byteOffset, length) : new Uint32Array(length);
+        addMask(acc, sum!, 1);
+        this.#store.writeBlob('sum', bytesOf(acc));
+        for (const [d, e] of stored.epsilon) if (r.members[index]!.includes(d)) this.#store.reportEpsilon(d, e);
+      }
+      this.#store.setMeta('shards', { ...r, reports: r.reports.map((x, j) => (j === index ? stored : x)) });
+    });
+    return true;
+  }
+
+  /** Per-shard outcomes for the record of a sharded round that is abandoned as a whole. */
+  summaries(p: RoundPointer): Partial<RoundRecord> {
+    const r = this.round(p);
+    return r ? { shards: mergeReports(r).shards } : {};
+  }
+
+  /**
+   * A running sharded round as its status shows it: each shard running or as reported, and the counts of the
+   * shards that reported (the coordinator sees nothing of a shard's devices until then).
+   */
+  progress(p: RoundPointer): Partial<RoundRecord> | undefined {
+    const r = this.round(p);
+    if (!r || p.stage === 'advertise-keys' || p.stage === 'finished') return;
+    const shards = r.reports.map((x, j): ShardSummary => (x === null ? { devices: r.members[j]!.length, survivors: 0, status: 'running' } : x.status === 'published' ? { devices: x.devices, survivors: x.survivors, status: x.status } : { devices: x.devices, survivors: 0, status: x.status, reason: x.reason }));
+    const published = r.reports.filter((x) => x?.status === 'published') as (ShardReport & { status: 'published' })[];
+    const total = (f: 'shared' | 'submitted' | 'unmasked') => published.reduce((n, x) => n + x[f], 0);
+    return { shards, shared: total('shared'), submitted: total('submitted'), unmasked: total('unmasked') };
+  }
+
+  // ---- aggregator ----------------------------------------------------------------------------------------------
+
+  #coordinator(s: TaskSettings): CoordinatorStub {
+    return this.#env.FEDERATED_TASK.getByName(s.task);
+  }
+
+  /**
+   * Takes one shard of a round: its devices, their keys and advertisements, with check-in due at once (everyone it
+   * waits for has answered). Idempotent. Synchronous on purpose: the coordinator calls it while holding its own
+   * queue, so it must never wait for this object's (a shard's report waits on the coordinator's — no cycle).
+   */
+  begin(start: ShardStart): { started: boolean } {
+    if (this.#store.settings()) return { started: false };
+    const s: TaskSettings = { ...start.settings, devicesPerRound: start.devices.length, rounds: start.round };
+    const now = Date.now();
+    this.#storage.transactionSync(() => {
+      this.#store.setMeta('settings', s);
+      this.#store.setMeta('shard', { index: start.index } satisfies ShardRole);
+      for (const [d, key] of start.devices) this.#store.addDevice(d, key);
+      this.#store.setPointer({ round: start.round, roundId: start.roundId, graphSeed: start.graphSeed, stage: 'advertise-keys', opened: now, deadline: now, weightsVersion: start.weightsVersion });
+      this.#store.setRecord({ round: start.round, status: 'running', advertised: start.ads.length, shared: 0, submitted: 0, unmasked: 0, dropouts: 0, startedAt: new Date().toISOString() });
+      for (let i = 0; i < start.ads.length; i++) this.#store.addMessage(start.round, 'advertise-keys', start.devices[i]![0], start.ads[i]!);
+    });
+    void this.#storage.setAlarm(now);
+    return { started: true };
+  }
+
+  /** Hands the shard's unmasked sum to the coordinator; throws when it could not (the caller retries later). */
+  async report(s: TaskSettings, p: RoundPointer, role: ShardRole, sum: Uint32Array, report: ShardReport & { status: 'published' }): Promise<string | undefined> {
+    const { published } = await this.#coordinator(s).shardReport(p.roundId, role.index, report, sum);
+    return published;
+  }
+
+  /** The shard's own round record once its report was taken. */
+  reported(p: RoundPointer, report: ShardReport & { status: 'published' }): void {
+    const rec = this.#store.record(p.round)!;
+    this.#store.setRecord({ ...rec, status: 'published', unmasked: report.unmasked, dropouts: rec.advertised - report.survivors, endedAt: new Date().toISOString(), ...(report.badShares.length ? { badShares: report.badShares } : {}) });
+  }
+
+  /**
+   * Tells the coordinator the shard was abandoned. Not awaited: the coordinator may be the caller (an abandoned
+   * shard must never wait on it); a report that is lost costs the shard nothing more — the coordinator counts it
+   * abandoned at its deadline.
+   */
+  reportAbandoned(s: TaskSettings, p: RoundPointer, role: ShardRole, reason: string): void {
+    void this.#coordinator(s).shardReport(p.roundId, role.index, { status: 'abandoned', devices: s.devicesPerRound, reason })
+      .catch((e) => console.error(`task ${s.task} round ${p.round} shard ${role.index}: the abandonment could not be reported:`, e));
+  }
+
+  /** An aggregator whose one round is over keeps its storage a while, then deletes it (FederatedTask.alarm). */
+  retire(): void {
+    void this.#storage.setAlarm(Date.now() + SHARD_RETENTION_MS);
+  }
+}
