@@ -9,7 +9,7 @@
  */
 export { EdgeClient, type EdgeClientOptions, type CallOptions, type InferOptions, type InferResult, type ModelMetadata, type ServerMetadata, type ModelSummary, type VersionRecord, type TaskStatus } from './edge/edge-client.ts';
 export { type Tensor, type TensorInput, type Datatype, type TypedArray, TensorError } from './edge/tensors.ts';
-export { LocalModel, LocalModelError, ORT_WASM_FILE, webgpuAvailable, type LocalModelOptions, type LocalRunResult, type Provider, type RanOn } from './local/local-model.ts';
+export { LocalModel, LocalModelError, ORT_WASM_FILES, webgpuAvailable, type LocalModelOptions, type LocalRunResult, type Provider, type RanOn } from './local/local-model.ts';
 export { CacheApiModelCache, MemoryModelCache, type ModelCache } from './local/model-cache.ts';
 export { Trainer, TrainerError, type Examples, type Example, type FitOptions, type FitResult, type PrivacyOptions, type TrainerOptions } from './training/trainer.ts';
 export { selectBackend, BackendError, BACKEND_ORDER, type BackendName } from './training/backend.ts';

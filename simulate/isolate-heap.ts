@@ -61,29 +61,30 @@ ws.addEventListener('message', (e) => parentPort.postMessage(JSON.parse(String(e
 parentPort.on('message', (m) => (m === 'close' ? (ws.close(), parentPort.close()) : ws.send(JSON.stringify(m))));
 `;
 
-/** One inspector session: heap usage on demand. */
-export async function openHeapProbe(url: string): Promise<{ usage(): Promise<HeapUsage>; live(): Promise<HeapUsage>; close(): void }> {
+/** One inspector session: heap usage on demand, and any other DevTools Protocol method (`send`, e.g. the Profiler). */
+export async function openHeapProbe(url: string): Promise<{ usage(): Promise<HeapUsage>; live(): Promise<HeapUsage>; send<T = unknown>(method: string, params?: object): Promise<T>; close(): void }> {
   const worker = new Worker(SESSION, { eval: true, workerData: url });
   worker.unref();
   let id = 0;
-  const pending = new Map<number, (r: HeapUsage) => void>();
-  const call = (method: string) => new Promise<HeapUsage>((resolve) => {
+  const pending = new Map<number, (r: unknown) => void>();
+  const call = <T>(method: string, params?: object) => new Promise<T>((resolve) => {
     const my = ++id;
-    pending.set(my, resolve);
-    worker.postMessage({ id: my, method });
+    pending.set(my, resolve as (r: unknown) => void);
+    worker.postMessage({ id: my, method, ...(params && { params }) });
   });
   await new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: { open?: true; error?: string | object; id?: number; result?: HeapUsage }) => {
+    worker.on('message', (m: { open?: true; error?: string | object; id?: number; result?: unknown }) => {
       if (m.open) resolve();
       else if (typeof m.error === 'string') reject(new Error(m.error));
-      else if (m.id !== undefined) pending.get(m.id)?.(m.result ?? ({} as HeapUsage)), pending.delete(m.id);
+      else if (m.id !== undefined) pending.get(m.id)?.(m.result ?? {}), pending.delete(m.id);
     });
     worker.on('error', reject);
   });
   return {
-    usage: () => call('Runtime.getHeapUsage'),
+    usage: () => call<HeapUsage>('Runtime.getHeapUsage'),
     /** After a full garbage collection (HeapProfiler.collectGarbage): what the isolate holds, not what it has not freed yet. */
-    live: async () => (await call('HeapProfiler.collectGarbage'), call('Runtime.getHeapUsage')),
+    live: async () => (await call('HeapProfiler.collectGarbage'), call<HeapUsage>('Runtime.getHeapUsage')),
+    send: call,
     close: () => worker.postMessage('close'),
   };
 }

@@ -1,18 +1,19 @@
 /**
  * Builds the web app into web/dist (served by the Worker as static assets; wrangler.toml [assets] and [build]):
  * bundles web/src/app.ts with esbuild, copies the page and styles, uPlot's stylesheet, 20 sample digits and 300
- * held-out digits from the MNIST test split, and onnxruntime-web's WASM binary gzipped (27 MiB raw is over the 25 MiB static-asset limit;
- * LocalModel inflates a '.gz' URL itself).
+ * held-out digits from the MNIST test split, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
+ * (client-sdk/local/ort-loader.ts: WebGPU 16 MiB, plain 14 MiB — each under the 25 MiB a static asset may be) in assets/ort/.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { ORT_WASM_FILE } from '../client-sdk/local/local-model.ts';
+import { ORT_WASM_FILES } from '../client-sdk/local/ort-loader.ts';
 import { loadMnist } from '../models/data/mnist.ts';
 
 const src = join(import.meta.dirname, 'src'), out = join(import.meta.dirname, 'dist'), assets = join(out, 'assets');
+// From scratch: a file an earlier build wrote must not be served after its source is gone.
+rmSync(out, { recursive: true, force: true });
 mkdirSync(assets, { recursive: true });
 const require = createRequire(import.meta.url);
 await build({ entryPoints: [join(src, 'app.ts')], outfile: join(assets, 'app.js'), bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', sourcemap: true, logLevel: 'warning' });
@@ -26,5 +27,5 @@ const held = { from: n, count: 300 };
 writeFileSync(join(assets, 'heldout-digits.bin'), test.x.subarray(held.from * 784, (held.from + held.count) * 784));
 writeFileSync(join(assets, 'heldout-labels.json'), JSON.stringify(Array.from(test.y.subarray(held.from, held.from + held.count))));
 writeFileSync(join(assets, 'sample-digits.json'), JSON.stringify({ x: Array.from({ length: n }, (_, i) => Array.from(test.x.subarray(i * 784, (i + 1) * 784), round)), y: Array.from(test.y.subarray(0, n)) }));
-const gz = join(assets, `${ORT_WASM_FILE}.gz`);
-writeFileSync(gz, gzipSync(readFileSync(require.resolve(`onnxruntime-web/${ORT_WASM_FILE}`)), { level: 6 }));
+mkdirSync(join(assets, 'ort'), { recursive: true });
+for (const f of Object.values(ORT_WASM_FILES)) copyFileSync(require.resolve(`onnxruntime-web/${f}`), join(assets, 'ort', f));

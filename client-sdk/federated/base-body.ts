@@ -32,7 +32,7 @@ export class BaseBody {
     this.#batch = batch;
   }
 
-  static async load(o: { client: EdgeClient; base: TaskBase; cache?: ModelCache | undefined; providers?: Provider[] | undefined; wasmUrl?: string | undefined; signal?: AbortSignal | undefined }): Promise<BaseBody> {
+  static async load(o: { client: EdgeClient; base: TaskBase; cache?: ModelCache | undefined; providers?: Provider[] | undefined; wasmPaths?: string | undefined; signal?: AbortSignal | undefined }): Promise<BaseBody> {
     const { client, base } = o;
     const meta = await client.model(base.model, base.version, { signal: o.signal });
     if (meta.inputs.length !== 1) throw new LocalModelError(`base ${base.model}@${base.version} has ${meta.inputs.length} inputs; devices embed examples for one-input models`);
@@ -41,7 +41,7 @@ export class BaseBody {
     const exampleShape = input!.shape.slice(1);
     if (exampleShape.some((d) => d < 0)) throw new LocalModelError(`base ${base.model}@${base.version}: input '${input!.name}' has open dimensions besides the batch ([${input!.shape}]); examples need a fixed shape`);
     const { bytes } = await modelBytes({ client, model: base.model, version: base.version, sha256: base.sha256, cache: o.cache ?? defaultModelCache(), signal: o.signal });
-    const model = await LocalModel.load({ model: `${base.model}@${base.version}/body`, bytes: headBody(bytes, base.head), providers: o.providers, wasmUrl: o.wasmUrl, cache: false });
+    const model = await LocalModel.load({ model: `${base.model}@${base.version}/body`, bytes: headBody(bytes, base.head), providers: o.providers, wasmPaths: o.wasmPaths, cache: false });
     const batch = input!.shape[0]! > 0 ? input!.shape[0]! : BATCH;
     return new BaseBody(base, model, input!.name, exampleShape, batch);
   }

@@ -55,7 +55,8 @@ export interface ParticipantOptions {
   /** For tasks on a served model's head: where its bytes are kept (default: LocalModel's), which providers embed. */
   modelCache?: ModelCache | undefined;
   providers?: Provider[] | undefined;
-  wasmUrl?: string | undefined;
+  /** Where onnxruntime-web's WASM binaries are served (LocalModel's `wasmPaths`). */
+  wasmPaths?: string | undefined;
 }
 
 export interface RoundOutcome {
@@ -146,7 +147,7 @@ export class Participant {
       await this.#body?.release();
       this.#body = undefined;
       const client = new EdgeClient({ url: this.#o.url, fetch: this.#o.fetch });
-      this.#body = await BaseBody.load({ client, base, cache: this.#o.modelCache, providers: this.#o.providers, wasmUrl: this.#o.wasmUrl, signal });
+      this.#body = await BaseBody.load({ client, base, cache: this.#o.modelCache, providers: this.#o.providers, wasmPaths: this.#o.wasmPaths, signal });
     }
     const x = await this.#body.embed(data.x, data.y.length, signal);
     this.#embedded.set(data, { sha256: base.sha256, x });

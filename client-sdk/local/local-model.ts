@@ -1,11 +1,12 @@
 /**
- * LocalModel: the edge's model run on the device with onnxruntime-web — the WebGPU execution provider where
- * `navigator.gpu` gives an adapter, WASM (SIMD) otherwise — and honest about which one ran. Bytes come from the edge
+ * LocalModel: the edge's model run on the device with onnxruntime-web — its native WebGPU execution provider where
+ * `navigator.gpu` gives an adapter (and the engine has JSPI), WASM (SIMD) otherwise; ort-loader.ts says which build
+ * each needs — and honest about which one ran. Bytes come from the edge
  * (or the app) and are cached by sha256, so a reload does not download again. With `mode: 'auto'` the model runs
  * locally when its bytes are already on the device, and on the edge otherwise while they download for next time.
  */
 import type * as ort from 'onnxruntime-web';
-import { type OrtModule, loadOrt } from './ort-loader.ts';
+import { type OrtBuild, type OrtModule, jspiAvailable, loadOrt } from './ort-loader.ts';
 import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import { fromOrtTensor, toOrtTensor } from '../../federated/oip/ort-tensors.ts';
 import type { Featurizer } from '../../federated/oip/model-records.ts';
@@ -20,8 +21,7 @@ import { LocalModelError } from './local-model-error.ts';
 
 export type Provider = 'webgpu' | 'wasm';
 
-/** The one WASM binary the default onnxruntime-web build needs for both WebGPU (JSEP) and WASM; serve it as an asset. */
-export const ORT_WASM_FILE = 'ort-wasm-simd-threaded.jsep.wasm';
+export { ORT_WASM_FILES } from './ort-loader.ts';
 export type RanOn = Provider | 'edge';
 
 export { LocalModelError };
@@ -39,10 +39,10 @@ export interface LocalModelOptions {
   /** Where the model's bytes are kept (default: Cache API in browsers, memory elsewhere); false: no cache. */
   cache?: ModelCache | false | undefined;
   /**
-   * Where onnxruntime-web's WASM binary is served (ORT_WASM_FILE from node_modules/onnxruntime-web/dist), e.g.
-   * '/assets/ort-wasm-simd-threaded.jsep.wasm', or gzipped with a '.gz' suffix. Default: next to the bundle.
+   * The URL prefix (a folder) where onnxruntime-web's WASM binaries are served — ORT_WASM_FILES, copied from
+   * node_modules/onnxruntime-web/dist — e.g. '/assets/ort/'. Default: next to the bundle.
    */
-  wasmUrl?: string | undefined;
+  wasmPaths?: string | undefined;
   /** 'local' (default): always on the device; 'edge': always on the edge; 'auto': on the device when cached. */
   mode?: 'local' | 'edge' | 'auto' | undefined;
   signal?: AbortSignal | undefined;
@@ -65,28 +65,6 @@ export async function webgpuAvailable(): Promise<boolean> {
   }
 }
 
-let gunzipped: Promise<void> | undefined;
-
-/**
- * Points onnxruntime-web at its WASM binary — only the .wasm: the JS glue is inside the bundle already. A URL ending
- * in .gz is fetched and inflated here (DecompressionStream) and handed over as bytes: static hosts that cap a
- * file's size (Workers static assets: 25 MiB, below the 27 MiB binary) can serve it gzipped (6.4 MiB).
- */
-async function useWasm(ort: OrtModule, wasmUrl: string): Promise<void> {
-  const url = new URL(wasmUrl, (globalThis as { location?: { href: string } }).location?.href);
-  if (!url.pathname.endsWith('.gz')) {
-    ort.env.wasm.wasmPaths = { wasm: url };
-    return;
-  }
-  gunzipped ??= (async () => {
-    const res = await fetch(url);
-    if (!res.ok || !res.body) throw new LocalModelError(`onnxruntime-web's WASM binary: ${url} answered ${res.status}`);
-    ort.env.wasm.wasmBinary = await new Response(res.body.pipeThrough(new DecompressionStream('gzip'))).arrayBuffer();
-  })();
-  gunzipped.catch(() => (gunzipped = undefined));
-  await gunzipped;
-}
-
 /** The text featurizers the model declares (its ONNX metadata), as the edge reads them; a bad declaration is refused. */
 function declaredFeaturizers(bytes: Uint8Array, session: ort.InferenceSession): Record<string, Featurizer> {
   const inputs = session.inputMetadata.map((m) => ({
@@ -101,29 +79,33 @@ function declaredFeaturizers(bytes: Uint8Array, session: ort.InferenceSession): 
   }
 }
 
-async function createSession(ort: OrtModule, bytes: Uint8Array, providers: Provider[]): Promise<{ session: ort.InferenceSession; provider: Provider; tried: string[]; featurizers: Record<string, Featurizer> }> {
+/**
+ * The build a load uses (ort-loader.ts): the WebGPU one when WebGPU is among the providers asked and this engine has
+ * an adapter and JSPI; the plain WASM one otherwise — one WASM binary to download either way.
+ */
+async function chooseBuild(providers: Provider[], tried: string[]): Promise<OrtBuild> {
+  if (!providers.includes('webgpu')) return 'wasm';
+  if (!(await webgpuAvailable())) tried.push('webgpu: no adapter');
+  else if (!jspiAvailable()) tried.push('webgpu: this engine lacks WebAssembly JSPI, which onnxruntime-web\'s WebGPU build needs');
+  else return 'webgpu';
+  return 'wasm';
+}
+
+/** One provider at a time, in the order asked: onnxruntime-web would fall back silently, and LocalModel says which ran. */
+async function createSession(bytes: Uint8Array, providers: Provider[], wasmPaths: string | undefined): Promise<{ ort: OrtModule; session: ort.InferenceSession; provider: Provider; tried: string[]; featurizers: Record<string, Featurizer> }> {
   const tried: string[] = [];
+  const build = await chooseBuild(providers, tried);
+  const ort = await loadOrt(build, wasmPaths);
   for (const provider of providers) {
-    if (provider === 'webgpu' && !(await webgpuAvailable())) {
-      tried.push('webgpu: no adapter');
-      continue;
-    }
+    if (provider === 'webgpu' && build !== 'webgpu') continue;
     try {
       const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
-      return { session, provider, tried, featurizers: declaredFeaturizers(bytes, session) };
+      return { ort, session, provider, tried, featurizers: declaredFeaturizers(bytes, session) };
     } catch (e) {
       tried.push(`${provider}: ${(e as Error).message}`);
     }
   }
   throw new LocalModelError(`no execution provider could load the model (${tried.join('; ')})`);
-}
-
-/** onnxruntime-web, set up: loaded only when the model runs on the device (mode 'edge' never needs it). */
-async function deviceRuntime(wasmUrl: string | undefined): Promise<OrtModule> {
-  const ort = await loadOrt();
-  if (wasmUrl) await useWasm(ort, wasmUrl);
-  ort.env.logLevel = 'error';
-  return ort;
 }
 
 export class LocalModel {
@@ -174,8 +156,7 @@ export class LocalModel {
     const cache = o.cache === false ? undefined : (o.cache ?? defaultModelCache());
     if (o.bytes) {
       const sha256 = await sha256Hex(o.bytes);
-      const ort = await deviceRuntime(o.wasmUrl);
-      const { session, provider, featurizers } = await createSession(ort, o.bytes, providers);
+      const { ort, session, provider, featurizers } = await createSession(o.bytes, providers, o.wasmPaths);
       return new LocalModel({ model: o.model, version: o.version ?? '', sha256, fromCache: false, ort, session, featurizers, ranOn: provider, client: o.client });
     }
     const client = o.client ?? (() => { throw new LocalModelError('LocalModel.load needs { client } to download the model, or { bytes }'); })();
@@ -192,8 +173,7 @@ export class LocalModel {
       return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client, prefetched });
     }
     const bytes = cached ?? (await download());
-    const ort = await deviceRuntime(o.wasmUrl);
-    const { session, provider, featurizers } = await createSession(ort, bytes, providers);
+    const { ort, session, provider, featurizers } = await createSession(bytes, providers, o.wasmPaths);
     return new LocalModel({ model: o.model, version, sha256, fromCache: cached !== undefined, ort, session, featurizers, ranOn: provider, client });
   }
 

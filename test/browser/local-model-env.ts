@@ -5,14 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { servePage } from './harness.ts';
+import { ORT_WASM_FILES } from '../../client-sdk/local/ort-loader.ts';
 
 // The package exports its .wasm files by name (package.json "exports"): resolve them as a bundler would.
 const ortFile = (f: string) => createRequire(import.meta.url).resolve(`onnxruntime-web/${f}`);
 
-/** The page, with the ort WASM binaries the default onnxruntime-web build loads (WebGPU/JSEP and plain). */
+/** The page, with the WASM binaries of the two onnxruntime-web builds LocalModel loads (WebGPU and plain). */
 export function serveLocalModelPage() {
   const wasm = (f: string) => ({ type: 'application/wasm', body: readFileSync(ortFile(f)) });
-  return servePage(new URL('./pages/local-model-page.ts', import.meta.url).pathname, {
-    '/ort/ort-wasm-simd-threaded.jsep.wasm': wasm('ort-wasm-simd-threaded.jsep.wasm'),
-  });
+  // The JSEP binary only for the benchmark's comparison with the build LocalModel no longer uses.
+  const files = [...Object.values(ORT_WASM_FILES), 'ort-wasm-simd-threaded.jsep.wasm'];
+  return servePage(new URL('./pages/local-model-page.ts', import.meta.url).pathname, Object.fromEntries(files.map((f) => [`/ort/${f}`, wasm(f)])));
 }

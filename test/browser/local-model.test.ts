@@ -14,6 +14,7 @@ import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
 import { launchChromium } from './harness.ts';
 import { identityModel } from '../fixtures/onnx-models.ts';
 import { serveLocalModelPage } from './local-model-env.ts';
+import { ORT_WASM_FILES } from '../../client-sdk/local/ort-loader.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-local-model-'));
 let server: LocalServer;
@@ -34,14 +35,18 @@ afterAll(async () => {
 });
 
 type Api = Record<string, (...a: unknown[]) => Promise<any>>;
-async function open(browser: typeof gpu): Promise<{ tab: Page; onnxDownloads: () => number; call: (fn: string, ...args: unknown[]) => Promise<any> }> {
+async function open(browser: typeof gpu): Promise<{ tab: Page; onnxDownloads: () => number; wasmFetched: () => string[]; call: (fn: string, ...args: unknown[]) => Promise<any> }> {
   const tab = await browser.context.newPage();
   let downloads = 0;
-  tab.on('request', (r) => { if (r.url().endsWith('/onnx')) downloads++; });
+  const wasm: string[] = [];
+  tab.on('request', (r) => {
+    if (r.url().endsWith('/onnx')) downloads++;
+    if (r.url().endsWith('.wasm')) wasm.push(r.url().slice(r.url().lastIndexOf('/') + 1));
+  });
   await tab.goto(`${page.url}?edge=${encodeURIComponent(server.url)}`);
   await tab.waitForFunction(() => document.title === 'ready');
   const call = (fn: string, ...args: unknown[]) => tab.evaluate(([f, a]) => ((globalThis as unknown as { fedge: Api }).fedge[f as string]!)(...(a as unknown[])), [fn, args] as const);
-  return { tab, onnxDownloads: () => downloads, call };
+  return { tab, onnxDownloads: () => downloads, wasmFetched: () => [...new Set(wasm)], call };
 }
 
 function maxDiff(a: number[], b: number[]): number {
@@ -51,7 +56,7 @@ function maxDiff(a: number[], b: number[]): number {
 
 describe('LocalModel in Chromium', () => {
   it('WebGPU where the browser has an adapter: same probabilities as the edge; a reload runs from the cache without downloading', async () => {
-    const { tab, call, onnxDownloads } = await open(gpu);
+    const { tab, call, onnxDownloads, wasmFetched } = await open(gpu);
     const edge = await call('edge', 'mnist-mlp', digits, [N, 784]);
     expect(edge.ok).toBe(true);
     const loaded = await call('load', 'm', { model: 'mnist-mlp' });
@@ -59,6 +64,8 @@ describe('LocalModel in Chromium', () => {
     expect(onnxDownloads()).toBe(1);
     const local = await call('run', 'm', digits, [N, 784]);
     expect(local).toMatchObject({ ok: true, ranOn: 'webgpu', shape: [N, 10] });
+    // ONNX Runtime's native WebGPU provider (the JSPI build), one binary, under the 25 MiB static-asset limit.
+    expect(wasmFetched()).toEqual([ORT_WASM_FILES.webgpu]);
     expect(maxDiff(local.data, edge.data)).toBeLessThan(1e-4);
     await tab.reload();
     await tab.waitForFunction(() => document.title === 'ready');
@@ -70,11 +77,12 @@ describe('LocalModel in Chromium', () => {
   });
 
   it('falls back to WASM without a WebGPU adapter (and on request): same probabilities as the edge', async () => {
-    const { tab, call } = await open(plain);
+    const { tab, call, wasmFetched } = await open(plain);
     const edge = await call('edge', 'mnist-mlp', digits, [N, 784], false); // JSON tensors this time
     expect(await call('load', 'w', { model: 'mnist-mlp' })).toMatchObject({ ok: true, provider: 'wasm' });
     const local = await call('run', 'w', digits, [N, 784]);
     expect(local.ranOn).toBe('wasm');
+    expect(wasmFetched()).toEqual([ORT_WASM_FILES.wasm]); // the plain build: no WebGPU code downloaded
     expect(maxDiff(local.data, edge.data)).toBeLessThan(1e-5);
     await tab.close();
     const onGpu = await open(gpu);

@@ -7,7 +7,7 @@ import { type EdgeClient, IndexedDbLedgerStore, Participant, PrivacyLedger, type
 import { createIdentity, type DeviceIdentity } from '../../federated/secagg/client.ts';
 import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { DigitCanvas } from './digit-canvas.ts';
-import { ORT_WASM_URL } from './try-panel.ts';
+import { ORT_WASM_PATHS } from './try-panel.ts';
 import { byId, errorText, say } from './dom.ts';
 
 const STAGES = ['checking-in', 'downloading', 'training', 'advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done'] as const;
@@ -85,7 +85,7 @@ export class TrainPanel {
       const participant = new Participant({
         url: this.#edge.url, task, identity: await deviceIdentity(), ledger, source, backend: 'auto',
         // A task on a served model's head embeds the digits with that model's body first: ORT's WASM is an asset here.
-        wasmUrl: ORT_WASM_URL,
+        wasmPaths: ORT_WASM_PATHS,
         onProgress: ({ round, stage }) => {
           progress.value = STAGES.indexOf(stage) + 1;
           say('train-status', `round ${round}: ${stage.replace('-', ' ')}…`);

@@ -7,7 +7,8 @@ import { DigitCanvas } from './digit-canvas.ts';
 import { byId, el, errorText, fillSelect, say } from './dom.ts';
 import { digitInput, inputKind, labelsFor, ranked, textInput } from './model-inputs.ts';
 
-export const ORT_WASM_URL = '/assets/ort-wasm-simd-threaded.jsep.wasm.gz';
+/** Where web/build.ts puts onnxruntime-web's WASM binaries (ORT_WASM_FILES). */
+export const ORT_WASM_PATHS = '/assets/ort/';
 
 export class TryPanel {
   readonly #edge: EdgeClient;
@@ -92,7 +93,7 @@ export class TryPanel {
     const key = `${meta.name}@${meta.parameters.version}`;
     let m = this.#local.get(key);
     if (!m) {
-      m = LocalModel.load({ client: this.#edge, model: meta.name, version: meta.parameters.version, wasmUrl: ORT_WASM_URL });
+      m = LocalModel.load({ client: this.#edge, model: meta.name, version: meta.parameters.version, wasmPaths: ORT_WASM_PATHS });
       m.catch(() => this.#local.delete(key));
       this.#local.set(key, m);
     }

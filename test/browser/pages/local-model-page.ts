@@ -3,7 +3,7 @@
  * through `window.fedge`. The edge's URL comes in the page's query string; onnxruntime-web's .wasm is served by the
  * page's server under /ort/.
  */
-import { EdgeClient, LocalModel, ORT_WASM_FILE, type Provider } from '../../../client-sdk/index.ts';
+import { EdgeClient, LocalModel, type Provider } from '../../../client-sdk/index.ts';
 
 const edge = new URL(location.href).searchParams.get('edge')!;
 const client = new EdgeClient({ url: edge });
@@ -21,7 +21,7 @@ async function attempt<T extends object>(f: () => Promise<T>): Promise<Outcome<T
 const api = {
   async load(key: string, o: { model: string; version?: string; providers?: Provider[]; mode?: 'local' | 'edge' | 'auto' }) {
     return attempt(async () => {
-      const m = await LocalModel.load({ client, wasmUrl: `/ort/${ORT_WASM_FILE}`, ...o });
+      const m = await LocalModel.load({ client, wasmPaths: '/ort/', ...o });
       models.set(key, m);
       return { provider: m.provider, version: m.version, sha256: m.sha256, fromCache: m.fromCache, inputNames: [...m.inputNames] };
     });
@@ -45,8 +45,8 @@ const api = {
     });
   },
   /** Median latency (ms) of `runs` single-example runs, locally (`key`) or on the edge (`key` = 'edge:<model>'). */
-  async latency(key: string, input: number[], runs: number) {
-    const x = { input: { data: Float32Array.from(input), shape: [1, input.length] } };
+  async latency(key: string, input: number[], runs: number, shape = [1, input.length]) {
+    const x = { input: { data: Float32Array.from(input), shape } };
     const once = key.startsWith('edge:') ? () => client.infer(key.slice(5), x) : () => models.get(key)!.run(x);
     for (let i = 0; i < 5; i++) await once(); // warm-up: shader compilation, connection reuse
     const times: number[] = [];
@@ -61,12 +61,34 @@ const api = {
   /** An identity model (its bytes) run on the device: what LocalModel hands back for `datatype` (FP16, BYTES, …). */
   async identity(bytes: number[], datatype: 'FP16' | 'BYTES', data: number[] | string[], shape: number[]) {
     return attempt(async () => {
-      const m = await LocalModel.load({ model: 'identity', bytes: Uint8Array.from(bytes), providers: ['wasm'], wasmUrl: `/ort/${ORT_WASM_FILE}` });
+      const m = await LocalModel.load({ model: 'identity', bytes: Uint8Array.from(bytes), providers: ['wasm'], wasmPaths: '/ort/' });
       const x = datatype === 'FP16' ? { data: Uint16Array.from(data as number[]), shape, datatype } : { data: data as string[], shape };
       const [first] = Object.values((await m.run({ x })).outputs);
       await m.release();
       return { datatype: first!.datatype, array: first!.data.constructor.name, data: Array.from(first!.data as ArrayLike<number | string>) };
     });
+  },
+  /**
+   * bench/browser.ts's comparison: the same model on onnxruntime-web's default build (JSEP, deprecated since ORT
+   * 1.29), the build LocalModel used before it moved to the native WebGPU provider. Median and p90 of `runs`.
+   */
+  async jsepLatency(model: string, input: number[], runs: number, provider: 'webgpu' | 'wasm', shape = [1, input.length]) {
+    const ort = await import('onnxruntime-web');
+    ort.env.wasm.wasmPaths = { wasm: new URL('/ort/ort-wasm-simd-threaded.jsep.wasm', location.href).href };
+    ort.env.logLevel = 'error';
+    const bytes = new Uint8Array(await (await fetch(`${edge}/v2/models/${model}/onnx`)).arrayBuffer());
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+    const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(input), shape) };
+    for (let i = 0; i < 5; i++) await session.run(feeds);
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      await session.run(feeds);
+      times.push(performance.now() - t);
+    }
+    await session.release();
+    times.sort((a, b) => a - b);
+    return { p50: times[Math.floor(runs / 2)]!, p90: times[Math.floor(runs * 0.9)]! };
   },
   async release(key: string) {
     await models.get(key)?.release();
