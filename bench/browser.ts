@@ -52,7 +52,7 @@ for (const [label, file] of Object.entries(wasmFiles)) {
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-bench-browser-'));
 const server = await startLocalServer({ persistTo: state });
-const page = await serveLocalModelPage();
+const page = await serveLocalModelPage({ jsep: true });
 const browser = await launchChromium({ webgpu: true });
 try {
   const tab = await browser.context.newPage();

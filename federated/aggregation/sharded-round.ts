@@ -37,16 +37,19 @@ export function shardedDeadline(opened: number, stageSeconds: number): number {
 /** Name of shard `index`'s aggregator object: unique per round, so a late message can never meet another round. */
 export const aggregatorName = (roundId: string, index: number) => `${roundId}/shard-${index}`;
 
-/** The round's outcome from its shards' reports (a shard that never reported is abandoned with that reason). */
-export function mergeReports(r: ShardedRound) {
-  const reports = r.reports.map((x, j): ShardReport => x ?? { status: 'abandoned', devices: r.members[j]!.length, reason: "no report before the round's deadline" });
-  const published = reports.filter((x) => x.status === 'published');
+/**
+ * The round's outcome from its shards' reports. A shard that has not reported is abandoned with that reason (the
+ * round is over), or, with `unreported: 'running'`, still running (the status of a round in progress).
+ */
+export function mergeReports(r: ShardedRound, o: { unreported?: 'abandoned' | 'running' } = {}) {
+  const reports = r.reports.map((x, j): ShardReport | null => x ?? (o.unreported === 'running' ? null : { status: 'abandoned', devices: r.members[j]!.length, reason: "no report before the round's deadline" }));
+  const published = reports.filter((x) => x?.status === 'published') as (ShardReport & { status: 'published' })[];
   const total = (f: 'shared' | 'submitted' | 'survivors' | 'unmasked') => published.reduce((n, x) => n + x[f], 0);
-  const shards: ShardSummary[] = reports.map((x) => (x.status === 'published' ? { devices: x.devices, survivors: x.survivors, status: x.status } : { devices: x.devices, survivors: 0, status: x.status, reason: x.reason }));
+  const shards: ShardSummary[] = reports.map((x, j) => (x === null ? { devices: r.members[j]!.length, survivors: 0, status: 'running' } : x.status === 'published' ? { devices: x.devices, survivors: x.survivors, status: x.status } : { devices: x.devices, survivors: 0, status: x.status, reason: x.reason }));
   return {
     shards, shared: total('shared'), submitted: total('submitted'), survivors: total('survivors'), unmasked: total('unmasked'),
     badShares: published.flatMap((x) => x.badShares),
     /** Why the round publishes nothing, when no shard published. */
-    failure: published.length ? undefined : `every shard was abandoned: ${[...new Set(reports.map((x) => (x.status === 'abandoned' ? x.reason : '')))].join('; ')}`,
+    failure: published.length ? undefined : `every shard was abandoned: ${[...new Set(reports.map((x) => (x?.status === 'abandoned' ? x.reason : '')))].join('; ')}`,
   };
 }

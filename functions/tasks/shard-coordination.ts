@@ -10,7 +10,7 @@
  * This module holds what each role does with storage and with the other role; FederatedTask decides when, under its
  * one-mutation-at-a-time queue.
  */
-import type { RoundRecord, ShardSummary, TaskSettings } from '../../federated/aggregation/task-protocol.ts';
+import type { RoundRecord, TaskSettings } from '../../federated/aggregation/task-protocol.ts';
 import { updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shardedDeadline } from '../../federated/aggregation/sharded-round.ts';
 import { SecAggAbort } from '../../federated/secagg/messages.ts';
@@ -79,7 +79,7 @@ export class ShardCoordination {
     return this.#store.meta<ShardRole>('shard');
   }
 
-  /** Whether the round of `p` is to be sharded when its check-in closes. */
+  /** Whether the task's rounds are sharded when their check-in closes (more devices per round than shardSize). */
   static shards(s: TaskSettings): boolean {
     return s.shardSize !== undefined && s.devicesPerRound > s.shardSize;
   }
@@ -213,10 +213,8 @@ export class ShardCoordination {
   progress(p: RoundPointer): Partial<RoundRecord> | undefined {
     const r = this.round(p);
     if (!r || p.stage === 'advertise-keys' || p.stage === 'finished') return;
-    const shards = r.reports.map((x, j): ShardSummary => (x === null ? { devices: r.members[j]!.length, survivors: 0, status: 'running' } : x.status === 'published' ? { devices: x.devices, survivors: x.survivors, status: x.status } : { devices: x.devices, survivors: 0, status: x.status, reason: x.reason }));
-    const published = r.reports.filter((x) => x?.status === 'published') as (ShardReport & { status: 'published' })[];
-    const total = (f: 'shared' | 'submitted' | 'unmasked') => published.reduce((n, x) => n + x[f], 0);
-    return { shards, shared: total('shared'), submitted: total('submitted'), unmasked: total('unmasked') };
+    const { shards, shared, submitted, unmasked } = mergeReports(r, { unreported: 'running' });
+    return { shards, shared, submitted, unmasked };
   }
 
   // ---- aggregator ----------------------------------------------------------------------------------------------

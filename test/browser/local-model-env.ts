@@ -11,9 +11,9 @@ import { ORT_WASM_FILES } from '../../client-sdk/local/ort-loader.ts';
 const ortFile = (f: string) => createRequire(import.meta.url).resolve(`onnxruntime-web/${f}`);
 
 /** The page, with the WASM binaries of the two onnxruntime-web builds LocalModel loads (WebGPU and plain). */
-export function serveLocalModelPage() {
+export function serveLocalModelPage(o: { jsep?: boolean } = {}) {
   const wasm = (f: string) => ({ type: 'application/wasm', body: readFileSync(ortFile(f)) });
-  // The JSEP binary only for the benchmark's comparison with the build LocalModel no longer uses.
-  const files = [...Object.values(ORT_WASM_FILES), 'ort-wasm-simd-threaded.jsep.wasm'];
+  // The JSEP binary (27 MiB) only for the benchmark's comparison with the build LocalModel no longer uses.
+  const files = [...Object.values(ORT_WASM_FILES), ...(o.jsep ? ['ort-wasm-simd-threaded.jsep.wasm'] : [])];
   return servePage(new URL('./pages/local-model-page.ts', import.meta.url).pathname, Object.fromEntries(files.map((f) => [`/ort/${f}`, wasm(f)])));
 }

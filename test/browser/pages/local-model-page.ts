@@ -18,6 +18,19 @@ async function attempt<T extends object>(f: () => Promise<T>): Promise<Outcome<T
   }
 }
 
+/** Median and p90 (ms) of `runs` calls after 5 warm-up calls (shader compilation, connection reuse). */
+async function timeRuns(once: () => Promise<unknown>, runs: number): Promise<{ p50: number; p90: number }> {
+  for (let i = 0; i < 5; i++) await once();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await once();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(runs / 2)]!, p90: times[Math.floor(runs * 0.9)]! };
+}
+
 const api = {
   async load(key: string, o: { model: string; version?: string; providers?: Provider[]; mode?: 'local' | 'edge' | 'auto' }) {
     return attempt(async () => {
@@ -48,15 +61,7 @@ const api = {
   async latency(key: string, input: number[], runs: number, shape = [1, input.length]) {
     const x = { input: { data: Float32Array.from(input), shape } };
     const once = key.startsWith('edge:') ? () => client.infer(key.slice(5), x) : () => models.get(key)!.run(x);
-    for (let i = 0; i < 5; i++) await once(); // warm-up: shader compilation, connection reuse
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t = performance.now();
-      await once();
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
-    return { p50: times[Math.floor(runs / 2)]!, p90: times[Math.floor(runs * 0.9)]! };
+    return timeRuns(once, runs);
   },
   /** An identity model (its bytes) run on the device: what LocalModel hands back for `datatype` (FP16, BYTES, …). */
   async identity(bytes: number[], datatype: 'FP16' | 'BYTES', data: number[] | string[], shape: number[]) {
@@ -79,16 +84,9 @@ const api = {
     const bytes = new Uint8Array(await (await fetch(`${edge}/v2/models/${model}/onnx`)).arrayBuffer());
     const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
     const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(input), shape) };
-    for (let i = 0; i < 5; i++) await session.run(feeds);
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t = performance.now();
-      await session.run(feeds);
-      times.push(performance.now() - t);
-    }
+    const r = await timeRuns(() => session.run(feeds), runs);
     await session.release();
-    times.sort((a, b) => a - b);
-    return { p50: times[Math.floor(runs / 2)]!, p90: times[Math.floor(runs * 0.9)]! };
+    return r;
   },
   async release(key: string) {
     await models.get(key)?.release();
