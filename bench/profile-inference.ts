@@ -89,7 +89,8 @@ try {
     let v = 0;
     const walk = (id: number, inside: boolean) => {
       const n = byId.get(id)!;
-      const hit = !inside && names.includes(n.callFrame.functionName);
+      // esbuild renames a function whose name clashes (cors → cors2): match the name without its suffix.
+      const hit = !inside && names.includes(n.callFrame.functionName.replace(/\d+$/, ''));
       if (hit) v += inclusive.get(id)!;
       for (const c of n.children ?? []) walk(c, inside || hit);
     };

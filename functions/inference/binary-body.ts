@@ -22,6 +22,11 @@ export const MAX_JSON_DEPTH = 64;
 
 /** Refuses text nested deeper than `max` before parsing it: one pass over the characters, strings skipped. */
 function checkDepth(text: string, max: number): void {
+  // Nesting needs as many opening brackets: text with at most `max` of them (counted by native indexOf, strings
+  // included, so the bound only errs on the safe side) skips the character walk — a tensor body has a handful.
+  let opening = 0;
+  for (const bracket of ['[', '{']) for (let i = text.indexOf(bracket); i >= 0 && opening <= max; i = text.indexOf(bracket, i + 1)) opening++;
+  if (opening <= max) return;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -38,11 +43,14 @@ function checkDepth(text: string, max: number): void {
   }
 }
 
+// One decoder for every request: decode() without { stream } keeps no state between calls.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 /** UTF-8 JSON, at most `maxDepth` arrays/objects deep; anything else is a 400 that quotes little of the input. */
 export function parseJson(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+    text = utf8.decode(bytes);
   } catch {
     refuseTensor('request JSON is not valid UTF-8');
   }

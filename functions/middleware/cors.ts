@@ -5,7 +5,7 @@
  * routes to every page, never the admin API, and the opaque origin `null` (sandboxed frames, file:// pages) is never
  * allowed there — a page cannot hand a leaked admin token to the edge from anywhere on the web.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { services } from '../services.ts';
 
@@ -21,22 +21,33 @@ export function isAdminRoute(method: string, path: string): boolean {
   return method === 'POST' && /^\/v1\/tasks\/[^/]+\/(close-stage|evaluations)\/?$/.test(path);
 }
 
+/** The origin a cross-origin browser may read the answer from, or null: admin routes only by name. */
+function allowedOrigin(origin: string, c: Context<{ Bindings: Env }>): string | null {
+  const { corsOrigins } = services(c.env).config;
+  // A preflight names the method it asks for; the request itself carries it.
+  const method = c.req.method === 'OPTIONS' ? (c.req.header('Access-Control-Request-Method') ?? '').toUpperCase() : c.req.method;
+  if (isAdminRoute(method, new URL(c.req.url).pathname)) return corsOrigins !== '*' && origin !== 'null' && corsOrigins.includes(origin) ? origin : null;
+  return corsOrigins === '*' ? origin || '*' : corsOrigins.includes(origin) ? origin : null;
+}
+
+const browserCors = cors({
+  origin: allowedOrigin,
+  allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+  allowHeaders: ['Content-Type', 'Authorization', 'Inference-Header-Content-Length', 'X-Request-Id', 'If-None-Match'],
+  exposeHeaders: EXPOSED_HEADERS,
+  maxAge: 600,
+});
+
+/**
+ * Hono's cors for requests that carry an Origin (every cross-origin browser request and preflight does, Fetch
+ * standard §3.1 "Origin header"); a request without one (a server, a same-origin GET) has no CORS to answer and
+ * skips it: hono/cors writes its headers onto a placeholder Response that the route's answer is then copied over,
+ * two extra Response objects on the inference hot path (bench:profile). `Vary: Origin` either way, for caches.
+ */
 export function corsPolicy(): MiddlewareHandler<{ Bindings: Env }> {
   return async function corsPolicy(c, next) {
-    const { corsOrigins } = services(c.env).config;
-    // A preflight names the method it asks for; the request itself carries it.
-    const method = c.req.method === 'OPTIONS' ? (c.req.header('Access-Control-Request-Method') ?? '').toUpperCase() : c.req.method;
-    const admin = isAdminRoute(method, new URL(c.req.url).pathname);
-    const allowed = (origin: string) => {
-      if (admin) return corsOrigins !== '*' && origin !== 'null' && corsOrigins.includes(origin) ? origin : null;
-      return corsOrigins === '*' ? origin || '*' : corsOrigins.includes(origin) ? origin : null;
-    };
-    return cors({
-      origin: allowed,
-      allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Content-Type', 'Authorization', 'Inference-Header-Content-Length', 'X-Request-Id', 'If-None-Match'],
-      exposeHeaders: EXPOSED_HEADERS,
-      maxAge: 600,
-    })(c, next);
+    if (c.req.method === 'OPTIONS' || c.req.header('Origin') !== undefined) return browserCors(c, next);
+    c.header('Vary', 'Origin');
+    await next();
   };
 }

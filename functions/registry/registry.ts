@@ -41,6 +41,11 @@ export class Registry {
     return this.#bundled;
   }
 
+  /** The resolution this isolate holds for (model, ref), if it is fresh: no Durable Object round trip, no promise. */
+  cached(model: string, ref?: string): VersionRecord | undefined {
+    return this.#resolutions.get(model, ref);
+  }
+
   /** The version named (or the alias named), or `latest`; 404 with what exists when there is none. */
   async resolve(model: string, ref?: string): Promise<VersionRecord> {
     const cached = this.#resolutions.get(model, ref);

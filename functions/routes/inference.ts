@@ -101,13 +101,16 @@ async function infer(c: Ctx, ref?: string) {
   const { registry, config } = services(c.env);
   // Resolve the model while the body streams in: the catalog lookup is a Durable Object round trip.
   // A bad body is still reported first (the lookup's rejection is observed only after the body parsed).
-  const pending = registry.resolve(c.req.param('name')!, ref);
+  // A fresh resolution held in the isolate (the common case) needs neither a promise nor waitUntil.
+  const name = c.req.param('name')!;
+  const cached = registry.cached(name, ref);
+  const pending = cached ? undefined : registry.resolve(name, ref);
   // The lookup may also be registering the bundled models, a promise every request of the isolate shares: a request
   // refused before it awaited the lookup must not leave it to be cancelled with the request (Workers end a request's
   // I/O when it answers), or later requests would wait on it forever.
-  keepAlive(c, pending.catch(() => undefined));
+  if (pending) keepAlive(c, pending.catch(() => undefined));
   const { request, payload } = await readRequest(c);
-  const record = await pending;
+  const record = cached ?? (await pending!);
   const tensors = decodeInputs(request.inputs, record.inputs, payload, { maxElements: config.maxTensorElements });
   const requested = request.outputs ?? [];
   const known = new Set(record.outputs.map((o) => o.name));

@@ -69,6 +69,17 @@ describe('CORS', () => {
     expect((await preflight('/v1/tasks/t/messages', 'https://app.example', 'POST')).headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
   });
 
+  it('a request with an Origin gets the CORS headers; one without gets none, and both say Vary: Origin', async () => {
+    const browser = await SELF.fetch('http://edge/v2/health/live', { headers: { Origin: 'https://app.example', 'CF-Connecting-IP': address() } });
+    expect(browser.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
+    expect(browser.headers.get('Access-Control-Expose-Headers')).toContain('Inference-Header-Content-Length');
+    expect(browser.headers.get('Vary')).toBe('Origin');
+    const server = await SELF.fetch('http://edge/v2/health/live', { headers: { 'CF-Connecting-IP': address() } });
+    expect(server.headers.get('Access-Control-Allow-Origin')).toBeNull();
+    expect(server.headers.get('Vary')).toBe('Origin');
+    expect(server.headers.get('X-Request-Id')).toBeTruthy();
+  });
+
   it('admin routes answer an origin listed by name, and only that one', async () => {
     const listed = { ...env, FEDGE_CORS_ORIGINS: 'https://admin.example, https://app.example' };
     expect((await preflight('/v1/models/x/versions/1', 'https://admin.example', 'PUT', listed)).headers.get('Access-Control-Allow-Origin')).toBe('https://admin.example');
@@ -102,6 +113,14 @@ describe('request bodies', () => {
     expect(res.status).toBe(408);
     expect(((await res.json()) as { error: string }).error).toMatch(/did not arrive within/);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('a small body with a Content-Length (read in one call) is held to the same deadline and the same limit', async () => {
+    const slow = await infer(trickle(100, 1, 100), { ...env, FEDGE_BODY_TIMEOUT_MS: '400' }, { 'Content-Length': '100' });
+    expect(slow.status).toBe(408);
+    // A Content-Length that understates the body buys nothing: what arrives is counted.
+    const lying = await infer(trickle(10, 8192, 0), { ...env, FEDGE_MAX_INFER_BYTES: '65536' }, { 'Content-Length': '100' });
+    expect(lying.status).toBe(413);
   });
 
   it('a body larger than the limit is refused (413) however it is sent: Content-Length or chunked', async () => {
