@@ -1,7 +1,8 @@
 /**
  * npm run bench:inference — where an edge inference's time goes. Servers, all on this machine in one run:
  *   workerd       the deployable bundle straight on workerd (bench/bundle-server.ts: what a deployment runs)
- *   wrangler dev  the server `npm start` runs (a proxy Worker in front), mnist-mlp only
+ *   npm start     the server `npm start` runs (dev/start.ts: the same bundle with the web app's assets in front), mnist-mlp only
+ *   wrangler dev  what `npm start` ran before (a proxy Worker in front), mnist-mlp only
  *   ort-web       reference: Hono on @hono/node-server + onnxruntime-web in Node — the same WASM the edge runs
  *   ort-node      reference: the same route with onnxruntime-node (native CPU, one thread)
  * Models: mnist-mlp (int8, 784 inputs), mnist-cnn (int8 conv net), and pt-squeezenet11-5mb (a 5 MB PyTorch export
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadMnist } from '../models/data/mnist.ts';
-import { type LocalServer, freePort, startBundleServer, startLocalServer } from '../test/e2e/local-server.ts';
+import { type LocalServer, freePort, startBundleServer, startLocalServer, startWranglerDev } from '../test/e2e/local-server.ts';
 import { openHeapProbe, workerInspectorUrls } from '../simulate/isolate-heap.ts';
 import { rssOfGroup } from '../simulate/process-memory.ts';
 import { type LoadResult, runLoad } from './load.ts';
@@ -86,10 +87,16 @@ async function isolateHeap(server: LocalServer): Promise<{ used: number; arrayBu
     if (!url) continue;
     const probe = await openHeapProbe(url);
     try {
-      // workerd answers an inspector GC request when the isolate next runs something: wake it.
-      const woken = fetch(`${server.url}/v2/health/live`).then((r) => r.body?.cancel());
-      const u = await probe.live();
-      await woken;
+      // workerd answers an inspector message when the isolate next runs something: wake it until both answered.
+      let done = false;
+      const wake = (async () => {
+        while (!done) {
+          await fetch(`${server.url}/v2/health/live`).then((r) => r.body?.cancel());
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const u = await probe.live().finally(() => (done = true));
+      await wake;
       return { used: u.usedSize / 2 ** 20, arrayBuffers: u.backingStorageSize / 2 ** 20 };
     } finally {
       probe.close();
@@ -168,27 +175,28 @@ console.log('fedge inference benchmark (one example per request, OIP JSON)\n');
 process.env.FEDGE_BENCH_INSPECTOR = '1';
 const workerd = await measureEdge('workerd', startBundleServer, MODELS, true);
 delete process.env.FEDGE_BENCH_INSPECTOR;
-const dev = await measureEdge('wrangler dev', startLocalServer, MODELS.slice(0, 1), false);
+const start = await measureEdge('npm start', startLocalServer, MODELS.slice(0, 1), false);
+const dev = await measureEdge('wrangler dev', startWranglerDev, MODELS.slice(0, 1), false);
 const web = await measureReference('web');
 const native = await measureReference('node');
 const size = bundleSize();
 
 const cell = (v: string, w = 12) => v.padStart(w);
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
-console.log(`\n${'model / metric'.padEnd(34)}${cell('workerd')}${cell('wrangler dev')}${cell('ort-web')}${cell('ort-node')}${cell('wd/node', 9)}${cell('wd/web', 9)}${cell('web/node', 9)}`);
+console.log(`\n${'model / metric'.padEnd(34)}${cell('workerd')}${cell('npm start')}${cell('wrangler dev')}${cell('ort-web')}${cell('ort-node')}${cell('wd/node', 9)}${cell('wd/web', 9)}${cell('web/node', 9)}`);
 for (const m of MODELS) {
   for (const [i, c] of [[0, 1], [1, 32]] as const) {
     for (const [label, key, unit, digits] of [['p50', 'p50', ' ms', 2], ['p95', 'p95', ' ms', 2], ['throughput', 'rps', ' /s', 0]] as const) {
       const v = (x: Measured) => x.models[m.name]?.load[i]?.[key];
-      const [a, d, w, n] = [v(workerd), v(dev), v(web), v(native)];
+      const [a, st, d, w, n] = [v(workerd), v(start), v(dev), v(web), v(native)];
       const show = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(digits) + unit);
-      console.log(`${`${m.name} ${label} @${c}`.padEnd(34)}${cell(show(a))}${cell(show(d))}${cell(show(w))}${cell(show(n))}${cell(ratio(a!, n!), 9)}${cell(ratio(a!, w!), 9)}${cell(ratio(w!, n!), 9)}`);
+      console.log(`${`${m.name} ${label} @${c}`.padEnd(34)}${cell(show(a))}${cell(show(st))}${cell(show(d))}${cell(show(w))}${cell(show(n))}${cell(ratio(a!, n!), 9)}${cell(ratio(a!, w!), 9)}${cell(ratio(w!, n!), 9)}`);
     }
   }
 }
-console.log(`${'empty route @32'.padEnd(34)}${cell(workerd.floor.rps.toFixed(0) + ' /s')}${cell(dev.floor.rps.toFixed(0) + ' /s')}${cell(web.floor.rps.toFixed(0) + ' /s')}${cell(native.floor.rps.toFixed(0) + ' /s')}`);
-console.log(`${'cold start (spawn → ready)'.padEnd(34)}${cell(workerd.readyAfterMs.toFixed(0) + ' ms')}${cell(dev.readyAfterMs.toFixed(0) + ' ms')}${cell(web.readyAfterMs.toFixed(0) + ' ms')}${cell(native.readyAfterMs.toFixed(0) + ' ms')}`);
-console.log(`${'first mnist-mlp inference'.padEnd(34)}${cell(workerd.models['mnist-mlp']!.first.toFixed(1) + ' ms')}${cell(dev.models['mnist-mlp']!.first.toFixed(1) + ' ms')}${cell(web.models['mnist-mlp']!.first.toFixed(1) + ' ms')}${cell(native.models['mnist-mlp']!.first.toFixed(1) + ' ms')}`);
+console.log(`${'empty route @32'.padEnd(34)}${cell(workerd.floor.rps.toFixed(0) + ' /s')}${cell(start.floor.rps.toFixed(0) + ' /s')}${cell(dev.floor.rps.toFixed(0) + ' /s')}${cell(web.floor.rps.toFixed(0) + ' /s')}${cell(native.floor.rps.toFixed(0) + ' /s')}`);
+console.log(`${'cold start (spawn → ready)'.padEnd(34)}${cell(workerd.readyAfterMs.toFixed(0) + ' ms')}${cell(start.readyAfterMs.toFixed(0) + ' ms')}${cell(dev.readyAfterMs.toFixed(0) + ' ms')}${cell(web.readyAfterMs.toFixed(0) + ' ms')}${cell(native.readyAfterMs.toFixed(0) + ' ms')}`);
+console.log(`${'first mnist-mlp inference'.padEnd(34)}${cell(workerd.models['mnist-mlp']!.first.toFixed(1) + ' ms')}${cell(start.models['mnist-mlp']!.first.toFixed(1) + ' ms')}${cell(dev.models['mnist-mlp']!.first.toFixed(1) + ' ms')}${cell(web.models['mnist-mlp']!.first.toFixed(1) + ' ms')}${cell(native.models['mnist-mlp']!.first.toFixed(1) + ' ms')}`);
 console.log(`\nworkerd mean batch size (inference_count / execution_count): ${Object.entries(workerd.meanBatch ?? {}).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
 if (workerd.heapMiB) console.log(`workerd Worker isolate after the run (live, after GC): JS heap ${workerd.heapMiB.used.toFixed(1)} MiB + ArrayBuffers/WASM ${workerd.heapMiB.arrayBuffers.toFixed(1)} MiB = ${(workerd.heapMiB.used + workerd.heapMiB.arrayBuffers).toFixed(1)} MiB (128 MB limit)`);
 console.log(`worker bundle (wrangler deploy --dry-run): ${(size.raw / 2 ** 20).toFixed(2)} MiB raw, ${(size.gzip / 2 ** 20).toFixed(2)} MiB gzip, ${size.files} modules`);
@@ -199,4 +207,4 @@ console.log(`targets (mnist-mlp unless named): workerd @32 ≥ 0.9× its empty r
   `≥ 0.8× ort-node's throughput @32 → ${ratio(mlp(workerd, 1).rps, mlp(native, 1).rps)}; p50 @1 ≤ 1.3× ort-node → ${ratio(mlp(workerd, 0).p50, mlp(native, 0).p50)}; ` +
   `mnist-cnn @32 workerd/ort-node ≥ 0.8 → ${ratio(cnn(workerd).rps, cnn(native).rps)}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/inference.json'), JSON.stringify({ date: new Date().toISOString(), workerd, wranglerDev: dev, ortWeb: web, ortNode: native, bundle: size }, null, 2));
+writeFileSync(join(root, 'bench/results/inference.json'), JSON.stringify({ date: new Date().toISOString(), workerd, npmStart: start, wranglerDev: dev, ortWeb: web, ortNode: native, bundle: size }, null, 2));

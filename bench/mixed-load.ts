@@ -1,6 +1,6 @@
 /**
- * `npm run bench:load` — a mixed valid/invalid load on the deployable bundle on workerd and on `npm start`'s server
- * (wrangler dev), one after the other (`--server bundle|dev|both`), loopback only, bounded in time and count:
+ * `npm run bench:load` — a mixed valid/invalid load on the deployable bundle on workerd (what `npm start` serves too) and
+ * on wrangler dev, one after the other (`--server bundle|dev|both`), loopback only, bounded in time and count:
  * 64 connections for 60 s (`--seconds`, `--connections`), after a 20 s warm-up of the same mix (`--warmup`). Half the requests are valid inferences (JSON and binary), the rest every kind of bad request the edge
  * must refuse cleanly — malformed JSON, wrong shapes, out-of-range values, deep nesting, ragged data, unknown
  * models, wrong content types, bodies over the limit, 8 MiB bodies that are refused only after parsing.
@@ -15,7 +15,7 @@ import { Agent, request } from 'undici';
 import { loadMnist } from '../models/data/mnist.ts';
 import { rssOfGroup } from '../simulate/process-memory.ts';
 import { lineChartSvg, type Series } from '../simulate/line-chart.ts';
-import { startBundleServer, startLocalServer } from '../test/e2e/local-server.ts';
+import { startBundleServer, startWranglerDev } from '../test/e2e/local-server.ts';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '64' }, warmup: { type: 'string', default: '20' }, only: { type: 'string' }, server: { type: 'string', default: 'both' } } });
 const SECONDS = Math.min(600, Number(args.seconds));
@@ -116,16 +116,16 @@ const memorySeries: Series[] = [];
 
 async function measure(kind: 'bundle' | 'dev'): Promise<void> {
   const state = mkdtempSync(join(tmpdir(), 'fedge-load-'));
-  // dev: `npm start`'s wrangler dev (a proxy workerd in front of the Worker's); bundle: the deployable bundle alone.
-  console.log(`\n${kind === 'bundle' ? 'the deployable bundle on workerd' : 'wrangler dev (npm start)'}: starting (rate limit off: one address sends everything)…`);
-  const server = await (kind === 'bundle' ? startBundleServer : startLocalServer)({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
+  // dev: wrangler dev (a proxy workerd in front of the Worker's); bundle: the deployable bundle alone.
+  console.log(`\n${kind === 'bundle' ? 'the deployable bundle on workerd' : 'wrangler dev'}: starting (rate limit off: one address sends everything)…`);
+  const server = await (kind === 'bundle' ? startBundleServer : startWranglerDev)({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
   const group = () => rssOfGroup(server.child.pid!);
   const target: Target = {
     url: server.url,
     rss: () => group().filter((p) => p.command.startsWith('workerd')).reduce((n, p) => n + p.peakRssMiB, 0),
     perProcess: () => group().map((p) => `${p.command} ${p.pid}: ${p.peakRssMiB.toFixed(0)}`).join(', '),
   };
-  const series: Series = { label: kind === 'bundle' ? 'bundle on workerd' : 'wrangler dev (npm start)', color: kind === 'bundle' ? '#1f77b4' : '#d62728', points: [] };
+  const series: Series = { label: kind === 'bundle' ? 'bundle on workerd' : 'wrangler dev', color: kind === 'bundle' ? '#1f77b4' : '#d62728', points: [] };
   memorySeries.push(series);
   const sampledFrom = performance.now();
   const sampler = setInterval(() => series.points.push({ x: (performance.now() - sampledFrom) / 1000, y: target.rss() }), 1000);

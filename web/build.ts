@@ -4,22 +4,43 @@
  * held-out digits from the MNIST test split, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
  * (client-sdk/local/ort-loader.ts: WebGPU 16 MiB, plain 14 MiB — each under the 25 MiB a static asset may be) in assets/ort/.
  */
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { ORT_WASM_FILES } from '../client-sdk/local/ort-loader.ts';
 import { loadMnist } from '../models/data/mnist.ts';
 
-const src = join(import.meta.dirname, 'src'), out = join(import.meta.dirname, 'dist'), assets = join(out, 'assets');
-// From scratch: a file an earlier build wrote must not be served after its source is gone.
-rmSync(out, { recursive: true, force: true });
-mkdirSync(assets, { recursive: true });
+const root = join(import.meta.dirname, '..');
+const src = join(import.meta.dirname, 'src'), dist = join(import.meta.dirname, 'dist');
 const require = createRequire(import.meta.url);
-await build({ entryPoints: [join(src, 'app.ts')], outfile: join(assets, 'app.js'), bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', sourcemap: true, logLevel: 'warning' });
-copyFileSync(join(src, 'index.html'), join(out, 'index.html'));
-copyFileSync(join(src, 'style.css'), join(assets, 'style.css'));
-copyFileSync(require.resolve('uplot/dist/uPlot.min.css'), join(assets, 'uPlot.min.css'));
+const copied = {
+  'index.html': join(src, 'index.html'),
+  'assets/style.css': join(src, 'style.css'),
+  'assets/uPlot.min.css': require.resolve('uplot/dist/uPlot.min.css'),
+  ...Object.fromEntries(Object.values(ORT_WASM_FILES).map((f) => [`assets/ort/${f}`, require.resolve(`onnxruntime-web/${f}`)])),
+};
+
+// Up to date — every file the last build read (esbuild's inputs, the copied files, this script) unchanged — is a
+// no-op: every server start runs this (wrangler.toml [build]), the tests start several at once, and a rebuild
+// under a server that is serving web/dist would pull files from under it.
+const STAMP = join(import.meta.dirname, '.dist-inputs.json'); // beside dist, not served
+const fingerprint = (files: string[]) => Object.fromEntries(files.map((f) => {
+  const st = existsSync(f) ? statSync(f) : undefined;
+  return [f, st ? `${st.mtimeMs}:${st.size}` : 'missing'];
+}));
+if (existsSync(STAMP) && existsSync(dist)) {
+  const last = JSON.parse(readFileSync(STAMP, 'utf8')) as Record<string, string>;
+  if (JSON.stringify(fingerprint(Object.keys(last))) === JSON.stringify(last)) process.exit(0);
+}
+
+// From scratch, in a folder of its own, then swapped in: a file an earlier build wrote must not be served after its
+// source is gone, and a server never sees a half-written dist.
+const out = `${dist}.building-${process.pid}`, assets = join(out, 'assets');
+rmSync(out, { recursive: true, force: true });
+mkdirSync(join(assets, 'ort'), { recursive: true });
+const bundled = await build({ entryPoints: [join(src, 'app.ts')], outfile: join(assets, 'app.js'), bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', sourcemap: true, logLevel: 'warning', metafile: true });
+for (const [to, from] of Object.entries(copied)) copyFileSync(from, join(out, to));
 const { test } = loadMnist();
 const n = 20, round = (v: number) => Math.round(v * 1000) / 1000;
 // 300 more test digits (after the samples) in float32 for the watch panel to measure each published version.
@@ -27,5 +48,10 @@ const held = { from: n, count: 300 };
 writeFileSync(join(assets, 'heldout-digits.bin'), test.x.subarray(held.from * 784, (held.from + held.count) * 784));
 writeFileSync(join(assets, 'heldout-labels.json'), JSON.stringify(Array.from(test.y.subarray(held.from, held.from + held.count))));
 writeFileSync(join(assets, 'sample-digits.json'), JSON.stringify({ x: Array.from({ length: n }, (_, i) => Array.from(test.x.subarray(i * 784, (i + 1) * 784), round)), y: Array.from(test.y.subarray(0, n)) }));
-mkdirSync(join(assets, 'ort'), { recursive: true });
-for (const f of Object.values(ORT_WASM_FILES)) copyFileSync(require.resolve(`onnxruntime-web/${f}`), join(assets, 'ort', f));
+
+const inputs = [...Object.keys(bundled.metafile.inputs).map((f) => resolve(f)), ...Object.values(copied), import.meta.filename, join(root, 'models/data/mnist.ts'), join(root, 'package-lock.json')];
+const old = `${dist}.old-${process.pid}`;
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(out, dist);
+rmSync(old, { recursive: true, force: true });
+writeFileSync(STAMP, JSON.stringify(fingerprint(inputs)));

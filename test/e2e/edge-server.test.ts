@@ -1,5 +1,5 @@
 /**
- * End to end against the real local server (wrangler dev on workerd, local R2 and SQLite on disk):
+ * End to end against the real local server (npm start's: the bundle on workerd, local R2 and SQLite on disk):
  * the bundled models classify real held-out MNIST digits and SpamAssassin messages; a body far over the limit gets
  * its 413; an uploaded model survives a restart.
  */

@@ -1,5 +1,5 @@
 /**
- * Starts the same local server `npm start` runs (wrangler dev on workerd) on a free port (or a chosen one) and a
+ * Starts the same local server `npm start` runs (dev/start.ts: the Worker bundle and the web app on workerd) on a free port (or a chosen one) and a
  * state directory, waits until it is ready, and stops it by its process group — never by name. Every server started
  * here is also stopped when the test process exits, and listed for the run's teardown (test/global-setup.ts), so a
  * test that fails or times out mid-start leaves nothing behind.
@@ -51,8 +51,16 @@ process.once('exit', () => {
   for (const pgid of running) signalGroup(pgid, 'SIGKILL');
 });
 
-/** `npm start`'s server: wrangler dev on workerd. */
+/** `npm start`'s server (dev/start.ts: the bundle on workerd with the web app, no reload). */
 export async function startLocalServer(opts: ServerOptions): Promise<LocalServer> {
+  const port = opts.port ?? (await freePort());
+  const args = [join(root, 'dev/start.ts'), '--port', String(port), '--persist-to', opts.persistTo, '--no-watch'];
+  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`);
+  return spawnUntilReady(args, port, opts);
+}
+
+/** `wrangler dev` (what `npm start` ran before it served workerd directly): for the benchmark's comparison. */
+export async function startWranglerDev(opts: ServerOptions): Promise<LocalServer> {
   const wrangler = join(dirname(createRequire(import.meta.url).resolve('wrangler/package.json')), 'bin/wrangler.js');
   const port = opts.port ?? (await freePort());
   const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', opts.persistTo, '--log-level', 'warn', '--inspector-port', '0'];
