@@ -6,12 +6,12 @@
  * backoff and jitter, honouring Retry-After; an error answer becomes an EdgeError with the server's message.
  */
 import type { ModelSummary, TensorMeta, VersionRecord } from '../../federated/oip/model-records.ts';
-import type { TaskStatus } from '../../federated/aggregation/task-protocol.ts';
+import type { TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
 import { EdgeError, request } from './http.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';
 import { type Tensor, type TensorInput, toTensor } from './tensors.ts';
 
-export type { ModelSummary, TensorMeta, VersionRecord, TaskStatus, InferResponse };
+export type { ModelSummary, TensorMeta, VersionRecord, TaskStatus, TaskSummary, InferResponse };
 
 export interface EdgeClientOptions {
   /** Base URL of the edge, e.g. https://fedge.example.workers.dev */
@@ -153,6 +153,14 @@ export class EdgeClient {
   /** Creates a task (admin; see the README for the body's fields). */
   createTask(body: Record<string, unknown>, o?: CallOptions): Promise<{ task: string; created: boolean }> {
     return this.#json('/v1/tasks', { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, o);
+  }
+
+  /** The tasks that exist, by name, a page at a time (GET /v1/tasks): pass `next` back as `after` for the next page. */
+  tasks(page: { after?: string; limit?: number } = {}, o?: CallOptions): Promise<{ tasks: TaskSummary[]; next?: string }> {
+    const q = new URLSearchParams();
+    if (page.after !== undefined) q.set('after', page.after);
+    if (page.limit !== undefined) q.set('limit', String(page.limit));
+    return this.#json(`/v1/tasks${q.size ? `?${q}` : ''}`, {}, o);
   }
 
   task(name: string, o?: CallOptions): Promise<TaskStatus> {

@@ -126,12 +126,16 @@ export class Participant {
     await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, this.#idempotent(signal));
   }
 
-  /** Waits for a relay: long polls (the task holds each request up to 20 s until the stage closes; 425 while open). */
+  /**
+   * Waits for a relay: long polls (the task holds each request up to 20 s until the stage closes, then answers 204
+   * if it is still open — not an error, so a browser logs nothing; 425 from an edge without long polling).
+   */
   async #relay<T>(kind: 'broadcast' | 'delivery' | 'unmask', round: number, signal?: AbortSignal): Promise<T> {
     const proof = toBase64(await sign(this.#o.identity.seed, relaySigningBytes(this.#o.task, round, kind, this.device)));
     for (;;) {
       try {
-        return await this.#json<T>(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}&wait=20`, signal, { [DEVICE_SIGNATURE_HEADER]: proof });
+        const res = await request(this.#url(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}&wait=20`), { method: 'GET', headers: { [DEVICE_SIGNATURE_HEADER]: proof } }, this.#idempotent(signal));
+        if (res.status !== 204) return (await res.json()) as T;
       } catch (e) {
         if (!(e instanceof EdgeError && e.status === 425)) throw e;
       }

@@ -30,6 +30,9 @@ export interface RoundRules {
   minStart: number;
 }
 
+/** Fewest devices a round may start with: the task's minDevices, and never fewer than SecAgg+ can unmask (t + 1). */
+export const roundMinimum = (s: { minDevices: number; secagg: { threshold: number } }): number => Math.max(s.minDevices, s.secagg.threshold + 1);
+
 export type RoundAction =
   /** Nothing to do yet. */
   | { kind: 'wait' }

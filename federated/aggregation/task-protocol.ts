@@ -188,6 +188,8 @@ export interface TaskStatus {
   stage: TaskStage;
   rounds: number;
   devicesPerRound: number;
+  /** Fewest devices a round starts with (check-in waits for them): minDevices, at least the SecAgg+ threshold + 1. */
+  minDevices: number;
   enrolledDevices: number;
   /** The served model whose head trains, and the graph's nodes that do (absent: the whole spec model trains). */
   base?: { model: string; version: string; trainable: string; layers: string[] };

@@ -244,12 +244,12 @@ function relayOperation(kind: 'broadcast' | 'delivery' | 'unmask'): Operation {
     summary: what[0], security: 'deviceSignature',
     description: 'Only the device itself may read it: Fedge-Device-Signature is its Ed25519 signature over (task, round, relay, device) (relaySigningBytes in federated/aggregation/task-protocol.ts).',
     parameters: ['task', 'round', 'device', 'wait'],
-    responses: { 200: ok('what the server relays to this device', json(what[1])) },
+    responses: { 200: ok('what the server relays to this device', json(what[1])), 204: ok('the `wait` ended with the stage still open: ask again (no body)') },
     errors: merge(
       { 400: `round is not a positive integer; device is missing or not a valid name; wait is not 0…${MAX_RELAY_WAIT_SECONDS}; Fedge-Device-Signature is not base64` },
       { 401: 'no Fedge-Device-Signature', 403: 'the signature is not the device\'s, or the device is not enrolled' },
       NO_TASK,
-      { 422: `the round is over (the task is at another round), the task has finished, or ${what[2]}`, 425: 'the stage is still open (after waiting `wait` seconds): ask again' },
+      { 422: `the round is over (the task is at another round), the task has finished, or ${what[2]}`, 425: 'the stage is still open (without `wait`): ask again' },
       DEVICE_LIMIT('relay limit (30 at once, then 2 a second)'),
     ),
   };

@@ -132,6 +132,7 @@ export const taskStatus = z.looseObject({
   stage,
   rounds: z.number().int(),
   devicesPerRound: z.number().int(),
+  minDevices: z.number().int().describe('fewest devices a round starts with: check-in waits for them'),
   enrolledDevices: z.number().int(),
   base: z.looseObject({ model: z.string(), version: z.string(), trainable: z.string(), layers: z.array(z.string()) }).optional().describe('base mode: the served model whose head trains, and the graph nodes that do'),
   history: z.array(roundRecord),

@@ -267,9 +267,12 @@ function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
         fail(400, `${DEVICE_SIGNATURE_HEADER}: not base64`);
       }
     }
-    let r = unwrap(await (await stub(c)).relay(kind, round, device, signature, wait));
+    let r = await (await stub(c)).relay(kind, round, device, signature, wait);
     // A sharded round: the device's shard's aggregator has what is relayed to it.
-    if ('shard' in r) r = unwrap(await c.env.SHARD_AGGREGATOR.getByName(r.shard).relay(kind, round, device, signature, wait));
+    if ('shard' in r) r = await c.env.SHARD_AGGREGATOR.getByName(r.shard).relay(kind, round, device, signature, wait);
+    // A long poll that ended with the stage still open is no error: 204, ask again (425 answers a plain poll).
+    if (wait > 0 && 'refused' in r && r.refused.status === 425) return c.body(null, 204);
+    r = unwrap(r);
     if (!('json' in r)) fail(502, 'a shard\'s aggregator redirected again');
     return c.json(r.json);
   };

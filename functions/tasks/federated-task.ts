@@ -18,7 +18,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
 import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, type TaskSummary, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
-import { extendedDeadline, nextAction } from '../../federated/aggregation/round-controller.ts';
+import { extendedDeadline, nextAction, roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { concat, equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
@@ -216,7 +216,7 @@ export class FederatedTask extends DurableObject<Env> {
       'masked-input': () => ({ answered: state.survivors.length, expected: state.sharers.length }),
       unmask: () => ({ answered: Object.keys(state.unmasks).length, expected: state.survivors.length }),
     }[p.stage]();
-    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: Math.max(s.minDevices, s.secagg.threshold + 1) }, { now: Date.now(), deadline: p.deadline, opened: p.opened, force, retryAt: p.retryAt });
+    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: roundMinimum(s) }, { now: Date.now(), deadline: p.deadline, opened: p.opened, force, retryAt: p.retryAt });
     if (action.kind === 'wait') return;
     if (action.kind === 'keep-open') {
       // Too few devices have checked in yet (or no masked input arrived yet): keep the stage open rather than abandon the round.
@@ -592,7 +592,7 @@ export class FederatedTask extends DurableObject<Env> {
     const history = this.#store.history().map((h) => (progress && h.round === p.round && h.status === 'running' ? { ...h, ...progress } : h));
     return {
       task: s.task, model: s.model, alias: s.alias, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage,
-      rounds: s.rounds, devicesPerRound: s.devicesPerRound, enrolledDevices: this.#store.deviceCount(),
+      rounds: s.rounds, devicesPerRound: s.devicesPerRound, minDevices: roundMinimum(s), enrolledDevices: this.#store.deviceCount(),
       ...(s.base && { base: { model: s.base.model, version: s.base.version, trainable: s.base.trainable, layers: s.base.head.layers.flatMap((l) => l.nodes) } }),
       history, publishedVersions: history.filter((h) => h.version).map((h) => h.version!), privacy: s.privacy ? { ...s.privacy, maxSpent: this.#store.maxEpsilon() } : undefined,
       distributedDp: s.distributedDp && { ...s.distributedDp, epsilon: history.findLast((h) => h.clientEpsilon !== undefined)?.clientEpsilon ?? 0 },

@@ -12,6 +12,7 @@
  */
 import type { RoundRecord, TaskSettings } from '../../federated/aggregation/task-protocol.ts';
 import { updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shardedDeadline } from '../../federated/aggregation/sharded-round.ts';
 import { SecAggAbort } from '../../federated/secagg/messages.ts';
 import { addMask } from '../../federated/secagg/prg.ts';
@@ -132,7 +133,7 @@ export class ShardCoordination {
       // Shards for the devices that did check in (not devicesPerRound): fewer devices, fewer and fuller shards.
       const checkedIn = this.#store.senders(p.round, 'advertise-keys');
       const { shards, overflow } = await assignShards(checkedIn, seed, shardPlan(checkedIn.length, s.shardSize!));
-      const minStart = Math.max(s.minDevices, s.secagg.threshold + 1);
+      const minStart = roundMinimum(s);
       const reports = shards.map((m): ShardReport | null => (m.length >= minStart ? null : { status: 'abandoned', devices: m.length, reason: `${m.length} devices landed in this shard; a shard needs ${minStart}` }));
       plan = { roundId: p.roundId, seed: toBase64(seed), members: shards, overflow, reports };
       this.#store.setMeta('shards', plan);

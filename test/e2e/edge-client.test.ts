@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EdgeClient, EdgeError, LocalModel, MemoryModelCache, TensorError } from '../../client-sdk/index.ts';
 import { retryAfterMs } from '../../client-sdk/edge/http.ts';
 import { accuracy } from '../../federated/model/accuracy.ts';
+import { MODEL_SPEC_FORMAT } from '../../federated/model/model-spec.ts';
+import { toBase64 } from '../../federated/secagg/bytes.ts';
 import { hashTexts } from '../../federated/model/text-features.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
@@ -74,6 +76,20 @@ describe('EdgeClient', () => {
     const y = await edge.infer('client-mm', { x: { data: new Float32Array([1, 1, 1]), shape: [1, 3] } }, { version: 'stable' });
     expect(Array.from(y.outputs.y!.data as Float32Array)).toEqual([9, 12]);
     await expect(edge.deleteVersion('client-mm', '1')).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('lists tasks a page at a time, and a task says how many devices its rounds wait for', async () => {
+    // 2 inputs → 2 classes: 6 parameters.
+    const spec = { format: MODEL_SPEC_FORMAT, name: 'client-tiny', inputShape: [2], layers: [{ type: 'dense', units: 2, activation: 'softmax' }], inputName: 'input', outputName: 'probabilities', labels: ['a', 'b'] };
+    const weights = toBase64(new Uint8Array(new Float32Array(6).buffer));
+    for (const task of ['client-task-a', 'client-task-b']) {
+      await edge.createTask({ task, model: task, spec, weights, rounds: 2, devicesPerRound: 5, minDevices: 4, stageSeconds: 600, update: { clip: 1, maxExamples: 10 }, enrollmentToken: 'enroll-client-0123456789' });
+    }
+    const first = await edge.tasks({ limit: 1 });
+    expect(first.tasks.map((t) => t.task)).toEqual(['client-task-a']);
+    const second = await edge.tasks({ after: first.next!, limit: 1 });
+    expect(second.tasks[0]).toMatchObject({ task: 'client-task-b', round: 1, stage: 'advertise-keys', devicesPerRound: 5, enrolledDevices: 0, published: 0 });
+    expect((await edge.task('client-task-b')).minDevices).toBe(4);
   });
 
   it('retries 429 after Retry-After, times out attempts, stops on abort', async () => {

@@ -66,8 +66,9 @@ describe('device routes', () => {
     expect((await post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: key }, { Authorization: `Bearer ${TOKEN}` })).status).toBe(201);
     expect((await post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: key }, { Authorization: `Bearer ${TOKEN}` })).status).toBe(200);
     await expectError(post(`/v1/tasks/${TASK}/devices`, { device: 'dev-a', identityKey: toBase64(new Uint8Array(32).fill(8)) }, { Authorization: `Bearer ${TOKEN}` }), 409, /another identity key/);
-    const s = (await (await SELF.fetch(`http://edge/v1/tasks/${TASK}`)).json()) as { enrolledDevices: number };
+    const s = (await (await SELF.fetch(`http://edge/v1/tasks/${TASK}`)).json()) as { enrolledDevices: number; minDevices: number };
     expect(s.enrolledDevices).toBe(2); // dev-a and dev-r
+    expect(s.minDevices).toBe(3); // what check-in waits for: the web app tells a waiting device how many more
   });
 
   it('messages must be binary SecAgg+ messages; relays say what is wrong', async () => {
@@ -83,9 +84,11 @@ describe('device routes', () => {
     await expectError(relay(7, 'delivery'), 422, /round 7 is over/);
   });
 
-  it('a long poll returns 425 when its wait ends with the stage still open', async () => {
+  it('a long poll answers 204 (ask again, not an error a browser would log) when its wait ends with the stage still open', async () => {
     const started = Date.now();
-    await expectError(relay(1, 'broadcast', '&wait=1'), 425, /still open/);
+    const res = await relay(1, 'broadcast', '&wait=1');
+    expect(res.status).toBe(204);
+    expect(await res.text()).toBe('');
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
