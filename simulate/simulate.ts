@@ -32,7 +32,7 @@ import { mnistMlp } from '../models/specs.ts';
 import { type LocalServer, startLocalServer } from '../test/e2e/local-server.ts';
 import { peakRssOfGroup } from './process-memory.ts';
 import { lineChartSvg } from './line-chart.ts';
-import { runSimulation, servedAccuracy } from './simulation.ts';
+import { checkSimulation, runSimulation, servedAccuracy } from './simulation.ts';
 import { type Baselines, RECIPES, baselines, finetuneData, trainCentrally } from './finetune-scenario.ts';
 import { writePng } from './svg-to-png.ts';
 import { EdgeClient } from '../client-sdk/edge/edge-client.ts';
@@ -71,6 +71,12 @@ await tf.setBackend('wasm');
 // neighbours, and they all finish together, so a stage must wait for the slowest (a real device masks alone).
 const stageSeconds = Number(a['stage-seconds'] ?? (a.scenario === 'finetune' ? 30 : 5));
 const devices = Number(a.devices), perRound = Number(a['per-round'] ?? (a.scenario === 'finetune' ? a.devices : 20)), rounds = Number(a.rounds), dropout = Number(a.dropout);
+try {
+  checkSimulation({ devicesPerRound: perRound, dropout });
+} catch (e) {
+  console.error(`npm run simulate: ${(e as Error).message}`);
+  process.exit(2);
+}
 let server: LocalServer | undefined, state: string | undefined;
 let url = a.url;
 if (!url) {
@@ -161,7 +167,7 @@ try {
     ...recipe, privacy, distributedDp, update: { clip: 1, maxExamples: 80 },
     onDevice: (round, done, total) => bar.update(done, `${done}/${total} devices`),
     onRound: ({ round, record, accuracy, seconds }) => {
-      bar.done(`${record.status} ${record.version ?? ''}  accuracy ${(accuracy * 100).toFixed(2)}%  ε ${(record.epsilon ?? 0).toFixed(2)}  dropouts ${record.dropouts}  ‖Δ‖ ${record.updateNorm?.toFixed(3) ?? '-'}  ${seconds.toFixed(1)} s`);
+      bar.done(`${record.status} ${record.version ?? ''}${record.status === 'abandoned' ? ` — ${record.reason}` : ''}  accuracy ${(accuracy * 100).toFixed(2)}%  ε ${(record.epsilon ?? 0).toFixed(2)}  dropouts ${record.dropouts}  ‖Δ‖ ${record.updateNorm?.toFixed(3) ?? '-'}  ${seconds.toFixed(1)} s`);
       rows.push({ ...record, accuracy, seconds });
       if (round < rounds) bar = progressBar(`round ${String(round + 1).padStart(2)}`, perRound);
     },

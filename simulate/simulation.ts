@@ -13,6 +13,8 @@ import type { ModelSpec, NamedWeight } from '../federated/model/model-spec.ts';
 import type { RoundRecord, TaskStatus } from '../federated/aggregation/task-protocol.ts';
 import { accuracy } from '../federated/model/accuracy.ts';
 import type { LabelledSet } from '../models/data/mnist.ts';
+import { DEFAULT_SHARD_SIZE } from '../federated/aggregation/task-settings.ts';
+import { shardSecAggParameters } from '../federated/secagg/shards.ts';
 
 export interface SimulationOptions {
   url: string;
@@ -78,7 +80,23 @@ export async function status(url: string, task: string): Promise<TaskStatus> {
   return (await (await ok(await fetch(`${url}/v1/tasks/${task}`))).json()) as TaskStatus;
 }
 
+/**
+ * Settings whose rounds cannot publish: each round drops round(dropout × devicesPerRound) devices before unmasking,
+ * and SecAgg+ needs t of them (the threshold the edge picks for this size and dropout, secagg/shards.ts) plus one to
+ * start. Refused before anything is created, with what would work.
+ */
+export function checkSimulation(o: { devicesPerRound: number; dropout: number }): void {
+  if (o.devicesPerRound > DEFAULT_SHARD_SIZE) return; // sharded: each shard has its own threshold
+  const { threshold } = shardSecAggParameters({ devicesPerRound: o.devicesPerRound, dropoutRate: o.dropout });
+  const survivors = o.devicesPerRound - Math.round(o.dropout * o.devicesPerRound);
+  if (survivors >= threshold + 1) return;
+  let n = o.devicesPerRound;
+  while (n < DEFAULT_SHARD_SIZE && n - Math.round(o.dropout * n) < shardSecAggParameters({ devicesPerRound: n, dropoutRate: o.dropout }).threshold + 1) n++;
+  throw new RangeError(`every round would be abandoned: ${o.devicesPerRound} devices per round with ${o.dropout * 100} % dropping out leaves ${survivors}, and SecAgg+ for that round needs ${threshold + 1} (threshold ${threshold} + 1); use --per-round ${n} or more, or a lower --dropout`);
+}
+
 export async function runSimulation(o: SimulationOptions): Promise<{ status: TaskStatus; accuracy: number[] }> {
+  checkSimulation(o);
   const token = `enroll-${crypto.randomUUID()}`;
   await ok(await fetch(`${o.url}/v1/tasks`, {
     method: 'POST', headers: ADMIN(o.adminToken),
