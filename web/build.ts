@@ -1,6 +1,6 @@
 /**
  * Builds the web app into web/dist (served by the Worker as static assets; wrangler.toml [assets] and [build]):
- * bundles web/src/app.ts with esbuild, copies the page and styles, uPlot's stylesheet, 20 sample digits and 300
+ * bundles web/src/app.ts and the demo's Web Worker (demo-worker.ts) with esbuild, copies the page and styles, uPlot's stylesheet, 20 sample digits and 300
  * held-out digits from the MNIST test split, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
  * (client-sdk/local/ort-loader.ts: WebGPU 16 MiB, plain 14 MiB — each under the 25 MiB a static asset may be) in assets/ort/.
  */
@@ -39,14 +39,19 @@ if (existsSync(STAMP) && existsSync(dist)) {
 const out = `${dist}.building-${process.pid}`, assets = join(out, 'assets');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(assets, 'ort'), { recursive: true });
-const bundled = await build({ entryPoints: [join(src, 'app.ts')], outfile: join(assets, 'app.js'), bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', sourcemap: true, logLevel: 'warning', metafile: true });
+const bundled = await build({ entryPoints: [join(src, 'app.ts'), join(src, 'demo-worker.ts')], outdir: assets, entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', splitting: true, bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', sourcemap: true, logLevel: 'warning', metafile: true });
 for (const [to, from] of Object.entries(copied)) copyFileSync(from, join(out, to));
-const { test } = loadMnist();
+const { train, test } = loadMnist();
 const n = 20, round = (v: number) => Math.round(v * 1000) / 1000;
 // 300 more test digits (after the samples) in float32 for the watch panel to measure each published version.
 const held = { from: n, count: 300 };
 writeFileSync(join(assets, 'heldout-digits.bin'), test.x.subarray(held.from * 784, (held.from + held.count) * 784));
 writeFileSync(join(assets, 'heldout-labels.json'), JSON.stringify(Array.from(test.y.subarray(held.from, held.from + held.count))));
+// The demo federation's devices train on these (demo-panel.ts: 5 devices × 60), from the training split — never
+// on the held-out digits their models are measured on. One byte a pixel.
+const demo = 5 * 60;
+writeFileSync(join(assets, 'demo-digits.bin'), Uint8Array.from(train.x.subarray(0, demo * 784), (v) => Math.round(v * 255)));
+writeFileSync(join(assets, 'demo-labels.json'), JSON.stringify(Array.from(train.y.subarray(0, demo))));
 writeFileSync(join(assets, 'sample-digits.json'), JSON.stringify({ x: Array.from({ length: n }, (_, i) => Array.from(test.x.subarray(i * 784, (i + 1) * 784), round)), y: Array.from(test.y.subarray(0, n)) }));
 
 const inputs = [...Object.keys(bundled.metafile.inputs).map((f) => resolve(f)), ...Object.values(copied), import.meta.filename, join(root, 'models/data/mnist.ts'), join(root, 'package-lock.json')];

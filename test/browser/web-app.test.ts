@@ -5,6 +5,7 @@
  * saved under test-results/); the controls work from the keyboard alone and all have accessible names.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -152,7 +153,7 @@ describe('the web app served by the Worker', () => {
     const charts = await page.locator('.chart canvas').evaluateAll((cs) => cs.map((c) => (c as HTMLCanvasElement).width));
     expect(charts).toHaveLength(3);
     for (const w of charts) expect(w).toBeGreaterThan(100);
-    expect(await page.locator('#watch-versions').innerText()).toMatch(/web-round@r1 — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
+    expect(await page.locator('#watch-versions').innerText()).toMatch(/round 1: published web-round@r1 from 4 devices' masked updates — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
     expect(await page.locator('#watch-status').innerText()).toMatch(/devices train the head of mnist-mlp@1 \(/);
     await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-watch.png') });
     expect(problems).toEqual([]);
@@ -167,6 +168,19 @@ describe('the web app served by the Worker', () => {
     expect(await page.locator('#admin-status').innerText()).toMatch(/^created task form-defaults/);
     const s = await status(server.url, 'form-defaults');
     expect(s).toMatchObject({ task: 'form-defaults', round: 1, stage: 'advertise-keys' });
+    expect(problems).toEqual([]);
+  });
+
+  it('a lone device at check-in is told how many more devices the round waits for', async () => {
+    // form-defaults (the test above, which filled in its task and enrollment token): 5 devices per round, minDevices
+    // 3 in the form, raised by the edge to SecAgg+'s threshold + 1 for 5 devices.
+    expect(await page.locator('#train-task').inputValue()).toBe('form-defaults');
+    const needs = (await status(server.url, 'form-defaults')).minDevices;
+    expect(needs).toBe(4);
+    await page.click('#train-join');
+    await expect.poll(() => page.locator('#train-status').innerText(), { timeout: 30_000 }).toBe(`round 1: waiting for ${needs - 1} more devices (1 checked in; a round needs ${needs} and takes up to 5)`);
+    await page.click('#train-cancel');
+    await expect.poll(() => page.locator('#train-status').innerText()).toMatch(/cancelled on this device/);
     expect(problems).toEqual([]);
   });
 
@@ -187,6 +201,62 @@ describe('the web app served by the Worker', () => {
       .filter((e) => !(e as HTMLElement).hidden && !(e.textContent?.trim() || e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length))
       .map((e) => e.outerHTML.slice(0, 80)));
     expect(unnamed).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it('the demo federation, one click on a fresh page: rounds publish, accuracy and ε move, and the task is listed', async () => {
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+    // Served from 127.0.0.1: the local admin token is filled in already.
+    expect(await page.locator('#admin-token').inputValue()).toBe('dev-admin-token');
+    const clicked = performance.now();
+    await page.click('#demo-start');
+    await expect.poll(() => page.locator('#demo-status').innerText(), { timeout: 30_000 }).toMatch(/^demo-\w+(, round|:)/);
+    const task = /^(demo-\w+)/.exec(await page.locator('#demo-status').innerText())![1]!;
+    expect(new URL(page.url()).searchParams.get('task')).toBe(task);
+    // The first round publishes, and the next; Watch draws both.
+    await page.waitForFunction(() => (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 1, undefined, { timeout: 150_000 });
+    const firstRound = (performance.now() - clicked) / 1000;
+    await page.waitForFunction(() => (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 2, undefined, { timeout: 150_000 });
+    console.log(`demo federation: first round on screen ${firstRound.toFixed(1)} s after the click, the second after ${((performance.now() - clicked) / 1000).toFixed(1)} s`);
+    const s = await status(server.url, task);
+    const published = s.history.filter((h) => h.status === 'published');
+    expect(published.length).toBeGreaterThanOrEqual(2);
+    expect(published[0]).toMatchObject({ unmasked: 5, submitted: 5 });
+    expect(published[1]!.epsilon!).toBeGreaterThan(published[0]!.epsilon!); // ε accumulates
+    const rounds = await page.locator('#watch-versions li').allInnerTexts();
+    expect(rounds[0]).toMatch(new RegExp(`^round 1: published ${task}@r1 from 5 devices' masked updates — \\d+\\.\\d\\d % on 300 held-out digits; ε spent per device up to \\d+\\.\\d\\d`));
+    expect(await page.locator('#demo-log li').first().innerText()).toMatch(/^round 1: 5 of 5 simulated devices' masked updates in the sum; ε spent per device up to/);
+    // The task list links the demo task.
+    await expect.poll(() => page.locator('#task-list a', { hasText: task }).count(), { timeout: 10_000 }).toBe(1);
+    // Integer round ticks only.
+    const ticks = await page.locator('#chart-accuracy .u-axis').first().innerText();
+    expect(ticks.split(/\s+/).filter((t) => /^\d*\.\d+$/.test(t))).toEqual([]);
+    await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-demo.png') });
+    await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-demo-watch.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    // Nothing wider than a phone's screen (what would be: listed).
+    const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391 && !e.closest('.scroll')).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`).slice(0, 8));
+    expect(wide).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'web-app-phone.png'), fullPage: true });
+    await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-phone-demo.png') });
+    await page.setViewportSize({ width: 1280, height: 1400 });
+    await page.screenshot({ path: join(artifacts, 'web-app-desktop.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  }, 300_000);
+
+  it('axe-core finds no serious or critical accessibility violations, on desktop and on a phone-sized viewport', async () => {
+    for (const viewport of [{ width: 1280, height: 1400 }, { width: 390, height: 844 }]) {
+      await page.setViewportSize(viewport);
+      await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+      const violations = await page.evaluate(async () => {
+        const axe = (globalThis as unknown as { axe: { run(ctx: Document): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+        const r = await axe.run(document);
+        return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`);
+      });
+      expect(violations, `at ${viewport.width}×${viewport.height}`).toEqual([]);
+    }
+    await page.setViewportSize({ width: 1280, height: 1400 });
     expect(problems).toEqual([]);
   });
 });

@@ -4,19 +4,23 @@
  */
 import { EdgeClient } from '../../client-sdk/index.ts';
 import { flattenWeights } from '../../federated/model/flat-weights.ts';
-import { parameterShapes } from '../../federated/model/model-spec.ts';
+import { type ModelSpec, type NamedWeight, parameterShapes } from '../../federated/model/model-spec.ts';
 import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
 import { toBase64 } from '../../federated/secagg/bytes.ts';
 import { randomWords } from '../../federated/secagg/primitives.ts';
 import { mnistMlp } from '../../models/specs.ts';
 import { byId, errorText, say } from './dom.ts';
 
+/** .dev.vars' FEDGE_ADMIN_TOKEN: what `npm start` accepts unless the developer changed it. */
+const LOCAL_ADMIN_TOKEN = 'dev-admin-token';
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
 const value = (id: string) => byId<HTMLInputElement>(id).value.trim();
 const number = (id: string) => Number(byId<HTMLInputElement>(id).value);
 
 /** Glorot-uniform kernels, zero biases (what tfjs's dense layers start from). */
-function glorotWeights() {
-  return parameterShapes(mnistMlp).map(({ name, shape }) => {
+function glorotWeights(spec: ModelSpec = mnistMlp) {
+  return parameterShapes(spec).map(({ name, shape }) => {
     const n = shape.reduce((a, b) => a * b, 1);
     if (shape.length === 1) return { name, shape, values: new Float32Array(n) };
     const limit = Math.sqrt(6 / (shape[0]! + shape[1]!));
@@ -33,7 +37,9 @@ export class AdminPanel {
   constructor(url: string, onChange: () => void) {
     this.#url = url;
     this.#changed = onChange;
-    byId<HTMLInputElement>('admin-token').value = sessionStorage.getItem('fedge.admin') ?? '';
+    // Served from this machine (npm start): the local default token from .dev.vars, so the demo works at once.
+    // Anywhere else the field starts empty — a deployed edge's token is never in the page.
+    byId<HTMLInputElement>('admin-token').value = sessionStorage.getItem('fedge.admin') ?? (LOOPBACK.has(location.hostname) ? LOCAL_ADMIN_TOKEN : '');
     byId('admin-token').addEventListener('change', () => sessionStorage.setItem('fedge.admin', value('admin-token')));
     const form = (id: string, action: () => Promise<string>) => byId(id).addEventListener('submit', (e) => {
       e.preventDefault();
@@ -63,17 +69,14 @@ export class AdminPanel {
 
   async #createTask(): Promise<string> {
     const file = byId<HTMLInputElement>('task-weights').files?.[0];
-    const weights = file ? importOnnxWeights(mnistMlp, new Uint8Array(await file.arrayBuffer())) : glorotWeights();
+    const weights = file ? importOnnxWeights(mnistMlp, new Uint8Array(await file.arrayBuffer())) : undefined;
     const task = value('task-name');
     const enrollmentToken = `enroll-${crypto.randomUUID()}`;
     const dp = byId<HTMLInputElement>('task-dp').checked;
-    await this.#client().createTask({
-      task, model: task, spec: mnistMlp, weights: toBase64(new Uint8Array(flattenWeights(mnistMlp, weights).buffer)),
+    await this.#client().createTask(mnistTaskBody(task, enrollmentToken, {
       rounds: number('task-rounds'), devicesPerRound: number('task-per-round'), minDevices: number('task-min'), stageSeconds: number('task-stage'),
-      training: { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' }, serverOptimizer: { kind: 'fedavg' },
-      update: { clip: 1, maxExamples: 100 }, enrollmentToken,
       ...(dp && { privacy: { l2NormClip: 1, noiseMultiplier: 1.1, delta: 1e-5, epsilon: number('task-epsilon') } }),
-    });
+    }, weights));
     localStorage.setItem('fedge.task', task);
     localStorage.setItem('fedge.enrollment', enrollmentToken);
     byId<HTMLInputElement>('train-task').value = task;
@@ -81,4 +84,24 @@ export class AdminPanel {
     byId<HTMLInputElement>('watch-task').value = task;
     return `created task ${task}; devices enroll with token ${enrollmentToken} (filled in under “Help train”)`;
   }
+}
+
+export interface MnistTaskOptions {
+  rounds: number;
+  devicesPerRound: number;
+  minDevices: number;
+  stageSeconds: number;
+  training?: { epochs: number; batchSize: number; learningRate: number; optimizer: string };
+  privacy?: { l2NormClip: number; noiseMultiplier: number; delta: number; epsilon: number } | undefined;
+  /** The model devices train (default: the MNIST MLP, 784-256-10). */
+  spec?: ModelSpec;
+}
+
+/** POST /v1/tasks for a task on an MNIST spec (its own model, named as the task), from `weights` or Glorot. */
+export function mnistTaskBody(task: string, enrollmentToken: string, o: MnistTaskOptions, weights?: NamedWeight[]) {
+  const { training = { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' }, privacy, spec = mnistMlp, ...rounds } = o;
+  return {
+    task, model: task, spec, weights: toBase64(new Uint8Array(flattenWeights(spec, weights ?? glorotWeights(spec)).buffer)), ...rounds,
+    training, serverOptimizer: { kind: 'fedavg' }, update: { clip: 1, maxExamples: 100 }, enrollmentToken, ...(privacy && { privacy }),
+  };
 }

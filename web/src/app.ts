@@ -4,6 +4,7 @@
  */
 import { EdgeClient } from '../../client-sdk/index.ts';
 import { AdminPanel } from './admin-panel.ts';
+import { DemoPanel } from './demo-panel.ts';
 import { errorText, say } from './dom.ts';
 import { TrainPanel } from './train-panel.ts';
 import { TryPanel } from './try-panel.ts';
@@ -17,14 +18,20 @@ const watchPanel = new WatchPanel(edge, (model, version) => {
   document.getElementById('try')!.scrollIntoView();
 });
 new AdminPanel(location.origin, () => void tryPanel.refresh());
+const demoPanel = new DemoPanel(location.origin, (task, token) => {
+  trainPanel.use(task, token);
+  watchPanel.watch(task);
+  history.replaceState(null, '', `?task=${encodeURIComponent(task)}`);
+});
 
 // Exposed for the browser tests and for poking around in the console.
-Object.assign(globalThis, { fedgeApp: { edge, tryPanel, trainPanel, watchPanel } });
+Object.assign(globalThis, { fedgeApp: { edge, tryPanel, trainPanel, watchPanel, demoPanel } });
 
 try {
   await tryPanel.refresh();
   const task = new URL(location.href).searchParams.get('task') ?? localStorage.getItem('fedge.task');
   if (task) watchPanel.watch(task);
+  watchPanel.listTasks();
   document.body.dataset.ready = 'true';
 } catch (e) {
   say('try-status', errorText(e), 'error');

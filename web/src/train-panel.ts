@@ -10,6 +10,18 @@ import { DigitCanvas } from './digit-canvas.ts';
 import { ORT_WASM_PATHS } from './try-panel.ts';
 import { byId, errorText, say } from './dom.ts';
 
+/** What each stage means for this device: what it does, and what leaves it. */
+const STAGE_WORDS: Record<string, string> = {
+  'checking-in': 'checking in',
+  downloading: 'downloading the global model',
+  training: 'training on this device (your digits stay here)',
+  'advertise-keys': 'sending its public keys',
+  'share-keys': 'waiting for the roster, then sending encrypted key shares to its neighbours',
+  'masked-input': 'sending its masked update (the edge cannot read it alone)',
+  unmask: 'helping unmask the sum',
+  done: 'done',
+};
+
 const STAGES = ['checking-in', 'downloading', 'training', 'advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done'] as const;
 
 async function deviceIdentity(): Promise<DeviceIdentity> {
@@ -46,6 +58,26 @@ export class TrainPanel {
     this.#count();
   }
 
+  /** Fills in the task to join and its enrollment token (the demo and the admin form do). */
+  use(task: string, token: string): void {
+    byId<HTMLInputElement>('train-task').value = task;
+    byId<HTMLInputElement>('train-token').value = token;
+  }
+
+  /**
+   * While this device waits at check-in, what the round waits for, from the task's status: how many devices have
+   * checked in and how many more the round needs before it can start.
+   */
+  async #waiting(task: string, round: number): Promise<string | undefined> {
+    const s = await this.#edge.task(task);
+    const h = s.history.find((r) => r.round === round);
+    if (s.round !== round || s.stage !== 'advertise-keys' || !h) return undefined;
+    const more = s.minDevices - h.advertised;
+    return more > 0
+      ? `round ${round}: waiting for ${more} more device${more === 1 ? '' : 's'} (${h.advertised} checked in; a round needs ${s.minDevices} and takes up to ${s.devicesPerRound})`
+      : `round ${round}: ${h.advertised} devices checked in; the round starts when ${s.devicesPerRound} have, or a few seconds after the last`;
+  }
+
   #count(): void {
     byId('train-count').textContent = `${this.#y.length} example${this.#y.length === 1 ? '' : 's'} on this device`;
   }
@@ -77,6 +109,8 @@ export class TrainPanel {
     const join = byId<HTMLButtonElement>('train-join');
     join.disabled = true;
     this.#abort = new AbortController();
+    let current: { round: number; stage: string } | undefined;
+    let waiter: ReturnType<typeof setInterval> | undefined;
     try {
       const status = await this.#edge.task(task);
       const budget = status.privacy?.epsilon ?? 3;
@@ -88,10 +122,20 @@ export class TrainPanel {
         wasmPaths: ORT_WASM_PATHS,
         onProgress: ({ round, stage }) => {
           progress.value = STAGES.indexOf(stage) + 1;
-          say('train-status', `round ${round}: ${stage.replace('-', ' ')}…`);
+          current = { round, stage };
+          say('train-status', `round ${round}: ${STAGE_WORDS[stage] ?? stage}…`);
         },
       });
       if (token) await participant.enroll(token, this.#abort.signal);
+      // At check-in the page asks the task what the round is waiting for.
+      // (Having sent its keys, the device waits for the roster: its stage reads share-keys while the task's is still
+      // advertise-keys.)
+      const atCheckIn = () => current?.stage === 'advertise-keys' || current?.stage === 'share-keys';
+      waiter = setInterval(() => {
+        if (!atCheckIn()) return;
+        const round = current!.round;
+        void this.#waiting(task, round).then((m) => m && atCheckIn() && say('train-status', m), () => undefined);
+      }, 1500);
       const n = this.#y.length;
       const x = new Float32Array(n * 784);
       this.#x.forEach((v, i) => x.set(v, i * 784));
@@ -106,6 +150,7 @@ export class TrainPanel {
       say('train-status', errorText(e), 'error');
       progress.value = 0;
     } finally {
+      clearInterval(waiter);
       join.disabled = false;
       this.#abort = undefined;
     }

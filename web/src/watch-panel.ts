@@ -24,6 +24,9 @@ const CHARTS: { id: string; title: string; y: string; series: Series[] }[] = [
   ] },
 ];
 
+/** As wide as a phone allows (the section's padding aside), at most 440 px. */
+const chartWidth = () => Math.max(260, Math.min(440, document.documentElement.clientWidth - 64));
+
 export class WatchPanel {
   readonly #edge: EdgeClient;
   readonly #plots = new Map<string, uPlot>();
@@ -35,6 +38,10 @@ export class WatchPanel {
   constructor(edge: EdgeClient, onTry: (model: string, version: string) => void) {
     this.#edge = edge;
     this.#onTry = onTry;
+    // uPlot draws at a fixed size: follow the window (a phone turned, a desktop window narrowed).
+    addEventListener('resize', () => {
+      for (const plot of this.#plots.values()) plot.setSize({ width: chartWidth(), height: 240 });
+    });
     byId<HTMLInputElement>('watch-task').value = new URL(location.href).searchParams.get('task') ?? localStorage.getItem('fedge.task') ?? '';
     byId('watch-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -42,9 +49,31 @@ export class WatchPanel {
     });
   }
 
+  /** Every task on the edge, each a link that watches it (`?task=`), refreshed while the page is open. */
+  listTasks(): void {
+    const tick = async () => {
+      try {
+        const { tasks } = await this.#edge.tasks({ limit: 100 });
+        byId('task-list').replaceChildren(...(tasks.length ? tasks.map((t) => el('tr', {}, [
+          el('td', {}, [el('a', { href: `?task=${encodeURIComponent(t.task)}#watch`, textContent: t.task, onclick: (e: MouseEvent) => (e.preventDefault(), history.replaceState(null, '', `?task=${encodeURIComponent(t.task)}#watch`), this.watch(t.task)) })]),
+          el('td', { textContent: t.model }), el('td', { textContent: `${t.round} of ${t.rounds}` }), el('td', { textContent: t.status === 'finished' ? 'finished' : t.stage }),
+          el('td', { textContent: String(t.enrolledDevices) }), el('td', { textContent: String(t.published) }),
+        ])) : [el('tr', {}, [el('td', { colSpan: 6, textContent: 'No tasks yet: start the demo above, or create one under Admin.' })])]));
+      } catch (e) {
+        say('watch-status', errorText(e), 'error');
+      }
+    };
+    void tick();
+    clearInterval(this.#listTimer);
+    this.#listTimer = setInterval(() => void tick(), 5000);
+  }
+
+  #listTimer: ReturnType<typeof setInterval> | undefined;
+
   watch(task: string): void {
     clearInterval(this.#timer);
     if (!task) return;
+    byId<HTMLInputElement>('watch-task').value = task;
     const tick = () => void this.#refresh(task);
     tick();
     this.#timer = setInterval(tick, 3000);
@@ -93,9 +122,10 @@ export class WatchPanel {
       else {
         const host = byId(c.id);
         this.#plots.set(c.id, new uPlot({
-          title: c.title, width: 440, height: 240,
+          title: c.title, width: chartWidth(), height: 240,
           scales: { x: { time: false }, ...(c.y === '%' && { y: { range: [0, 100] as uPlot.Range.MinMax } }) },
-          axes: [{ label: 'round' }, { label: c.y }],
+          // Rounds are whole numbers: ticks at integers only.
+          axes: [{ label: 'round', incrs: [1, 2, 5, 10, 20, 50], values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : '')) }, { label: c.y }],
           series: [{ label: 'round' }, ...c.series.map((se) => ({ label: se.label, stroke: se.stroke, width: 2, points: { show: true } }))],
         }, data, host));
       }
@@ -105,10 +135,11 @@ export class WatchPanel {
       canvas.setAttribute('aria-label', `${c.title}: ${s.history.filter((h) => h.status !== 'running').map((h) => `round ${h.round} ${c.series.map((se) => `${se.label} ${se.values(h)?.toFixed(2) ?? '–'}`).join(', ')}`).join('; ') || 'no finished rounds yet'}`);
     }
     this.rendered = done.length;
-    byId('watch-versions').replaceChildren(...s.history.filter((h) => h.version).map((h) => el('li', {}, [
-      `round ${h.round}: ${s.model}@${h.version}${h.accuracy === undefined ? '' : ` — ${(h.accuracy * 100).toFixed(2)} %`} `,
+    // Every finished round in words: what it published (and how well), or why it was abandoned.
+    byId('watch-versions').replaceChildren(...done.map((h) => el('li', {}, h.version ? [
+      `round ${h.round}: published ${s.model}@${h.version} from ${h.unmasked} devices' masked updates${h.accuracy === undefined ? '' : ` — ${(h.accuracy * 100).toFixed(2)} % on 300 held-out digits`}${h.epsilon === undefined ? '' : `; ε spent per device up to ${h.epsilon.toFixed(2)}`} `,
       el('button', { type: 'button', textContent: `Try ${h.version}`, onclick: () => this.#onTry(s.model, h.version!) }),
-    ])));
+    ] : [`round ${h.round}: abandoned — ${h.reason ?? 'no reason recorded'}`])));
     if (s.status === 'finished') clearInterval(this.#timer);
   }
 }
