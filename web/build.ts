@@ -4,7 +4,7 @@
  * held-out digits from the MNIST test split, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
  * (client-sdk/local/ort-loader.ts: WebGPU 16 MiB, plain 14 MiB — each under the 25 MiB a static asset may be) in assets/ort/.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -54,7 +54,16 @@ writeFileSync(join(assets, 'demo-digits.bin'), Uint8Array.from(train.x.subarray(
 writeFileSync(join(assets, 'demo-labels.json'), JSON.stringify(Array.from(train.y.subarray(0, demo))));
 writeFileSync(join(assets, 'sample-digits.json'), JSON.stringify({ x: Array.from({ length: n }, (_, i) => Array.from(test.x.subarray(i * 784, (i + 1) * 784), round)), y: Array.from(test.y.subarray(0, n)) }));
 
-const inputs = [...Object.keys(bundled.metafile.inputs).map((f) => resolve(f)), ...Object.values(copied), import.meta.filename, join(root, 'models/data/mnist.ts'), join(root, 'package-lock.json')];
+// The bundled models' cards, for "Try a model" (what each was trained on, how well it does, its bytes' sha256).
+const cardFiles = readdirSync(join(root, 'models'), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(root, 'models', d.name, 'card.json'))).map((d) => join(root, 'models', d.name, 'card.json'));
+const cards = Object.fromEntries(cardFiles.map((f) => {
+  const c = JSON.parse(readFileSync(f, 'utf8')) as { name: string; data: string; training: object; fp32?: object; int8?: object };
+  return [c.name, { data: c.data, training: c.training, fp32: c.fp32, int8: c.int8 }];
+}));
+mkdirSync(join(assets, 'cards'));
+writeFileSync(join(assets, 'cards', 'index.json'), JSON.stringify(cards));
+
+const inputs = [...cardFiles, ...Object.keys(bundled.metafile.inputs).map((f) => resolve(f)), ...Object.values(copied), import.meta.filename, join(root, 'models/data/mnist.ts'), join(root, 'package-lock.json')];
 const old = `${dist}.old-${process.pid}`;
 if (existsSync(dist)) renameSync(dist, old);
 renameSync(out, dist);

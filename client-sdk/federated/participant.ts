@@ -67,6 +67,8 @@ export interface RoundOutcome {
   /** ε of this device's local training in this round, and what its ledger shows spent. */
   epsilon?: number | undefined;
   spent?: number | undefined;
+  /** Size of the masked update this device sent (the SecAgg+ masked-input message): all of its training that left it. */
+  maskedBytes?: number | undefined;
 }
 
 /** Where a simulated device vanishes (simulations and tests of dropout handling). */
@@ -118,12 +120,15 @@ export class Participant {
     return weights;
   }
 
-  async #send(m: DeviceMessage, signal?: AbortSignal, epsilonSpent?: number): Promise<void> {
+  /** Sends one SecAgg+ message; its size in bytes (what left the device). */
+  async #send(m: DeviceMessage, signal?: AbortSignal, epsilonSpent?: number): Promise<number> {
     const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
     if (epsilonSpent !== undefined) headers['Fedge-Epsilon-Spent'] = String(epsilonSpent);
+    const body = encodeMessage(m) as Uint8Array<ArrayBuffer>;
     // A message is idempotent at the task (a byte-identical resend is a no-op), so a 5xx from a proxy or a reset
     // Durable Object is safe to retry.
-    await request(this.#url('/messages'), { method: 'POST', headers, body: encodeMessage(m) as Uint8Array<ArrayBuffer> }, this.#idempotent(signal));
+    await request(this.#url('/messages'), { method: 'POST', headers, body }, this.#idempotent(signal));
+    return body.byteLength;
   }
 
   /**
@@ -227,14 +232,14 @@ export class Participant {
       progress(round, 'masked-input');
       const delivery = relayFromJson.delivery(await this.#relay('delivery', round, signal));
       step = await clientMaskedInput(step.state, delivery, update);
-      await this.#send(step.message, signal, spent ?? epsilon);
+      const maskedBytes = await this.#send(step.message, signal, spent ?? epsilon);
       if (opts.dropAt === 'before-unmask') return { round, status: 'skipped', reason: 'dropped (simulated)' };
       progress(round, 'unmask');
       const unmask = await this.#relay<Parameters<typeof relayFromJson.unmask>[0]>('unmask', round, signal);
       step = await clientUnmask(step.state, relayFromJson.unmask(unmask));
       await this.#send(step.message, signal);
       progress(round, 'done');
-      return { round, status: 'unmasked', examples: data.y.length, epsilon, spent };
+      return { round, status: 'unmasked', examples: data.y.length, epsilon, spent, maskedBytes };
     } catch (e) {
       // The round moved on without this device (a stage closed first, or the round was abandoned).
       if (e instanceof EdgeError && (e.status === 422 || e.status === 409)) return { round, status: 'skipped', reason: e.message };

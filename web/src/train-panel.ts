@@ -143,7 +143,9 @@ export class TrainPanel {
       this.last = outcome;
       const spent = await ledger.spent(source);
       byId('train-budget').textContent = status.privacy ? `ε spent ${spent.toFixed(2)} of ${budget} (δ 1e-5); ${(budget - spent).toFixed(2)} left` : 'this task trains without example-level DP';
-      say('train-status', outcome.status === 'unmasked' ? `round ${outcome.round}: your masked update is in the sum — thank you` : `round ${outcome.round}: skipped (${outcome.reason})`, outcome.status === 'unmasked' ? 'ok' : 'error');
+      say('train-status', outcome.status === 'unmasked'
+        ? `round ${outcome.round}: your masked update (${((outcome.maskedBytes ?? 0) / 1024).toFixed(1)} KiB, unreadable without the other devices' masks) is in the sum — your ${n} digits never left this page. Thank you`
+        : `round ${outcome.round}: skipped (${outcome.reason})`, outcome.status === 'unmasked' ? 'ok' : 'error');
       progress.value = outcome.status === 'unmasked' ? STAGES.length : 0;
       return outcome;
     } catch (e) {

@@ -1,14 +1,23 @@
 /**
- * "Try a model": pick a model and version, draw a digit (or paste a message for the spam model), and see the edge's
- * answer and the device's (LocalModel: WebGPU or WASM) side by side, with latency and where each ran.
+ * "Try a model": pick a model and version, draw a digit (or paste a message for a text model, or fill a form built
+ * from any other model's metadata), and see the edge's answer and the device's (LocalModel: WebGPU or WASM) side by
+ * side, with latency and where each ran; with the version's model card, or the task round that published it.
  */
 import { type EdgeClient, LocalModel, type ModelMetadata, type ModelSummary } from '../../client-sdk/index.ts';
 import { DigitCanvas } from './digit-canvas.ts';
 import { byId, el, errorText, fillSelect, say } from './dom.ts';
-import { digitInput, inputKind, labelsFor, ranked, textInput } from './model-inputs.ts';
+import { concreteShape, digitInput, formInputs, inputKind, labelsFor, preview, ranked, textInput } from './model-inputs.ts';
 
 /** Where web/build.ts puts onnxruntime-web's WASM binaries (ORT_WASM_FILES). */
 export const ORT_WASM_PATHS = '/assets/ort/';
+
+/** A bundled model's card (models/<name>/card.json, copied by web/build.ts). */
+interface ModelCard {
+  data: string;
+  training: { command: string; epochs: number; optimizer: string };
+  fp32?: { file: string; bytes: number; sha256: string; heldOutAccuracy: number };
+  int8?: { file: string; bytes: number; sha256: string; heldOutAccuracy: number };
+}
 
 export class TryPanel {
   readonly #edge: EdgeClient;
@@ -36,6 +45,43 @@ export class TryPanel {
       byId('try-results').replaceChildren();
     });
     byId('try-sample').addEventListener('click', () => void this.#showSample());
+    byId('try-run').addEventListener('click', () => void this.classify());
+  }
+
+  #cards: Promise<Record<string, ModelCard>> | undefined;
+
+  /**
+   * What is known of this version: its model card (the bundled models': data, held-out accuracy, size, sha256, how it
+   * was trained), or the task round that published it.
+   */
+  async #describe(meta: ModelMetadata): Promise<(Node | string)[]> {
+    this.#cards ??= fetch('/assets/cards/index.json').then((r) => r.json() as Promise<Record<string, ModelCard>>).catch(() => ({}));
+    const card = (await this.#cards)[meta.name];
+    const build = card && [card.int8, card.fp32].find((b) => b?.sha256 === meta.parameters.sha256);
+    if (card && build) {
+      return [el('h3', { textContent: 'Model card' }), el('ul', {}, [
+        el('li', { textContent: `data: ${card.data}` }),
+        el('li', { textContent: `held-out accuracy ${(build.heldOutAccuracy * 100).toFixed(2)} %; ${(build.bytes / 1024).toFixed(0)} KiB (${build.file}); sha256 ${meta.parameters.sha256}` }),
+        el('li', { textContent: `trained with \`${card.training.command}\` (${card.training.epochs} epochs, ${card.training.optimizer})` }),
+      ])];
+    }
+    const round = /^r(\d+)$/.exec(meta.parameters.version)?.[1];
+    if (round) {
+      const { tasks } = await this.#edge.tasks({ limit: 100 }).catch(() => ({ tasks: [] }));
+      const task = tasks.find((t) => t.model === meta.name);
+      if (task) return [el('p', {}, [`Published by round ${round} of the federated task `, el('a', { href: `?task=${encodeURIComponent(task.task)}#watch`, textContent: task.task }), ` (sha256 ${meta.parameters.sha256.slice(0, 12)}…).`])];
+    }
+    return [];
+  }
+
+  /** One field per input, from the model's metadata. */
+  #fields(meta: ModelMetadata): void {
+    byId('try-fields').replaceChildren(...meta.inputs.map((m, i) => {
+      const shape = concreteShape(m.shape);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const field = el('textarea', { id: `try-field-${i}`, rows: 3, cols: 60, value: m.datatype === 'BYTES' ? Array(n).fill('text').join('\n') : n <= 64 ? Array(n).fill('0').join(', ') : '0' });
+      return el('p', {}, [el('label', { htmlFor: field.id, textContent: `${m.name}: ${m.datatype} [${shape.join(', ')}]${m.shape.some((d) => d < 0) ? ` (declared [${m.shape.join(', ')}])` : ''}` }), field]);
+    }));
   }
 
   async refresh(select?: { model: string; version?: string }): Promise<void> {
@@ -70,11 +116,17 @@ export class TryPanel {
       say('try-status', errorText(e), 'error');
       return;
     }
-    const kind = inputKind(this.#meta);
+    const meta = this.#meta;
+    const kind = inputKind(meta);
     byId('try-digit').hidden = kind !== 'digit';
     byId('try-text').hidden = kind !== 'text';
-    say('try-status', kind === 'unsupported' ? `This page cannot build inputs for ${this.#meta.name} (input ${JSON.stringify(this.#meta.inputs[0]?.shape)}); use the API.` : `${this.#meta.name} version ${this.#meta.parameters.version} (sha256 ${this.#meta.parameters.sha256.slice(0, 12)}…)`);
+    byId('try-generic').hidden = kind !== 'generic';
+    if (kind === 'generic') this.#fields(meta);
+    say('try-status', `${meta.name} version ${meta.parameters.version} (sha256 ${meta.parameters.sha256.slice(0, 12)}…)`);
     byId('try-results').replaceChildren();
+    byId('try-card').replaceChildren();
+    const about = await this.#describe(meta);
+    if (this.#meta === meta) byId('try-card').replaceChildren(...about);
   }
 
   async samples(): Promise<{ x: number[][]; y: number[] }> {
@@ -106,23 +158,31 @@ export class TryPanel {
     if (!meta) return;
     const kind = inputKind(meta);
     if (kind === 'digit' && this.#canvas.empty) return say('try-status', 'Draw a digit first (or press “Sample digit”).', 'error');
-    const inputs = kind === 'digit' ? digitInput(meta, this.#canvas.toInput()) : textInput(meta, byId<HTMLTextAreaElement>('try-message').value);
-    const row = (where: string, r: { probabilities: ArrayLike<number>; ms: number; provider: string } | Error) => {
+    let inputs;
+    try {
+      inputs = kind === 'digit' ? digitInput(meta, this.#canvas.toInput()) : kind === 'text' ? textInput(meta, byId<HTMLTextAreaElement>('try-message').value)
+        : formInputs(meta, meta.inputs.map((_, i) => byId<HTMLTextAreaElement>(`try-field-${i}`).value));
+    } catch (e) {
+      return say('try-status', (e as Error).message, 'error');
+    }
+    const row = (where: string, r: { probabilities: ArrayLike<number>; ms: number; provider: string; output: string } | Error) => {
       if (r instanceof Error) return el('tr', {}, [el('th', { scope: 'row', textContent: where }), el('td', { colSpan: 3, textContent: errorText(r), className: 'error' })]);
+      // A classifier's answer is its best classes; any other model's, its first output's values.
       const [best, second] = ranked(r.probabilities, labelsFor(meta, r.probabilities.length));
-      return el('tr', { dataset: { where: where.toLowerCase(), prediction: best!.label } }, [
+      const answer = kind === 'generic' ? `${r.output} ${preview(r.probabilities)}` : `${best!.label} (${(best!.p * 100).toFixed(1)} %)${second ? `, then ${second.label} (${(second.p * 100).toFixed(1)} %)` : ''}`;
+      return el('tr', { dataset: { where: where.toLowerCase(), prediction: kind === 'generic' ? preview(r.probabilities) : best!.label } }, [
         el('th', { scope: 'row', textContent: where }),
-        el('td', { className: 'prediction', textContent: `${best!.label} (${(best!.p * 100).toFixed(1)} %)${second ? `, then ${second.label} (${(second.p * 100).toFixed(1)} %)` : ''}` }),
+        el('td', { className: 'prediction', textContent: answer }),
         el('td', { textContent: `${r.ms.toFixed(1)} ms` }),
         el('td', { className: 'provider', textContent: r.provider }),
       ]);
     };
     const [edge, local] = await Promise.all([
       this.#edge.infer(meta.name, inputs, { version: meta.parameters.version })
-        .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, ms: r.ms, provider: `edge (${r.provider ?? '?'})` }))
+        .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, output: Object.keys(r.outputs)[0]!, ms: r.ms, provider: `edge (${r.provider ?? '?'})` }))
         .catch((e: Error) => e),
       this.#localModel(meta).then((m) => m.run(inputs))
-        .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, ms: r.ms, provider: r.ranOn }))
+        .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, output: Object.keys(r.outputs)[0]!, ms: r.ms, provider: r.ranOn }))
         .catch((e: Error) => e),
     ]);
     if (seq !== this.#seq) return; // a newer drawing is being classified
