@@ -179,6 +179,8 @@ describe('the web app served by the Worker', () => {
     for (const w of charts) expect(w).toBeGreaterThan(100);
     expect(await page.locator('#watch-versions').innerText()).toMatch(/round 1: published web-round@r1 from 4 devices' masked updates — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
     expect(await page.locator('#watch-status').innerText()).toMatch(/devices train the head of mnist-mlp@1 \(/);
+    // The baseline: the base model before any round, on the same digits.
+    expect(await page.locator('#chart-accuracy .u-legend').innerText()).toContain('mnist-mlp@1 before federation');
     await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-watch.png') });
     expect(problems).toEqual([]);
   });
@@ -278,6 +280,9 @@ describe('the web app served by the Worker', () => {
     await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-phone-demo.png') });
     await page.setViewportSize({ width: 1280, height: 1400 });
     await page.screenshot({ path: join(artifacts, 'web-app-desktop.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-dark-watch.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
     expect(problems).toEqual([]);
   }, 300_000);
 

@@ -7,7 +7,7 @@ import type { EdgeClient, TaskStatus } from '../../client-sdk/index.ts';
 import { accuracy } from '../../federated/model/accuracy.ts';
 import { byId, el, errorText, say } from './dom.ts';
 
-type Series = { label: string; stroke: string; values: (r: TaskStatus['history'][number]) => number | null };
+type Series = { label: string; stroke: string; dash?: number[]; values: (r: TaskStatus['history'][number]) => number | null };
 
 const CHARTS: { id: string; title: string; y: string; series: Series[] }[] = [
   { id: 'chart-accuracy', title: 'Accuracy of each published model on 300 held-out digits', y: '%', series: [
@@ -30,6 +30,7 @@ const chartWidth = () => Math.max(260, Math.min(440, document.documentElement.cl
 export class WatchPanel {
   readonly #edge: EdgeClient;
   readonly #plots = new Map<string, uPlot>();
+  readonly #plotKeys = new Map<string, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   readonly #onTry: (model: string, version: string) => void;
   /** Rounds drawn so far (tests wait on it). */
@@ -115,9 +116,22 @@ export class WatchPanel {
     const trains = s.base ? `; devices train the ${s.base.trainable} of ${s.base.model}@${s.base.version} (${s.base.layers.join(', ')})` : '';
     say('watch-status', `${s.task}: ${s.status}, round ${s.round} of ${s.rounds} (${s.stage}); ${s.enrolledDevices} devices enrolled, ${s.devicesPerRound} per round; ${done.filter((h) => h.status === 'published').length} published, ${done.filter((h) => h.status === 'abandoned').length} abandoned${trains}`);
     const rounds = s.history.map((h) => h.round);
-    for (const c of CHARTS) {
+    // A task on a served model's head has a baseline: the base model itself, before any round (same 300 digits).
+    const baseline = s.base ? await this.#accuracy(s.base.model, s.base.version).catch(() => undefined) : undefined;
+    for (const chart of CHARTS) {
+      const c = chart.id === 'chart-accuracy' && baseline !== undefined
+        ? { ...chart, series: [...chart.series, { label: `${s.base!.model}@${s.base!.version} before federation`, stroke: '#7f7f7f', dash: [6, 4], values: () => baseline * 100 }] }
+        : chart;
       const data: uPlot.AlignedData = [rounds, ...c.series.map((se) => s.history.map((h) => (h.status === 'running' ? null : se.values(h))))];
-      const plot = this.#plots.get(c.id);
+      // One set of charts per task and series: another task (or a baseline appearing) draws them anew.
+      const key = `${task}/${c.series.length}`;
+      let plot = this.#plots.get(c.id);
+      if (plot && this.#plotKeys.get(c.id) !== key) {
+        plot.destroy();
+        this.#plots.delete(c.id);
+        plot = undefined;
+      }
+      this.#plotKeys.set(c.id, key);
       if (plot) plot.setData(data);
       else {
         const host = byId(c.id);
@@ -126,7 +140,7 @@ export class WatchPanel {
           scales: { x: { time: false }, ...(c.y === '%' && { y: { range: [0, 100] as uPlot.Range.MinMax } }) },
           // Rounds are whole numbers: ticks at integers only.
           axes: [{ label: 'round', incrs: [1, 2, 5, 10, 20, 50], values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : '')) }, { label: c.y }],
-          series: [{ label: 'round' }, ...c.series.map((se) => ({ label: se.label, stroke: se.stroke, width: 2, points: { show: true } }))],
+          series: [{ label: 'round' }, ...c.series.map((se) => ({ label: se.label, stroke: se.stroke, width: 2, points: { show: true }, ...(se.dash && { dash: se.dash }) }))],
         }, data, host));
       }
       // Charts are pictures to screen readers: name each with its numbers.
@@ -137,7 +151,7 @@ export class WatchPanel {
     this.rendered = done.length;
     // Every finished round in words: what it published (and how well), or why it was abandoned.
     byId('watch-versions').replaceChildren(...done.map((h) => el('li', {}, h.version ? [
-      `round ${h.round}: published ${s.model}@${h.version} from ${h.unmasked} devices' masked updates${h.accuracy === undefined ? '' : ` — ${(h.accuracy * 100).toFixed(2)} % on 300 held-out digits`}${h.epsilon === undefined ? '' : `; ε spent per device up to ${h.epsilon.toFixed(2)}`} `,
+      `round ${h.round}: published ${s.model}@${h.version} from ${h.unmasked} devices' masked updates${h.accuracy === undefined ? '' : ` — ${(h.accuracy * 100).toFixed(2)} % on 300 held-out digits`}${h.epsilon === undefined || !s.privacy ? '' : `; ε spent per device up to ${h.epsilon.toFixed(2)}`} `,
       el('button', { type: 'button', textContent: `Try ${h.version}`, onclick: () => this.#onTry(s.model, h.version!) }),
     ] : [`round ${h.round}: abandoned — ${h.reason ?? 'no reason recorded'}`])));
     if (s.status === 'finished') clearInterval(this.#timer);
