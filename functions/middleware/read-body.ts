@@ -118,14 +118,16 @@ export async function readBody(c: Context, opts: ReadBodyOptions): Promise<Uint8
   };
   // Released by the bodyBudget middleware once the handler has answered (or thrown).
   queueRelease(c, release);
+  const timedOut = new Promise<'timeout'>((resolve) => deadline.signal.addEventListener('abort', () => resolve('timeout'), { once: true }));
+  const late: (received: string) => never = (received) => fail(408, `${what} did not arrive within ${Math.round(timeoutMs / 1000)} s (${received})`);
 
   if (declared !== undefined && declared <= WHOLE_READ_BYTES) {
     // Small and declared (an inference): one native read, under the same deadline. HTTP framing holds the body to
     // its Content-Length, and the size is checked again on what came, so a lie gains nothing. The chunk loop
     // below costs more than the model run for a 10 KB body (bench:profile).
     try {
-      const whole = await Promise.race([c.req.raw.arrayBuffer(), new Promise<'timeout'>((resolve) => deadline.signal.addEventListener('abort', () => resolve('timeout'), { once: true }))]);
-      if (whole === 'timeout') fail(408, `${what} did not arrive within ${Math.round(timeoutMs / 1000)} s`);
+      const whole = await Promise.race([c.req.raw.arrayBuffer(), timedOut]);
+      if (whole === 'timeout') late(`${declared} bytes declared`);
       if (whole.byteLength > maxBytes) tooLarge();
       return new Uint8Array(whole);
     } catch (e) {
@@ -139,13 +141,12 @@ export async function readBody(c: Context, opts: ReadBodyOptions): Promise<Uint8
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  const timedOut = new Promise<'timeout'>((resolve) => deadline.signal.addEventListener('abort', () => resolve('timeout'), { once: true }));
   try {
     for (;;) {
       const next = await Promise.race([reader.read(), timedOut]);
       if (next === 'timeout') {
         void reader.cancel().catch(() => undefined);
-        fail(408, `${what} did not arrive within ${Math.round(timeoutMs / 1000)} s (${total} bytes received)`);
+        late(`${total} bytes received`);
       }
       if (next.done) break;
       total += next.value.byteLength;
@@ -161,7 +162,7 @@ export async function readBody(c: Context, opts: ReadBodyOptions): Promise<Uint8
           await budget.acquire(more, deadline.signal);
         } catch {
           void reader.cancel().catch(() => undefined);
-          fail(408, `${what} did not arrive within ${Math.round(timeoutMs / 1000)} s (${total} bytes received)`);
+          late(`${total} bytes received`);
         }
         reserved += more;
       }
