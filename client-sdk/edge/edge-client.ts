@@ -7,6 +7,7 @@
  */
 import type { ModelSummary, TensorMeta, VersionRecord } from '../../federated/oip/model-records.ts';
 import type { TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
+import { EXECUTION_PROVIDER_HEADER, MODEL_SHA256_HEADER, MODEL_VERSION_HEADER } from '../../federated/http/headers.ts';
 import { EdgeError, request } from './http.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';
 import { type Tensor, type TensorInput, toTensor } from './tensors.ts';
@@ -125,13 +126,13 @@ export class EdgeClient {
     const res = await this.#call(`/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/infer`, { method: 'POST', headers, body }, o);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const ms = performance.now() - started;
-    return { ...decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)), provider: res.headers.get('Fedge-Execution-Provider') ?? undefined, ms };
+    return { ...decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)), provider: res.headers.get(EXECUTION_PROVIDER_HEADER) ?? undefined, ms };
   }
 
   /** The ONNX bytes of a version (or what an alias points at), with the version and sha256 the edge reports. */
   async modelBytes(name: string, version?: string, o?: CallOptions): Promise<{ bytes: Uint8Array; version: string; sha256: string }> {
     const res = await this.#call(`/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}/onnx`, {}, o);
-    return { bytes: new Uint8Array(await res.arrayBuffer()), version: res.headers.get('Fedge-Model-Version') ?? version ?? '', sha256: res.headers.get('Fedge-Model-Sha256') ?? '' };
+    return { bytes: new Uint8Array(await res.arrayBuffer()), version: res.headers.get(MODEL_VERSION_HEADER) ?? version ?? '', sha256: res.headers.get(MODEL_SHA256_HEADER) ?? '' };
   }
 
   // ---- model management (admin) ----------------------------------------------------------------------------

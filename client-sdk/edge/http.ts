@@ -32,6 +32,15 @@ export interface HttpOptions {
 
 const RETRY_STATUSES = [429, 503];
 
+/**
+ * A fetch that rejected without any answer. A browser gives a script no reason (Fetch standard §4.1: a CORS failure
+ * is a network error, deliberately indistinguishable), so the message names the URL and both likely causes.
+ */
+function noResponse(url: string, e: unknown): EdgeError {
+  const message = (e as Error)?.message ?? String(e);
+  return new EdgeError(0, `no response from ${url} (${message}): the request may have been blocked — by CORS (the edge's FEDGE_CORS_ORIGINS must list this page's origin) or by the network — or the edge is down`, { cause: e });
+}
+
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -60,7 +69,7 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions 
       res = await f(url, { ...init, signal: signal ?? null });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
-      failure = timeout?.aborted ? new EdgeError(0, `no answer from ${url} within ${opts.timeoutMs} ms`, { cause: e }) : new EdgeError(0, `${url}: ${(e as Error).message}`, { cause: e });
+      failure = timeout?.aborted ? new EdgeError(0, `no answer from ${url} within ${opts.timeoutMs} ms`, { cause: e }) : noResponse(url, e);
     }
     const retryable = !res || (opts.retryStatuses ?? RETRY_STATUSES).includes(res.status);
     if (res && !retryable) {

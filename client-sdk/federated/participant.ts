@@ -20,7 +20,8 @@ import { UnsafeRoundError, checkRoundParameters, minContributors } from '../../f
 import { sign } from '../../federated/secagg/primitives.ts';
 import type { DeviceMessage, RoundConfig, Stage } from '../../federated/secagg/messages.ts';
 import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
-import { DEVICE_SIGNATURE_HEADER, type RoundInfo, type TaskBase, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
+import { DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER, WEIGHTS_VERSION_HEADER } from '../../federated/http/headers.ts';
+import { type RoundInfo, type TaskBase, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
 import { Trainer, type Examples } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
 import { PrivacyBudgetError, type PrivacyLedger } from '../privacy/ledger.ts';
@@ -43,7 +44,7 @@ export interface ParticipantOptions {
   identity: DeviceIdentity;
   /** Charged for every local training run when the task trains with DP. */
   ledger?: PrivacyLedger | undefined;
-  /** Data source the ledger charges (default 'default'). */
+  /** Data source the ledger charges (default `task:<task>`: one budget per task's data). */
   source?: string | undefined;
   backend?: BackendName | 'auto' | undefined;
   fetch?: typeof fetch | undefined;
@@ -114,7 +115,7 @@ export class Participant {
   async #weights(version: number, signal?: AbortSignal): Promise<Float32Array> {
     if (this.#cache?.version === version) return this.#cache.weights;
     const res = await request(this.#url('/weights'), { method: 'GET' }, this.#idempotent(signal));
-    const got = Number(res.headers.get('Fedge-Weights-Version'));
+    const got = Number(res.headers.get(WEIGHTS_VERSION_HEADER));
     const weights = new Float32Array(await res.arrayBuffer());
     this.#cache = { version: got, weights };
     return weights;
@@ -123,7 +124,7 @@ export class Participant {
   /** Sends one SecAgg+ message; its size in bytes (what left the device). */
   async #send(m: DeviceMessage, signal?: AbortSignal, epsilonSpent?: number): Promise<number> {
     const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
-    if (epsilonSpent !== undefined) headers['Fedge-Epsilon-Spent'] = String(epsilonSpent);
+    if (epsilonSpent !== undefined) headers[EPSILON_SPENT_HEADER] = String(epsilonSpent);
     const body = encodeMessage(m) as Uint8Array<ArrayBuffer>;
     // A message is idempotent at the task (a byte-identical resend is a no-op), so a 5xx from a proxy or a reset
     // Durable Object is safe to retry.

@@ -221,8 +221,7 @@ export const relayFromJson = {
   unmask: (j: UnmaskRequest): UnmaskRequest => j,
 };
 
-/** Header carrying a device's signature over its relay request (base64 Ed25519). */
-export const DEVICE_SIGNATURE_HEADER = 'Fedge-Device-Signature';
+export { DEVICE_SIGNATURE_HEADER } from '../http/headers.ts';
 
 /**
  * What a device signs to fetch a relay: the task, round, relay and its own id. Relays are read-only and carry only

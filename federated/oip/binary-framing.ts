@@ -3,9 +3,10 @@
  * `Inference-Header-Content-Length` bytes, then the binary-extension bytes of every binary input (or output) in
  * the header's order. Written once for the Worker and the SDK.
  */
+import { HEADER_LENGTH } from '../http/headers.ts';
 import { refuseTensor } from './tensor-error.ts';
 
-export const HEADER_LENGTH = 'Inference-Header-Content-Length';
+export { HEADER_LENGTH };
 
 /** JSON header + concatenated binary parts, and the header's length to send with them. */
 export function joinBinaryBody(header: unknown, parts: readonly Uint8Array[]): { body: Uint8Array<ArrayBuffer>; headerLength: number } {

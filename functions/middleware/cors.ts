@@ -1,15 +1,15 @@
 /**
  * CORS for web apps calling the edge from their own origins (allowed origins: FEDGE_CORS_ORIGINS).
- * The binary tensor extension's header must be both sendable and readable by page scripts.
+ * The headers page scripts send and read are one list (federated/http/headers.ts) that the SDK uses too.
  * Admin routes answer a cross-origin browser only when its origin is listed by name: `*` opens inference and device
  * routes to every page, never the admin API, and the opaque origin `null` (sandboxed frames, file:// pages) is never
  * allowed there — a page cannot hand a leaked admin token to the edge from anywhere on the web.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
+import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../federated/http/headers.ts';
 import { services } from '../services.ts';
 
-export const EXPOSED_HEADERS = ['Inference-Header-Content-Length', 'X-Request-Id', 'Retry-After', 'Fedge-Execution-Provider', 'Fedge-Model-Sha256', 'Fedge-Model-Version', 'ETag'];
 
 /**
  * The admin API as routes/models.ts and routes/tasks.ts declare it (adminAuth): everything under /v1/models,
@@ -33,8 +33,8 @@ function allowedOrigin(origin: string, c: Context<{ Bindings: Env }>): string | 
 const browserCors = cors({
   origin: allowedOrigin,
   allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-  allowHeaders: ['Content-Type', 'Authorization', 'Inference-Header-Content-Length', 'X-Request-Id', 'If-None-Match'],
-  exposeHeaders: EXPOSED_HEADERS,
+  allowHeaders: [...REQUEST_HEADERS],
+  exposeHeaders: [...RESPONSE_HEADERS],
   maxAge: 600,
 });
 

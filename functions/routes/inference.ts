@@ -15,6 +15,7 @@ import { quote, quoteList } from '../inference/quote.ts';
 import type { VersionRecord } from '../registry/model-record.ts';
 import { getBlob } from '../registry/blob-store.ts';
 import { services } from '../services.ts';
+import { EXECUTION_PROVIDER_HEADER, MODEL_SHA256_HEADER, MODEL_VERSION_HEADER } from '../../federated/http/headers.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
 
@@ -49,7 +50,7 @@ async function modelBytes(c: Ctx, ref?: string) {
   const record = await registry.resolve(c.req.param('name')!, ref);
   const etag = `"${record.sha256}"`;
   const headers = {
-    ETag: etag, 'Fedge-Model-Version': record.version, 'Fedge-Model-Sha256': record.sha256,
+    ETag: etag, [MODEL_VERSION_HEADER]: record.version, [MODEL_SHA256_HEADER]: record.sha256,
     'Cache-Control': ref === record.version ? 'public, max-age=31536000, immutable' : 'no-cache',
   };
   if (c.req.header('If-None-Match') === etag) return c.body(null, 304, headers);
@@ -137,7 +138,7 @@ async function infer(c: Ctx, ref?: string) {
       return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
     }),
   };
-  const headers = { 'Fedge-Execution-Provider': executionProvider(), 'Fedge-Model-Sha256': record.sha256 };
+  const headers = { [EXECUTION_PROVIDER_HEADER]: executionProvider(), [MODEL_SHA256_HEADER]: record.sha256 };
   if (!parts.length) return c.json(response, 200, headers);
   const { body, headerLength } = joinBinaryBody(response, parts);
   return c.body(body.buffer as ArrayBuffer, 200, { ...headers, 'Content-Type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) });

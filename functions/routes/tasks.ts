@@ -27,7 +27,8 @@ import { HeadError, type HeadPlace, detectHead, headLayers } from '../../federat
 import { getBlob } from '../registry/blob-store.ts';
 import { fromBase64 } from '../../federated/secagg/bytes.ts';
 import { shardSecAggParameters } from '../../federated/secagg/shards.ts';
-import { DEVICE_SIGNATURE_HEADER, type TaskBase, type TaskSettings, type TaskSummary, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER, WEIGHTS_VERSION_HEADER } from '../../federated/http/headers.ts';
+import { type TaskBase, type TaskSettings, type TaskSummary, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { DEFAULT_SHARD_SIZE, MAX_JSON_DEPTH, TaskSettingsError, jsonDepth, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { MESSAGE_HEAD_BYTES, maxMessageBytes, messageHead } from '../../federated/secagg/wire.ts';
 import { SecAggError } from '../../federated/secagg/messages.ts';
@@ -199,9 +200,9 @@ async function enroll(c: Ctx) {
 
 async function message(c: Ctx) {
   requireContentType(c, 'application/octet-stream', 'the SecAgg+ message');
-  const spent = c.req.header('Fedge-Epsilon-Spent');
+  const spent = c.req.header(EPSILON_SPENT_HEADER);
   const epsilon = spent === undefined ? undefined : Number(spent);
-  if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, 'Fedge-Epsilon-Spent must be a non-negative number');
+  if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, `${EPSILON_SPENT_HEADER} must be a non-negative number`);
   const { stub, entry } = await task(c);
   // Read whole, bounded by the largest message this task's rounds take and by time, before the task's queue.
   const body = await readBody(c, { maxBytes: entry.maxMessageBytes, what: 'SecAgg+ message', timeoutMs: services(c.env).config.bodyTimeoutMs });
@@ -282,7 +283,7 @@ async function weights(c: Ctx) {
   const r = unwrap(await (await stub(c)).weights());
   const etag = `"w${r.version}"`;
   if (c.req.header('If-None-Match') === etag) return c.body(null, 304, { ETag: etag });
-  return c.body(r.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/octet-stream', ETag: etag, 'Fedge-Weights-Version': String(r.version) });
+  return c.body(r.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/octet-stream', ETag: etag, [WEIGHTS_VERSION_HEADER]: String(r.version) });
 }
 
 async function closeStage(c: Ctx) {

@@ -6,6 +6,7 @@
 import { SELF, env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import app from '../../../functions/app.ts';
+import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../../federated/http/headers.ts';
 
 let n = 0;
 /** A fresh client address (TEST-NET-3 range: only a header here, nothing is sent anywhere). */
@@ -78,6 +79,17 @@ describe('CORS', () => {
     expect(server.headers.get('Access-Control-Allow-Origin')).toBeNull();
     expect(server.headers.get('Vary')).toBe('Origin');
     expect(server.headers.get('X-Request-Id')).toBeTruthy();
+  });
+
+  it('a page on another origin may send and read every header the SDK sends or reads (one list)', async () => {
+    const res = await app.request('/v1/tasks/t/rounds/1/broadcast', { method: 'OPTIONS', headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'fedge-device-signature' } }, env);
+    const allowed = (res.headers.get('Access-Control-Allow-Headers') ?? '').toLowerCase().split(/,\s*/);
+    for (const h of REQUEST_HEADERS) expect(allowed, h).toContain(h.toLowerCase());
+    const answer = await SELF.fetch('http://edge/v2/health/live', { headers: { Origin: 'https://app.example', 'CF-Connecting-IP': address() } });
+    const exposed = (answer.headers.get('Access-Control-Expose-Headers') ?? '').toLowerCase().split(/,\s*/);
+    for (const h of RESPONSE_HEADERS) expect(exposed, h).toContain(h.toLowerCase());
+    expect(exposed).toContain('fedge-weights-version');
+    expect(allowed).toEqual(expect.arrayContaining(['fedge-device-signature', 'fedge-epsilon-spent']));
   });
 
   it('admin routes answer an origin listed by name, and only that one', async () => {
