@@ -44,7 +44,13 @@ export class MemoryModelCache implements ModelCache {
   }
 }
 
-/** The Cache API when this context has it, else a per-process memory cache. */
+let processCache: MemoryModelCache | undefined;
+
+/**
+ * The Cache API when this context has it, else one memory cache shared by the whole process (Node, workers without
+ * caches): with a fresh cache per load, `mode: 'auto'` would never find the bytes it prefetched and never run locally.
+ */
 export function defaultModelCache(): ModelCache {
-  return typeof caches !== 'undefined' && typeof caches.open === 'function' ? new CacheApiModelCache() : new MemoryModelCache();
+  if (typeof caches !== 'undefined' && typeof caches.open === 'function') return new CacheApiModelCache();
+  return (processCache ??= new MemoryModelCache());
 }

@@ -22,6 +22,8 @@ export const ORT_WASM_FILES: Readonly<Record<OrtBuild, string>> = { webgpu: 'ort
 /** Whether this engine can run the WebGPU build (JSPI: WebAssembly.Suspending; Chromium 137+). */
 export const jspiAvailable = (): boolean => typeof WebAssembly === 'object' && 'Suspending' in WebAssembly;
 
+const isNode = (): boolean => typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
 const loaded: Partial<Record<OrtBuild, Promise<OrtModule>>> = {};
 
 /**
@@ -44,6 +46,10 @@ export function loadOrt(build: OrtBuild, wasmPaths?: string): Promise<OrtModule>
       ort.env.wasm.wasmPaths = { wasm: new URL(ORT_WASM_FILES[build], folder).href };
     }
     ort.env.logLevel = 'error';
+    // In Node, ORT sizes its thread pool from `require('node:os')` when numThreads is unset, and a bundled ESM build
+    // has no `require` on Node 20 ("Dynamic require of node:os is not supported"): no backend loads. One thread
+    // also matches the browser without cross-origin isolation, where ORT cannot start threads anyway.
+    if (isNode()) ort.env.wasm.numThreads = 1;
     return ort;
   })();
   loaded[build].catch(() => delete loaded[build]);

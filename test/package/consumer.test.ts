@@ -4,11 +4,11 @@
  * RdpAccountant, (b) a page bundled by esbuild and by Vite runs EdgeClient and LocalModel in Chromium, (c) a strict
  * TypeScript consumer type-checks against the shipped declarations, (d) `npx fedge --help` runs. Plus the figures
  * the package promises: node_modules without TensorFlow.js and onnxruntime-web ≤ 60 MB, an EdgeClient-only browser
- * bundle ≤ 10 KiB. Everything started here (server, page servers, Chromium) is stopped and the temp dir removed in
+ * bundle ≤ 10 KiB. And (e) devices in Node 20 and Node 22: LocalModel, and head-task Participants through a round. Everything started here (server, page servers, Chromium) is stopped and the temp dir removed in
  * afterAll, also when a step fails.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,12 +18,14 @@ import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
 import { launchChromium } from '../browser/harness.ts';
 import { ROOT, installApp, packFedge, treeBytes } from './install.ts';
 import { serveFolder } from './static-server.ts';
+import { loadMnist } from '../../models/data/mnist.ts';
 
 const run = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'fedge-package-'));
 const nodeApp = join(tmp, 'node-app'); // fedge alone: no TensorFlow.js, no onnxruntime-web
 const webApp = join(tmp, 'web-app'); // fedge + onnxruntime-web (LocalModel), still no TensorFlow.js
+const deviceApp = join(tmp, 'device-app'); // fedge + onnxruntime-web + TensorFlow.js: LocalModel, Trainer, Participant
 let server: LocalServer;
 let tarball: string;
 const closers: (() => Promise<unknown>)[] = [];
@@ -47,7 +49,7 @@ beforeAll(async () => {
   const started = startLocalServer({ persistTo: join(tmp, 'state') });
   started.then((s) => closers.push(() => s.stop())).catch(() => undefined);
   tarball = await packFedge(tmp);
-  await Promise.all([installApp(nodeApp, tarball), installApp(webApp, tarball, ['onnxruntime-web'])]);
+  await Promise.all([installApp(nodeApp, tarball), installApp(webApp, tarball, ['onnxruntime-web']), installApp(deviceApp, tarball, ['onnxruntime-web', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm'])]);
   server = await started;
 });
 
@@ -71,6 +73,38 @@ describe('the packed package, installed into an app', () => {
       expect(out.epsilon).toBeGreaterThan(0);
     }
     expect(node20.version.split('.')[0]).toBe('20');
+  });
+
+  it('(e) on Node 22 and on Node 20, LocalModel runs the edge\'s model on the device (auto: the second load from the process\'s cache) and three head-task Participants complete a round that publishes', async () => {
+    const node20 = await systemNode();
+    if (!node20) throw new Error('no Node outside node_modules on PATH (see test a)');
+    cpSync(join(FIXTURES, 'devices.mjs'), join(deviceApp, 'devices.mjs'));
+    // 3 × 100 digits the default model never trained on (it was trained on the first 2,000).
+    const { train } = loadMnist();
+    writeFileSync(join(deviceApp, 'digits.f32'), train.x.slice(2000 * 784, 2300 * 784));
+    writeFileSync(join(deviceApp, 'labels.i32'), train.y.slice(2000, 2300));
+    for (const [label, node] of [['node22', process.execPath], ['node20', node20.path]] as const) {
+      const task = `consumer-${label}`;
+      const created = await fetch(`${server.url}/v1/tasks`, {
+        method: 'POST', headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          task, model: task, base: { model: 'mnist-mlp', version: '1' }, trainable: 'head', rounds: 1, devicesPerRound: 3, minDevices: 3,
+          secagg: { neighbours: 2, threshold: 2 }, stageSeconds: 600, update: { clip: 1, maxExamples: 1000 },
+          training: { epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' },
+          privacy: { l2NormClip: 1, noiseMultiplier: 1.1, delta: 1e-5, epsilon: 10 }, enrollmentToken: 'token-0123456789abcdef',
+        }),
+      });
+      expect(created.status, await created.clone().text()).toBe(201);
+      const { stdout } = await run(node, ['devices.mjs'], { cwd: deviceApp, env: { ...process.env, FEDGE_URL: server.url, TASK: task, TOKEN: 'token-0123456789abcdef' }, maxBuffer: 16 << 20 });
+      const out = JSON.parse(stdout) as { node: string; first: string; second: string; fromCache: boolean; edge: number[]; local: number[]; outcomes: { status: string; epsilon: number }[] };
+      expect(out.node.split('.')[0], label).toBe(label.slice(4));
+      expect({ first: out.first, second: out.second, fromCache: out.fromCache }, label).toEqual({ first: 'edge', second: 'wasm', fromCache: true });
+      out.local.forEach((p, i) => expect(Math.abs(p - out.edge[i]!), label).toBeLessThan(1e-4));
+      expect(out.outcomes.map((o) => o.status), label).toEqual(['unmasked', 'unmasked', 'unmasked']);
+      for (const o of out.outcomes) expect(o.epsilon, label).toBeGreaterThan(0);
+      const published = (await (await fetch(`${server.url}/v2/models/${task}`)).json()) as { versions: string[] };
+      expect(published.versions, label).toHaveLength(1);
+    }
   });
 
   it('(b) a page bundled by esbuild and by Vite runs EdgeClient and LocalModel (WASM) in Chromium', async () => {
