@@ -20,8 +20,12 @@ export interface SimulationOptions {
   url: string;
   adminToken: string;
   task: string;
-  spec: ModelSpec;
-  weights: NamedWeight[];
+  /** What trains: a model in Fedge's spec from `weights`, or (`base`) the head of a served model. */
+  spec?: ModelSpec | undefined;
+  weights?: NamedWeight[] | undefined;
+  base?: { model: string; version: string; trainable: string } | undefined;
+  /** How the served model takes examples (default: input 'input' [n, features], output 'probabilities'). */
+  io?: ServedIo | undefined;
   devices: LabelledSet[];
   test: LabelledSet;
   rounds: number;
@@ -49,19 +53,27 @@ async function ok(res: Response): Promise<Response> {
 /** Bytes of examples per inference request: well inside the edge's default FEDGE_MAX_INFER_BYTES (8 MiB). */
 const REQUEST_BYTES = 4 * 1024 * 1024;
 
+/** A served model's input (its name and one example's shape) and the output that holds class probabilities. */
+export interface ServedIo {
+  input: string;
+  exampleShape: number[];
+  output: string;
+}
+
 /**
  * Held-out accuracy of `model`'s `version` (default: its `latest` alias) through the OIP endpoint (binary tensor
  * extension), in requests of at most REQUEST_BYTES of examples (1,188 spam vectors of 4,096 floats are 19 MB).
+ * `io` says how the model takes examples (default: input 'input' [n, features], output 'probabilities').
  */
-export async function servedAccuracy(url: string, model: string, version: string | undefined, test: LabelledSet): Promise<number> {
+export async function servedAccuracy(url: string, model: string, version: string | undefined, test: LabelledSet, io?: ServedIo): Promise<number> {
   const per = Math.max(1, Math.floor(REQUEST_BYTES / (4 * test.features)));
   const probabilities: Float32Array[] = [];
   for (let start = 0; start < test.n; start += per) {
     const n = Math.min(per, test.n - start);
     const x = test.x.subarray(start * test.features, (start + n) * test.features);
     const header = new TextEncoder().encode(JSON.stringify({
-      inputs: [{ name: 'input', shape: [n, test.features], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
-      outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
+      inputs: [{ name: io?.input ?? 'input', shape: [n, ...(io?.exampleShape ?? [test.features])], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+      outputs: [{ name: io?.output ?? 'probabilities', parameters: { binary_data: true } }],
     }));
     const body = new Uint8Array(header.byteLength + x.byteLength);
     body.set(header);
@@ -97,11 +109,15 @@ export function checkSimulation(o: { devicesPerRound: number; dropout: number })
 
 export async function runSimulation(o: SimulationOptions): Promise<{ status: TaskStatus; accuracy: number[] }> {
   checkSimulation(o);
+  if (!o.base && !(o.spec && o.weights)) throw new TypeError('runSimulation: give spec and weights, or base');
   const token = `enroll-${crypto.randomUUID()}`;
   await ok(await fetch(`${o.url}/v1/tasks`, {
     method: 'POST', headers: ADMIN(o.adminToken),
     body: JSON.stringify({
-      task: o.task, model: o.task, alias: 'federated', spec: o.spec, weights: toBase64(new Uint8Array(flattenWeights(o.spec, o.weights).buffer)),
+      task: o.task, model: o.task, alias: 'federated',
+      ...(o.base
+        ? { base: { model: o.base.model, version: o.base.version }, trainable: o.base.trainable }
+        : { spec: o.spec, weights: toBase64(new Uint8Array(flattenWeights(o.spec!, o.weights!).buffer)) }),
       rounds: o.rounds, devicesPerRound: o.devicesPerRound, stageSeconds: o.stageSeconds, expectedDropout: o.dropout,
       training: o.training, privacy: o.privacy, distributedDp: o.distributedDp, serverOptimizer: o.serverOptimizer ?? { kind: 'fedavg' },
       update: o.update ?? { clip: 1, maxExamples: 200 }, enrollmentToken: token,
@@ -117,6 +133,15 @@ export async function runSimulation(o: SimulationOptions): Promise<{ status: Tas
   }));
   const accuracy: number[] = [];
   const stages: DropPoint[] = ['before-share-keys', 'before-masked-input', 'before-unmask'];
+  try {
+    return await rounds(o, participants, accuracy, stages);
+  } finally {
+    // A task on a served model's head holds each device's base body (an ORT session).
+    await Promise.all(participants.map((p) => p.release()));
+  }
+}
+
+async function rounds(o: SimulationOptions, participants: Participant[], accuracy: number[], stages: DropPoint[]): Promise<{ status: TaskStatus; accuracy: number[] }> {
   for (let round = 1; round <= o.rounds; round++) {
     const started = performance.now();
     // Pick this round's devices at random; a share of them drop out, each at a random stage.
@@ -138,7 +163,7 @@ export async function runSimulation(o: SimulationOptions): Promise<{ status: Tas
       s = await status(o.url, o.task);
     }
     const record = s.history.find((h) => h.round === round)!;
-    const acc = record.version ? await servedAccuracy(o.url, o.task, record.version, o.test) : NaN;
+    const acc = record.version ? await servedAccuracy(o.url, o.task, record.version, o.test, o.io) : NaN;
     if (record.version) {
       await ok(await fetch(`${o.url}/v1/tasks/${o.task}/evaluations`, { method: 'POST', headers: ADMIN(o.adminToken), body: JSON.stringify({ round, accuracy: acc }) }));
     }
