@@ -1,24 +1,30 @@
 /**
- * The run at upload: a model is stored only if it runs once on inputs built from its own metadata — every
- * dynamic dimension 1, every element zero (false for BOOL, empty for BYTES) — and its outputs fit in a response. This catches
- * graphs that load but can never run (a Reshape or Expand that fits no input, an Expand to 10¹⁰ elements) before
- * a single inference answers for them. A model that needs a longer input than 1 along an open dimension (an audio
- * model whose STFT padding needs ≥ 97 samples, such as Silero VAD) gets a second try with its open dimensions at
- * PROBE_LENGTH except those it names as a batch; it is refused only when both fail, with the first reason.
+ * The run at upload. A model that loads is stored unless something its bytes alone decide makes it unservable; the
+ * run only reports. Without a warm-up the run is on inputs built from the model's own metadata — every dynamic
+ * dimension 1, every element zero (false for BOOL, empty for BYTES). Such inputs are a guess: Silero VAD v5 needs
+ * ≥ 97 audio samples and a sample rate of 8000 or 16000, a Reshape may fit only one size. So a failure there is
+ * not a refusal but the verdict stored with the version (`probe: {ok: false, inputs: 'generated', shapes, error}`),
+ * after a second try with open dimensions at PROBE_LENGTH except those the model names as a batch; the first
+ * failure's reason is the one reported. Refused (400) are only: fixed input shapes above what any request may send,
+ * and — at those smallest inputs — more memory than the WASM heap bound or more output elements than a response
+ * may carry (larger inputs would only need more).
  *
- * What it cannot catch: a model whose failure depends on the values (a Range whose delta is an input, a Reshape
- * whose target shape is an input that zeros happen to satisfy). Such a model is refused if zeros make it fail;
- * there is no opt-out, because the server cannot tell "needs other values" from "broken" — an uploader can
- * give the value a default (an initializer) or a fixed shape. Whatever passes, every later run's failure is
- * still a 400 with ORT's reason, and the WASM heap bound holds whatever it allocates.
+ * With a warm-up (the uploader's shapes and fill values, `input:1x512,state:2x1x128,sr:=16000`, like Triton's
+ * model_warmup) the run is on those inputs, and any failure is a refusal: the uploader said what the model takes.
+ *
+ * What a passing run cannot promise: values decide some failures (a Range whose delta is an input). Whatever is
+ * stored, every later run's failure is still a 400 with ORT's reason, and the WASM heap bound holds whatever it allocates.
  */
 import { refuseModel } from './errors.ts';
 import { ModelRunError } from './run-error.ts';
 import { DATATYPE_INFO } from '../../federated/oip/datatypes.ts';
+import { TensorError, refuseTensor } from '../../federated/oip/tensor-error.ts';
 import type { LoadedModel } from './model-loader.ts';
-import { quote, showShape } from './quote.ts';
+import type { InferInput } from './infer-request.ts';
+import type { ProbeVerdict } from '../registry/model-record.ts';
+import { clip, quote, showShape } from './quote.ts';
 import { runSession } from './session-cache.ts';
-import type { Tensor } from './tensor-codec.ts';
+import { type Tensor, decodeInputs } from './tensor-codec.ts';
 
 export interface ProbeLimits {
   /** Elements one request (inputs added up) or one response (outputs added up) may carry. */
@@ -28,6 +34,87 @@ export interface ProbeLimits {
 /** Size the second try gives open dimensions after the first: a second of 16 kHz audio is 16,000; 512 samples is a frame. */
 export const PROBE_LENGTH = 512;
 const BATCH_NAME = /batch|^n$|^b$|^bs$/i;
+
+/** One input of an uploader's warm-up: its shape, and the value every element gets (zeros when absent). */
+export interface WarmupInput {
+  name: string;
+  shape: number[];
+  value?: string | undefined;
+}
+
+const WARMUP_SYNTAX = 'name:d1xd2x…[=value] per input, comma-separated (e.g. input:1x512,state:2x1x128,sr:=16000; a scalar has no dimensions)';
+/** `name:1x512=v`: the name is everything before the last `:` that a shape follows (ONNX names may hold `:`). */
+const WARMUP_ENTRY = /^(.+):(\d+(?:x\d+)*)?(?:=(.*))?$/s;
+
+/**
+ * Parses the `warmup` query parameter(s): `name:d1xd2…[=value]`, comma-separated, one entry per input; several
+ * `warmup` parameters are read as one list. Only the syntax is checked here (400, TensorError); whether the
+ * shapes fit the model is checked once it is loaded (warmupInputs).
+ */
+export function parseWarmup(params: readonly string[]): WarmupInput[] {
+  const entries = params.flatMap((p) => p.split(','));
+  if (entries.every((e) => e.trim() === '')) refuseTensor(`warmup is empty; give ${WARMUP_SYNTAX}`);
+  const seen = new Set<string>();
+  return entries.map((entry) => {
+    const m = WARMUP_ENTRY.exec(entry.trim());
+    if (!m) refuseTensor(`warmup entry ${quote(entry)} is not ${WARMUP_SYNTAX}`);
+    const [, name, dims, value] = m;
+    if (seen.has(name!)) refuseTensor(`warmup names input ${quote(name!)} twice`);
+    seen.add(name!);
+    const shape = dims ? dims.split('x').map(Number) : [];
+    if (shape.some((d) => !Number.isSafeInteger(d))) refuseTensor(`warmup entry ${quote(entry)}: a dimension is too large`);
+    return { name: name!, shape, value };
+  });
+}
+
+/** A run's inputs in the warm-up syntax: `input:1x512,state:2x1x128,sr:` (values shown only when the warm-up gave them). */
+export function showWarmup(inputs: readonly WarmupInput[]): string {
+  return clip(inputs.map((t) => `${t.name}:${t.shape.join('x')}${t.value !== undefined ? `=${t.value}` : ''}`).join(','), 300);
+}
+
+/** The JSON element a warm-up value stands for, in the input's datatype; tensor-codec checks it like a request's. */
+function warmupElement(datatype: string, value: string | undefined): unknown {
+  if (datatype === 'BYTES') return value ?? '';
+  if (value === undefined) return datatype === 'BOOL' ? false : 0;
+  const v = value.trim();
+  if (datatype === 'BOOL' && (v === 'true' || v === 'false')) return v === 'true';
+  if ((datatype === 'INT64' || datatype === 'UINT64') && /^-?\d+$/.test(v) && !Number.isSafeInteger(Number(v))) return v;
+  return v === '' ? value : Number(v);
+}
+
+/**
+ * The warm-up as tensors for `model`: every input with an open dimension must be named; an input of fixed shape may
+ * be left out (zeros). Shapes, datatypes, values and the element limit are checked as a request's inputs are
+ * (decodeInputs): 400 (TensorError, prefixed `warmup:`) when they do not fit.
+ */
+export function warmupInputs(model: LoadedModel, warmup: readonly WarmupInput[], limits: ProbeLimits): { tensors: Tensor[]; shown: string } {
+  const given = new Map(warmup.map((w) => [w.name, w]));
+  const taken = new Set(model.inputs.map((m) => m.name));
+  const unknown = warmup.find((w) => !taken.has(w.name));
+  if (unknown) refuseTensor(`warmup names ${quote(unknown.name)}, which is not an input; the model takes ${model.inputs.map((m) => `${quote(m.name)} ${showShape(m.shape)}`).join(', ')}`);
+  const missing = model.inputs.filter((m) => !given.has(m.name) && m.shape.some((d) => d < 0));
+  if (missing.length) {
+    refuseTensor(`warmup gives no shape for ${missing.map((m) => `${quote(m.name)} ${showShape(m.shape)}`).join(', ')}: every input with open dimensions (-1) needs one`);
+  }
+  const used: WarmupInput[] = model.inputs.map((m) => given.get(m.name) ?? { name: m.name, shape: m.shape });
+  let budget = limits.maxElements;
+  const requests: InferInput[] = used.map((w) => {
+    const datatype = model.inputs.find((m) => m.name === w.name)!.datatype;
+    let count = 1;
+    for (const d of w.shape) {
+      count *= d;
+      if (count > budget) refuseTensor(`warmup: input ${quote(w.name)} of shape ${showShape(w.shape)} has more elements than the ${limits.maxElements} a request may carry (all inputs together)`);
+    }
+    budget -= count;
+    return { name: w.name, datatype, shape: w.shape, data: new Array<unknown>(count).fill(warmupElement(datatype, w.value)) };
+  });
+  try {
+    return { tensors: decodeInputs(requests, model.inputs, undefined, limits), shown: showWarmup(used) };
+  } catch (e) {
+    if (e instanceof TensorError) refuseTensor(`warmup: ${e.message}`);
+    throw e;
+  }
+}
 
 /**
  * The probe's inputs, zeros: open dimensions 1, or with `length` the second try's sizes — a dimension the model
@@ -57,28 +144,62 @@ export function probeInputs(model: LoadedModel, limits: ProbeLimits, length = 1)
   });
 }
 
-/** Runs `model` once on probeInputs; throws ModelRunError (ORT failed) or a 400 (outputs too large to serve). */
-export async function probeModel(model: LoadedModel, limits: ProbeLimits): Promise<void> {
-  let outputs: Tensor[];
-  try {
-    outputs = await runSession(model, probeInputs(model, limits), [], 'an uploaded model (probe)');
-  } catch (first) {
-    const longer = model.inputs.some((m) => m.shape.some((d) => d < 0));
-    if (!(first instanceof ModelRunError) || first.outOfMemory || !longer) throw first;
-    let inputs: Tensor[];
+const PROBE = 'an uploaded model (probe)';
+const GENERATED = 'inputs built from its metadata (dynamic dimensions 1, zeros)';
+
+/**
+ * Runs `model` once and says how it went. With `warmup`: on those inputs, and a failure is a 400 (TensorError when
+ * the warm-up does not fit the model, ModelLoadError when the model fails on it or answers too much). Without: on
+ * generated inputs (probeInputs, then the second try), and a failure is the verdict `{ok: false}` — except the
+ * refusals that hold for any input (the module comment): ModelLoadError.
+ */
+export async function probeModel(model: LoadedModel, limits: ProbeLimits, warmup?: readonly WarmupInput[]): Promise<ProbeVerdict> {
+  if (warmup) {
+    const { tensors, shown } = warmupInputs(model, warmup, limits);
+    let outputs: Tensor[];
     try {
-      inputs = probeInputs(model, limits, PROBE_LENGTH);
-    } catch {
-      throw first; // the longer inputs would not fit a request either
+      outputs = await runSession(model, tensors, [], PROBE);
+    } catch (e) {
+      if (e instanceof ModelRunError) refuseModel(`the model failed on the warm-up inputs (${shown}): ${e.message}`);
+      throw e;
     }
+    checkOutputSize(outputs, limits.maxElements, 'on the warm-up inputs');
+    return { ok: true, inputs: 'warmup', shapes: shown };
+  }
+  const first = probeInputs(model, limits);
+  const shown = showWarmup(first);
+  let reason: string;
+  try {
+    const outputs = await runSession(model, first, [], PROBE);
+    checkOutputSize(outputs, limits.maxElements, 'on inputs of batch 1');
+    return { ok: true, inputs: 'generated', shapes: shown };
+  } catch (e) {
+    if (!(e instanceof ModelRunError)) throw e;
+    if (e.outOfMemory) refuseModel(`the model loads but cannot run on ${GENERATED}: ${e.message}`);
+    reason = e.message;
+  }
+  const second = model.inputs.some((m) => m.shape.some((d) => d < 0)) ? secondTry(model, limits) : undefined;
+  if (second) {
     try {
-      outputs = await runSession(model, inputs, [], 'an uploaded model (probe)');
-    } catch {
-      throw first;
+      const outputs = await runSession(model, second, [], PROBE);
+      if (fits(outputs, limits.maxElements)) return { ok: true, inputs: 'generated', shapes: showWarmup(second) };
+    } catch (e) {
+      if (!(e instanceof ModelRunError)) throw e;
     }
   }
-  checkOutputSize(outputs, limits.maxElements, 'on inputs of batch 1');
+  return { ok: false, inputs: 'generated', shapes: shown, error: reason };
 }
+
+/** The second try's inputs, unless they would not fit a request either. */
+function secondTry(model: LoadedModel, limits: ProbeLimits): Tensor[] | undefined {
+  try {
+    return probeInputs(model, limits, PROBE_LENGTH);
+  } catch {
+    return undefined;
+  }
+}
+
+const fits = (outputs: Tensor[], maxElements: number) => outputs.reduce((n, t) => n + t.data.length, 0) <= maxElements;
 
 /** 400 when outputs add up to more elements than a response may carry. */
 export function checkOutputSize(outputs: Tensor[], maxElements: number, when = ''): void {

@@ -79,9 +79,9 @@ const requestSchemas = (): Record<(typeof REQUEST_SCHEMAS)[number], Json> => ({
 const responseSchemas = {
   Error: R.errorBody, ServerMetadata: R.serverMetadata, Live: R.live, Ready: R.ready, TensorMetadata: R.tensorMeta,
   ModelSummary: R.modelSummary, ModelList: R.modelList, ModelMetadata: R.modelMetadata, ModelReady: R.modelReady,
-  InferResponse: R.inferResponse, VersionRecord: R.versionRecord, AliasResult: R.aliasResult, DeleteResult: R.deleteResult,
+  InferResponse: R.inferResponse, VersionRecord: R.versionRecord, ProbeVerdict: R.probeVerdict, AliasResult: R.aliasResult, DeleteResult: R.deleteResult,
   TaskSettings: R.taskSettings, TaskCreated: R.taskCreated, RoundRecord: R.roundRecord, TaskStatus: R.taskStatus, TaskList: R.taskList,
-  Enrolled: R.enrolled, RoundInfo: R.roundInfo, MessageAccepted: R.messageAccepted, StageClosed: R.stageClosed,
+  Enrolled: R.enrolled, RoundInfo: R.roundInfo, MessageAccepted: R.messageAccepted, StageClosed: R.stageClosed, TaskLifecycle: R.taskLifecycle, TaskDeleted: R.taskDeleted,
   EvaluationRecorded: R.evaluationRecorded, BroadcastRelay: R.broadcastRelay, DeliveryRelay: R.deliveryRelay, UnmaskRelay: R.unmaskRelay,
   ModelStatsResponse: R.modelStatsResponse, RepositoryIndex: R.repositoryIndex,
 } satisfies Record<string, z.ZodType>;
@@ -149,9 +149,14 @@ const param = {
   device: { name: 'device', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }, description: 'the device asking (it signs the request)' },
   after: { name: 'after', in: 'query', required: false, schema: { type: 'string' }, description: 'list the tasks whose names sort after this one (the previous page\'s `next`)' },
   limit: { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 }, description: 'most tasks in the page' },
+  taskStatus: { name: 'status', in: 'query', required: false, schema: { type: 'string', enum: ['running', 'paused', 'finished', 'active'] }, description: 'only tasks with this status (`active`: running or paused); a filtered page may hold fewer than `limit` tasks' },
   wait: { name: 'wait', in: 'query', required: false, schema: { type: 'number', minimum: 0, maximum: MAX_RELAY_WAIT_SECONDS, default: 0 }, description: 'long poll: hold the request up to this many seconds until the stage closes' },
   ifNoneMatch: { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'the ETag you have: 304 when it is still current' },
   headerLength: { name: 'Inference-Header-Content-Length', in: 'header', required: false, schema: { type: 'integer', minimum: 1 }, description: 'binary tensor data extension: the body starts with this many bytes of JSON header, then the raw bytes of every input with parameters.binary_data_size, in order' },
+  warmup: {
+    name: 'warmup', in: 'query', required: false, schema: { type: 'string', examples: ['input:1x512,state:2x1x128,sr:=16000'] },
+    description: 'inputs to run the upload on (like Triton\'s model_warmup): `name:d1xd2…[=value]` per input, comma-separated (the parameter may repeat); `name:` is a scalar; every element gets `value` (default zero; `true`/`false` for BOOL, text for BYTES). Every input with an open dimension must be named; one of fixed shape may be left out (zeros). When given, a failure refuses the upload (400, nothing stored)',
+  },
   epsilonSpent: { name: 'Fedge-Epsilon-Spent', in: 'header', required: false, schema: { type: 'number', minimum: 0 }, description: 'ε this device has spent on the task so far (shown in the status as the largest reported)' },
 };
 
@@ -310,12 +315,16 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'put', path: '/v1/models/{name}/versions/{version}', tag: 'Models (admin)', id: 'uploadVersion', security: 'adminToken',
     summary: 'Upload an ONNX model as a new immutable version (moves latest)',
-    description: 'The bytes are loaded and run once on inputs built from their metadata (dynamic dimensions 1, zeros) before anything is stored; then the blob goes to R2 under its sha256 and the catalog records the version and moves `latest`, in one transaction. The same bytes again answer 200.',
-    parameters: ['modelName', 'uploadVersion'],
+    description: [
+      'The bytes are loaded and run once before anything is stored; then the blob goes to R2 under its sha256 and the catalog records the version and moves `latest`, in one transaction.',
+      'Without `warmup` the run is on inputs built from the metadata (dynamic dimensions 1, zeros; for a model that fails so, once more with non-batch open dimensions at 512): a failure there is a guess about the inputs, so the model is stored and the answer\'s `probe` says `ok: false` with ORT\'s reason (also in GET /v2/models/{name} `parameters.probe`).',
+      'With `warmup` the run is on those inputs and must pass (`probe.inputs: "warmup"`). The same bytes again answer 200; with `warmup` they are run on it again and its verdict replaces the stored one.',
+    ].join(' '),
+    parameters: ['modelName', 'uploadVersion', 'warmup'],
     requestBody: { required: true, content: bytes('the ONNX model') },
-    responses: { 201: ok('stored', json('VersionRecord')), 200: ok('this version already has exactly these bytes (nothing changed)', json('VersionRecord')) },
+    responses: { 201: ok('stored; `probe` is how it ran', json('VersionRecord')), 200: ok('this version already has exactly these bytes (nothing changed but, with warmup, its probe verdict)', json('VersionRecord')) },
     errors: merge(
-      { 400: "the name or version is not valid; the body is empty; not a loadable ONNX model; an input or output is not a tensor or has an element type OIP does not serve; the fixed input shapes exceed FEDGE_MAX_TENSOR_ELEMENTS; the model cannot run on zeros (ORT's reason); its outputs exceed FEDGE_MAX_TENSOR_ELEMENTS", 409: 'the version exists with different bytes (versions are immutable)', 415: 'Content-Type is not application/octet-stream' },
+      { 400: "the name or version is not valid; warmup is not name:d1xd2…[=value], comma-separated, names an input twice or one the model lacks, leaves out an input with open dimensions, or does not fit the model's shapes, datatypes or FEDGE_MAX_TENSOR_ELEMENTS; the body is empty; not a loadable ONNX model; an input or output is not a tensor or has an element type OIP does not serve; the fixed input shapes exceed FEDGE_MAX_TENSOR_ELEMENTS; the model fails on the warmup inputs (ORT's reason) or answers more than FEDGE_MAX_TENSOR_ELEMENTS on them; without warmup: at dynamic dimensions 1 it needs more than the WASM heap bound or answers more than FEDGE_MAX_TENSOR_ELEMENTS", 409: 'the version exists with different bytes (versions are immutable)', 415: 'Content-Type is not application/octet-stream' },
       body(`FEDGE_MAX_MODEL_BYTES (default ${MiB(DEFAULTS.maxModelBytes)})`), ADMIN,
     ),
   },
@@ -346,11 +355,35 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'get', path: '/v1/tasks', tag: 'Federated tasks', id: 'listTasks', summary: 'The tasks that exist, by name, a page at a time: name, model, round, stage, enrolled devices',
-    parameters: ['after', 'limit'], responses: { 200: ok('one page of tasks', json('TaskList')) }, errors: { 400: 'after is not a task name, or limit is not an integer from 1 to 100' },
+    parameters: ['after', 'limit', 'taskStatus'], responses: { 200: ok('one page of tasks', json('TaskList')) }, errors: { 400: 'after is not a task name, limit is not an integer from 1 to 100, or status is not running, paused, finished or active' },
   },
   {
     method: 'get', path: '/v1/tasks/{task}', tag: 'Federated tasks', id: 'getTask', summary: "A task's status: round, stage, history of every round, published versions, ε",
     parameters: ['task'], responses: { 200: ok('the status', json('TaskStatus')) }, errors: NO_TASK,
+  },
+  {
+    method: 'post', path: '/v1/tasks/{task}/pause', tag: 'Federated tasks', id: 'pauseTask', security: 'adminToken',
+    summary: "Stop a task's clock: its round waits where it is (check-ins, messages and sum kept), devices' messages are refused with 409 until it resumes", parameters: ['task'],
+    responses: { 200: ok('paused (also when it was)', json('TaskLifecycle')) },
+    errors: merge(NO_TASK, { 409: 'the task has finished' }, ADMIN),
+  },
+  {
+    method: 'post', path: '/v1/tasks/{task}/resume', tag: 'Federated tasks', id: 'resumeTask', security: 'adminToken',
+    summary: 'Start a paused task again: the current stage gets a full stageSeconds from now', parameters: ['task'],
+    responses: { 200: ok('running (also when it was)', json('TaskLifecycle')) },
+    errors: merge(NO_TASK, { 409: 'the task has finished' }, ADMIN),
+  },
+  {
+    method: 'post', path: '/v1/tasks/{task}/finish', tag: 'Federated tasks', id: 'finishTask', security: 'adminToken',
+    summary: 'End a task for good: a round under way is abandoned, no round opens again, its base pin is released; published versions stay served', parameters: ['task'],
+    responses: { 200: ok('finished (also when it was)', json('TaskLifecycle')) },
+    errors: merge(NO_TASK, ADMIN),
+  },
+  {
+    method: 'delete', path: '/v1/tasks/{task}', tag: 'Federated tasks', id: 'deleteTask', security: 'adminToken',
+    summary: "Delete a task: finish it, release its base pin, delete its storage and its aggregators', and unlist it. The model versions it published stay (delete them under /v1/models)", parameters: ['task'],
+    responses: { 200: ok('deleted', json('TaskDeleted')) },
+    errors: merge(NO_TASK, ADMIN),
   },
   {
     method: 'post', path: '/v1/tasks/{task}/close-stage', tag: 'Federated tasks', id: 'closeStage', security: 'adminToken',

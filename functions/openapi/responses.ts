@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { DATATYPES } from '../../federated/oip/datatypes.ts';
-import type { ModelSummary, TensorMeta, VersionRecord } from '../registry/model-record.ts';
+import type { ModelSummary, ProbeVerdict, TensorMeta, VersionRecord } from '../registry/model-record.ts';
 import type { RoundInfo, RoundRecord, TaskSettings, TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
 import type { ReceiveResult, Refusal } from '../tasks/task-answers.ts';
 import type { ModelStat } from '../metrics/model-stats.ts';
@@ -41,13 +41,20 @@ export const modelSummary = z.looseObject({
 });
 export const modelList = z.looseObject({ models: z.array(modelSummary) });
 
+export const probeVerdict = z.looseObject({
+  ok: z.boolean().describe('whether the run passed'),
+  inputs: z.enum(['generated', 'warmup']).describe("generated: built from the model's metadata (dynamic dimensions 1, zeros; a failure is reported here, not refused); warmup: the upload's warmup query (a failure is refused, so this is always ok)"),
+  shapes: z.string().describe('what it ran on, in the warmup syntax: name:d1xd2…[=value], comma-separated'),
+  error: z.string().optional().describe("ONNX Runtime's reason, when the run on generated inputs failed"),
+}).describe('how the version ran once at upload; absent for bundled and task-published versions');
+
 export const modelMetadata = z.looseObject({
   name: z.string(),
   versions: z.array(z.string()),
   platform: z.literal('onnxruntime_onnx'),
   inputs: z.array(tensorMeta),
   outputs: z.array(tensorMeta),
-  parameters: z.looseObject({ version: z.string().describe('the version the reference resolved to'), sha256 }),
+  parameters: z.looseObject({ version: z.string().describe('the version the reference resolved to'), sha256, probe: probeVerdict.optional() }),
 });
 export const modelReady = z.looseObject({ name: z.string(), version: z.string(), ready: z.literal(true) });
 
@@ -76,6 +83,7 @@ export const versionRecord = z.looseObject({
   inputs: z.array(tensorMeta),
   outputs: z.array(tensorMeta),
   createdAt: z.string().describe('ISO 8601'),
+  probe: probeVerdict.optional(),
 });
 export const aliasResult = z.looseObject({ model: z.string(), alias: z.string(), version: z.string(), sha256 });
 export const deleteResult = z.looseObject({ model: z.string(), version: z.string(), deleted: z.literal(true) });
@@ -91,6 +99,7 @@ export const taskSettings = z.looseObject({
   shardSize: z.number().int().optional(),
   minDevices: z.number().int(),
   stageSeconds: z.number(),
+  idleSeconds: z.number().optional().describe('Check-in that waits this long for enough devices expires and pauses the task (default 3600)'),
   secagg: z.looseObject({ neighbours: z.number().int(), threshold: z.number().int() }),
   update: z.looseObject({ clip: z.number(), maxExamples: z.number().int() }),
   training: z.unknown(),
@@ -127,7 +136,8 @@ export const taskStatus = z.looseObject({
   task: z.string(),
   model: z.string(),
   alias: z.string(),
-  status: z.enum(['running', 'finished']),
+  status: z.enum(['running', 'paused', 'finished']),
+  pausedReason: z.string().optional().describe('Why a paused task is paused: the operator, or check-in that expired'),
   round: z.number().int(),
   stage,
   rounds: z.number().int(),
@@ -176,6 +186,8 @@ export const messageAccepted = z.looseObject({
   published: z.string().optional().describe('the version this message made the round publish, if it did'),
 });
 export const stageClosed = z.looseObject({ stage, published: z.string().optional() });
+export const taskLifecycle = z.looseObject({ task: z.string(), status: z.enum(['running', 'paused', 'finished']) });
+export const taskDeleted = z.looseObject({ task: z.string(), deleted: z.literal(true) });
 export const evaluationRecorded = z.looseObject({ ok: z.literal(true) });
 
 export const broadcastRelay = z.looseObject({
@@ -227,6 +239,7 @@ export const COVERED: [
   Covers<ModelSummary, typeof modelSummary>,
   Covers<TensorMeta, typeof tensorMeta>,
   Covers<VersionRecord, typeof versionRecord>,
+  Covers<ProbeVerdict, typeof probeVerdict>,
   Covers<TaskSettings, typeof taskSettings>,
   Covers<RoundRecord, typeof roundRecord>,
   Covers<TaskStatus, typeof taskStatus>,
@@ -236,4 +249,4 @@ export const COVERED: [
   Covers<{ error: string }, typeof errorBody>,
   Covers<ModelStat, typeof modelStat>,
   Covers<RepositoryEntry, typeof repositoryEntry>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true];

@@ -5,7 +5,7 @@
  * Blobs live in R2 (blob-store.ts); this object stores only what points at them.
  */
 import { DurableObject } from 'cloudflare:workers';
-import { LATEST, type ModelSummary, type TensorMeta, type VersionRecord } from './model-record.ts';
+import { LATEST, type ModelSummary, type ProbeVerdict, type TensorMeta, type VersionRecord } from './model-record.ts';
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -18,6 +18,7 @@ function toRecord(r: Row): VersionRecord {
     inputs: JSON.parse(String(r.inputs)) as TensorMeta[],
     outputs: JSON.parse(String(r.outputs)) as TensorMeta[],
     createdAt: String(r.created_at),
+    ...(r.probe != null && { probe: JSON.parse(String(r.probe)) as ProbeVerdict }),
   };
 }
 
@@ -42,6 +43,9 @@ export class ModelCatalog extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS aliases (
         model TEXT NOT NULL, alias TEXT NOT NULL, version TEXT NOT NULL, updated_at TEXT NOT NULL,
         PRIMARY KEY (model, alias));`);
+    // The upload verdict came after the first deployments: added to any table without it (NULL: no verdict recorded).
+    const columns = this.#sql.exec("SELECT name FROM pragma_table_info('versions')").toArray().map((r) => String(r.name));
+    if (!columns.includes('probe')) this.#sql.exec('ALTER TABLE versions ADD COLUMN probe TEXT');
   }
 
   #version(model: string, version: string): VersionRecord | null {
@@ -66,12 +70,21 @@ export class ModelCatalog extends DurableObject<Env> {
     const now = new Date().toISOString();
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
-        'INSERT INTO versions (model, version, sha256, bytes, inputs, outputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        rec.model, rec.version, rec.sha256, rec.bytes, JSON.stringify(rec.inputs), JSON.stringify(rec.outputs), now,
+        'INSERT INTO versions (model, version, sha256, bytes, inputs, outputs, created_at, probe) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        rec.model, rec.version, rec.sha256, rec.bytes, JSON.stringify(rec.inputs), JSON.stringify(rec.outputs), now, rec.probe ? JSON.stringify(rec.probe) : null,
       );
       this.#setAlias(rec.model, LATEST, rec.version, now);
     });
     return { status: 'created', record: { ...rec, createdAt: now } };
+  }
+
+  /**
+   * Replaces a version's upload verdict (an upload of the same bytes again, with a warm-up that passed); the bytes,
+   * tensors and aliases stay as they are. Null when there is no such version.
+   */
+  setProbe(model: string, version: string, probe: ProbeVerdict): VersionRecord | null {
+    this.#sql.exec('UPDATE versions SET probe = ? WHERE model = ? AND version = ?', JSON.stringify(probe), model, version);
+    return this.#version(model, version);
   }
 
   #setAlias(model: string, alias: string, version: string, now: string): void {
@@ -86,6 +99,11 @@ export class ModelCatalog extends DurableObject<Env> {
     if (!record) return { status: 'no-version' };
     this.#setAlias(model, alias, version, new Date().toISOString());
     return { status: 'ok', record };
+  }
+
+  /** Removes an alias (a finished task's base pin); whether it existed. */
+  deleteAlias(model: string, alias: string): { deleted: boolean } {
+    return { deleted: this.#sql.exec('DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING alias', model, alias).toArray().length > 0 };
   }
 
   /** Refused while an alias points at the version; reports whether another version still uses the blob. */

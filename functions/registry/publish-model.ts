@@ -1,13 +1,13 @@
 /**
  * The one way a model version enters the catalog — an admin's upload, a bundled model's registration at first
  * use, a federated task's round. Order of writes keeps storage whole: the bytes are loaded (and, for an upload,
- * run once on inputs built from their metadata) before anything is written; the blob goes to R2 by sha256
- * (content-addressed, so a retry or a race rewrites nothing); then the catalog records the version in one
- * transaction; only then may an alias move to it. A refused model writes nothing.
+ * run once: inference/probe.ts, whose verdict is stored with the version) before anything is written; the blob goes
+ * to R2 by sha256 (content-addressed, so a retry or a race rewrites nothing); then the catalog records the version
+ * in one transaction; only then may an alias move to it. A refused model writes nothing.
  */
 import { sha256Hex } from '../../federated/model/digest.ts';
 import { loadModel } from '../inference/model-loader.ts';
-import { probeModel } from '../inference/probe.ts';
+import { type ProbeLimits, type WarmupInput, probeModel } from '../inference/probe.ts';
 import { putBlob } from './blob-store.ts';
 import type { ModelCatalog, PutVersionResult } from './model-catalog.ts';
 
@@ -17,32 +17,48 @@ export interface Publication {
   bytes: Uint8Array;
   /** Move this alias to the version once it is recorded (not when the version exists with other bytes). */
   alias?: string | undefined;
-  /** Run the model once before storing it (uploads: a model that loads but cannot run is refused). */
-  probe?: { maxElements: number } | undefined;
+  /**
+   * Run the model once before storing it (uploads) and record the verdict; on `warmup` when given (a failure is
+   * refused), else on generated inputs (a failure is recorded, not refused). With a warm-up, an upload of bytes this
+   * version already has runs too, and its passing verdict replaces the stored one.
+   */
+  probe?: (ProbeLimits & { warmup?: WarmupInput[] | undefined }) | undefined;
 }
 
 /**
- * Publishes `p` through `catalog`. `unchanged`: the version exists with these bytes (nothing written);
+ * Publishes `p` through `catalog`. `unchanged`: the version exists with these bytes (nothing written but a
+ * warm-up's verdict);
  * `conflict`: it exists with other bytes (nothing written — versions are immutable). Throws what loading or
- * probing throws (ModelLoadError, ModelRunError) before any write.
+ * probing throws (ModelLoadError, TensorError for a warm-up that does not fit) before any write.
  */
 export async function publishModel(env: Env, catalog: DurableObjectStub<ModelCatalog>, p: Publication): Promise<PutVersionResult> {
   const sha256 = await sha256Hex(p.bytes);
   const existing = await catalog.resolve(p.model, p.version);
   let result: PutVersionResult;
   if (existing && existing.version === p.version) {
-    result = existing.sha256 === sha256 ? { status: 'unchanged', record: existing } : { status: 'conflict', record: existing };
+    if (existing.sha256 !== sha256) result = { status: 'conflict', record: existing };
+    else if (p.probe?.warmup) {
+      const { verdict } = await loadAndProbe(p.bytes, p.probe);
+      result = { status: 'unchanged', record: (await catalog.setProbe(p.model, p.version, verdict!)) ?? existing };
+    } else result = { status: 'unchanged', record: existing };
   } else {
-    const loaded = await loadModel(p.bytes);
-    try {
-      if (p.probe) await probeModel(loaded, p.probe);
-    } finally {
-      await loaded.session.release();
-    }
+    const { loaded, verdict } = await loadAndProbe(p.bytes, p.probe);
     await putBlob(env.MODEL_BLOBS, sha256, p.bytes);
-    result = await catalog.putVersion({ model: p.model, version: p.version, sha256, bytes: p.bytes.byteLength, inputs: loaded.inputs, outputs: loaded.outputs });
+    result = await catalog.putVersion({
+      model: p.model, version: p.version, sha256, bytes: p.bytes.byteLength, inputs: loaded.inputs, outputs: loaded.outputs, ...(verdict && { probe: verdict }),
+    });
   }
   // Also after `unchanged`: a publish retried after the version was written still moves the alias.
   if (result.status !== 'conflict' && p.alias) await catalog.setAlias(p.model, p.alias, p.version);
   return result;
+}
+
+/** Loads the bytes (throws what loading throws) and, when asked, runs them once; the session is released either way. */
+async function loadAndProbe(bytes: Uint8Array, probe: Publication['probe']) {
+  const loaded = await loadModel(bytes);
+  try {
+    return { loaded, verdict: probe ? await probeModel(loaded, probe, probe.warmup) : undefined };
+  } finally {
+    await loaded.session.release();
+  }
 }

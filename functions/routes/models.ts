@@ -1,6 +1,7 @@
 /**
  * Model management (admin token): upload immutable versions, move aliases, delete unaliased versions. An upload
- * is published like every version (registry/publish-model.ts: loaded and run once before anything is written);
+ * is published like every version (registry/publish-model.ts: loaded and run once before anything is written —
+ * on generated inputs, whose verdict is reported, or on the `warmup` the query gives, which must pass);
  * a refused upload writes nothing.
  */
 import { Hono, type Context } from 'hono';
@@ -10,7 +11,7 @@ import { limitBody } from '../middleware/body-limit.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
 import { quote } from '../inference/quote.ts';
-import { ModelRunError } from '../inference/run-error.ts';
+import { parseWarmup } from '../inference/probe.ts';
 import { deleteBlob } from '../registry/blob-store.ts';
 import { NAME_PATTERN, pinningTask } from '../registry/model-record.ts';
 import { parseJson } from '../inference/binary-body.ts';
@@ -30,16 +31,13 @@ async function putVersion(c: Ctx) {
   const name = checkName(c.req.param('name')!, 'model name');
   const version = checkName(c.req.param('version')!, 'version');
   requireContentType(c, 'application/octet-stream');
+  // `?warmup=input:1x512,state:2x1x128,sr:=16000` (repeatable): its syntax is refused before the body is read.
+  const given = c.req.queries('warmup');
+  const warmup = given ? parseWarmup(given) : undefined;
   const { registry, config } = services(c.env);
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   await registry.ready();
-  let result;
-  try {
-    result = await registry.publish({ model: name, version, bytes, probe: { maxElements: config.maxTensorElements } });
-  } catch (e) {
-    if (e instanceof ModelRunError) fail(400, `the model loads but cannot run on inputs built from its metadata (dynamic dimensions 1, zeros): ${e.message}`);
-    throw e;
-  }
+  const result = await registry.publish({ model: name, version, bytes, probe: { maxElements: config.maxTensorElements, warmup } });
   if (result.status === 'conflict') fail(409, `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${result.record.sha256}); versions are immutable, upload under a new version`);
   return c.json(result.record, result.status === 'created' ? 201 : 200);
 }

@@ -57,24 +57,129 @@ describe('uploads', () => {
   });
 });
 
+/** Whether the catalog holds any version of `name` (the Durable Object's own rows, not a cached resolution). */
+const storedRows = (name: string) =>
+  runInDurableObject(env.MODEL_CATALOG.getByName('global'), (_: ModelCatalog, state: DurableObjectState) => state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
+const metadata = async (name: string) => ((await (await SELF.fetch(`http://edge/v2/models/${name}`)).json()) as { parameters: { version: string; probe?: unknown } }).parameters;
+const expectRefused = async (res: Response, status: number, pattern: RegExp, name: string) => {
+  const { error } = (await res.json()) as { error: string };
+  expect({ status: res.status, error }).toMatchObject({ status, error: expect.stringMatching(pattern) });
+  expect(await listModel(name)).toBeUndefined();
+  expect(await storedRows(name)).toEqual([]);
+};
+const withWarmup = (warmup: string | string[]) => (name: string, version: string, bytes: Uint8Array) => {
+  const q = new URLSearchParams();
+  for (const w of [warmup].flat()) q.append('warmup', w);
+  return SELF.fetch(`http://edge/v1/models/${name}/versions/${version}?${q}`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: bytes });
+};
+
 describe('uploads are run once before they are stored', () => {
-  const refused = async (bytes: Uint8Array, pattern: RegExp) => {
-    const name = uniqueName('probe');
-    const res = await upload(name, '1', bytes);
-    const { error } = (await res.json()) as { error: string };
-    expect({ status: res.status, error }).toMatchObject({ status: 400, error: expect.stringMatching(pattern) });
-    expect(await listModel(name)).toBeUndefined();
-    const rows = await runInDurableObject(env.MODEL_CATALOG.getByName('global'), (_: ModelCatalog, state: DurableObjectState) =>
-      state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
-    expect(rows).toEqual([]);
-  };
   it.each([
-    ['a Reshape that fits no input', reshapeModel([2, 2]), /cannot run on inputs built from its metadata \(dynamic dimensions 1, zeros\): .*cannot be reshaped/],
-    ['an Expand to 3·10¹⁰ elements', expandModel([100_000, 100_000, 3]), /cannot run .*Tensor shape is too large/],
-    ['an Expand to 1.2 GB, beyond the WASM heap bound', expandModel([100_000, 1000, 3]), /cannot run .*out of memory/],
-    ['outputs larger than a response may carry', tileModel([1000, 1000]), /output 'y' has shape \[1000,3000\] on inputs of batch 1: the outputs add up to more than the 300000 elements/],
+    ['an Expand to 1.2 GB at batch 1, beyond the WASM heap bound', expandModel([100_000, 1000, 3]), /cannot run on inputs built from its metadata \(dynamic dimensions 1, zeros\): out of memory/],
+    ['outputs larger than a response may carry at batch 1', tileModel([1000, 1000]), /output 'y' has shape \[1000,3000\] on inputs of batch 1: the outputs add up to more than the 300000 elements/],
     ['a fixed input shape larger than any request', identityModel('FP32', [1000, 1000]), /input 'x' has the fixed shape \[1000,1000\].*no request could run this model/],
-  ])('refuses %s (400) and stores nothing', (_, bytes, pattern) => refused(bytes, pattern));
+  ])('refuses %s (400) and stores nothing: larger inputs would only need more', async (_, bytes, pattern) => {
+    const name = uniqueName('probe');
+    await expectRefused(await upload(name, '1', bytes), 400, pattern, name);
+  });
+
+  it('reports a passing run on generated inputs in the answer and the metadata', async () => {
+    const name = uniqueName('probe-ok');
+    const res = await upload(name, '1', matmulModel());
+    expect(res.status).toBe(201);
+    const verdict = { ok: true, inputs: 'generated', shapes: 'x:1x3' };
+    expect(((await res.json()) as { probe: unknown }).probe).toEqual(verdict);
+    expect((await metadata(name)).probe).toEqual(verdict);
+  });
+
+  it.each([
+    // x [n, 3] reshaped to [2, 3]: runs only at n = 2; the probe's n = 1 (and its second try: `n` is a batch) fail.
+    ['a Reshape that fits only n = 2', reshapeModel([2, 3]), 'x:1x3', /cannot be reshaped to the requested shape. Input shape:\{1,3\}, requested shape:\{2,3\}/],
+    ['an Expand to 3·10¹⁰ elements', expandModel([100_000, 100_000, 3]), 'x:1x3', /Tensor shape is too large/],
+  ])('stores %s that fails on generated inputs (201) and reports the failed verdict', async (_, bytes, shapes, reason) => {
+    const name = uniqueName('probe-guess');
+    const res = await upload(name, '1', bytes);
+    expect(res.status).toBe(201);
+    const { probe } = (await res.json()) as { probe: { ok: boolean; inputs: string; shapes: string; error: string } };
+    expect(probe).toEqual({ ok: false, inputs: 'generated', shapes, error: expect.stringMatching(reason) });
+    expect(probe.error).not.toMatch(/\/mnt\/|\.cc:|OrtRun/);
+    expect((await metadata(name)).probe).toEqual(probe);
+    expect(await storedRows(name)).toHaveLength(1);
+  });
+
+  it('runs the warm-up instead: a good one stores with probe ok, and the model serves those shapes', async () => {
+    const name = uniqueName('warm-ok');
+    const res = await withWarmup('x:2x3')(name, '1', reshapeModel([2, 3]));
+    expect(res.status).toBe(201);
+    const verdict = { ok: true, inputs: 'warmup', shapes: 'x:2x3' };
+    expect(((await res.json()) as { probe: unknown }).probe).toEqual(verdict);
+    expect((await metadata(name)).probe).toEqual(verdict);
+    const run = await inferJson(name, { inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] });
+    expect(((await run.json()) as any).outputs[0]).toMatchObject({ name: 'y', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] });
+  });
+
+  it('takes values, scalars, several warmup parameters and ONNX names with colons; inputs of fixed shape may be left out', async () => {
+    // ConstantOfShape(shape [2]): the value decides the output; `shape` is fixed, so it may be left out (zeros).
+    const name = uniqueName('warm-val');
+    const res = await withWarmup('shape:2=3')(name, '1', constantOfShapeModel());
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'shape:2=3' });
+    const omitted = await withWarmup(',')(uniqueName('warm-empty'), '1', constantOfShapeModel());
+    expect(omitted.status).toBe(400);
+    const both = uniqueName('warm-two');
+    const two = await withWarmup(['a:2x4', 'b:2x4=1.5'])(both, '1', addModel());
+    expect(((await two.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'a:2x4,b:2x4=1.5' });
+  });
+
+  it.each([
+    ['a Reshape given the wrong size', reshapeModel([2, 3]), 'x:4x3', /^the model failed on the warm-up inputs \(x:4x3\): .*cannot be reshaped/],
+    ['a value that makes the output too large to allocate', constantOfShapeModel(), 'shape:2=100000', /^the model failed on the warm-up inputs \(shape:2=100000\): .*Tensor shape is too large/],
+    ['outputs larger than a response may carry', tileModel([1000, 1]), 'x:200x3', /output 'y' has shape \[200000,3\] on the warm-up inputs: the outputs add up to more than/],
+  ])('refuses %s with 400 when the warm-up fails, and stores nothing', async (_, bytes, warmup, pattern) => {
+    const name = uniqueName('warm-bad');
+    await expectRefused(await withWarmup(warmup)(name, '1', bytes), 400, pattern, name);
+  });
+
+  it.each([
+    ['', /^warmup is empty; give name:d1xd2x…\[=value\] per input, comma-separated \(e\.g\. input:1x512,state:2x1x128,sr:=16000/],
+    ['x', /^warmup entry 'x' is not name:d1xd2x…\[=value\]/],
+    ['x:1by3', /^warmup entry 'x:1by3' is not name:d1xd2x…/],
+    ['x:1x-3', /^warmup entry 'x:1x-3' is not/],
+    ['x:2x3,', /^warmup entry '' is not/],
+    ['x:2x3,x:2x3', /^warmup names input 'x' twice/],
+    ['x:99999999999999999999x3', /^warmup entry .*: a dimension is too large/],
+    ['y:2x3', /^warmup names 'y', which is not an input; the model takes 'x' \[-1,3\]/],
+    ['x:2x4', /^warmup: input 'x': shape \[2,4\] does not fit the model's \[-1,3\]/],
+    ['x:2x3x1', /^warmup: input 'x': shape \[2,3,1\] does not fit/],
+    ['x:2x3=abc', /^warmup: input 'x' element 0: expected a finite number, got NaN/],
+    ['x:2x3=', /^warmup: input 'x' element 0: expected a finite number, got ""/],
+    ['x:1000x1000', /^warmup: input 'x' of shape \[1000,1000\] has more elements than the 300000 a request may carry/],
+  ])('refuses the warm-up %j with a clear 400 before storing anything', async (warmup, pattern) => {
+    const name = uniqueName('warm-syntax');
+    await expectRefused(await withWarmup(warmup)(name, '1', reshapeModel([2, 3])), 400, pattern, name);
+  });
+
+  it('refuses a warm-up that leaves out an input with open dimensions', async () => {
+    const name = uniqueName('warm-missing');
+    await expectRefused(await withWarmup('a:1x4')(name, '1', addModel()), 400, /^warmup gives no shape for 'b' \[-1,4\]: every input with open dimensions \(-1\) needs one/, name);
+  });
+
+  it('the same bytes again with a warm-up: run again; a passing verdict replaces the stored one, a failing one changes nothing', async () => {
+    const name = uniqueName('warm-again');
+    const bytes = reshapeModel([2, 3]);
+    expect((await upload(name, '1', bytes)).status).toBe(201);
+    expect((await metadata(name)).probe).toMatchObject({ ok: false, inputs: 'generated' });
+    const failed = await withWarmup('x:3x3')(name, '1', bytes);
+    expect(failed.status).toBe(400);
+    expect((await metadata(name)).probe).toMatchObject({ ok: false, inputs: 'generated' });
+    const again = await withWarmup('x:2x3')(name, '1', bytes);
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'x:2x3' });
+    expect((await metadata(name)).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'x:2x3' });
+    // Without a warm-up the same bytes change nothing; other bytes under the version are still a 409.
+    expect(((await (await upload(name, '1', bytes)).json()) as { probe: unknown }).probe).toMatchObject({ ok: true, inputs: 'warmup' });
+    expect((await withWarmup('x:2x3')(name, '1', reshapeModel([3, 2]))).status).toBe(409);
+  });
 
   it('stores a model whose size depends on its input values, and answers its failures with 400', async () => {
     // ConstantOfShape(shape): zeros make an empty output, so the probe passes; the values decide at inference.
@@ -85,9 +190,10 @@ describe('uploads are run once before they are stored', () => {
     expect((await run([100_000, 100_000])).status).toBe(400);
   });
 
-  it('still serves the bundled models', async () => {
+  it('still serves the bundled models, which carry no probe verdict', async () => {
     const res = await inferJson('mnist-mlp', { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: new Array(784).fill(0) }] });
     expect(res.status).toBe(200);
+    expect((await metadata('mnist-mlp')).probe).toBeUndefined();
   });
 });
 
