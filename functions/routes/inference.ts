@@ -22,7 +22,7 @@ type Ctx = Context<{ Bindings: Env }>;
 const PLATFORM = 'onnxruntime_onnx';
 
 function metadata(record: VersionRecord, versions: string[]) {
-  return { name: record.model, versions, platform: PLATFORM, inputs: record.inputs, outputs: record.outputs, parameters: { version: record.version, sha256: record.sha256 } };
+  return { name: record.model, versions, platform: PLATFORM, inputs: record.inputs, outputs: record.outputs, parameters: { version: record.version, sha256: record.sha256, ...(record.probe && { probe: record.probe }) } };
 }
 
 async function modelMetadata(c: Ctx, ref?: string) {
