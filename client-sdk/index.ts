@@ -7,7 +7,7 @@
  * (Trainer, Participant) are optional peer dependencies, imported when first used; a MissingDependencyError names the
  * package to install.
  */
-export { EdgeClient, type EdgeClientOptions, type CallOptions, type InferOptions, type InferResult, type ModelMetadata, type ServerMetadata, type ModelSummary, type VersionRecord, type TaskStatus, type TaskSummary } from './edge/edge-client.ts';
+export { EdgeClient, type EdgeClientOptions, type CallOptions, type InferOptions, type InferResult, type ModelMetadata, type ServerMetadata, type ModelSummary, type VersionRecord, type TaskLifecycle, type TaskStatus, type TaskSummary } from './edge/edge-client.ts';
 export { type Tensor, type TensorInput, type Datatype, type TypedArray, TensorError } from './edge/tensors.ts';
 export { LocalModel, LocalModelError, ORT_WASM_FILES, webgpuAvailable, type LocalModelOptions, type LocalRunResult, type Provider, type RanOn } from './local/local-model.ts';
 export { CacheApiModelCache, MemoryModelCache, type ModelCache } from './local/model-cache.ts';

@@ -6,13 +6,13 @@
  * backoff and jitter, honouring Retry-After; an error answer becomes an EdgeError with the server's message.
  */
 import type { ModelSummary, TensorMeta, VersionRecord } from '../../federated/oip/model-records.ts';
-import type { TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
+import type { TaskLifecycle, TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
 import { EXECUTION_PROVIDER_HEADER, MODEL_SHA256_HEADER, MODEL_VERSION_HEADER } from '../../federated/http/headers.ts';
 import { EdgeError, request } from './http.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';
 import { type Tensor, type TensorInput, toTensor } from './tensors.ts';
 
-export type { ModelSummary, TensorMeta, VersionRecord, TaskStatus, TaskSummary, InferResponse };
+export type { ModelSummary, TensorMeta, VersionRecord, TaskLifecycle, TaskStatus, TaskSummary, InferResponse };
 
 export interface EdgeClientOptions {
   /** Base URL of the edge, e.g. https://fedge.example.workers.dev */
@@ -156,15 +156,39 @@ export class EdgeClient {
     return this.#json('/v1/tasks', { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, o);
   }
 
-  /** The tasks that exist, by name, a page at a time (GET /v1/tasks): pass `next` back as `after` for the next page. */
-  tasks(page: { after?: string; limit?: number } = {}, o?: CallOptions): Promise<{ tasks: TaskSummary[]; next?: string }> {
+  /**
+   * The tasks that exist, by name, a page at a time (GET /v1/tasks): pass `next` back as `after` for the next page.
+   * `status` keeps only running, paused or finished tasks (`active`: running or paused).
+   */
+  tasks(page: { after?: string; limit?: number; status?: TaskLifecycle | 'active' } = {}, o?: CallOptions): Promise<{ tasks: TaskSummary[]; next?: string }> {
     const q = new URLSearchParams();
     if (page.after !== undefined) q.set('after', page.after);
     if (page.limit !== undefined) q.set('limit', String(page.limit));
+    if (page.status !== undefined) q.set('status', page.status);
     return this.#json(`/v1/tasks${q.size ? `?${q}` : ''}`, {}, o);
   }
 
   task(name: string, o?: CallOptions): Promise<TaskStatus> {
     return this.#json(`/v1/tasks/${path(name)}`, {}, o);
+  }
+
+  /** Stops a task's clock (admin): its round waits where it is, devices' messages are refused until it resumes. */
+  pauseTask(name: string, o?: CallOptions): Promise<{ task: string; status: TaskLifecycle }> {
+    return this.#json(`/v1/tasks/${path(name, 'pause')}`, { method: 'POST', admin: true }, o);
+  }
+
+  /** Starts a paused task's clock again (admin): the current stage gets a full stageSeconds. */
+  resumeTask(name: string, o?: CallOptions): Promise<{ task: string; status: TaskLifecycle }> {
+    return this.#json(`/v1/tasks/${path(name, 'resume')}`, { method: 'POST', admin: true }, o);
+  }
+
+  /** Ends a task for good (admin): a round under way is abandoned; published versions stay served. */
+  finishTask(name: string, o?: CallOptions): Promise<{ task: string; status: 'finished' }> {
+    return this.#json(`/v1/tasks/${path(name, 'finish')}`, { method: 'POST', admin: true }, o);
+  }
+
+  /** Deletes a task and everything it stored (admin); the model versions it published stay. */
+  deleteTask(name: string, o?: CallOptions): Promise<{ task: string; deleted: true }> {
+    return this.#json(`/v1/tasks/${path(name)}`, { method: 'DELETE', admin: true }, o);
   }
 }

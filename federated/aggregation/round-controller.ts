@@ -7,7 +7,7 @@
  * too few devices for the round to succeed is kept open instead of abandoned — nobody has spent anything yet. A
  * stage that keeps receiving answers is not cut off: each answer gives it stageSeconds more, up to MAX_STAGE_FACTOR ×
  * stageSeconds after it opened; devices that are slow but coming make the round, devices that are gone cost one
- * stageSeconds after the last answer.
+ * stageSeconds after the last answer. Check-in that stays short of devices for idleSeconds expires.
  */
 import type { Stage } from '../secagg/messages.ts';
 
@@ -28,6 +28,8 @@ export interface RoundRules {
   stageSeconds: number;
   /** Fewest devices a round may start with: max(minDevices, threshold + 1). */
   minStart: number;
+  /** Check-in kept open this long without enough devices expires: the task pauses (nothing holds a round open for good). */
+  idleSeconds?: number | undefined;
 }
 
 /** Fewest devices a round may start with: the task's minDevices, and never fewer than SecAgg+ can unmask (t + 1). */
@@ -38,6 +40,8 @@ export type RoundAction =
   | { kind: 'wait' }
   /** Check-in is due but too few devices came, or no masked input came yet: keep the stage open until `deadline`. */
   | { kind: 'keep-open'; deadline: number }
+  /** Check-in has waited idleSeconds for enough devices: stop waiting (the task pauses; devices that came stay). */
+  | { kind: 'expire' }
   /** Close the stage (the server moves to the next). */
   | { kind: 'close' }
   /** Unmask is over: reconstruct the sum and publish. */
@@ -47,7 +51,12 @@ export type RoundAction =
 export function nextAction(p: StageProgress, rules: RoundRules, t: { now: number; deadline: number; opened?: number | undefined; force?: boolean; retryAt?: number | undefined }): RoundAction {
   const due = t.force === true || t.now >= t.deadline;
   if (p.answered < p.expected && !due) return { kind: 'wait' };
-  if (p.stage === 'advertise-keys' && p.answered < rules.minStart) return { kind: 'keep-open', deadline: t.now + rules.stageSeconds * 1000 };
+  if (p.stage === 'advertise-keys' && p.answered < rules.minStart) {
+    const expires = rules.idleSeconds === undefined || t.opened === undefined ? undefined : t.opened + rules.idleSeconds * 1000;
+    if (expires !== undefined && t.now >= expires) return { kind: 'expire' };
+    const next = t.now + rules.stageSeconds * 1000;
+    return { kind: 'keep-open', deadline: expires === undefined ? next : Math.min(next, expires) };
+  }
   // Each later stage begins with work on every device before its first answer — verifying k neighbours and sealing
   // k shares (share-keys), k mask expansions of d words (masked-input) — which may take far longer than the gaps
   // between answers, above all when one machine simulates a whole round (1,000 devices over 2 cores). With no

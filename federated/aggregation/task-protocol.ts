@@ -68,6 +68,11 @@ export interface TaskSettings {
   minDevices: number;
   /** Seconds each stage waits for devices before closing with whoever answered. */
   stageSeconds: number;
+  /**
+   * Seconds check-in waits for enough devices before the round expires and the task pauses (resume to wait again;
+   * the devices that checked in stay). Absent: DEFAULT_IDLE_SECONDS (task-settings.ts).
+   */
+  idleSeconds?: number;
   secagg: { neighbours: number; threshold: number };
   /**
    * Most devices one SecAgg+ instance (one aggregator Durable Object) takes. A round of more devices than this is
@@ -179,11 +184,15 @@ export interface RoundRecord {
   endedAt?: string;
 }
 
+export type TaskLifecycle = 'running' | 'paused' | 'finished';
+
 export interface TaskStatus {
   task: string;
   model: string;
   alias: string;
-  status: 'running' | 'finished';
+  /** running; paused (by the operator, or because check-in expired: `pausedReason`); finished (all rounds, or the operator). */
+  status: TaskLifecycle;
+  pausedReason?: string;
   round: number;
   stage: TaskStage;
   rounds: number;

@@ -33,6 +33,10 @@ export const DEFAULT_SHARD_SIZE = 100;
 
 /** Shortest stage: each stage is at least one alarm, and the alarm loop must not spin (1e-9 s did). */
 export const MIN_STAGE_SECONDS = 1;
+/** Check-in that waits this long for enough devices expires and pauses the task, unless the task says otherwise. */
+export const DEFAULT_IDLE_SECONDS = 3600;
+/** Longest a task may let check-in wait for devices (30 days). */
+export const MAX_IDLE_SECONDS = 30 * 24 * 3600;
 /** Largest stored settings (JSON): one SQLite row, and a spec is a few KB. */
 export const MAX_SETTINGS_BYTES = 256 * 1024;
 /** Deepest nesting of a JSON value in the settings (a spec is ~4 deep). */
@@ -68,6 +72,7 @@ export function validateTaskSettings(s: TaskSettings): void {
   if (jsonDepth(s, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) bad(`settings are nested deeper than ${MAX_JSON_DEPTH} levels`);
   if (JSON.stringify(s).length > MAX_SETTINGS_BYTES) bad(`settings (with the spec) are larger than ${MAX_SETTINGS_BYTES} bytes`);
   if (!(s.stageSeconds >= MIN_STAGE_SECONDS && s.stageSeconds <= 3600)) bad(`stageSeconds must be from ${MIN_STAGE_SECONDS} to 3600, got ${s.stageSeconds}`);
+  if (s.idleSeconds !== undefined && !(s.idleSeconds >= s.stageSeconds && s.idleSeconds <= MAX_IDLE_SECONDS)) bad(`idleSeconds must be from stageSeconds (${s.stageSeconds}) to ${MAX_IDLE_SECONDS}, got ${s.idleSeconds}`);
   if (s.shardSize !== undefined && !(Number.isInteger(s.shardSize) && s.shardSize >= 3)) bad(`shardSize must be an integer of at least 3, got ${s.shardSize}`);
   // One SecAgg+ instance holds at most shardSize devices: the graph, threshold and minimum apply per shard.
   const n = Math.min(s.devicesPerRound, s.shardSize ?? Infinity);

@@ -13,12 +13,13 @@ import { services } from '../services.ts';
 
 /**
  * The admin API as routes/models.ts and routes/tasks.ts declare it (adminAuth): everything under /v1/models,
- * creating a task, closing a stage, posting an evaluation.
+ * creating and deleting a task, closing a stage, posting an evaluation, pausing, resuming and finishing a task.
  */
 export function isAdminRoute(method: string, path: string): boolean {
   if (path === '/v1/models' || path.startsWith('/v1/models/')) return true;
   if (method === 'POST' && /^\/v1\/tasks\/?$/.test(path)) return true;
-  return method === 'POST' && /^\/v1\/tasks\/[^/]+\/(close-stage|evaluations)\/?$/.test(path);
+  if (method === 'DELETE' && /^\/v1\/tasks\/[^/]+\/?$/.test(path)) return true;
+  return method === 'POST' && /^\/v1\/tasks\/[^/]+\/(close-stage|evaluations|pause|resume|finish)\/?$/.test(path);
 }
 
 /** The origin a cross-origin browser may read the answer from, or null: admin routes only by name. */

@@ -71,6 +71,10 @@ export class Registry {
     return this.#write(async () => await this.catalog.setAlias(...args));
   }
 
+  deleteAlias(...args: Parameters<ModelCatalog['deleteAlias']>) {
+    return this.#write(async () => await this.catalog.deleteAlias(...args));
+  }
+
   deleteVersion(...args: Parameters<ModelCatalog['deleteVersion']>) {
     return this.#write(async () => await this.catalog.deleteVersion(...args));
   }

@@ -21,7 +21,7 @@ import { NAME_PATTERN, taskBaseAlias } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 import { type FederatedTask, MAX_RELAY_WAIT_SECONDS } from '../tasks/federated-task.ts';
 import type { Refusal } from '../tasks/task-answers.ts';
-import { findTask, listTasks, registerTask, type TaskEntry } from '../tasks/task-directory.ts';
+import { findTask, listTasks, registerTask, type TaskEntry, unregisterTask } from '../tasks/task-directory.ts';
 import { type ModelSpec, ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { HeadError, type HeadPlace, detectHead, headLayers } from '../../federated/model/head/index.ts';
 import { getBlob } from '../registry/blob-store.ts';
@@ -54,6 +54,8 @@ export const taskBody = z.object({
   shardSize: z.number().int().min(3).max(10_000).optional(),
   minDevices: z.number().int().min(1).optional(),
   stageSeconds: positive.max(3600).default(30), // minimum: task-settings.ts
+  /** Check-in that waits this long for enough devices expires and pauses the task (task-settings.ts: DEFAULT_IDLE_SECONDS). */
+  idleSeconds: positive.optional(),
   expectedDropout: z.number().min(0).max(0.6).default(0.3),
   secagg: z.object({ neighbours: z.number().int().min(2), threshold: z.number().int().min(2) }).optional(),
   update: z.object({ clip: positive.default(1), maxExamples: z.number().int().min(1).default(1000) }).default({ clip: 1, maxExamples: 1000 }),
@@ -292,18 +294,56 @@ async function closeStage(c: Ctx) {
   return c.json(r);
 }
 
+/** Pauses or resumes a task: its clock stops (nothing closes, no message is taken) or starts again. */
+function setRunning(running: boolean) {
+  return async (c: Ctx) => {
+    const s = await stub(c);
+    return c.json({ task: c.req.param('task'), ...unwrap(await (running ? s.resume() : s.pause())) });
+  };
+}
+
+/** Ends a task for good and releases its base pin: a finished task never publishes into the base again. */
+async function finishTask(c: Ctx) {
+  const r = unwrap(await (await stub(c)).finish());
+  if (r.base) await services(c.env).registry.deleteAlias(r.base.model, taskBaseAlias(c.req.param('task')!));
+  return c.json({ task: c.req.param('task'), status: r.status });
+}
+
+/**
+ * Deletes a task: finished first (its current round's aggregators discarded), its base pin released, its storage
+ * deleted, then its directory entry — in that order, so a retry after any failure finishes the job. The model
+ * versions it published stay in the registry (delete them under /v1/models).
+ */
+async function deleteTask(c: Ctx) {
+  const id = c.req.param('task')!;
+  const { stub: s } = await task(c);
+  const finished = await s.finish();
+  if (!('refused' in finished) && finished.base) await services(c.env).registry.deleteAlias(finished.base.model, taskBaseAlias(id));
+  await s.destroy();
+  await unregisterTask(c.env, id);
+  return c.json({ task: id, deleted: true });
+}
+
+/** Filters of GET /v1/tasks: `active` is running or paused. */
+const STATUS_FILTERS = ['running', 'paused', 'finished', 'active'] as const;
+
 /** Most tasks one page of GET /v1/tasks lists (each is one read of its object). */
 export const MAX_TASKS_PAGE = 100;
 
-/** GET /v1/tasks?after=&limit=: tasks by name, a page at a time; `next` is the `after` of the next page. */
+/**
+ * GET /v1/tasks?after=&limit=&status=: tasks by name, a page at a time; `next` is the `after` of the next page.
+ * `status` filters the page (so a filtered page may hold fewer than `limit` tasks while `next` says more follow).
+ */
 async function listTaskSummaries(c: Ctx) {
+  const status = c.req.query('status');
+  if (status !== undefined && !(STATUS_FILTERS as readonly string[]).includes(status)) fail(400, `status must be one of ${STATUS_FILTERS.join(', ')}`);
   const after = c.req.query('after') ?? '';
   if (after && !NAME_PATTERN.test(after)) fail(400, 'after must be a task name');
   const limit = c.req.query('limit') === undefined ? 50 : Number(c.req.query('limit'));
   if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_TASKS_PAGE)) fail(400, `limit must be an integer from 1 to ${MAX_TASKS_PAGE}`);
   const { names, more } = await listTasks(c.env, after, limit);
   const tasks = (await Promise.all(names.map(async (n) => c.env.FEDERATED_TASK.getByName(n).summary()))) as (TaskSummary | Refusal)[];
-  const listed = tasks.filter((t): t is TaskSummary => !('refused' in t));
+  const listed = tasks.filter((t): t is TaskSummary => !('refused' in t) && (status === undefined || t.status === status || (status === 'active' && t.status !== 'finished')));
   return c.json({ tasks: listed, ...(more && names.length ? { next: names.at(-1) } : {}) });
 }
 
@@ -311,7 +351,11 @@ export const taskRoutes = new Hono<{ Bindings: Env }>()
   .get('/', listTaskSummaries)
   .post('/', adminAuth(), limitBody((cfg) => cfg.maxModelBytes, 'task body'), createTask)
   .get('/:task', async (c) => c.json(unwrap(await (await stub(c)).status())))
+  .delete('/:task', adminAuth(), deleteTask)
   .post('/:task/close-stage', adminAuth(), closeStage)
+  .post('/:task/pause', adminAuth(), setRunning(false))
+  .post('/:task/resume', adminAuth(), setRunning(true))
+  .post('/:task/finish', adminAuth(), finishTask)
   .post('/:task/evaluations', adminAuth(), limitBody(() => 4096, 'evaluation body'), async (c) => {
     const body = await json(c, evaluationBody);
     return c.json(unwrap(await (await stub(c)).evaluation(body.round, body.accuracy)));

@@ -16,10 +16,10 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
-import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskStage, type TaskStatus, type TaskSummary, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskLifecycle, type TaskStage, type TaskStatus, type TaskSummary, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
 import { extendedDeadline, nextAction, roundMinimum } from '../../federated/aggregation/round-controller.ts';
-import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
+import { DEFAULT_IDLE_SECONDS, TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { concat, equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
 import { randomBytes, sha256, verify } from '../../federated/secagg/primitives.ts';
@@ -177,7 +177,8 @@ export class FederatedTask extends DurableObject<Env> {
    */
   async #advance(force: boolean): Promise<string | undefined> {
     const s = this.#store.settings();
-    if (!s) return;
+    // A paused task's stages do not move: no deadline passes, no round closes or publishes until it resumes.
+    if (!s || this.#paused()) return;
     try {
       return await this.#advanceOrThrow(s, force);
     } catch (e) {
@@ -216,8 +217,12 @@ export class FederatedTask extends DurableObject<Env> {
       'masked-input': () => ({ answered: state.survivors.length, expected: state.sharers.length }),
       unmask: () => ({ answered: Object.keys(state.unmasks).length, expected: state.survivors.length }),
     }[p.stage]();
-    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: roundMinimum(s) }, { now: Date.now(), deadline: p.deadline, opened: p.opened, force, retryAt: p.retryAt });
+    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: roundMinimum(s), idleSeconds: s.idleSeconds ?? DEFAULT_IDLE_SECONDS }, { now: Date.now(), deadline: p.deadline, opened: p.opened, force, retryAt: p.retryAt });
     if (action.kind === 'wait') return;
+    if (action.kind === 'expire') {
+      this.#pause(`check-in expired: ${progress.answered} of the ${roundMinimum(s)} devices a round needs checked in within ${s.idleSeconds ?? DEFAULT_IDLE_SECONDS} s`);
+      return;
+    }
     if (action.kind === 'keep-open') {
       // Too few devices have checked in yet (or no masked input arrived yet): keep the stage open rather than abandon the round.
       this.#store.setPointer({ ...p, deadline: action.deadline });
@@ -384,7 +389,7 @@ export class FederatedTask extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     // A shard's aggregator whose round is over deletes itself once its retention is over (#next set that alarm).
-    if (this.#shards.role() && this.#store.pointer()?.stage === 'finished') return this.ctx.storage.deleteAll();
+    if (this.#shards.role() && this.#store.pointer()?.stage === 'finished') return this.#discard();
     await this.#exclusive(() => this.#advance(false));
   }
 
@@ -407,7 +412,7 @@ export class FederatedTask extends DurableObject<Env> {
     const p = this.#store.pointer();
     const advertised = this.#store.countMessages(p.round, 'advertise-keys');
     return {
-      task: s.task, round: p.round, roundId: p.roundId, stage: p.stage, open: p.stage === 'advertise-keys' && advertised < s.devicesPerRound,
+      task: s.task, round: p.round, roundId: p.roundId, stage: p.stage, open: p.stage === 'advertise-keys' && advertised < s.devicesPerRound && !this.#paused(),
       graphSeed: p.graphSeed, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, minDevices: s.minDevices, length: updateLength(s),
       fixedPoint: fixedPointOf(s), distributedDp: ddgaussFor(s), weightsVersion: p.weightsVersion, training: s.training, privacy: s.privacy, spec: s.spec,
       ...(s.base && { base: s.base }), deadline: new Date(p.deadline).toISOString(),
@@ -476,6 +481,7 @@ export class FederatedTask extends DurableObject<Env> {
       await this.#advance(false);
       const p = this.#store.pointer();
       if (p.stage === 'finished') return refuse(422, 'the task has finished');
+      if (this.#paused()) return refuse(409, `the task is paused (${this.#paused()!.reason}); send again once it resumes`);
       // Past check-in, a sharded round's messages go to the sender's aggregator (the route asks shardFor first).
       if (this.#shards.round(p) && p.stage !== 'advertise-keys') return refuse(422, m.stage === 'advertise-keys' ? `check-in for round ${p.round} has closed; check in for the next round` : `${m.from} is not in a shard of round ${p.round}`);
       const state = await this.#state(s, p);
@@ -591,7 +597,7 @@ export class FederatedTask extends DurableObject<Env> {
     const progress = this.#shards.progress(p);
     const history = this.#store.history().map((h) => (progress && h.round === p.round && h.status === 'running' ? { ...h, ...progress } : h));
     return {
-      task: s.task, model: s.model, alias: s.alias, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage,
+      task: s.task, model: s.model, alias: s.alias, status: this.#lifecycle(p), ...(this.#paused() && { pausedReason: this.#paused()!.reason }), round: p.round, stage: p.stage,
       rounds: s.rounds, devicesPerRound: s.devicesPerRound, minDevices: roundMinimum(s), enrolledDevices: this.#store.deviceCount(),
       ...(s.base && { base: { model: s.base.model, version: s.base.version, trainable: s.base.trainable, layers: s.base.head.layers.flatMap((l) => l.nodes) } }),
       history, publishedVersions: history.filter((h) => h.version).map((h) => h.version!), privacy: s.privacy ? { ...s.privacy, maxSpent: this.#store.maxEpsilon() } : undefined,
@@ -605,9 +611,109 @@ export class FederatedTask extends DurableObject<Env> {
     if (!s || this.#shards.role()) return this.#noTask();
     const p = this.#store.pointer();
     return {
-      task: s.task, model: s.model, status: p.stage === 'finished' ? 'finished' : 'running', round: p.round, stage: p.stage, rounds: s.rounds,
+      task: s.task, model: s.model, status: this.#lifecycle(p), round: p.round, stage: p.stage, rounds: s.rounds,
       devicesPerRound: s.devicesPerRound, enrolledDevices: this.#store.deviceCount(), published: this.#store.publishedRounds(),
     };
+  }
+
+  // ---- lifecycle (admin) ---------------------------------------------------------------------------------------
+
+  #paused(): { reason: string; since: string } | undefined {
+    return this.#store.meta<{ reason: string; since: string }>('paused');
+  }
+
+  #lifecycle(p: RoundPointer): TaskLifecycle {
+    return p.stage === 'finished' ? 'finished' : this.#paused() ? 'paused' : 'running';
+  }
+
+  /** Stops the clock: the round stays where it is (its messages, sum and check-ins kept), nothing closes. */
+  #pause(reason: string): void {
+    this.#store.setMeta('paused', { reason, since: new Date().toISOString() });
+    void this.ctx.storage.deleteAlarm();
+    // Long polls see the task paused at once rather than at the end of their wait.
+    this.#wake();
+  }
+
+  /** Pauses the task (idempotent). A sharded round's shards run their stages on; the round completes on resume. */
+  pause(): Promise<{ status: TaskLifecycle } | Refusal> {
+    return this.#exclusive(async () => {
+      if (!this.#store.settings() || this.#shards.role()) return this.#noTask();
+      const p = this.#store.pointer();
+      if (p.stage === 'finished') return refuse(409, 'the task has finished; it cannot be paused');
+      if (!this.#paused()) this.#pause('paused by the operator');
+      return { status: this.#lifecycle(p) };
+    });
+  }
+
+  /** Resumes a paused task (idempotent): the current stage gets a full stageSeconds from now. */
+  resume(): Promise<{ status: TaskLifecycle } | Refusal> {
+    return this.#exclusive(async () => {
+      const s = this.#store.settings();
+      if (!s || this.#shards.role()) return this.#noTask();
+      const p = this.#store.pointer();
+      if (p.stage === 'finished') return refuse(409, 'the task has finished; it cannot be resumed');
+      if (this.#paused()) {
+        const now = Date.now();
+        this.ctx.storage.transactionSync(() => {
+          this.#store.deleteMeta('paused');
+          this.#store.setPointer({ ...p, opened: now, deadline: now + s.stageSeconds * 1000 });
+        });
+        await this.ctx.storage.setAlarm(now + s.stageSeconds * 1000);
+      }
+      return { status: this.#lifecycle(this.#store.pointer()) };
+    });
+  }
+
+  /**
+   * Ends the task now (idempotent): a round under way is abandoned (nothing of it is released), no round opens
+   * again; its published versions stay served. The caller releases the base pin (nothing will publish into it).
+   */
+  finish(): Promise<{ status: TaskLifecycle; base?: { model: string } } | Refusal> {
+    return this.#exclusive(async () => {
+      const s = this.#store.settings();
+      if (!s || this.#shards.role()) return this.#noTask();
+      const p = this.#store.pointer();
+      if (p.stage !== 'finished') {
+        const rec = this.#store.record(p.round);
+        this.ctx.storage.transactionSync(() => {
+          if (rec?.status === 'running') this.#store.setRecord({ ...rec, status: 'abandoned', reason: 'the task was finished by the operator', endedAt: new Date().toISOString() });
+          this.#store.deleteMeta('paused');
+          this.#store.setPointer({ ...p, stage: 'finished' });
+        });
+        this.#server = undefined;
+        this.#relays = {};
+        await this.ctx.storage.deleteAlarm();
+        // The current round's aggregators would only wait out their deadlines: they go now.
+        await this.#shards.discardRound(p);
+      }
+      return { status: 'finished' as const, ...(s.base && { base: { model: s.base.model } }) };
+    });
+  }
+
+  /** Deletes everything the task stored (finish first). Its published model versions are the registry's. */
+  destroy(): Promise<{ deleted: boolean }> {
+    return this.#exclusive(async () => {
+      if (!this.#store.settings() || this.#shards.role()) return { deleted: false };
+      await this.#shards.discardRound(this.#store.pointer());
+      await this.#discard();
+      return { deleted: true };
+    });
+  }
+
+  /** (Aggregator, task) Frees this object's storage and memory; it answers as a task that does not exist. */
+  async #discard(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.#server = undefined;
+    this.#relays = {};
+    this.#weightsCache = undefined;
+    this.#store.reset();
+    this.#wake();
+  }
+
+  /** (Aggregator) The task that started this shard was finished or deleted. */
+  async discardShard(): Promise<void> {
+    if (this.#shards.role()) await this.#exclusive(() => this.#discard());
   }
 
   /** Closes the current stage now (operators and tests; deadlines do the same). */

@@ -57,6 +57,7 @@ interface CoordinatorStub {
 }
 interface AggregatorStub {
   startShard(start: ShardStart): Promise<{ started: boolean }> | { started: boolean };
+  discardShard(): Promise<void>;
 }
 
 const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
@@ -265,6 +266,17 @@ export class ShardCoordination {
   reportAbandoned(s: TaskSettings, p: RoundPointer, role: ShardRole, reason: string): void {
     void this.#coordinator(s).shardReport(p.roundId, role.index, { status: 'abandoned', devices: s.devicesPerRound, reason })
       .catch((e) => console.error(`task ${s.task} round ${p.round} shard ${role.index}: the abandonment could not be reported:`, e));
+  }
+
+  /**
+   * (Coordinator) The task is finished or deleted mid-round: the current round's aggregators delete their storage
+   * now. Aggregators of earlier rounds delete theirs SHARD_RETENTION_MS after their round, as always.
+   */
+  async discardRound(p: RoundPointer): Promise<void> {
+    const r = this.round(p);
+    if (!r) return;
+    await Promise.all(r.members.map((_, j) => this.#aggregator(r.roundId, j).discardShard()));
+    this.#store.deleteMeta('shards');
   }
 
   /** An aggregator whose one round is over keeps its storage a while, then deletes it (FederatedTask.alarm). */

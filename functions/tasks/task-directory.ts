@@ -3,7 +3,8 @@
  * that does not exist is answered 404 without creating that task's Durable Object — whose storage would otherwise
  * come into being for any name anyone sends (200 GETs of random names made 600 SQLite files). It also keeps what
  * the Worker must know about a task before it reads a body for it: the largest message the task's rounds take.
- * The Worker side (`findTask`) caches entries per isolate: tasks are never deleted, so an entry never goes stale.
+ * The Worker side (`findTask`) caches entries per isolate; a deleted task's entry may linger in another isolate's
+ * cache, where it costs one call to the task's object, which answers 404 (its storage is gone).
  */
 import { DurableObject } from 'cloudflare:workers';
 
@@ -34,6 +35,10 @@ export class TaskDirectory extends DurableObject<Env> {
     return { names: rows.slice(0, limit), more: rows.length > limit };
   }
 
+  unregister(name: string): void {
+    this.#sql.exec('DELETE FROM tasks WHERE name = ?', name);
+  }
+
   /** Records a task that now exists (idempotent: a task's entry follows from its settings, which never change). */
   register(name: string, entry: TaskEntry): void {
     this.#sql.exec('INSERT INTO tasks (name, entry, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET entry = excluded.entry', name, JSON.stringify(entry), new Date().toISOString());
@@ -57,6 +62,11 @@ export async function findTask(env: Env, name: string): Promise<TaskEntry | unde
 export async function registerTask(env: Env, name: string, entry: TaskEntry): Promise<void> {
   await env.TASK_DIRECTORY.getByName('global').register(name, entry);
   known.set(name, entry);
+}
+
+export async function unregisterTask(env: Env, name: string): Promise<void> {
+  await env.TASK_DIRECTORY.getByName('global').unregister(name);
+  known.delete(name);
 }
 
 /** Up to `limit` existing tasks after `after`, by name. */

@@ -36,6 +36,11 @@ export class TaskStore {
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
+    this.reset();
+  }
+
+  /** Creates the schema (again, after the object's storage was deleted) and empties scratch. */
+  reset(): void {
     this.#sql.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS blobs (name TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (name, idx));
@@ -51,6 +56,9 @@ export class TaskStore {
   meta<T>(key: string): T | undefined {
     const row = this.#sql.exec('SELECT value FROM meta WHERE key = ?', key).toArray()[0];
     return row ? (JSON.parse(String(row.value)) as T) : undefined;
+  }
+  deleteMeta(key: string): void {
+    this.#sql.exec('DELETE FROM meta WHERE key = ?', key);
   }
   setMeta(key: string, value: unknown): void {
     this.#sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, JSON.stringify(value));

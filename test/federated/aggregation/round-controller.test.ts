@@ -23,6 +23,15 @@ describe('round controller', () => {
     expect(nextAction({ stage: 'advertise-keys', answered: 3, expected: 10 }, rules, at(2_000))).toEqual({ kind: 'wait' });
   });
 
+  it('expires check-in that stayed short of devices for idleSeconds after it opened (the deadline never passes that point)', () => {
+    const idle = { ...rules, idleSeconds: 25 };
+    expect(nextAction({ stage: 'advertise-keys', answered: 3, expected: 10 }, idle, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'keep-open', deadline: 20_000 });
+    expect(nextAction({ stage: 'advertise-keys', answered: 3, expected: 10 }, idle, { now: 20_000, deadline: 20_000, opened: 0 })).toEqual({ kind: 'keep-open', deadline: 25_000 });
+    expect(nextAction({ stage: 'advertise-keys', answered: 0, expected: 10 }, idle, { now: 25_000, deadline: 25_000, opened: 0 })).toEqual({ kind: 'expire' });
+    // Enough devices came: the round starts however long check-in took.
+    expect(nextAction({ stage: 'advertise-keys', answered: 4, expected: 10 }, idle, { now: 90_000, deadline: 90_000, opened: 0 })).toEqual({ kind: 'close' });
+  });
+
   it('waits up to MAX_STAGE_FACTOR × stageSeconds for a stage\'s first answer (devices work before answering), then closes', () => {
     const patience = MAX_STAGE_FACTOR * 10_000;
     expect(nextAction({ stage: 'masked-input', answered: 0, expected: 6 }, rules, { now: 10_000, deadline: 10_000, opened: 0 })).toEqual({ kind: 'keep-open', deadline: patience });
