@@ -119,4 +119,29 @@ describe('fedge quantize', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/commands:\n  quantize /);
   });
+
+  it('fedge quantize --help prints its usage and exits 0; an unknown option is one line of error and one of usage, exit 2, no stack trace', () => {
+    for (const args of [['quantize', '--help'], ['quantize', '-h'], ['help', 'quantize'], ['quantize', 'a.onnx', 'b.onnx', '--help']]) {
+      const r = fedge(...args);
+      expect(r.status, args.join(' ')).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^usage: fedge quantize <in\.onnx> <out\.onnx>/);
+      expect(r.stdout).toContain('--max-deviation');
+    }
+    for (const args of [['quantize', '--bogus'], ['quantize', 'a', 'b', '--mode', 'int4'], ['frobnicate']]) {
+      const r = fedge(...args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines, r.stderr).toHaveLength(2);
+      expect(lines[0]).toMatch(/^fedge: /);
+      expect(lines[1]).toMatch(/^usage: fedge .*\((fedge quantize --help|fedge help)/);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+  });
+
+  it('npm run fedge runs the CLI from a clone, before any build (package.json: node cli/fedge.ts)', () => {
+    const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.fedge).toBe('node cli/fedge.ts');
+  });
 });
