@@ -59,7 +59,7 @@ describe('CORS', () => {
   it('with FEDGE_CORS_ORIGINS = *, inference answers any origin but admin routes answer none (null included)', async () => {
     expect((await preflight('/v2/models/x/infer', 'https://app.example', 'POST')).headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
     for (const origin of ['https://evil.example', 'null']) {
-      for (const [path, method] of [['/v1/models/x/versions/1', 'PUT'], ['/v1/models/x/aliases/a', 'PUT'], ['/v1/models/x/versions/1', 'DELETE'], ['/v1/tasks', 'POST'], ['/v1/tasks/t/close-stage', 'POST'], ['/v1/tasks/t/evaluations', 'POST']] as const) {
+      for (const [path, method] of [['/v1/models/x/versions/1', 'PUT'], ['/v1/models/x/aliases/a', 'PUT'], ['/v1/models/x/versions/1', 'DELETE'], ['/v1/tasks', 'POST'], ['/v1/tasks/t/close-stage', 'POST'], ['/v1/tasks/t/evaluations', 'POST'], ['/v1/tasks/t/pause', 'POST'], ['/v1/tasks/t/resume', 'POST'], ['/v1/tasks/t/finish', 'POST'], ['/v1/tasks/t', 'DELETE']] as const) {
         const res = await preflight(path, origin, method);
         expect({ path, method, origin, allow: res.headers.get('Access-Control-Allow-Origin') }).toEqual({ path, method, origin, allow: null });
       }
