@@ -20,11 +20,29 @@ export const OIP: Record<string, string> = {
 
 /**
  * Inputs a model needs that are not "any values of any small size": silero's sample rate selects one of two If
- * branches (anything else is an error by design) and its STFT needs a 512-sample window at 16 kHz.
+ * branches (anything else is an error by design) and its STFT needs a 512-sample window at 16 kHz. v4 keeps its
+ * LSTM state as `h` and `c`, v5 and v6 as one `state` [2, batch, 128].
  */
 export const OVERRIDES: Record<string, Record<string, { shape: number[]; values?: number[] }>> = {
   'silero-vad.onnx': { sr: { shape: [], values: [16000] }, input: { shape: [1, 512] }, h: { shape: [2, 1, 64] }, c: { shape: [2, 1, 64] } },
+  'silero-vad-v5.onnx': { input: { shape: [1, 512] }, state: { shape: [2, 1, 128] }, sr: { shape: [], values: [16000] } },
+  'silero-vad-v6.onnx': { input: { shape: [1, 512] }, state: { shape: [2, 1, 128] }, sr: { shape: [], values: [16000] } },
 };
+
+/**
+ * The upload's `warmup` query for a file with OVERRIDES (`input:1x512,state:2x1x128,sr:=16000`): the same shapes and
+ * fill values the inference below uses; undefined for the files that need none.
+ */
+export function warmupOf(file: string): string | undefined {
+  const o = OVERRIDES[file];
+  return o && Object.entries(o).map(([name, { shape, values }]) => `${name}:${shape.join('x')}${values?.length === 1 ? `=${values[0]}` : ''}`).join(',');
+}
+
+/** PUT /v1/models/{name}/versions/{version} with the file's bytes, and `?warmup=` when given. */
+export function uploadTo(url: string, name: string, version: string, bytes: Uint8Array, warmup?: string): Promise<Response> {
+  const query = warmup === undefined ? '' : `?${new URLSearchParams({ warmup })}`;
+  return fetch(`${url}/v1/models/${name}/versions/${version}${query}`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: bytes });
+}
 /** Every open dimension in the generated inputs; small, and not 1, so a batch of one cannot hide a broadcast bug. */
 export const OPEN_DIM = 3;
 
