@@ -43,8 +43,7 @@ export interface WarmupInput {
 }
 
 const WARMUP_SYNTAX = 'name:d1xd2x…[=value] per input, comma-separated (e.g. input:1x512,state:2x1x128,sr:=16000; a scalar has no dimensions)';
-/** `name:1x512=v`: the name is everything before the last `:` that a shape follows (ONNX names may hold `:`). */
-const WARMUP_ENTRY = /^(.+):(\d+(?:x\d+)*)?(?:=(.*))?$/s;
+const DIMS = /^\d+(?:x\d+)*$/;
 
 /**
  * Parses the `warmup` query parameter(s): `name:d1xd2…[=value]`, comma-separated, one entry per input; several
@@ -56,14 +55,19 @@ export function parseWarmup(params: readonly string[]): WarmupInput[] {
   if (entries.every((e) => e.trim() === '')) refuseTensor(`warmup is empty; give ${WARMUP_SYNTAX}`);
   const seen = new Set<string>();
   return entries.map((entry) => {
-    const m = WARMUP_ENTRY.exec(entry.trim());
-    if (!m) refuseTensor(`warmup entry ${quote(entry)} is not ${WARMUP_SYNTAX}`);
-    const [, name, dims, value] = m;
-    if (seen.has(name!)) refuseTensor(`warmup names input ${quote(name!)} twice`);
-    seen.add(name!);
+    // `name:1x512=v`: the value is everything after the first `=`; the name everything before the last `:` ahead of
+    // it, so ONNX names with `:` (`onnx::Flatten_0`) work, names with `,` or `=` do not. Linear in the entry's length.
+    const text = entry.trim();
+    const eq = text.indexOf('=');
+    const head = eq < 0 ? text : text.slice(0, eq);
+    const colon = head.lastIndexOf(':');
+    const [name, dims] = [head.slice(0, colon), head.slice(colon + 1)];
+    if (colon < 1 || (dims !== '' && !DIMS.test(dims))) refuseTensor(`warmup entry ${quote(entry)} is not ${WARMUP_SYNTAX}`);
+    if (seen.has(name)) refuseTensor(`warmup names input ${quote(name)} twice`);
+    seen.add(name);
     const shape = dims ? dims.split('x').map(Number) : [];
     if (shape.some((d) => !Number.isSafeInteger(d))) refuseTensor(`warmup entry ${quote(entry)}: a dimension is too large`);
-    return { name: name!, shape, value };
+    return { name, shape, value: eq < 0 ? undefined : text.slice(eq + 1) };
   });
 }
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { addModel, constantOfShapeModel, expandModel, identityModel, matmulModel, reshapeModel, tileModel } from '../../fixtures/onnx-models.ts';
 import { ADMIN, inferJson, upload, uploadOk, uniqueName } from '../helpers.ts';
 import type { ModelCatalog } from '../../../functions/registry/model-catalog.ts';
+import { ElemType, encodeModel, node, valueInfo } from '../../../federated/model/onnx-graph.ts';
 
 const listModel = async (name: string) => {
   const { models } = (await (await SELF.fetch('http://edge/v2/models')).json()) as { models: { name: string }[] };
@@ -129,6 +130,10 @@ describe('uploads are run once before they are stored', () => {
     const both = uniqueName('warm-two');
     const two = await withWarmup(['a:2x4', 'b:2x4=1.5'])(both, '1', addModel());
     expect(((await two.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'a:2x4,b:2x4=1.5' });
+    // An exporter's name such as onnx::x: the shape follows the last ':'.
+    const colons = encodeModel({ name: 'colons', node: [node('Identity', ['onnx::x'], ['y'])], input: [valueInfo('onnx::x', ElemType.FLOAT, ['n', 3])], output: [valueInfo('y', ElemType.FLOAT, ['n', 3])] });
+    const named = await withWarmup('onnx::x:2x3=-0.5')(uniqueName('warm-colon'), '1', colons);
+    expect(((await named.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'onnx::x:2x3=-0.5' });
   });
 
   it.each([
@@ -146,6 +151,8 @@ describe('uploads are run once before they are stored', () => {
     ['x:1by3', /^warmup entry 'x:1by3' is not name:d1xd2x…/],
     ['x:1x-3', /^warmup entry 'x:1x-3' is not/],
     ['x:2x3,', /^warmup entry '' is not/],
+    [':2x3', /^warmup entry ':2x3' is not/],
+    ['x:2x3:4', /^warmup names 'x:2x3', which is not an input/], // the shape follows the last ':'
     ['x:2x3,x:2x3', /^warmup names input 'x' twice/],
     ['x:99999999999999999999x3', /^warmup entry .*: a dimension is too large/],
     ['y:2x3', /^warmup names 'y', which is not an input; the model takes 'x' \[-1,3\]/],
