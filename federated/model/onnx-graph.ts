@@ -1,15 +1,15 @@
 /**
- * Thin builders over the ONNX protobuf schema (onnx-proto, protobufjs): tensors, value infos, nodes,
+ * Thin builders over the ONNX protobuf schema (onnx-protobuf.ts, no protobuf library): tensors, value infos, nodes,
  * and model encode/decode. Element type numbers follow onnx.proto `TensorProto.DataType`.
  */
-import onnxProto from 'onnx-proto';
+import { type IGraphProto, type INodeProto, type ITensorProto, type IValueInfoProto, type ModelProto as ModelMessage, onnx } from './onnx-protobuf.ts';
 import { OnnxFormatError } from './onnx-format-error.ts';
 
-export const onnx = onnxProto.onnx;
-export type ModelProto = onnxProto.onnx.ModelProto;
-export type GraphProto = onnxProto.onnx.IGraphProto;
-export type NodeProto = onnxProto.onnx.INodeProto;
-export type TensorProto = onnxProto.onnx.ITensorProto;
+export { onnx };
+export type ModelProto = ModelMessage;
+export type GraphProto = IGraphProto;
+export type NodeProto = INodeProto;
+export type TensorProto = ITensorProto;
 
 export const ElemType = {
   FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, BOOL: 9,
@@ -35,7 +35,7 @@ export function int64Tensor(name: string, dims: number[], values: number[]): Ten
   return rawTensor(name, dims, ElemType.INT64, BigInt64Array.from(values, (v) => BigInt(v)));
 }
 
-export function valueInfo(name: string, elemType: number, shape: Dim[]): onnxProto.onnx.IValueInfoProto {
+export function valueInfo(name: string, elemType: number, shape: Dim[]): IValueInfoProto {
   return {
     name,
     type: { tensorType: { elemType, shape: { dim: shape.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },

@@ -1,10 +1,8 @@
 /**
- * Setup of the workers test pool: protobufjs (through onnx-proto) writes the way it does in the deployed bundle.
- * In this pool protobufjs finds Node's `require` and writes strings of 40+ characters through workerd's Buffer,
- * whose utf8Write refuses its arguments; a bundled Worker has no `require`, so protobufjs uses its own UTF-8
- * writer. Dropping its Buffer here makes the pool take the bundle's path (publishing a model from a task included).
+ * Setup of the workers test pool (vitest.config.ts setupFiles). It used to make protobufjs (through onnx-proto) write
+ * strings the way the deployed bundle does: in this pool protobufjs found Node's `require` and wrote strings of 40+
+ * characters through workerd's Buffer, whose utf8Write refuses its arguments. ONNX is now encoded and decoded by
+ * federated/model/onnx-protobuf.ts, which never touches Buffer (TextEncoder/TextDecoder only), so the pool and the
+ * bundle take the same path with nothing to set up. Kept empty until the setupFiles entry goes.
  */
-import protobuf from '../../node_modules/onnx-proto/node_modules/protobufjs/minimal.js';
-
-(protobuf.util as { Buffer: unknown }).Buffer = null;
-protobuf.configure();
+export {};
