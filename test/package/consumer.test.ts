@@ -28,6 +28,8 @@ const webApp = join(tmp, 'web-app'); // fedge + onnxruntime-web (LocalModel), st
 const deviceApp = join(tmp, 'device-app'); // fedge + onnxruntime-web + TensorFlow.js: LocalModel, Trainer, Participant
 let server: LocalServer;
 let tarball: string;
+/** The example app's origin (its dist/ is built by test f) and an edge that lists that origin by name. */
+let example: Promise<{ site: { url: string }; named: LocalServer }>;
 const closers: (() => Promise<unknown>)[] = [];
 
 /** The system's Node 20: the first `node` on PATH outside any node_modules (npm scripts put ours, Node 22, first). */
@@ -48,12 +50,22 @@ async function systemNode(): Promise<{ path: string; version: string } | undefin
 beforeAll(async () => {
   const started = startLocalServer({ persistTo: join(tmp, 'state') });
   started.then((s) => closers.push(() => s.stop())).catch(() => undefined);
+  // The example's static server first, so its origin is known; its edge starts while the package is packed.
+  example = serveFolder(join(deviceApp, 'dist'), join(deviceApp, 'dist/ort')).then(async (site) => {
+    closers.push(site.close);
+    const named = await startLocalServer({ persistTo: join(tmp, 'state-named'), vars: { FEDGE_CORS_ORIGINS: new URL(site.url).origin } });
+    closers.push(() => named.stop());
+    return { site, named };
+  });
+  example.catch(() => undefined);
   tarball = await packFedge(tmp);
   await Promise.all([installApp(nodeApp, tarball), installApp(webApp, tarball, ['onnxruntime-web']), installApp(deviceApp, tarball, ['onnxruntime-web', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm'])]);
   server = await started;
 });
 
 afterAll(async () => {
+  // The example's edge may still be starting: wait for it, so that it is stopped too.
+  await example?.catch(() => undefined);
   await Promise.allSettled(closers.map((c) => c()));
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -106,6 +118,58 @@ describe('the packed package, installed into an app', () => {
       expect(published.versions, label).toHaveLength(1);
     }
   });
+
+  it('(f) the example app (examples/web-app), built by Vite against the tarball and served from its own origin: EdgeClient, LocalModel and three Participants in Chromium through a round that publishes — with the edge listing its origin, and with `*`', async () => {
+    for (const f of ['index.html', 'vite.config.js', 'src']) cpSync(join(ROOT, 'examples/web-app', f), join(deviceApp, f), { recursive: true });
+    await run(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build'], { cwd: deviceApp });
+    const { site, named } = await example;
+    const other = await serveFolder(join(deviceApp, 'dist'), join(deviceApp, 'dist/ort'));
+    closers.push(other.close);
+    const browser = await launchChromium();
+    closers.push(() => browser.close());
+    const { train } = loadMnist();
+    type Page = Awaited<ReturnType<typeof browser.context.newPage>>;
+    const text = (tab: Page, id: string) => tab.evaluate((i) => (globalThis as unknown as { document: { getElementById(i: string): { textContent: string } } }).document.getElementById(i).textContent, id);
+
+    for (const [label, edge] of [['named origin', named], ['wildcard', server]] as const) {
+      const task = `example-${label === 'wildcard' ? 'any' : 'named'}`;
+      const created = await fetch(`${edge.url}/v1/tasks`, {
+        method: 'POST', headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          task, model: task, base: { model: 'mnist-mlp', version: '1' }, rounds: 1, devicesPerRound: 3, minDevices: 3, secagg: { neighbours: 2, threshold: 2 },
+          stageSeconds: 600, training: { epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' },
+          privacy: { l2NormClip: 1, noiseMultiplier: 1.1, delta: 1e-5, epsilon: 10 }, enrollmentToken: 'token-0123456789abcdef',
+        }),
+      });
+      expect(created.status, `${label}: ${await created.clone().text()}`).toBe(201);
+      const tabs = await Promise.all([0, 1, 2].map(async (k) => {
+        const tab = await browser.context.newPage();
+        await tab.goto(`${site.url}?edge=${encodeURIComponent(edge.url)}&task=${task}&token=token-0123456789abcdef&device=${label.replace(' ', '-')}-${k}`);
+        await tab.evaluate(() => (globalThis as unknown as { fedgeExample: { ready: Promise<void> } }).fedgeExample.ready);
+        return tab;
+      }));
+      expect(await text(tabs[0]!, 'edge-status'), label).toMatch(/served by the edge and runs on this device too \((wasm|webgpu)\)/);
+      const outcomes = await Promise.all(tabs.map((tab, k) => tab.evaluate(
+        async ([x, y]) => {
+          const app = (globalThis as unknown as { fedgeExample: { addExamples(x: number[], y: number[]): number; join(): Promise<{ status: string; epsilon?: number } | undefined> } }).fedgeExample;
+          app.addExamples(x, y);
+          return app.join();
+        },
+        [Array.from(train.x.subarray((2000 + 100 * k) * 784, (2100 + 100 * k) * 784)), Array.from(train.y.subarray(2000 + 100 * k, 2100 + 100 * k))] as const,
+      )));
+      expect(outcomes.map((o) => o?.status), `${label}: ${await text(tabs[0]!, 'round')}`).toEqual(['unmasked', 'unmasked', 'unmasked']);
+      expect(await text(tabs[0]!, 'round'), label).toMatch(new RegExp(`the edge now serves ${task} version r1`));
+      expect(await text(tabs[0]!, 'budget'), label).toMatch(/Privacy spent on task .*: ε = \d+\.\d\d of this device's budget of 10/);
+      expect(((await (await fetch(`${edge.url}/v2/models/${task}`)).json()) as { versions: string[] }).versions, label).toEqual(['r1']);
+      await Promise.all(tabs.map((t) => t.close()));
+    }
+
+    // A page on an origin the edge does not list: the SDK says the request may have been blocked by CORS, and where.
+    const blocked = await browser.context.newPage();
+    await blocked.goto(`${other.url}?edge=${encodeURIComponent(named.url)}`);
+    await blocked.evaluate(() => (globalThis as unknown as { fedgeExample: { ready: Promise<void> } }).fedgeExample.ready);
+    expect(await text(blocked, 'edge-status')).toMatch(new RegExp(`EdgeError: no response from ${named.url.replace(/[.]/g, '\\.')}/v2/models/mnist-mlp .*blocked — by CORS \\(the edge's FEDGE_CORS_ORIGINS must list this page's origin\\)`));
+  }, 300_000);
 
   it('(b) a page bundled by esbuild and by Vite runs EdgeClient and LocalModel (WASM) in Chromium', async () => {
     const web = join(webApp, 'web');
