@@ -137,8 +137,13 @@ export class EdgeClient {
 
   // ---- model management (admin) ----------------------------------------------------------------------------
 
-  uploadModel(name: string, version: string, onnx: Uint8Array, o?: CallOptions): Promise<VersionRecord> {
-    return this.#json(`/v1/models/${path(name, 'versions', version)}`, { method: 'PUT', admin: true, headers: { 'Content-Type': 'application/octet-stream' }, body: onnx as Uint8Array<ArrayBuffer> }, o);
+  /**
+   * Uploads a version (admin). `warmup` gives the inputs it must run on before it is stored (`name:1x512,sr:=16000`,
+   * HTTP API: uploads); without it, a run on inputs built from the metadata that fails is reported in `probe`.
+   */
+  uploadModel(name: string, version: string, onnx: Uint8Array, o?: CallOptions & { warmup?: string }): Promise<VersionRecord> {
+    const query = o?.warmup === undefined ? '' : `?warmup=${encodeURIComponent(o.warmup)}`;
+    return this.#json(`/v1/models/${path(name, 'versions', version)}${query}`, { method: 'PUT', admin: true, headers: { 'Content-Type': 'application/octet-stream' }, body: onnx as Uint8Array<ArrayBuffer> }, o);
   }
 
   setAlias(name: string, alias: string, version: string, o?: CallOptions): Promise<{ model: string; alias: string; version: string; sha256: string }> {

@@ -20,6 +20,15 @@ export interface TensorMeta {
   featurizer?: Featurizer;
 }
 
+/** How an uploaded version ran once before it was stored: on inputs built from its metadata, or the uploader's warm-up. */
+export interface ProbeVerdict {
+  ok: boolean;
+  inputs: 'generated' | 'warmup';
+  shapes: string;
+  /** ORT's reason, when the run on generated inputs failed. */
+  error?: string;
+}
+
 export interface VersionRecord {
   model: string;
   version: string;
@@ -28,6 +37,8 @@ export interface VersionRecord {
   inputs: TensorMeta[];
   outputs: TensorMeta[];
   createdAt: string;
+  /** Only for versions uploaded since uploads report it (not bundled or task-published ones). */
+  probe?: ProbeVerdict;
 }
 
 export interface ModelSummary {

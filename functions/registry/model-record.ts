@@ -1,22 +1,11 @@
 /** What the catalog stores about a model version (the records are shared with the SDK) and the names it accepts. */
-import type { VersionRecord as SharedVersionRecord } from '../../federated/oip/model-records.ts';
-export type { ModelSummary, TensorMeta } from '../../federated/oip/model-records.ts';
-
 /**
- * How an uploaded version ran once at upload (inference/probe.ts). `inputs`: `generated` from its metadata (open
- * dimensions 1, zeros; a failure there is stored as `ok: false`, not refused) or the uploader's `warmup` (a failure
- * there is refused, so a stored warm-up verdict is always ok). `shapes`: what it ran on, in the warm-up syntax.
+ * VersionRecord's `probe`: how an uploaded version ran once at upload (inference/probe.ts). `inputs`: `generated` from
+ * its metadata (open dimensions 1, zeros; a failure there is stored as `ok: false`, not refused) or the uploader's
+ * `warmup` (a failure there is refused, so a stored warm-up verdict is always ok). `shapes`: what it ran on, in the
+ * warm-up syntax.
  */
-export interface ProbeVerdict {
-  ok: boolean;
-  inputs: 'generated' | 'warmup';
-  shapes: string;
-  /** ORT's reason, when the run on generated inputs failed. */
-  error?: string;
-}
-
-/** A version's record; `probe` only for versions uploaded since uploads report it (not bundled or task-published ones). */
-export type VersionRecord = SharedVersionRecord & { probe?: ProbeVerdict };
+export type { ModelSummary, ProbeVerdict, TensorMeta, VersionRecord } from '../../federated/oip/model-records.ts';
 
 /** Names of models, versions and aliases: URL-safe, short, no leading punctuation. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
