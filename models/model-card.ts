@@ -25,6 +25,15 @@ export async function heldOutAccuracy(bytes: Uint8Array, inputShape: number[], s
   return ok / set.n;
 }
 
+/**
+ * What each output index means, from the spec's labels: the card says it, since the ONNX graph (and so the edge's
+ * metadata) names the output but not its classes.
+ */
+export function outputLabels(spec: { outputName: string; labels: string[] }): Record<string, { labels: string[]; meaning: string }> {
+  const name = spec.outputName;
+  return { [name]: { labels: spec.labels, meaning: `softmax over the labels, in this order: ${spec.labels.map((l, i) => `${name}[${i}] is ${l}`).join(', ')}` } };
+}
+
 export async function writeCard(name: string, test: Examples = RECIPES[name]!.load().test): Promise<void> {
   const dir = new URL(`./${name}/`, import.meta.url);
   const card = JSON.parse(readFileSync(new URL('card.json', dir), 'utf8'));
@@ -38,6 +47,7 @@ export async function writeCard(name: string, test: Examples = RECIPES[name]!.lo
     sizeRatio: Number((int8.length / fp32.length).toFixed(4)), quantization: 'weight-only int8, per output channel, symmetric',
     quantizedWeights: report.quantized.map((q) => q.weight),
   };
+  card.outputs = outputLabels(card.spec);
   card.heldOut = { examples: test.n };
   card.evaluatedWith = `onnxruntime-node, ${test.n} held-out examples`;
   writeFileSync(new URL('card.json', dir), JSON.stringify(card, null, 2) + '\n');

@@ -57,8 +57,10 @@ writeFileSync(join(assets, 'sample-digits.json'), JSON.stringify({ x: Array.from
 // The bundled models' cards, for "Try a model" (what each was trained on, how well it does, its bytes' sha256).
 const cardFiles = readdirSync(join(root, 'models'), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(root, 'models', d.name, 'card.json'))).map((d) => join(root, 'models', d.name, 'card.json'));
 const cards = Object.fromEntries(cardFiles.map((f) => {
-  const c = JSON.parse(readFileSync(f, 'utf8')) as { name: string; data: string; training: object; fp32?: object; int8?: object };
-  return [c.name, { data: c.data, training: c.training, fp32: c.fp32, int8: c.int8 }];
+  const c = JSON.parse(readFileSync(f, 'utf8')) as { name: string; spec: { outputName: string; labels: string[] }; outputs?: object; data: string; training: object; fp32?: object; int8?: object };
+  // Which class each output index is (a card written before cards said so: its spec's labels, in output order).
+  const outputs = c.outputs ?? { [c.spec.outputName]: { labels: c.spec.labels } };
+  return [c.name, { data: c.data, training: c.training, fp32: c.fp32, int8: c.int8, outputs }];
 }));
 mkdirSync(join(assets, 'cards'));
 writeFileSync(join(assets, 'cards', 'index.json'), JSON.stringify(cards));
