@@ -78,6 +78,28 @@ describe('EdgeClient', () => {
     await expect(edge.deleteVersion('client-mm', '1')).rejects.toMatchObject({ status: 409 });
   });
 
+  it('task lifecycle: pauseTask, tasks({ status }), resumeTask, finishTask, deleteTask', async () => {
+    const spec = { format: MODEL_SPEC_FORMAT, name: 'life', inputShape: [4], inputName: 'input', outputName: 'probabilities', labels: ['a', 'b', 'c'], layers: [{ type: 'dense', units: 3, activation: 'softmax' }] };
+    await edge.createTask({ task: 'client-life', model: 'client-life', spec, weights: toBase64(new Uint8Array(60)), rounds: 2, devicesPerRound: 3, minDevices: 3, enrollmentToken: 'token-0123456789abcdef' });
+    expect(await edge.pauseTask('client-life')).toEqual({ task: 'client-life', status: 'paused' });
+    expect((await edge.tasks({ status: 'paused' })).tasks.map((t) => t.task)).toContain('client-life');
+    expect((await edge.tasks({ status: 'running' })).tasks.map((t) => t.task)).not.toContain('client-life');
+    expect(await edge.resumeTask('client-life')).toEqual({ task: 'client-life', status: 'running' });
+    expect(await edge.finishTask('client-life')).toEqual({ task: 'client-life', status: 'finished' });
+    expect((await edge.task('client-life')).status).toBe('finished');
+    expect(await edge.deleteTask('client-life')).toEqual({ task: 'client-life', deleted: true });
+    await expect(edge.task('client-life')).rejects.toMatchObject({ name: 'EdgeError', status: 404 });
+    await expect(new EdgeClient({ url: server.url }).pauseTask('x')).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('uploads Silero VAD v5: stored with a failed probe on generated inputs, then ok with warm-up inputs; a failing warm-up is refused', async () => {
+    const silero = new Uint8Array(readFileSync(join(import.meta.dirname, '../fixtures/third-party/silero-vad-v5.onnx')));
+    expect((await edge.uploadModel('client-vad', '1', silero)).probe).toMatchObject({ ok: false, inputs: 'generated', error: expect.stringMatching(/Pad reflect/) });
+    expect((await edge.uploadModel('client-vad', '1', silero, { warmup: 'input:1x512,state:2x1x128,sr:=16000' })).probe).toMatchObject({ ok: true, inputs: 'warmup' });
+    await expect(edge.uploadModel('client-vad', '2', silero, { warmup: 'input:1x1,state:2x1x128,sr:=16000' })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/warm-up/) });
+    await expect(edge.model('client-vad', '2')).rejects.toMatchObject({ status: 404 });
+  });
+
   it('lists tasks a page at a time, and a task says how many devices its rounds wait for', async () => {
     // 2 inputs → 2 classes: 6 parameters.
     const spec = { format: MODEL_SPEC_FORMAT, name: 'client-tiny', inputShape: [2], layers: [{ type: 'dense', units: 2, activation: 'softmax' }], inputName: 'input', outputName: 'probabilities', labels: ['a', 'b'] };
