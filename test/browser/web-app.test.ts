@@ -1,8 +1,10 @@
 /**
  * The web app in Chromium (playwright-core), served by the Worker as static assets from the real local server:
  * loads without console errors; a digit drawn with the mouse is classified correctly by the edge and on the device;
- * a round joined from the browser completes together with simulated devices; the task's charts render (screenshot
- * saved under test-results/); the controls work from the keyboard alone and all have accessible names.
+ * a round joined from the browser completes together with simulated devices; the task's charts render (screenshots
+ * saved under test-results/, desktop and phone, light and dark); a task is paused, resumed, finished and deleted
+ * from the watch panel; nothing is wider than a phone; the controls work from the keyboard alone and all have
+ * accessible names.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,8 +39,8 @@ beforeAll(async () => {
   page = await browser.context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  // A 5xx is a bug: say which request got it (the console only says 'Failed to load resource').
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
+  // An error answer is a bug: say which request got it (the console only says 'Failed to load resource').
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
   await page.setViewportSize({ width: 1280, height: 1400 });
   await page.goto(server.url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
@@ -67,6 +69,37 @@ async function drawDigit(selector: string, pixels: Float32Array): Promise<void> 
   }
 }
 
+/**
+ * What sticks out sideways at the current viewport: the page scrolling sideways, any box past the right edge, any
+ * text past it, any element whose content is wider than its box (outside the .scroll regions that scroll themselves).
+ */
+function phoneOverflow(): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = [];
+    const vw = document.documentElement.clientWidth;
+    const name = (e: Element) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${typeof e.className === 'string' && e.className ? `.${e.className.split(' ').join('.')}` : ''}`;
+    if (document.documentElement.scrollWidth > innerWidth) out.push(`the page scrolls sideways: scrollWidth ${document.documentElement.scrollWidth} > ${innerWidth}`);
+    for (const e of document.querySelectorAll('body *')) {
+      if (e.closest('.scroll') || !(e as HTMLElement).getClientRects().length) continue;
+      const r = e.getBoundingClientRect();
+      if (r.right > vw + 1) out.push(`${name(e)} reaches ${Math.round(r.right)} px`);
+      const cs = getComputedStyle(e);
+      if (cs.display !== 'inline' && cs.overflowX === 'visible' && !/^(INPUT|SELECT|TEXTAREA)$/.test(e.tagName) && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0) {
+        out.push(`${name(e)}: content ${e.scrollWidth} px wide in a ${e.clientWidth} px box`);
+      }
+    }
+    const texts = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = texts.nextNode(); n; n = texts.nextNode()) {
+      if (!n.textContent?.trim() || n.parentElement!.closest('.scroll')) continue;
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      const past = [...range.getClientRects()].find((r) => r.width > 0 && (r.right > vw + 1 || r.left < -1));
+      if (past) out.push(`text "${n.textContent.trim().slice(0, 40)}" in ${name(n.parentElement!)} reaches ${Math.round(past.right)} px`);
+    }
+    return out.slice(0, 12);
+  });
+}
+
 const prediction = (where: string) => page.locator(`#try-results tr[data-where="${where}"]`).getAttribute('data-prediction');
 
 describe('the web app served by the Worker', () => {
@@ -83,9 +116,15 @@ describe('the web app served by the Worker', () => {
     const picks: number[] = [];
     for (let i = 0; picks.length < 3; i++) if (!picks.some((j) => test.y[j] === test.y[i])) picks.push(i);
     let correct = 0;
+    // An empty pad says it is one; the hint goes at the first stroke and is back after Clear.
+    const hint = page.locator('#try-canvas + .pad-hint');
+    await page.click('#try-clear');
+    expect(await hint.isVisible()).toBe(true);
+    expect(await hint.innerText()).toMatch(/Draw a digit here/);
     for (const i of picks) {
       await page.click('#try-clear');
       await drawDigit('#try-canvas', test.x.subarray(i * 784, (i + 1) * 784));
+      expect(await hint.isVisible()).toBe(false);
       // Strokes classify as they go; the last classification (the whole digit) is the one shown.
       await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { classify(): Promise<void> } } }).fedgeApp.tryPanel.classify());
       const edge = await prediction('edge'), device = await prediction('device');
@@ -101,6 +140,8 @@ describe('the web app served by the Worker', () => {
     await page.selectOption('#try-model', 'spam-bow');
     await expect.poll(() => page.locator('#try-status').innerText()).toMatch(/spam-bow version/);
     expect(await page.locator('#try-digit').isHidden()).toBe(true);
+    // Its card says which output index is spam (models/spam-bow/card.json: outputs).
+    await expect.poll(() => page.locator('#try-card').innerText()).toMatch(/output: probabilities\[0\] = ham, probabilities\[1\] = spam/);
     await page.fill('#try-message', 'URGENT!!! You have WON a $1,000,000 cash prize. Click here now to claim your FREE money, limited offer!!!');
     // The page sends the message itself (BYTES), not a vector it computed: the edge featurizes it.
     const sent = page.waitForRequest((r) => r.method() === 'POST' && /\/v2\/models\/spam-bow(\/versions\/[^/]+)?\/infer$/.test(r.url()));
@@ -175,8 +216,13 @@ describe('the web app served by the Worker', () => {
     // The watch panel draws the finished round: three uPlot charts and the published version.
     await page.waitForFunction(() => (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 1, undefined, { timeout: 30_000 });
     const charts = await page.locator('.chart canvas').evaluateAll((cs) => cs.map((c) => (c as HTMLCanvasElement).width));
-    expect(charts).toHaveLength(3);
+    // Accuracy and devices; this task has no differential privacy, so no ε chart but a sentence saying why.
+    expect(charts).toHaveLength(2);
     for (const w of charts) expect(w).toBeGreaterThan(100);
+    expect(await page.locator('#chart-privacy').innerText()).toMatch(/without differential privacy/);
+    // Legends name the series, with no "--" placeholders for values.
+    for (const legend of await page.locator('.chart .u-legend').allInnerTexts()) expect(legend).not.toContain('--');
+    expect(await page.locator('#chart-devices .u-legend').innerText()).toMatch(/checked in[\s\S]*in the sum[\s\S]*dropped out/);
     expect(await page.locator('#watch-versions').innerText()).toMatch(/round 1: published web-round@r1 from 4 devices' masked updates — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
     expect(await page.locator('#watch-status').innerText()).toMatch(/devices train the head of mnist-mlp@1 \(/);
     // The baseline: the base model before any round, on the same digits.
@@ -207,6 +253,54 @@ describe('the web app served by the Worker', () => {
     await expect.poll(() => page.locator('#train-status').innerText(), { timeout: 30_000 }).toBe(`round 1: waiting for ${needs - 1} more devices (1 checked in; a round needs ${needs} and takes up to 5)`);
     await page.click('#train-cancel');
     await expect.poll(() => page.locator('#train-status').innerText()).toMatch(/cancelled on this device/);
+    expect(problems).toEqual([]);
+  });
+
+  it('the watch panel pauses, resumes, finishes and deletes a task (admin token), each button only where it applies', async () => {
+    const task = 'web-lifecycle';
+    await page.fill('#task-name', task);
+    await page.click('#admin-task button[type="submit"]');
+    await expect.poll(() => page.locator('#admin-status').innerText(), { timeout: 30_000 }).toMatch(new RegExp(`^created task ${task}|error|\\w+Error`, 'i'));
+    expect(await page.locator('#admin-status').innerText()).toMatch(new RegExp(`^created task ${task}`));
+    await page.click('#watch-form button[type="submit"]'); // the form filled in the task to watch
+    const state = () => page.locator('#watch-state').innerText();
+    const buttons = () => page.locator('#watch-actions button:visible').allInnerTexts();
+    // The task list says each task's state too, in step with the status line for the watched one.
+    const listed = () => page.locator('#task-list tr', { has: page.locator(`a:text-is("${task}")`) }).locator('td').nth(2).innerText();
+    await expect.poll(state, { timeout: 10_000 }).toBe('state: active');
+    expect(await buttons()).toEqual(['Pause', 'Finish', 'Delete…']);
+    await expect.poll(listed, { timeout: 10_000 }).toBe('active');
+
+    await page.click('#task-pause');
+    await expect.poll(state).toBe('state: paused');
+    expect(await buttons()).toEqual(['Resume', 'Finish', 'Delete…']);
+    expect(await page.locator('#watch-status').innerText()).toMatch(new RegExp(`^${task}: paused`));
+    expect((await status(server.url, task)).status).toBe('paused');
+    await expect.poll(listed).toBe('paused');
+
+    await page.click('#task-resume');
+    await expect.poll(state).toBe('state: active');
+    expect(await buttons()).toEqual(['Pause', 'Finish', 'Delete…']);
+    expect((await status(server.url, task)).status).toBe('running');
+
+    await page.click('#task-finish');
+    await expect.poll(state).toBe('state: finished');
+    expect(await buttons()).toEqual(['Delete…']);
+    expect((await status(server.url, task)).status).toBe('finished');
+    await expect.poll(listed).toBe('finished');
+
+    // Delete asks first; dismissed, nothing happens.
+    const asked: string[] = [];
+    page.once('dialog', (d) => (asked.push(d.message()), void d.dismiss()));
+    await page.click('#task-delete');
+    expect(asked).toEqual([expect.stringMatching(new RegExp(`^Delete the task ${task} `))]);
+    expect((await fetch(`${server.url}/v1/tasks/${task}`)).status).toBe(200);
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#task-delete');
+    await expect.poll(() => page.locator('#watch-action-status').innerText()).toBe(`deleted the task ${task}`);
+    expect((await fetch(`${server.url}/v1/tasks/${task}`)).status).toBe(404);
+    expect(await page.locator('#watch-actions').isHidden()).toBe(true);
+    expect(await page.locator('#task-list a', { hasText: task }).count()).toBe(0);
     expect(problems).toEqual([]);
   });
 
@@ -250,15 +344,57 @@ describe('the web app served by the Worker', () => {
     expect(published.length).toBeGreaterThanOrEqual(2);
     expect(published[0]).toMatchObject({ unmasked: 5, submitted: 5 });
     expect(published[1]!.epsilon!).toBeGreaterThan(published[0]!.epsilon!); // ε accumulates
+    // The task list's row for the watched task says what the status line says (it lagged a round behind).
+    const { line, cells } = await page.evaluate((t) => ({
+      line: document.getElementById('watch-status')!.textContent!,
+      cells: [...[...document.querySelectorAll('#task-list tr')].find((r) => r.querySelector('a')?.textContent === t)?.querySelectorAll('td') ?? []].map((c) => c.textContent),
+    }), task);
+    const said = /round (\d+ of \d+) \(([\w-]+)\);.*; (\d+) published/.exec(line)!;
+    expect(cells.slice(3, 5)).toEqual([said[1], said[2]]);
+    expect(cells[6]).toBe(said[3]);
+    // ε: the device's (example-level DP); client-level only for a task with distributed DP.
+    const privacyLegend = await page.locator('#chart-privacy .u-legend').innerText();
+    expect(privacyLegend).toContain('max device ε (example-level)');
+    if (!s.distributedDp) expect(privacyLegend).not.toContain('client-level');
+    for (const legend of await page.locator('.chart .u-legend').allInnerTexts()) expect(legend).not.toContain('--');
     const rounds = await page.locator('#watch-versions li').allInnerTexts();
     expect(rounds[0]).toMatch(new RegExp(`^round 1: published ${task}@r1 from 5 devices' masked updates — \\d+\\.\\d\\d % on 300 held-out digits; ε spent per device up to \\d+\\.\\d\\d`));
     expect(await page.locator('#demo-log li').first().innerText()).toMatch(/^round 1: 5 of 5 simulated devices' masked updates in the sum; ε spent per device up to/);
+    await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-demo.png') });
+    await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-demo-watch.png') });
+    // The page with everything on it: the bundled model's card (its full sha256), the demo's rounds and charts.
+    await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string }): Promise<void> } } }).fedgeApp.tryPanel.refresh({ model: 'mnist-mlp' }));
+    await expect.poll(() => page.locator('#try-card').innerText()).toMatch(/sha256 [0-9a-f]{64}/);
+    await page.setViewportSize({ width: 390, height: 844 });
+    // Nothing wider than a phone's screen: no sideways scrolling, no box past the edge and no text spilling out of
+    // its box (a 64-character hash did, with every box in place). The task table scrolls in its own region.
+    expect(await phoneOverflow()).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'web-app-phone.png'), fullPage: true });
+    await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-phone-demo.png') });
+    // Dark: the charts draw again in the stylesheet's dark tokens (axes, grid, series, legend), not on a light card.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.waitForSelector('.charts[data-scheme="dark"]');
+    expect(await phoneOverflow()).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'web-app-phone-dark.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 1400 });
+    const look = await page.evaluate(() => {
+      const chart = getComputedStyle(document.querySelector('.chart')!), legend = getComputedStyle(document.querySelector('.chart .u-legend')!);
+      return { chart: chart.backgroundColor, legend: legend.color, body: getComputedStyle(document.body).color };
+    });
+    expect(look.chart).toBe('rgba(0, 0, 0, 0)');
+    expect(look.legend).toBe(look.body);
+    await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-dark-watch.png') });
+    await page.screenshot({ path: join(artifacts, 'web-app-desktop-dark.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.waitForSelector('.charts[data-scheme="light"]');
+    await page.screenshot({ path: join(artifacts, 'web-app-desktop.png'), fullPage: true });
     // The visitor's browser joins as the sixth device (Help train is filled in with the demo task and its token).
     expect(await page.locator('#train-task').inputValue()).toBe(task);
     await page.click('#train-samples');
     await expect.poll(() => page.locator('#train-count').innerText()).toMatch(/^20 examples/);
     await page.click('#train-join');
-    await page.waitForFunction(() => /in the sum/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 120_000 });
+    await expect.poll(() => page.locator('#train-status').innerText(), { timeout: 120_000 }).toMatch(/in the sum|skipped|Error|error/);
+    expect(await page.locator('#train-status').innerText()).toMatch(/in the sum/);
     const joined = Number(/^round (\d+)/.exec(await page.locator('#train-status').innerText())![1]);
     await expect.poll(async () => (await status(server.url, task)).history.find((h) => h.round === joined)?.status, { timeout: 60_000 }).toBe('published');
     expect((await status(server.url, task)).history.find((h) => h.round === joined)).toMatchObject({ submitted: 6, unmasked: 6 });
@@ -270,19 +406,6 @@ describe('the web app served by the Worker', () => {
     // Integer round ticks only.
     const ticks = await page.locator('#chart-accuracy .u-axis').first().innerText();
     expect(ticks.split(/\s+/).filter((t) => /^\d*\.\d+$/.test(t))).toEqual([]);
-    await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-demo.png') });
-    await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-demo-watch.png') });
-    await page.setViewportSize({ width: 390, height: 844 });
-    // Nothing wider than a phone's screen (what would be: listed).
-    const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391 && !e.closest('.scroll')).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`).slice(0, 8));
-    expect(wide).toEqual([]);
-    await page.screenshot({ path: join(artifacts, 'web-app-phone.png'), fullPage: true });
-    await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-phone-demo.png') });
-    await page.setViewportSize({ width: 1280, height: 1400 });
-    await page.screenshot({ path: join(artifacts, 'web-app-desktop.png'), fullPage: true });
-    await page.emulateMedia({ colorScheme: 'dark' });
-    await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-dark-watch.png') });
-    await page.emulateMedia({ colorScheme: 'light' });
     expect(problems).toEqual([]);
   }, 300_000);
 

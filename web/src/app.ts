@@ -16,7 +16,7 @@ const trainPanel = new TrainPanel(edge, () => tryPanel.samples());
 const watchPanel = new WatchPanel(edge, (model, version) => {
   void tryPanel.refresh({ model, version });
   document.getElementById('try')!.scrollIntoView();
-});
+}, () => new EdgeClient({ url: location.origin, adminToken: (document.getElementById('admin-token') as HTMLInputElement).value.trim() || undefined }));
 new AdminPanel(location.origin, () => void tryPanel.refresh());
 const demoPanel = new DemoPanel(location.origin, (task, token) => {
   trainPanel.use(task, token);

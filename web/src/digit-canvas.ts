@@ -47,7 +47,13 @@ export class DigitCanvas {
   clear(): void {
     this.#ctx.fillStyle = '#000';
     this.#ctx.fillRect(0, 0, SIZE, SIZE);
-    this.#inked = false;
+    this.#ink(false);
+  }
+
+  /** Whether anything is drawn; the canvas says so too (data-empty: the page's "draw here" hint shows while empty). */
+  #ink(inked: boolean): void {
+    this.#inked = inked;
+    this.canvas.dataset.empty = String(!inked);
   }
 
   /** Paints a 28×28 digit (0…1) onto the canvas, e.g. a sample for keyboard users. */
@@ -60,7 +66,7 @@ export class DigitCanvas {
       this.#ctx.fillStyle = `rgb(${v},${v},${v})`;
       this.#ctx.fillRect((i % 28) * cell, Math.floor(i / 28) * cell, cell, cell);
     }
-    this.#inked = true;
+    this.#ink(true);
   }
 
   #point(e: PointerEvent): { x: number; y: number } {
@@ -80,7 +86,7 @@ export class DigitCanvas {
     c.moveTo(a.x, a.y);
     c.lineTo(b.x, b.y);
     c.stroke();
-    this.#inked = true;
+    if (!this.#inked) this.#ink(true);
   }
 
   /** The drawing as a 784-value MNIST input (zeros when nothing is drawn). */

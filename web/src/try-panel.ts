@@ -17,6 +17,8 @@ interface ModelCard {
   training: { command: string; epochs: number; optimizer: string };
   fp32?: { file: string; bytes: number; sha256: string; heldOutAccuracy: number };
   int8?: { file: string; bytes: number; sha256: string; heldOutAccuracy: number };
+  /** Each output's classes by index (e.g. the spam model's probabilities: [0] ham, [1] spam). */
+  outputs?: Record<string, { labels: string[]; meaning?: string }>;
 }
 
 export class TryPanel {
@@ -54,15 +56,28 @@ export class TryPanel {
    * What is known of this version: its model card (the bundled models': data, held-out accuracy, size, sha256, how it
    * was trained), or the task round that published it.
    */
-  async #describe(meta: ModelMetadata): Promise<(Node | string)[]> {
+  #card(model: string): Promise<ModelCard | undefined> {
     this.#cards ??= fetch('/assets/cards/index.json').then((r) => r.json() as Promise<Record<string, ModelCard>>).catch(() => ({}));
-    const card = (await this.#cards)[meta.name];
+    return this.#cards.then((cards) => cards[model]);
+  }
+
+  /** The classes of a model's output by index: its card's (any version of a bundled model), else labelsFor's. */
+  async #labels(meta: ModelMetadata, output: string, classes: number): Promise<string[]> {
+    const labels = (await this.#card(meta.name))?.outputs?.[output]?.labels;
+    return labels?.length === classes ? labels : labelsFor(meta, classes);
+  }
+
+  async #describe(meta: ModelMetadata): Promise<(Node | string)[]> {
+    const card = await this.#card(meta.name);
     const build = card && [card.int8, card.fp32].find((b) => b?.sha256 === meta.parameters.sha256);
     if (card && build) {
+      // Which output index is which class, where that is not just the index (the spam model: [1] is spam).
+      const outputs = Object.entries(card.outputs ?? {}).filter(([, o]) => o.labels.some((l, i) => l !== String(i)));
       return [el('h3', { textContent: 'Model card' }), el('ul', {}, [
         el('li', { textContent: `data: ${card.data}` }),
-        el('li', { textContent: `held-out accuracy ${(build.heldOutAccuracy * 100).toFixed(2)} %; ${(build.bytes / 1024).toFixed(0)} KiB (${build.file}); sha256 ${meta.parameters.sha256}` }),
-        el('li', { textContent: `trained with \`${card.training.command}\` (${card.training.epochs} epochs, ${card.training.optimizer})` }),
+        ...outputs.map(([name, o]) => el('li', { className: 'outputs', textContent: `output: ${o.labels.map((l, i) => `${name}[${i}] = ${l}`).join(', ')}` })),
+        el('li', {}, [`held-out accuracy ${(build.heldOutAccuracy * 100).toFixed(2)} %; ${(build.bytes / 1024).toFixed(0)} KiB (${build.file}); sha256 `, el('code', { className: 'hash', textContent: meta.parameters.sha256 })]),
+        el('li', {}, ['trained with ', el('code', { textContent: card.training.command }), ` (${card.training.epochs} epochs, ${card.training.optimizer})`]),
       ])];
     }
     const round = /^r(\d+)$/.exec(meta.parameters.version)?.[1];
@@ -165,10 +180,10 @@ export class TryPanel {
     } catch (e) {
       return say('try-status', (e as Error).message, 'error');
     }
-    const row = (where: string, r: { probabilities: ArrayLike<number>; ms: number; provider: string; output: string } | Error) => {
+    const row = (where: string, r: { probabilities: ArrayLike<number>; ms: number; provider: string; output: string; labels: string[] } | Error) => {
       if (r instanceof Error) return el('tr', {}, [el('th', { scope: 'row', textContent: where }), el('td', { colSpan: 3, textContent: errorText(r), className: 'error' })]);
       // A classifier's answer is its best classes; any other model's, its first output's values.
-      const [best, second] = ranked(r.probabilities, labelsFor(meta, r.probabilities.length));
+      const [best, second] = ranked(r.probabilities, r.labels);
       const answer = kind === 'generic' ? `${r.output} ${preview(r.probabilities)}` : `${best!.label} (${(best!.p * 100).toFixed(1)} %)${second ? `, then ${second.label} (${(second.p * 100).toFixed(1)} %)` : ''}`;
       return el('tr', { dataset: { where: where.toLowerCase(), prediction: kind === 'generic' ? preview(r.probabilities) : best!.label } }, [
         el('th', { scope: 'row', textContent: where }),
@@ -180,9 +195,11 @@ export class TryPanel {
     const [edge, local] = await Promise.all([
       this.#edge.infer(meta.name, inputs, { version: meta.parameters.version })
         .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, output: Object.keys(r.outputs)[0]!, ms: r.ms, provider: `edge (${r.provider ?? '?'})` }))
+        .then(async (r) => ({ ...r, labels: await this.#labels(meta, r.output, r.probabilities.length) }))
         .catch((e: Error) => e),
       this.#localModel(meta).then((m) => m.run(inputs))
         .then((r) => ({ probabilities: Object.values(r.outputs)[0]!.data as Float32Array, output: Object.keys(r.outputs)[0]!, ms: r.ms, provider: r.ranOn }))
+        .then(async (r) => ({ ...r, labels: await this.#labels(meta, r.output, r.probabilities.length) }))
         .catch((e: Error) => e),
     ]);
     if (seq !== this.#seq) return; // a newer drawing is being classified
