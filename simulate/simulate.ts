@@ -25,6 +25,9 @@
 import type { Baselines } from './finetune-scenario.ts';
 import type { NamedWeight } from '../federated/model/model-spec.ts';
 import type { LabelledSet } from '../models/data/mnist.ts';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { LocalServer } from '../test/e2e/local-server.ts';
 import type { ServedIo } from './simulation.ts';
 import { SimulateUsageError, USAGE, describeRun, parseSimulateArgs, privacyLine, recipeLine } from './options.ts';
@@ -65,27 +68,6 @@ if (o.scenario === 'scale') {
   process.exit(0);
 }
 
-const tf = await import('@tensorflow/tfjs');
-const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
-const { tmpdir } = await import('node:os');
-const { join } = await import('node:path');
-const { useNodeWasm } = await import('../client-sdk/training/node-backend.ts');
-const { buildTfjsModel, readTfjsWeights } = await import('../federated/model/tfjs-model.ts');
-const { importOnnxWeights } = await import('../federated/model/onnx-import.ts');
-const { loadMnist } = await import('../models/data/mnist.ts');
-const { nonIidShards } = await import('../models/data/non-iid.ts');
-const { progressBar } = await import('../models/progress.ts');
-const { mnistMlp } = await import('../models/specs.ts');
-const { startLocalServer } = await import('../test/e2e/local-server.ts');
-const { peakRssOfGroup } = await import('./process-memory.ts');
-const { lineChartSvg } = await import('./line-chart.ts');
-const { runSimulation, servedAccuracy } = await import('./simulation.ts');
-const { RECIPES, baselines, finetuneData, trainCentrally } = await import('./finetune-scenario.ts');
-const { writePng } = await import('./svg-to-png.ts');
-const { EdgeClient } = await import('../client-sdk/edge/edge-client.ts');
-const { exportOnnx } = await import('../federated/model/onnx-export.ts');
-const { quantizeModel } = await import('../federated/model/quantize.ts');
-
 /** Values per MNIST digit: what a base model's one input must take per example for the simulation to feed it. */
 const DIGIT = 28 * 28;
 
@@ -124,8 +106,6 @@ async function resolveBase(url: string, base: NonNullable<typeof o.base>): Promi
   return { version: meta.parameters.version, io: { input: input.name, exampleShape, output: output.name } };
 }
 
-useNodeWasm();
-await tf.setBackend('wasm');
 let server: LocalServer | undefined, state: string | undefined;
 let url = o.url;
 try {
@@ -134,6 +114,7 @@ try {
     process.stdout.write('starting the local edge server… ');
     // All simulated devices share one address: the edge's per-IP limit (meant for real clients) would treat them as
     // one client, so it is off here; the task's per-device limits stay on.
+    const { startLocalServer } = await import('../test/e2e/local-server.ts');
     server = await startLocalServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
     url = server.url;
     console.log(`ready at ${url} (${(server.readyAfterMs / 1000).toFixed(1)} s)`);
@@ -151,6 +132,25 @@ try {
 async function run(url: string): Promise<void> {
   const { devices, perRound, rounds, dropout, stageSeconds, privacy, distributedDp, recipe } = o;
   const base = o.base ? { ...o.base, ...(await resolveBase(url, o.base)) } : undefined;
+  // Loaded once the base is known to fit: a refusal comes before TensorFlow.js, the data and the devices.
+  const tf = await import('@tensorflow/tfjs');
+  const { useNodeWasm } = await import('../client-sdk/training/node-backend.ts');
+  const { buildTfjsModel, readTfjsWeights } = await import('../federated/model/tfjs-model.ts');
+  const { importOnnxWeights } = await import('../federated/model/onnx-import.ts');
+  const { loadMnist } = await import('../models/data/mnist.ts');
+  const { nonIidShards } = await import('../models/data/non-iid.ts');
+  const { progressBar } = await import('../models/progress.ts');
+  const { mnistMlp } = await import('../models/specs.ts');
+  const { peakRssOfGroup } = await import('./process-memory.ts');
+  const { lineChartSvg } = await import('./line-chart.ts');
+  const { runSimulation, servedAccuracy } = await import('./simulation.ts');
+  const { RECIPES, baselines, finetuneData, trainCentrally } = await import('./finetune-scenario.ts');
+  const { writePng } = await import('./svg-to-png.ts');
+  const { EdgeClient } = await import('../client-sdk/edge/edge-client.ts');
+  const { exportOnnx } = await import('../federated/model/onnx-export.ts');
+  const { quantizeModel } = await import('../federated/model/quantize.ts');
+  useNodeWasm();
+  await tf.setBackend('wasm');
   const task = o.task ?? (base ? `${base.model}-head-${Date.now().toString(36)}` : `${o.data}-fl-${Date.now().toString(36)}`);
   const { train, test } = loadMnist();
   const finetune = o.scenario === 'finetune' ? finetuneData({ dataset: o.data, devices, split: o.split, alpha: o.alpha }) : undefined;

@@ -24,7 +24,7 @@ import { USAGE, describeRun, parseSimulateArgs } from '../../simulate/options.ts
 import { checkSimulation } from '../../simulate/simulation.ts';
 import { type DocCommand, ROOT, agrees, docFiles, extractCommands, normalizeCommand, readDoc, readTimings, statedTimings } from './doc-commands.ts';
 
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; scripts: Record<string, string>; peerDependencies?: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; scripts: Record<string, string>; peerDependencies?: Record<string, string> };
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const DOCS = docFiles();
 const ALL = DOCS.flatMap((d) => extractCommands(d, readDoc(d)));
@@ -36,6 +36,7 @@ const bare = (command: string) => command.replace(/^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+
 /** What a check needs: run it as written, run it with --check / --help, or show that CI runs it elsewhere. */
 type Check =
   | { kind: 'run'; server: boolean }
+  | { kind: 'server-vars'; vars: Record<string, string> }
   | { kind: 'options'; run: string; recipe: boolean }
   | { kind: 'wrangler'; args: string[] }
   | { kind: 'elsewhere'; by: string; verify: () => void };
@@ -48,6 +49,28 @@ function checkFor(command: string): Check | undefined {
       kind: 'elsewhere', by: 'this test\'s own server: startLocalServer runs dev/start.ts, which is npm start', verify: () => {
         expect(pkg.scripts.start).toBe('node dev/start.ts');
         expect(read('test/e2e/local-server.ts')).toContain("'dev/start.ts'");
+      },
+    };
+  }
+  // `npm start -- --var K:V …`: this test's server (npm start's) runs with those variables, and they must take effect.
+  const startArgs = /^npm start -- (.+)$/.exec(c)?.[1]?.split(/\s+/);
+  if (startArgs && startArgs.length % 2 === 0 && startArgs.every((a, i) => (i % 2 === 0 ? a === '--var' : /^[A-Z_][A-Z0-9_]*:\S+$/.test(a)))) {
+    return { kind: 'server-vars', vars: Object.fromEntries(startArgs.filter((_, i) => i % 2 === 1).map((kv) => [kv.slice(0, kv.indexOf(':')), kv.slice(kv.indexOf(':') + 1)])) };
+  }
+  if (c === 'npm pack') {
+    return { kind: 'elsewhere', by: 'test/package/consumer.test.ts (test/package/install.ts packs the package with npm pack)', verify: () => expect(read('test/package/install.ts')).toContain("['pack',") };
+  }
+  // `cd examples/<app> && npm install && npm run build`: the consumer test builds each example against the packed package.
+  const example = /^cd (examples\/[\w.-]+) && npm install && npm run build$/.exec(c)?.[1];
+  if (example) {
+    return {
+      kind: 'elsewhere', by: `test/package/consumer.test.ts (builds ${example} with Vite against the packed package, then runs it in Chromium)`, verify: () => {
+        const app = JSON.parse(read(`${example}/package.json`)) as { scripts: Record<string, string>; dependencies: Record<string, string> };
+        expect(app.scripts.build).toBe('vite build');
+        expect(app.dependencies[pkg.name]).toBe(`file:../../${pkg.name}-${pkg.version}.tgz`);
+        const consumer = read('test/package/consumer.test.ts');
+        expect(consumer).toContain(`'${example}'`);
+        expect(consumer).toMatch(/vite\.js'\), 'build'\]/);
       },
     };
   }
@@ -65,10 +88,13 @@ function checkFor(command: string): Check | undefined {
   const install = /^npm install (\S+)$/.exec(c);
   if (install) {
     const name = install[1]!;
+    // A path to the packed package (npm install ../fedge/fedge-0.1.0.tgz): the file npm pack writes.
+    const tarball = name.endsWith('.tgz');
     return {
       kind: 'elsewhere', by: 'test/package/consumer.test.ts (installs the packed package, and the optional packages, into apps offline)', verify: () => {
         const consumer = read('test/package/consumer.test.ts');
-        if (name === pkg.name) expect(consumer).toMatch(/installApp\(/);
+        if (tarball) expect(name.split('/').at(-1), `${c}: npm pack writes ${pkg.name}-<version>.tgz`).toBe(`${pkg.name}-${pkg.version}.tgz`);
+        if (name === pkg.name || tarball) expect(consumer).toMatch(/installApp\(\w+, tarball/);
         else {
           expect(pkg.peerDependencies?.[name], `${name} is not a peer dependency of ${pkg.name}`).toBeDefined();
           expect(consumer).toContain(`'${name}'`);
@@ -142,8 +168,11 @@ let server: LocalServer | undefined;
 const state = mkdtempSync(join(tmpdir(), 'fedge-docs-'));
 const work = mkdtempSync(join(tmpdir(), 'fedge-docs-cwd-'));
 
+/** Variables the docs start the server with (`npm start -- --var K:V`): this test's server gets them too. */
+const SERVER_VARS = Object.assign({}, ...BLOCK.filter((c) => !c.skip).map((c) => checkFor(c.command)).filter((k) => k?.kind === 'server-vars').map((k) => (k as Extract<Check, { kind: 'server-vars' }>).vars)) as Record<string, string>;
+
 beforeAll(async () => {
-  if (BLOCK.some((c) => !c.skip && (checkFor(c.command) as { server?: boolean } | undefined)?.server)) server = await startLocalServer({ persistTo: state });
+  if (BLOCK.some((c) => !c.skip && (checkFor(c.command) as { server?: boolean } | undefined)?.server)) server = await startLocalServer({ persistTo: state, vars: SERVER_VARS });
 });
 afterAll(async () => {
   await server?.stop();
@@ -212,7 +241,20 @@ describe('the commands in README.md and docs/*.md', () => {
     });
   });
 
-  it('commands CI runs elsewhere are what the docs say (npm start, npm test, npm run deploy, npm install)', () => {
+  it('npm start -- --var K:V: this test\'s server runs with the variables the docs give, wrangler.toml declares them, and they take effect', async () => {
+    const toml = read('wrangler.toml');
+    for (const [name, value] of Object.entries(SERVER_VARS)) {
+      expect(toml, `${name} is not a variable in wrangler.toml [vars]`).toMatch(new RegExp(`^${name} = `, 'm'));
+      if (name === 'FEDGE_CORS_ORIGINS') {
+        for (const origin of value.split(',')) {
+          const r = await fetch(`${server!.url}/v2/health/ready`, { headers: { Origin: origin } });
+          expect(r.headers.get('access-control-allow-origin'), origin).toBe(origin);
+        }
+      }
+    }
+  });
+
+  it('commands CI runs elsewhere are what the docs say (npm start, npm test, npm run deploy, npm pack, npm install, the examples\' builds)', () => {
     for (const c of BLOCK.filter((c) => !c.skip && checkFor(c.command)?.kind === 'elsewhere')) {
       const check = checkFor(c.command) as Extract<Check, { kind: 'elsewhere' }>;
       // Each verify reads the file that runs the command: a renamed or deleted one fails here.
@@ -222,23 +264,45 @@ describe('the commands in README.md and docs/*.md', () => {
 
   it('every `npm run X` names a script and every `node <file>` a file (inline spans too); inline simulate commands accept their options', async () => {
     const problems: string[] = [];
+    // A doc about an example app (examples/<app>) may name that app's scripts: `npm run dev` in docs/integrate.md.
+    const exampleScripts = (doc: string) => [...new Set([...readDoc(doc).matchAll(/examples\/([\w.-]+)/g)].map((m) => m[1]!))]
+      .filter((app) => existsSync(join(ROOT, 'examples', app, 'package.json')))
+      .flatMap((app) => Object.keys((JSON.parse(read(`examples/${app}/package.json`)) as { scripts?: Record<string, string> }).scripts ?? {}));
     for (const c of ALL) {
+      let dir = '.';
       for (const part of c.command.split(/\s*&&\s*/)) {
         const command = bare(part);
+        const cd = /^cd (\S+)$/.exec(command)?.[1];
+        if (cd) {
+          dir = join(dir, cd);
+          if (!existsSync(join(ROOT, dir))) problems.push(`${at(c)}: no directory ${dir}`);
+          continue;
+        }
+        const scripts = dir === '.' ? pkg.scripts : ((JSON.parse(read(join(dir, 'package.json'))) as { scripts?: Record<string, string> }).scripts ?? {});
         const script = /^npm run ([\w:.-]+)/.exec(command)?.[1];
-        if (script && !pkg.scripts[script]) problems.push(`${at(c)}: no script '${script}' in package.json`);
+        if (script && !scripts[script] && !(c.where === 'inline' && dir === '.' && exampleScripts(c.doc).includes(script))) problems.push(`${at(c)}: no script '${script}' in ${join(dir, 'package.json')}`);
         const file = /^node ((?:\.\/)?[\w./-]+\.(?:ts|js|mjs))\b/.exec(command)?.[1];
-        if (file && !existsSync(join(ROOT, file))) problems.push(`${at(c)}: no file ${file}`);
+        if (file && !existsSync(join(ROOT, dir, file))) problems.push(`${at(c)}: no file ${join(dir, file)}`);
         for (const builtIn of ['start', 'test']) if (new RegExp(`^npm ${builtIn}\\b`).test(command) && !pkg.scripts[builtIn]) problems.push(`${at(c)}: no script '${builtIn}'`);
       }
     }
     expect(problems).toEqual([]);
-    // Inline simulate commands with real values (not placeholders such as --devices D).
-    const inline = [...new Set(ALL.filter((c) => c.where === 'inline' && /^npm run simulate -- /.test(c.command) && !/\s(?:[A-Z]|…)(?:\s|$)/.test(c.command)).map((c) => normalizeCommand(c.command)))];
+    // Inline simulate commands with real values (not placeholders such as --devices D or --base MODEL[@VERSION]).
+    const inline = [...new Set(ALL.filter((c) => c.where === 'inline' && /^npm run simulate -- /.test(c.command) && !/\s(?:[A-Z][A-Z0-9_[\]@:.]*|\S*…\S*)(?=\s|$)/.test(c.command)).map((c) => normalizeCommand(c.command)))];
     for (const command of inline) {
       const r = checkInProcess(`${command} --check`);
       expect(r.status, `${command} --check: ${r.stderr}`).toBe(0);
     }
+  });
+
+  it('npm run simulate -- --base refuses, against a running edge, what the README says it refuses: a model that does not take digits, a model it does not serve', async () => {
+    const base = async (model: string) => shell(`node simulate/simulate.ts --url ${server!.url} --base ${model}`, ROOT);
+    const [text, missing] = await Promise.all([base('spam-bow'), base('no-such-model')]);
+    expect(text.status, text.stderr).toBe(2);
+    expect(text.stderr).toMatch(/^npm run simulate: --base spam-bow takes 'input' FP32 \[-1,4096\] \(text, through a featurizer\); the simulation has data for MNIST digits only: .*mnist-mlp and mnist-cnn\n$/);
+    expect(missing.status, missing.stderr).toBe(2);
+    expect(missing.stderr).toMatch(/--base no-such-model: http:\/\/127\.0\.0\.1:\d+ serves no such model \(it serves [^)]*mnist-cnn/);
+    for (const r of [text, missing]) expect(r.stdout).toBe('');
   });
 
   it('every time the docs state for a command agrees with a figure test/docs/record-timing.ts recorded (test/docs/timings.json)', () => {
