@@ -393,9 +393,19 @@ describe('the web app served by the Worker', () => {
     await page.click('#train-samples');
     await expect.poll(() => page.locator('#train-count').innerText()).toMatch(/^20 examples/);
     await page.click('#train-join');
-    await expect.poll(() => page.locator('#train-status').innerText(), { timeout: 120_000 }).toMatch(/in the sum|skipped|Error|error/);
+    await expect.poll(() => page.locator('#train-status').innerText(), { timeout: 180_000 }).toMatch(/in the sum|skipped|Error|error/);
     expect(await page.locator('#train-status').innerText()).toMatch(/in the sum/);
     const joined = Number(/^round (\d+)/.exec(await page.locator('#train-status').innerText())![1]);
+    // A round whose check-in closed while this browser was still training refused its keys (422) and the page joined
+    // the next one (at most twice): those refusals are expected, nothing else is.
+    const late = problems.filter((p) => p === `HTTP 422 POST ${server.url}/v1/tasks/${task}/messages`).length;
+    expect(late).toBeLessThanOrEqual(2);
+    if (late) console.log(`demo federation: the browser joined round ${joined} after ${late} round(s) that started while it was still training`);
+    for (let i = 0; i < late; i++) {
+      problems.splice(problems.indexOf(`HTTP 422 POST ${server.url}/v1/tasks/${task}/messages`), 1);
+      const logged = problems.findIndex((p) => /^console: Failed to load resource: .*422/.test(p));
+      if (logged >= 0) problems.splice(logged, 1);
+    }
     await expect.poll(async () => (await status(server.url, task)).history.find((h) => h.round === joined)?.status, { timeout: 60_000 }).toBe('published');
     expect((await status(server.url, task)).history.find((h) => h.round === joined)).toMatchObject({ submitted: 6, unmasked: 6 });
     // A version the task published says which round made it.

@@ -22,6 +22,9 @@ const STAGE_WORDS: Record<string, string> = {
   done: 'done',
 };
 
+/** A skipped round that had moved on when this device's keys arrived (the edge: "message for round …, this is round …"). */
+const MOVED_ON = /this is round /;
+
 const STAGES = ['checking-in', 'downloading', 'training', 'advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done'] as const;
 
 async function deviceIdentity(): Promise<DeviceIdentity> {
@@ -139,7 +142,20 @@ export class TrainPanel {
       const n = this.#y.length;
       const x = new Float32Array(n * 784);
       this.#x.forEach((v, i) => x.set(v, i * 784));
-      const outcome = await participant.joinRound({ x, y: this.#y.slice() }, { signal: this.#abort.signal }).finally(() => participant.release());
+      const examples = { x, y: this.#y.slice() };
+      let outcome: RoundOutcome;
+      try {
+        // A round whose check-in closed while this device was still downloading and training (a slow device, or a
+        // round that waited only seconds for it) takes its keys no more: say so in words and join the next round,
+        // up to twice. Each try trains, so each is charged to the budget shown below.
+        for (let tries = 1; ; tries++) {
+          outcome = await participant.joinRound(examples, { signal: this.#abort.signal });
+          if (outcome.status !== 'skipped' || !MOVED_ON.test(outcome.reason ?? '') || tries === 3) break;
+          say('train-status', `round ${outcome.round} started without this device (it was still training); joining the next round…`);
+        }
+      } finally {
+        await participant.release();
+      }
       this.last = outcome;
       const spent = await ledger.spent(source);
       byId('train-budget').textContent = status.privacy ? `ε spent ${spent.toFixed(2)} of ${budget} (δ 1e-5); ${(budget - spent).toFixed(2)} left` : 'this task trains without example-level DP';

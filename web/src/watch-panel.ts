@@ -113,7 +113,12 @@ export class WatchPanel {
     this.#action('task-finish', async (c, task) => (await c.finishTask(task), `finished ${task}: no more rounds (one under way is abandoned); the versions it published stay served`));
     this.#action('task-delete', async (c, task) => {
       if (!confirm(`Delete the task ${task} and everything it stored (its rounds, its devices' enrollment)? The model versions it published stay. This cannot be undone.`)) return undefined;
-      await c.deleteTask(task);
+      // No status poll may be under way to find the task gone (a 404 in the console): stop it first.
+      clearInterval(this.#timer);
+      await c.deleteTask(task).catch((e: unknown) => {
+        this.watch(task);
+        throw e;
+      });
       this.#forget(task);
       return `deleted the task ${task}`;
     });
