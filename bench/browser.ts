@@ -10,6 +10,7 @@
  *      is loopback, so a real network only widens the gap in the device's favour).
  * Writes bench/results/browser.json.
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';

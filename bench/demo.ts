@@ -4,6 +4,7 @@
  * federation", until Watch draws the first published round; then the second. RUNS (default 3) times, each from a
  * cold server. Target: ≤ 90 s. Writes bench/results/demo.json.
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

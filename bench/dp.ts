@@ -15,6 +15,7 @@
  *                                   on the last 1,000: how recipes (a) and (b) were chosen; never touches the held-out set;
  *                                   writes bench/results/dp-validation.json
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -13,6 +13,7 @@
  * isolate's heap after the run (workerd's inspector), and the deployable bundle's size.
  * Writes bench/results/inference.json. BENCH_REQUESTS scales the request counts (default 2000 at 1 connection).
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,6 +7,7 @@
  * Prints req/s, p50/p99, the answers by status (a 5xx is a bug), and the runtime's resident memory after the warm-up
  * and after the run (target: within 1.5×).
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

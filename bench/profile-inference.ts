@@ -7,6 +7,7 @@
  * decoding, the ORT run, response encoding). Writes the profile to bench/results/inference.cpuprofile (open it in
  * Chrome DevTools) and the summary to bench/results/profile.json. BENCH_REQUESTS: requests (default 6000).
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

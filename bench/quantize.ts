@@ -8,6 +8,7 @@
  * generated inputs, within the CLI's default tolerance; the target is ≥ 90 % of those files at ≤ 0.30× within it.
  * Writes bench/results/quantize.json. BENCH_QUANTIZE=corpus runs only the corpus part.
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';

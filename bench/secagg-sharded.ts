@@ -20,6 +20,7 @@
  * printed.
  *   BENCH_N=500 BENCH_D=10000 BENCH_SHARD=100 BENCH_DROP=0.3 BENCH_WORKERS=2 npm run bench:secagg:sharded
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';

@@ -7,6 +7,7 @@
  * (§7, n = 500, d = 10^5, 30 % dropout): ~849 ms per client, ~143 s on the server.
  *   BENCH_N=100,500 BENCH_D=10000 BENCH_DROP=0.3 npm run bench:secagg   (subsets)
  */
+import './cli.ts'; // first: --help, --check and bad options are answered before anything loads
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';

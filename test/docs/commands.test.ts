@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
+import { checkBench } from '../../bench/cli.ts';
 import { USAGE, describeRun, parseSimulateArgs } from '../../simulate/options.ts';
 import { checkSimulation } from '../../simulate/simulation.ts';
 import { type DocCommand, ROOT, agrees, docFiles, extractCommands, normalizeCommand, readDoc, readTimings, statedTimings } from './doc-commands.ts';
@@ -37,6 +38,8 @@ const bare = (command: string) => command.replace(/^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+
 type Check =
   | { kind: 'run'; server: boolean }
   | { kind: 'server-vars'; vars: Record<string, string> }
+  /** A benchmark: its options and environment checked as bench/cli.ts checks them (benchProblems), never run here. */
+  | { kind: 'bench' }
   | { kind: 'options'; run: string; recipe: boolean }
   | { kind: 'wrangler'; args: string[] }
   | { kind: 'elsewhere'; by: string; verify: () => void };
@@ -102,6 +105,7 @@ function checkFor(command: string): Check | undefined {
       },
     };
   }
+  if (/^npm run bench:[\w:.-]+(?: -- .*)?$/.test(c)) return { kind: 'bench' };
   if (/^npm run simulate(?: -- .*)?$/.test(c)) return { kind: 'options', run: `${c}${c.includes(' -- ') ? '' : ' --'} --check`, recipe: true };
   if (/^npm run fedge -- /.test(c) || /^node cli\/fedge\.ts /.test(c)) return { kind: 'run', server: false };
   const wrangler = /^npx wrangler (.+)$/.exec(c);
@@ -138,6 +142,19 @@ function checkInProcess(command: string): { status: number; stdout: string; stde
   } catch (e) {
     return { status: 2, stdout: '', stderr: (e as Error).message };
   }
+}
+
+/**
+ * `[VAR=value …] npm run bench:X [-- args]`: the problems bench/cli.ts would report for it with --check (what the
+ * bench script imports first, before anything loads), computed here without starting the bench's process.
+ */
+function benchProblems(command: string): string[] {
+  const env = Object.fromEntries([...command.matchAll(/(?:^|\s)([A-Z_][A-Z0-9_]*)=(\S*)(?=\s)/g)].filter((m) => command.indexOf(m[0]) < command.indexOf('npm run')).map((m) => [m[1]!, m[2]!]));
+  const [, script, rest] = /npm run ([\w:.-]+)(?: -- (.*))?$/.exec(command)!;
+  const file = /(?:^|\s)node (bench\/[\w-]+\.ts)(?:\s|$)/.exec(pkg.scripts[script!] ?? '')?.[1];
+  if (!file) return [`npm run ${script} does not run a bench/*.ts script`];
+  if (!/^import '\.\/cli\.ts';/m.test(read(file)) || read(file).search(/^import /m) !== read(file).search(/^import '\.\/cli\.ts';/m)) return [`${file} does not import './cli.ts' first`];
+  return checkBench(file.slice('bench/'.length), [...(rest ? rest.split(/\s+/) : []), '--check'], env);
 }
 
 /** `run` on every item, at most `width` at once (the checks are process starts: they overlap well even on 2 cores). */
@@ -285,6 +302,12 @@ describe('the commands in README.md and docs/*.md', () => {
         if (file && !existsSync(join(ROOT, dir, file))) problems.push(`${at(c)}: no file ${join(dir, file)}`);
         for (const builtIn of ['start', 'test']) if (new RegExp(`^npm ${builtIn}\\b`).test(command) && !pkg.scripts[builtIn]) problems.push(`${at(c)}: no script '${builtIn}'`);
       }
+    }
+    expect(problems).toEqual([]);
+    // Bench commands, inline or fenced: their options and environment as bench/cli.ts checks them.
+    for (const c of ALL.filter((c) => /^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*npm run bench:/.test(c.command))) {
+      const found = benchProblems(normalizeCommand(c.command));
+      if (found.length) problems.push(`${at(c)}: ${found.join('; ')}`);
     }
     expect(problems).toEqual([]);
     // Inline simulate commands with real values (not placeholders such as --devices D or --base MODEL[@VERSION]).
