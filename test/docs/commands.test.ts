@@ -106,6 +106,7 @@ function checkFor(command: string): Check | undefined {
     };
   }
   if (/^npm run bench:[\w:.-]+(?: -- .*)?$/.test(c)) return { kind: 'bench' };
+  if (/^npm run (?:simulate|fedge) -- (?:.* )?--help$/.test(c)) return { kind: 'run', server: false };
   if (/^npm run simulate(?: -- .*)?$/.test(c)) return { kind: 'options', run: `${c}${c.includes(' -- ') ? '' : ' --'} --check`, recipe: true };
   if (/^npm run fedge -- /.test(c) || /^node cli\/fedge\.ts /.test(c)) return { kind: 'run', server: false };
   const wrangler = /^npx wrangler (.+)$/.exec(c);
@@ -213,8 +214,8 @@ describe('the commands in README.md and docs/*.md', () => {
     for (const c of BLOCK.filter((c) => !c.skip && checkFor(c.command)?.kind === 'run')) {
       const { server: needsServer } = checkFor(c.command) as { server: boolean };
       const command = needsServer ? c.command.replace(/(?:http:\/\/)?(?:127\.0\.0\.1|localhost):8787\b/g, server!.url) : c.command;
-      // From the clone's root when the command names a file in it (models/…), else from an empty directory.
-      const inRepo = command.split(/\s+/).some((w) => /^@?[\w.-]+\/[\w./-]+$/.test(w) && existsSync(join(ROOT, w.replace(/^@/, ''))));
+      // From the clone's root for npm and when the command names a file in it (models/…), else from an empty directory.
+      const inRepo = /^npm /.test(bare(command)) || command.split(/\s+/).some((w) => /^@?[\w.-]+\/[\w./-]+$/.test(w) && existsSync(join(ROOT, w.replace(/^@/, ''))));
       const r = await shell(command, inRepo ? ROOT : work);
       expect(r.status, `${at(c)} exited ${r.status}: ${r.stderr}`).toBe(0);
       if (/^curl /.test(bare(c.command))) expect(r.stdout, at(c)).not.toMatch(/^\{"error"/);
