@@ -265,26 +265,26 @@ describe('the web app served by the Worker', () => {
     await page.click('#watch-form button[type="submit"]'); // the form filled in the task to watch
     const state = () => page.locator('#watch-state').innerText();
     const buttons = () => page.locator('#watch-actions button:visible').allInnerTexts();
-    // The task list says each task's state too, in step with the status line for the watched one.
+    // The task list says each task's status too, in step with the status line for the watched one.
     const listed = () => page.locator('#task-list tr', { has: page.locator(`a:text-is("${task}")`) }).locator('td').nth(2).innerText();
-    await expect.poll(state, { timeout: 10_000 }).toBe('state: active');
+    await expect.poll(state, { timeout: 10_000 }).toBe('status: running');
     expect(await buttons()).toEqual(['Pause', 'Finish', 'Delete…']);
-    await expect.poll(listed, { timeout: 10_000 }).toBe('active');
+    await expect.poll(listed, { timeout: 10_000 }).toBe('running');
 
     await page.click('#task-pause');
-    await expect.poll(state).toBe('state: paused');
+    await expect.poll(state).toBe('status: paused');
     expect(await buttons()).toEqual(['Resume', 'Finish', 'Delete…']);
     expect(await page.locator('#watch-status').innerText()).toMatch(new RegExp(`^${task}: paused`));
     expect((await status(server.url, task)).status).toBe('paused');
     await expect.poll(listed).toBe('paused');
 
     await page.click('#task-resume');
-    await expect.poll(state).toBe('state: active');
+    await expect.poll(state).toBe('status: running');
     expect(await buttons()).toEqual(['Pause', 'Finish', 'Delete…']);
     expect((await status(server.url, task)).status).toBe('running');
 
     await page.click('#task-finish');
-    await expect.poll(state).toBe('state: finished');
+    await expect.poll(state).toBe('status: finished');
     expect(await buttons()).toEqual(['Delete…']);
     expect((await status(server.url, task)).status).toBe('finished');
     await expect.poll(listed).toBe('finished');

@@ -20,6 +20,8 @@ export const SIMULATED = 5;
 const DEMO_SPEC: ModelSpec = { ...mnistMlp, name: 'mnist-softmax', layers: [{ type: 'dense', units: 10, activation: 'softmax' }] };
 const DEMO = {
   rounds: 8, devicesPerRound: SIMULATED + 1, minDevices: 3, stageSeconds: 4, spec: DEMO_SPEC,
+  // The demo's devices live in the visitor's tab: once it closes, check-in waits two minutes, then the task pauses.
+  idleSeconds: 120,
   // Small local data, so a looser budget than a real task would take: the ε the page shows is what these settings
   // spend, to watch it grow, not a recommendation.
   training: { epochs: 1, batchSize: 20, learningRate: 0.5, optimizer: 'sgd' },

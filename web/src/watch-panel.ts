@@ -13,16 +13,6 @@ type Round = TaskStatus['history'][number];
 type Series = { label: string; color: string; dash?: number[]; underlay?: boolean; values: (r: Round) => number | null; atZero?: number };
 type Chart = { id: string; title: string; y: string; series: Series[]; none?: string; counts?: boolean };
 
-/**
- * A task's lifecycle state (pause, resume, finish): from its `state` where the edge sends one, else its status
- * (running, paused or finished).
- */
-export type TaskState = 'active' | 'paused' | 'finished';
-export function taskState(t: { status: string; state?: string }): TaskState {
-  const v = t.state ?? t.status;
-  return v === 'paused' ? 'paused' : v === 'finished' ? 'finished' : 'active';
-}
-
 /** The charts a task gets; ε only for the kinds of privacy it has. */
 function chartsFor(s: TaskStatus, baseline: number | undefined): Chart[] {
   const acc: Series[] = [{ label: 'accuracy', color: '--chart-1', values: (r) => (r.accuracy === undefined ? null : r.accuracy * 100) }];
@@ -124,7 +114,7 @@ export class WatchPanel {
     });
   }
 
-  /** A lifecycle button: runs with the admin token, says what happened, and shows the task's new state. */
+  /** A lifecycle button: runs with the admin token, says what happened, and shows the task's new status. */
   #action(id: string, run: (admin: EdgeClient, task: string) => Promise<string | undefined>): void {
     byId(id).addEventListener('click', () => {
       const task = this.#watched;
@@ -186,12 +176,12 @@ export class WatchPanel {
   #renderList(): void {
     if (!this.#tasks) return;
     const s = this.#status;
-    const rows: (TaskSummary & { state?: string })[] = this.#tasks.map((t) => (s && t.task === s.task
-      ? { ...t, status: s.status, state: (s as { state?: string }).state, round: s.round, stage: s.stage, rounds: s.rounds, enrolledDevices: s.enrolledDevices, published: s.history.filter((h) => h.status === 'published').length }
+    const rows: TaskSummary[] = this.#tasks.map((t) => (s && t.task === s.task
+      ? { ...t, status: s.status, round: s.round, stage: s.stage, rounds: s.rounds, enrolledDevices: s.enrolledDevices, published: s.history.filter((h) => h.status === 'published').length }
       : t));
     byId('task-list').replaceChildren(...(rows.length ? rows.map((t) => el('tr', t.task === this.#watched ? { ariaCurrent: 'true', className: 'current' } : {}, [
       el('td', {}, [el('a', { href: `?task=${encodeURIComponent(t.task)}#watch`, textContent: t.task, onclick: (e: MouseEvent) => (e.preventDefault(), history.replaceState(null, '', `?task=${encodeURIComponent(t.task)}#watch`), this.watch(t.task)) })]),
-      el('td', { textContent: t.model }), el('td', { textContent: taskState(t) }), el('td', { textContent: `${t.round} of ${t.rounds}` }), el('td', { textContent: t.status === 'finished' ? 'finished' : t.stage }),
+      el('td', { textContent: t.model }), el('td', { textContent: t.status }), el('td', { textContent: `${t.round} of ${t.rounds}` }), el('td', { textContent: t.status === 'finished' ? 'finished' : t.stage }),
       el('td', { textContent: String(t.enrolledDevices) }), el('td', { textContent: String(t.published) }),
     ])) : [el('tr', {}, [el('td', { colSpan: 7, textContent: 'No tasks yet: start the demo above, or create one under Admin.' })])]));
   }
@@ -246,17 +236,16 @@ export class WatchPanel {
     if (task !== this.#watched) return; // another task is watched now (or this one was deleted)
     // From here on nothing waits: the status line, the buttons, the task list and the charts show the same moment.
     const done = s.history.filter((h) => h.status !== 'running');
-    const state = taskState(s);
     // A task on a served model's head says which model and which of its layers the devices train.
     const trains = s.base ? `; devices train the ${s.base.trainable} of ${s.base.model}@${s.base.version} (${s.base.layers.join(', ')})` : '';
-    const paused = state === 'paused' ? `paused${(s as { pausedReason?: string }).pausedReason ? ` (${(s as { pausedReason?: string }).pausedReason})` : ''}` : undefined;
-    say('watch-status', `${s.task}: ${paused ?? s.status}, round ${s.round} of ${s.rounds} (${s.stage}); ${s.enrolledDevices} devices enrolled, ${s.devicesPerRound} per round; ${done.filter((h) => h.status === 'published').length} published, ${done.filter((h) => h.status === 'abandoned').length} abandoned${trains}`);
+    const status = s.pausedReason ? `paused (${s.pausedReason})` : s.status;
+    say('watch-status', `${s.task}: ${status}, round ${s.round} of ${s.rounds} (${s.stage}); ${s.enrolledDevices} devices enrolled, ${s.devicesPerRound} per round; ${done.filter((h) => h.status === 'published').length} published, ${done.filter((h) => h.status === 'abandoned').length} abandoned${trains}`);
     // Each lifecycle button only where it applies: pause an active task, resume a paused one, finish either; delete any.
     byId('watch-actions').hidden = false;
-    byId('watch-state').replaceChildren('state: ', el('strong', { textContent: state }));
-    byId('task-pause').hidden = state !== 'active';
-    byId('task-resume').hidden = state !== 'paused';
-    byId('task-finish').hidden = state === 'finished';
+    byId('watch-state').replaceChildren('status: ', el('strong', { textContent: s.status }));
+    byId('task-pause').hidden = s.status !== 'running';
+    byId('task-resume').hidden = s.status !== 'paused';
+    byId('task-finish').hidden = s.status === 'finished';
     this.#baseline = baseline;
     this.#status = s;
     this.#renderList();
