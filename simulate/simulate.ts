@@ -121,9 +121,12 @@ try {
   }
   await run(url);
 } catch (e) {
-  if (!(e instanceof SimulateUsageError)) throw e;
-  console.error(`npm run simulate: ${e.message}`);
-  process.exitCode = 2;
+  // A refused command line (a --base that does not fit) or an edge that cannot be reached: one line, no stack trace.
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  if (e instanceof SimulateUsageError) console.error(`npm run simulate: ${e.message}`);
+  else if (e instanceof TypeError && e.message === 'fetch failed' && url) console.error(`npm run simulate: cannot reach the edge at ${url}: ${cause?.code ?? cause?.message ?? e.message}`);
+  else throw e;
+  process.exitCode = e instanceof SimulateUsageError ? 2 : 1;
 } finally {
   await server?.stop();
   if (state) rmSync(state, { recursive: true, force: true });
@@ -193,64 +196,62 @@ async function run(url: string): Promise<void> {
   const started = performance.now();
   const rows: { round: number; status: string; accuracy: number; epsilon?: number; dropouts: number; seconds: number }[] = [];
   let bar = progressBar('round  1', perRound);
-  {
-    const result = await runSimulation({
-      url, adminToken: process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token', task,
-      ...(base ? { base: { model: base.model, version: base.version, trainable: base.trainable }, io: base.io } : { spec, weights }),
-      devices: deviceData, test: test_, rounds, devicesPerRound: perRound, dropout, stageSeconds,
-      ...recipe, privacy, distributedDp, update: { clip: 1, maxExamples: 80 },
-      onDevice: (round, done, total) => bar.update(done, `${done}/${total} devices`),
-      onRound: ({ round, record, accuracy, seconds }) => {
-        bar.done(`${record.status} ${record.version ?? ''}${record.status === 'abandoned' ? ` — ${record.reason}` : ''}  accuracy ${(accuracy * 100).toFixed(2)}%  ${privacy ? `ε ${(record.epsilon ?? 0).toFixed(2)}` : distributedDp ? 'no example-level DP' : 'no DP'}  dropouts ${record.dropouts}  ‖Δ‖ ${record.updateNorm?.toFixed(3) ?? '-'}  ${seconds.toFixed(1)} s`);
-        rows.push({ ...record, accuracy, seconds });
-        if (round < rounds) bar = progressBar(`round ${String(round + 1).padStart(2)}`, perRound);
-      },
+  const result = await runSimulation({
+    url, adminToken: process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token', task,
+    ...(base ? { base: { model: base.model, version: base.version, trainable: base.trainable }, io: base.io } : { spec, weights }),
+    devices: deviceData, test: test_, rounds, devicesPerRound: perRound, dropout, stageSeconds,
+    ...recipe, privacy, distributedDp, update: { clip: 1, maxExamples: 80 },
+    onDevice: (round, done, total) => bar.update(done, `${done}/${total} devices`),
+    onRound: ({ round, record, accuracy, seconds }) => {
+      bar.done(`${record.status} ${record.version ?? ''}${record.status === 'abandoned' ? ` — ${record.reason}` : ''}  accuracy ${(accuracy * 100).toFixed(2)}%  ${privacy ? `ε ${(record.epsilon ?? 0).toFixed(2)}` : distributedDp ? 'no example-level DP' : 'no DP'}  dropouts ${record.dropouts}  ‖Δ‖ ${record.updateNorm?.toFixed(3) ?? '-'}  ${seconds.toFixed(1)} s`);
+      rows.push({ ...record, accuracy, seconds });
+      if (round < rounds) bar = progressBar(`round ${String(round + 1).padStart(2)}`, perRound);
+    },
+  });
+  const final = result.accuracy.at(-1)!;
+  const minutes = (performance.now() - started) / 60000;
+  const published = rows.filter((r) => r.status === 'published').length;
+  console.log(`\n${published} of ${rounds} rounds published${published < rounds ? ` (${rows.filter((r) => r.status !== 'published').map((r) => `round ${r.round}: ${r.status}`).join(', ')})` : ''}`);
+  console.log(`served ${base ? '' : 'int8 '}model ${task}@${result.status.publishedVersions.at(-1)}: ${(final * 100).toFixed(2)}% on ${test_.n} held-out examples (OIP)${Number.isFinite(before) ? `, ${(before * 100).toFixed(2)}% before` : ''}; ${minutes.toFixed(1)} min for ${rounds} rounds; ${privacy ? `max device ε ${(result.status.privacy?.maxSpent ?? 0).toFixed(2)}` : distributedDp ? 'no example-level DP' : 'no DP'}`);
+  if (result.status.base) console.log(`trained: ${result.status.base.trainable} of ${result.status.base.model}@${result.status.base.version} (${result.status.base.layers.join(', ')}); the rest of each published version is the base's, byte for byte`);
+  const clientEpsilon = result.status.distributedDp?.epsilon;
+  if (clientEpsilon !== undefined) console.log(`client-level ε (DDGauss, the accountant's, δ ${distributedDp!.delta}): ${clientEpsilon.toFixed(2)}`);
+  let measured: Baselines | undefined;
+  if (finetune) {
+    console.log('\nbaselines, same data, same start, same evaluation (int8, onnxruntime-web):');
+    let b = progressBar('baselines', devices + 2);
+    let steps = 0;
+    measured = await baselines({
+      spec, base: weights!, data: finetune, central: RECIPES[finetune.dataset].central, centralDp: { ...RECIPES[finetune.dataset].centralDp, epsilon: o.epsilon },
+      local: { ...recipe.training, epochs: LOCAL_EPOCHS }, localPrivacy: privacy,
+      onProgress: (what) => b.update(++steps, what),
     });
-    const final = result.accuracy.at(-1)!;
-    const minutes = (performance.now() - started) / 60000;
-    const published = rows.filter((r) => r.status === 'published').length;
-    console.log(`\n${published} of ${rounds} rounds published${published < rounds ? ` (${rows.filter((r) => r.status !== 'published').map((r) => `round ${r.round}: ${r.status}`).join(', ')})` : ''}`);
-    console.log(`served ${base ? '' : 'int8 '}model ${task}@${result.status.publishedVersions.at(-1)}: ${(final * 100).toFixed(2)}% on ${test_.n} held-out examples (OIP)${Number.isFinite(before) ? `, ${(before * 100).toFixed(2)}% before` : ''}; ${minutes.toFixed(1)} min for ${rounds} rounds; ${privacy ? `max device ε ${(result.status.privacy?.maxSpent ?? 0).toFixed(2)}` : distributedDp ? 'no example-level DP' : 'no DP'}`);
-    if (result.status.base) console.log(`trained: ${result.status.base.trainable} of ${result.status.base.model}@${result.status.base.version} (${result.status.base.layers.join(', ')}); the rest of each published version is the base's, byte for byte`);
-    const clientEpsilon = result.status.distributedDp?.epsilon;
-    if (clientEpsilon !== undefined) console.log(`client-level ε (DDGauss, the accountant's, δ ${distributedDp!.delta}): ${clientEpsilon.toFixed(2)}`);
-    let measured: Baselines | undefined;
-    if (finetune) {
-      console.log('\nbaselines, same data, same start, same evaluation (int8, onnxruntime-web):');
-      let b = progressBar('baselines', devices + 2);
-      let steps = 0;
-      measured = await baselines({
-        spec, base: weights!, data: finetune, central: RECIPES[finetune.dataset].central, centralDp: { ...RECIPES[finetune.dataset].centralDp, epsilon: o.epsilon },
-        local: { ...recipe.training, epochs: LOCAL_EPOCHS }, localPrivacy: privacy,
-        onProgress: (what) => b.update(++steps, what),
-      });
-      b.done(`done`);
-      const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-      console.log(`  base (public pretraining only) ${pct(measured.base)}   central on the pooled device data ${pct(measured.central)}   central DP-SGD ε ${measured.centralDp.epsilon.toFixed(2)} ${pct(measured.centralDp.accuracy)}   local-only (mean of ${devices} devices${privacy ? ', same per-device DP' : ''}) ${pct(measured.localOnly.mean)}`);
-      console.log(`\naccuracy before ${pct(before)} → after ${pct(final)} (central ${pct(measured.central)}, central DP ${pct(measured.centralDp.accuracy)}, local-only ${pct(measured.localOnly.mean)})`);
-    }
-    const memory = server ? peakRssOfGroup(server.child.pid!) : [];
-    if (memory.length) console.log(`server peak RSS: ${memory.map((m) => `${m.command} ${m.peakRssMiB.toFixed(0)} MiB`).join(', ')}`);
-    const dir = join(import.meta.dirname, 'results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, scenario: o.scenario, base, split, devices, perRound, rounds, dropout, init: o.init, recipe, privacy, distributedDp, clientEpsilon, minutes, before, baselines: measured, memory, rounds_: rows, status: result.status }, null, 2));
-    // The baselines as flat lines across the rounds, so the curve is read against them.
-    const flat = (label: string, color: string, y: number) => ({ label, color, dashed: true, points: [{ x: 0, y: 100 * y }, { x: rounds, y: 100 * y }] });
-    const svg = lineChartSvg({
-      title: `${task}: served${base ? '' : ' int8'} accuracy per round (${devices} devices, ${perRound}/round, ${dropout * 100}% dropout${privacy ? `, DP ε≤${privacy.epsilon}` : ''}${clientEpsilon !== undefined ? `, client ε ${clientEpsilon.toFixed(1)}` : ''})`,
-      xLabel: Number.isFinite(before) ? 'round (0: the served model before)' : 'round', yLabel: 'held-out accuracy (%)',
-      series: [
-        { label: `federated (served${base ? '' : ' int8'} model)`, color: '#1f77b4', points: [...(Number.isFinite(before) ? [{ x: 0, y: 100 * before }] : []), ...rows.map((r) => ({ x: r.round, y: 100 * r.accuracy }))] },
-        ...(measured ? [
-          flat('central (pooled device data)', '#2ca02c', measured.central),
-          flat(`central DP-SGD (ε ${measured.centralDp.epsilon.toFixed(1)})`, '#ff7f0e', measured.centralDp.accuracy),
-          flat('local-only (mean)', '#d62728', measured.localOnly.mean),
-          flat('base (public pretraining)', '#7f7f7f', measured.base),
-        ] : []),
-      ],
-    });
-    writeFileSync(join(dir, `${task}.svg`), svg);
-    const png = await writePng(svg, join(dir, `${task}.png`));
-    console.log(`results: simulate/results/${task}.json, chart: simulate/results/${task}.svg${png ? ` and .png` : ''}`);
+    b.done(`done`);
+    const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+    console.log(`  base (public pretraining only) ${pct(measured.base)}   central on the pooled device data ${pct(measured.central)}   central DP-SGD ε ${measured.centralDp.epsilon.toFixed(2)} ${pct(measured.centralDp.accuracy)}   local-only (mean of ${devices} devices${privacy ? ', same per-device DP' : ''}) ${pct(measured.localOnly.mean)}`);
+    console.log(`\naccuracy before ${pct(before)} → after ${pct(final)} (central ${pct(measured.central)}, central DP ${pct(measured.centralDp.accuracy)}, local-only ${pct(measured.localOnly.mean)})`);
   }
+  const memory = server ? peakRssOfGroup(server.child.pid!) : [];
+  if (memory.length) console.log(`server peak RSS: ${memory.map((m) => `${m.command} ${m.peakRssMiB.toFixed(0)} MiB`).join(', ')}`);
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, scenario: o.scenario, base, split, devices, perRound, rounds, dropout, init: o.init, recipe, privacy, distributedDp, clientEpsilon, minutes, before, baselines: measured, memory, rounds_: rows, status: result.status }, null, 2));
+  // The baselines as flat lines across the rounds, so the curve is read against them.
+  const flat = (label: string, color: string, y: number) => ({ label, color, dashed: true, points: [{ x: 0, y: 100 * y }, { x: rounds, y: 100 * y }] });
+  const svg = lineChartSvg({
+    title: `${task}: served${base ? '' : ' int8'} accuracy per round (${devices} devices, ${perRound}/round, ${dropout * 100}% dropout${privacy ? `, DP ε≤${privacy.epsilon}` : ''}${clientEpsilon !== undefined ? `, client ε ${clientEpsilon.toFixed(1)}` : ''})`,
+    xLabel: Number.isFinite(before) ? 'round (0: the served model before)' : 'round', yLabel: 'held-out accuracy (%)',
+    series: [
+      { label: `federated (served${base ? '' : ' int8'} model)`, color: '#1f77b4', points: [...(Number.isFinite(before) ? [{ x: 0, y: 100 * before }] : []), ...rows.map((r) => ({ x: r.round, y: 100 * r.accuracy }))] },
+      ...(measured ? [
+        flat('central (pooled device data)', '#2ca02c', measured.central),
+        flat(`central DP-SGD (ε ${measured.centralDp.epsilon.toFixed(1)})`, '#ff7f0e', measured.centralDp.accuracy),
+        flat('local-only (mean)', '#d62728', measured.localOnly.mean),
+        flat('base (public pretraining)', '#7f7f7f', measured.base),
+      ] : []),
+    ],
+  });
+  writeFileSync(join(dir, `${task}.svg`), svg);
+  const png = await writePng(svg, join(dir, `${task}.png`));
+  console.log(`results: simulate/results/${task}.json, chart: simulate/results/${task}.svg${png ? ` and .png` : ''}`);
 }

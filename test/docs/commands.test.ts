@@ -4,11 +4,15 @@
  *  - cheap commands run as written (curl against the server this test starts with test/e2e/local-server.ts —
  *    `npm start`'s server — with only 127.0.0.1:8787 / localhost:8787 replaced by its URL), and what they print is
  *    compared with the `#` lines the docs show under them (`…` stands for anything);
- *  - long commands (simulations) run with `--check`: their options are parsed and validated, the run they describe
- *    printed, nothing run — and a recipe their comment names is the one the run would print;
- *  - commands CI runs elsewhere (`npm test`, `npm run deploy` as `wrangler deploy --dry-run`, `npm install` of the
- *    packed package) are checked to be that, and wrangler's account commands to exist in the pinned wrangler;
- *  - `npm run X` names a script, `node <file>` a file;
+ *  - long commands are checked, not run: simulations with `--check` (options parsed and validated, the run they
+ *    describe printed — and a recipe their comment names must be the one the run prints), benchmarks' options and
+ *    environment as bench/cli.ts checks them;
+ *  - `npm start -- --var K:V`: this test's server runs with those variables, and they must take effect;
+ *  - commands CI runs elsewhere (`npm test`, `npm run deploy` as `wrangler deploy --dry-run`, `npm pack` and
+ *    `npm install` of the packed package, an example's build) are checked to be that, and wrangler's account
+ *    commands (login, r2 bucket create, secret put) to exist as written in the pinned wrangler;
+ *  - `npm run X` names a script (an example's own, in a `cd examples/<app> && …` or a doc about it), `node <file>`
+ *    a file — inline spans too;
  *  - a time the docs state for a command (its comment, a table's `time` column, `(~N min)` after a span) agrees with
  *    the figure test/docs/record-timing.ts recorded in test/docs/timings.json — the test never times a long run.
  * A fenced command that no rule below checks fails the test: add a rule, or put `<!-- ci: skip, the reason -->` on
@@ -40,7 +44,7 @@ type Check =
   | { kind: 'server-vars'; vars: Record<string, string> }
   /** A benchmark: its options and environment checked as bench/cli.ts checks them (benchProblems), never run here. */
   | { kind: 'bench' }
-  | { kind: 'options'; run: string; recipe: boolean }
+  | { kind: 'options'; run: string }
   | { kind: 'wrangler'; args: string[] }
   | { kind: 'elsewhere'; by: string; verify: () => void };
 
@@ -107,7 +111,7 @@ function checkFor(command: string): Check | undefined {
   }
   if (/^npm run bench:[\w:.-]+(?: -- .*)?$/.test(c)) return { kind: 'bench' };
   if (/^npm run (?:simulate|fedge) -- (?:.* )?--help$/.test(c)) return { kind: 'run', server: false };
-  if (/^npm run simulate(?: -- .*)?$/.test(c)) return { kind: 'options', run: `${c}${c.includes(' -- ') ? '' : ' --'} --check`, recipe: true };
+  if (/^npm run simulate(?: -- .*)?$/.test(c)) return { kind: 'options', run: `${c}${c.includes(' -- ') ? '' : ' --'} --check` };
   if (/^npm run fedge -- /.test(c) || /^node cli\/fedge\.ts /.test(c)) return { kind: 'run', server: false };
   const wrangler = /^npx wrangler (.+)$/.exec(c);
   if (wrangler) return { kind: 'wrangler', args: wrangler[1]!.split(/\s+/) };
