@@ -18,6 +18,11 @@ export interface TensorMeta {
    * `shape` without its last axis, which the edge (and LocalModel) turn into this input with the featurizer.
    */
   featurizer?: Featurizer;
+  /**
+   * Declared by the model (its ONNX metadata, `fedge.labels`): what each index of the output's last axis means, e.g.
+   * `["ham", "spam"]` — so a caller knows which probability is which without the model's card.
+   */
+  labels?: string[];
 }
 
 /** How an uploaded version ran once before it was stored: on inputs built from its metadata, or the uploader's warm-up. */

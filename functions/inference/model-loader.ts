@@ -7,6 +7,7 @@ import { type TensorMeta } from '../registry/model-record.ts';
 import type { Featurizer } from '../../federated/oip/model-records.ts';
 import { FeaturizerError, readFeaturizers } from '../../federated/model/featurizers.ts';
 import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
+import { readMetadataProps } from '../../federated/model/onnx-metadata.ts';
 import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import { type ort, createSession } from './ort-runtime.ts';
 import { quote } from './quote.ts';
@@ -49,6 +50,27 @@ function declaredFeaturizers(bytes: Uint8Array, inputs: TensorMeta[]): Record<st
   }
 }
 
+/**
+ * The class names a model declares (`fedge.labels`, written by onnx-export.ts), on the output they name: the spec's
+ * output when `fedge.spec` says which, else the one output whose last axis has as many entries. A declaration that
+ * does not fit is left out (labels are a description, not a contract worth refusing a model over).
+ */
+function declaredLabels(bytes: Uint8Array, outputs: TensorMeta[]): TensorMeta[] {
+  let labels: unknown, named: unknown;
+  try {
+    const props = readMetadataProps(bytes);
+    if (!props['fedge.labels']) return outputs;
+    labels = JSON.parse(props['fedge.labels']);
+    named = props['fedge.spec'] ? (JSON.parse(props['fedge.spec']) as { outputName?: unknown }).outputName : undefined;
+  } catch {
+    return outputs;
+  }
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) return outputs;
+  const fits = (m: TensorMeta) => m.shape.at(-1) === labels.length;
+  const target = typeof named === 'string' ? outputs.find((m) => m.name === named && fits(m)) : outputs.filter(fits).length === 1 ? outputs.find(fits) : undefined;
+  return outputs.map((m) => (m === target ? { ...m, labels: labels as string[] } : m));
+}
+
 export async function loadModel(bytes: Uint8Array): Promise<LoadedModel> {
   if (bytes.byteLength === 0) refuseModel('model body is empty; send the ONNX file as application/octet-stream');
   let session: ort.InferenceSession;
@@ -64,7 +86,7 @@ export async function loadModel(bytes: Uint8Array): Promise<LoadedModel> {
     return {
       session,
       inputs: inputs.map((m) => (featurizers[m.name] ? { ...m, featurizer: featurizers[m.name] } : m)),
-      outputs: describe(session.outputMetadata, 'output'),
+      outputs: declaredLabels(bytes, describe(session.outputMetadata, 'output')),
     };
   } catch (e) {
     await session.release();

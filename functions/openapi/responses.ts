@@ -32,6 +32,7 @@ export const tensorMeta = z.looseObject({
     .looseObject({ kind: z.literal('hashedBagOfWords'), buckets: z.number().int(), ngrams: z.union([z.literal(1), z.literal(2)]), maxChars: z.number().int() })
     .optional()
     .describe('declared by the model: the input also takes raw text, a BYTES tensor of its shape without the last axis'),
+  labels: z.array(z.string()).optional().describe("declared by the model (fedge.labels): what each index of the output's last axis means"),
 });
 
 export const modelSummary = z.looseObject({

@@ -32,6 +32,15 @@ describe('model metadata', () => {
     expect(await (await SELF.fetch(`http://edge/v2/models/${MATMUL}/versions/1`)).json()).toMatchObject(want);
   });
 
+  it('names what each output index means where the model declares it (fedge.labels): which of spam-bow\'s two is spam', async () => {
+    const spam = (await (await SELF.fetch('http://edge/v2/models/spam-bow')).json()) as { outputs: { name: string; labels?: string[] }[] };
+    expect(spam.outputs).toEqual([expect.objectContaining({ name: 'probabilities', labels: ['ham', 'spam'] })]);
+    const digits = (await (await SELF.fetch('http://edge/v2/models/mnist-mlp')).json()) as { outputs: { labels?: string[] }[] };
+    expect(digits.outputs[0]!.labels).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    // A model that declares nothing gets no labels.
+    expect(((await (await SELF.fetch(`http://edge/v2/models/${MATMUL}`)).json()) as { outputs: { labels?: string[] }[] }).outputs[0]!.labels).toBeUndefined();
+  });
+
   it('answers ready for a known version and 404 for unknown ones', async () => {
     expect((await SELF.fetch(`http://edge/v2/models/${MATMUL}/ready`)).status).toBe(200);
     expect((await SELF.fetch(`http://edge/v2/models/${MATMUL}/versions/1/ready`)).status).toBe(200);
