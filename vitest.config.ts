@@ -21,7 +21,7 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: 'workers', include: ['test/functions/**/*.test.ts'], setupFiles: ['./test/functions/bundle-like-protobuf.ts'], testTimeout: 30_000 },
+        test: { name: 'workers', include: ['test/functions/**/*.test.ts'], testTimeout: 30_000 },
       },
       {
         test: { name: 'node', include: ['test/federated/**/*.test.ts', 'test/models/**/*.test.ts', 'test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts', 'test/package/**/*.test.ts', 'test/simulate/**/*.test.ts', 'test/audit/**/*.test.ts', 'test/docs/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 },

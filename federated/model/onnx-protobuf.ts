@@ -13,9 +13,13 @@
  * by hand) and ONNX's schema is a table of field numbers, so this module is that table and one table-driven codec,
  * with no dependency: int64 exact (a `number` while safe, an `Int64` beyond ±2^53), every length checked, proto2
  * presence kept (a field is written when the message has it as an own property, as protobufjs does), repeated numbers
- * written packed (as onnx-proto wrote them; both forms are read), strings through TextEncoder/TextDecoder (no Buffer,
- * so workerd's utf8Write quirk is gone). Unknown fields are skipped on decode, as protobufjs' static code did.
+ * written packed (as onnx-proto wrote them) unless they were read unpacked (as ONNX's C++ writes proto2's lists, so
+ * PyTorch's files), so decoding and re-encoding a file gives its bytes back; strings through TextEncoder/TextDecoder
+ * (no Buffer, so workerd's utf8Write quirk is gone). Unknown fields are skipped on decode, as protobufjs' static code
+ * did. Malformed bytes throw OnnxFormatError saying where, nesting included (at most MAX_DEPTH levels, as
+ * onnxruntime's protobuf allows), never a RangeError from the stack; test/federated/model/onnx-protobuf.test.ts.
  */
+import { OnnxFormatError } from './onnx-format-error.ts';
 
 /** An int64/uint64 value beyond ±2^53, exactly (safe values decode as plain numbers). `Number(v)` rounds it. */
 export class Int64 {
@@ -161,7 +165,8 @@ const SCHEMA: Record<string, string> = {
 
 type Scalar = 'string' | 'bytes' | 'int32' | 'int64' | 'uint64' | 'float' | 'double';
 const WIRE: Record<Scalar, number> = { string: 2, bytes: 2, int32: 0, int64: 0, uint64: 0, float: 5, double: 1 };
-interface Field { no: number; name: string; scalar: Scalar | undefined; message: string | undefined; type: MessageType | undefined; repeated: boolean; packed: boolean; wire: number; key: number; keySize: number }
+/** `packed`: a repeated number (written packed unless it was read unpacked); `key`: its tag as one value, `packedKey` as a packed list. */
+interface Field { no: number; name: string; scalar: Scalar | undefined; message: string | undefined; type: MessageType | undefined; repeated: boolean; packed: boolean; wire: number; key: number; packedKey: number; keySize: number }
 interface MessageType { name: string; fields: Field[]; byNo: Map<number, Field>; lists: string[]; proto: object }
 
 const EMPTY_BYTES = new Uint8Array(0);
@@ -176,8 +181,8 @@ for (const [name, text] of Object.entries(SCHEMA)) {
     const repeated = !!m[1];
     const wire = scalar ? WIRE[scalar] : 2;
     const packed = repeated && wire !== 2;
-    const key = (no << 3) | (packed ? 2 : wire);
-    fields.push({ no, name: m[3]!.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), scalar, message: scalar ? undefined : m[2]!, type: undefined, repeated, packed, wire, key, keySize: varintSize(key) });
+    const key = (no << 3) | wire;
+    fields.push({ no, name: m[3]!.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), scalar, message: scalar ? undefined : m[2]!, type: undefined, repeated, packed, wire, key, packedKey: (no << 3) | 2, keySize: varintSize(key) });
   }
   fields.sort((a, b) => a.no - b.no); // encoded in field-number order, as protobufjs' static code does
   const proto: Record<string, unknown> = {};
@@ -202,9 +207,20 @@ function blank(type: MessageType): Record<string, unknown> {
 const utf8Decoder = new TextDecoder();
 const TWO_32 = 4294967296;
 
+/**
+ * How deep messages (and groups) may nest below the one decoded: protobuf's default recursion limit, the very line
+ * onnxruntime-node 1.30 draws (it loads 100 levels, refuses 101), so no model it loads is refused here; deeper input
+ * is refused with OnnxFormatError instead of exhausting the stack (at 2 bytes a level, a RangeError otherwise).
+ */
+export const MAX_DEPTH = 100;
+
+/** Repeated numeric fields that were read unpacked (one tag per value): written back the same way, byte for byte. */
+const unpackedLists = new WeakSet<unknown[]>();
+
 class Reader {
   pos = 0;
   hi = 0; // high 32 bits of the last varint read
+  depth = 0; // messages and groups open below the outermost one
   readonly buf: Uint8Array;
   readonly view: DataView;
   constructor(buf: Uint8Array) {
@@ -213,7 +229,11 @@ class Reader {
   }
 
   fail(what: string): never {
-    throw new Error(`${what} at byte ${this.pos} of ${this.buf.length}`);
+    throw new OnnxFormatError(`${what} at byte ${this.pos} of ${this.buf.length}`);
+  }
+
+  enter(): void {
+    if (++this.depth > MAX_DEPTH) this.fail(`messages nested more than ${MAX_DEPTH} deep`);
   }
 
   need(n: number, end: number): void {
@@ -275,7 +295,10 @@ class Reader {
       }
       default: {
         const n = this.length(end);
-        return this.message(f.type!, this.pos + n);
+        this.enter();
+        const m = this.message(f.type!, this.pos + n);
+        this.depth--;
+        return m;
       }
     }
   }
@@ -295,8 +318,11 @@ class Reader {
         while (this.pos < stop) list.push(this.value(f, stop));
         if (this.pos !== stop) this.fail(`${type.name}.${f.name}: packed values overrun`);
       } else if (wire !== f.wire) this.fail(`${type.name}.${f.name}: wire type ${wire}, expected ${f.wire}`);
-      else if (f.repeated) (m[f.name] as unknown[]).push(this.value(f, end));
-      else m[f.name] = this.value(f, end);
+      else if (f.repeated) {
+        const list = m[f.name] as unknown[];
+        if (f.packed) unpackedLists.add(list);
+        list.push(this.value(f, end));
+      } else m[f.name] = this.value(f, end);
       if (this.pos > end) this.fail(`${type.name}: a field runs past the message's end (${end})`);
     }
     return m;
@@ -313,11 +339,13 @@ class Reader {
       }
       case 5: this.need(4, end); this.pos += 4; return;
       case 3: // a group (proto2's old nesting): skip fields up to its end-group tag
+        this.enter();
         for (;;) {
           if (this.pos >= end) this.fail('unterminated group');
           const tag = this.varint();
           if ((tag & 7) === 4) {
-            if (tag >>> 3 !== no) this.fail('mismatched end of group');
+            if (tag >>> 3 !== no || this.hi) this.fail('mismatched end of group');
+            this.depth--;
             return;
           }
           this.skip(tag & 7, tag >>> 3, end);
@@ -428,7 +456,7 @@ function sizeOf(m: Record<string, unknown>, type: MessageType, sizes: Map<object
     if (f.repeated) {
       const list = v as unknown[];
       if (!list.length) continue;
-      if (f.packed) {
+      if (f.packed && !unpackedLists.has(list)) {
         const body = packedSize(f, list);
         n += tag + varintSize(body) + body;
       } else if (f.message) {
@@ -529,8 +557,8 @@ class Writer {
       if (f.repeated) {
         const list = v as unknown[];
         if (!list.length) continue;
-        if (f.packed) {
-          this.varint(f.key);
+        if (f.packed && !unpackedLists.has(list)) {
+          this.varint(f.packedKey);
           this.varint(packedSize(f, list));
           if (f.scalar === 'float') {
             for (const x of list) {
@@ -558,7 +586,7 @@ export interface MessageCodec<I, D> {
   create(props?: I): D;
   /** `encode(m).finish()`: the message's bytes. */
   encode(message: I): { finish(): Uint8Array };
-  /** Throws an Error saying where when the bytes are not a well-formed message of this type. */
+  /** Throws OnnxFormatError saying where when the bytes are not a well-formed message of this type. */
   decode(bytes: Uint8Array): D;
 }
 

@@ -12,22 +12,6 @@ import { ElemType, encodeModel, node, valueInfo } from '../../../federated/model
 import { identityModel } from '../../fixtures/onnx-models.ts';
 import { ADMIN, inferBinary, inferJson, readBinary, upload, uniqueName } from '../helpers.ts';
 
-/**
- * `bytes` with metadata_props entries appended (ModelProto field 14; protobuf fields may come in any order). Built by
- * hand because protobufjs, inside this test pool, writes strings of 40+ characters through workerd's Buffer, whose
- * utf8Write refuses its arguments (bundled Workers never take that path: protobufjs finds no `require` there).
- */
-function withMetadata(bytes: Uint8Array, props: Record<string, string>): Uint8Array {
-  const varint = (n: number) => { const out: number[] = []; while (n >= 0x80) out.push((n & 0x7f) | 0x80), (n >>>= 7); out.push(n); return out; };
-  const field = (tag: number, payload: Uint8Array) => [...varint(tag), ...varint(payload.length), ...payload];
-  const extra: number[] = [];
-  for (const [k, v] of Object.entries(props)) {
-    const entry = new Uint8Array([...field(0x0a, new TextEncoder().encode(k)), ...field(0x12, new TextEncoder().encode(v))]);
-    extra.push(...field((14 << 3) | 2, entry));
-  }
-  return new Uint8Array([...bytes, ...extra]);
-}
-
 const FEATURES = { kind: 'hashedBagOfWords', buckets: 4096, ngrams: 2, maxChars: 20000 } as const;
 const MAILS = ['Congratulations! You WON $1,000,000 — click here now!!!', 'Hi team, the meeting notes from Tuesday are attached.'];
 
@@ -109,9 +93,11 @@ describe('BYTES for models that take strings', () => {
 });
 
 describe('featurizer declarations are checked at upload', () => {
-  const model = (features: Record<string, unknown>, buckets = 8) => withMetadata(
-    encodeModel({ name: 'bow', node: [node('Identity', ['x'], ['y'])], input: [valueInfo('x', ElemType.FLOAT, ['n', buckets])], output: [valueInfo('y', ElemType.FLOAT, ['n', buckets])] }),
-    featurizersProp(features as never),
+  // The declaration goes into metadata_props through encodeModel, in this pool as anywhere: ONNX is encoded by
+  // federated/model/onnx-protobuf.ts, which writes strings with TextEncoder, not through workerd's Buffer.
+  const model = (features: Record<string, unknown>, buckets = 8) => encodeModel(
+    { name: 'bow', node: [node('Identity', ['x'], ['y'])], input: [valueInfo('x', ElemType.FLOAT, ['n', buckets])], output: [valueInfo('y', ElemType.FLOAT, ['n', buckets])] },
+    { metadata: featurizersProp(features as never) },
   );
 
   it('serves a third-party graph that declares one, and featurizes its text', async () => {
