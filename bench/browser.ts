@@ -21,7 +21,7 @@ import { ORT_WASM_FILES } from '../client-sdk/local/ort-loader.ts';
 import { loadMnist } from '../models/data/mnist.ts';
 import { launchChromium } from '../test/browser/harness.ts';
 import { serveLocalModelPage } from '../test/browser/local-model-env.ts';
-import { startLocalServer } from '../test/e2e/local-server.ts';
+import { startLocalServer } from '../dev/harness/local-server.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchChromium } from '../test/browser/harness.ts';
-import { startLocalServer } from '../test/e2e/local-server.ts';
+import { startLocalServer } from '../dev/harness/local-server.ts';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const rendered = (n: number) => `(globalThis.fedgeApp?.watchPanel.rendered ?? 0) >= ${n}`;

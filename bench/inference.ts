@@ -1,6 +1,6 @@
 /**
  * npm run bench:inference — where an edge inference's time goes. Servers, all on this machine in one run:
- *   workerd       the deployable bundle straight on workerd (bench/bundle-server.ts: what a deployment runs)
+ *   workerd       the deployable bundle straight on workerd (dev/harness/bundle-server.ts: what a deployment runs)
  *   npm start     the server `npm start` runs (dev/start.ts: the same bundle with the web app's assets in front), mnist-mlp only
  *   wrangler dev  what `npm start` ran before (a proxy Worker in front), mnist-mlp only
  *   ort-web       reference: Hono on @hono/node-server + onnxruntime-web in Node — the same WASM the edge runs
@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadMnist } from '../models/data/mnist.ts';
-import { type LocalServer, freePort, startBundleServer, startLocalServer, startWranglerDev } from '../test/e2e/local-server.ts';
+import { type LocalServer, freePort, startBundleServer, startLocalServer, startWranglerDev } from '../dev/harness/local-server.ts';
 import { openHeapProbe, workerInspectorUrls } from '../simulate/isolate-heap.ts';
 import { rssOfGroup } from '../simulate/process-memory.ts';
 import { type LoadResult, runLoad } from './load.ts';

@@ -16,7 +16,7 @@ import { Agent, request } from 'undici';
 import { loadMnist } from '../models/data/mnist.ts';
 import { rssOfGroup } from '../simulate/process-memory.ts';
 import { lineChartSvg, type Series } from '../simulate/line-chart.ts';
-import { startBundleServer, startWranglerDev } from '../test/e2e/local-server.ts';
+import { startBundleServer, startWranglerDev } from '../dev/harness/local-server.ts';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '64' }, warmup: { type: 'string', default: '20' }, only: { type: 'string' }, server: { type: 'string', default: 'both' } } });
 const SECONDS = Math.min(600, Number(args.seconds));

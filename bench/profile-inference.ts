@@ -1,6 +1,6 @@
 /**
  * npm run bench:profile — where one inference request's CPU goes inside workerd: the deployable bundle on workerd
- * (bench/bundle-server.ts, inspector on), V8's CPU profiler (DevTools Protocol `Profiler`, through workerd's
+ * (dev/harness/bundle-server.ts, inspector on), V8's CPU profiler (DevTools Protocol `Profiler`, through workerd's
  * inspector) recording while 32 connections send one-digit mnist-mlp requests (OIP JSON). Prints the share of the
  * Worker isolate's samples spent in WASM (ONNX Runtime), garbage collection and JS, the functions with the most
  * self time, and the inclusive time of the route's steps (body read + JSON parse, schema validation, tensor
@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMnist } from '../models/data/mnist.ts';
-import { startBundleServer } from '../test/e2e/local-server.ts';
+import { startBundleServer } from '../dev/harness/local-server.ts';
 import { openHeapProbe, workerInspectorUrls } from '../simulate/isolate-heap.ts';
 import { rssOfGroup } from '../simulate/process-memory.ts';
 import { runLoad } from './load.ts';

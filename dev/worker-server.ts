@@ -3,7 +3,7 @@
  * the bindings, static assets and migrations wrangler.toml declares (read by wrangler itself, .dev.vars included).
  * No wrangler dev proxy in front: `wrangler dev` runs a second workerd with a proxy Worker that holds requests across
  * reloads and reports each one to Node, ~3 ms a request that a deployed Worker does not pay (bench:inference).
- * Used by `npm start` (dev/start.ts, with reload on change) and by the benchmarks (bench/bundle-server.ts).
+ * Used by `npm start` (dev/start.ts, with reload on change) and by the benchmarks (dev/harness/bundle-server.ts).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';

@@ -25,7 +25,7 @@ import { loadMnist, type LabelledSet } from '../models/data/mnist.ts';
 import { nonIidShards } from '../models/data/non-iid.ts';
 import { progressBar } from '../models/progress.ts';
 import { mnistMlp } from '../models/specs.ts';
-import { type LocalServer, startBundleServer } from '../test/e2e/local-server.ts';
+import { type LocalServer, startBundleServer } from '../dev/harness/local-server.ts';
 import { openHeapProbe, workerInspectorUrls } from './isolate-heap.ts';
 import { rssOfGroup } from './process-memory.ts';
 import { servedAccuracy, status } from './simulation.ts';
@@ -102,7 +102,7 @@ export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
   if (!url) {
     state = mkdtempSync(join(tmpdir(), 'fedge-scale-'));
     process.stdout.write('starting the local edge server… ');
-    // The deployable bundle on workerd (bench/bundle-server.ts) with its V8 inspector open and nobody attached —
+    // The deployable bundle on workerd (dev/harness/bundle-server.ts) with its V8 inspector open and nobody attached —
     // wrangler dev holds the inspector's one session itself — so the Worker isolate's heap can be read.
     process.env.FEDGE_BENCH_INSPECTOR = '1';
     process.env.FEDGE_BUNDLE_AGGREGATOR_ISOLATE = '1';

@@ -28,7 +28,7 @@ import type { LabelledSet } from '../models/data/mnist.ts';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LocalServer } from '../test/e2e/local-server.ts';
+import type { LocalServer } from '../dev/harness/local-server.ts';
 import type { ServedIo } from './simulation.ts';
 import { SimulateUsageError, USAGE, describeRun, parseSimulateArgs, privacyLine, recipeLine } from './options.ts';
 
@@ -114,7 +114,7 @@ try {
     process.stdout.write('starting the local edge server… ');
     // All simulated devices share one address: the edge's per-IP limit (meant for real clients) would treat them as
     // one client, so it is off here; the task's per-device limits stay on.
-    const { startLocalServer } = await import('../test/e2e/local-server.ts');
+    const { startLocalServer } = await import('../dev/harness/local-server.ts');
     server = await startLocalServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
     url = server.url;
     console.log(`ready at ${url} (${(server.readyAfterMs / 1000).toFixed(1)} s)`);

@@ -1,12 +1,12 @@
 /**
  * Runs once around the whole vitest run: gives the workers a folder to record the process groups they start
- * (test/server-registry.ts), and at the end stops any group still listed — a server whose test failed before it
+ * (dev/harness/server-registry.ts), and at the end stops any group still listed — a server whose test failed before it
  * could keep a handle on it (e.g. `Promise.all([startLocalServer(), launchChromium()])` rejecting) is stopped too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { recordedGroups } from './server-registry.ts';
+import { recordedGroups } from '../dev/harness/server-registry.ts';
 
 export default function setup(): () => Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'fedge-test-processes-'));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { loadMnist } from '../../models/data/mnist.ts';
-import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 import { launchChromium } from './harness.ts';
 import { identityModel } from '../fixtures/onnx-models.ts';
 import { serveLocalModelPage } from './local-model-env.ts';

@@ -20,7 +20,7 @@ import { loadMnist } from '../../models/data/mnist.ts';
 import { nonIidShards } from '../../models/data/non-iid.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
 import { status } from '../../simulate/simulation.ts';
-import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 import { launchChromium } from './harness.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-web-'));

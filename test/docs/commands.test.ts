@@ -1,7 +1,7 @@
 /**
  * Every shell command in README.md and docs/*.md (test/docs/doc-commands.ts finds them: fenced sh blocks, and inline
  * command spans) is checked here, so a command the docs promise cannot quietly stop working:
- *  - cheap commands run as written (curl against the server this test starts with test/e2e/local-server.ts —
+ *  - cheap commands run as written (curl against the server this test starts with dev/harness/local-server.ts —
  *    `npm start`'s server — with only 127.0.0.1:8787 / localhost:8787 replaced by its URL), and what they print is
  *    compared with the `#` lines the docs show under them (`…` stands for anything);
  *  - long commands are checked, not run: simulations with `--check` (options parsed and validated, the run they
@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 import { checkBench } from '../../bench/cli.ts';
 import { USAGE, describeRun, parseSimulateArgs } from '../../simulate/options.ts';
 import { checkSimulation } from '../../simulate/simulation.ts';
@@ -55,7 +55,7 @@ function checkFor(command: string): Check | undefined {
     return {
       kind: 'elsewhere', by: 'this test\'s own server: startLocalServer runs dev/start.ts, which is npm start', verify: () => {
         expect(pkg.scripts.start).toBe('node dev/start.ts');
-        expect(read('test/e2e/local-server.ts')).toContain("'dev/start.ts'");
+        expect(read('dev/harness/local-server.ts')).toContain("'dev/start.ts'");
       },
     };
   }

@@ -17,7 +17,7 @@ import { toBase64 } from '../../federated/secagg/bytes.ts';
 import { hashTexts } from '../../federated/model/text-features.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
-import { type LocalServer, startLocalServer } from './local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-client-'));
 let server: LocalServer;

@@ -12,7 +12,7 @@ import { loadSpamAssassin } from '../../models/data/spam.ts';
 import { hashTexts } from '../../federated/model/text-features.ts';
 import { spamBow } from '../../models/specs.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
-import { type LocalServer, startLocalServer } from './local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 import { servedAccuracy } from '../../simulate/simulation.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-e2e-'));

@@ -30,7 +30,7 @@ import { mnistMlp } from '../../models/specs.ts';
 import { runSimulation, servedAccuracy, status } from '../../simulate/simulation.ts';
 import { Participant } from '../../client-sdk/federated/participant.ts';
 import { MemoryLedgerStore, PrivacyLedger } from '../../client-sdk/privacy/ledger.ts';
-import { type LocalServer, startLocalServer } from './local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'fedge-fl-'));
 const ADMIN = { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' };

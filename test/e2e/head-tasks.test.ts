@@ -21,7 +21,7 @@ import { detectHead, headBody } from '../../federated/model/head/index.ts';
 import { ElemType, encodeModel, floatTensor, node, valueInfo } from '../../federated/model/onnx-graph.ts';
 import { createIdentity } from '../../federated/secagg/client.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
-import { type LocalServer, startLocalServer } from './local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'fedge-head-'));
 const ADMIN = { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' };

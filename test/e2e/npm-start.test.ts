@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type WorkerServer, serveWorker } from '../../dev/worker-server.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
-import { freePort } from './local-server.ts';
+import { freePort } from '../../dev/harness/local-server.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-start-'));
 const ADMIN = { Authorization: 'Bearer dev-admin-token' }; // the local default in .dev.vars

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalServer, startLocalServer } from './local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 import { OIP, corpus, dir, servedAndReference, uploadTo, warmupOf } from './third-party-corpus.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-third-party-'));

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuantizeError, floatWeightBytes, quantizeModel } from '../../federated/model/quantize.ts';
-import { type LocalServer, startLocalServer } from './local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 import { ADMIN, corpus, dir, servedAndReference } from './third-party-corpus.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-third-party-int8-'));

@@ -14,7 +14,7 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalServer, startLocalServer } from '../e2e/local-server.ts';
+import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
 import { launchChromium } from '../browser/harness.ts';
 import { ROOT, installApp, packFedge, treeBytes } from './install.ts';
 import { serveFolder } from './static-server.ts';

@@ -1,13 +1,14 @@
 /**
- * Starts the same local server `npm start` runs (dev/start.ts: the Worker bundle and the web app on workerd) on a free port (or a chosen one) and a
- * state directory, waits until it is ready, and stops it by its process group — never by name. Every server started
- * here is also stopped when the test process exits, and listed for the run's teardown (test/global-setup.ts), so a
- * test that fails or times out mid-start leaves nothing behind.
+ * Launches a local server for tests, benchmarks and simulations: the same one `npm start` runs (dev/start.ts: the
+ * Worker bundle and the web app on workerd), `wrangler dev`, or the bare bundle on workerd (bundle-server.ts), on a
+ * free port (or a chosen one) and a state directory; waits until it is ready, and stops it by its process group —
+ * never by name. Every server started here is also stopped when the process exits, and listed for the test run's
+ * teardown (server-registry.ts, test/global-setup.ts), so a test that fails or times out mid-start leaves nothing behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { forgetGroup, recordGroup } from '../server-registry.ts';
+import { forgetGroup, recordGroup } from './server-registry.ts';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(new URL(import.meta.url).pathname), '../..');
@@ -68,10 +69,10 @@ export async function startWranglerDev(opts: ServerOptions): Promise<LocalServer
   return spawnUntilReady(args, port, opts);
 }
 
-/** The deployable bundle on workerd through Miniflare, without wrangler dev's proxy (bench/bundle-server.ts). */
+/** The deployable bundle on workerd through Miniflare, without wrangler dev's proxy (bundle-server.ts). */
 export async function startBundleServer(opts: ServerOptions): Promise<LocalServer> {
   const port = opts.port ?? (await freePort());
-  const args = [join(root, 'bench/bundle-server.ts'), String(port), opts.persistTo];
+  const args = [join(root, 'dev/harness/bundle-server.ts'), String(port), opts.persistTo];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push(`${k}=${v}`);
   return spawnUntilReady(args, port, opts);
 }

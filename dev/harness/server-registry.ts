@@ -1,7 +1,8 @@
 /**
- * Which process groups the tests started, kept as one empty file per group in a folder the vitest run owns
- * (FEDGE_TEST_PROCESS_DIR, set by test/global-setup.ts and inherited by every test worker). A worker that dies or is
- * torn down without running its hooks cannot stop its servers itself; the run's teardown stops what is listed.
+ * Which process groups the tests started (local-server.ts records each server it starts), kept as one empty file
+ * per group in a folder the vitest run owns (FEDGE_TEST_PROCESS_DIR, set by test/global-setup.ts and inherited by
+ * every test worker). A worker that dies or is torn down without running its hooks cannot stop its servers itself;
+ * the run's teardown stops what is listed. Outside a vitest run (benchmarks, simulations) it records nothing.
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
