@@ -19,8 +19,8 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { ORT_WASM_FILES } from '../client-sdk/local/ort-loader.ts';
 import { loadMnist } from '../models/data/mnist.ts';
-import { launchChromium } from '../test/browser/harness.ts';
-import { serveLocalModelPage } from '../test/browser/local-model-env.ts';
+import { launchChromium } from '../dev/harness/chromium.ts';
+import { serveLocalModelPage } from '../dev/harness/local-model-page-server.ts';
 import { startLocalServer } from '../dev/harness/local-server.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);

@@ -8,7 +8,7 @@ import './cli.ts'; // first: --help, --check and bad options are answered before
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchChromium } from '../test/browser/harness.ts';
+import { launchChromium } from '../dev/harness/chromium.ts';
 import { startLocalServer } from '../dev/harness/local-server.ts';
 
 const RUNS = Number(process.env.RUNS ?? 3);

@@ -3,7 +3,7 @@
  * not show SVG. Returns false, with the reason printed, where no Chromium is installed — the SVG is still written.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { CHROMIUM, launchChromium } from '../test/browser/harness.ts';
+import { CHROMIUM, launchChromium } from '../dev/harness/chromium.ts';
 
 export async function writePng(svg: string, path: string): Promise<boolean> {
   if (!existsSync(CHROMIUM)) {

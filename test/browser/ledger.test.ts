@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchChromium, servePage } from './harness.ts';
+import { launchChromium } from '../../dev/harness/chromium.ts';
+import { servePage } from '../../dev/harness/page-server.ts';
 
 type Charge = { ok: true; spent: number; remaining: number } | { ok: false; name: string; message: string };
 let browser: Awaited<ReturnType<typeof launchChromium>>;

@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
-import { launchChromium } from './harness.ts';
+import { launchChromium } from '../../dev/harness/chromium.ts';
 import { identityModel } from '../fixtures/onnx-models.ts';
-import { serveLocalModelPage } from './local-model-env.ts';
+import { serveLocalModelPage } from '../../dev/harness/local-model-page-server.ts';
 import { ORT_WASM_FILES } from '../../client-sdk/local/ort-loader.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-local-model-'));

@@ -21,7 +21,7 @@ import { nonIidShards } from '../../models/data/non-iid.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
 import { status } from '../../simulate/simulation.ts';
 import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
-import { launchChromium } from './harness.ts';
+import { launchChromium } from '../../dev/harness/chromium.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'fedge-web-'));
 const artifacts = join(import.meta.dirname, '../../test-results');

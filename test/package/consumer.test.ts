@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
-import { launchChromium } from '../browser/harness.ts';
+import { launchChromium } from '../../dev/harness/chromium.ts';
 import { ROOT, installApp, packFedge, treeBytes } from './install.ts';
 import { serveFolder } from './static-server.ts';
 import { loadMnist } from '../../models/data/mnist.ts';

@@ -1,10 +1,10 @@
 /**
- * What the LocalModel browser test and benchmark share: the local edge server (`npm start`'s), the page bundled
- * with the SDK, onnxruntime-web's .wasm served beside it, and MNIST digits to feed both.
+ * The LocalModel page (local-model-page.ts) that the browser test (test/browser/local-model.test.ts) and benchmark
+ * (bench/browser.ts) open: bundled with the SDK and served (page-server.ts) with onnxruntime-web's .wasm beside it.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { servePage } from './harness.ts';
+import { servePage } from './page-server.ts';
 import { ORT_WASM_FILES } from '../../client-sdk/local/ort-loader.ts';
 
 // The package exports its .wasm files by name (package.json "exports"): resolve them as a bundler would.
@@ -15,5 +15,5 @@ export function serveLocalModelPage(o: { jsep?: boolean } = {}) {
   const wasm = (f: string) => ({ type: 'application/wasm', body: readFileSync(ortFile(f)) });
   // The JSEP binary (27 MiB) only for the benchmark's comparison with the build LocalModel no longer uses.
   const files = [...Object.values(ORT_WASM_FILES), ...(o.jsep ? ['ort-wasm-simd-threaded.jsep.wasm'] : [])];
-  return servePage(new URL('./pages/local-model-page.ts', import.meta.url).pathname, Object.fromEntries(files.map((f) => [`/ort/${f}`, wasm(f)])));
+  return servePage(new URL('./local-model-page.ts', import.meta.url).pathname, Object.fromEntries(files.map((f) => [`/ort/${f}`, wasm(f)])));
 }

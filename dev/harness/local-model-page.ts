@@ -1,9 +1,10 @@
 /**
- * Page for local-model.test.ts and bench/browser.ts: the SDK as a web app embeds it (bundled by esbuild), driven
+ * The LocalModel page for test/browser/local-model.test.ts and bench/browser.ts (served by local-model-page-server.ts;
+ * browser code, typechecked by client-sdk/tsconfig.json): the SDK as a web app embeds it (bundled by esbuild), driven
  * through `window.fedge`. The edge's URL comes in the page's query string; onnxruntime-web's .wasm is served by the
  * page's server under /ort/.
  */
-import { EdgeClient, LocalModel, type Provider } from '../../../client-sdk/index.ts';
+import { EdgeClient, LocalModel, type Provider } from '../../client-sdk/index.ts';
 
 const edge = new URL(location.href).searchParams.get('edge')!;
 const client = new EdgeClient({ url: edge });
