@@ -29,7 +29,7 @@ import { type LabelledSet, loadMnist, slice } from '../models/data/mnist.ts';
 import { seededRandom } from '../models/data/seeded-random.ts';
 import { progressBar } from '../models/progress.ts';
 import { MNIST_SCATTERING, MNIST_SCATTER_GROUPS, mnistCnn, mnistGabor, mnistGaborWeights, mnistMlp, mnistScatter, mnistScatterInput } from '../models/specs.ts';
-import { lineChartSvg } from '../simulate/line-chart.ts';
+import { lineChartSvg } from '../dev/harness/line-chart.ts';
 
 useNodeWasm();
 const PARTS = new Set((process.env.BENCH_DP ?? 'throughput,accuracy').split(',').flatMap((p) => (p === 'accuracy' ? ['scratch', 'public', 'scatter'] : [p.trim()])));

@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadMnist } from '../models/data/mnist.ts';
 import { type LocalServer, freePort, startBundleServer, startLocalServer, startWranglerDev } from '../dev/harness/local-server.ts';
-import { openHeapProbe, workerInspectorUrls } from '../simulate/isolate-heap.ts';
-import { rssOfGroup } from '../simulate/process-memory.ts';
+import { openHeapProbe, workerInspectorUrls } from '../dev/harness/isolate-heap.ts';
+import { rssOfGroup } from '../dev/harness/process-memory.ts';
 import { type LoadResult, runLoad } from './load.ts';
 
 const root = join(import.meta.dirname, '..');

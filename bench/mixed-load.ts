@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { loadMnist } from '../models/data/mnist.ts';
-import { rssOfGroup } from '../simulate/process-memory.ts';
-import { lineChartSvg, type Series } from '../simulate/line-chart.ts';
+import { rssOfGroup } from '../dev/harness/process-memory.ts';
+import { lineChartSvg, type Series } from '../dev/harness/line-chart.ts';
 import { startBundleServer, startWranglerDev } from '../dev/harness/local-server.ts';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '64' }, warmup: { type: 'string', default: '20' }, only: { type: 'string' }, server: { type: 'string', default: 'both' } } });

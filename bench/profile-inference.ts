@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMnist } from '../models/data/mnist.ts';
 import { startBundleServer } from '../dev/harness/local-server.ts';
-import { openHeapProbe, workerInspectorUrls } from '../simulate/isolate-heap.ts';
-import { rssOfGroup } from '../simulate/process-memory.ts';
+import { openHeapProbe, workerInspectorUrls } from '../dev/harness/isolate-heap.ts';
+import { rssOfGroup } from '../dev/harness/process-memory.ts';
 import { runLoad } from './load.ts';
 
 const root = join(import.meta.dirname, '..');

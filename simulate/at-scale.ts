@@ -4,7 +4,7 @@
  * download, train with TensorFlow.js, SecAgg+ over HTTP) spread over worker threads, against the local edge server.
  * Per round it prints a progress bar, the round's wall time, each shard's outcome, and the peak resident memory of
  * workerd during the round (sampled from /proc every 250 ms) and of its Worker isolate (JS heap + ArrayBuffers,
- * through workerd's inspector: isolate-heap.ts).
+ * through workerd's inspector: dev/harness/isolate-heap.ts).
  * workerd runs the Worker and every Durable Object of this server in one process, so its figure covers all the
  * round's aggregators, the coordinator and the routes together; with --per-round equal to --shard-size the process
  * holds one SecAgg+ instance, which measures one object's memory (minus the idle baseline printed first).
@@ -26,8 +26,8 @@ import { nonIidShards } from '../models/data/non-iid.ts';
 import { progressBar } from '../models/progress.ts';
 import { mnistMlp } from '../models/specs.ts';
 import { type LocalServer, startBundleServer } from '../dev/harness/local-server.ts';
-import { openHeapProbe, workerInspectorUrls } from './isolate-heap.ts';
-import { rssOfGroup } from './process-memory.ts';
+import { openHeapProbe, workerInspectorUrls } from '../dev/harness/isolate-heap.ts';
+import { rssOfGroup } from '../dev/harness/process-memory.ts';
 import { servedAccuracy, status } from './simulation.ts';
 
 export interface ScaleOptions {

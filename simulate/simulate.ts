@@ -144,8 +144,8 @@ async function run(url: string): Promise<void> {
   const { nonIidShards } = await import('../models/data/non-iid.ts');
   const { progressBar } = await import('../models/progress.ts');
   const { mnistMlp } = await import('../models/specs.ts');
-  const { peakRssOfGroup } = await import('./process-memory.ts');
-  const { lineChartSvg } = await import('./line-chart.ts');
+  const { peakRssOfGroup } = await import('../dev/harness/process-memory.ts');
+  const { lineChartSvg } = await import('../dev/harness/line-chart.ts');
   const { runSimulation, servedAccuracy } = await import('./simulation.ts');
   const { RECIPES, baselines, finetuneData, trainCentrally } = await import('./finetune-scenario.ts');
   const { writePng } = await import('./svg-to-png.ts');

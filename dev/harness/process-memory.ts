@@ -1,6 +1,7 @@
 /**
  * Peak resident memory (VmHWM, Linux /proc) of every process in a process group — the local server's workerd
- * among them — so the simulation can report how the server's memory grows with devices per round.
+ * among them — so the simulation can report how the server's memory grows with devices per round, and the
+ * inference and load benchmarks what each server holds.
  * Processes are found by their group id (the PID we started), never by name.
  */
 import { readdirSync, readFileSync } from 'node:fs';

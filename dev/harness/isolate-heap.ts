@@ -4,7 +4,8 @@
  * ArrayBuffer backing stores (typed arrays, WASM memory). That is the memory Cloudflare's per-isolate limit counts,
  * without the runtime's own native memory (SQLite, sockets) that a process RSS adds. workerd listens for the
  * inspector on a random loopback port (wrangler dev passes `--inspector-addr=127.0.0.1:0`): it is found from the
- * workerd process's own listening sockets (/proc), by PID, never by name.
+ * workerd process's own listening sockets (/proc), by PID, never by name. The scale simulation and the inference
+ * benchmarks read it; the CPU profile benchmark drives the same session's Profiler.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';

@@ -1,6 +1,7 @@
 /**
  * A small self-contained SVG line chart (no dependencies, opens in any browser): one or more series over rounds,
- * with axes, ticks and a legend. The simulation writes one per run so a run can be looked at, not read.
+ * with axes, ticks and a legend. The simulation writes one per run so a run can be looked at, not read; the DP and
+ * mixed-load benchmarks draw theirs with it too.
  */
 export interface Series {
   label: string;
