@@ -13,14 +13,12 @@ import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-mode
 import { flattenWeights } from '../../federated/model/flat-weights.ts';
 import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../federated/model/model-spec.ts';
 import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
-import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../../federated/secagg/client.ts';
+import { createIdentity } from '../../federated/secagg/client.ts';
 import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
 import { ddgaussEncode } from '../../federated/dp/distributed-dp.ts';
-import type { RoundConfig } from '../../federated/secagg/messages.ts';
-import { decodeMessage, encodeMessage } from '../../federated/secagg/wire.ts';
-import { DEVICE_SIGNATURE_HEADER, type RoundInfo, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
+import { encodeMessage } from '../../federated/secagg/wire.ts';
+import { DEVICE_SIGNATURE_HEADER, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
 import { sign } from '../../federated/secagg/primitives.ts';
-import { signingBytes, type DeviceMessage } from '../../federated/secagg/messages.ts';
 import { execFileSync } from 'node:child_process';
 import { Trainer } from '../../client-sdk/training/trainer.ts';
 import { unflattenWeights } from '../../federated/model/flat-weights.ts';
@@ -31,10 +29,14 @@ import { runSimulation, servedAccuracy, status } from '../../simulate/simulation
 import { Participant } from '../../client-sdk/federated/participant.ts';
 import { MemoryLedgerStore, PrivacyLedger } from '../../client-sdk/privacy/ledger.ts';
 import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
+import { type Edge, SecAggDevice } from '../drivers/secagg-device.ts';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'fedge-fl-'));
 const ADMIN = { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' };
+const ENROLL = 'token-0123456789abcdef';
 let server: LocalServer;
+/** The local server for the device driver: global fetch, and the URL of whichever server runs now (a restart replaces it). */
+const edge: Edge = { fetch, get url() { return server.url; } };
 
 beforeAll(async () => {
   useNodeWasm();
@@ -56,64 +58,9 @@ async function createTask(task: string, over: Record<string, unknown> = {}) {
   const weights = new Float32Array(TINY_D).map((_, i) => i / 100);
   const res = await fetch(`${server.url}/v1/tasks`, {
     method: 'POST', headers: ADMIN,
-    body: JSON.stringify({ task, model: task, spec: tiny, weights: toBase64(new Uint8Array(weights.buffer)), rounds: 1, devicesPerRound: 3, minDevices: 3, secagg: { neighbours: 2, threshold: 2 }, stageSeconds: 600, update: { clip: 1, maxExamples: 10 }, enrollmentToken: 'token-0123456789abcdef', ...over }),
+    body: JSON.stringify({ task, model: task, spec: tiny, weights: toBase64(new Uint8Array(weights.buffer)), rounds: 1, devicesPerRound: 3, minDevices: 3, secagg: { neighbours: 2, threshold: 2 }, stageSeconds: 600, update: { clip: 1, maxExamples: 10 }, enrollmentToken: ENROLL, ...over }),
   });
   return { res, weights };
-}
-
-/** A device driven stage by stage with the SecAgg+ client functions, over the real HTTP API. */
-class Device {
-  state?: ClientState;
-  readonly task: string;
-  readonly identity: DeviceIdentity;
-  constructor(task: string, identity: DeviceIdentity) {
-    this.task = task;
-    this.identity = identity;
-  }
-  static async enrolled(task: string, id: string): Promise<Device> {
-    const d = new Device(task, await createIdentity(id));
-    const res = await fetch(`${server.url}/v1/tasks/${task}/devices`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer token-0123456789abcdef' }, body: JSON.stringify({ device: id, identityKey: toBase64(d.identity.publicKey) }) });
-    expect(res.status).toBe(201);
-    return d;
-  }
-  async info(): Promise<RoundInfo> {
-    return (await (await fetch(`${server.url}/v1/tasks/${this.task}/round`)).json()) as RoundInfo;
-  }
-  async post(bytes: Uint8Array): Promise<Response> {
-    return fetch(`${server.url}/v1/tasks/${this.task}/messages`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes });
-  }
-  async relay(kind: string): Promise<unknown> {
-    const proof = toBase64(await sign(this.identity.seed, relaySigningBytes(this.task, 1, kind, this.identity.id)));
-    const res = await fetch(`${server.url}/v1/tasks/${this.task}/rounds/1/${kind}?device=${this.identity.id}`, { headers: { [DEVICE_SIGNATURE_HEADER]: proof } });
-    expect(res.status).toBe(200);
-    return res.json();
-  }
-  async advertise(): Promise<Uint8Array> {
-    const i = await this.info();
-    const config: RoundConfig = { roundId: i.roundId, neighbours: i.neighbours, threshold: i.threshold, graphSeed: fromBase64(i.graphSeed), length: i.length, minContributors: i.minDevices };
-    const { state, message } = await clientAdvertiseKeys(config, this.identity);
-    this.state = state;
-    return encodeMessage(message);
-  }
-  async share(): Promise<Uint8Array> {
-    const { state, message } = await clientShareKeys(this.state!, relayFromJson.broadcast((await this.relay('broadcast')) as never));
-    this.state = state;
-    return encodeMessage(message);
-  }
-  async masked(update: Uint32Array): Promise<Uint8Array> {
-    const { state, message } = await clientMaskedInput(this.state!, relayFromJson.delivery((await this.relay('delivery')) as never), update);
-    this.state = state;
-    return encodeMessage(message);
-  }
-  async unmask(): Promise<Uint8Array> {
-    const { state, message } = await clientUnmask(this.state!, (await this.relay('unmask')) as never);
-    this.state = state;
-    return encodeMessage(message);
-  }
-  /** `m` signed by this device (a cheating device signs whatever it sends). */
-  async signed(m: DeviceMessage): Promise<Uint8Array> {
-    return encodeMessage({ ...m, signature: await sign(this.identity.seed, await signingBytes(m)) });
-  }
 }
 
 /** The runtime (workerd) under a local server: found in the server's process group, by PID, never by name. */
@@ -157,24 +104,24 @@ describe('federated task on the local server', () => {
     expect(res.status).toBe(201);
     const enrollWrongToken = await fetch(`${server.url}/v1/tasks/fl-bad/devices`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer nope-nope-nope-nope' }, body: JSON.stringify({ device: 'x', identityKey: toBase64(new Uint8Array(32)) }) });
     expect(enrollWrongToken.status).toBe(403);
-    const devices = await Promise.all(['d1', 'd2', 'd3'].map((id) => Device.enrolled('fl-bad', id)));
-    const stranger = new Device('fl-bad', await createIdentity('stranger'));
-    const refusedStranger = await stranger.post(await stranger.advertise());
+    const devices = await Promise.all(['d1', 'd2', 'd3'].map((id) => SecAggDevice.enrolled(edge, 'fl-bad', id, ENROLL)));
+    const stranger = new SecAggDevice(edge, 'fl-bad', await createIdentity('stranger'));
+    const refusedStranger = await stranger.send(await stranger.advertise());
     expect(refusedStranger.status).toBe(403);
     expect(((await refusedStranger.json()) as { error: string }).error).toMatch(/not enrolled/);
-    const forged = await devices[0]!.advertise();
+    const forged = encodeMessage(await devices[0]!.advertise());
     forged[forged.length - 1]! ^= 1;
-    expect((await devices[0]!.post(forged)).status).toBe(403);
-    expect((await devices[0]!.post(new Uint8Array([1, 2, 3]))).status).toBe(400);
+    expect((await devices[0]!.send(forged)).status).toBe(403);
+    expect((await devices[0]!.send(new Uint8Array([1, 2, 3]))).status).toBe(400);
     const ads = await Promise.all(devices.map((d) => d.advertise()));
-    expect((await devices[0]!.post(ads[0]!)).status).toBe(202);
-    expect((await devices[0]!.post(ads[0]!)).status).toBe(200); // retry: a no-op
-    expect((await devices[0]!.post(await devices[0]!.advertise())).status).toBe(409); // other keys, same round
+    expect((await devices[0]!.send(ads[0]!)).status).toBe(202);
+    expect((await devices[0]!.send(ads[0]!)).status).toBe(200); // retry: a no-op
+    expect((await devices[0]!.send(await devices[0]!.advertise())).status).toBe(409); // other keys, same round
     const s = await status(server.url, 'fl-bad');
     expect(s.history[0]).toMatchObject({ advertised: 1, shared: 0, submitted: 0 }); // only the one valid message counted
     expect(s.enrolledDevices).toBe(3);
     // Per-device rate limit: a device hammering a relay is told to slow down (429 + Retry-After), others are not.
-    const signedRelay = async (d: Device, query = '') => fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=${d.identity.id}${query}`, { headers: { [DEVICE_SIGNATURE_HEADER]: toBase64(await sign(d.identity.seed, relaySigningBytes('fl-bad', 1, 'broadcast', d.identity.id))) } });
+    const signedRelay = async (d: SecAggDevice, query = '') => fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=${d.identity.id}${query}`, { headers: { [DEVICE_SIGNATURE_HEADER]: toBase64(await sign(d.identity.seed, relaySigningBytes('fl-bad', 1, 'broadcast', d.identity.id))) } });
     expect((await fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d2`)).status).toBe(401); // relays need the device's signature
     const burst = await Promise.all(Array.from({ length: 40 }, () => signedRelay(devices[1]!)));
     const limited = burst.filter((r) => r.status === 429);
@@ -198,17 +145,17 @@ describe('federated task on the local server', () => {
   it('distributed DP: devices add DDGauss noise shares before masking; the task publishes the noisy mean and reports client-level ε', async () => {
     expect((await createTask('fl-ddp-bad', { distributedDp: { clip: 1, noiseMultiplier: 0 } })).res.status).toBe(400);
     const { weights } = await createTask('fl-ddp', { serverOptimizer: { kind: 'fedavg', learningRate: 1 }, distributedDp: { clip: 1, noiseMultiplier: 0.01 } });
-    const devices = await Promise.all(['p1', 'p2', 'p3'].map((id) => Device.enrolled('fl-ddp', id)));
+    const devices = await Promise.all(['p1', 'p2', 'p3'].map((id) => SecAggDevice.enrolled(edge, 'fl-ddp', id, ENROLL)));
     const info = await devices[0]!.info();
     expect(info.distributedDp).toMatchObject({ dimension: TINY_D, paddedDimension: 16, devices: 3 });
     expect(info.length).toBe(16); // the rotated, padded update; no weight word
-    for (const d of devices) expect((await d.post(await d.advertise())).status).toBe(202);
-    for (const d of devices) expect((await d.post(await d.share())).status).toBe(202);
+    for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
+    for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
     // Known updates 0.01, 0.02, 0.03 in every coordinate (norms < clip): the published mean is 0.02 plus noise of
     // std 0.01/3 per coordinate.
     const updates = await Promise.all(devices.map((_, i) => ddgaussEncode(new Float32Array(TINY_D).fill(0.01 * (i + 1)), info.distributedDp!, fromBase64(info.graphSeed))));
-    for (const [i, d] of devices.entries()) expect((await d.post(await d.masked(updates[i]!))).status).toBe(202);
-    for (const d of devices) expect((await d.post(await d.unmask())).status).toBe(202);
+    for (const [i, d] of devices.entries()) expect((await d.send(await d.masked(updates[i]!))).status).toBe(202);
+    for (const d of devices) expect((await d.send(await d.unmask())).status).toBe(202);
     const s = await status(server.url, 'fl-ddp');
     expect(s.history[0]).toMatchObject({ status: 'published', version: 'r1' });
     expect(s.history[0]!.clientEpsilon).toBeGreaterThan(0);
@@ -223,27 +170,27 @@ describe('federated task on the local server', () => {
 
   it('a server restart in the middle of a round loses nothing and counts nothing twice', async () => {
     const { weights } = await createTask('fl-restart', { serverOptimizer: { kind: 'fedavg', learningRate: 1 } });
-    const devices = await Promise.all(['r1', 'r2', 'r3'].map((id) => Device.enrolled('fl-restart', id)));
-    for (const d of devices) expect((await d.post(await d.advertise())).status).toBe(202);
-    for (const d of devices) expect((await d.post(await d.share())).status).toBe(202);
+    const devices = await Promise.all(['r1', 'r2', 'r3'].map((id) => SecAggDevice.enrolled(edge, 'fl-restart', id, ENROLL)));
+    for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
+    for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
     // Known updates: device i moves every weight by 0.01·(i+1) with equal example counts → the mean is 0.02.
     const info = await devices[0]!.info();
     const updates = devices.map((_, i) => encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint));
     const masked = await Promise.all(devices.map((d, i) => d.masked(updates[i]!)));
-    expect((await devices[0]!.post(masked[0]!)).status).toBe(202);
-    expect((await devices[1]!.post(masked[1]!)).status).toBe(202);
+    expect((await devices[0]!.send(masked[0]!)).status).toBe(202);
+    expect((await devices[1]!.send(masked[1]!)).status).toBe(202);
     const port = portOf(server);
     await server.stop();
     server = await startLocalServer({ port, persistTo: stateDir });
-    expect((await devices[0]!.post(masked[0]!)).status).toBe(200); // retried after the restart: already in the sum
-    const original = decodeMessage(masked[2]!) as Extract<DeviceMessage, { stage: 'masked-input' }>;
-    const shortened = await devices[2]!.post(encodeMessage({ ...original, masked: new Uint32Array(5) }));
+    expect((await devices[0]!.send(masked[0]!)).status).toBe(200); // retried after the restart: already in the sum
+    const original = masked[2]!;
+    const shortened = await devices[2]!.send(encodeMessage({ ...original, masked: new Uint32Array(5) }));
     expect(shortened.status).toBe(400); // the round's inputs are 16 words: refused from the frame header, before anything else
     const changed = original.masked.slice();
     changed[0]! ^= 1;
-    expect((await devices[2]!.post(encodeMessage({ ...original, masked: changed }))).status).toBe(403); // the signature covers the input
-    expect((await devices[2]!.post(masked[2]!)).status).toBe(202);
-    for (const d of devices) expect((await d.post(await d.unmask())).status).toBe(202);
+    expect((await devices[2]!.send(encodeMessage({ ...original, masked: changed }))).status).toBe(403); // the signature covers the input
+    expect((await devices[2]!.send(masked[2]!)).status).toBe(202);
+    for (const d of devices) expect((await d.send(await d.unmask())).status).toBe(202);
     const s = await status(server.url, 'fl-restart');
     expect(s.history[0]).toMatchObject({ status: 'published', submitted: 3, unmasked: 3, dropouts: 0, version: 'r1' });
     const after = new Float32Array(await (await fetch(`${server.url}/v1/tasks/fl-restart/weights`)).arrayBuffer());
@@ -252,16 +199,16 @@ describe('federated task on the local server', () => {
 
   it('a device revealing wrong shares cannot stop the round: they are left out, it is named, the exact mean is published', async () => {
     const { weights } = await createTask('fl-liar', { devicesPerRound: 4, minDevices: 3, secagg: { neighbours: 3, threshold: 2 }, serverOptimizer: { kind: 'fedavg', learningRate: 1 } });
-    const devices = await Promise.all(['l1', 'l2', 'l3', 'l4'].map((id) => Device.enrolled('fl-liar', id)));
-    for (const d of devices) expect((await d.post(await d.advertise())).status).toBe(202);
-    for (const d of devices) expect((await d.post(await d.share())).status).toBe(202);
+    const devices = await Promise.all(['l1', 'l2', 'l3', 'l4'].map((id) => SecAggDevice.enrolled(edge, 'fl-liar', id, ENROLL)));
+    for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
+    for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
     const info = await devices[0]!.info();
-    for (const [i, d] of devices.entries()) expect((await d.post(await d.masked(encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint)))).status).toBe(202);
+    for (const [i, d] of devices.entries()) expect((await d.send(await d.masked(encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint)))).status).toBe(202);
     const unmasks = await Promise.all(devices.map((d) => d.unmask()));
-    const honest = decodeMessage(unmasks[0]!) as Extract<DeviceMessage, { stage: 'unmask' }>;
-    const lie = await devices[0]!.signed({ ...honest, shares: honest.shares.map((s) => ({ ...s, y: s.y.map((b) => b ^ 0xa5) })) });
-    expect((await devices[0]!.post(lie)).status).toBe(202);
-    for (const [i, d] of devices.entries()) if (i > 0) expect((await d.post(unmasks[i]!)).status).toBe(202); // the last one was a 500
+    const honest = unmasks[0]!;
+    const lie = await devices[0]!.resign({ ...honest, shares: honest.shares.map((s) => ({ ...s, y: s.y.map((b) => b ^ 0xa5) })) });
+    expect((await devices[0]!.send(lie)).status).toBe(202);
+    for (const [i, d] of devices.entries()) if (i > 0) expect((await d.send(unmasks[i]!)).status).toBe(202); // the last one was a 500
     const s = await status(server.url, 'fl-liar');
     expect(s.history[0]).toMatchObject({ status: 'published', version: 'r1', badShares: expect.arrayContaining([expect.objectContaining({ holder: 'l1' })]) });
     expect(new Set(s.history[0]!.badShares!.map((b) => b.holder))).toEqual(new Set(['l1']));

@@ -1,8 +1,13 @@
-/** What the task route tests share: a tiny spec and its weights, a valid create body, JSON posts and error checks. */
+/**
+ * What the task route tests share: a tiny spec and its weights, a valid create body, JSON posts and error checks, and
+ * the Worker as the device driver (test/drivers/secagg-device.ts) reaches it, with a round run up to the unmask stage.
+ */
 import { SELF } from 'cloudflare:test';
 import { expect } from 'vitest';
 import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../../federated/model/model-spec.ts';
 import { toBase64 } from '../../../federated/secagg/bytes.ts';
+import { encodeUpdate } from '../../../federated/secagg/fixed-point.ts';
+import { type Edge, SecAggDevice } from '../../drivers/secagg-device.ts';
 import { ADMIN } from '../helpers.ts';
 
 /** 4 inputs → 3 classes: 15 parameters. */
@@ -21,4 +26,18 @@ export async function expectError(res: Response | Promise<Response>, status: num
   const r = await res;
   const b = (await r.json()) as { error?: string };
   expect({ status: r.status, error: b.error }).toMatchObject({ status, error: expect.stringMatching(pattern) });
+}
+
+/** The Worker under test, for the device driver: SELF's fetch, at any host. */
+export const edge: Edge = { fetch: SELF.fetch.bind(SELF), url: 'http://edge' };
+
+/** Runs a round up to the unmask messages; returns the devices and each one's unmask message. */
+export async function upToUnmask(task: string, n: number) {
+  const devices = await Promise.all(Array.from({ length: n }, (_, i) => SecAggDevice.enrolled(edge, task, `dev-${i}`, TOKEN)));
+  for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
+  for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
+  const info = await devices[0]!.info();
+  for (const [i, d] of devices.entries()) expect((await d.send(await d.masked(encodeUpdate(new Float32Array(D).fill(0.01 * (i + 1)), 10, info.fixedPoint)))).status).toBe(202);
+  const unmasks = await Promise.all(devices.map((d) => d.unmask()));
+  return { devices, unmasks };
 }

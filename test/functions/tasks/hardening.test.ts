@@ -15,8 +15,8 @@ import { encodeMessage } from '../../../federated/secagg/wire.ts';
 import { encodeUpdate } from '../../../federated/secagg/fixed-point.ts';
 import { DEVICE_SIGNATURE_HEADER, type RoundInfo, type TaskStatus, relayFromJson, relaySigningBytes } from '../../../federated/aggregation/task-protocol.ts';
 import { ADMIN, uniqueName } from '../helpers.ts';
-import { D, TOKEN, expectError, post, taskBody, tiny, weights } from './fixtures.ts';
-import { Device, upToUnmask } from './device-driver.ts';
+import { D, TOKEN, edge, expectError, post, taskBody, tiny, upToUnmask, weights } from './fixtures.ts';
+import { SecAggDevice } from '../../drivers/secagg-device.ts';
 
 async function createTask(over: Record<string, unknown> = {}): Promise<string> {
   const task = uniqueName('hard');
@@ -72,7 +72,7 @@ describe('unknown tasks create nothing', () => {
 describe('identity: relays and rate limits', () => {
   it('relays need the device\'s own signature: none → 401, another device\'s or a forged one → 403', async () => {
     const task = await createTask();
-    const [a, b] = await Promise.all(['dev-a', 'dev-b'].map((id) => Device.enrolled(task, id)));
+    const [a, b] = await Promise.all(['dev-a', 'dev-b'].map((id) => SecAggDevice.enrolled(edge, task, id, TOKEN)));
     await expectError(SELF.fetch(`http://edge/v1/tasks/${task}/rounds/1/broadcast?device=dev-a`), 401, /signature/);
     const bSig = toBase64(await sign(b!.identity.seed, relaySigningBytes(task, 1, 'broadcast', 'dev-a')));
     await expectError(a!.relayRes('broadcast', 1, bSig), 403, /not dev-a's/);
@@ -85,7 +85,7 @@ describe('identity: relays and rate limits', () => {
 
   it('forged messages claiming a device do not spend its rate-limit tokens', async () => {
     const task = await createTask();
-    const victim = await Device.enrolled(task, 'victim');
+    const victim = await SecAggDevice.enrolled(edge, task, 'victim', TOKEN);
     const genuine = await victim.advertise();
     const forged = { ...genuine, signature: new Uint8Array(64).fill(1) };
     for (let i = 0; i < 30; i++) await expectError(victim.send(forged), 403, /bad signature/);
@@ -98,7 +98,7 @@ describe('bodies are bounded before the task sees them', () => {
     const task = await createTask();
     await expectError(SELF.fetch(`http://edge/v1/tasks/${task}/messages`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: new Uint8Array(600_000) }), 413, /larger than/);
     // A masked input of the wrong size is refused from its frame header, before it is decoded or verified.
-    const d = await Device.enrolled(task, 'sizer');
+    const d = await SecAggDevice.enrolled(edge, task, 'sizer', TOKEN);
     await d.send(await d.advertise());
     const wrong = encodeMessage({ stage: 'masked-input', roundId: (await d.info()).roundId, from: 'sizer', signature: new Uint8Array(64), masked: new Uint32Array(1000) });
     await expectError(d.send(wrong), 400, /masked input of this round is 16 words/);
@@ -108,7 +108,7 @@ describe('bodies are bounded before the task sees them', () => {
 describe('a slow body does not hold the task', () => {
   it('while one message trickles in, relays and close-stage answer at once (the body is read before the task\'s queue)', async () => {
     const task = await createTask();
-    const d = await Device.enrolled(task, 'prompt');
+    const d = await SecAggDevice.enrolled(edge, task, 'prompt', TOKEN);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const trickle = new ReadableStream<Uint8Array>({
       start(controller) {

@@ -8,8 +8,8 @@ import { SELF, env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare
 import { describe, expect, it } from 'vitest';
 import type { RoundInfo, TaskStatus, TaskSummary } from '../../../federated/aggregation/task-protocol.ts';
 import { ADMIN, uniqueName } from '../helpers.ts';
-import { Device } from './device-driver.ts';
-import { expectError, post, taskBody } from './fixtures.ts';
+import { SecAggDevice } from '../../drivers/secagg-device.ts';
+import { TOKEN, edge, expectError, post, taskBody } from './fixtures.ts';
 
 const status = async (task: string) => (await (await SELF.fetch(`http://edge/v1/tasks/${task}`)).json()) as TaskStatus;
 const admin = (path: string, method = 'POST', headers: Record<string, string> = ADMIN) => SELF.fetch(`http://edge${path}`, { method, headers });
@@ -34,14 +34,14 @@ describe('task lifecycle', () => {
 
   it('pause stops the clock and refuses messages (409) without losing a check-in; resume opens the round again', async () => {
     const task = await created();
-    const a = await Device.enrolled(task, 'life-a');
+    const a = await SecAggDevice.enrolled(edge, task, 'life-a', TOKEN);
     expect((await a.send(await a.advertise())).status).toBe(202);
     const paused = await admin(`/v1/tasks/${task}/pause`);
     expect(await paused.json()).toEqual({ task, status: 'paused' });
     expect((await admin(`/v1/tasks/${task}/pause`)).status).toBe(200); // idempotent
     expect(await status(task)).toMatchObject({ status: 'paused', pausedReason: 'paused by the operator', round: 1, stage: 'advertise-keys' });
     expect(((await (await SELF.fetch(`http://edge/v1/tasks/${task}/round`)).json()) as RoundInfo).open).toBe(false);
-    const b = await Device.enrolled(task, 'life-b');
+    const b = await SecAggDevice.enrolled(edge, task, 'life-b', TOKEN);
     await expectError(b.send(await b.advertise()), 409, /the task is paused \(paused by the operator\)/);
     // No alarm is left to move the round while paused.
     expect(await runInDurableObject(env.FEDERATED_TASK.getByName(task), (_o, state: DurableObjectState) => state.storage.getAlarm())).toBeNull();
@@ -86,7 +86,7 @@ describe('task lifecycle', () => {
 
   it('delete frees the task\'s storage, unlists it and lets the name be used again', async () => {
     const task = await created();
-    const a = await Device.enrolled(task, 'life-d');
+    const a = await SecAggDevice.enrolled(edge, task, 'life-d', TOKEN);
     expect((await a.send(await a.advertise())).status).toBe(202);
     expect(await (await admin(`/v1/tasks/${task}`, 'DELETE')).json()).toEqual({ task, deleted: true });
     const rows = await runInDurableObject(env.FEDERATED_TASK.getByName(task), (_o, state: DurableObjectState) => ({

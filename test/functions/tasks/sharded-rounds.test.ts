@@ -13,8 +13,8 @@ import type { KeysBroadcast } from '../../../federated/secagg/messages.ts';
 import { type TaskStatus, relayFromJson } from '../../../federated/aggregation/task-protocol.ts';
 import { shardPlan } from '../../../federated/secagg/shards.ts';
 import { uniqueName } from '../helpers.ts';
-import { D, expectError, post, taskBody } from './fixtures.ts';
-import { Device } from './device-driver.ts';
+import { D, TOKEN, edge, expectError, post, taskBody } from './fixtures.ts';
+import { SecAggDevice } from '../../drivers/secagg-device.ts';
 
 const DEVICES = 30;
 const SHARD = 10;
@@ -26,9 +26,9 @@ const weightsOf = async (task: string) => new Float32Array(await (await SELF.fet
 
 /** Everyone checks in; returns each device that got a shard with its roster (the others overflowed or sat in too small a shard). */
 async function checkIn(task: string) {
-  const devices = await Promise.all(Array.from({ length: DEVICES }, (_, i) => Device.enrolled(task, `dev-${String(i).padStart(2, '0')}`)));
+  const devices = await Promise.all(Array.from({ length: DEVICES }, (_, i) => SecAggDevice.enrolled(edge, task, `dev-${String(i).padStart(2, '0')}`, TOKEN)));
   for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
-  const placed: { device: Device; roster: string[] }[] = [];
+  const placed: { device: SecAggDevice; roster: string[] }[] = [];
   const refused: string[] = [];
   for (const d of devices) {
     const res = await d.relayRes('broadcast');
@@ -72,7 +72,7 @@ describe('sharded rounds', () => {
     expect(running.shards!.filter((x) => x.status === 'running').map((x) => x.devices).sort()).toEqual(rosters.map((r) => r.length).sort());
 
     const info = await placed[0]!.device.info();
-    const index = (d: Device) => Number(d.identity.id.slice(4));
+    const index = (d: SecAggDevice) => Number(d.identity.id.slice(4));
     for (const { device } of placed) expect((await device.send(await device.masked(encodeUpdate(updateOf(index(device)), 10, info.fixedPoint)))).status).toBe(202);
     const before = await weightsOf(task);
     for (const { device } of placed) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
@@ -125,7 +125,7 @@ describe('sharded rounds', () => {
     const other = placed.find((p) => !p.roster.includes(a.device.identity.id))!;
     expect(other).toBeDefined();
     // A late check-in after shards started is refused with the reason.
-    const late = await Device.enrolled(task, 'late');
+    const late = await SecAggDevice.enrolled(edge, task, 'late', TOKEN);
     await expectError(late.send(await late.advertise()), 422, /check-in for round 1 has closed/);
     // A masked input claiming a device of another shard goes to that device's aggregator, which checks the
     // signature against that device's key: refused, and the genuine one still counts.
