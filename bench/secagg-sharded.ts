@@ -30,7 +30,7 @@ import type { DeviceMessage, RoundConfig } from '../federated/secagg/messages.ts
 import { useNodeKeystream } from '../federated/secagg/node-keystream.ts';
 import { secAggParameters } from '../federated/secagg/parameters.ts';
 import { addMask } from '../federated/secagg/prg.ts';
-import { randomBytes } from '../federated/secagg/primitives.ts';
+import { randomBytes, randomWords } from '../federated/random.ts';
 import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../federated/secagg/server.ts';
 import { assignShards, shardPlan } from '../federated/secagg/shards.ts';
 import { decodeMessage, encodeMessage } from '../federated/secagg/wire.ts';
@@ -88,7 +88,7 @@ async function simulate(job: Extract<Job, { kind: 'simulate' }>): Promise<Simula
   const expected = new Uint32Array(d);
   for (const [id, delivery] of serverCloseShares(server)) {
     if (gone.has(id)) continue;
-    const input = new Uint32Array(randomBytes(4 * d).buffer);
+    const input = randomWords(d);
     addMask(expected, input, 1);
     const { state, message } = await clientMaskedInput(states.get(id)!, delivery, input);
     states.set(id, state);

@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../federated/secagg/client.ts';
 import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../federated/secagg/messages.ts';
 import { secAggParameters } from '../federated/secagg/parameters.ts';
-import { randomBytes } from '../federated/secagg/primitives.ts';
+import { randomBytes, randomWords } from '../federated/random.ts';
 import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../federated/secagg/server.ts';
 import { decodeMessage, encodeMessage } from '../federated/secagg/wire.ts';
 import { useNodeKeystream } from '../federated/secagg/node-keystream.ts';
@@ -86,7 +86,7 @@ async function runOne(n: number, d: number, dropout: number): Promise<Row> {
     if (++done % 50 === 0) progress(`masked-input ${done}/${n}`);
     if (dropped.has(id)) continue;
     down.set(id, down.get(id)! + deliveryBytes(delivery));
-    const input = new Uint32Array(randomBytes(4 * d).buffer);
+    const input = randomWords(d);
     for (let i = 0; i < d; i++) expected[i] = (expected[i]! + input[i]!) >>> 0;
     const { state, message } = await timed(clientTime.get(id)!, () => clientMaskedInput(states.get(id)!, delivery, input));
     states.set(id, state);

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { DropPoint } from '../client-sdk/federated/participant.ts';
 import type { RoundRecord } from '../federated/aggregation/task-protocol.ts';
-import { toBase64 } from '../federated/secagg/bytes.ts';
+import { toBase64 } from '../federated/bytes.ts';
 import { flattenWeights } from '../federated/model/flat-weights.ts';
 import { importOnnxWeights } from '../federated/model/onnx-import.ts';
 import { loadMnist, type LabelledSet } from '../models/data/mnist.ts';

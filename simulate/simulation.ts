@@ -7,7 +7,7 @@
 import { Participant, type DropPoint } from '../client-sdk/federated/participant.ts';
 import { MemoryLedgerStore, PrivacyLedger } from '../client-sdk/privacy/ledger.ts';
 import { createIdentity } from '../federated/secagg/client.ts';
-import { toBase64 } from '../federated/secagg/bytes.ts';
+import { f32, toBase64, u8 } from '../federated/bytes.ts';
 import { flattenWeights } from '../federated/model/flat-weights.ts';
 import type { ModelSpec, NamedWeight } from '../federated/model/model-spec.ts';
 import type { RoundRecord, TaskStatus } from '../federated/aggregation/task-protocol.ts';
@@ -77,10 +77,10 @@ export async function servedAccuracy(url: string, model: string, version: string
     }));
     const body = new Uint8Array(header.byteLength + x.byteLength);
     body.set(header);
-    body.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), header.byteLength);
+    body.set(u8(x), header.byteLength);
     const res = await ok(await fetch(`${url}/v2/models/${model}${version === undefined ? '' : `/versions/${version}`}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) }, body }));
     const bytes = new Uint8Array(await res.arrayBuffer());
-    probabilities.push(new Float32Array(bytes.slice(Number(res.headers.get('Inference-Header-Content-Length'))).buffer));
+    probabilities.push(f32(bytes.slice(Number(res.headers.get('Inference-Header-Content-Length'))), 'probabilities'));
   }
   const all = new Float32Array(probabilities.reduce((n, p) => n + p.length, 0));
   let offset = 0;

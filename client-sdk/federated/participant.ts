@@ -13,7 +13,7 @@
  */
 import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, type ClientState, type DeviceIdentity } from '../../federated/secagg/client.ts';
 import { encodeMessage } from '../../federated/secagg/wire.ts';
-import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 import { updateCodec } from '../../federated/aggregation/update-codec.ts';
 import { ddgaussProblem } from '../../federated/dp/distributed-dp.ts';
 import { UnsafeRoundError, checkRoundParameters, minContributors } from '../../federated/secagg/round-policy.ts';

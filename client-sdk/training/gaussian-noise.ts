@@ -5,15 +5,15 @@
  * the analysis says. The effect is far below the statistical noise at the σ·C scales used here, and this is what
  * Opacus and TF Privacy do; a bit-exact alternative is the discrete Gaussian in federated/dp.
  */
-import { randomWords } from '../../federated/secagg/primitives.ts';
+import { randomWords, unitFloat } from '../../federated/random.ts';
 
 export function gaussianNoise(n: number, std: number): Float32Array {
   const out = new Float32Array(n);
   const words = randomWords(4 * Math.ceil(n / 2));
   for (let i = 0, w = 0; i < n; i += 2, w += 4) {
-    // two 53-bit uniforms in (0, 1]
-    const u1 = ((words[w]! >>> 5) * 67108864 + (words[w + 1]! >>> 6) + 1) / 9007199254740992;
-    const u2 = ((words[w + 2]! >>> 5) * 67108864 + (words[w + 3]! >>> 6)) / 9007199254740992;
+    // two 53-bit uniforms: u1 in (0, 1] (its log is taken), u2 in [0, 1)
+    const u1 = unitFloat(words[w]!, words[w + 1]!) + 2 ** -53;
+    const u2 = unitFloat(words[w + 2]!, words[w + 3]!);
     const r = Math.sqrt(-2 * Math.log(u1)) * std;
     out[i] = r * Math.cos(2 * Math.PI * u2);
     if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);

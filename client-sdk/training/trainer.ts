@@ -17,7 +17,7 @@ import type { PrivacyLedger } from '../privacy/ledger.ts';
 import { type BackendName, selectBackend } from './backend.ts';
 import { type Network, UnsupportedSpec, allVariables, clippedGradientSums, createNetwork, disposeNetwork, forward, frozenFeatures, trainableVariables } from './network.ts';
 import { gaussianNoise } from './gaussian-noise.ts';
-import { randomWords } from '../../federated/secagg/primitives.ts';
+import { randomWords } from '../../federated/random.ts';
 
 export interface Examples {
   /** n × features, row-major, in the spec's input layout */

@@ -10,7 +10,7 @@ import type { ServerOptimizerConfig } from './server-optimizer.ts';
 import type { AdvertiseKeys, KeysBroadcast, SharesDelivery, Stage, UnmaskRequest } from '../secagg/messages.ts';
 import { type FixedPoint, fixedPointFor } from '../secagg/fixed-point.ts';
 import { type UpdateCodec, encodedLength, updateCodec } from './update-codec.ts';
-import { framed, fromBase64, toBase64 } from '../secagg/bytes.ts';
+import { framed, fromBase64, toBase64 } from '../bytes.ts';
 import { decodeMessage, encodeMessage } from '../secagg/wire.ts';
 
 export interface LocalTraining {

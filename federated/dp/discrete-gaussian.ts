@@ -2,23 +2,24 @@
  * Sampling the discrete Gaussian N_Z(0, σ²) (P[x] ∝ exp(−x²/2σ²) on the integers) with the rejection sampler of
  * Canonne, Kamath & Steinke, "The Discrete Gaussian for Differential Privacy" (NeurIPS 2020), Algorithm 3: a
  * discrete Laplace proposal (Algorithm 2) accepted with a Bernoulli(exp(−·)) coin. Randomness comes from the
- * CSPRNG (crypto.getRandomValues).
+ * CSPRNG (federated/random.ts).
  * Caveat: the Bernoulli(exp(−γ)) coins compare a 53-bit uniform with Math.exp in double precision instead of the
  * paper's exact rational arithmetic, so probabilities are exact only to ~2^−53 — far below the ε/δ at stake, but
  * not the bit-exact sampler the paper describes.
  */
+import { randomWords, unitFloat } from '../random.ts';
+
 const POOL = 4096;
-let pool = new Uint32Array(0);
+let pool: Uint32Array = new Uint32Array(0);
 let at = POOL;
 
 function uniform(): number {
   if (at + 2 > pool.length) {
-    pool = crypto.getRandomValues(new Uint32Array(POOL));
+    pool = randomWords(POOL);
     at = 0;
   }
-  // 53 random bits → [0, 1)
-  const hi = pool[at++]! >>> 5, lo = pool[at++]! >>> 6;
-  return (hi * 67108864 + lo) / 9007199254740992;
+  const hi = pool[at++]!, lo = pool[at++]!;
+  return unitFloat(hi, lo);
 }
 
 const bernoulliExp = (gamma: number) => uniform() < Math.exp(-gamma);

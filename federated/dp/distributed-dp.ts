@@ -14,7 +14,7 @@
  * Pure: no I/O.
  */
 import { expandMask } from '../secagg/prg.ts';
-import { randomWords } from '../secagg/primitives.ts';
+import { randomWords } from '../random.ts';
 import { discreteGaussianVector } from './discrete-gaussian.ts';
 import { DEFAULT_ORDERS, RdpAccountant, zcdpToEpsilon } from './rdp.ts';
 

@@ -2,6 +2,7 @@
  * Thin builders over the ONNX protobuf schema (onnx-protobuf.ts, no protobuf library): tensors, value infos, nodes,
  * and model encode/decode. Element type numbers follow onnx.proto `TensorProto.DataType`.
  */
+import { f32, u8 } from '../bytes.ts';
 import { type IGraphProto, type INodeProto, type ITensorProto, type IValueInfoProto, type ModelProto as ModelMessage, onnx } from './onnx-protobuf.ts';
 import { OnnxFormatError } from './onnx-format-error.ts';
 
@@ -28,7 +29,7 @@ export function floatTensor(name: string, dims: number[], values: Float32Array):
 
 export function rawTensor(name: string, dims: number[], dataType: number, values: ArrayBufferView): TensorProto {
   // rawData is little-endian bytes (onnx.proto: raw_data); typed arrays are little-endian on every supported host.
-  return { name, dims, dataType, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice() };
+  return { name, dims, dataType, rawData: u8(values).slice() };
 }
 
 export function int64Tensor(name: string, dims: number[], values: number[]): TensorProto {
@@ -94,10 +95,8 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
 export function floatValues(t: TensorProto): Float32Array {
   if (t.dataType !== ElemType.FLOAT) throw new OnnxFormatError(`initializer ${t.name}: expected FLOAT, got data type ${t.dataType}`);
   if (t.rawData && t.rawData.length) {
-    const raw = t.rawData;
-    const copy = new Uint8Array(raw.byteLength);
-    copy.set(raw);
-    return new Float32Array(copy.buffer);
+    // Copied: rawData is a view into the model's bytes at any offset, and float32 needs 4-byte alignment.
+    return f32(t.rawData.slice(), `initializer ${t.name} raw data`);
   }
   if (t.externalData && t.externalData.length) throw new OnnxFormatError(`initializer ${t.name}: external data is not supported`);
   return Float32Array.from(t.floatData ?? []);

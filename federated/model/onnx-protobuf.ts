@@ -19,6 +19,7 @@
  * did. Malformed bytes throw OnnxFormatError saying where, nesting included (at most MAX_DEPTH levels, as
  * onnxruntime's protobuf allows), never a RangeError from the stack; test/federated/model/onnx-protobuf.test.ts.
  */
+import { dataView } from '../bytes.ts';
 import { OnnxFormatError } from './onnx-format-error.ts';
 
 /** An int64/uint64 value beyond ±2^53, exactly (safe values decode as plain numbers). `Number(v)` rounds it. */
@@ -225,7 +226,7 @@ class Reader {
   readonly view: DataView;
   constructor(buf: Uint8Array) {
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.view = dataView(buf);
   }
 
   fail(what: string): never {
@@ -486,7 +487,7 @@ class Writer {
   constructor(buf: Uint8Array, sizes: Map<object, number>) {
     this.buf = buf;
     this.sizes = sizes;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.view = dataView(buf);
   }
 
   varint(n: number): void {

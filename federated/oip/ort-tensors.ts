@@ -3,6 +3,7 @@
  * and the SDK's LocalModel (onnxruntime-web in a browser, or onnxruntime-node), so a device and the edge hand
  * back the same datatypes and arrays for the same model. No I/O: the caller passes its runtime's Tensor class.
  */
+import { u16 } from '../bytes.ts';
 import { datatypeOfOrt, ortType } from './datatypes.ts';
 import type { Tensor } from './tensor.ts';
 import { refuseTensor } from './tensor-error.ts';
@@ -30,6 +31,6 @@ export function fromOrtTensor(name: string, r: OrtTensorLike): Tensor {
   const shape = [...r.dims];
   if (datatype === 'BYTES') return { datatype, shape, data: [...(r.data as string[])] };
   let data = r.data as ArrayBufferView;
-  if (datatype === 'FP16' && !(data instanceof Uint16Array)) data = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+  if (datatype === 'FP16' && !(data instanceof Uint16Array)) data = u16(data, `output '${name}' (FP16)`);
   return { datatype, shape, data: data as never };
 }

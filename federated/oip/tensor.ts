@@ -4,6 +4,7 @@
  * BYTES. The conversions to and from the binary tensor data extension's bytes live here, once for the Worker and
  * the SDK.
  */
+import { u8 } from '../bytes.ts';
 import { DATATYPE_INFO, type Datatype, type NumericDatatype, type TypedArray } from './datatypes.ts';
 import { decodeBytesElements, encodeBytesElements } from './bytes-elements.ts';
 import { refuseTensor } from './tensor-error.ts';
@@ -30,7 +31,7 @@ export function elementCount(shape: readonly number[]): number {
 /** The tensor's bytes in the binary extension: raw little-endian elements, or length-prefixed BYTES elements. */
 export function tensorBytes(t: Tensor): Uint8Array {
   if (t.datatype === 'BYTES') return encodeBytesElements(t.data);
-  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  return u8(t.data);
 }
 
 /**

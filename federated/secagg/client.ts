@@ -3,14 +3,15 @@
  * CCS 2020): four stage functions, each (state, what the server relayed) → (new state, message to send).
  * No I/O: the caller moves messages. State is plain data, so a device may persist it between stages.
  */
-import { equal, framed, unframe } from './bytes.ts';
+import { equal, framed, unframe } from '../bytes.ts';
 import { neighbourGraph } from './graph.ts';
 import { pairSign, pairwiseMaskKey, selfMaskKey, shareEncryptionKey } from './keys.ts';
 import {
   type AdvertiseKeys, type KeysBroadcast, type MaskedInput, type RevealedShare, type RoundConfig, SecAggError, type ShareKeys,
   type SharesDelivery, type Unmask, type UnmaskRequest, SECRET_BYTES, signingBytes,
 } from './messages.ts';
-import { ed25519PublicKey, open, randomBytes, seal, sha256, sign, verify, x25519PublicKey } from './primitives.ts';
+import { ed25519PublicKey, open, seal, sha256, sign, verify, x25519PublicKey } from './primitives.ts';
+import { randomBytes } from '../random.ts';
 import { addMask, expandMask } from './prg.ts';
 import { split } from './shamir.ts';
 import { UnsafeRoundError, checkRoundParameters, minContributors } from './round-policy.ts';

@@ -7,7 +7,7 @@
  * McMahan et al. 2017) without learning any single device's count. `scale` is chosen so that the sum of
  * `maxDevices` encodings cannot wrap around 2^32.
  */
-import { randomBytes } from './primitives.ts';
+import { randomWords } from '../random.ts';
 
 export interface FixedPoint {
   clip: number;
@@ -28,8 +28,7 @@ export function fixedPointFor(opts: { maxDevices: number; clip: number; maxExamp
 
 /** Uniform [0, 1) from the CSPRNG, `n` of them (rounding coins need not be secret, but must not be biased). */
 function coins(n: number): Float64Array {
-  const words = new Uint32Array(randomBytes(n * 4).buffer);
-  return Float64Array.from(words, (w) => w / 2 ** 32);
+  return Float64Array.from(randomWords(n), (w) => w / 2 ** 32);
 }
 
 export function stochasticRound(v: number, coin: number): number {

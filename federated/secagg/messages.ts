@@ -4,7 +4,7 @@
  * stage, attributed to another device, or altered in transit (the server only relays). The server's own
  * messages are not signed: devices check what they can (their own graph, thresholds, their presence).
  */
-import { framed, utf8 } from './bytes.ts';
+import { framed, u8, utf8 } from '../bytes.ts';
 import { sha256 } from './primitives.ts';
 
 /** Bytes of every secret that is Shamir-shared (an X25519 private key, a self-mask seed). */
@@ -108,7 +108,7 @@ async function payloadDigest(m: DeviceMessage): Promise<Uint8Array> {
     case 'share-keys':
       return framed(m.selfMaskCommitment, ...m.ciphertexts.flatMap((c) => [utf8(c.to), c.data]));
     case 'masked-input':
-      return sha256(new Uint8Array(m.masked.buffer, m.masked.byteOffset, m.masked.byteLength));
+      return sha256(u8(m.masked));
     case 'unmask':
       return framed(...m.shares.flatMap((s) => [s.of, s.kind, String(s.x), s.y]));
   }

@@ -6,7 +6,7 @@
  * with `useKeystream` — the server in Node installs node:crypto's, ~2.5× faster than Web Crypto there — as long as
  * it is the same AES-256-CTR: the bytes, and so the masks, are identical whichever runs.
  */
-import { bufferSource } from './bytes.ts';
+import { bufferSource, dataView, u32 } from '../bytes.ts';
 export type Keystream = (key: Uint8Array, bytes: number) => Promise<Uint8Array> | Uint8Array;
 
 const CHUNK_WORDS = 1 << 22; // 16 MiB per encrypt call
@@ -20,7 +20,7 @@ async function webCryptoKeystream(key: Uint8Array, bytes: number): Promise<Uint8
     if (zeros.byteLength < len) zeros = new Uint8Array(len);
     // Counter = index of this chunk's first 16-byte block, big-endian in the low 64 bits.
     const counter = new Uint8Array(16);
-    new DataView(counter.buffer).setBigUint64(8, BigInt(start / 16), false);
+    dataView(counter).setBigUint64(8, BigInt(start / 16), false);
     const stream = await crypto.subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, aes, zeros.subarray(0, len));
     if (len === bytes) return new Uint8Array(stream);
     out.set(new Uint8Array(stream), start);
@@ -38,7 +38,8 @@ export function useKeystream(impl: Keystream | undefined): void {
 export async function expandMask(key: Uint8Array, length: number): Promise<Uint32Array> {
   if (key.byteLength !== 32) throw new Error(`mask key must be 32 bytes, got ${key.byteLength}`);
   const bytes = await keystream(key, length * 4);
-  return bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, length) : new Uint32Array(bytes.slice().buffer);
+  // A keystream may hand back a view at any offset (node:crypto's Buffers come from a shared pool): copy to align.
+  return u32(bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(), 'mask keystream');
 }
 
 /** target += sign · mask (mod 2^32), in place. */

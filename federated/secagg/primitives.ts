@@ -9,23 +9,12 @@
  * Web Crypto is a fixed 16-byte prefix (RFC 8410 §7).
  */
 import nacl from 'tweetnacl';
-import { bufferSource as bs, concat, framed } from './bytes.ts';
+import { bufferSource as bs, concat, framed, fromBase64Url } from '../bytes.ts';
+import { randomBytes } from '../random.ts';
 
 const subtle = crypto.subtle;
 const PKCS8_X25519 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
 const PKCS8_ED25519 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
-
-export function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  // getRandomValues fills at most 65,536 bytes per call.
-  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
-  return out;
-}
-
-/** n uniform 32-bit words from the CSPRNG. */
-export function randomWords(n: number): Uint32Array {
-  return new Uint32Array(randomBytes(4 * n).buffer);
-}
 
 let webX25519: Promise<boolean> | undefined;
 let webEd25519: Promise<boolean> | undefined;
@@ -48,7 +37,7 @@ export async function x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Arra
   if ((await webCryptoSupport()).x25519) {
     const key = await subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, privateKey)), { name: 'X25519' }, true, ['deriveBits']);
     const jwk = (await subtle.exportKey('jwk', key)) as JsonWebKey;
-    return base64UrlDecode(jwk.x!);
+    return fromBase64Url(jwk.x!);
   }
   return nacl.scalarMult.base(privateKey);
 }
@@ -99,7 +88,7 @@ export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Pro
 export async function ed25519PublicKey(seed: Uint8Array): Promise<Uint8Array> {
   if ((await webCryptoSupport()).ed25519) {
     const key = await subtle.importKey('pkcs8', bs(concat(PKCS8_ED25519, seed)), { name: 'Ed25519' }, true, ['sign']);
-    return base64UrlDecode(((await subtle.exportKey('jwk', key)) as JsonWebKey).x!);
+    return fromBase64Url(((await subtle.exportKey('jwk', key)) as JsonWebKey).x!);
   }
   return nacl.sign.keyPair.fromSeed(seed).publicKey;
 }
@@ -146,9 +135,4 @@ export function seal(key: Uint8Array, plaintext: Uint8Array): Uint8Array {
 export function open(key: Uint8Array, sealed: Uint8Array): Uint8Array | null {
   if (sealed.byteLength < nacl.secretbox.nonceLength + nacl.secretbox.overheadLength) return null;
   return nacl.secretbox.open(sealed.subarray(nacl.secretbox.nonceLength), sealed.subarray(0, nacl.secretbox.nonceLength), key);
-}
-
-function base64UrlDecode(s: string): Uint8Array {
-  const b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
-  return Uint8Array.from(b, (c) => c.charCodeAt(0));
 }

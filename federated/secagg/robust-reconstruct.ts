@@ -16,7 +16,7 @@
  * every other share's x: shares that do not lie on it are named, so their senders can be excluded.
  * Pure: no I/O.
  */
-import { equal } from './bytes.ts';
+import { equal } from '../bytes.ts';
 import { type Share, ShamirError, combine, interpolateAt } from './shamir.ts';
 
 export interface HeldShare extends Share {

@@ -9,7 +9,7 @@
  * sender's place in the owner's neighbour list, y is 32 bytes) and reconstructed robustly at the end
  * (robust-reconstruct.ts), so a bad share costs the round at most that share.
  */
-import { equal } from './bytes.ts';
+import { equal } from '../bytes.ts';
 import { neighbourGraph } from './graph.ts';
 import { pairSign, pairwiseMaskKey, selfMaskKey, usablePublicKey } from './keys.ts';
 import {

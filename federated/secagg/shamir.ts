@@ -3,7 +3,7 @@
  * n ≤ 255. The field is AES's (x^8 + x^4 + x^3 + x + 1) with log/exp tables over the generator 3. A share is
  * its x-coordinate (1..255) and one y byte per secret byte. Polynomial coefficients come from the CSPRNG.
  */
-import { randomBytes } from './primitives.ts';
+import { randomBytes } from '../random.ts';
 
 const EXP = new Uint8Array(510);
 const LOG = new Uint8Array(256);

@@ -9,7 +9,7 @@
  * randomness), so that neither the server nor colluding devices can steer chosen ids into one shard.
  * Pure: no I/O; hashing through Web Crypto (primitives.ts).
  */
-import { concat, utf8 } from './bytes.ts';
+import { concat, dataView, utf8 } from '../bytes.ts';
 import { type SecAggParameters, secAggParameters } from './parameters.ts';
 import { sha256 } from './primitives.ts';
 
@@ -58,7 +58,7 @@ export async function shardOf(seed: Uint8Array, device: string, count: number): 
   if (!(seed instanceof Uint8Array) || seed.byteLength < MIN_SEED_BYTES) throw new RangeError(`seed must be at least ${MIN_SEED_BYTES} bytes`);
   if (typeof device !== 'string' || device.length === 0) throw new RangeError('device id must be a non-empty string');
   const digest = await sha256(concat(seed, utf8(device)));
-  return Number(new DataView(digest.buffer, digest.byteOffset, 8).getBigUint64(0, false) % BigInt(count));
+  return Number(dataView(digest).getBigUint64(0, false) % BigInt(count));
 }
 
 export interface ShardAssignment {

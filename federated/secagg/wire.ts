@@ -1,5 +1,5 @@
 /**
- * Binary wire format of SecAgg+ device messages: a type byte, then length-prefixed fields (bytes.ts `framed`);
+ * Binary wire format of SecAgg+ device messages: a type byte, then length-prefixed fields (federated/bytes.ts `framed`);
  * a masked input's words travel as raw little-endian bytes, so its upload is 4·d bytes plus ~200. Decoding checks
  * every length and field and throws SecAggError naming what is malformed; it never trusts a length it read.
  * Work and memory are bounded by what a message can hold, not by what was sent: at most MAX_FIELDS frames, names
@@ -7,7 +7,7 @@
  * 4·length bytes, checked on the frame header before anything is copied (`maxMessageBytes` gives the route's cap).
  * Any input gives a DeviceMessage or a SecAggError, never another exception (property-tested).
  */
-import { framed, unframe } from './bytes.ts';
+import { frameAt, framed, u32, u8, unframe } from '../bytes.ts';
 import { type AdvertiseKeys, type DeviceMessage, type MaskedInput, type RevealedShare, SecAggError, type ShareKeys, type Unmask } from './messages.ts';
 
 const TYPE = { 'advertise-keys': 1, 'share-keys': 2, 'masked-input': 3, 'unmask': 4 } as const;
@@ -23,7 +23,7 @@ export function encodeMessage(m: DeviceMessage): Uint8Array {
       fields = [m.selfMaskCommitment, String(m.ciphertexts.length), ...m.ciphertexts.flatMap((c) => [c.to, c.data])];
       break;
     case 'masked-input':
-      fields = [new Uint8Array(m.masked.buffer, m.masked.byteOffset, m.masked.byteLength)];
+      fields = [u8(m.masked)];
       break;
     case 'unmask':
       fields = [String(m.shares.length), ...m.shares.flatMap((s) => [s.of, s.kind, String(s.x), s.y])];
@@ -94,16 +94,15 @@ export function messageHead(prefix: Uint8Array): { stage: DeviceMessage['stage']
   if (!(prefix instanceof Uint8Array) || prefix.byteLength < 1) throw new SecAggError('malformed message: empty');
   const stage = (Object.keys(TYPE) as DeviceMessage['stage'][]).find((k) => TYPE[k] === prefix[0]);
   if (!stage) throw new SecAggError(`malformed message: unknown type ${prefix[0]}`);
-  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const names = ['round id', 'sender', 'signature'];
   const out: Uint8Array[] = [];
   let off = 1;
   for (const what of names) {
-    if (off + 4 > prefix.byteLength) throw new SecAggError('malformed message: the head is cut short');
-    const len = view.getUint32(off, true);
-    if (len > MAX_TEXT || off + 4 + len > prefix.byteLength) throw new SecAggError(`malformed message: ${what} is longer than ${MAX_TEXT} bytes or cut short`);
-    out.push(prefix.subarray(off + 4, off + 4 + len));
-    off += 4 + len;
+    const frame = frameAt(prefix, off);
+    if (!frame.part && frame.claimed === undefined) throw new SecAggError('malformed message: the head is cut short');
+    if (!frame.part || frame.part.byteLength > MAX_TEXT) throw new SecAggError(`malformed message: ${what} is longer than ${MAX_TEXT} bytes or cut short`);
+    out.push(frame.part);
+    off = frame.next;
   }
   return { stage, roundId: text(out[0], 'round id'), from: text(out[1], 'sender'), signature: bytesOf(out[2], 'signature', 64), bodyOffset: off };
 }
@@ -130,7 +129,7 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits = {}): Dev
       const raw = rest[0];
       if (rest.length !== 1 || !raw || raw.byteLength % 4 !== 0) throw new SecAggError('malformed message: masked input must be whole 32-bit words');
       if (limits.length !== undefined && raw.byteLength !== 4 * limits.length) throw new SecAggError(`malformed message: a masked input of this round is ${limits.length} words (${4 * limits.length} bytes), got ${raw.byteLength} bytes`);
-      return { ...head, stage: 'masked-input', masked: new Uint32Array(raw.slice().buffer) } satisfies MaskedInput;
+      return { ...head, stage: 'masked-input', masked: u32(raw.slice(), 'masked input') } satisfies MaskedInput;
     }
     case TYPE['unmask']: {
       const n = count(rest[0], 'share count', MAX_ITEMS);

@@ -3,7 +3,6 @@
  * Tensor data itself is checked against the model in tensor-codec.ts.
  */
 import { z } from 'zod';
-import { clip } from './quote.ts';
 
 const parameters = z.record(z.string(), z.unknown());
 
@@ -33,13 +32,3 @@ export const inferRequestSchema = z.object({
 
 export type InferInput = z.infer<typeof inferInputSchema>;
 export type InferRequest = z.infer<typeof inferRequestSchema>;
-
-/**
- * First problem, as "inputs[0].shape[1]: dimensions must not be negative". Path keys can be the caller's
- * (a parameters record), so the path and the message are clipped.
- */
-export function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0]!;
-  const path = issue.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${clip(String(p))}` : clip(String(p))), '');
-  return `${clip(path, 200) || 'request'}: ${clip(issue.message, 200)}`;
-}

@@ -10,6 +10,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ModelLoadError, TensorError } from '../inference/errors.ts';
 import { ModelRunError } from '../inference/run-error.ts';
 import { UnknownModelError } from '../registry/errors.ts';
+import { JsonBodyError } from './json-body.ts';
 
 /**
  * The typed errors code below the routes throws, and the status each answers. A model that fails at run time is the
@@ -17,6 +18,7 @@ import { UnknownModelError } from '../registry/errors.ts';
  */
 const DOMAIN_ERRORS: [new (...args: never[]) => Error, ContentfulStatusCode, (e: Error) => string][] = [
   [TensorError, 400, (e) => e.message],
+  [JsonBodyError, 400, (e) => e.message],
   [ModelLoadError, 400, (e) => e.message],
   [ModelRunError, 400, (e) => `the model failed on this input: ${e.message}`],
   [UnknownModelError, 404, (e) => e.message],

@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { inferRequestSchema } from '../inference/infer-request.ts';
-import { MAX_JSON_DEPTH as MAX_BODY_DEPTH } from '../inference/binary-body.ts';
+import { MAX_JSON_DEPTH as MAX_BODY_DEPTH } from '../middleware/json-body.ts';
 import { aliasBody } from '../routes/models.ts';
 import { enrollBody, evaluationBody, taskBody } from '../routes/tasks.ts';
 import { SERVER_VERSION } from '../routes/health.ts';

@@ -1,6 +1,8 @@
 /**
  * The registry as routes see it: version/alias resolution through the ModelCatalog Durable Object,
- * bytes from R2, sessions from the isolate's cache. Bundled models are registered once per isolate first.
+ * bytes from R2, sessions from the isolate's cache. Bundled models are registered once per isolate before the
+ * catalog is first read or written (every method waits for that itself); the catalog is reached only through here,
+ * so every write this isolate makes drops its cached resolutions.
  */
 import { unknownModel } from './errors.ts';
 import { quote, quoteList } from '../inference/quote.ts';
@@ -10,7 +12,7 @@ import type { Tensor } from '../inference/tensor-codec.ts';
 import { getBlob } from './blob-store.ts';
 import { registerBundledModels } from './default-models.ts';
 import type { ModelCatalog } from './model-catalog.ts';
-import type { VersionRecord } from './model-record.ts';
+import type { ModelSummary, VersionRecord } from './model-record.ts';
 import { ResolutionCache } from './resolution-cache.ts';
 import { type Publication, publishModel } from './publish-model.ts';
 import { RunTimer } from '../metrics/run-timing.ts';
@@ -28,13 +30,13 @@ export class Registry {
     this.#resolutions = new ResolutionCache(catalogCacheMs);
   }
 
-  get catalog(): DurableObjectStub<ModelCatalog> {
+  get #catalog(): DurableObjectStub<ModelCatalog> {
     return this.#env.MODEL_CATALOG.getByName('global');
   }
 
   /** Registers the bundled models once per isolate (retried on the next call if it failed). */
-  ready(): Promise<void> {
-    this.#bundled ??= registerBundledModels(this.#env, this.catalog).catch((e) => {
+  #ready(): Promise<void> {
+    this.#bundled ??= registerBundledModels(this.#env, this.#catalog).catch((e) => {
       this.#bundled = undefined;
       throw e;
     });
@@ -50,33 +52,45 @@ export class Registry {
   async resolve(model: string, ref?: string): Promise<VersionRecord> {
     const cached = this.#resolutions.get(model, ref);
     if (cached) return cached;
-    await this.ready();
-    const record = await this.catalog.resolve(model, ref);
+    await this.#ready();
+    const record = await this.#catalog.resolve(model, ref);
     if (record) {
       this.#resolutions.set(model, ref, record);
       return record;
     }
-    const summary = await this.catalog.getModel(model);
+    const summary = await this.#catalog.getModel(model);
     if (!summary) unknownModel(`unknown model ${quote(model)}`);
     if (ref === undefined) unknownModel(`model ${quote(model)} has no 'latest' alias; name a version (${quoteList(summary.versions)})`);
     unknownModel(`model ${quote(model)} has no version or alias ${quote(ref)}; versions: ${quoteList(summary.versions) || 'none'}`);
   }
 
+  /** Every model with its versions and aliases. */
+  async listModels(): Promise<ModelSummary[]> {
+    await this.#ready();
+    return this.#catalog.listModels();
+  }
+
+  /** A model's versions and aliases, or null when there is no such model. */
+  async getModel(name: string): Promise<ModelSummary | null> {
+    await this.#ready();
+    return this.#catalog.getModel(name);
+  }
+
   /** Catalog writes go through here so this isolate never serves a resolution older than its own write. */
   publish(p: Publication) {
-    return this.#write(() => publishModel(this.#env, this.catalog, p));
+    return this.#write(() => publishModel(this.#env, this.#catalog, p));
   }
 
   setAlias(...args: Parameters<ModelCatalog['setAlias']>) {
-    return this.#write(async () => await this.catalog.setAlias(...args));
+    return this.#write(async () => await this.#catalog.setAlias(...args));
   }
 
   deleteAlias(...args: Parameters<ModelCatalog['deleteAlias']>) {
-    return this.#write(async () => await this.catalog.deleteAlias(...args));
+    return this.#write(async () => await this.#catalog.deleteAlias(...args));
   }
 
   deleteVersion(...args: Parameters<ModelCatalog['deleteVersion']>) {
-    return this.#write(async () => await this.catalog.deleteVersion(...args));
+    return this.#write(async () => await this.#catalog.deleteVersion(...args));
   }
 
   /** Drops this isolate's cached resolutions (after a write made elsewhere, e.g. a task publishing). */
@@ -85,6 +99,7 @@ export class Registry {
   }
 
   async #write<T>(op: () => Promise<T>): Promise<T> {
+    await this.#ready();
     try {
       return await op();
     } finally {

@@ -7,8 +7,9 @@ import { mediaType } from '../middleware/content-type.ts';
 import { fail } from '../middleware/errors.ts';
 import { limitBody } from '../middleware/body-limit.ts';
 import { executionProvider } from '../inference/ort-runtime.ts';
-import { HEADER_LENGTH, joinBinaryBody, parseJson, splitBinaryBody } from '../inference/binary-body.ts';
-import { describeIssue, inferRequestSchema, type InferRequest } from '../inference/infer-request.ts';
+import { HEADER_LENGTH, joinBinaryBody, splitBinaryBody } from '../inference/binary-body.ts';
+import { inferRequestSchema, type InferRequest } from '../inference/infer-request.ts';
+import { describeIssue, parseJson } from '../middleware/json-body.ts';
 import { type Tensor, decodeInputs, toBinaryData, toJsonData } from '../inference/tensor-codec.ts';
 import { checkOutputSize } from '../inference/probe.ts';
 import { quote, quoteList } from '../inference/quote.ts';
@@ -29,7 +30,7 @@ async function modelMetadata(c: Ctx, ref?: string) {
   const { registry } = services(c.env);
   const name = c.req.param('name')!;
   const record = await registry.resolve(name, ref);
-  const summary = await registry.catalog.getModel(name);
+  const summary = await registry.getModel(name);
   return c.json(metadata(record, summary?.versions ?? [record.version]));
 }
 
@@ -149,8 +150,7 @@ const inferLimit = limitBody((cfg) => cfg.maxInferBytes, 'inference request');
 export const inferenceRoutes = new Hono<{ Bindings: Env }>()
   .get('/models', async (c) => {
     const { registry } = services(c.env);
-    await registry.ready();
-    return c.json({ models: await registry.catalog.listModels() });
+    return c.json({ models: await registry.listModels() });
   })
   .get('/models/:name', (c) => modelMetadata(c))
   .get('/models/:name/ready', (c) => modelReady(c))

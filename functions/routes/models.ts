@@ -13,17 +13,12 @@ import { requireContentType } from '../middleware/content-type.ts';
 import { quote } from '../inference/quote.ts';
 import { parseWarmup } from '../inference/probe.ts';
 import { deleteBlob } from '../registry/blob-store.ts';
-import { NAME_PATTERN, pinningTask } from '../registry/model-record.ts';
-import { parseJson } from '../inference/binary-body.ts';
-import { describeIssue } from '../inference/infer-request.ts';
+import { pinningTask } from '../registry/model-record.ts';
+import { checkName } from './names.ts';
+import { type WithBody, jsonBody } from '../middleware/json-body.ts';
 import { services } from '../services.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
-
-function checkName(value: string, what: string): string {
-  if (!NAME_PATTERN.test(value)) fail(400, `${what} ${quote(value)} is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-  return value;
-}
 
 export const aliasBody = z.object({ version: z.string().min(1) });
 
@@ -36,22 +31,18 @@ async function putVersion(c: Ctx) {
   const warmup = given ? parseWarmup(given) : undefined;
   const { registry, config } = services(c.env);
   const bytes = new Uint8Array(await c.req.arrayBuffer());
-  await registry.ready();
   const result = await registry.publish({ model: name, version, bytes, probe: { maxElements: config.maxTensorElements, warmup } });
   if (result.status === 'conflict') fail(409, `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${result.record.sha256}); versions are immutable, upload under a new version`);
   return c.json(result.record, result.status === 'created' ? 201 : 200);
 }
 
-async function putAlias(c: Ctx) {
+async function putAlias(c: WithBody<typeof aliasBody>) {
   const name = checkName(c.req.param('name')!, 'model name');
   const alias = checkName(c.req.param('alias')!, 'alias');
-  requireContentType(c, 'application/json');
-  const parsed = aliasBody.safeParse(parseJson(new Uint8Array(await c.req.arrayBuffer())));
-  if (!parsed.success) fail(400, describeIssue(parsed.error));
+  const { version } = c.var.body;
   const { registry } = services(c.env);
-  await registry.ready();
-  const result = await registry.setAlias(name, alias, parsed.data.version);
-  if (result.status === 'no-version') fail(404, `model ${quote(name)} has no version ${quote(parsed.data.version)}`);
+  const result = await registry.setAlias(name, alias, version);
+  if (result.status === 'no-version') fail(404, `model ${quote(name)} has no version ${quote(version)}`);
   return c.json({ model: name, alias, version: result.record.version, sha256: result.record.sha256 });
 }
 
@@ -59,7 +50,6 @@ async function deleteVersion(c: Ctx) {
   const name = c.req.param('name')!;
   const version = c.req.param('version')!;
   const { registry } = services(c.env);
-  await registry.ready();
   const result = await registry.deleteVersion(name, version);
   if (result.status === 'not-found') fail(404, `model ${quote(name)} has no version ${quote(version)}`);
   if (result.status === 'aliased') {
@@ -74,5 +64,5 @@ async function deleteVersion(c: Ctx) {
 export const modelRoutes = new Hono<{ Bindings: Env }>()
   .use('*', adminAuth())
   .put('/:name/versions/:version', limitBody((cfg) => cfg.maxModelBytes, 'model upload'), putVersion)
-  .put('/:name/aliases/:alias', limitBody(() => 64 * 1024, 'alias body'), putAlias)
+  .put('/:name/aliases/:alias', limitBody(() => 64 * 1024, 'alias body'), jsonBody(aliasBody), putAlias)
   .delete('/:name/versions/:version', deleteVersion);

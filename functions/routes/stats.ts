@@ -12,9 +12,7 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { fail } from '../middleware/errors.ts';
 import { limitBody } from '../middleware/body-limit.ts';
-import { requireContentType } from '../middleware/content-type.ts';
-import { parseJson } from '../inference/binary-body.ts';
-import { describeIssue } from '../inference/infer-request.ts';
+import { type WithBody, jsonBody } from '../middleware/json-body.ts';
 import { quote } from '../inference/quote.ts';
 import { modelStats } from '../metrics/isolate-metrics.ts';
 import type { ModelStat } from '../metrics/model-stats.ts';
@@ -22,6 +20,8 @@ import type { ModelSummary, VersionRecord } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
+/** What helpers read of a request, whatever else its route's middleware set (e.g. jsonBody's `body`). */
+type Req = Pick<Ctx, 'env' | 'req'>;
 
 export const repositoryIndexBody = z.object({ ready: z.boolean().optional() });
 
@@ -33,36 +33,27 @@ export interface RepositoryEntry {
 }
 
 /** Every version of these models, resolved to its record (the resolution cache answers repeats). */
-async function versions(c: Ctx, models: ModelSummary[]): Promise<VersionRecord[]> {
+async function versions(c: Req, models: ModelSummary[]): Promise<VersionRecord[]> {
   const { registry } = services(c.env);
   return Promise.all(models.flatMap((m) => m.versions.map((v) => registry.resolve(m.name, v))));
 }
 
-async function allModels(c: Ctx): Promise<ModelSummary[]> {
+async function allModels(c: Req): Promise<ModelSummary[]> {
   const { registry } = services(c.env);
-  await registry.ready();
-  return registry.catalog.listModels();
+  return registry.listModels();
 }
 
-async function oneModel(c: Ctx, name: string): Promise<ModelSummary> {
+async function oneModel(c: Req, name: string): Promise<ModelSummary> {
   const { registry } = services(c.env);
-  await registry.ready();
-  const summary = await registry.catalog.getModel(name);
+  const summary = await registry.getModel(name);
   if (!summary) fail(404, `unknown model ${quote(name)}`);
   return summary;
 }
 
 const statsOf = (records: VersionRecord[]): { model_stats: ModelStat[] } => ({ model_stats: records.map((r) => modelStats.get(r.model, r.version, r.sha256)) });
 
-async function repositoryIndex(c: Ctx) {
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  let readyOnly = false;
-  if (bytes.byteLength) {
-    requireContentType(c, 'application/json');
-    const parsed = repositoryIndexBody.safeParse(parseJson(bytes));
-    if (!parsed.success) fail(400, describeIssue(parsed.error));
-    readyOnly = parsed.data.ready === true;
-  }
+async function repositoryIndex(c: WithBody<typeof repositoryIndexBody>) {
+  const readyOnly = c.var.body.ready === true;
   const { registry } = services(c.env);
   const entries: RepositoryEntry[] = (await versions(c, await allModels(c))).map((r) =>
     registry.sessions.has(r.sha256)
@@ -79,4 +70,4 @@ export const statsRoutes = new Hono<{ Bindings: Env }>()
     const record = await services(c.env).registry.resolve(c.req.param('name'), c.req.param('version'));
     return c.json(statsOf([record]));
   })
-  .post('/repository/index', limitBody(() => 4 * 1024, 'repository index body'), repositoryIndex);
+  .post('/repository/index', limitBody(() => 4 * 1024, 'repository index body'), jsonBody(repositoryIndexBody, { optional: true }), repositoryIndex);

@@ -15,9 +15,9 @@ import { readBody } from '../middleware/read-body.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
 import { sha256Hex } from '../../federated/model/digest.ts';
-import { parseJson } from '../inference/binary-body.ts';
-import { describeIssue } from '../inference/infer-request.ts';
-import { NAME_PATTERN, taskBaseAlias } from '../registry/model-record.ts';
+import { type WithBody, jsonBody, readJson } from '../middleware/json-body.ts';
+import { taskBaseAlias } from '../registry/model-record.ts';
+import { checkName, isName, nameSchema as name } from './names.ts';
 import { services } from '../services.ts';
 import { type FederatedTask, MAX_RELAY_WAIT_SECONDS } from '../tasks/federated-task.ts';
 import type { Refusal } from '../tasks/task-answers.ts';
@@ -25,17 +25,18 @@ import { findTask, listTasks, registerTask, type TaskEntry, unregisterTask } fro
 import { type ModelSpec, ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { HeadError, type HeadPlace, detectHead, headLayers } from '../../federated/model/head/index.ts';
 import { getBlob } from '../registry/blob-store.ts';
-import { fromBase64 } from '../../federated/secagg/bytes.ts';
+import { f32, frameAt, fromBase64 } from '../../federated/bytes.ts';
 import { shardSecAggParameters } from '../../federated/secagg/shards.ts';
 import { DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER, WEIGHTS_VERSION_HEADER } from '../../federated/http/headers.ts';
 import { type TaskBase, type TaskSettings, type TaskSummary, updateLength } from '../../federated/aggregation/task-protocol.ts';
-import { DEFAULT_SHARD_SIZE, MAX_JSON_DEPTH, TaskSettingsError, jsonDepth, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
+import { DEFAULT_SHARD_SIZE, MAX_JSON_DEPTH, TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { MESSAGE_HEAD_BYTES, maxMessageBytes, messageHead } from '../../federated/secagg/wire.ts';
 import { SecAggError } from '../../federated/secagg/messages.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
+/** What helpers read of a request, whatever else its route's middleware set (e.g. jsonBody's `body`). */
+type Req = Pick<Ctx, 'env' | 'req'>;
 
-const name = z.string().regex(NAME_PATTERN, "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
 const positive = z.number().positive().finite();
 export const taskBody = z.object({
   task: name,
@@ -47,7 +48,8 @@ export const taskBody = z.object({
   weights: z.string().min(1).optional(),
   /** Base mode: fine-tune the head of a served version (federated/model/head). */
   base: z.object({ model: name, version: name }).optional(),
-  trainable: z.string().max(16).optional(),
+  /** Validated here once: headLayers (federated/model/head) reads it. */
+  trainable: z.string().regex(/^head(?::[1-9][0-9]?)?$/, 'trainable must be "head" or "head:<layers>" (1-99)').optional(),
   rounds: z.number().int().min(1).max(10_000),
   devicesPerRound: z.number().int().min(3).max(10_000),
   /** Most devices one SecAgg+ instance takes; a larger round is split into parallel shards (federated/secagg/shards.ts). */
@@ -80,13 +82,13 @@ export const enrollBody = z.object({ device: name, identityKey: z.string().min(1
 export const evaluationBody = z.object({ round: z.number().int().min(1), accuracy: z.number().min(0).max(1) });
 
 /** The task's object and its directory entry; 404 (and no object created) for a task that does not exist. */
-async function task(c: Ctx): Promise<{ stub: DurableObjectStub<FederatedTask>; entry: TaskEntry }> {
+async function task(c: Req): Promise<{ stub: DurableObjectStub<FederatedTask>; entry: TaskEntry }> {
   const id = c.req.param('task')!;
-  const entry = name.safeParse(id).success ? await findTask(c.env, id) : undefined;
+  const entry = isName(id) ? await findTask(c.env, id) : undefined;
   if (!entry) fail(404, `no task '${id.slice(0, 64)}'`);
   return { stub: c.env.FEDERATED_TASK.getByName(id), entry };
 }
-const stub = async (c: Ctx) => (await task(c)).stub;
+const stub = async (c: Req) => (await task(c)).stub;
 
 function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
   if (r && typeof r === 'object' && 'refused' in r) {
@@ -96,15 +98,6 @@ function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
   return r as Exclude<T, Refusal>;
 }
 
-async function json<T extends z.ZodType>(c: Ctx, schema: T): Promise<z.infer<T>> {
-  requireContentType(c, 'application/json');
-  const value = parseJson(new Uint8Array(await c.req.arrayBuffer()));
-  // Nothing below walks a value recursively, but what is stored and sent over RPC must stay shallow.
-  if (jsonDepth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) fail(400, `request JSON is nested deeper than ${MAX_JSON_DEPTH} levels`);
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) fail(400, describeIssue(parsed.error));
-  return parsed.data;
-}
 
 /** Spec mode: the spec and its initial weights, as sent. */
 function specModel(body: z.infer<typeof taskBody>): { spec: ModelSpec; weights: Float32Array } {
@@ -125,7 +118,7 @@ function specModel(body: z.infer<typeof taskBody>): { spec: ModelSpec; weights: 
   }
   const d = parameterCount(spec);
   if (raw.byteLength !== 4 * d) fail(400, `weights: the spec has ${d} parameters (${4 * d} bytes of float32), got ${raw.byteLength} bytes`);
-  const weights = new Float32Array(raw.slice().buffer);
+  const weights = f32(raw.slice(), 'weights');
   if (!weights.every(Number.isFinite)) fail(400, 'weights: every value must be finite');
   return { spec, weights };
 }
@@ -135,7 +128,7 @@ function specModel(body: z.infer<typeof taskBody>): { spec: ModelSpec; weights: 
  * current weights start the task. A graph without a dense head, or with one the Trainer cannot train, is a 422
  * with the reason; an unknown model or version is a 404.
  */
-async function baseModel(c: Ctx, body: z.infer<typeof taskBody>): Promise<{ spec: ModelSpec; weights: Float32Array; base: TaskBase }> {
+async function baseModel(c: Req, body: z.infer<typeof taskBody>): Promise<{ spec: ModelSpec; weights: Float32Array; base: TaskBase }> {
   if (body.spec !== undefined || body.weights !== undefined) fail(400, 'give either spec and weights, or base (and trainable), not both');
   const { model, version } = body.base!;
   const trainable = body.trainable ?? 'head';
@@ -148,13 +141,14 @@ async function baseModel(c: Ctx, body: z.infer<typeof taskBody>): Promise<{ spec
     const place: HeadPlace = { spec: head.spec, layers: head.layers, embedding: head.embedding, output: head.output };
     return { spec: head.spec, weights: head.flat, base: { model, version: record.version, sha256: record.sha256, trainable, head: place } };
   } catch (e) {
-    if (e instanceof HeadError) fail(e.message.startsWith('trainable') ? 400 : 422, `base ${model}@${record.version}: ${e.message}`);
+    // The graph has no head Fedge can train (trainable itself was validated by the body's schema).
+    if (e instanceof HeadError) fail(422, `base ${model}@${record.version}: ${e.message}`);
     throw e;
   }
 }
 
-async function createTask(c: Ctx) {
-  const body = await json(c, taskBody);
+async function createTask(c: WithBody<typeof taskBody>) {
+  const body = c.var.body;
   const { spec, weights, base } = body.base ? await baseModel(c, body) : { ...specModel(body), base: undefined };
   // Rounds larger than one object's budget are sharded unless the task says otherwise (DEFAULT_SHARD_SIZE).
   const shardSize = body.shardSize ?? (body.devicesPerRound > DEFAULT_SHARD_SIZE ? DEFAULT_SHARD_SIZE : undefined);
@@ -188,7 +182,7 @@ async function enroll(c: Ctx) {
   const { stub } = await task(c);
   const token = c.req.header('Authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
   if (!token) fail(401, 'enrollment token required: send Authorization: Bearer <token>');
-  const body = await json(c, enrollBody);
+  const body = await readJson(c, enrollBody);
   let key: Uint8Array;
   try {
     key = fromBase64(body.identityKey);
@@ -229,12 +223,15 @@ function headOf(body: Uint8Array): ReturnType<typeof messageHead> {
 
 /** A masked input's words: its one frame after the head, which must end the body. */
 function maskedWords(body: Uint8Array, offset: number): Uint8Array {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  if (offset + 4 > body.byteLength || offset + 4 + view.getUint32(offset, true) !== body.byteLength) fail(400, 'not a SecAgg+ message: malformed message: a masked input is one frame of words that ends the message');
-  return body.subarray(offset + 4);
+  const frame = frameAt(body, offset);
+  if (!frame.part || frame.next !== body.byteLength) fail(400, 'not a SecAgg+ message: malformed message: a masked input is one frame of words that ends the message');
+  return frame.part;
 }
 
-/** Chunks the task's object reads one at a time (it never holds a masked input whole). */
+/**
+ * Chunks the task's object reads one at a time (it never holds a masked input whole). Not its scratch rows' size
+ * (tasks/masked-input-stream.ts MASKED_CHUNK_BYTES): the object re-cuts whatever arrives.
+ */
 const STREAM_CHUNK_BYTES = 64 * 1024;
 function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
   let off = 0;
@@ -248,7 +245,7 @@ function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 /** The aggregator that takes a message past check-in (sharded rounds), or the task's own object. */
-async function shardTarget(c: Ctx, stub: DurableObjectStub<FederatedTask>, head: { roundId: string; from: string }): Promise<DurableObjectStub<FederatedTask>> {
+async function shardTarget(c: Req, stub: DurableObjectStub<FederatedTask>, head: { roundId: string; from: string }): Promise<DurableObjectStub<FederatedTask>> {
   const { shard } = await stub.shardFor(head.roundId, head.from);
   return shard ? c.env.SHARD_AGGREGATOR.getByName(shard) : stub;
 }
@@ -258,7 +255,8 @@ function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
     const round = Number(c.req.param('round'));
     if (!Number.isInteger(round) || round < 1) fail(400, `round must be a positive integer, got '${c.req.param('round')}'`);
     const device = c.req.query('device');
-    if (!device || !NAME_PATTERN.test(device)) fail(400, 'query parameter device is required');
+    if (!device) fail(400, 'query parameter device is required');
+    checkName(device, 'device');
     const wait = c.req.query('wait') === undefined ? 0 : Number(c.req.query('wait'));
     if (!(wait >= 0 && wait <= MAX_RELAY_WAIT_SECONDS)) fail(400, `wait must be a number of seconds from 0 to ${MAX_RELAY_WAIT_SECONDS}`);
     const header = c.req.header(DEVICE_SIGNATURE_HEADER);
@@ -338,7 +336,7 @@ async function listTaskSummaries(c: Ctx) {
   const status = c.req.query('status');
   if (status !== undefined && !(STATUS_FILTERS as readonly string[]).includes(status)) fail(400, `status must be one of ${STATUS_FILTERS.join(', ')}`);
   const after = c.req.query('after') ?? '';
-  if (after && !NAME_PATTERN.test(after)) fail(400, 'after must be a task name');
+  if (after && !isName(after)) fail(400, 'after must be a task name');
   const limit = c.req.query('limit') === undefined ? 50 : Number(c.req.query('limit'));
   if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_TASKS_PAGE)) fail(400, `limit must be an integer from 1 to ${MAX_TASKS_PAGE}`);
   const { names, more } = await listTasks(c.env, after, limit);
@@ -349,16 +347,16 @@ async function listTaskSummaries(c: Ctx) {
 
 export const taskRoutes = new Hono<{ Bindings: Env }>()
   .get('/', listTaskSummaries)
-  .post('/', adminAuth(), limitBody((cfg) => cfg.maxModelBytes, 'task body'), createTask)
+  .post('/', adminAuth(), limitBody((cfg) => cfg.maxModelBytes, 'task body'), jsonBody(taskBody, { maxDepth: MAX_JSON_DEPTH }), createTask)
   .get('/:task', async (c) => c.json(unwrap(await (await stub(c)).status())))
   .delete('/:task', adminAuth(), deleteTask)
   .post('/:task/close-stage', adminAuth(), closeStage)
   .post('/:task/pause', adminAuth(), setRunning(false))
   .post('/:task/resume', adminAuth(), setRunning(true))
   .post('/:task/finish', adminAuth(), finishTask)
-  .post('/:task/evaluations', adminAuth(), limitBody(() => 4096, 'evaluation body'), async (c) => {
-    const body = await json(c, evaluationBody);
-    return c.json(unwrap(await (await stub(c)).evaluation(body.round, body.accuracy)));
+  .post('/:task/evaluations', adminAuth(), limitBody(() => 4096, 'evaluation body'), jsonBody(evaluationBody), async (c) => {
+    const { round, accuracy } = c.var.body;
+    return c.json(unwrap(await (await stub(c)).evaluation(round, accuracy)));
   })
   .post('/:task/devices', limitBody(() => 4096, 'enrollment body'), enroll)
   .get('/:task/round', async (c) => c.json(unwrap(await (await stub(c)).roundInfo())))

@@ -20,9 +20,10 @@ import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskLifecycle
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
 import { extendedDeadline, nextAction, roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import { DEFAULT_IDLE_SECONDS, TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
-import { concat, equal, fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { concat, equal, fromBase64, toBase64, u32, u8 } from '../../federated/bytes.ts';
 import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
-import { randomBytes, sha256, verify } from '../../federated/secagg/primitives.ts';
+import { sha256, verify } from '../../federated/secagg/primitives.ts';
+import { randomBytes } from '../../federated/random.ts';
 import { type ServerState, serverAccept, serverAcceptMaskedChunks, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../federated/secagg/server.ts';
 import { decodeMessage } from '../../federated/secagg/wire.ts';
 import type { ShardReport } from '../../federated/aggregation/sharded-round.ts';
@@ -74,9 +75,6 @@ export class FederatedTask extends DurableObject<Env> {
     this.#waiters.clear();
     for (const w of waiters) w();
   }
-  #bytesOf(a: Float32Array | Uint32Array): Uint8Array {
-    return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  }
   #noTask(): Refusal {
     return refuse(404, `no task '${this.ctx.id.name ?? ''}'`);
   }
@@ -105,7 +103,7 @@ export class FederatedTask extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => {
         this.#store.setMeta('settings', settings);
         this.#store.setMeta('enrollment', tokenDigest);
-        this.#store.writeBlob('weights', this.#bytesOf(weights));
+        this.#store.writeBlob('weights', u8(weights));
         this.#startRound(settings, 1, 0);
       });
       return { created: true };
@@ -147,7 +145,7 @@ export class FederatedTask extends DurableObject<Env> {
     if (state.stage === 'masked-input' || state.stage === 'unmask') {
       // Masked inputs are not replayed: the running sum and who is in it come back from storage.
       const sum = this.#store.readBlob('sum');
-      if (sum) state.sum.set(new Uint32Array(sum.buffer, sum.byteOffset, sum.byteLength / 4));
+      if (sum) state.sum.set(u32(sum, 'stored sum'));
       state.survivors = this.#store.contributors(p.round);
     }
     this.#server = state;
@@ -338,9 +336,9 @@ export class FederatedTask extends DurableObject<Env> {
       console.error(`task ${s.task} round ${p.round}: client-level ε could not be computed:`, e);
     }
     this.ctx.storage.transactionSync(() => {
-      this.#store.writeBlob('weights', this.#bytesOf(weights));
-      if (nextOpt.m) this.#store.writeBlob('opt-m', this.#bytesOf(nextOpt.m));
-      if (nextOpt.v) this.#store.writeBlob('opt-v', this.#bytesOf(nextOpt.v));
+      this.#store.writeBlob('weights', u8(weights));
+      if (nextOpt.m) this.#store.writeBlob('opt-m', u8(nextOpt.m));
+      if (nextOpt.v) this.#store.writeBlob('opt-v', u8(nextOpt.v));
       this.#store.setRecord({
         ...rec, ...outcome, status: 'published', dropouts: rec.advertised - survivors, updateNorm: l2Norm(mean), version,
         epsilon: this.#store.maxEpsilon(), clientEpsilon: epsilon, endedAt: new Date().toISOString(),
@@ -445,7 +443,7 @@ export class FederatedTask extends DurableObject<Env> {
     }
     if (m.stage !== 'masked-input') return this.#accept(s, m, { bytes }, epsilonSpent);
     const masked = m.masked;
-    return this.#accept(s, m, { payloadDigest: await sha256(this.#bytesOf(masked)), chunks: () => [masked] }, epsilonSpent);
+    return this.#accept(s, m, { payloadDigest: await sha256(u8(masked)), chunks: () => [masked] }, epsilonSpent);
   }
 
   /**
@@ -511,7 +509,7 @@ export class FederatedTask extends DurableObject<Env> {
       const rec = this.#store.record(p.round)!;
       this.ctx.storage.transactionSync(() => {
         if (m.stage === 'masked-input') {
-          this.#store.writeBlob('sum', this.#bytesOf(state.sum));
+          this.#store.writeBlob('sum', u8(state.sum));
           this.#store.addContribution(p.round, m.from, digest);
         } else {
           this.#store.addMessage(p.round, m.stage, m.from, (body as { bytes: Uint8Array }).bytes);

@@ -4,11 +4,14 @@
  * of its payload (secagg/messages.ts signingBytes). At most one chunk per request is in memory; the task adds the
  * chunks to its running sum only after the sender is authenticated with that digest.
  */
-import { toBase64 } from '../../federated/secagg/bytes.ts';
-import { randomBytes } from '../../federated/secagg/primitives.ts';
+import { toBase64, u32 } from '../../federated/bytes.ts';
+import { randomBytes } from '../../federated/random.ts';
 import type { TaskStore } from './task-store.ts';
 
-/** Bytes of one scratch chunk: whole words. */
+/**
+ * Bytes of one scratch row (whole words), the most of a masked input a request holds at once. Its own size, not the
+ * route's stream chunks' (routes/tasks.ts STREAM_CHUNK_BYTES): chunks arrive in whatever sizes and are re-cut here.
+ */
 export const MASKED_CHUNK_BYTES = 64 * 1024;
 
 export type StreamedInput =
@@ -53,7 +56,7 @@ export async function streamToScratch(store: TaskStore, payload: ReadableStream<
   await hashing.close();
   if (total !== 4 * words) return wrongSize(`${total} bytes`);
   const chunks = function* () {
-    for (const c of store.scratch(id)) yield new Uint32Array(c.buffer, c.byteOffset, c.byteLength / 4);
+    for (const c of store.scratch(id)) yield u32(c, 'masked input scratch row');
   };
   return { ok: true, id, payloadDigest: new Uint8Array(await hash.digest), chunks };
 }

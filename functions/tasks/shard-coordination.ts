@@ -16,9 +16,9 @@ import { roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shardedDeadline } from '../../federated/aggregation/sharded-round.ts';
 import { SecAggAbort } from '../../federated/secagg/messages.ts';
 import { addMask } from '../../federated/secagg/prg.ts';
-import { randomBytes } from '../../federated/secagg/primitives.ts';
 import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
-import { toBase64 } from '../../federated/secagg/bytes.ts';
+import { toBase64, u32, u8 } from '../../federated/bytes.ts';
+import { randomBytes } from '../../federated/random.ts';
 import { type RelayResult, describe, refuse } from './task-answers.ts';
 import type { RoundPointer, TaskStore } from './task-store.ts';
 
@@ -59,9 +59,6 @@ interface AggregatorStub {
   startShard(start: ShardStart): Promise<{ started: boolean }> | { started: boolean };
   discardShard(): Promise<void>;
 }
-
-const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-const bytesOf = (a: Uint32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 export class ShardCoordination {
   readonly #store: TaskStore;
@@ -175,7 +172,7 @@ export class ShardCoordination {
     const merged = mergeReports(r);
     if (merged.failure) throw new SecAggAbort(merged.failure);
     const { failure: _f, survivors, ...outcome } = merged;
-    return { sum: words(this.#store.readBlob('sum')!), survivors, outcome: { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined } };
+    return { sum: u32(this.#store.readBlob('sum')!, 'stored sum'), survivors, outcome: { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined } };
   }
 
   /**
@@ -192,9 +189,9 @@ export class ShardCoordination {
     this.#storage.transactionSync(() => {
       if (stored.status === 'published') {
         const total = this.#store.readBlob('sum');
-        const acc = total ? new Uint32Array(total.buffer, total.byteOffset, length) : new Uint32Array(length);
+        const acc = total ? u32(total, 'stored sum') : new Uint32Array(length);
         addMask(acc, sum!, 1);
-        this.#store.writeBlob('sum', bytesOf(acc));
+        this.#store.writeBlob('sum', u8(acc));
         for (const [d, e] of stored.epsilon) if (r.members[index]!.includes(d)) this.#store.reportEpsilon(d, e);
       }
       this.#store.setMeta('shards', { ...r, reports: r.reports.map((x, j) => (j === index ? stored : x)) });

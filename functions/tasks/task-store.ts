@@ -11,6 +11,7 @@
  *                 the sum and deleted; emptied when the object starts, since a request does not outlive it)
  * Callers group writes in `transactionSync`, so a restart sees either a message and its effects or neither.
  */
+import { concat, f32 } from '../../federated/bytes.ts';
 import type { RoundRecord, TaskSettings, TaskStage } from '../../federated/aggregation/task-protocol.ts';
 
 const CHUNK_BYTES = 1 << 20; // Durable Object SQLite rows hold ≤ 2 MB
@@ -84,15 +85,12 @@ export class TaskStore {
   readBlob(name: string): Uint8Array | undefined {
     const rows = this.#sql.exec('SELECT data FROM blobs WHERE name = ? ORDER BY idx', name).toArray();
     if (!rows.length) return undefined;
-    const parts = rows.map((r) => new Uint8Array(r.data as ArrayBuffer));
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-    let o = 0;
-    for (const p of parts) (out.set(p, o), (o += p.byteLength));
-    return out;
+    // Rows are ≤ CHUNK_BYTES, so even a large blob is few enough parts to spread.
+    return concat(...rows.map((r) => new Uint8Array(r.data as ArrayBuffer)));
   }
   floats(name: string): Float32Array | undefined {
     const b = this.readBlob(name);
-    return b ? new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) : undefined;
+    return b ? f32(b, `blob ${name}`) : undefined;
   }
 
   record(round: number): RoundRecord | undefined {

@@ -5,7 +5,7 @@
  * message without sending it, so a test can send it, send it twice, hold it across a restart or tamper with it.
  */
 import { expect } from 'vitest';
-import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../../federated/secagg/client.ts';
 import { type DeviceMessage, type RoundConfig, signingBytes } from '../../federated/secagg/messages.ts';
 import { sign } from '../../federated/secagg/primitives.ts';

@@ -13,7 +13,7 @@ import { EdgeClient, EdgeError, LocalModel, MemoryModelCache, TensorError } from
 import { retryAfterMs } from '../../client-sdk/edge/http.ts';
 import { accuracy } from '../../federated/model/accuracy.ts';
 import { MODEL_SPEC_FORMAT } from '../../federated/model/model-spec.ts';
-import { toBase64 } from '../../federated/secagg/bytes.ts';
+import { toBase64 } from '../../federated/bytes.ts';
 import { hashTexts } from '../../federated/model/text-features.ts';
 import { loadMnist } from '../../models/data/mnist.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';

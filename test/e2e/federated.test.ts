@@ -12,7 +12,7 @@ import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
 import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-model.ts';
 import { flattenWeights } from '../../federated/model/flat-weights.ts';
 import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../federated/model/model-spec.ts';
-import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 import { createIdentity } from '../../federated/secagg/client.ts';
 import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
 import { ddgaussEncode } from '../../federated/dp/distributed-dp.ts';

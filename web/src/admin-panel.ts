@@ -6,8 +6,8 @@ import { EdgeClient } from '../../client-sdk/index.ts';
 import { flattenWeights } from '../../federated/model/flat-weights.ts';
 import { type ModelSpec, type NamedWeight, parameterShapes } from '../../federated/model/model-spec.ts';
 import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
-import { toBase64 } from '../../federated/secagg/bytes.ts';
-import { randomWords } from '../../federated/secagg/primitives.ts';
+import { toBase64 } from '../../federated/bytes.ts';
+import { randomWords } from '../../federated/random.ts';
 import { mnistMlp } from '../../models/specs.ts';
 import { byId, errorText, say } from './dom.ts';
 

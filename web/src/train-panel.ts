@@ -5,7 +5,7 @@
  */
 import { type EdgeClient, IndexedDbLedgerStore, Participant, PrivacyLedger, type RoundOutcome } from '../../client-sdk/index.ts';
 import { createIdentity, type DeviceIdentity } from '../../federated/secagg/client.ts';
-import { fromBase64, toBase64 } from '../../federated/secagg/bytes.ts';
+import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 import { DigitCanvas } from './digit-canvas.ts';
 import { ORT_WASM_PATHS } from './try-panel.ts';
 import { byId, errorText, say } from './dom.ts';

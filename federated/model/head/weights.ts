@@ -5,6 +5,7 @@
  * Weights may be float32 initializers, or int8/uint8 initializers dequantized by a DequantizeLinear node
  * (as federated/model/quantize.ts writes them: `${w}_quantized` → DequantizeLinear → `${w}`).
  */
+import { i8 } from '../../bytes.ts';
 import { ElemType, type NodeProto, type TensorProto, floatValues } from '../onnx-graph.ts';
 import { type GraphIndex, describe, hasAttr, intAttr, nodeRef } from './graph-index.ts';
 import { HeadError } from './head-error.ts';
@@ -73,7 +74,7 @@ export function integerValues(t: TensorProto): Int32Array {
   const n = size((t.dims ?? []).map(Number));
   if (t.rawData && t.rawData.length) {
     const raw = t.rawData;
-    return t.dataType === ElemType.INT8 ? Int32Array.from(new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength)) : Int32Array.from(raw);
+    return t.dataType === ElemType.INT8 ? Int32Array.from(i8(raw)) : Int32Array.from(raw);
   }
   const v = Int32Array.from(t.int32Data ?? []);
   if (v.length !== n) throw new HeadError(`initializer '${t.name}' holds ${v.length} values for dims [${(t.dims ?? []).map(Number)}]`);

@@ -6,7 +6,7 @@
  * the length prefixes around it change.
  */
 import { ElemType } from '../onnx-graph.ts';
-import { concat } from '../../secagg/bytes.ts';
+import { concat } from '../../bytes.ts';
 import { HeadError } from './head-error.ts';
 
 export interface TensorData {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { discreteGaussianVector } from '../../../federated/dp/discrete-gaussian.ts';
 import { ddgaussDecode, ddgaussEncode, ddgaussEpsilon, ddgaussParameters, ddgaussRoundRho, rotate, unrotate } from '../../../federated/dp/distributed-dp.ts';
-import { randomBytes } from '../../../federated/secagg/primitives.ts';
+import { randomBytes } from '../../../federated/random.ts';
 
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 

@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import nacl from 'tweetnacl';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deriveKey, ed25519PublicKey, open, randomBytes, seal, sign, useJavaScriptOnly, verify, webCryptoSupport, x25519, x25519PublicKey } from '../../../federated/secagg/primitives.ts';
+import { deriveKey, ed25519PublicKey, open, seal, sign, useJavaScriptOnly, verify, webCryptoSupport, x25519, x25519PublicKey } from '../../../federated/secagg/primitives.ts';
+import { randomBytes } from '../../../federated/random.ts';
 import { expandMask } from '../../../federated/secagg/prg.ts';
 import { combine, split } from '../../../federated/secagg/shamir.ts';
 

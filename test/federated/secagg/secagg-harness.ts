@@ -1,7 +1,7 @@
 /** Runs whole SecAgg+ rounds in memory for tests and the benchmark: devices and server exchange messages directly. */
 import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../../../federated/secagg/client.ts';
 import { type RoundConfig, SecAggError } from '../../../federated/secagg/messages.ts';
-import { randomBytes } from '../../../federated/secagg/primitives.ts';
+import { randomBytes } from '../../../federated/random.ts';
 import { type AggregateResult, type ServerState, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../../federated/secagg/server.ts';
 
 /** Which devices vanish before sending the message of each stage. */

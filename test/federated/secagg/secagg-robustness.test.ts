@@ -16,7 +16,7 @@ import { UnsafeRoundError } from '../../../federated/secagg/round-policy.ts';
 import { reconstructChecked } from '../../../federated/secagg/robust-reconstruct.ts';
 import { split } from '../../../federated/secagg/shamir.ts';
 import { decodeMessage, encodeMessage, maxMessageBytes } from '../../../federated/secagg/wire.ts';
-import { framed } from '../../../federated/secagg/bytes.ts';
+import { framed } from '../../../federated/bytes.ts';
 import { exactSum, makeIdentities, roundConfig } from './secagg-harness.ts';
 
 const resign = async <M extends DeviceMessage>(identity: DeviceIdentity, m: M): Promise<M> => ({ ...m, signature: await sign(identity.seed, await signingBytes(m)) });

@@ -9,7 +9,8 @@ import { type AdvertiseKeys, type MaskedInput, SecAggAbort, SecAggError, signing
 import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../../federated/secagg/server.ts';
 import { secAggParameters } from '../../../federated/secagg/parameters.ts';
 import { neighbourGraph } from '../../../federated/secagg/graph.ts';
-import { randomBytes, sign } from '../../../federated/secagg/primitives.ts';
+import { sign } from '../../../federated/secagg/primitives.ts';
+import { randomBytes } from '../../../federated/random.ts';
 import { decodeMessage, encodeMessage } from '../../../federated/secagg/wire.ts';
 import { exactSum, makeIdentities, roundConfig, runRound } from './secagg-harness.ts';
 

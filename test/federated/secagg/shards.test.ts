@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { secAggParameters } from '../../../federated/secagg/parameters.ts';
 import { sha256 } from '../../../federated/secagg/primitives.ts';
 import { assignShards, shardOf, shardPlan, shardSecAggParameters } from '../../../federated/secagg/shards.ts';
-import { utf8 } from '../../../federated/secagg/bytes.ts';
+import { utf8 } from '../../../federated/bytes.ts';
 import { exactSum, makeIdentities, roundConfig, runRound } from './secagg-harness.ts';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `device-${String(i).padStart(5, '0')}`);

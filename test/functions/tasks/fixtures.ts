@@ -5,7 +5,7 @@
 import { SELF } from 'cloudflare:test';
 import { expect } from 'vitest';
 import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../../federated/model/model-spec.ts';
-import { toBase64 } from '../../../federated/secagg/bytes.ts';
+import { toBase64 } from '../../../federated/bytes.ts';
 import { encodeUpdate } from '../../../federated/secagg/fixed-point.ts';
 import { type Edge, SecAggDevice } from '../../drivers/secagg-device.ts';
 import { ADMIN } from '../helpers.ts';

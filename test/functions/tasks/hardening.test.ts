@@ -7,7 +7,7 @@
  */
 import { SELF, env, evictDurableObject, listDurableObjectIds } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { fromBase64, toBase64 } from '../../../federated/secagg/bytes.ts';
+import { fromBase64, toBase64 } from '../../../federated/bytes.ts';
 import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../../../federated/secagg/client.ts';
 import { type DeviceMessage, type RoundConfig, signingBytes } from '../../../federated/secagg/messages.ts';
 import { sign } from '../../../federated/secagg/primitives.ts';

@@ -5,7 +5,7 @@
  */
 import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { toBase64 } from '../../../federated/secagg/bytes.ts';
+import { toBase64 } from '../../../federated/bytes.ts';
 import { createIdentity, type DeviceIdentity } from '../../../federated/secagg/client.ts';
 import { sign } from '../../../federated/secagg/primitives.ts';
 import { DEVICE_SIGNATURE_HEADER, relaySigningBytes } from '../../../federated/aggregation/task-protocol.ts';
