@@ -96,6 +96,11 @@ export class SecAggError extends Error {
   override name = 'SecAggError';
 }
 
+/** A message whose sender is not who it claims, or may not speak in this round: not enrolled, another key, off the roster, a bad signature. */
+export class SecAggAuthError extends SecAggError {
+  override name = 'SecAggAuthError';
+}
+
 /** The round cannot produce a sum; nothing partial is released. */
 export class SecAggAbort extends Error {
   override name = 'SecAggAbort';

@@ -13,7 +13,7 @@ import { equal } from '../bytes.ts';
 import { neighbourGraph } from './graph.ts';
 import { pairSign, pairwiseMaskKey, selfMaskKey, usablePublicKey } from './keys.ts';
 import {
-  type AdvertiseKeys, type DeviceMessage, type KeysBroadcast, type RoundConfig, SecAggAbort, SecAggError, type ShareKeys,
+  type AdvertiseKeys, type DeviceMessage, type KeysBroadcast, type RoundConfig, SecAggAbort, SecAggAuthError, SecAggError, type ShareKeys,
   type RevealedShare, SECRET_BYTES, type SharesDelivery, type Stage, type Unmask, type UnmaskRequest, signingBytes,
 } from './messages.ts';
 import { sha256, verify, x25519PublicKey } from './primitives.ts';
@@ -69,6 +69,9 @@ function view(state: ServerState) {
 const refuse = (m: DeviceMessage, why: string): never => {
   throw new SecAggError(`${m.stage} from ${m.from}: ${why}`);
 };
+const refuseSender = (m: DeviceMessage, why: string): never => {
+  throw new SecAggAuthError(`${m.stage} from ${m.from}: ${why}`);
+};
 
 /** Checks one device message and records it. Throws SecAggError saying why a message is refused. */
 export async function serverReceive(state: ServerState, m: DeviceMessage): Promise<void> {
@@ -79,7 +82,7 @@ export async function serverReceive(state: ServerState, m: DeviceMessage): Promi
 /**
  * Who sent `m`, checked before anything else is spent on it: round and stage, that the sender may speak now
  * (enrolled for advertise-keys, on the roster after), and its Ed25519 signature. Throws SecAggError; nothing
- * in the state changes.
+ * in the state changes; SecAggAuthError when the sender is not who it claims or may not speak now.
  */
 export async function serverAuthenticate(state: ServerState, m: DeviceMessage, payloadDigest?: Uint8Array): Promise<void> {
   if (m.roundId !== state.config.roundId) refuse(m, `message for round '${m.roundId}', this is round '${state.config.roundId}' (replayed or misrouted)`);
@@ -87,15 +90,15 @@ export async function serverAuthenticate(state: ServerState, m: DeviceMessage, p
   let key: Uint8Array;
   if (m.stage === 'advertise-keys') {
     const enrolled = state.enrolled?.[m.from];
-    if (state.enrolled && !enrolled) refuse(m, 'unknown device (not enrolled)');
-    if (enrolled && !equal(enrolled, m.identityKey)) refuse(m, 'identity key is not the enrolled one');
+    if (state.enrolled && !enrolled) refuseSender(m, 'unknown device (not enrolled)');
+    if (enrolled && !equal(enrolled, m.identityKey)) refuseSender(m, 'identity key is not the enrolled one');
     key = m.identityKey;
   } else {
     const ad = state.ads[m.from];
-    if (!ad || !state.roster.includes(m.from)) refuse(m, 'not a participant of this round');
+    if (!ad || !state.roster.includes(m.from)) refuseSender(m, 'not a participant of this round');
     key = ad!.identityKey;
   }
-  if (!(await verify(key, await signingBytes(m, payloadDigest), m.signature))) refuse(m, 'bad signature');
+  if (!(await verify(key, await signingBytes(m, payloadDigest), m.signature))) refuseSender(m, 'bad signature');
   if (m.stage === 'advertise-keys' && !((await usablePublicKey(m.encryptionKey)) && (await usablePublicKey(m.maskKey)))) refuse(m, 'a public key is a low-order point (no key can be agreed with it)');
 }
 

@@ -21,7 +21,7 @@ import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
 import { extendedDeadline, nextAction, roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import { DEFAULT_IDLE_SECONDS, TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import { concat, equal, fromBase64, toBase64, u32, u8 } from '../../federated/bytes.ts';
-import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
+import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggAuthError, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
 import { sha256, verify } from '../../federated/secagg/primitives.ts';
 import { randomBytes } from '../../federated/random.ts';
 import { type ServerState, serverAccept, serverAcceptMaskedChunks, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../federated/secagg/server.ts';
@@ -492,7 +492,7 @@ export class FederatedTask extends DurableObject<Env> {
         await serverAuthenticate(state, m, 'payloadDigest' in body ? body.payloadDigest : undefined);
       } catch (e) {
         if (!(e instanceof SecAggError)) throw e;
-        return refuse(/not enrolled|identity key|bad signature|not a participant/.test(e.message) ? 403 : 422, e.message);
+        return refuse(e instanceof SecAggAuthError ? 403 : 422, e.message);
       }
       if (prior !== undefined) return refuse(409, `${m.from} already sent a different ${m.stage === 'masked-input' ? 'masked input' : `${m.stage} message`} this round`);
       // Only now is the sender known to be who it says: its tokens, not a forger's.

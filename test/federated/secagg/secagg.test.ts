@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask } from '../../../federated/secagg/client.ts';
-import { type AdvertiseKeys, type MaskedInput, SecAggAbort, SecAggError, signingBytes } from '../../../federated/secagg/messages.ts';
+import { type AdvertiseKeys, type MaskedInput, SecAggAbort, SecAggAuthError, SecAggError, signingBytes } from '../../../federated/secagg/messages.ts';
 import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../../federated/secagg/server.ts';
 import { secAggParameters } from '../../../federated/secagg/parameters.ts';
 import { neighbourGraph } from '../../../federated/secagg/graph.ts';
@@ -153,12 +153,17 @@ describe('refusals', () => {
     const enrolledOnly = serverInit(config, { [identities[0]!.id]: identities[0]!.publicKey, [identities[1]!.id]: identities[1]!.publicKey });
     const { message: strangerAd } = await clientAdvertiseKeys(config, { ...stranger, id: 'device-9999' });
     await expect(serverReceive(enrolledOnly, strangerAd)).rejects.toThrow(/unknown device/);
+    await expect(serverReceive(enrolledOnly, strangerAd)).rejects.toBeInstanceOf(SecAggAuthError);
     // Someone else's key under an enrolled id: refused before the signature is even considered.
     const { message: impostor } = await clientAdvertiseKeys(config, { ...stranger, id: identities[1]!.id });
     await expect(serverReceive(enrolledOnly, impostor)).rejects.toThrow(/not the enrolled one/);
+    await expect(serverReceive(enrolledOnly, impostor)).rejects.toBeInstanceOf(SecAggAuthError);
     // A valid advertisement whose mask key was swapped in transit.
     const fresh = serverInit(config);
     await expect(serverReceive(fresh, { ...ads[2]!, maskKey: randomBytes(32) })).rejects.toThrow(/bad signature/);
+    await expect(serverReceive(fresh, { ...ads[2]!, maskKey: randomBytes(32) })).rejects.toBeInstanceOf(SecAggAuthError);
+    // Out of stage is a protocol error, not an authentication one (the route answers 422, not 403).
+    await expect(serverReceive(server, masked)).rejects.not.toBeInstanceOf(SecAggAuthError);
   });
 
   it('devices: a tampered key advertisement or share ciphertext is refused, naming the sender', async () => {
