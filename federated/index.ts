@@ -10,7 +10,6 @@ export * from './model/onnx-import.ts';
 export { quantizeModel, QuantizeError, type QuantizeMode, type QuantizeOptions, type QuantizeReport } from './model/quantize.ts';
 export { OnnxFormatError } from './model/onnx-format-error.ts';
 export * from './model/text-features.ts';
-export * from './model/gabor.ts';
 
 export * from './secagg/messages.ts';
 export { clientAdvertiseKeys, clientShareKeys, clientMaskedInput, clientUnmask, createIdentity, type ClientState, type DeviceIdentity } from './secagg/client.ts';

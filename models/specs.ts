@@ -1,7 +1,7 @@
 /** The default models' specs: what `npm run models` trains and the edge serves. */
 import { MODEL_SPEC_FORMAT, type ModelSpec, type NamedWeight, parameterShapes } from '../federated/model/model-spec.ts';
-import { gaborFilters, gaborKernel } from '../federated/model/gabor.ts';
-import { type ScatteringOptions, groupNormalize, scatter, scatteringChannels } from '../federated/model/scattering.ts';
+import { gaborFilters, gaborKernel } from './features/gabor.ts';
+import { type ScatteringOptions, groupNormalize, scatter, scatteringChannels } from './features/scattering.ts';
 
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -54,7 +54,7 @@ export const spamBow: ModelSpec = {
 };
 
 /**
- * MNIST for private training: a frozen Gabor filter bank (federated/model/gabor.ts; costs no privacy) → ReLU →
+ * MNIST for private training: a frozen Gabor filter bank (models/features/gabor.ts; costs no privacy) → ReLU →
  * 4×4 max-pool → one trained softmax layer over the 7·7·33 = 1,617 features. Train with `trainableLayers: 1`
  * from {@link mnistGaborWeights}: DP-SGD then clips by ghost norms and noises 16,180 parameters, not 200,000.
  */
@@ -82,7 +82,7 @@ export function mnistGaborWeights(): NamedWeight[] {
 }
 
 /**
- * MNIST for private training without public data: a second-order scattering transform (federated/model/scattering.ts;
+ * MNIST for private training without public data: a second-order scattering transform (models/features/scattering.ts;
  * J = 2 scales, L = 8 orientations: 81 channels on a 7×7 grid) with per-example group normalisation (27 groups of 3
  * channels), then one trained softmax layer over the 3,969 features (Tramèr & Boneh 2021's ScatterNet + linear).
  * The features are computed up-front ({@link mnistScatterInput}), not by the spec: the modulus is not a conv layer,

@@ -1,6 +1,6 @@
-/** The second-order scattering transform (federated/model/scattering.ts) and mnistScatter's input (models/specs.ts). */
+/** The second-order scattering transform (models/features/scattering.ts) and mnistScatter's input (models/specs.ts). */
 import { describe, expect, it } from 'vitest';
-import { fft2, groupNormalize, scatter, scatteringChannels, scatteringFeatures, scatteringGrid } from '../../../federated/model/scattering.ts';
+import { fft2, groupNormalize, scatter, scatteringChannels, scatteringFeatures, scatteringGrid } from '../../../models/features/scattering.ts';
 import { loadMnist } from '../../../models/data/mnist.ts';
 import { MNIST_SCATTERING, MNIST_SCATTER_GROUPS, mnistScatter, mnistScatterInput } from '../../../models/specs.ts';
 
