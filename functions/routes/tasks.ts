@@ -19,9 +19,10 @@ import { type WithBody, jsonBody, readJson } from '../middleware/json-body.ts';
 import { taskBaseAlias } from '../registry/model-record.ts';
 import { checkName, isName, nameSchema as name } from './names.ts';
 import { services } from '../services.ts';
-import { type FederatedTask, MAX_RELAY_WAIT_SECONDS } from '../tasks/federated-task.ts';
+import { MAX_RELAY_WAIT_SECONDS } from '../tasks/federated-task.ts';
 import type { Refusal } from '../tasks/task-answers.ts';
-import { findTask, listTasks, registerTask, type TaskEntry, unregisterTask } from '../tasks/task-directory.ts';
+import { listTasks, registerTask } from '../tasks/task-directory.ts';
+import { TaskClient } from '../tasks/task-client.ts';
 import { type ModelSpec, ModelSpecError, parameterCount, parseModelSpec } from '../../federated/model/model-spec.ts';
 import { HeadError, type HeadPlace, detectHead, headLayers } from '../../federated/model/head/index.ts';
 import { getBlob } from '../registry/blob-store.ts';
@@ -81,14 +82,13 @@ export const taskBody = z.object({
 export const enrollBody = z.object({ device: name, identityKey: z.string().min(1) });
 export const evaluationBody = z.object({ round: z.number().int().min(1), accuracy: z.number().min(0).max(1) });
 
-/** The task's object and its directory entry; 404 (and no object created) for a task that does not exist. */
-async function task(c: Req): Promise<{ stub: DurableObjectStub<FederatedTask>; entry: TaskEntry }> {
+/** The task the path names; 404 (and no object created) for a task that does not exist. */
+async function task(c: Req): Promise<TaskClient> {
   const id = c.req.param('task')!;
-  const entry = isName(id) ? await findTask(c.env, id) : undefined;
-  if (!entry) fail(404, `no task '${id.slice(0, 64)}'`);
-  return { stub: c.env.FEDERATED_TASK.getByName(id), entry };
+  const client = isName(id) ? await TaskClient.open(c.env, id) : undefined;
+  if (!client) fail(404, `no task '${id.slice(0, 64)}'`);
+  return client;
 }
-const stub = async (c: Req) => (await task(c)).stub;
 
 function unwrap<T>(r: T | Refusal): Exclude<T, Refusal> {
   if (r && typeof r === 'object' && 'refused' in r) {
@@ -179,7 +179,7 @@ async function createTask(c: WithBody<typeof taskBody>) {
 const tokenDigest = (token: string) => sha256Hex(new TextEncoder().encode(token));
 
 async function enroll(c: Ctx) {
-  const { stub } = await task(c);
+  const t = await task(c);
   const token = c.req.header('Authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
   if (!token) fail(401, 'enrollment token required: send Authorization: Bearer <token>');
   const body = await readJson(c, enrollBody);
@@ -190,7 +190,7 @@ async function enroll(c: Ctx) {
     fail(400, 'identityKey: not base64');
   }
   if (key.byteLength !== 32) fail(400, `identityKey: an Ed25519 public key is 32 bytes, got ${key.byteLength}`);
-  const r = unwrap(await stub.enroll(await tokenDigest(token), body.device, key));
+  const r = unwrap(await t.enroll(await tokenDigest(token), body.device, key));
   return c.json({ task: c.req.param('task'), device: body.device, enrolled: true }, r.enrolled ? 201 : 200);
 }
 
@@ -199,16 +199,14 @@ async function message(c: Ctx) {
   const spent = c.req.header(EPSILON_SPENT_HEADER);
   const epsilon = spent === undefined ? undefined : Number(spent);
   if (epsilon !== undefined && !(epsilon >= 0 && Number.isFinite(epsilon))) fail(400, `${EPSILON_SPENT_HEADER} must be a non-negative number`);
-  const { stub, entry } = await task(c);
+  const t = await task(c);
   // Read whole, bounded by the largest message this task's rounds take and by time, before the task's queue.
-  const body = await readBody(c, { maxBytes: entry.maxMessageBytes, what: 'SecAgg+ message', timeoutMs: services(c.env).config.bodyTimeoutMs });
+  const body = await readBody(c, { maxBytes: t.entry.maxMessageBytes, what: 'SecAgg+ message', timeoutMs: services(c.env).config.bodyTimeoutMs });
   if (!body.byteLength) fail(400, 'not a SecAgg+ message: the body is empty');
   const head = headOf(body);
-  // Past check-in, a sharded round's messages go to the aggregator of the sender's shard.
-  const target = entry.sharded && head.stage !== 'advertise-keys' ? await shardTarget(c, stub, head) : stub;
-  const r = unwrap(head.stage === 'masked-input' ? await target.receiveMasked({ roundId: head.roundId, from: head.from, signature: head.signature }, chunked(maskedWords(body, head.bodyOffset)), epsilon) : await target.receive(body, epsilon));
-  // The round's close published a version: this isolate must not serve an older resolution of the alias.
-  if (r.published) services(c.env).registry.forget();
+  const r = unwrap(await t.receive(head.stage === 'masked-input'
+    ? { stage: head.stage, head: { roundId: head.roundId, from: head.from, signature: head.signature }, words: chunked(maskedWords(body, head.bodyOffset)) }
+    : { stage: head.stage, head, bytes: body }, epsilon));
   return c.json(r, r.duplicate ? 200 : 202);
 }
 
@@ -244,12 +242,6 @@ function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
-/** The aggregator that takes a message past check-in (sharded rounds), or the task's own object. */
-async function shardTarget(c: Req, stub: DurableObjectStub<FederatedTask>, head: { roundId: string; from: string }): Promise<DurableObjectStub<FederatedTask>> {
-  const { shard } = await stub.shardFor(head.roundId, head.from);
-  return shard ? c.env.SHARD_AGGREGATOR.getByName(shard) : stub;
-}
-
 function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
   return async (c: Ctx) => {
     const round = Number(c.req.param('round'));
@@ -268,58 +260,43 @@ function relay(kind: 'broadcast' | 'delivery' | 'unmask') {
         fail(400, `${DEVICE_SIGNATURE_HEADER}: not base64`);
       }
     }
-    let r = await (await stub(c)).relay(kind, round, device, signature, wait);
-    // A sharded round: the device's shard's aggregator has what is relayed to it.
-    if ('shard' in r) r = await c.env.SHARD_AGGREGATOR.getByName(r.shard).relay(kind, round, device, signature, wait);
+    const r = await (await task(c)).relay(kind, round, device, signature, wait);
     // A long poll that ended with the stage still open is no error: 204, ask again (425 answers a plain poll).
     if (wait > 0 && 'refused' in r && r.refused.status === 425) return c.body(null, 204);
-    r = unwrap(r);
-    if (!('json' in r)) fail(502, 'a shard\'s aggregator redirected again');
-    return c.json(r.json);
+    return c.json(unwrap(r).json);
   };
 }
 
 async function weights(c: Ctx) {
-  const r = unwrap(await (await stub(c)).weights());
+  const r = unwrap(await (await task(c)).weights());
   const etag = `"w${r.version}"`;
   if (c.req.header('If-None-Match') === etag) return c.body(null, 304, { ETag: etag });
   return c.body(r.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/octet-stream', ETag: etag, [WEIGHTS_VERSION_HEADER]: String(r.version) });
 }
 
 async function closeStage(c: Ctx) {
-  const r = unwrap(await (await stub(c)).closeStage());
-  if (r.published) services(c.env).registry.forget();
-  return c.json(r);
+  return c.json(unwrap(await (await task(c)).closeStage()));
 }
 
 /** Pauses or resumes a task: its clock stops (nothing closes, no message is taken) or starts again. */
 function setRunning(running: boolean) {
   return async (c: Ctx) => {
-    const s = await stub(c);
-    return c.json({ task: c.req.param('task'), ...unwrap(await (running ? s.resume() : s.pause())) });
+    const t = await task(c);
+    return c.json({ task: t.name, ...unwrap(await (running ? t.resume() : t.pause())) });
   };
 }
 
 /** Ends a task for good and releases its base pin: a finished task never publishes into the base again. */
 async function finishTask(c: Ctx) {
-  const r = unwrap(await (await stub(c)).finish());
-  if (r.base) await services(c.env).registry.deleteAlias(r.base.model, taskBaseAlias(c.req.param('task')!));
-  return c.json({ task: c.req.param('task'), status: r.status });
+  const t = await task(c);
+  return c.json({ task: t.name, ...unwrap(await t.finish()) });
 }
 
-/**
- * Deletes a task: finished first (its current round's aggregators discarded), its base pin released, its storage
- * deleted, then its directory entry — in that order, so a retry after any failure finishes the job. The model
- * versions it published stay in the registry (delete them under /v1/models).
- */
+/** Deletes a task and what it stored (TaskClient.delete); the model versions it published stay. */
 async function deleteTask(c: Ctx) {
-  const id = c.req.param('task')!;
-  const { stub: s } = await task(c);
-  const finished = await s.finish();
-  if (!('refused' in finished) && finished.base) await services(c.env).registry.deleteAlias(finished.base.model, taskBaseAlias(id));
-  await s.destroy();
-  await unregisterTask(c.env, id);
-  return c.json({ task: id, deleted: true });
+  const t = await task(c);
+  await t.delete();
+  return c.json({ task: t.name, deleted: true });
 }
 
 /** Filters of GET /v1/tasks: `active` is running or paused. */
@@ -348,7 +325,7 @@ async function listTaskSummaries(c: Ctx) {
 export const taskRoutes = new Hono<{ Bindings: Env }>()
   .get('/', listTaskSummaries)
   .post('/', adminAuth(), limitBody((cfg) => cfg.maxModelBytes, 'task body'), jsonBody(taskBody, { maxDepth: MAX_JSON_DEPTH }), createTask)
-  .get('/:task', async (c) => c.json(unwrap(await (await stub(c)).status())))
+  .get('/:task', async (c) => c.json(unwrap(await (await task(c)).status())))
   .delete('/:task', adminAuth(), deleteTask)
   .post('/:task/close-stage', adminAuth(), closeStage)
   .post('/:task/pause', adminAuth(), setRunning(false))
@@ -356,10 +333,10 @@ export const taskRoutes = new Hono<{ Bindings: Env }>()
   .post('/:task/finish', adminAuth(), finishTask)
   .post('/:task/evaluations', adminAuth(), limitBody(() => 4096, 'evaluation body'), jsonBody(evaluationBody), async (c) => {
     const { round, accuracy } = c.var.body;
-    return c.json(unwrap(await (await stub(c)).evaluation(round, accuracy)));
+    return c.json(unwrap(await (await task(c)).evaluation(round, accuracy)));
   })
   .post('/:task/devices', limitBody(() => 4096, 'enrollment body'), enroll)
-  .get('/:task/round', async (c) => c.json(unwrap(await (await stub(c)).roundInfo())))
+  .get('/:task/round', async (c) => c.json(unwrap(await (await task(c)).roundInfo())))
   .get('/:task/weights', weights)
   .post('/:task/messages', message)
   .get('/:task/rounds/:round/broadcast', relay('broadcast'))
