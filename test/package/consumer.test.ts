@@ -8,7 +8,7 @@
  * afterAll, also when a step fails.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,7 @@ import { loadMnist } from '../../models/data/mnist.ts';
 
 const run = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, 'fixtures');
+const ARTIFACTS = join(import.meta.dirname, '../../test-results');
 const tmp = mkdtempSync(join(tmpdir(), 'fedge-package-'));
 const nodeApp = join(tmp, 'node-app'); // fedge alone: no TensorFlow.js, no onnxruntime-web
 const webApp = join(tmp, 'web-app'); // fedge + onnxruntime-web (LocalModel), still no TensorFlow.js
@@ -161,6 +162,14 @@ describe('the packed package, installed into an app', () => {
       expect(await text(tabs[0]!, 'round'), label).toMatch(new RegExp(`the edge now serves ${task} version r1`));
       expect(await text(tabs[0]!, 'budget'), label).toMatch(/Privacy spent on task .*: ε = \d+\.\d\d of this device's budget of 10/);
       expect(((await (await fetch(`${edge.url}/v2/models/${task}`)).json()) as { versions: string[] }).versions, label).toEqual(['r1']);
+      if (label === 'named origin') {
+        // What a person sees after a round, kept for review: desktop and phone widths.
+        mkdirSync(ARTIFACTS, { recursive: true });
+        await tabs[0]!.screenshot({ path: join(ARTIFACTS, 'example-app-desktop.png'), fullPage: true });
+        await tabs[0]!.setViewportSize({ width: 390, height: 844 });
+        await tabs[0]!.screenshot({ path: join(ARTIFACTS, 'example-app-phone.png'), fullPage: true });
+        expect(await tabs[0]!.evaluate(() => { const g = globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number }; return g.document.documentElement.scrollWidth <= g.innerWidth; }), 'the example app scrolls sideways at 390 px').toBe(true);
+      }
       await Promise.all(tabs.map((t) => t.close()));
     }
 
