@@ -87,7 +87,8 @@ export function equal(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-const encoder = new TextEncoder();
+// Pure: bundles that never encode text (EdgeClient alone) drop it.
+const encoder = /* @__PURE__ */ new TextEncoder();
 /** UTF-8 bytes of `s` (lone surrogates become U+FFFD, as TextEncoder does). */
 export const utf8 = (s: string): Uint8Array => encoder.encode(s);
 
