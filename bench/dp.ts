@@ -135,7 +135,7 @@ async function privateRun(label: string, create: () => Promise<Trainer>, data: E
 const zeroWeights = (spec: ModelSpec): NamedWeight[] => parameterShapes(spec).map(({ name, shape }) => ({ name, shape, values: new Float32Array(shape.reduce((a, b) => a * b, 1)) }));
 
 if (PARTS.has('scratch')) {
-  // Hyperparameters chosen once by hand (see README), not per run.
+  // Hyperparameters chosen once by hand (see docs/benchmarks.md, DP-SGD), not per run.
   const RECIPES = [
     // The MLP trained end to end: the best of a small sweep (batch 128–1024, lr 0.002–1, clip 0.5–1, SGD momentum / Adam).
     { model: 'mnist-mlp', epsilon: 2, epochs: 10, batchSize: 128, learningRate: 0.05, l2NormClip: 1 },

@@ -156,7 +156,7 @@ export class EdgeClient {
 
   // ---- federated tasks -------------------------------------------------------------------------------------
 
-  /** Creates a task (admin; see the README for the body's fields). */
+  /** Creates a task (admin; docs/http-api.md "Creating a task" lists the body's fields; docs/integrate.md has complete bodies). */
   createTask(body: Record<string, unknown>, o?: CallOptions): Promise<{ task: string; created: boolean }> {
     return this.#json('/v1/tasks', { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, o);
   }

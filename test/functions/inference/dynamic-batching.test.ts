@@ -25,7 +25,7 @@ const answer = async (model: string, body: unknown) => {
 
 describe('dynamic batching', () => {
   it('runs 24 concurrent requests as fewer ORT calls; each gets exactly the rows it would get alone', async () => {
-    // Off by default (FEDGE_MAX_BATCH_SIZE 1: see the README's benchmark), so a cache with batching on, in workerd.
+    // Off by default (FEDGE_MAX_BATCH_SIZE 1: see docs/benchmarks.md, dynamic batching), so a cache with batching on, in workerd.
     const cache = new SessionCache(2, { maxBatchSize: 32, maxQueueDelayMs: 0 });
     const bytes = matmulModel();
     const load = async () => bytes;
