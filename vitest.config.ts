@@ -17,14 +17,35 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { FEDGE_ADMIN_TOKEN: 'test-admin-token', FEDGE_MAX_INFER_BYTES: '1048576', FEDGE_MAX_MODEL_BYTES: '4194304', FEDGE_MAX_TENSOR_ELEMENTS: '300000', FEDGE_MAX_WASM_BYTES: '268435456' },
+              bindings: {
+                FEDGE_ADMIN_TOKEN: 'test-admin-token',
+                FEDGE_MAX_INFER_BYTES: '1048576',
+                FEDGE_MAX_MODEL_BYTES: '4194304',
+                FEDGE_MAX_TENSOR_ELEMENTS: '300000',
+                FEDGE_MAX_WASM_BYTES: '268435456',
+              },
             },
           }),
         ],
         test: { name: 'workers', include: ['test/functions/**/*.test.ts'], testTimeout: 30_000 },
       },
       {
-        test: { name: 'node', include: ['test/federated/**/*.test.ts', 'test/models/**/*.test.ts', 'test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts', 'test/package/**/*.test.ts', 'test/simulate/**/*.test.ts', 'test/audit/**/*.test.ts', 'test/docs/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
+        test: {
+          name: 'node',
+          include: [
+            'test/federated/**/*.test.ts',
+            'test/models/**/*.test.ts',
+            'test/client/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+            'test/browser/**/*.test.ts',
+            'test/package/**/*.test.ts',
+            'test/simulate/**/*.test.ts',
+            'test/audit/**/*.test.ts',
+            'test/docs/**/*.test.ts',
+          ],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
       },
     ],
   },

@@ -101,8 +101,13 @@ export interface AuditReport {
 /** Softmax regression over 784 pixels + m marker inputs. */
 export function auditSpec(canaries: number): ModelSpec {
   return {
-    format: MODEL_SPEC_FORMAT, name: 'dp-audit-softmax', inputShape: [PIXELS + canaries], inputName: 'input', outputName: 'probabilities',
-    labels: Array.from({ length: CLASSES }, (_, i) => String(i)), layers: [{ type: 'dense', units: CLASSES, activation: 'softmax' }],
+    format: MODEL_SPEC_FORMAT,
+    name: 'dp-audit-softmax',
+    inputShape: [PIXELS + canaries],
+    inputName: 'input',
+    outputName: 'probabilities',
+    labels: Array.from({ length: CLASSES }, (_, i) => String(i)),
+    layers: [{ type: 'dense', units: CLASSES, activation: 'softmax' }],
   };
 }
 
@@ -123,7 +128,12 @@ function padded(set: { x: Float32Array }, n: number, m: number, extra = 0): Floa
 }
 
 /** The first n digits, then the included canaries (blank image, own marker, own label). */
-function trainingSet(digits: { x: Float32Array; y: Int32Array }, n: number, included: readonly boolean[], labels: Int32Array): { x: Float32Array; y: Int32Array } {
+function trainingSet(
+  digits: { x: Float32Array; y: Int32Array },
+  n: number,
+  included: readonly boolean[],
+  labels: Int32Array,
+): { x: Float32Array; y: Int32Array } {
   const m = included.length;
   const ids = included.flatMap((inc, i) => (inc ? [i] : []));
   const x = padded(digits, n, m, ids.length);
@@ -156,7 +166,11 @@ export function canaryScores(weights: NamedWeight[], labels: Int32Array): Float6
 }
 
 function zeroWeights(spec: ModelSpec): NamedWeight[] {
-  return parameterShapes(spec).map(({ name, shape }) => ({ name, shape, values: new Float32Array(shape.reduce((a, b) => a * b, 1)) }));
+  return parameterShapes(spec).map(({ name, shape }) => ({
+    name,
+    shape,
+    values: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+  }));
 }
 
 /** Guess rules for m canaries from {@link GUESS_FRACTIONS} (at least one guess each side). */
@@ -171,25 +185,50 @@ export function guessRules(canaries: number): GuessRule[] {
  * One training run on the given canaries and its audit. `noise: 'on'` derives σ from the target ε; 'off' uses
  * {@link NOISE_OFF_SIGMA}; a number is σ itself (for checks of the audit's power between the two).
  */
-export async function auditRun(config: AuditConfig, canaries: { included: boolean[]; labels: Int32Array }, noise: 'on' | 'off' | number, show?: { onProgress?: (p: Progress) => void; label?: string }): Promise<AuditRun> {
+export async function auditRun(
+  config: AuditConfig,
+  canaries: { included: boolean[]; labels: Int32Array },
+  noise: 'on' | 'off' | number,
+  show?: { onProgress?: (p: Progress) => void; label?: string },
+): Promise<AuditRun> {
   const { train, test } = loadMnist();
-  const m = config.canaries, n = Math.min(config.digits, train.n);
+  const m = config.canaries,
+    n = Math.min(config.digits, train.n);
   const spec = auditSpec(m);
   const trainer = await Trainer.create({ spec, weights: zeroWeights(spec), backend: 'wasm' });
   try {
-    const run = show?.label ?? (noise === 'on' ? 'noise on' : noise === 'off' ? 'noise off' : `σ ${noise.toPrecision(3)}`);
+    const run =
+      show?.label ?? (noise === 'on' ? 'noise on' : noise === 'off' ? 'noise off' : `σ ${noise.toPrecision(3)}`);
     const onProgress = show?.onProgress;
     const sigma = noise === 'on' ? undefined : noise === 'off' ? NOISE_OFF_SIGMA : noise;
     const fit = await trainer.fit(trainingSet(train, n, canaries.included, canaries.labels), {
-      epochs: config.epochs, batchSize: config.batchSize, learningRate: config.learningRate, optimizer: 'momentum',
-      privacy: { l2NormClip: config.l2NormClip, delta: config.delta, ...(sigma === undefined ? { epsilon: config.epsilon } : { noiseMultiplier: sigma }) },
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      learningRate: config.learningRate,
+      optimizer: 'momentum',
+      privacy: {
+        l2NormClip: config.l2NormClip,
+        delta: config.delta,
+        ...(sigma === undefined ? { epsilon: config.epsilon } : { noiseMultiplier: sigma }),
+      },
       onProgress: onProgress && ((p) => onProgress({ run, ...p })),
     });
     const scores = canaryScores(trainer.weights(), canaries.labels);
-    const audit = oneRunAudit({ scores, included: canaries.included, rules: guessRules(m), delta: config.delta, confidence: config.confidence ?? 0.95 });
+    const audit = oneRunAudit({
+      scores,
+      included: canaries.included,
+      rules: guessRules(m),
+      delta: config.delta,
+      confidence: config.confidence ?? 0.95,
+    });
     return {
-      noise, noiseMultiplier: fit.noiseMultiplier!, accountantEpsilon: fit.epsilon!, audit,
-      heldOutAccuracy: trainer.evaluate({ x: padded(test, test.n, m), y: test.y }).accuracy, steps: fit.steps, seconds: fit.seconds,
+      noise,
+      noiseMultiplier: fit.noiseMultiplier!,
+      accountantEpsilon: fit.epsilon!,
+      audit,
+      heldOutAccuracy: trainer.evaluate({ x: padded(test, test.n, m), y: test.y }).accuracy,
+      steps: fit.steps,
+      seconds: fit.seconds,
     };
   } finally {
     trainer.dispose();
@@ -205,10 +244,22 @@ export async function runDpAudit(config: AuditConfig, onProgress?: (p: Progress)
   const canaries = drawCanaries(config.canaries, config.seed);
   const noiseOn = await auditRun(config, canaries, 'on', { onProgress });
   const noiseOff = await auditRun(config, canaries, 'off', { onProgress });
-  const quarterNoise = await auditRun(config, canaries, noiseOn.noiseMultiplier / 4, { onProgress, label: 'quarter noise' });
+  const quarterNoise = await auditRun(config, canaries, noiseOn.noiseMultiplier / 4, {
+    onProgress,
+    label: 'quarter noise',
+  });
   return {
-    config: { ...config, confidence: config.confidence ?? 0.95, marker: MARKER, guessFractions: GUESS_FRACTIONS, noiseOffSigma: NOISE_OFF_SIGMA },
+    config: {
+      ...config,
+      confidence: config.confidence ?? 0.95,
+      marker: MARKER,
+      guessFractions: GUESS_FRACTIONS,
+      noiseOffSigma: NOISE_OFF_SIGMA,
+    },
     included: canaries.included.filter(Boolean).length,
-    claimedEpsilon: noiseOn.accountantEpsilon, noiseOn, noiseOff, quarterNoise,
+    claimedEpsilon: noiseOn.accountantEpsilon,
+    noiseOn,
+    noiseOff,
+    quarterNoise,
   };
 }

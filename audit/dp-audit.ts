@@ -24,16 +24,27 @@ const { values } = parseArgs({
 });
 
 const config: AuditConfig = {
-  canaries: Number(values.canaries), digits: Number(values.digits), epochs: Number(values.epochs),
-  batchSize: 256, learningRate: 0.1, l2NormClip: 1, epsilon: Number(values.epsilon), delta: 1e-5, seed: Number(values.seed),
+  canaries: Number(values.canaries),
+  digits: Number(values.digits),
+  epochs: Number(values.epochs),
+  batchSize: 256,
+  learningRate: 0.1,
+  l2NormClip: 1,
+  epsilon: Number(values.epsilon),
+  delta: 1e-5,
+  seed: Number(values.seed),
 };
 
-for (const [name, v] of Object.entries(config)) if (!(Number.isFinite(v) && v > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
-if (!Number.isInteger(config.canaries) || config.canaries < 50) throw new Error(`--canaries must be an integer ≥ 50, got ${config.canaries}`);
+for (const [name, v] of Object.entries(config))
+  if (!(Number.isFinite(v) && v > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
+if (!Number.isInteger(config.canaries) || config.canaries < 50)
+  throw new Error(`--canaries must be an integer ≥ 50, got ${config.canaries}`);
 
 useNodeWasm();
-console.log(`one-run DP audit: ${config.canaries} canaries (each in with probability 1/2) among ${config.digits} MNIST digits, softmax regression, ` +
-  `DP-SGD target ε ${config.epsilon} (δ ${config.delta}), ${config.epochs} epochs, batch ${config.batchSize}, clip ${config.l2NormClip}`);
+console.log(
+  `one-run DP audit: ${config.canaries} canaries (each in with probability 1/2) among ${config.digits} MNIST digits, softmax regression, ` +
+    `DP-SGD target ε ${config.epsilon} (δ ${config.delta}), ${config.epochs} epochs, batch ${config.batchSize}, clip ${config.l2NormClip}`,
+);
 // A live line on a terminal; one line per epoch otherwise (CI logs).
 let lastLine = 0;
 const progress = (p: Progress) => {
@@ -51,16 +62,25 @@ const report = await runDpAudit(config, progress);
 
 const row = (name: string, r: AuditRun) => {
   const b = r.audit.best;
-  return `  ${name.padEnd(14)} σ ${r.noiseMultiplier.toPrecision(3).padEnd(7)} accountant ε ${r.accountantEpsilon.toPrecision(4).padEnd(10)} ` +
-    `lower bound ${r.audit.epsilon.toFixed(3)} (k₊ = k₋ = ${String(b.kPlus).padEnd(3)}: ${b.correct}/${b.guesses} correct)  held-out accuracy ${(r.heldOutAccuracy * 100).toFixed(2)} %  ${r.seconds.toFixed(1)} s`;
+  return (
+    `  ${name.padEnd(14)} σ ${r.noiseMultiplier.toPrecision(3).padEnd(7)} accountant ε ${r.accountantEpsilon.toPrecision(4).padEnd(10)} ` +
+    `lower bound ${r.audit.epsilon.toFixed(3)} (k₊ = k₋ = ${String(b.kPlus).padEnd(3)}: ${b.correct}/${b.guesses} correct)  held-out accuracy ${(r.heldOutAccuracy * 100).toFixed(2)} %  ${r.seconds.toFixed(1)} s`
+  );
 };
-console.log(`\n${report.included} of ${config.canaries} canaries included; lower bounds at 95 % (δ ${config.delta}), best of ${report.noiseOn.audit.rules.length} guess rules (Bonferroni)`);
+console.log(
+  `\n${report.included} of ${config.canaries} canaries included; lower bounds at 95 % (δ ${config.delta}), best of ${report.noiseOn.audit.rules.length} guess rules (Bonferroni)`,
+);
 console.log(row('noise on', report.noiseOn));
 console.log(row('noise off', report.noiseOff));
 console.log(row('quarter noise', report.quarterNoise));
 const on = report.noiseOn.audit;
-console.log(`accountant ε ${report.claimedEpsilon.toFixed(3)} — empirical lower bound ${on.epsilon.toFixed(3)} (95 %), ${on.best.correct} of ${on.best.guesses} guesses correct; ` +
-  `noise off: lower bound ${report.noiseOff.audit.epsilon.toFixed(3)}`);
+console.log(
+  `accountant ε ${report.claimedEpsilon.toFixed(3)} — empirical lower bound ${on.epsilon.toFixed(3)} (95 %), ${on.best.correct} of ${on.best.guesses} guesses correct; ` +
+    `noise off: lower bound ${report.noiseOff.audit.epsilon.toFixed(3)}`,
+);
 
 mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-writeFileSync(join(import.meta.dirname, 'results/dp-audit.json'), JSON.stringify({ date: new Date().toISOString(), ...report }, null, 2) + '\n');
+writeFileSync(
+  join(import.meta.dirname, 'results/dp-audit.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), ...report }, null, 2)}\n`,
+);

@@ -20,53 +20,133 @@ interface Bench {
   env?: Record<string, Setting>;
 }
 
-const int = (min = 1, max = Number.MAX_SAFE_INTEGER): Setting['check'] => (v) => (/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max ? undefined : `an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`);
-const ints: Setting['check'] = (v) => (v.split(',').every((x) => /^\d+$/.test(x.trim()) && Number(x) > 0) ? undefined : 'a comma-separated list of positive integers');
-const share: Setting['check'] = (v) => (v.trim() !== '' && Number(v) >= 0 && Number(v) < 1 ? undefined : 'a number from 0 to below 1');
-const shares: Setting['check'] = (v) => (v.split(',').every((x) => share(x.trim()) === undefined) ? undefined : 'a comma-separated list of numbers from 0 to below 1');
-const oneOf = (...values: string[]): Setting['check'] => (v) => (values.includes(v) ? undefined : values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`);
-const listOf = (...values: string[]): Setting['check'] => (v) => (v.split(',').every((x) => values.includes(x.trim())) ? undefined : `a comma-separated list of ${values.join(', ')}`);
+const int =
+  (min = 1, max = Number.MAX_SAFE_INTEGER): Setting['check'] =>
+  (v) =>
+    /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max
+      ? undefined
+      : `an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`;
+const ints: Setting['check'] = (v) =>
+  v.split(',').every((x) => /^\d+$/.test(x.trim()) && Number(x) > 0)
+    ? undefined
+    : 'a comma-separated list of positive integers';
+const share: Setting['check'] = (v) =>
+  v.trim() !== '' && Number(v) >= 0 && Number(v) < 1 ? undefined : 'a number from 0 to below 1';
+const shares: Setting['check'] = (v) =>
+  v.split(',').every((x) => share(x.trim()) === undefined)
+    ? undefined
+    : 'a comma-separated list of numbers from 0 to below 1';
+const oneOf =
+  (...values: string[]): Setting['check'] =>
+  (v) =>
+    values.includes(v)
+      ? undefined
+      : values.length === 1
+        ? values[0]
+        : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+const listOf =
+  (...values: string[]): Setting['check'] =>
+  (v) =>
+    v.split(',').every((x) => values.includes(x.trim())) ? undefined : `a comma-separated list of ${values.join(', ')}`;
 const REQUESTS = { help: 'requests per measurement', check: int() };
 
 /** Keyed by the script's file name (process.argv[1]). */
 export const BENCHES: Record<string, Bench> = {
-  'inference.ts': { script: 'bench:inference', about: 'inference latency and throughput on five servers (workerd, npm start, wrangler dev, ort-web, ort-node), three models', env: { BENCH_REQUESTS: { help: 'requests per model, server and concurrency (default 2000)', check: REQUESTS.check } } },
-  'profile-inference.ts': { script: 'bench:profile', about: 'a CPU profile of the inference route inside workerd', env: { BENCH_REQUESTS: { help: 'requests while profiling (default 6000)', check: REQUESTS.check } } },
+  'inference.ts': {
+    script: 'bench:inference',
+    about:
+      'inference latency and throughput on five servers (workerd, npm start, wrangler dev, ort-web, ort-node), three models',
+    env: {
+      BENCH_REQUESTS: { help: 'requests per model, server and concurrency (default 2000)', check: REQUESTS.check },
+    },
+  },
+  'profile-inference.ts': {
+    script: 'bench:profile',
+    about: 'a CPU profile of the inference route inside workerd',
+    env: { BENCH_REQUESTS: { help: 'requests while profiling (default 6000)', check: REQUESTS.check } },
+  },
   'mixed-load.ts': {
-    script: 'bench:load', about: 'a mixed valid/invalid load on the bundle on workerd and on wrangler dev, with their memory',
+    script: 'bench:load',
+    about: 'a mixed valid/invalid load on the bundle on workerd and on wrangler dev, with their memory',
     options: {
       '--seconds': { help: 'seconds of load after the warm-up (default 60, at most 600)', check: int(1, 600) },
       '--connections': { help: 'concurrent connections (default 64, at most 256)', check: int(1, 256) },
       '--warmup': { help: 'seconds of warm-up (default 20, at most 120)', check: int(0, 120) },
-      '--only': { help: 'a regular expression: only the kinds of request whose label matches', check: (v) => { try { new RegExp(v); return undefined; } catch { return 'a regular expression'; } } },
+      '--only': {
+        help: 'a regular expression: only the kinds of request whose label matches',
+        check: (v) => {
+          try {
+            new RegExp(v);
+            return undefined;
+          } catch {
+            return 'a regular expression';
+          }
+        },
+      },
       '--server': { help: 'bundle, dev or both (default)', check: oneOf('bundle', 'dev', 'both') },
     },
   },
-  'quantize.ts': { script: 'bench:quantize', about: 'int8/fp16 latency of the default models in onnxruntime-web, and the third-party corpus quantized', env: { BENCH_RUNS: { help: 'runs per model and setting (default 400)', check: int() }, BENCH_QUANTIZE: { help: 'corpus: only the third-party corpus part', check: oneOf('corpus') } } },
+  'quantize.ts': {
+    script: 'bench:quantize',
+    about: 'int8/fp16 latency of the default models in onnxruntime-web, and the third-party corpus quantized',
+    env: {
+      BENCH_RUNS: { help: 'runs per model and setting (default 400)', check: int() },
+      BENCH_QUANTIZE: { help: 'corpus: only the third-party corpus part', check: oneOf('corpus') },
+    },
+  },
   'secagg.ts': {
-    script: 'bench:secagg', about: 'SecAgg+ client and server cost on one core',
-    env: { BENCH_N: { help: 'devices, a list (default 100,500,1000)', check: ints }, BENCH_D: { help: 'words, a list (default 10000,100000)', check: ints }, BENCH_DROP: { help: 'dropout shares, a list (default 0,0.1,0.3)', check: shares } },
+    script: 'bench:secagg',
+    about: 'SecAgg+ client and server cost on one core',
+    env: {
+      BENCH_N: { help: 'devices, a list (default 100,500,1000)', check: ints },
+      BENCH_D: { help: 'words, a list (default 10000,100000)', check: ints },
+      BENCH_DROP: { help: 'dropout shares, a list (default 0,0.1,0.3)', check: shares },
+    },
   },
   'secagg-sharded.ts': {
-    script: 'bench:secagg:sharded', about: 'SecAgg+ server cost of rounds split into shards, over worker threads',
+    script: 'bench:secagg:sharded',
+    about: 'SecAgg+ server cost of rounds split into shards, over worker threads',
     env: {
-      BENCH_N: { help: 'devices, a list (default 500,1000)', check: ints }, BENCH_D: { help: 'words, a list (default 100000)', check: ints },
-      BENCH_DROP: { help: 'dropout share (default 0.3)', check: share }, BENCH_SHARD: { help: 'devices per shard (default 100)', check: int(3) },
+      BENCH_N: { help: 'devices, a list (default 500,1000)', check: ints },
+      BENCH_D: { help: 'words, a list (default 100000)', check: ints },
+      BENCH_DROP: { help: 'dropout share (default 0.3)', check: share },
+      BENCH_SHARD: { help: 'devices per shard (default 100)', check: int(3) },
       BENCH_WORKERS: { help: 'worker threads (default: the cores)', check: int() },
     },
   },
   'dp.ts': {
-    script: 'bench:dp', about: 'DP-SGD throughput against plain SGD, and held-out accuracy of DP training at ε 2 and 8',
-    env: { BENCH_DP: { help: 'parts: throughput, accuracy (= scratch, public, scatter), or chart (redraw only); a list', check: listOf('throughput', 'accuracy', 'scratch', 'public', 'scatter', 'chart') }, BENCH_DP_EVAL: { help: 'validation: choose recipes on the last 1,000 training digits, never the held-out set', check: oneOf('validation') } },
+    script: 'bench:dp',
+    about: 'DP-SGD throughput against plain SGD, and held-out accuracy of DP training at ε 2 and 8',
+    env: {
+      BENCH_DP: {
+        help: 'parts: throughput, accuracy (= scratch, public, scatter), or chart (redraw only); a list',
+        check: listOf('throughput', 'accuracy', 'scratch', 'public', 'scatter', 'chart'),
+      },
+      BENCH_DP_EVAL: {
+        help: 'validation: choose recipes on the last 1,000 training digits, never the held-out set',
+        check: oneOf('validation'),
+      },
+    },
   },
-  'browser.ts': { script: 'bench:browser', about: 'the client SDK\'s bundle sizes and LocalModel latency in Chromium (WebGPU, WASM) against the edge', env: { BENCH_RUNS: { help: 'runs per provider (default 200)', check: int() } } },
-  'demo.ts': { script: 'bench:demo', about: 'from npm start to the first published demo round on screen, from cold servers', env: { RUNS: { help: 'cold runs (default 3)', check: int() } } },
+  'browser.ts': {
+    script: 'bench:browser',
+    about: "the client SDK's bundle sizes and LocalModel latency in Chromium (WebGPU, WASM) against the edge",
+    env: { BENCH_RUNS: { help: 'runs per provider (default 200)', check: int() } },
+  },
+  'demo.ts': {
+    script: 'bench:demo',
+    about: 'from npm start to the first published demo round on screen, from cold servers',
+    env: { RUNS: { help: 'cold runs (default 3)', check: int() } },
+  },
 };
 
 export function benchUsage(b: Bench): string {
-  const rows = (title: string, settings: Record<string, Setting> | undefined, prefix: string) => settings && Object.keys(settings).length
-    ? `\n${title}\n${Object.entries(settings).map(([k, s]) => `  ${(prefix === '' ? `${k} X` : `${k}=X`).padEnd(18)} ${s.help}`).join('\n')}`
-    : '';
+  const rows = (title: string, settings: Record<string, Setting> | undefined, prefix: string) =>
+    settings && Object.keys(settings).length
+      ? `\n${title}\n${Object.entries(settings)
+          .map(([k, s]) => `  ${(prefix === '' ? `${k} X` : `${k}=X`).padEnd(18)} ${s.help}`)
+          .join('\n')}`
+      : '';
   return `usage: ${b.env ? '[VAR=value …] ' : ''}npm run ${b.script}${b.options ? ' -- [options]' : ''}
 
 ${b.about}.
@@ -84,7 +164,10 @@ export function checkBench(file: string, args: string[], env: Record<string, str
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--check' || a === '--help' || a === '-h') continue;
-    const [name, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [name, inline] =
+      a.startsWith('--') && a.includes('=')
+        ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+        : [a, undefined];
     const option = b.options?.[name];
     if (!option) {
       problems.push(a.startsWith('-') ? `unknown option '${a}'` : `unexpected argument '${a}'`);
@@ -105,7 +188,9 @@ export function checkBench(file: string, args: string[], env: Record<string, str
   }
   // A BENCH_* variable this bench does not read is most likely a typo (BENCH_DROPS): refused by --check only, since
   // `npm run bench` runs every bench under one environment.
-  if (args.includes('--check')) for (const name of Object.keys(env)) if (name.startsWith('BENCH_') && !b.env?.[name]) problems.push(`${name} is not read by npm run ${b.script}`);
+  if (args.includes('--check'))
+    for (const name of Object.keys(env))
+      if (name.startsWith('BENCH_') && !b.env?.[name]) problems.push(`${name} is not read by npm run ${b.script}`);
   return problems;
 }
 
@@ -119,12 +204,18 @@ if (bench) {
   }
   const problems = checkBench(file, args, process.env);
   if (problems.length) {
-    console.error(`npm run ${bench.script}: ${problems.join('; ')}\n(npm run ${bench.script} -- --help lists the options)`);
+    console.error(
+      `npm run ${bench.script}: ${problems.join('; ')}\n(npm run ${bench.script} -- --help lists the options)`,
+    );
     process.exit(2);
   }
   if (args.includes('--check')) {
-    const set = Object.keys(bench.env ?? {}).filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
-    console.log(`npm run ${bench.script}: the options are valid; this command would run ${bench.about}${set.length ? ` (${set.join(', ')})` : ''}${args.length > 1 ? ` with ${args.filter((a) => a !== '--check').join(' ')}` : ''}`);
+    const set = Object.keys(bench.env ?? {})
+      .filter((k) => process.env[k] !== undefined)
+      .map((k) => `${k}=${process.env[k]}`);
+    console.log(
+      `npm run ${bench.script}: the options are valid; this command would run ${bench.about}${set.length ? ` (${set.join(', ')})` : ''}${args.length > 1 ? ` with ${args.filter((a) => a !== '--check').join(' ')}` : ''}`,
+    );
     process.exit(0);
   }
 }

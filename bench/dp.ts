@@ -28,11 +28,24 @@ import { affineDigits } from '../models/data/augment.ts';
 import { type LabelledSet, loadMnist, slice } from '../models/data/mnist.ts';
 import { seededRandom } from '../models/data/seeded-random.ts';
 import { progressBar } from '../models/progress.ts';
-import { MNIST_SCATTERING, MNIST_SCATTER_GROUPS, mnistCnn, mnistGabor, mnistGaborWeights, mnistMlp, mnistScatter, mnistScatterInput } from '../models/specs.ts';
+import {
+  MNIST_SCATTERING,
+  MNIST_SCATTER_GROUPS,
+  mnistCnn,
+  mnistGabor,
+  mnistGaborWeights,
+  mnistMlp,
+  mnistScatter,
+  mnistScatterInput,
+} from '../models/specs.ts';
 import { lineChartSvg } from '../dev/harness/line-chart.ts';
 
 useNodeWasm();
-const PARTS = new Set((process.env.BENCH_DP ?? 'throughput,accuracy').split(',').flatMap((p) => (p === 'accuracy' ? ['scratch', 'public', 'scatter'] : [p.trim()])));
+const PARTS = new Set(
+  (process.env.BENCH_DP ?? 'throughput,accuracy')
+    .split(',')
+    .flatMap((p) => (p === 'accuracy' ? ['scratch', 'public', 'scatter'] : [p.trim()])),
+);
 const VALIDATION = process.env.BENCH_DP_EVAL === 'validation';
 const { train: allTrain, test } = loadMnist();
 const BATCH = 256;
@@ -40,18 +53,23 @@ const DELTA = 1e-5;
 /** Training digits and the set accuracy is measured on: the 2,000 held-out digits, or (validation) the last 1,000 training digits. */
 const train = VALIDATION ? slice(allTrain, 0, 7000) : allTrain;
 const evalSet = VALIDATION ? slice(allTrain, 7000, 8000) : test;
-const EVAL = VALIDATION ? 'validation (training digits 7,000–7,999; trained on the first 7,000)' : 'held-out (the 2,000 test digits)';
+const EVAL = VALIDATION
+  ? 'validation (training digits 7,000–7,999; trained on the first 7,000)'
+  : 'held-out (the 2,000 test digits)';
 const RESULTS = join(import.meta.dirname, 'results', VALIDATION ? 'dp-validation.json' : 'dp.json');
 
 async function plainExamplesPerSecond(epochs: number): Promise<number> {
   const model = buildTfjsModel(mnistMlp, 1);
   model.compile({ optimizer: tf.train.sgd(0.1), loss: 'sparseCategoricalCrossentropy' });
-  const x = tf.tensor2d(train.x, [train.n, 784]), y = tf.tensor1d(Float32Array.from(train.y));
+  const x = tf.tensor2d(train.x, [train.n, 784]),
+    y = tf.tensor1d(Float32Array.from(train.y));
   await model.fit(x, y, { batchSize: BATCH, epochs: 1, verbose: 0 }); // warm-up
   const t = performance.now();
   await model.fit(x, y, { batchSize: BATCH, epochs, verbose: 0 });
   const eps = (epochs * train.n) / ((performance.now() - t) / 1000);
-  x.dispose(); y.dispose(); model.dispose();
+  x.dispose();
+  y.dispose();
+  model.dispose();
   return eps;
 }
 
@@ -67,7 +85,8 @@ async function dpExamplesPerSecond(epochs: number): Promise<number> {
 const previous = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>) : {};
 const results: Record<string, unknown> = { ...previous };
 // BENCH_DP=chart runs no part: it redraws the chart from the stored results.
-if (['throughput', 'scratch', 'public', 'scatter'].some((p) => PARTS.has(p))) Object.assign(results, { date: new Date().toISOString(), evaluatedOn: EVAL });
+if (['throughput', 'scratch', 'public', 'scatter'].some((p) => PARTS.has(p)))
+  Object.assign(results, { date: new Date().toISOString(), evaluatedOn: EVAL });
 
 if (PARTS.has('throughput')) {
   const throughput: Record<string, unknown> = { batch: BATCH };
@@ -78,7 +97,9 @@ if (PARTS.has('throughput')) {
     const epochs = backend === 'wasm' ? 3 : 1;
     const plain = await plainExamplesPerSecond(epochs);
     const dp = await dpExamplesPerSecond(epochs);
-    console.log(`${backend.padEnd(8)}${plain.toFixed(0).padStart(12)}${dp.toFixed(0).padStart(13)}${(dp / plain).toFixed(2).padStart(8)}`);
+    console.log(
+      `${backend.padEnd(8)}${plain.toFixed(0).padStart(12)}${dp.toFixed(0).padStart(13)}${(dp / plain).toFixed(2).padStart(8)}`,
+    );
     throughput[backend] = { plainExamplesPerSecond: plain, dpExamplesPerSecond: dp, ratio: dp / plain };
   }
   Object.assign(results, throughput);
@@ -104,11 +125,22 @@ interface DpRun extends DpRecipe {
   examples: number;
 }
 
-async function privateRun(label: string, create: () => Promise<Trainer>, data: Examples, evaluateOn: Examples, r: DpRecipe): Promise<DpRun> {
+async function privateRun(
+  label: string,
+  create: () => Promise<Trainer>,
+  data: Examples,
+  evaluateOn: Examples,
+  r: DpRecipe,
+): Promise<DpRun> {
   const trainer = await create();
-  let bar: ReturnType<typeof progressBar> | undefined, averaged: NamedWeight[] | undefined, count = 0;
+  let bar: ReturnType<typeof progressBar> | undefined,
+    averaged: NamedWeight[] | undefined,
+    count = 0;
   const fit = await trainer.fit(data, {
-    epochs: r.epochs, batchSize: r.batchSize, learningRate: r.learningRate, optimizer: 'momentum',
+    epochs: r.epochs,
+    batchSize: r.batchSize,
+    learningRate: r.learningRate,
+    optimizer: 'momentum',
     privacy: { l2NormClip: r.l2NormClip, epsilon: r.epsilon, delta: DELTA },
     onProgress: ({ epoch, epochs, step, steps, loss }) => {
       bar ??= progressBar(`  ${label} ε = ${r.epsilon}`, epochs * steps);
@@ -117,7 +149,9 @@ async function privateRun(label: string, create: () => Promise<Trainer>, data: E
       if (!r.averageLast || done <= (1 - r.averageLast) * epochs * steps) return;
       const now = trainer.weights();
       count++;
-      averaged = averaged ? averaged.map((a, i) => ({ ...a, values: a.values.map((v, j) => v + (now[i]!.values[j]! - v) / count) })) : now;
+      averaged = averaged
+        ? averaged.map((a, i) => ({ ...a, values: a.values.map((v, j) => v + (now[i]!.values[j]! - v) / count) }))
+        : now;
     },
   });
   let accuracy = trainer.evaluate(evaluateOn).accuracy;
@@ -128,11 +162,26 @@ async function privateRun(label: string, create: () => Promise<Trainer>, data: E
   }
   trainer.dispose();
   const average = r.averageLast ? `, weights averaged over the last ${r.averageLast * 100} % of steps` : '';
-  bar?.done(`σ = ${fit.noiseMultiplier!.toFixed(2)}, ${r.epochs} epochs, batch ${r.batchSize}, lr ${r.learningRate} (momentum 0.9), clip ${r.l2NormClip}${average} → ${(accuracy * 100).toFixed(2)}%  (ε spent ${fit.epsilon!.toFixed(3)}, ${fit.seconds.toFixed(0)} s)`);
-  return { ...r, delta: DELTA, noiseMultiplier: fit.noiseMultiplier!, epsilonSpent: fit.epsilon!, accuracy, seconds: fit.seconds, examples: data.y.length };
+  bar?.done(
+    `σ = ${fit.noiseMultiplier!.toFixed(2)}, ${r.epochs} epochs, batch ${r.batchSize}, lr ${r.learningRate} (momentum 0.9), clip ${r.l2NormClip}${average} → ${(accuracy * 100).toFixed(2)}%  (ε spent ${fit.epsilon!.toFixed(3)}, ${fit.seconds.toFixed(0)} s)`,
+  );
+  return {
+    ...r,
+    delta: DELTA,
+    noiseMultiplier: fit.noiseMultiplier!,
+    epsilonSpent: fit.epsilon!,
+    accuracy,
+    seconds: fit.seconds,
+    examples: data.y.length,
+  };
 }
 
-const zeroWeights = (spec: ModelSpec): NamedWeight[] => parameterShapes(spec).map(({ name, shape }) => ({ name, shape, values: new Float32Array(shape.reduce((a, b) => a * b, 1)) }));
+const zeroWeights = (spec: ModelSpec): NamedWeight[] =>
+  parameterShapes(spec).map(({ name, shape }) => ({
+    name,
+    shape,
+    values: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+  }));
 
 if (PARTS.has('scratch')) {
   // Hyperparameters chosen once by hand (see docs/benchmarks.md, DP-SGD), not per run.
@@ -145,12 +194,15 @@ if (PARTS.has('scratch')) {
     { model: 'mnist-gabor', epsilon: 2, epochs: 30, batchSize: 512, learningRate: 0.02, l2NormClip: 5 },
     { model: 'mnist-gabor', epsilon: 8, epochs: 100, batchSize: 512, learningRate: 0.02, l2NormClip: 5 },
   ];
-  console.log(`\n${EVAL} accuracy after DP-SGD from scratch on the ${train.n.toLocaleString('en')} training digits, δ = ${DELTA.toExponential()}:`);
+  console.log(
+    `\n${EVAL} accuracy after DP-SGD from scratch on the ${train.n.toLocaleString('en')} training digits, δ = ${DELTA.toExponential()}:`,
+  );
   const accuracy: unknown[] = [];
   for (const { model, ...r } of RECIPES) {
-    const create = () => model === 'mnist-mlp'
-      ? Trainer.create({ spec: mnistMlp, backend: 'wasm' })
-      : Trainer.create({ spec: mnistGabor, weights: mnistGaborWeights(), trainableLayers: 1, backend: 'wasm' });
+    const create = () =>
+      model === 'mnist-mlp'
+        ? Trainer.create({ spec: mnistMlp, backend: 'wasm' })
+        : Trainer.create({ spec: mnistGabor, weights: mnistGaborWeights(), trainableLayers: 1, backend: 'wasm' });
     accuracy.push({ model, ...(await privateRun(model.padEnd(12), create, train, evalSet, r)) });
   }
   results.accuracy = accuracy;
@@ -161,7 +213,14 @@ if (PARTS.has('scratch')) {
 // learning rate decaying linearly to 0.1×. Then only its softmax layer (1,290 parameters) is trained with DP-SGD on
 // the private digits: ghost norms, the frozen conv body computed once per run.
 const PUBLIC = 2000;
-const PRETRAIN = { epochs: 40, batchSize: 32, learningRate: 2e-3, finalLrFactor: 0.1, augmentation: { maxDegrees: 12, maxScale: 0.1, maxShift: 2 }, seed: 99 };
+const PRETRAIN = {
+  epochs: 40,
+  batchSize: 32,
+  learningRate: 2e-3,
+  finalLrFactor: 0.1,
+  augmentation: { maxDegrees: 12, maxScale: 0.1, maxShift: 2 },
+  seed: 99,
+};
 // Chosen on validation (BENCH_DP_EVAL=validation, 3 runs each) from: trained layers 1, 2 or all; batch 256–512;
 // lr 0.02–0.2; 10–20 epochs; clip 1. All were within ±0.3 points of each other and of the public-only model.
 const PUBLIC_RECIPES: DpRecipe[] = [
@@ -170,13 +229,17 @@ const PUBLIC_RECIPES: DpRecipe[] = [
 ];
 
 async function pretrainOnPublic(pub: LabelledSet): Promise<{ weights: NamedWeight[]; seconds: number }> {
-  const p = PRETRAIN, started = performance.now();
+  const p = PRETRAIN,
+    started = performance.now();
   const trainer = await Trainer.create({ spec: mnistCnn, backend: 'wasm' });
   const rand = seededRandom(p.seed);
   const bar = progressBar('  public pretraining', p.epochs);
   for (let e = 0; e < p.epochs; e++) {
     const learningRate = p.learningRate * (1 - ((1 - p.finalLrFactor) * e) / (p.epochs - 1));
-    const fit = await trainer.fit({ x: affineDigits(pub.x, pub.n, p.augmentation, rand), y: pub.y }, { epochs: 1, batchSize: p.batchSize, learningRate, optimizer: 'adam' });
+    const fit = await trainer.fit(
+      { x: affineDigits(pub.x, pub.n, p.augmentation, rand), y: pub.y },
+      { epochs: 1, batchSize: p.batchSize, learningRate, optimizer: 'adam' },
+    );
     bar.update(e + 1, `epoch ${e + 1}/${p.epochs}  loss ${fit.loss.toFixed(3)}`);
   }
   const weights = trainer.weights();
@@ -187,19 +250,35 @@ async function pretrainOnPublic(pub: LabelledSet): Promise<{ weights: NamedWeigh
 }
 
 if (PARTS.has('public')) {
-  const pub = slice(train, 0, PUBLIC), priv = slice(train, PUBLIC, train.n);
+  const pub = slice(train, 0, PUBLIC),
+    priv = slice(train, PUBLIC, train.n);
   const split = `public: training digits 0–${PUBLIC - 1} (${PUBLIC.toLocaleString('en')}; pretraining without privacy, random affine copies); private: the other ${priv.n.toLocaleString('en')} (DP-SGD); accuracy on ${EVAL}`;
-  console.log(`\n(a) public pretraining — mnist-cnn, then DP-SGD of its softmax layer, δ = ${DELTA.toExponential()}\n  data: ${split}`);
+  console.log(
+    `\n(a) public pretraining — mnist-cnn, then DP-SGD of its softmax layer, δ = ${DELTA.toExponential()}\n  data: ${split}`,
+  );
   const pre = await pretrainOnPublic(pub);
   const base = await Trainer.create({ spec: mnistCnn, weights: pre.weights, backend: 'wasm' });
   const publicOnly = base.evaluate(evalSet).accuracy;
   base.dispose();
   console.log(`  public data only (no private training): ${(publicOnly * 100).toFixed(2)}%`);
   const runs: DpRun[] = [];
-  for (const r of PUBLIC_RECIPES) runs.push(await privateRun('cnn head   ', () => Trainer.create({ spec: mnistCnn, weights: pre.weights, trainableLayers: 1, backend: 'wasm' }), priv, evalSet, r));
+  for (const r of PUBLIC_RECIPES)
+    runs.push(
+      await privateRun(
+        'cnn head   ',
+        () => Trainer.create({ spec: mnistCnn, weights: pre.weights, trainableLayers: 1, backend: 'wasm' }),
+        priv,
+        evalSet,
+        r,
+      ),
+    );
   results.publicPretraining = {
-    data: split, model: 'mnist-cnn (conv 16 → pool → conv 32 → pool → dense 128 → softmax 10); DP trains the softmax layer only (trainableLayers: 1)',
-    pretraining: { ...PRETRAIN, optimizer: 'adam', seconds: pre.seconds }, publicOnlyAccuracy: publicOnly, runs,
+    data: split,
+    model:
+      'mnist-cnn (conv 16 → pool → conv 32 → pool → dense 128 → softmax 10); DP trains the softmax layer only (trainableLayers: 1)',
+    pretraining: { ...PRETRAIN, optimizer: 'adam', seconds: pre.seconds },
+    publicOnlyAccuracy: publicOnly,
+    runs,
   };
 }
 
@@ -226,19 +305,39 @@ function scatterSet(set: LabelledSet, bar: ReturnType<typeof progressBar>, done:
 }
 
 if (PARTS.has('scatter')) {
-  console.log(`\n(b) no public data — scattering features + DP-SGD softmax layer on all ${train.n.toLocaleString('en')} training digits, δ = ${DELTA.toExponential()}`);
+  console.log(
+    `\n(b) no public data — scattering features + DP-SGD softmax layer on all ${train.n.toLocaleString('en')} training digits, δ = ${DELTA.toExponential()}`,
+  );
   const started = performance.now();
   const bar = progressBar('  scattering features', train.n + evalSet.n);
   const trainFeatures = scatterSet(train, bar, 0);
   const evalFeatures = scatterSet(evalSet, bar, train.n);
   const featureSeconds = (performance.now() - started) / 1000;
-  bar.done(`${(train.n + evalSet.n).toLocaleString('en')} digits, ${featureSeconds.toFixed(0)} s (${((featureSeconds * 1000) / (train.n + evalSet.n)).toFixed(1)} ms per digit, one core)`);
+  bar.done(
+    `${(train.n + evalSet.n).toLocaleString('en')} digits, ${featureSeconds.toFixed(0)} s (${((featureSeconds * 1000) / (train.n + evalSet.n)).toFixed(1)} ms per digit, one core)`,
+  );
   const runs: DpRun[] = [];
-  for (const r of SCATTER_RECIPES) runs.push(await privateRun('scatter    ', () => Trainer.create({ spec: mnistScatter, weights: zeroWeights(mnistScatter), backend: 'wasm' }), trainFeatures, evalFeatures, r));
+  for (const r of SCATTER_RECIPES)
+    runs.push(
+      await privateRun(
+        'scatter    ',
+        () => Trainer.create({ spec: mnistScatter, weights: zeroWeights(mnistScatter), backend: 'wasm' }),
+        trainFeatures,
+        evalFeatures,
+        r,
+      ),
+    );
   results.scattering = {
     data: `no public data: all ${train.n.toLocaleString('en')} training digits private (DP-SGD); the features are fixed, data-independent; accuracy on ${EVAL}`,
-    features: { ...MNIST_SCATTERING, groups: MNIST_SCATTER_GROUPS, count: mnistScatter.inputShape[0], computedUpFront: true, seconds: featureSeconds },
-    model: 'mnist-scatter: one softmax layer over the 3,969 group-normalised scattering features, from zero weights', runs,
+    features: {
+      ...MNIST_SCATTERING,
+      groups: MNIST_SCATTER_GROUPS,
+      count: mnistScatter.inputShape[0],
+      computedUpFront: true,
+      seconds: featureSeconds,
+    },
+    model: 'mnist-scatter: one softmax layer over the 3,969 group-normalised scattering features, from zero weights',
+    runs,
   };
 }
 
@@ -255,12 +354,42 @@ function accuracyChart(r: Record<string, unknown>): string {
   const pub = r.publicPretraining as { runs: Run[]; publicOnlyAccuracy: number } | undefined;
   const scat = r.scattering as { runs: Run[] } | undefined;
   const series = [
-    { label: 'targets (ε = 2 and 8)', points: [{ x: 2, y: 95 }, { x: 8, y: 97 }], color: '#999', dashed: true },
+    {
+      label: 'targets (ε = 2 and 8)',
+      points: [
+        { x: 2, y: 95 },
+        { x: 8, y: 97 },
+      ],
+      color: '#999',
+      dashed: true,
+    },
     { label: 'MLP, scratch', points: points(scratch.filter((x) => x.model === 'mnist-mlp')), color: '#d62728' },
-    { label: 'Gabor + linear, scratch', points: points(scratch.filter((x) => x.model === 'mnist-gabor')), color: '#ff7f0e' },
+    {
+      label: 'Gabor + linear, scratch',
+      points: points(scratch.filter((x) => x.model === 'mnist-gabor')),
+      color: '#ff7f0e',
+    },
     { label: '(b) scattering + linear', points: points(scat?.runs ?? []), color: '#2ca02c' },
     { label: '(a) public CNN + DP head', points: points(pub?.runs ?? []), color: '#1f77b4' },
-    { label: '(a) public data only', points: pub ? [{ x: 2, y: pub.publicOnlyAccuracy * 100 }, { x: 8, y: pub.publicOnlyAccuracy * 100 }] : [], color: '#6baed6', dashed: true },
+    {
+      label: '(a) public data only',
+      points: pub
+        ? [
+            { x: 2, y: pub.publicOnlyAccuracy * 100 },
+            { x: 8, y: pub.publicOnlyAccuracy * 100 },
+          ]
+        : [],
+      color: '#6baed6',
+      dashed: true,
+    },
   ].filter((s) => s.points.length);
-  return lineChartSvg({ title: `DP-SGD on MNIST through the Trainer, δ = 1e-5 — ${VALIDATION ? 'validation' : 'held-out'} accuracy`, xLabel: 'ε', yLabel: 'accuracy (%)', series, yMin: 88, yMax: 100, width: 820 });
+  return lineChartSvg({
+    title: `DP-SGD on MNIST through the Trainer, δ = 1e-5 — ${VALIDATION ? 'validation' : 'held-out'} accuracy`,
+    xLabel: 'ε',
+    yLabel: 'accuracy (%)',
+    series,
+    yMin: 88,
+    yMax: 100,
+    width: 820,
+  });
 }

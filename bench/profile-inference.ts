@@ -20,8 +20,19 @@ import { runLoad } from './load.ts';
 const root = join(import.meta.dirname, '..');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 6000);
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
-interface Profile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
 
 /** The route's steps, by the functions that do them (functions/routes/inference.ts and below). */
 const STEPS: Record<string, string[]> = {
@@ -30,10 +41,19 @@ const STEPS: Record<string, string[]> = {
   'tensor decoding': ['decodeInputs'],
   'ORT run (session cache, WASM)': ['run'],
   'response JSON (toJsonData, c.json)': ['toJsonData', 'json'],
-  'middleware (count, request id, CORS, rate limit, body budget)': ['countRequests', 'requestId', 'corsPolicy', 'rateLimit', 'bodyBudget', 'drainUnreadBody'],
+  'middleware (count, request id, CORS, rate limit, body budget)': [
+    'countRequests',
+    'requestId',
+    'corsPolicy',
+    'rateLimit',
+    'bodyBudget',
+    'drainUnreadBody',
+  ],
 };
 
-const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: Array.from(loadMnist().test.x.subarray(0, 784)) }] });
+const body = JSON.stringify({
+  inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: Array.from(loadMnist().test.x.subarray(0, 784)) }],
+});
 const state = mkdtempSync(join(tmpdir(), 'fedge-profile-'));
 process.env.FEDGE_BENCH_INSPECTOR = '1';
 const server = await startBundleServer({ persistTo: state, vars: { FEDGE_RATE_LIMIT: 'off' } });
@@ -52,7 +72,9 @@ try {
   const load = await runLoad(infer, body, { connections: 32, requests: REQUESTS, warmup: 0 });
   const { profile } = await inspector.send<{ profile: Profile }>('Profiler.stop');
   inspector.close();
-  console.log(`  ${load.rps.toFixed(0)} req/s while profiling (the profiler costs some), p50 ${load.p50.toFixed(2)} ms`);
+  console.log(
+    `  ${load.rps.toFixed(0)} req/s while profiling (the profiler costs some), p50 ${load.p50.toFixed(2)} ms`,
+  );
 
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const total = profile.samples.length;
@@ -66,7 +88,16 @@ try {
     return v;
   };
   visit(profile.nodes[0]!.id);
-  const kind = (n: ProfileNode) => (n.callFrame.url.startsWith('wasm://') ? 'WASM (ONNX Runtime)' : n.callFrame.functionName === '(garbage collector)' ? 'garbage collection' : n.callFrame.functionName === '(idle)' ? 'idle (waiting for I/O)' : n.callFrame.functionName === '(program)' ? 'runtime (workerd/V8, not JS)' : 'JavaScript');
+  const kind = (n: ProfileNode) =>
+    n.callFrame.url.startsWith('wasm://')
+      ? 'WASM (ONNX Runtime)'
+      : n.callFrame.functionName === '(garbage collector)'
+        ? 'garbage collection'
+        : n.callFrame.functionName === '(idle)'
+          ? 'idle (waiting for I/O)'
+          : n.callFrame.functionName === '(program)'
+            ? 'runtime (workerd/V8, not JS)'
+            : 'JavaScript';
   const kinds = new Map<string, number>();
   const selfByFunction = new Map<string, number>();
   for (const [id, count] of selfOf) {
@@ -77,7 +108,9 @@ try {
   }
   const pct = (v: number) => `${((100 * v) / total).toFixed(1).padStart(5)} %`;
   const busy = total - (kinds.get('idle (waiting for I/O)') ?? 0);
-  console.log(`\nWorker isolate samples: ${total} (${(((profile.endTime - profile.startTime) / 1e6)).toFixed(1)} s), busy ${pct(busy)}`);
+  console.log(
+    `\nWorker isolate samples: ${total} (${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s), busy ${pct(busy)}`,
+  );
   for (const [k, v] of [...kinds].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(32)} ${pct(v)}`);
   console.log('\nmost self time:');
   const top = [...selfByFunction].sort((a, b) => b[1] - a[1]).slice(0, 25);
@@ -101,7 +134,22 @@ try {
   }
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   writeFileSync(join(root, 'bench/results/inference.cpuprofile'), JSON.stringify(profile));
-  writeFileSync(join(root, 'bench/results/profile.json'), JSON.stringify({ date: new Date().toISOString(), requests: REQUESTS, rps: load.rps, samples: total, kinds: Object.fromEntries([...kinds].map(([k, v]) => [k, v / total])), top: top.map(([k, v]) => ({ function: k, share: v / total })), steps: stepShare }, null, 2));
+  writeFileSync(
+    join(root, 'bench/results/profile.json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        requests: REQUESTS,
+        rps: load.rps,
+        samples: total,
+        kinds: Object.fromEntries([...kinds].map(([k, v]) => [k, v / total])),
+        top: top.map(([k, v]) => ({ function: k, share: v / total })),
+        steps: stepShare,
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   await server.stop();
   rmSync(state, { recursive: true, force: true });

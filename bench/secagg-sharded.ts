@@ -25,13 +25,27 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
-import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity, type ClientState } from '../federated/secagg/client.ts';
+import {
+  clientAdvertiseKeys,
+  clientMaskedInput,
+  clientShareKeys,
+  clientUnmask,
+  createIdentity,
+  type ClientState,
+} from '../federated/secagg/client.ts';
 import type { DeviceMessage, RoundConfig } from '../federated/secagg/messages.ts';
 import { useNodeKeystream } from '../federated/secagg/node-keystream.ts';
 import { secAggParameters } from '../federated/secagg/parameters.ts';
 import { addMask } from '../federated/secagg/prg.ts';
 import { randomBytes, randomWords } from '../federated/random.ts';
-import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../federated/secagg/server.ts';
+import {
+  serverCloseAdvertise,
+  serverCloseMasked,
+  serverCloseShares,
+  serverCloseUnmask,
+  serverInit,
+  serverReceive,
+} from '../federated/secagg/server.ts';
 import { assignShards, shardPlan } from '../federated/secagg/shards.ts';
 import { decodeMessage, encodeMessage } from '../federated/secagg/wire.ts';
 
@@ -45,15 +59,27 @@ interface ShardRecord {
   /** Encoded device messages of advertise-keys, share-keys, masked-input, unmask, in arrival order. */
   stages: Uint8Array[][];
 }
-interface Simulated { record: ShardRecord; expected: Uint32Array; devices: number; survivors: number }
+interface Simulated {
+  record: ShardRecord;
+  expected: Uint32Array;
+  devices: number;
+  survivors: number;
+}
 interface Served {
-  sum: Uint32Array; wallMs: number; finishWallMs: number; survivors: number; dropped: number;
+  sum: Uint32Array;
+  wallMs: number;
+  finishWallMs: number;
+  survivors: number;
+  dropped: number;
   /** This worker thread's CPU time (process.threadCpuUsage): misses the Web Crypto jobs Node runs on its threadpool. */
   threadCpuMs: number;
   /** The whole process's CPU time (process.cpuUsage): this shard's true cost when it is the only one running. */
   processCpuMs: number;
 }
-type Job = { kind: 'simulate'; roundId: string; devices: string[]; d: number; dropout: number } | { kind: 'serve'; record: ShardRecord } | { kind: 'warm-up' };
+type Job =
+  | { kind: 'simulate'; roundId: string; devices: string[]; d: number; dropout: number }
+  | { kind: 'serve'; record: ShardRecord }
+  | { kind: 'warm-up' };
 
 const buffers = (arrays: Uint8Array[]) => arrays.map((a) => a.buffer as ArrayBuffer);
 
@@ -101,7 +127,8 @@ async function simulate(job: Extract<Job, { kind: 'simulate' }>): Promise<Simula
     await send(3, message);
   }
   const result = await serverCloseUnmask(server);
-  if (!result.sum.every((v, i) => v === expected[i])) throw new Error(`${job.roundId}: the live round's unmasked sum is wrong`);
+  if (!result.sum.every((v, i) => v === expected[i]))
+    throw new Error(`${job.roundId}: the live round's unmasked sum is wrong`);
   return { record: { config, enrolled, stages }, expected, devices: n, survivors: request.survivors.length };
 }
 
@@ -111,9 +138,12 @@ const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 async function serve(r: ShardRecord): Promise<Served> {
   const server = serverInit(r.config, Object.fromEntries(r.enrolled));
   const receive = async (stage: number) => {
-    for (const bytes of r.stages[stage]!) await serverReceive(server, decodeMessage(bytes, { length: r.config.length }));
+    for (const bytes of r.stages[stage]!)
+      await serverReceive(server, decodeMessage(bytes, { length: r.config.length }));
   };
-  const t0 = performance.now(), c0 = process.threadCpuUsage(), p0 = process.cpuUsage();
+  const t0 = performance.now(),
+    c0 = process.threadCpuUsage(),
+    p0 = process.cpuUsage();
   await receive(0);
   await serverCloseAdvertise(server);
   await receive(1);
@@ -125,8 +155,13 @@ async function serve(r: ShardRecord): Promise<Served> {
   const result = await serverCloseUnmask(server);
   const t2 = performance.now();
   return {
-    sum: result.sum, wallMs: t2 - t0, finishWallMs: t2 - t1, threadCpuMs: cpuMs(process.threadCpuUsage(c0)), processCpuMs: cpuMs(process.cpuUsage(p0)),
-    survivors: result.survivors.length, dropped: result.dropped.length,
+    sum: result.sum,
+    wallMs: t2 - t0,
+    finishWallMs: t2 - t1,
+    threadCpuMs: cpuMs(process.threadCpuUsage(c0)),
+    processCpuMs: cpuMs(process.cpuUsage(p0)),
+    survivors: result.survivors.length,
+    dropped: result.dropped.length,
   };
 }
 
@@ -144,7 +179,9 @@ class Pool {
     const w = this.#idle.pop()!;
     try {
       return await new Promise<T>((resolve, reject) => {
-        w.once('message', (m: { ok?: T; error?: string }) => (m.error !== undefined ? reject(new Error(`worker: ${m.error}`)) : resolve(m.ok!)));
+        w.once('message', (m: { ok?: T; error?: string }) =>
+          m.error !== undefined ? reject(new Error(`worker: ${m.error}`)) : resolve(m.ok!),
+        );
         w.once('error', reject);
         w.postMessage(job, transfer);
       });
@@ -165,12 +202,24 @@ class Pool {
 
 type Stats = { median: number; max: number };
 interface Row {
-  n: number; d: number; dropout: number; shardSize: number; shards: number; workers: number; overflow: number; shardDevices: number[]; k: number[]; t: number[]; survivors: number;
+  n: number;
+  d: number;
+  dropout: number;
+  shardSize: number;
+  shards: number;
+  workers: number;
+  overflow: number;
+  shardDevices: number[];
+  k: number[];
+  t: number[];
+  survivors: number;
   /** Each shard served alone (one worker, nothing else of this bench running): the one-core-per-shard figures. */
   alone: { wallMs: Stats; unmaskStepWallMs: Stats; processCpuMs: Stats };
   /** All shards served over `workers` workers at once. */
   parallel: { wallMs: Stats; threadCpuMs: Stats };
-  coordinatorAddMs: number; roundWallMs: number; projectedOneCorePerShardMs: number;
+  coordinatorAddMs: number;
+  roundWallMs: number;
+  projectedOneCorePerShardMs: number;
 }
 
 const median = (xs: number[]) => {
@@ -185,10 +234,16 @@ async function serveAll(label: string, pass: string, simulated: Simulated[], wor
   await pool.warmUp();
   let done = 0;
   const start = performance.now();
-  const served = await Promise.all(simulated.map((s, i) => pool.run<Served>({ kind: 'serve', record: s.record }, copy ? [] : buffers(s.record.stages.flat())).then((r) => {
-    console.log(`  ${label} [${pass}]: shard ${i + 1}/${simulated.length} unmasked: ${r.wallMs.toFixed(0)} ms wall (unmask step ${r.finishWallMs.toFixed(0)} ms), ${r.threadCpuMs.toFixed(0)} ms thread CPU${workers === 1 ? `, ${r.processCpuMs.toFixed(0)} ms process CPU` : ''}; ${r.survivors} survivors, ${r.dropped} dropped [${++done}/${simulated.length}]`);
-    return r;
-  })));
+  const served = await Promise.all(
+    simulated.map((s, i) =>
+      pool.run<Served>({ kind: 'serve', record: s.record }, copy ? [] : buffers(s.record.stages.flat())).then((r) => {
+        console.log(
+          `  ${label} [${pass}]: shard ${i + 1}/${simulated.length} unmasked: ${r.wallMs.toFixed(0)} ms wall (unmask step ${r.finishWallMs.toFixed(0)} ms), ${r.threadCpuMs.toFixed(0)} ms thread CPU${workers === 1 ? `, ${r.processCpuMs.toFixed(0)} ms process CPU` : ''}; ${r.survivors} survivors, ${r.dropped} dropped [${++done}/${simulated.length}]`,
+        );
+        return r;
+      }),
+    ),
+  );
   return { served, start, pool };
 }
 
@@ -203,7 +258,10 @@ function checkSum(label: string, total: Uint32Array, simulated: Simulated[]): vo
   const exact = new Uint32Array(total.length);
   for (const s of simulated) addMask(exact, s.expected, 1);
   const wrong = total.findIndex((v, i) => v !== exact[i]);
-  if (wrong >= 0) throw new Error(`${label}: the combined sum differs from the exact sum at word ${wrong} (${total[wrong]} ≠ ${exact[wrong]})`);
+  if (wrong >= 0)
+    throw new Error(
+      `${label}: the combined sum differs from the exact sum at word ${wrong} (${total[wrong]} ≠ ${exact[wrong]})`,
+    );
 }
 
 async function runOne(n: number, d: number, dropout: number, shardSize: number, workers: number): Promise<Row> {
@@ -211,14 +269,31 @@ async function runOne(n: number, d: number, dropout: number, shardSize: number, 
   const devices = Array.from({ length: n }, (_, i) => `device-${String(i).padStart(5, '0')}`);
   const { shards, overflow } = await assignShards(devices, randomBytes(32), shardPlan(n, shardSize));
   const small = shards.find((s) => s.length < 3);
-  if (small) throw new Error(`${label}: a shard got ${small.length} devices, too few for SecAgg+ (shard size ${shardSize} is too small for this round)`);
+  if (small)
+    throw new Error(
+      `${label}: a shard got ${small.length} devices, too few for SecAgg+ (shard size ${shardSize} is too small for this round)`,
+    );
 
   const sim = new Pool(workers);
   let simulatedCount = 0;
-  const simulated = await Promise.all(shards.map((ids, i) => sim.run<Simulated>({ kind: 'simulate', roundId: `sharded-${n}-${d}-${dropout}-shard-${i}`, devices: ids, d, dropout }).then((s) => {
-    console.log(`  ${label} [simulate]: shard ${i + 1}/${shards.length} (${s.devices} devices, k=${s.record.config.neighbours}, t=${s.record.config.threshold}) [${++simulatedCount}/${shards.length}]`);
-    return s;
-  })));
+  const simulated = await Promise.all(
+    shards.map((ids, i) =>
+      sim
+        .run<Simulated>({
+          kind: 'simulate',
+          roundId: `sharded-${n}-${d}-${dropout}-shard-${i}`,
+          devices: ids,
+          d,
+          dropout,
+        })
+        .then((s) => {
+          console.log(
+            `  ${label} [simulate]: shard ${i + 1}/${shards.length} (${s.devices} devices, k=${s.record.config.neighbours}, t=${s.record.config.threshold}) [${++simulatedCount}/${shards.length}]`,
+          );
+          return s;
+        }),
+    ),
+  );
   await sim.close();
 
   // One shard at a time on one worker: each shard's cost with the machine otherwise idle (but for other jobs).
@@ -239,11 +314,29 @@ async function runOne(n: number, d: number, dropout: number, shardSize: number, 
   const coordinatorAddMs = end - addStart;
   const aloneWall = alone.served.map((r) => r.wallMs);
   return {
-    n, d, dropout, shardSize, shards: shards.length, workers, overflow: overflow.length, shardDevices: shards.map((s) => s.length),
-    k: simulated.map((s) => s.record.config.neighbours), t: simulated.map((s) => s.record.config.threshold), survivors: par.served.reduce((a, r) => a + r.survivors, 0),
-    alone: { wallMs: stats(aloneWall), unmaskStepWallMs: stats(alone.served.map((r) => r.finishWallMs)), processCpuMs: stats(alone.served.map((r) => r.processCpuMs)) },
-    parallel: { wallMs: stats(par.served.map((r) => r.wallMs)), threadCpuMs: stats(par.served.map((r) => r.threadCpuMs)) },
-    coordinatorAddMs, roundWallMs: end - par.start, projectedOneCorePerShardMs: Math.max(...aloneWall) + coordinatorAddMs,
+    n,
+    d,
+    dropout,
+    shardSize,
+    shards: shards.length,
+    workers,
+    overflow: overflow.length,
+    shardDevices: shards.map((s) => s.length),
+    k: simulated.map((s) => s.record.config.neighbours),
+    t: simulated.map((s) => s.record.config.threshold),
+    survivors: par.served.reduce((a, r) => a + r.survivors, 0),
+    alone: {
+      wallMs: stats(aloneWall),
+      unmaskStepWallMs: stats(alone.served.map((r) => r.finishWallMs)),
+      processCpuMs: stats(alone.served.map((r) => r.processCpuMs)),
+    },
+    parallel: {
+      wallMs: stats(par.served.map((r) => r.wallMs)),
+      threadCpuMs: stats(par.served.map((r) => r.threadCpuMs)),
+    },
+    coordinatorAddMs,
+    roundWallMs: end - par.start,
+    projectedOneCorePerShardMs: Math.max(...aloneWall) + coordinatorAddMs,
   };
 }
 
@@ -254,24 +347,51 @@ async function main() {
   const DROP = Number(process.env.BENCH_DROP ?? 0.3);
   const SHARD = Number(process.env.BENCH_SHARD ?? 100);
   const WORKERS = Number(process.env.BENCH_WORKERS ?? availableParallelism());
-  console.log(`Sharded SecAgg+ benchmark — ${availableParallelism()} CPU(s) available, ${WORKERS} worker(s), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `Sharded SecAgg+ benchmark — ${availableParallelism()} CPU(s) available, ${WORKERS} worker(s), load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const rows: Row[] = [];
-  for (const d of DS) for (const n of NS) {
-    const r = await runOne(n, d, DROP, SHARD, WORKERS);
-    rows.push(r);
-    const ms = (x: Stats) => `median ${x.median.toFixed(0)} ms, max ${x.max.toFixed(0)} ms`;
-    console.log(`${r.n} devices, d = ${r.d}, ${r.dropout * 100} % dropout, shard size ${r.shardSize}: ${r.shards} shards of ${Math.min(...r.shardDevices)}–${Math.max(...r.shardDevices)} devices (overflow ${r.overflow}), k = ${Math.min(...r.k)}–${Math.max(...r.k)}, ${r.survivors} survivors`);
-    console.log(`  per-shard server, alone on one worker: wall ${ms(r.alone.wallMs)} (unmask step ${ms(r.alone.unmaskStepWallMs)})`);
-    console.log(`                                         process CPU, all threads (process.cpuUsage) ${ms(r.alone.processCpuMs)}`);
-    console.log(`  per-shard server, ${r.workers} in parallel:   wall ${ms(r.parallel.wallMs)}; worker-thread CPU (process.threadCpuUsage, without Web Crypto's threadpool jobs) ${ms(r.parallel.threadCpuMs)}`);
-    console.log(`  coordinator add of ${r.shards} shard sums: ${r.coordinatorAddMs.toFixed(2)} ms`);
-    console.log(`  round server wall time here: ${r.roundWallMs.toFixed(0)} ms (${r.shards} shards over ${r.workers} worker(s))`);
-    const target = r.n === 500 && r.d === 100_000 && r.dropout === 0.3 ? ` — target ≤ 2,000 ms: ${r.projectedOneCorePerShardMs <= 2000 ? 'met' : 'MISSED'}` : '';
-    console.log(`  projected wall, one core per shard: ${r.projectedOneCorePerShardMs.toFixed(0)} ms (max alone shard wall + coordinator add)${target}`);
-    console.log('  combined sum = exact sum of the survivors’ inputs (both passes): ok');
-  }
+  for (const d of DS)
+    for (const n of NS) {
+      const r = await runOne(n, d, DROP, SHARD, WORKERS);
+      rows.push(r);
+      const ms = (x: Stats) => `median ${x.median.toFixed(0)} ms, max ${x.max.toFixed(0)} ms`;
+      console.log(
+        `${r.n} devices, d = ${r.d}, ${r.dropout * 100} % dropout, shard size ${r.shardSize}: ${r.shards} shards of ${Math.min(...r.shardDevices)}–${Math.max(...r.shardDevices)} devices (overflow ${r.overflow}), k = ${Math.min(...r.k)}–${Math.max(...r.k)}, ${r.survivors} survivors`,
+      );
+      console.log(
+        `  per-shard server, alone on one worker: wall ${ms(r.alone.wallMs)} (unmask step ${ms(r.alone.unmaskStepWallMs)})`,
+      );
+      console.log(
+        `                                         process CPU, all threads (process.cpuUsage) ${ms(r.alone.processCpuMs)}`,
+      );
+      console.log(
+        `  per-shard server, ${r.workers} in parallel:   wall ${ms(r.parallel.wallMs)}; worker-thread CPU (process.threadCpuUsage, without Web Crypto's threadpool jobs) ${ms(r.parallel.threadCpuMs)}`,
+      );
+      console.log(`  coordinator add of ${r.shards} shard sums: ${r.coordinatorAddMs.toFixed(2)} ms`);
+      console.log(
+        `  round server wall time here: ${r.roundWallMs.toFixed(0)} ms (${r.shards} shards over ${r.workers} worker(s))`,
+      );
+      const target =
+        r.n === 500 && r.d === 100_000 && r.dropout === 0.3
+          ? ` — target ≤ 2,000 ms: ${r.projectedOneCorePerShardMs <= 2000 ? 'met' : 'MISSED'}`
+          : '';
+      console.log(
+        `  projected wall, one core per shard: ${r.projectedOneCorePerShardMs.toFixed(0)} ms (max alone shard wall + coordinator add)${target}`,
+      );
+      console.log('  combined sum = exact sum of the survivors’ inputs (both passes): ok');
+    }
   mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-  writeFileSync(join(import.meta.dirname, 'results/secagg-sharded.json'), JSON.stringify({ date: new Date().toISOString(), cpus: availableParallelism(), loadAverage: loadavg(), rows }, null, 2));
+  writeFileSync(
+    join(import.meta.dirname, 'results/secagg-sharded.json'),
+    JSON.stringify(
+      { date: new Date().toISOString(), cpus: availableParallelism(), loadAverage: loadavg(), rows },
+      null,
+      2,
+    ),
+  );
 }
 
 // Last, so that everything above is defined when either side starts.
@@ -286,7 +406,18 @@ if (!isMainThread) {
         parentPort!.postMessage({ ok: s }, [s.sum.buffer as ArrayBuffer]);
       } else {
         // JIT and Web Crypto warm-up on a tiny shard, so the first timed shard is not also the first run.
-        for (let i = 0; i < 3; i++) await serve((await simulate({ kind: 'simulate', roundId: `warm-up-${i}`, devices: Array.from({ length: 12 }, (_, j) => `warm-up-${j}`), d: 1000, dropout: 0.3 })).record);
+        for (let i = 0; i < 3; i++)
+          await serve(
+            (
+              await simulate({
+                kind: 'simulate',
+                roundId: `warm-up-${i}`,
+                devices: Array.from({ length: 12 }, (_, j) => `warm-up-${j}`),
+                d: 1000,
+                dropout: 0.3,
+              })
+            ).record,
+          );
         parentPort!.postMessage({ ok: true });
       }
     } catch (e) {

@@ -11,11 +11,26 @@ import './cli.ts'; // first: --help, --check and bad options are answered before
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../federated/secagg/client.ts';
+import {
+  type ClientState,
+  type DeviceIdentity,
+  clientAdvertiseKeys,
+  clientMaskedInput,
+  clientShareKeys,
+  clientUnmask,
+  createIdentity,
+} from '../federated/secagg/client.ts';
 import type { KeysBroadcast, SharesDelivery, UnmaskRequest } from '../federated/secagg/messages.ts';
 import { secAggParameters } from '../federated/secagg/parameters.ts';
 import { randomBytes, randomWords } from '../federated/random.ts';
-import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../federated/secagg/server.ts';
+import {
+  serverCloseAdvertise,
+  serverCloseMasked,
+  serverCloseShares,
+  serverCloseUnmask,
+  serverInit,
+  serverReceive,
+} from '../federated/secagg/server.ts';
 import { decodeMessage, encodeMessage } from '../federated/secagg/wire.ts';
 import { useNodeKeystream } from '../federated/secagg/node-keystream.ts';
 
@@ -27,8 +42,10 @@ const NS = list(process.env.BENCH_N, [100, 500, 1000]);
 const DS = list(process.env.BENCH_D, [10_000, 100_000]);
 const DROPS = list(process.env.BENCH_DROP, [0, 0.1, 0.3]);
 
-const keysBroadcastBytes = (b: KeysBroadcast) => b.roster.reduce((n, id) => n + 4 + id.length, 0) + b.neighbours.reduce((n, a) => n + encodeMessage(a).byteLength, 0);
-const deliveryBytes = (d: SharesDelivery) => d.ciphertexts.reduce((n, c) => n + 8 + c.from.length + c.data.byteLength, 0);
+const keysBroadcastBytes = (b: KeysBroadcast) =>
+  b.roster.reduce((n, id) => n + 4 + id.length, 0) + b.neighbours.reduce((n, a) => n + encodeMessage(a).byteLength, 0);
+const deliveryBytes = (d: SharesDelivery) =>
+  d.ciphertexts.reduce((n, c) => n + 8 + c.from.length + c.data.byteLength, 0);
 const requestBytes = (r: UnmaskRequest) => r.survivors.reduce((n, id) => n + 4 + id.length, 0);
 
 async function timed<T>(acc: { ms: number }, f: () => Promise<T> | T): Promise<T> {
@@ -38,17 +55,39 @@ async function timed<T>(acc: { ms: number }, f: () => Promise<T> | T): Promise<T
   return out;
 }
 
-let identities: DeviceIdentity[] = [];
+const identities: DeviceIdentity[] = [];
 async function ids(n: number) {
-  while (identities.length < n) identities.push(await createIdentity(`device-${String(identities.length).padStart(5, '0')}`));
+  while (identities.length < n)
+    identities.push(await createIdentity(`device-${String(identities.length).padStart(5, '0')}`));
   return identities.slice(0, n);
 }
 
-interface Row { n: number; d: number; dropout: number; k: number; t: number; clientMs: number; serverMs: number; uploadBytes: number; uploadRatio: number; downloadBytes: number }
+interface Row {
+  n: number;
+  d: number;
+  dropout: number;
+  k: number;
+  t: number;
+  clientMs: number;
+  serverMs: number;
+  uploadBytes: number;
+  uploadRatio: number;
+  downloadBytes: number;
+}
 
 async function runOne(n: number, d: number, dropout: number): Promise<Row> {
-  const { neighbours: k, threshold: t } = secAggParameters({ devices: n, dropoutRate: dropout, failureProbability: 1e-3 });
-  const config = { roundId: `bench-${n}-${d}-${dropout}`, neighbours: k, threshold: t, graphSeed: randomBytes(32), length: d };
+  const { neighbours: k, threshold: t } = secAggParameters({
+    devices: n,
+    dropoutRate: dropout,
+    failureProbability: 1e-3,
+  });
+  const config = {
+    roundId: `bench-${n}-${d}-${dropout}`,
+    neighbours: k,
+    threshold: t,
+    graphSeed: randomBytes(32),
+    length: d,
+  };
   const devices = await ids(n);
   const server = serverInit(config, Object.fromEntries(devices.map((x) => [x.id, x.publicKey])));
   const serverTime = { ms: 0 };
@@ -61,7 +100,9 @@ async function runOne(n: number, d: number, dropout: number): Promise<Row> {
     up.set(id, up.get(id)! + bytes.byteLength);
     await timed(serverTime, () => serverReceive(server, decodeMessage(bytes)));
   };
-  const progress = (stage: string) => process.stdout.isTTY && process.stdout.write(`\r  n=${n} d=${d} dropout=${dropout * 100}% k=${k} t=${t}: ${stage}\x1b[K`);
+  const progress = (stage: string) =>
+    process.stdout.isTTY &&
+    process.stdout.write(`\r  n=${n} d=${d} dropout=${dropout * 100}% k=${k} t=${t}: ${stage}\x1b[K`);
 
   progress('advertise-keys');
   for (const x of devices) {
@@ -88,7 +129,9 @@ async function runOne(n: number, d: number, dropout: number): Promise<Row> {
     down.set(id, down.get(id)! + deliveryBytes(delivery));
     const input = randomWords(d);
     for (let i = 0; i < d; i++) expected[i] = (expected[i]! + input[i]!) >>> 0;
-    const { state, message } = await timed(clientTime.get(id)!, () => clientMaskedInput(states.get(id)!, delivery, input));
+    const { state, message } = await timed(clientTime.get(id)!, () =>
+      clientMaskedInput(states.get(id)!, delivery, input),
+    );
     states.set(id, state);
     await send(id, message);
   }
@@ -103,24 +146,52 @@ async function runOne(n: number, d: number, dropout: number): Promise<Row> {
   const result = await timed(serverTime, () => serverCloseUnmask(server));
   if (!result.sum.every((v, i) => v === expected[i])) throw new Error(`n=${n} d=${d}: the unmasked sum is wrong`);
   const survivors = request.survivors;
-  const mean = (m: Map<string, number | { ms: number }>) => survivors.reduce((s, id) => { const v = m.get(id)!; return s + (typeof v === 'number' ? v : v.ms); }, 0) / survivors.length;
+  const mean = (m: Map<string, number | { ms: number }>) =>
+    survivors.reduce((s, id) => {
+      const v = m.get(id)!;
+      return s + (typeof v === 'number' ? v : v.ms);
+    }, 0) / survivors.length;
   const uploadBytes = mean(up);
   if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
-  return { n, d, dropout, k, t, clientMs: mean(clientTime), serverMs: serverTime.ms, uploadBytes, uploadRatio: uploadBytes / (4 * d), downloadBytes: mean(down) };
+  return {
+    n,
+    d,
+    dropout,
+    k,
+    t,
+    clientMs: mean(clientTime),
+    serverMs: serverTime.ms,
+    uploadBytes,
+    uploadRatio: uploadBytes / (4 * d),
+    downloadBytes: mean(down),
+  };
 }
 
-console.log(`SecAgg+ benchmark — ${availableParallelism()} CPU(s) available to this process (run under taskset -c 0 for one core)`);
-console.log(`${'n'.padStart(5)} ${'d'.padStart(7)} ${'drop'.padStart(5)} ${'k'.padStart(4)} ${'t'.padStart(4)} ${'client ms'.padStart(10)} ${'server ms'.padStart(10)} ${'upload B'.padStart(10)} ${'/ 4d'.padStart(6)} ${'download B'.padStart(11)}`);
+console.log(
+  `SecAgg+ benchmark — ${availableParallelism()} CPU(s) available to this process (run under taskset -c 0 for one core)`,
+);
+console.log(
+  `${'n'.padStart(5)} ${'d'.padStart(7)} ${'drop'.padStart(5)} ${'k'.padStart(4)} ${'t'.padStart(4)} ${'client ms'.padStart(10)} ${'server ms'.padStart(10)} ${'upload B'.padStart(10)} ${'/ 4d'.padStart(6)} ${'download B'.padStart(11)}`,
+);
 const rows: Row[] = [];
-for (const d of DS) for (const n of NS) for (const drop of DROPS) {
-  const r = await runOne(n, d, drop);
-  rows.push(r);
-  console.log(`${String(r.n).padStart(5)} ${String(r.d).padStart(7)} ${`${r.dropout * 100}%`.padStart(5)} ${String(r.k).padStart(4)} ${String(r.t).padStart(4)} ${r.clientMs.toFixed(1).padStart(10)} ${r.serverMs.toFixed(0).padStart(10)} ${Math.round(r.uploadBytes).toLocaleString('en-US').padStart(10)} ${r.uploadRatio.toFixed(3).padStart(6)} ${Math.round(r.downloadBytes).toLocaleString('en-US').padStart(11)}`);
-}
+for (const d of DS)
+  for (const n of NS)
+    for (const drop of DROPS) {
+      const r = await runOne(n, d, drop);
+      rows.push(r);
+      console.log(
+        `${String(r.n).padStart(5)} ${String(r.d).padStart(7)} ${`${r.dropout * 100}%`.padStart(5)} ${String(r.k).padStart(4)} ${String(r.t).padStart(4)} ${r.clientMs.toFixed(1).padStart(10)} ${r.serverMs.toFixed(0).padStart(10)} ${Math.round(r.uploadBytes).toLocaleString('en-US').padStart(10)} ${r.uploadRatio.toFixed(3).padStart(6)} ${Math.round(r.downloadBytes).toLocaleString('en-US').padStart(11)}`,
+      );
+    }
 const anchor = rows.find((r) => r.n === 500 && r.d === 100_000 && r.dropout === 0.3);
 if (anchor) {
   console.log(`\ntargets at n = 500, d = 10^5, 30 % dropout (Bonawitz et al.: 849 ms/client, 143 s server):`);
-  console.log(`  server ${(anchor.serverMs / 1000).toFixed(2)} s (≤ 2 s), client ${anchor.clientMs.toFixed(0)} ms (≤ 300 ms), upload ${anchor.uploadRatio.toFixed(3)}× of 4·d (≤ 1.1×)`);
+  console.log(
+    `  server ${(anchor.serverMs / 1000).toFixed(2)} s (≤ 2 s), client ${anchor.clientMs.toFixed(0)} ms (≤ 300 ms), upload ${anchor.uploadRatio.toFixed(3)}× of 4·d (≤ 1.1×)`,
+  );
 }
 mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-writeFileSync(join(import.meta.dirname, 'results/secagg.json'), JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+writeFileSync(
+  join(import.meta.dirname, 'results/secagg.json'),
+  JSON.stringify({ date: new Date().toISOString(), rows }, null, 2),
+);

@@ -42,7 +42,8 @@ needs onnxruntime-web (npm install onnxruntime-web)`;
 const [command, ...args] = process.argv.slice(2);
 const wantsHelp = args.includes('--help') || args.includes('-h');
 try {
-  if ((command === 'quantize' && wantsHelp) || (command === 'help' && args[0] === 'quantize')) console.log(QUANTIZE_USAGE);
+  if ((command === 'quantize' && wantsHelp) || (command === 'help' && args[0] === 'quantize'))
+    console.log(QUANTIZE_USAGE);
   // Imported on use: quantize needs onnxruntime-web (an optional peer), `fedge help` does not.
   else if (command === 'quantize') await (await import('./quantize.ts')).quantizeCommand(args);
   else if (command === undefined || command === '--help' || command === '-h' || command === 'help') console.log(USAGE);
@@ -50,10 +51,15 @@ try {
 } catch (e) {
   const err = e as Error;
   if (err instanceof UsageError) {
-    const hint = command === 'quantize' ? `usage: ${QUANTIZE_SYNOPSIS} (fedge quantize --help for every option)` : 'usage: fedge <command> [options] (fedge help lists the commands)';
+    const hint =
+      command === 'quantize'
+        ? `usage: ${QUANTIZE_SYNOPSIS} (fedge quantize --help for every option)`
+        : 'usage: fedge <command> [options] (fedge help lists the commands)';
     console.error(`fedge: ${err.message}\n${hint}`);
   } else if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /onnxruntime-web/.test(err.message)) {
-    console.error('fedge: quantize runs the models with onnxruntime-web, which is not installed: npm install onnxruntime-web');
+    console.error(
+      'fedge: quantize runs the models with onnxruntime-web, which is not installed: npm install onnxruntime-web',
+    );
   } else console.error(`fedge: ${err.message}`);
   process.exit(err instanceof UsageError ? 2 : 1);
 }

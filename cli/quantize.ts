@@ -52,7 +52,8 @@ const VALUE_FLAGS = ['--mode', '--min-elements', '--samples', '--shape', '--valu
 function parseTolerance(text: string): Tolerance {
   const relative = text.endsWith('%');
   const value = Number(relative ? text.slice(0, -1) : text) / (relative ? 100 : 1);
-  if (!(value >= 0) || !Number.isFinite(value) || text.trim() === '' || text === '%') throw new UsageError(`--max-deviation must be a non-negative number or percentage (0.01, 5%), got '${text}'`);
+  if (!(value >= 0) || !Number.isFinite(value) || text.trim() === '' || text === '%')
+    throw new UsageError(`--max-deviation must be a non-negative number or percentage (0.01, 5%), got '${text}'`);
   return { value, relative, source: `--max-deviation ${text}` };
 }
 
@@ -74,19 +75,32 @@ function parseArgs(args: string[]): QuantizeArgs {
   const int = (flag: string) => {
     if (flags[flag] === undefined) return undefined;
     const n = Number(flags[flag]);
-    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${flags[flag]}'`);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new UsageError(`${flag} must be a positive integer, got '${flags[flag]}'`);
     return n;
   };
   const tolerance = flags['--max-deviation'] === undefined ? undefined : parseTolerance(flags['--max-deviation']);
-  if (flags['--inputs'] !== undefined && (lists['--shape']!.length || lists['--value']!.length)) throw new UsageError('give either --inputs or --shape/--value: the inputs file fixes every shape and value');
+  if (flags['--inputs'] !== undefined && (lists['--shape']!.length || lists['--value']!.length))
+    throw new UsageError('give either --inputs or --shape/--value: the inputs file fixes every shape and value');
   return {
-    input: positional[0]!, output: positional[1]!, mode, minElements: int('--min-elements'), samples: int('--samples') ?? 32,
-    shapes: parseShapes(lists['--shape']!), values: parseValues(lists['--value']!), inputsFile: flags['--inputs'], tolerance,
+    input: positional[0]!,
+    output: positional[1]!,
+    mode,
+    minElements: int('--min-elements'),
+    samples: int('--samples') ?? 32,
+    shapes: parseShapes(lists['--shape']!),
+    values: parseValues(lists['--value']!),
+    inputsFile: flags['--inputs'],
+    tolerance,
   };
 }
 
 /** The model's tensor outputs on `feeds`; non-tensor outputs (sequences, maps) are left out and named in `skipped`. */
-async function outputs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>, which: string): Promise<{ values: Map<string, ArrayLike<number>>; skipped: string[] }> {
+async function outputs(
+  bytes: Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  which: string,
+): Promise<{ values: Map<string, ArrayLike<number>>; skipped: string[] }> {
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(bytes);
@@ -98,14 +112,24 @@ async function outputs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>, whi
     try {
       out = await session.run(feeds);
     } catch (e) {
-      const hint = which === 'fp32' ? ' (inputs with open dimensions were generated with them set to 1: give real sizes with --shape name=1,16000, or real inputs with --inputs file.json)' : '';
+      const hint =
+        which === 'fp32'
+          ? ' (inputs with open dimensions were generated with them set to 1: give real sizes with --shape name=1,16000, or real inputs with --inputs file.json)'
+          : '';
       throw new Error(`the ${which} model failed on the inputs: ${reason(e)}${hint}`);
     }
     const values = new Map<string, ArrayLike<number>>();
     const skipped: string[] = [];
     for (const name of session.outputNames) {
       const data = out[name]?.data;
-      if (data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint8Array || data instanceof Int8Array) values.set(name, data);
+      if (
+        data instanceof Float32Array ||
+        data instanceof Float64Array ||
+        data instanceof Int32Array ||
+        data instanceof Uint8Array ||
+        data instanceof Int8Array
+      )
+        values.set(name, data);
       else skipped.push(name);
     }
     return { values, skipped };
@@ -114,7 +138,10 @@ async function outputs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>, whi
   }
 }
 
-const reason = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s+/g, ' ').slice(0, 400);
+const reason = (e: unknown) =>
+  String((e as Error)?.message ?? e)
+    .replace(/\s+/g, ' ')
+    .slice(0, 400);
 const bytesText = (n: number) => `${n.toLocaleString('en-US')} B`;
 
 /** Writes `bytes` to `path` through a temporary file in the same folder and a rename: the file is whole or absent. */
@@ -141,16 +168,25 @@ export interface OutputDeviation {
  * Both models on the same feeds in onnxruntime-web: each numeric output's deviation; `skipped` names the outputs
  * that are not numeric tensors. Throws when the quantized model fails, changes a shape or gives a non-finite value.
  */
-export async function outputDeviations(fp32: Uint8Array, quantized: Uint8Array, feeds: Record<string, ort.Tensor>, kind: string): Promise<{ deviations: OutputDeviation[]; skipped: string[] }> {
+export async function outputDeviations(
+  fp32: Uint8Array,
+  quantized: Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  kind: string,
+): Promise<{ deviations: OutputDeviation[]; skipped: string[] }> {
   const a = await outputs(fp32, feeds, 'fp32');
   const b = await outputs(quantized, feeds, kind);
   const deviations: OutputDeviation[] = [];
   for (const [name, ref] of a.values) {
     const got = b.values.get(name);
-    if (!got || got.length !== ref.length) throw new Error(`the ${kind} model's output '${name}' does not match the fp32 one's shape`);
-    let max = 0, sum = 0, scale = 0;
+    if (!got || got.length !== ref.length)
+      throw new Error(`the ${kind} model's output '${name}' does not match the fp32 one's shape`);
+    let max = 0,
+      sum = 0,
+      scale = 0;
     for (let i = 0; i < ref.length; i++) {
-      if (!Number.isFinite(got[i]!)) throw new Error(`the ${kind} model's output '${name}' has a non-finite value (${got[i]}) at ${i}`);
+      if (!Number.isFinite(got[i]!))
+        throw new Error(`the ${kind} model's output '${name}' has a non-finite value (${got[i]}) at ${i}`);
       const d = Math.abs(ref[i]! - got[i]!);
       max = Math.max(max, d);
       sum += d;
@@ -166,7 +202,8 @@ export const toleranceBound = (t: Tolerance, scale: number) => (t.relative ? t.v
 
 const exp = (v: number) => v.toExponential(2);
 const percent = (v: number) => `${+(v * 100).toPrecision(3)} %`;
-const describeTolerance = (t: Tolerance) => (t.relative ? `${percent(t.value)} of each output's largest |value|` : `max deviation ${exp(t.value)}`);
+const describeTolerance = (t: Tolerance) =>
+  t.relative ? `${percent(t.value)} of each output's largest |value|` : `max deviation ${exp(t.value)}`;
 
 export async function quantizeCommand(args: string[]): Promise<void> {
   const opts = parseArgs(args);
@@ -178,7 +215,11 @@ export async function quantizeCommand(args: string[]): Promise<void> {
   }
   const { bytes, report } = quantizeModel(fp32, { mode: opts.mode, minElements: opts.minElements });
   const kind = report.storage === 'int8' ? 'int8' : 'fp16';
-  const tolerance = opts.tolerance ?? { value: DEFAULT_TOLERANCE[report.storage], relative: true, source: `the default tolerance for ${kind}` };
+  const tolerance = opts.tolerance ?? {
+    value: DEFAULT_TOLERANCE[report.storage],
+    relative: true,
+    source: `the default tolerance for ${kind}`,
+  };
 
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'error';
@@ -206,13 +247,18 @@ export async function quantizeCommand(args: string[]): Promise<void> {
   for (const { name, max, mean, scale } of deviations) {
     const bound = toleranceBound(tolerance, scale);
     // Output names are quoted: exporters name outputs anything ('39', 'output_probability').
-    lines.push(`  deviation of output '${name}' on ${described}: max ${exp(max)}, mean ${exp(mean)} (largest |output| ${scale.toPrecision(3)}, tolerance ${exp(bound)})`);
+    lines.push(
+      `  deviation of output '${name}' on ${described}: max ${exp(max)}, mean ${exp(mean)} (largest |output| ${scale.toPrecision(3)}, tolerance ${exp(bound)})`,
+    );
     if (max > bound && over === undefined) {
-      const of = tolerance.relative ? ` (${percent(tolerance.value)} of its largest |value| ${scale.toPrecision(3)} = ${exp(bound)})` : '';
+      const of = tolerance.relative
+        ? ` (${percent(tolerance.value)} of its largest |value| ${scale.toPrecision(3)} = ${exp(bound)})`
+        : '';
       over = `output '${name}' deviates by ${exp(max)}, above ${tolerance.source}${of}`;
     }
   }
-  for (const name of skipped) lines.push(`  output '${name}' is not a numeric tensor (a sequence or map): not compared`);
+  for (const name of skipped)
+    lines.push(`  output '${name}' is not a numeric tensor (a sequence or map): not compared`);
   if (over !== undefined) {
     for (const l of lines) console.error(l);
     const hint = opts.tolerance ? '' : ' (accept a larger one with --max-deviation X or X%)';
@@ -221,11 +267,15 @@ export async function quantizeCommand(args: string[]): Promise<void> {
 
   writeAtomically(opts.output, bytes);
   console.log(`fedge quantize: ${opts.input} → ${opts.output} (${opts.mode})`);
-  console.log(`  size      ${bytesText(fp32.byteLength)} → ${bytesText(bytes.byteLength)} (${(bytes.byteLength / fp32.byteLength).toFixed(3)}×)`);
+  console.log(
+    `  size      ${bytesText(fp32.byteLength)} → ${bytesText(bytes.byteLength)} (${(bytes.byteLength / fp32.byteLength).toFixed(3)}×)`,
+  );
   const values = report.quantized.reduce((n, q) => n + q.elements, 0);
   const inSubgraphs = report.quantized.filter((q) => q.graph !== 'main').length;
   const where = inSubgraphs ? ` (${inSubgraphs} in subgraphs)` : '';
-  console.log(`  ${kind.padEnd(9)} ${report.quantized.length} weight tensor(s)${where}, ${values.toLocaleString('en-US')} values: ${report.quantized.map((q) => `${q.weight}${q.axis === null && kind === 'int8' ? ' (per tensor)' : ''}`).join(', ')}`);
+  console.log(
+    `  ${kind.padEnd(9)} ${report.quantized.length} weight tensor(s)${where}, ${values.toLocaleString('en-US')} values: ${report.quantized.map((q) => `${q.weight}${q.axis === null && kind === 'int8' ? ' (per tensor)' : ''}`).join(', ')}`,
+  );
   for (const n of report.notes) console.log(`  note      ${n}`);
   for (const s of report.skipped) console.log(`  kept fp32 ${s.node}: ${s.reason}`);
   for (const l of lines) console.log(l);

@@ -7,14 +7,52 @@
  * (Trainer, Participant) are optional peer dependencies, imported when first used; a MissingDependencyError names the
  * package to install.
  */
-export { EdgeClient, type EdgeClientOptions, type CallOptions, type InferOptions, type InferResult, type ModelMetadata, type ServerMetadata, type ModelSummary, type VersionRecord, type TaskLifecycle, type TaskStatus, type TaskSummary } from './edge/edge-client.ts';
+export {
+  EdgeClient,
+  type EdgeClientOptions,
+  type CallOptions,
+  type InferOptions,
+  type InferResult,
+  type ModelMetadata,
+  type ServerMetadata,
+  type ModelSummary,
+  type VersionRecord,
+  type TaskLifecycle,
+  type TaskStatus,
+  type TaskSummary,
+} from './edge/edge-client.ts';
 export { type Tensor, type TensorInput, type Datatype, type TypedArray, TensorError } from './edge/tensors.ts';
-export { LocalModel, LocalModelError, ORT_WASM_FILES, webgpuAvailable, type LocalModelOptions, type LocalRunResult, type Provider, type RanOn } from './local/local-model.ts';
+export {
+  LocalModel,
+  LocalModelError,
+  ORT_WASM_FILES,
+  webgpuAvailable,
+  type LocalModelOptions,
+  type LocalRunResult,
+  type Provider,
+  type RanOn,
+} from './local/local-model.ts';
 export { CacheApiModelCache, MemoryModelCache, type ModelCache } from './local/model-cache.ts';
-export { Trainer, TrainerError, type Examples, type Example, type FitOptions, type FitResult, type PrivacyOptions, type TrainerOptions } from './training/trainer.ts';
+export {
+  Trainer,
+  TrainerError,
+  type Examples,
+  type Example,
+  type FitOptions,
+  type FitResult,
+  type PrivacyOptions,
+  type TrainerOptions,
+} from './training/trainer.ts';
 export { selectBackend, BackendError, BACKEND_ORDER, type BackendName } from './training/backend.ts';
 
-export { PrivacyLedger, PrivacyBudgetError, MemoryLedgerStore, type LedgerStore, type LedgerData, type Budget } from './privacy/ledger.ts';
+export {
+  PrivacyLedger,
+  PrivacyBudgetError,
+  MemoryLedgerStore,
+  type LedgerStore,
+  type LedgerData,
+  type Budget,
+} from './privacy/ledger.ts';
 export { IndexedDbLedgerStore, LedgerStoreError } from './privacy/indexeddb-ledger-store.ts';
 export { Participant, type ParticipantOptions, type RoundOutcome, type DropPoint } from './federated/participant.ts';
 export { EdgeError } from './edge/http.ts';

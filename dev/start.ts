@@ -17,10 +17,20 @@ import { parseArgs } from 'node:util';
 import { serveWorker } from './worker-server.ts';
 
 const root = join(import.meta.dirname, '..');
-const { values } = parseArgs({ options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, 'no-watch': { type: 'boolean' }, var: { type: 'string', multiple: true } }, allowPositionals: false });
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    'persist-to': { type: 'string' },
+    'no-watch': { type: 'boolean' },
+    var: { type: 'string', multiple: true },
+  },
+  allowPositionals: false,
+});
 const port = Number(values.port ?? process.env.PORT ?? 8787);
 if (!Number.isInteger(port) || port < 1 || port > 65535) {
-  console.error(`npm start: the port must be a number from 1 to 65535, got ${JSON.stringify(values.port ?? process.env.PORT)}`);
+  console.error(
+    `npm start: the port must be a number from 1 to 65535, got ${JSON.stringify(values.port ?? process.env.PORT)}`,
+  );
   process.exit(2);
 }
 
@@ -35,7 +45,12 @@ for (const v of values.var ?? []) {
 }
 
 const started = Date.now();
-const server = await serveWorker({ port, persistTo: values['persist-to'] ?? join(root, '.wrangler/state'), assets: true, vars }).catch((e: Error & { stderr?: string }) => {
+const server = await serveWorker({
+  port,
+  persistTo: values['persist-to'] ?? join(root, '.wrangler/state'),
+  assets: true,
+  vars,
+}).catch((e: Error & { stderr?: string }) => {
   console.error(`npm start: the Worker could not be built or started:\n${e.stderr || e.message}`);
   process.exit(1);
 });
@@ -49,7 +64,9 @@ process.once('SIGTERM', stop);
 const url = `http://127.0.0.1:${port}`;
 const res = await fetch(`${url}/v2/health/ready`);
 const { default_model } = (await res.json()) as { default_model: string };
-console.log(`Fedge is ready in ${((Date.now() - started) / 1000).toFixed(1)} s — API and web app at ${url}/ (default model ${default_model}; local admin token in .dev.vars)`);
+console.log(
+  `Fedge is ready in ${((Date.now() - started) / 1000).toFixed(1)} s — API and web app at ${url}/ (default model ${default_model}; local admin token in .dev.vars)`,
+);
 
 if (!values['no-watch']) {
   // What the bundle is built from. web/dist is the build's output, never watched.
@@ -65,14 +82,18 @@ if (!values['no-watch']) {
           await server.reload();
           console.log(`${what} changed: rebuilt and restarted in ${((Date.now() - t) / 1000).toFixed(1)} s`);
         } catch (e) {
-          console.error(`${what} changed, but the build failed (the last good build keeps running):\n${(e as { stderr?: string }).stderr || (e as Error).message}`);
+          console.error(
+            `${what} changed, but the build failed (the last good build keeps running):\n${(e as { stderr?: string }).stderr || (e as Error).message}`,
+          );
         }
       });
     }, 300);
   };
   for (const source of sources) {
     try {
-      watch(join(root, source), { recursive: true }, (_event, file) => changed(file ? relative(root, join(root, source, String(file))) : source)).unref();
+      watch(join(root, source), { recursive: true }, (_event, file) =>
+        changed(file ? relative(root, join(root, source, String(file))) : source),
+      ).unref();
     } catch {
       /* absent (.dev.vars is optional) */
     }

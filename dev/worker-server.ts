@@ -42,10 +42,17 @@ type Module = { type: 'ESModule' | 'CompiledWasm' | 'Data'; path: string };
 /** `wrangler deploy --dry-run`: runs wrangler.toml's [build] (the web app) and writes the bundle to a new folder. */
 async function bundle(): Promise<{ dir: string; modules: Module[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'fedge-bundle-'));
-  await run(process.execPath, [join(root, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', dir], { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
-  const kind = (f: string) => (f.endsWith('.wasm') ? 'CompiledWasm' : f.endsWith('.onnx') ? 'Data' : f.endsWith('.js') ? 'ESModule' : undefined);
+  await run(
+    process.execPath,
+    [join(root, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', dir],
+    { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+  );
+  const kind = (f: string) =>
+    f.endsWith('.wasm') ? 'CompiledWasm' : f.endsWith('.onnx') ? 'Data' : f.endsWith('.js') ? 'ESModule' : undefined;
   // The entry module first.
-  const files = readdirSync(dir).filter((f) => kind(f)).sort((a, b) => Number(b === 'index.js') - Number(a === 'index.js'));
+  const files = readdirSync(dir)
+    .filter((f) => kind(f))
+    .sort((a, b) => Number(b === 'index.js') - Number(a === 'index.js'));
   return { dir, modules: files.map((f) => ({ type: kind(f)!, path: join(dir, f) })) };
 }
 
@@ -54,7 +61,9 @@ const WEB = 'fedge-web';
 
 function miniflareOptions(opts: WorkerServerOptions, built: { dir: string; modules: Module[] }) {
   // wrangler's own reading of wrangler.toml (+ .dev.vars), so the bindings match `wrangler dev` and a deployment.
-  const { workerOptions: w } = unstable_getMiniflareWorkerOptions(join(root, 'wrangler.toml')) as unknown as { workerOptions: Record<string, any> };
+  const { workerOptions: w } = unstable_getMiniflareWorkerOptions(join(root, 'wrangler.toml')) as unknown as {
+    workerOptions: Record<string, any>;
+  };
   const common = {
     modulesRoot: built.dir,
     modules: built.modules,
@@ -66,11 +75,19 @@ function miniflareOptions(opts: WorkerServerOptions, built: { dir: string; modul
     ...common,
     name: 'fedge',
     r2Buckets: w.r2Buckets,
-    durableObjects: opts.aggregatorsApart ? { ...w.durableObjects, SHARD_AGGREGATOR: { ...w.durableObjects.SHARD_AGGREGATOR, scriptName: AGGREGATORS } } : w.durableObjects,
+    durableObjects: opts.aggregatorsApart
+      ? { ...w.durableObjects, SHARD_AGGREGATOR: { ...w.durableObjects.SHARD_AGGREGATOR, scriptName: AGGREGATORS } }
+      : w.durableObjects,
     ratelimits: w.ratelimits,
     analyticsEngineDatasets: w.analyticsEngineDatasets,
     // With the web app: the API's paths (wrangler.toml's run_worker_first) reach the Worker directly, as the bundle.
-    ...(opts.assets ? { routes: (w.assets.routerConfig?.static_routing?.user_worker ?? w.assets.run_worker_first ?? []).map((p: string) => `*${p}`) } : {}),
+    ...(opts.assets
+      ? {
+          routes: (w.assets.routerConfig?.static_routing?.user_worker ?? w.assets.run_worker_first ?? []).map(
+            (p: string) => `*${p}`,
+          ),
+        }
+      : {}),
   };
   // The web app: Miniflare's asset router (the same router Cloudflare runs in front of a Worker with assets) in a
   // Worker of its own, for every path the API routes do not claim; a path that is no file is passed to the Worker
@@ -79,7 +96,13 @@ function miniflareOptions(opts: WorkerServerOptions, built: { dir: string; modul
   const web = {
     name: WEB,
     modulesRoot: built.dir,
-    modules: [{ type: 'ESModule', path: join(built.dir, 'web-router.js'), contents: 'export default { fetch: (request, env) => env.API.fetch(request) };' }],
+    modules: [
+      {
+        type: 'ESModule',
+        path: join(built.dir, 'web-router.js'),
+        contents: 'export default { fetch: (request, env) => env.API.fetch(request) };',
+      },
+    ],
     compatibilityDate: w.compatibilityDate,
     serviceBindings: { API: 'fedge' },
     assets: w.assets,
@@ -87,7 +110,10 @@ function miniflareOptions(opts: WorkerServerOptions, built: { dir: string; modul
   const aggregators = {
     ...common,
     name: AGGREGATORS,
-    durableObjects: { SHARD_AGGREGATOR: w.durableObjects.SHARD_AGGREGATOR, FEDERATED_TASK: { ...w.durableObjects.FEDERATED_TASK, scriptName: 'fedge' } },
+    durableObjects: {
+      SHARD_AGGREGATOR: w.durableObjects.SHARD_AGGREGATOR,
+      FEDERATED_TASK: { ...w.durableObjects.FEDERATED_TASK, scriptName: 'fedge' },
+    },
   };
   return convertV4MiniflareOptions({
     host: '127.0.0.1',

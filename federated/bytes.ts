@@ -8,7 +8,8 @@
 
 /** Throws a TypeError unless `a` is a typed array or DataView (a bare ArrayBuffer or a number is a caller's bug). */
 function abView(a: unknown, label: string): asserts a is ArrayBufferView {
-  if (!ArrayBuffer.isView(a)) throw new TypeError(`${label}: expected a typed array or DataView, got ${a === null ? 'null' : typeof a}`);
+  if (!ArrayBuffer.isView(a))
+    throw new TypeError(`${label}: expected a typed array or DataView, got ${a === null ? 'null' : typeof a}`);
 }
 
 /**
@@ -18,7 +19,9 @@ function abView(a: unknown, label: string): asserts a is ArrayBufferView {
 function aligned(a: unknown, size: number, label: string): asserts a is ArrayBufferView {
   abView(a, label);
   if (a.byteOffset % size !== 0 || a.byteLength % size !== 0) {
-    throw new RangeError(`${label}: ${size}-byte elements need a byte offset and length that are multiples of ${size}, got offset ${a.byteOffset} and length ${a.byteLength}`);
+    throw new RangeError(
+      `${label}: ${size}-byte elements need a byte offset and length that are multiples of ${size}, got offset ${a.byteOffset} and length ${a.byteLength}`,
+    );
   }
 }
 
@@ -140,7 +143,8 @@ export function framedList(parts: readonly (Uint8Array | string)[]): Uint8Array 
     if (typeof p === 'string') return utf8(p);
     if (!(p instanceof Uint8Array)) throw new TypeError(`framed: part ${i} is neither bytes nor a string`);
     // The length prefix is 32 bits; a part that does not fit would wrap and frame as something else.
-    if (p.byteLength > 0xffffffff) throw new RangeError(`framed: part ${i} is ${p.byteLength} bytes, more than a 4-byte length can say`);
+    if (p.byteLength > 0xffffffff)
+      throw new RangeError(`framed: part ${i} is ${p.byteLength} bytes, more than a 4-byte length can say`);
     return p;
   });
   const out = new Uint8Array(bytes.reduce((n, b) => n + 4 + b.byteLength, 0));
@@ -160,9 +164,13 @@ export function framedList(parts: readonly (Uint8Array | string)[]): Uint8Array 
  * length, else the length the frame claims (more than remain). Readers that need their own error messages (the
  * SecAgg+ head, OIP BYTES elements) read frame by frame with it; `unframe` reads them all.
  */
-export function frameAt(bytes: Uint8Array, offset: number): { part: Uint8Array; next: number } | { part?: undefined; claimed: number | undefined } {
+export function frameAt(
+  bytes: Uint8Array,
+  offset: number,
+): { part: Uint8Array; next: number } | { part?: undefined; claimed: number | undefined } {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('frameAt: expected a Uint8Array');
-  if (!(Number.isInteger(offset) && offset >= 0)) throw new RangeError(`frameAt: offset must be a non-negative integer, got ${offset}`);
+  if (!(Number.isInteger(offset) && offset >= 0))
+    throw new RangeError(`frameAt: offset must be a non-negative integer, got ${offset}`);
   if (offset + 4 > bytes.byteLength) return { claimed: undefined };
   const length = dataView(bytes).getUint32(offset, true);
   // Compared against what remains, never added to the offset first: a claimed length is untrusted input.
@@ -176,7 +184,7 @@ export function frameAt(bytes: Uint8Array, offset: number): { part: Uint8Array; 
  */
 export function unframe(bytes: Uint8Array, maxParts = Infinity): Uint8Array[] | null {
   const parts: Uint8Array[] = [];
-  for (let off = 0; off < bytes.byteLength;) {
+  for (let off = 0; off < bytes.byteLength; ) {
     if (parts.length >= maxParts) return null;
     const frame = frameAt(bytes, off);
     if (!frame.part) return null;

@@ -12,15 +12,18 @@ export const MAX_RANDOM_VALUES_BYTES = 65_536;
 
 /** `n` bytes from the CSPRNG, any n (filled in calls of at most MAX_RANDOM_VALUES_BYTES). */
 export function randomBytes(n: number): Uint8Array {
-  if (!(Number.isSafeInteger(n) && n >= 0)) throw new RangeError(`randomBytes: n must be a non-negative integer, got ${n}`);
+  if (!(Number.isSafeInteger(n) && n >= 0))
+    throw new RangeError(`randomBytes: n must be a non-negative integer, got ${n}`);
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i += MAX_RANDOM_VALUES_BYTES) crypto.getRandomValues(out.subarray(i, Math.min(n, i + MAX_RANDOM_VALUES_BYTES)));
+  for (let i = 0; i < n; i += MAX_RANDOM_VALUES_BYTES)
+    crypto.getRandomValues(out.subarray(i, Math.min(n, i + MAX_RANDOM_VALUES_BYTES)));
   return out;
 }
 
 /** `n` uniform 32-bit words from the CSPRNG (little-endian, as every supported host is). */
 export function randomWords(n: number): Uint32Array {
-  if (!(Number.isSafeInteger(n) && n >= 0)) throw new RangeError(`randomWords: n must be a non-negative integer, got ${n}`);
+  if (!(Number.isSafeInteger(n) && n >= 0))
+    throw new RangeError(`randomWords: n must be a non-negative integer, got ${n}`);
   // A fresh buffer starts at offset 0, so the words are aligned.
   return new Uint32Array(randomBytes(4 * n).buffer);
 }

@@ -44,12 +44,33 @@ function integer(value: string | undefined, name: string, fallback: number, min:
 
 const positive = (value: string | undefined, name: string, fallback: number) => integer(value, name, fallback, 1);
 
-type Vars = Partial<Record<'FEDGE_CORS_ORIGINS' | 'FEDGE_MAX_INFER_BYTES' | 'FEDGE_MAX_MODEL_BYTES' | 'FEDGE_MAX_TENSOR_ELEMENTS' | 'FEDGE_BODY_TIMEOUT_MS' | 'FEDGE_SESSION_CACHE_SIZE' | 'FEDGE_MAX_WASM_BYTES' | 'FEDGE_CATALOG_CACHE_MS' | 'FEDGE_RATE_LIMIT' | 'FEDGE_MAX_BATCH_SIZE' | 'FEDGE_BATCH_DELAY_MS', string>>;
+type Vars = Partial<
+  Record<
+    | 'FEDGE_CORS_ORIGINS'
+    | 'FEDGE_MAX_INFER_BYTES'
+    | 'FEDGE_MAX_MODEL_BYTES'
+    | 'FEDGE_MAX_TENSOR_ELEMENTS'
+    | 'FEDGE_BODY_TIMEOUT_MS'
+    | 'FEDGE_SESSION_CACHE_SIZE'
+    | 'FEDGE_MAX_WASM_BYTES'
+    | 'FEDGE_CATALOG_CACHE_MS'
+    | 'FEDGE_RATE_LIMIT'
+    | 'FEDGE_MAX_BATCH_SIZE'
+    | 'FEDGE_BATCH_DELAY_MS',
+    string
+  >
+>;
 
 export function readConfig(env: Vars): Config {
   const origins = (env.FEDGE_CORS_ORIGINS ?? '*').trim();
   return {
-    corsOrigins: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins:
+      origins === '*'
+        ? '*'
+        : origins
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean),
     maxInferBytes: positive(env.FEDGE_MAX_INFER_BYTES, 'FEDGE_MAX_INFER_BYTES', DEFAULTS.maxInferBytes),
     maxModelBytes: positive(env.FEDGE_MAX_MODEL_BYTES, 'FEDGE_MAX_MODEL_BYTES', DEFAULTS.maxModelBytes),
     maxTensorElements: positive(env.FEDGE_MAX_TENSOR_ELEMENTS, 'FEDGE_MAX_TENSOR_ELEMENTS', DEFAULTS.maxTensorElements),

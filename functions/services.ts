@@ -15,7 +15,13 @@ export function services(env: Env): Services {
   if (!s) {
     const config = readConfig(env);
     setMaxWasmBytes(config.maxWasmBytes);
-    s = { config, registry: new Registry(env, config.sessionCacheSize, config.catalogCacheMs, { maxBatchSize: config.maxBatchSize, maxQueueDelayMs: config.batchDelayMs }) };
+    s = {
+      config,
+      registry: new Registry(env, config.sessionCacheSize, config.catalogCacheMs, {
+        maxBatchSize: config.maxBatchSize,
+        maxQueueDelayMs: config.batchDelayMs,
+      }),
+    };
     byEnv.set(env, s);
   }
   return s;

@@ -1,5 +1,8 @@
 /** A one-line progress bar on a terminal (redrawn in place); plain lines when output is not a TTY. */
-export function progressBar(label: string, total: number): { update(done: number, note?: string): void; done(note: string): void } {
+export function progressBar(
+  label: string,
+  total: number,
+): { update(done: number, note?: string): void; done(note: string): void } {
   const tty = process.stdout.isTTY;
   let lastPct = -1;
   const draw = (done: number, note = '') => {

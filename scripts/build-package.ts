@@ -23,14 +23,20 @@ chmodSync(join(dist, 'cli/fedge.js'), 0o755);
 for (const f of readdirSync(dist, { recursive: true, encoding: 'utf8' })) {
   if (!f.endsWith('.d.ts')) continue;
   const path = join(dist, f);
-  writeFileSync(path, readFileSync(path, 'utf8').replace(/((?:from\s*|import\s*\(\s*)['"]\.\.?\/[^'"]*)\.ts(['"])/g, '$1.js$2'));
+  writeFileSync(
+    path,
+    readFileSync(path, 'utf8').replace(/((?:from\s*|import\s*\(\s*)['"]\.\.?\/[^'"]*)\.ts(['"])/g, '$1.js$2'),
+  );
 }
 
 // The Worker is not part of the package: a client or CLI module that reaches into functions/ would ship it.
-if (existsSync(join(dist, 'functions'))) throw new Error('build: dist/functions exists — a shipped module imports server code from functions/');
+if (existsSync(join(dist, 'functions')))
+  throw new Error('build: dist/functions exists — a shipped module imports server code from functions/');
 
 const tsImport = /(?:from\s*|import\s*\(\s*)['"][^'"]+\.ts['"]/;
-const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'));
+const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter(
+  (f) => f.endsWith('.js') || f.endsWith('.d.ts'),
+);
 const bad = files.filter((f) => tsImport.test(readFileSync(join(dist, f), 'utf8')));
 if (bad.length) throw new Error(`build: .ts import paths left in ${bad.join(', ')}`);
 console.log(`build: ${files.length} modules and declarations in dist/`);

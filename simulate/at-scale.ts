@@ -45,11 +45,22 @@ export interface ScaleOptions {
 
 export interface ScaleResult {
   task: string;
-  rounds: { round: number; seconds: number; record: RoundRecord; peakMiB: number; isolates: { name: string; peakSampledMiB: number; peakLiveMiB: number; afterRoundLiveMiB: number }[]; accuracy: number }[];
+  rounds: {
+    round: number;
+    seconds: number;
+    record: RoundRecord;
+    peakMiB: number;
+    isolates: { name: string; peakSampledMiB: number; peakLiveMiB: number; afterRoundLiveMiB: number }[];
+    accuracy: number;
+  }[];
 }
 
 type ToWorker = { kind: 'round'; round: number; drops: Record<string, DropPoint | null> };
-type FromWorker = { kind: 'enrolled' } | { kind: 'device-done'; status: string; reason?: string } | { kind: 'round-done' } | { kind: 'error'; message: string };
+type FromWorker =
+  | { kind: 'enrolled' }
+  | { kind: 'device-done'; status: string; reason?: string }
+  | { kind: 'round-done' }
+  | { kind: 'error'; message: string };
 
 interface WorkerInput {
   url: string;
@@ -70,20 +81,32 @@ async function deviceWorker(input: WorkerInput): Promise<void> {
   // A device in Node masks with node:crypto's AES-256-CTR (the same keystream as Web Crypto's, faster here).
   useNodeKeystream();
   const post = (m: FromWorker) => parentPort!.postMessage(m);
-  const participants = await Promise.all(input.devices.map(async (d) => {
-    const p = new Participant({ url: input.url, task: input.task, identity: await createIdentity(d.id), backend: 'wasm', pollMs: 500 });
-    await p.enroll(input.token);
-    return { p, d };
-  }));
+  const participants = await Promise.all(
+    input.devices.map(async (d) => {
+      const p = new Participant({
+        url: input.url,
+        task: input.task,
+        identity: await createIdentity(d.id),
+        backend: 'wasm',
+        pollMs: 500,
+      });
+      await p.enroll(input.token);
+      return { p, d };
+    }),
+  );
   post({ kind: 'enrolled' });
   parentPort!.on('message', async (m: ToWorker) => {
     try {
-      await Promise.all(participants.map(async ({ p, d }) => {
-        const dropAt = m.drops[d.id];
-        if (dropAt === undefined) return;
-        const r = await p.joinRound({ x: d.x, y: d.y }, { dropAt: dropAt ?? undefined, waitMs: 600_000 }).catch((e: Error) => ({ status: 'failed', reason: e.message }));
-        post({ kind: 'device-done', status: r.status, ...('reason' in r && r.reason ? { reason: r.reason } : {}) });
-      }));
+      await Promise.all(
+        participants.map(async ({ p, d }) => {
+          const dropAt = m.drops[d.id];
+          if (dropAt === undefined) return;
+          const r = await p
+            .joinRound({ x: d.x, y: d.y }, { dropAt: dropAt ?? undefined, waitMs: 600_000 })
+            .catch((e: Error) => ({ status: 'failed', reason: e.message }));
+          post({ kind: 'device-done', status: r.status, ...('reason' in r && r.reason ? { reason: r.reason } : {}) });
+        }),
+      );
       post({ kind: 'round-done' });
     } catch (e) {
       post({ kind: 'error', message: String(e) });
@@ -91,12 +114,17 @@ async function deviceWorker(input: WorkerInput): Promise<void> {
   });
 }
 
-if (!isMainThread && (workerData as { atScale?: boolean })?.atScale) await deviceWorker((workerData as { input: WorkerInput }).input);
+if (!isMainThread && (workerData as { atScale?: boolean })?.atScale)
+  await deviceWorker((workerData as { input: WorkerInput }).input);
 
-const ADMIN = { Authorization: `Bearer ${process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token'}`, 'Content-Type': 'application/json' };
+const ADMIN = {
+  Authorization: `Bearer ${process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token'}`,
+  'Content-Type': 'application/json',
+};
 
 export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
-  if (!(o.shardSize >= 3 && o.perRound >= 3 && o.devices >= o.perRound)) throw new Error('--shard-size and --per-round must be at least 3, and --devices at least --per-round');
+  if (!(o.shardSize >= 3 && o.perRound >= 3 && o.devices >= o.perRound))
+    throw new Error('--shard-size and --per-round must be at least 3, and --devices at least --per-round');
   let server: LocalServer | undefined, state: string | undefined;
   let url = o.url;
   if (!url) {
@@ -114,21 +142,40 @@ export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
   try {
     const task = `scale-${Date.now().toString(36)}`;
     const token = `enroll-${crypto.randomUUID()}`;
-    const weights = importOnnxWeights(mnistMlp, readFileSync(join(import.meta.dirname, '../models/mnist-mlp/model.fp32.onnx')));
+    const weights = importOnnxWeights(
+      mnistMlp,
+      readFileSync(join(import.meta.dirname, '../models/mnist-mlp/model.fp32.onnx')),
+    );
     const created = await fetch(`${url}/v1/tasks`, {
-      method: 'POST', headers: ADMIN,
+      method: 'POST',
+      headers: ADMIN,
       body: JSON.stringify({
-        task, model: task, alias: 'federated', spec: mnistMlp, weights: toBase64(new Uint8Array(flattenWeights(mnistMlp, weights).buffer)),
-        rounds: o.rounds, devicesPerRound: o.perRound, shardSize: o.shardSize, stageSeconds: o.stageSeconds, expectedDropout: o.dropout,
-        training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' }, serverOptimizer: { kind: 'fedavg' }, update: { clip: 1, maxExamples: 200 }, enrollmentToken: token,
+        task,
+        model: task,
+        alias: 'federated',
+        spec: mnistMlp,
+        weights: toBase64(new Uint8Array(flattenWeights(mnistMlp, weights).buffer)),
+        rounds: o.rounds,
+        devicesPerRound: o.perRound,
+        shardSize: o.shardSize,
+        stageSeconds: o.stageSeconds,
+        expectedDropout: o.dropout,
+        training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' },
+        serverOptimizer: { kind: 'fedavg' },
+        update: { clip: 1, maxExamples: 200 },
+        enrollmentToken: token,
       }),
     });
     if (!created.ok) throw new Error(`creating the task: ${created.status} ${await created.text()}`);
-    const { settings } = (await created.json()) as { settings: { secagg: { neighbours: number; threshold: number }; minDevices: number } };
+    const { settings } = (await created.json()) as {
+      settings: { secagg: { neighbours: number; threshold: number }; minDevices: number };
+    };
     const { train, test } = loadMnist();
     const shards = nonIidShards(train, o.devices);
     const ids = shards.map((_, i) => `device-${String(i).padStart(4, '0')}`);
-    console.log(`task ${task}: ${o.devices} devices, ${o.perRound} per round in shards of ≤ ${o.shardSize} (k ${settings.secagg.neighbours}, t ${settings.secagg.threshold}, min ${settings.minDevices} per shard), ${o.rounds} rounds, ${o.dropout * 100} % dropping out, mnist-mlp (d = ${flattenWeights(mnistMlp, weights).length}), devices over ${o.threads} worker threads`);
+    console.log(
+      `task ${task}: ${o.devices} devices, ${o.perRound} per round in shards of ≤ ${o.shardSize} (k ${settings.secagg.neighbours}, t ${settings.secagg.threshold}, min ${settings.minDevices} per shard), ${o.rounds} rounds, ${o.dropout * 100} % dropping out, mnist-mlp (d = ${flattenWeights(mnistMlp, weights).length}), devices over ${o.threads} worker threads`,
+    );
 
     // Baseline memory of the server before any device joins.
     const group = server?.child.pid;
@@ -139,33 +186,51 @@ export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
     // routes and the coordinator, so their figure is the shards' objects alone.
     const urls = new Map<string, string>();
     for (const p of rss()) for (const [k, v] of await workerInspectorUrls(p.pid)) urls.set(k, v);
-    const isolates = await Promise.all([...urls].map(async ([name, url]) => ({ name, probe: await openHeapProbe(url), idle: 0, peak: 0, live: 0 })));
+    const isolates = await Promise.all(
+      [...urls].map(async ([name, url]) => ({ name, probe: await openHeapProbe(url), idle: 0, peak: 0, live: 0 })),
+    );
     const MiB = (b: number) => b / 2 ** 20;
-    const total = ({ usedSize, backingStorageSize }: { usedSize: number; backingStorageSize: number }) => MiB(usedSize + backingStorageSize);
+    const total = ({ usedSize, backingStorageSize }: { usedSize: number; backingStorageSize: number }) =>
+      MiB(usedSize + backingStorageSize);
     // Live: after a forced full GC — what the objects hold, not garbage V8 has not collected yet. workerd runs an
     // inspector's GC request only when the isolate next runs something: the Worker's is woken with a health check;
     // an isolate with nothing to run (the aggregators' before a round) answers with its plain usage after 2 s.
     const liveOf = async (i: { name: string; probe: Awaited<ReturnType<typeof openHeapProbe>> }) => {
-      const woken = i.name === 'fedge' ? fetch(`${url}/v2/health/live`).then((r) => r.body?.cancel(), () => undefined) : undefined;
+      const woken =
+        i.name === 'fedge'
+          ? fetch(`${url}/v2/health/live`).then(
+              (r) => r.body?.cancel(),
+              () => undefined,
+            )
+          : undefined;
       const u = await Promise.race([i.probe.live(), new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
       await woken;
       return total(u ?? (await i.probe.usage()));
     };
     for (const i of isolates) i.idle = await liveOf(i);
-    if (idle) console.log(`server idle: ${idle.command} ${idle.peakRssMiB.toFixed(0)} MiB resident; isolate heaps (JS heap + ArrayBuffers, live): ${isolates.map((i) => `${i.name} ${i.idle.toFixed(0)} MiB`).join(', ')}`);
+    if (idle)
+      console.log(
+        `server idle: ${idle.command} ${idle.peakRssMiB.toFixed(0)} MiB resident; isolate heaps (JS heap + ArrayBuffers, live): ${isolates.map((i) => `${i.name} ${i.idle.toFixed(0)} MiB`).join(', ')}`,
+      );
     const aggregatorIsolate = isolates.find((i) => i.name.endsWith('aggregators'));
 
     let onMessage: (m: FromWorker) => void = () => undefined;
     process.stdout.write(`enrolling ${o.devices} devices… `);
-    const enrolled = Promise.all(Array.from({ length: o.threads }, (_, w) => {
-      const slice = shards.flatMap((s, i) => (i % o.threads === w ? [{ id: ids[i]!, x: s.x, y: s.y, n: s.n, features: s.features }] : []));
-      const worker = new Worker(new URL(import.meta.url), { workerData: { atScale: true, input: { url, task, token, devices: slice } satisfies WorkerInput } });
-      workers.push(worker);
-      return new Promise<void>((resolve, reject) => {
-        worker.on('error', reject);
-        worker.on('message', (m: FromWorker) => (m.kind === 'enrolled' ? resolve() : onMessage(m)));
-      });
-    }));
+    const enrolled = Promise.all(
+      Array.from({ length: o.threads }, (_, w) => {
+        const slice = shards.flatMap((s, i) =>
+          i % o.threads === w ? [{ id: ids[i]!, x: s.x, y: s.y, n: s.n, features: s.features }] : [],
+        );
+        const worker = new Worker(new URL(import.meta.url), {
+          workerData: { atScale: true, input: { url, task, token, devices: slice } satisfies WorkerInput },
+        });
+        workers.push(worker);
+        return new Promise<void>((resolve, reject) => {
+          worker.on('error', reject);
+          worker.on('message', (m: FromWorker) => (m.kind === 'enrolled' ? resolve() : onMessage(m)));
+        });
+      }),
+    );
     await enrolled;
     console.log('done');
 
@@ -176,7 +241,10 @@ export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
       const chosen = [...ids].sort(() => Math.random() - 0.5).slice(0, o.perRound);
       const drops = Math.round(o.dropout * chosen.length);
       const plan = Object.fromEntries(chosen.map((id, k) => [id, k < drops ? stages[k % stages.length]! : null]));
-      let done = 0, finished = 0, peak = 0, ticks = 0;
+      let done = 0,
+        finished = 0,
+        peak = 0,
+        ticks = 0;
       for (const i of isolates) (i.peak = 0), (i.live = 0);
       const bar = progressBar(`round ${round}`, chosen.length);
       const failures: string[] = [];
@@ -193,7 +261,10 @@ export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
           if (m.kind === 'device-done') {
             done++;
             if (m.status === 'failed') failures.push(m.reason ?? '');
-            bar.update(done, `${((performance.now() - started) / 1000).toFixed(0)} s, server ${peak.toFixed(0)} MiB resident${aggregatorIsolate ? `, aggregators' isolate ${aggregatorIsolate.peak.toFixed(0)} MiB` : ''}`);
+            bar.update(
+              done,
+              `${((performance.now() - started) / 1000).toFixed(0)} s, server ${peak.toFixed(0)} MiB resident${aggregatorIsolate ? `, aggregators' isolate ${aggregatorIsolate.peak.toFixed(0)} MiB` : ''}`,
+            );
           } else if (m.kind === 'round-done' && ++finished === o.threads) resolve();
           else if (m.kind === 'error') reject(new Error(m.message));
         };
@@ -215,19 +286,53 @@ export async function runAtScale(o: ScaleOptions): Promise<ScaleResult> {
       const after = await Promise.all(isolates.map(liveOf));
       bar.done(`devices done in ${seconds.toFixed(0)} s`);
       if (failures.length) console.log(`  ${failures.length} devices failed, e.g.: ${failures[0]}`);
-      const byShard = (record.shards ?? []).map((x, j) => `#${j} ${x.survivors}/${x.devices}${x.status === 'abandoned' ? ` abandoned (${x.reason})` : ''}`).join(', ');
+      const byShard = (record.shards ?? [])
+        .map((x, j) => `#${j} ${x.survivors}/${x.devices}${x.status === 'abandoned' ? ` abandoned (${x.reason})` : ''}`)
+        .join(', ');
       const shards = record.shards?.length ?? 1;
-      console.log(`  round ${round}: ${record.status}${record.reason ? ` (${record.reason})` : ''} in ${seconds.toFixed(1)} s; ${record.unmasked} unmasked of ${record.advertised} checked in; held-out accuracy ${(accuracy * 100).toFixed(2)} %; workerd peak ${peak.toFixed(0)} MiB resident`);
+      console.log(
+        `  round ${round}: ${record.status}${record.reason ? ` (${record.reason})` : ''} in ${seconds.toFixed(1)} s; ${record.unmasked} unmasked of ${record.advertised} checked in; held-out accuracy ${(accuracy * 100).toFixed(2)} %; workerd peak ${peak.toFixed(0)} MiB resident`,
+      );
       for (const [j, i] of isolates.entries()) {
-        const perShard = i === aggregatorIsolate ? ` — ${((i.live - i.idle) / shards).toFixed(1)} MiB per aggregator (${shards} in it)` : '';
-        console.log(`  isolate ${i.name}: heap peak ${i.peak.toFixed(0)} MiB sampled, ${i.live.toFixed(0)} MiB live after GC (idle ${i.idle.toFixed(0)})${perShard}, ${after[j]!.toFixed(0)} MiB live after the round`);
+        const perShard =
+          i === aggregatorIsolate
+            ? ` — ${((i.live - i.idle) / shards).toFixed(1)} MiB per aggregator (${shards} in it)`
+            : '';
+        console.log(
+          `  isolate ${i.name}: heap peak ${i.peak.toFixed(0)} MiB sampled, ${i.live.toFixed(0)} MiB live after GC (idle ${i.idle.toFixed(0)})${perShard}, ${after[j]!.toFixed(0)} MiB live after the round`,
+        );
       }
       if (byShard) console.log(`  shards (survivors/devices): ${byShard}`);
-      rows.push({ round, seconds, record, peakMiB: peak, isolates: isolates.map((i, j) => ({ name: i.name, peakSampledMiB: i.peak, peakLiveMiB: i.live, afterRoundLiveMiB: after[j]! })), accuracy });
+      rows.push({
+        round,
+        seconds,
+        record,
+        peakMiB: peak,
+        isolates: isolates.map((i, j) => ({
+          name: i.name,
+          peakSampledMiB: i.peak,
+          peakLiveMiB: i.live,
+          afterRoundLiveMiB: after[j]!,
+        })),
+        accuracy,
+      });
     }
     const dir = o.resultsDir ?? join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${task}.json`), JSON.stringify({ task, options: o, idleMiB: idle?.peakRssMiB, idleHeapMiB: Object.fromEntries(isolates.map((i) => [i.name, i.idle])), rounds: rows }, null, 2));
+    writeFileSync(
+      join(dir, `${task}.json`),
+      JSON.stringify(
+        {
+          task,
+          options: o,
+          idleMiB: idle?.peakRssMiB,
+          idleHeapMiB: Object.fromEntries(isolates.map((i) => [i.name, i.idle])),
+          rounds: rows,
+        },
+        null,
+        2,
+      ),
+    );
     console.log(`results: ${join(dir, `${task}.json`)}`);
     for (const i of isolates) i.probe.close();
     return { task, rounds: rows };

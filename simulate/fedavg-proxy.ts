@@ -12,16 +12,29 @@
 import { parseArgs } from 'node:util';
 import { useNodeWasm } from '../client-sdk/training/node-backend.ts';
 import { Trainer } from '../client-sdk/training/trainer.ts';
-import { type ServerOptimizerConfig, type ServerOptimizerState, serverStep } from '../federated/aggregation/server-optimizer.ts';
+import {
+  type ServerOptimizerConfig,
+  type ServerOptimizerState,
+  serverStep,
+} from '../federated/aggregation/server-optimizer.ts';
 import { flattenWeights, unflattenWeights } from '../federated/model/flat-weights.ts';
 import { RECIPES, finetuneData, int8Accuracy, trainCentrally } from './finetune-scenario.ts';
 
 const { values: a } = parseArgs({
   options: {
-    devices: { type: 'string', default: '100' }, 'per-round': { type: 'string', default: '100' }, rounds: { type: 'string', default: '20' },
-    dropout: { type: 'string', default: '0.3' }, 'local-epochs': { type: 'string', default: '1' }, 'batch-size': { type: 'string', default: '10' },
-    lr: { type: 'string', default: '0.1' }, optimizer: { type: 'string', default: 'sgd' }, server: { type: 'string', default: 'fedavgm' },
-    'server-lr': { type: 'string', default: '1' }, sigma: { type: 'string' }, trainable: { type: 'string' }, alpha: { type: 'string', default: '0.5' },
+    devices: { type: 'string', default: '100' },
+    'per-round': { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '20' },
+    dropout: { type: 'string', default: '0.3' },
+    'local-epochs': { type: 'string', default: '1' },
+    'batch-size': { type: 'string', default: '10' },
+    lr: { type: 'string', default: '0.1' },
+    optimizer: { type: 'string', default: 'sgd' },
+    server: { type: 'string', default: 'fedavgm' },
+    'server-lr': { type: 'string', default: '1' },
+    sigma: { type: 'string' },
+    trainable: { type: 'string' },
+    alpha: { type: 'string', default: '0.5' },
   },
 });
 useNodeWasm();
@@ -41,9 +54,17 @@ for (let round = 1; round <= n('rounds'); round++) {
   let examples = 0;
   for (const d of survivors) {
     const set = data.devices[d]!;
-    const trainer = await Trainer.create({ spec, weights: unflattenWeights(spec, weights), backend: 'wasm', ...(a.trainable && { trainableLayers: n('trainable') }) });
+    const trainer = await Trainer.create({
+      spec,
+      weights: unflattenWeights(spec, weights),
+      backend: 'wasm',
+      ...(a.trainable && { trainableLayers: n('trainable') }),
+    });
     await trainer.fit(set, {
-      epochs: n('local-epochs'), batchSize: n('batch-size'), learningRate: n('lr'), optimizer: a.optimizer as 'sgd' | 'momentum' | 'adam',
+      epochs: n('local-epochs'),
+      batchSize: n('batch-size'),
+      learningRate: n('lr'),
+      optimizer: a.optimizer as 'sgd' | 'momentum' | 'adam',
       ...(a.sigma && { privacy: { l2NormClip: 1, noiseMultiplier: n('sigma'), delta: 1e-5 } }),
     });
     const local = flattenWeights(spec, trainer.weights());
@@ -53,5 +74,7 @@ for (let round = 1; round <= n('rounds'); round++) {
   }
   const mean = Float32Array.from(sum, (v) => v / examples);
   state = serverStep(server, weights, mean, state);
-  console.log(`round ${round}: ${survivors.length} devices, ${(100 * (await int8Accuracy(spec, unflattenWeights(spec, weights), data.test))).toFixed(2)}%`);
+  console.log(
+    `round ${round}: ${survivors.length} devices, ${(100 * (await int8Accuracy(spec, unflattenWeights(spec, weights), data.test))).toFixed(2)}%`,
+  );
 }

@@ -42,11 +42,20 @@ export interface FinetuneData {
   test: LabelledSet;
 }
 
-export function finetuneData(o: { dataset: 'mnist' | 'spam'; devices: number; split: 'dirichlet' | 'pathological'; alpha: number; seed?: number }): FinetuneData {
+export function finetuneData(o: {
+  dataset: 'mnist' | 'spam';
+  devices: number;
+  split: 'dirichlet' | 'pathological';
+  alpha: number;
+  seed?: number;
+}): FinetuneData {
   if (o.dataset === 'spam') return mailboxes(o.devices);
   const { train, test } = loadMnist();
   const pooled = slice(train, PUBLIC_EXAMPLES, train.n);
-  const devices = o.split === 'dirichlet' ? dirichletShards(pooled, o.devices, { alpha: o.alpha, seed: o.seed ?? 1 }) : nonIidShards(pooled, o.devices, o.seed ?? 1);
+  const devices =
+    o.split === 'dirichlet'
+      ? dirichletShards(pooled, o.devices, { alpha: o.alpha, seed: o.seed ?? 1 })
+      : nonIidShards(pooled, o.devices, o.seed ?? 1);
   const split = o.split === 'dirichlet' ? `Dirichlet α ${o.alpha} over labels` : 'pathological: 2 digits each';
   return { dataset: 'mnist', spec: mnistMlp, split, public: slice(train, 0, PUBLIC_EXAMPLES), pooled, devices, test };
 }
@@ -61,14 +70,34 @@ function mailboxes(devices: number): FinetuneData {
   const { train, test } = loadSpamAssassin();
   const f = spamBow.features!;
   // Messages without a date (25 of 6,046) go last, in corpus order.
-  const order = Array.from({ length: train.n }, (_, i) => i).sort((a, b) => (train.dates[a]! || Infinity) - (train.dates[b]! || Infinity) || a - b);
-  const all: LabelledSet = { x: hashTexts(order.map((i) => train.texts[i]!), f), y: Int32Array.from(order, (i) => train.y[i]!), n: train.n, features: f.buckets };
+  const order = Array.from({ length: train.n }, (_, i) => i).sort(
+    (a, b) => (train.dates[a]! || Infinity) - (train.dates[b]! || Infinity) || a - b,
+  );
+  const all: LabelledSet = {
+    x: hashTexts(
+      order.map((i) => train.texts[i]!),
+      f,
+    ),
+    y: Int32Array.from(order, (i) => train.y[i]!),
+    n: train.n,
+    features: f.buckets,
+  };
   const cut = Math.round(train.n * PUBLIC_MAIL_SHARE);
   const pooled = slice(all, cut, all.n);
   const per = pooled.n / devices;
-  const boxes = Array.from({ length: devices }, (_, d) => slice(pooled, Math.round(d * per), Math.round((d + 1) * per)));
+  const boxes = Array.from({ length: devices }, (_, d) =>
+    slice(pooled, Math.round(d * per), Math.round((d + 1) * per)),
+  );
   const heldOut: LabelledSet = { x: hashTexts(test.texts, f), y: test.y, n: test.n, features: f.buckets };
-  return { dataset: 'spam', spec: spamBow, split: `mailboxes: ${devices} consecutive periods of the mail, in the order it was sent`, public: slice(all, 0, cut), pooled, devices: boxes, test: heldOut };
+  return {
+    dataset: 'spam',
+    spec: spamBow,
+    split: `mailboxes: ${devices} consecutive periods of the mail, in the order it was sent`,
+    public: slice(all, 0, cut),
+    pooled,
+    devices: boxes,
+    test: heldOut,
+  };
 }
 
 /** How each dataset's models are trained centrally: the public pretraining, central on the pooled data, central DP. Chosen once by hand. */
@@ -88,9 +117,15 @@ export const RECIPES = {
 /** Held-out accuracy of `weights` as the task would serve them: int8 weight-only, onnxruntime-web (WASM). */
 export async function int8Accuracy(spec: ModelSpec, weights: NamedWeight[], test: LabelledSet): Promise<number> {
   const { bytes } = quantizeModel(exportOnnx(spec, weights));
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', extra: { session: { disable_quant_qdq: '1' } } });
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+    extra: { session: { disable_quant_qdq: '1' } },
+  });
   try {
-    const out = await session.run({ [spec.inputName]: new ort.Tensor('float32', test.x, [test.n, ...spec.inputShape]) });
+    const out = await session.run({
+      [spec.inputName]: new ort.Tensor('float32', test.x, [test.n, ...spec.inputShape]),
+    });
     return accuracy(out[spec.outputName]!.data as Float32Array, test.y);
   } finally {
     await session.release();
@@ -105,7 +140,13 @@ export interface CentralRecipe {
 }
 
 /** Trains `weights` on `data` with the Trainer (DP-SGD when `privacy` is given); the trained weights. */
-export async function trainCentrally(spec: ModelSpec, weights: NamedWeight[] | undefined, data: LabelledSet, r: CentralRecipe, privacy?: { l2NormClip: number; epsilon: number; delta: number }): Promise<{ weights: NamedWeight[]; epsilon?: number | undefined }> {
+export async function trainCentrally(
+  spec: ModelSpec,
+  weights: NamedWeight[] | undefined,
+  data: LabelledSet,
+  r: CentralRecipe,
+  privacy?: { l2NormClip: number; epsilon: number; delta: number },
+): Promise<{ weights: NamedWeight[]; epsilon?: number | undefined }> {
   const trainer = await Trainer.create({ spec, weights, backend: 'wasm' });
   try {
     const fit = await trainer.fit(data, { ...r, privacy });
@@ -124,14 +165,23 @@ export interface Baselines {
 
 /** The baselines of one run, each evaluated as the served rounds are (int8Accuracy). */
 export async function baselines(o: {
-  spec: ModelSpec; base: NamedWeight[]; data: FinetuneData; central: CentralRecipe; centralDp: CentralRecipe & { l2NormClip: number; epsilon: number };
-  local: CentralRecipe; localPrivacy?: { l2NormClip: number; noiseMultiplier: number; delta: number } | undefined;
+  spec: ModelSpec;
+  base: NamedWeight[];
+  data: FinetuneData;
+  central: CentralRecipe;
+  centralDp: CentralRecipe & { l2NormClip: number; epsilon: number };
+  local: CentralRecipe;
+  localPrivacy?: { l2NormClip: number; noiseMultiplier: number; delta: number } | undefined;
   onProgress?: (what: string, done: number, total: number) => void;
 }): Promise<Baselines> {
   const { spec, data } = o;
   const base = await int8Accuracy(spec, o.base, data.test);
   o.onProgress?.('central', 0, 1);
-  const central = await int8Accuracy(spec, (await trainCentrally(spec, o.base, data.pooled, o.central)).weights, data.test);
+  const central = await int8Accuracy(
+    spec,
+    (await trainCentrally(spec, o.base, data.pooled, o.central)).weights,
+    data.test,
+  );
   o.onProgress?.('central DP', 0, 1);
   const { l2NormClip, epsilon, ...dpRecipe } = o.centralDp;
   const dp = await trainCentrally(spec, o.base, data.pooled, dpRecipe, { l2NormClip, epsilon, delta: 1e-5 });

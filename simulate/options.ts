@@ -81,29 +81,70 @@ export interface SimulateOptions {
 }
 
 const OPTIONS = {
-  help: { type: 'boolean', short: 'h' }, check: { type: 'boolean' },
-  url: { type: 'string' }, devices: { type: 'string' }, 'per-round': { type: 'string' },
-  rounds: { type: 'string' }, dropout: { type: 'string' }, dp: { type: 'boolean' },
-  epsilon: { type: 'string' }, sigma: { type: 'string' }, 'stage-seconds': { type: 'string' }, task: { type: 'string' },
-  init: { type: 'string' }, base: { type: 'string' }, trainable: { type: 'string' },
-  scenario: { type: 'string' }, split: { type: 'string' }, alpha: { type: 'string' },
-  'shard-size': { type: 'string' }, threads: { type: 'string' },
-  'distributed-dp': { type: 'boolean' }, 'local-epochs': { type: 'string' }, lr: { type: 'string' }, optimizer: { type: 'string' },
-  server: { type: 'string' }, 'server-lr': { type: 'string' }, 'dd-clip': { type: 'string' }, 'dd-sigma': { type: 'string' }, data: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  check: { type: 'boolean' },
+  url: { type: 'string' },
+  devices: { type: 'string' },
+  'per-round': { type: 'string' },
+  rounds: { type: 'string' },
+  dropout: { type: 'string' },
+  dp: { type: 'boolean' },
+  epsilon: { type: 'string' },
+  sigma: { type: 'string' },
+  'stage-seconds': { type: 'string' },
+  task: { type: 'string' },
+  init: { type: 'string' },
+  base: { type: 'string' },
+  trainable: { type: 'string' },
+  scenario: { type: 'string' },
+  split: { type: 'string' },
+  alpha: { type: 'string' },
+  'shard-size': { type: 'string' },
+  threads: { type: 'string' },
+  'distributed-dp': { type: 'boolean' },
+  'local-epochs': { type: 'string' },
+  lr: { type: 'string' },
+  optimizer: { type: 'string' },
+  server: { type: 'string' },
+  'server-lr': { type: 'string' },
+  'dd-clip': { type: 'string' },
+  'dd-sigma': { type: 'string' },
+  data: { type: 'string' },
 } as const;
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new SimulateUsageError(`--${flag} must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, got '${value}'`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new SimulateUsageError(
+      `--${flag} must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, got '${value}'`,
+    );
   return value as T;
 }
 
-function number(flag: string, value: string | undefined, fallback: number, o: { integer?: boolean; min?: number; max?: number; above?: number } = {}): number {
+function number(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  o: { integer?: boolean; min?: number; max?: number; above?: number } = {},
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  const ok = value.trim() !== '' && Number.isFinite(n) && (!o.integer || Number.isSafeInteger(n)) && (o.min === undefined || n >= o.min) && (o.max === undefined || n <= o.max) && (o.above === undefined || n > o.above);
+  const ok =
+    value.trim() !== '' &&
+    Number.isFinite(n) &&
+    (!o.integer || Number.isSafeInteger(n)) &&
+    (o.min === undefined || n >= o.min) &&
+    (o.max === undefined || n <= o.max) &&
+    (o.above === undefined || n > o.above);
   if (!ok) {
-    const what = [o.integer ? 'an integer' : 'a number', o.min !== undefined && `≥ ${o.min}`, o.above !== undefined && `> ${o.above}`, o.max !== undefined && `≤ ${o.max}`].filter(Boolean).join(' ');
+    const what = [
+      o.integer ? 'an integer' : 'a number',
+      o.min !== undefined && `≥ ${o.min}`,
+      o.above !== undefined && `> ${o.above}`,
+      o.max !== undefined && `≤ ${o.max}`,
+    ]
+      .filter(Boolean)
+      .join(' ');
     throw new SimulateUsageError(`--${flag} must be ${what}, got '${value}'`);
   }
   return n;
@@ -115,33 +156,61 @@ function number(flag: string, value: string | undefined, fallback: number, o: { 
  * a model pretrained on little public data, longer local training or server momentum (FedAvgM, Hsu et al. 2019)
  * make up for the non-IID split.
  */
-function defaultRecipe(scenario: SimulateOptions['scenario'], init: 'served' | 'random', data: 'mnist' | 'spam'): Recipe {
-  if (scenario === 'base') return { training: { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' }, serverOptimizer: { kind: 'fedavg', learningRate: 1 } };
+function defaultRecipe(
+  scenario: SimulateOptions['scenario'],
+  init: 'served' | 'random',
+  data: 'mnist' | 'spam',
+): Recipe {
+  if (scenario === 'base')
+    return {
+      training: { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
+      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+    };
   if (scenario === 'finetune' && data === 'mnist') {
     // From a model pretrained on little public data, on label-skewed devices: one short local epoch of plain SGD
     // (little client drift) and server momentum to carry the average across rounds. In a FedAvg proxy sweep (same
     // data and Trainer, no SecAgg; 20 rounds, all devices asked) this reached the central baseline (95.2 % vs
     // 95.25 %); local Adam for 5 epochs with a plain average stopped at 93.6 %, 1 epoch of SGD at lr 0.05 at 94.0 %,
     // FedAdam at 94.3 %.
-    return { training: { epochs: 1, batchSize: 10, learningRate: 0.1, optimizer: 'sgd' }, serverOptimizer: { kind: 'fedavgm', learningRate: 1, momentum: 0.9 } };
+    return {
+      training: { epochs: 1, batchSize: 10, learningRate: 0.1, optimizer: 'sgd' },
+      serverOptimizer: { kind: 'fedavgm', learningRate: 1, momentum: 0.9 },
+    };
   }
   // spam-bow (a bag-of-words softmax): local Adam steps and a plain average moved it most in a short sweep.
-  if (scenario === 'finetune') return { training: { epochs: 5, batchSize: 10, learningRate: 0.001, optimizer: 'adam' }, serverOptimizer: { kind: 'fedavg', learningRate: 1 } };
-  if (init === 'served') return { training: { epochs: 2, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' }, serverOptimizer: { kind: 'fedavg', learningRate: 1 } };
-  return { training: { epochs: 5, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' }, serverOptimizer: { kind: 'fedavgm', learningRate: 1, momentum: 0.9 } };
+  if (scenario === 'finetune')
+    return {
+      training: { epochs: 5, batchSize: 10, learningRate: 0.001, optimizer: 'adam' },
+      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+    };
+  if (init === 'served')
+    return {
+      training: { epochs: 2, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' },
+      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+    };
+  return {
+    training: { epochs: 5, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
+    serverOptimizer: { kind: 'fedavgm', learningRate: 1, momentum: 0.9 },
+  };
 }
 
 /** `model`, `model@version`: a served model's name as the registry allows it, and an optional version or alias. */
 function parseBase(text: string, trainable: string): NonNullable<SimulateOptions['base']> {
   const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)(?:@([A-Za-z0-9][A-Za-z0-9._-]*))?$/.exec(text);
-  if (!m) throw new SimulateUsageError(`--base must be MODEL or MODEL@VERSION (e.g. mnist-cnn or mnist-cnn@1), got '${text}'`);
-  if (!/^head(:[1-9]\d*)?$/.test(trainable)) throw new SimulateUsageError(`--trainable must be head or head:N, got '${trainable}'`);
+  if (!m)
+    throw new SimulateUsageError(
+      `--base must be MODEL or MODEL@VERSION (e.g. mnist-cnn or mnist-cnn@1), got '${text}'`,
+    );
+  if (!/^head(:[1-9]\d*)?$/.test(trainable))
+    throw new SimulateUsageError(`--trainable must be head or head:N, got '${trainable}'`);
   return { model: m[1]!, version: m[2], trainable };
 }
 
 /** Parses and checks `args`; throws SimulateUsageError with one line for anything it cannot run. `null` for --help. */
 export function parseSimulateArgs(args: string[]): SimulateOptions | null {
-  let a: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; args: string[]; strict: true; allowPositionals: false }>>['values'];
+  let a: ReturnType<
+    typeof parseArgs<{ options: typeof OPTIONS; args: string[]; strict: true; allowPositionals: false }>
+  >['values'];
   try {
     a = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (e) {
@@ -151,32 +220,58 @@ export function parseSimulateArgs(args: string[]): SimulateOptions | null {
   }
   if (a.help) return null;
   const scenarioArg = oneOf('scenario', a.scenario, ['served', 'finetune'] as const, 'served');
-  if (a.base !== undefined && scenarioArg === 'finetune') throw new SimulateUsageError('--base trains a served model\'s head on the served scenario\'s data; it does not combine with --scenario finetune (which pretrains its own model)');
-  if (a.base !== undefined && a.init !== undefined) throw new SimulateUsageError('--init chooses the mnist-mlp task\'s start; with --base the task starts from the served model\'s own head');
-  if (a.trainable !== undefined && a.base === undefined) throw new SimulateUsageError('--trainable needs --base MODEL[@VERSION]');
-  if (a['shard-size'] !== undefined && (a.base !== undefined || scenarioArg === 'finetune')) throw new SimulateUsageError('--shard-size runs the sharded mnist-mlp rounds (simulate/at-scale.ts); it does not combine with --base or --scenario finetune');
-  const scenario: SimulateOptions['scenario'] = a['shard-size'] !== undefined ? 'scale' : a.base !== undefined ? 'base' : scenarioArg;
+  if (a.base !== undefined && scenarioArg === 'finetune')
+    throw new SimulateUsageError(
+      "--base trains a served model's head on the served scenario's data; it does not combine with --scenario finetune (which pretrains its own model)",
+    );
+  if (a.base !== undefined && a.init !== undefined)
+    throw new SimulateUsageError(
+      "--init chooses the mnist-mlp task's start; with --base the task starts from the served model's own head",
+    );
+  if (a.trainable !== undefined && a.base === undefined)
+    throw new SimulateUsageError('--trainable needs --base MODEL[@VERSION]');
+  if (a['shard-size'] !== undefined && (a.base !== undefined || scenarioArg === 'finetune'))
+    throw new SimulateUsageError(
+      '--shard-size runs the sharded mnist-mlp rounds (simulate/at-scale.ts); it does not combine with --base or --scenario finetune',
+    );
+  const scenario: SimulateOptions['scenario'] =
+    a['shard-size'] !== undefined ? 'scale' : a.base !== undefined ? 'base' : scenarioArg;
   const init = oneOf('init', a.init, ['served', 'random'] as const, 'served');
   const data = oneOf('data', a.data, ['mnist', 'spam'] as const, 'mnist');
-  if (data === 'spam' && scenario !== 'finetune') throw new SimulateUsageError('--data spam runs with --scenario finetune');
+  if (data === 'spam' && scenario !== 'finetune')
+    throw new SimulateUsageError('--data spam runs with --scenario finetune');
   const split = oneOf('split', a.split, ['dirichlet', 'pathological'] as const, 'dirichlet');
   const devices = number('devices', a.devices, 100, { integer: true, min: 3 });
-  const perRound = number('per-round', a['per-round'], scenario === 'finetune' || scenario === 'scale' ? devices : 20, { integer: true, min: 3 });
-  if (perRound > devices) throw new SimulateUsageError(`--per-round (${perRound}) cannot be more than --devices (${devices})`);
+  const perRound = number('per-round', a['per-round'], scenario === 'finetune' || scenario === 'scale' ? devices : 20, {
+    integer: true,
+    min: 3,
+  });
+  if (perRound > devices)
+    throw new SimulateUsageError(`--per-round (${perRound}) cannot be more than --devices (${devices})`);
   const rounds = number('rounds', a.rounds, 20, { integer: true, min: 1 });
   const dropout = number('dropout', a.dropout, 0.3, { min: 0, max: 0.9 });
-  const stageSeconds = number('stage-seconds', a['stage-seconds'], scenario === 'finetune' || scenario === 'scale' ? 30 : 5, { above: 0 });
+  const stageSeconds = number(
+    'stage-seconds',
+    a['stage-seconds'],
+    scenario === 'finetune' || scenario === 'scale' ? 30 : 5,
+    { above: 0 },
+  );
   const epsilon = number('epsilon', a.epsilon, 3, { above: 0 });
   const sigma = number('sigma', a.sigma, 2.5, { above: 0 });
-  const shardSize = a['shard-size'] === undefined ? undefined : number('shard-size', a['shard-size'], 0, { integer: true, min: 3 });
+  const shardSize =
+    a['shard-size'] === undefined ? undefined : number('shard-size', a['shard-size'], 0, { integer: true, min: 3 });
   const threads = a.threads === undefined ? undefined : number('threads', a.threads, 1, { integer: true, min: 1 });
-  if (a.threads !== undefined && scenario !== 'scale') throw new SimulateUsageError('--threads is for sharded rounds (--shard-size S)');
-  if (scenario === 'scale' && (a.dp || a['distributed-dp'])) throw new SimulateUsageError('the sharded rounds (--shard-size) run without DP: drop --dp / --distributed-dp');
+  if (a.threads !== undefined && scenario !== 'scale')
+    throw new SimulateUsageError('--threads is for sharded rounds (--shard-size S)');
+  if (scenario === 'scale' && (a.dp || a['distributed-dp']))
+    throw new SimulateUsageError('the sharded rounds (--shard-size) run without DP: drop --dp / --distributed-dp');
   const defaults = defaultRecipe(scenario, init, data);
   const recipe: Recipe = {
     training: {
       ...defaults.training,
-      ...(a['local-epochs'] !== undefined && { epochs: number('local-epochs', a['local-epochs'], 1, { integer: true, min: 1 }) }),
+      ...(a['local-epochs'] !== undefined && {
+        epochs: number('local-epochs', a['local-epochs'], 1, { integer: true, min: 1 }),
+      }),
       ...(a.lr !== undefined && { learningRate: number('lr', a.lr, 0, { above: 0 }) }),
       optimizer: oneOf('optimizer', a.optimizer, ['sgd', 'momentum', 'adam'] as const, defaults.training.optimizer),
     },
@@ -187,19 +282,39 @@ export function parseSimulateArgs(args: string[]): SimulateOptions | null {
     },
   };
   const o: SimulateOptions = {
-    check: a.check ?? false, url: a.url, task: a.task, devices, perRound, rounds, dropout, stageSeconds, scenario, init, data, split,
+    check: a.check ?? false,
+    url: a.url,
+    task: a.task,
+    devices,
+    perRound,
+    rounds,
+    dropout,
+    stageSeconds,
+    scenario,
+    init,
+    data,
+    split,
     alpha: number('alpha', a.alpha, 0.5, { above: 0 }),
     base: a.base === undefined ? undefined : parseBase(a.base, a.trainable ?? 'head'),
-    shardSize, threads,
+    shardSize,
+    threads,
     privacy: a.dp ? { l2NormClip: 1, noiseMultiplier: sigma, delta: 1e-5, epsilon } : undefined,
     epsilon,
     // Client-level DP (DDGauss, Kairouz et al. 2021): each device's whole update clipped to L2 `clip` and noised so
     // the sum carries noise of std σ·clip per coordinate.
-    distributedDp: a['distributed-dp'] ? { clip: number('dd-clip', a['dd-clip'], 0.5, { above: 0 }), noiseMultiplier: number('dd-sigma', a['dd-sigma'], 0.5, { above: 0 }), delta: 1e-5 } : undefined,
+    distributedDp: a['distributed-dp']
+      ? {
+          clip: number('dd-clip', a['dd-clip'], 0.5, { above: 0 }),
+          noiseMultiplier: number('dd-sigma', a['dd-sigma'], 0.5, { above: 0 }),
+          delta: 1e-5,
+        }
+      : undefined,
     recipe,
   };
-  if (a.url !== undefined && !/^https?:\/\/[^\s/]+/.test(a.url)) throw new SimulateUsageError(`--url must be an http(s) URL such as http://127.0.0.1:8787, got '${a.url}'`);
-  if (a.task !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(a.task)) throw new SimulateUsageError(`--task must be a name of letters, digits, '.', '_' and '-', got '${a.task}'`);
+  if (a.url !== undefined && !/^https?:\/\/[^\s/]+/.test(a.url))
+    throw new SimulateUsageError(`--url must be an http(s) URL such as http://127.0.0.1:8787, got '${a.url}'`);
+  if (a.task !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(a.task))
+    throw new SimulateUsageError(`--task must be a name of letters, digits, '.', '_' and '-', got '${a.task}'`);
   return o;
 }
 
@@ -211,7 +326,8 @@ export function recipeLine(r: Recipe): string {
 /** DP in words, for the run's header and its last line: what is on, or that there is none. */
 export function privacyLine(o: Pick<SimulateOptions, 'privacy' | 'distributedDp'>): string {
   const parts = [
-    o.privacy && `DP-SGD on each device (σ ${o.privacy.noiseMultiplier}, budget ε ${o.privacy.epsilon}, δ ${o.privacy.delta})`,
+    o.privacy &&
+      `DP-SGD on each device (σ ${o.privacy.noiseMultiplier}, budget ε ${o.privacy.epsilon}, δ ${o.privacy.delta})`,
     o.distributedDp && `client-level DDGauss (σ ${o.distributedDp.noiseMultiplier}, clip ${o.distributedDp.clip})`,
   ].filter(Boolean);
   return parts.length ? parts.join(', ') : 'no DP';
@@ -219,16 +335,19 @@ export function privacyLine(o: Pick<SimulateOptions, 'privacy' | 'distributedDp'
 
 /** The whole run `--check` describes: what trains, rounds, privacy, recipe. */
 export function describeRun(o: SimulateOptions): string {
-  const what = o.scenario === 'base'
-    ? `the ${o.base!.trainable} of the served ${o.base!.model}${o.base!.version ? `@${o.base!.version}` : ''} on non-IID MNIST (2 digits per device)`
-    : o.scenario === 'finetune'
-      ? `the finetune scenario on ${o.data === 'spam' ? 'spam-bow, SpamAssassin mailboxes' : `mnist-mlp, MNIST (${o.split === 'dirichlet' ? `Dirichlet α ${o.alpha}` : 'pathological: 2 digits each'})`}, with its baselines`
-      : o.scenario === 'scale'
-        ? `sharded rounds of mnist-mlp in shards of ≤ ${o.shardSize}`
-        : `mnist-mlp from ${o.init === 'served' ? 'the served weights' : 'random weights'} on non-IID MNIST (2 digits per device)`;
+  const what =
+    o.scenario === 'base'
+      ? `the ${o.base!.trainable} of the served ${o.base!.model}${o.base!.version ? `@${o.base!.version}` : ''} on non-IID MNIST (2 digits per device)`
+      : o.scenario === 'finetune'
+        ? `the finetune scenario on ${o.data === 'spam' ? 'spam-bow, SpamAssassin mailboxes' : `mnist-mlp, MNIST (${o.split === 'dirichlet' ? `Dirichlet α ${o.alpha}` : 'pathological: 2 digits each'})`}, with its baselines`
+        : o.scenario === 'scale'
+          ? `sharded rounds of mnist-mlp in shards of ≤ ${o.shardSize}`
+          : `mnist-mlp from ${o.init === 'served' ? 'the served weights' : 'random weights'} on non-IID MNIST (2 digits per device)`;
   const lines = [
     `${what}: ${o.devices} devices, ${o.perRound} per round, ${o.rounds} rounds, ${o.dropout * 100}% dropping out, ${o.stageSeconds} s stages, SecAgg+ on, ${privacyLine(o)}`,
-    o.scenario === 'scale' ? 'local training: 1 epoch, batch 10, lr 0.02 (sgd); server: fedavg, lr 1' : recipeLine(o.recipe),
+    o.scenario === 'scale'
+      ? 'local training: 1 epoch, batch 10, lr 0.02 (sgd); server: fedavg, lr 1'
+      : recipeLine(o.recipe),
     o.url ? `against ${o.url}` : 'against a local edge server it starts on a free port',
   ];
   return lines.join('\n');

@@ -65,20 +65,44 @@ export interface ServedIo {
  * extension), in requests of at most REQUEST_BYTES of examples (1,188 spam vectors of 4,096 floats are 19 MB).
  * `io` says how the model takes examples (default: input 'input' [n, features], output 'probabilities').
  */
-export async function servedAccuracy(url: string, model: string, version: string | undefined, test: LabelledSet, io?: ServedIo): Promise<number> {
+export async function servedAccuracy(
+  url: string,
+  model: string,
+  version: string | undefined,
+  test: LabelledSet,
+  io?: ServedIo,
+): Promise<number> {
   const per = Math.max(1, Math.floor(REQUEST_BYTES / (4 * test.features)));
   const probabilities: Float32Array[] = [];
   for (let start = 0; start < test.n; start += per) {
     const n = Math.min(per, test.n - start);
     const x = test.x.subarray(start * test.features, (start + n) * test.features);
-    const header = new TextEncoder().encode(JSON.stringify({
-      inputs: [{ name: io?.input ?? 'input', shape: [n, ...(io?.exampleShape ?? [test.features])], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
-      outputs: [{ name: io?.output ?? 'probabilities', parameters: { binary_data: true } }],
-    }));
+    const header = new TextEncoder().encode(
+      JSON.stringify({
+        inputs: [
+          {
+            name: io?.input ?? 'input',
+            shape: [n, ...(io?.exampleShape ?? [test.features])],
+            datatype: 'FP32',
+            parameters: { binary_data_size: x.byteLength },
+          },
+        ],
+        outputs: [{ name: io?.output ?? 'probabilities', parameters: { binary_data: true } }],
+      }),
+    );
     const body = new Uint8Array(header.byteLength + x.byteLength);
     body.set(header);
     body.set(u8(x), header.byteLength);
-    const res = await ok(await fetch(`${url}/v2/models/${model}${version === undefined ? '' : `/versions/${version}`}/infer`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.byteLength) }, body }));
+    const res = await ok(
+      await fetch(`${url}/v2/models/${model}${version === undefined ? '' : `/versions/${version}`}/infer`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          'Inference-Header-Content-Length': String(header.byteLength),
+        },
+        body,
+      }),
+    );
     const bytes = new Uint8Array(await res.arrayBuffer());
     probabilities.push(f32(bytes.slice(Number(res.headers.get('Inference-Header-Content-Length'))), 'probabilities'));
   }
@@ -103,34 +127,60 @@ export function checkSimulation(o: { devicesPerRound: number; dropout: number })
   const survivors = o.devicesPerRound - Math.round(o.dropout * o.devicesPerRound);
   if (survivors >= threshold + 1) return;
   let n = o.devicesPerRound;
-  while (n < DEFAULT_SHARD_SIZE && n - Math.round(o.dropout * n) < shardSecAggParameters({ devicesPerRound: n, dropoutRate: o.dropout }).threshold + 1) n++;
-  throw new RangeError(`every round would be abandoned: ${o.devicesPerRound} devices per round with ${o.dropout * 100} % dropping out leaves ${survivors}, and SecAgg+ for that round needs ${threshold + 1} (threshold ${threshold} + 1); use --per-round ${n} or more, or a lower --dropout`);
+  while (
+    n < DEFAULT_SHARD_SIZE &&
+    n - Math.round(o.dropout * n) < shardSecAggParameters({ devicesPerRound: n, dropoutRate: o.dropout }).threshold + 1
+  )
+    n++;
+  throw new RangeError(
+    `every round would be abandoned: ${o.devicesPerRound} devices per round with ${o.dropout * 100} % dropping out leaves ${survivors}, and SecAgg+ for that round needs ${threshold + 1} (threshold ${threshold} + 1); use --per-round ${n} or more, or a lower --dropout`,
+  );
 }
 
 export async function runSimulation(o: SimulationOptions): Promise<{ status: TaskStatus; accuracy: number[] }> {
   checkSimulation(o);
   if (!o.base && !(o.spec && o.weights)) throw new TypeError('runSimulation: give spec and weights, or base');
   const token = `enroll-${crypto.randomUUID()}`;
-  await ok(await fetch(`${o.url}/v1/tasks`, {
-    method: 'POST', headers: ADMIN(o.adminToken),
-    body: JSON.stringify({
-      task: o.task, model: o.task, alias: 'federated',
-      ...(o.base
-        ? { base: { model: o.base.model, version: o.base.version }, trainable: o.base.trainable }
-        : { spec: o.spec, weights: toBase64(new Uint8Array(flattenWeights(o.spec!, o.weights!).buffer)) }),
-      rounds: o.rounds, devicesPerRound: o.devicesPerRound, stageSeconds: o.stageSeconds, expectedDropout: o.dropout,
-      training: o.training, privacy: o.privacy, distributedDp: o.distributedDp, serverOptimizer: o.serverOptimizer ?? { kind: 'fedavg' },
-      update: o.update ?? { clip: 1, maxExamples: 200 }, enrollmentToken: token,
+  await ok(
+    await fetch(`${o.url}/v1/tasks`, {
+      method: 'POST',
+      headers: ADMIN(o.adminToken),
+      body: JSON.stringify({
+        task: o.task,
+        model: o.task,
+        alias: 'federated',
+        ...(o.base
+          ? { base: { model: o.base.model, version: o.base.version }, trainable: o.base.trainable }
+          : { spec: o.spec, weights: toBase64(new Uint8Array(flattenWeights(o.spec!, o.weights!).buffer)) }),
+        rounds: o.rounds,
+        devicesPerRound: o.devicesPerRound,
+        stageSeconds: o.stageSeconds,
+        expectedDropout: o.dropout,
+        training: o.training,
+        privacy: o.privacy,
+        distributedDp: o.distributedDp,
+        serverOptimizer: o.serverOptimizer ?? { kind: 'fedavg' },
+        update: o.update ?? { clip: 1, maxExamples: 200 },
+        enrollmentToken: token,
+      }),
     }),
-  }));
-  const participants = await Promise.all(o.devices.map(async (_, i) => {
-    const p = new Participant({
-      url: o.url, task: o.task, identity: await createIdentity(`device-${String(i).padStart(4, '0')}`), backend: 'wasm', pollMs: 100,
-      ledger: o.privacy ? new PrivacyLedger(new MemoryLedgerStore(), { epsilon: o.privacy.epsilon, delta: o.privacy.delta }) : undefined,
-    });
-    await p.enroll(token);
-    return p;
-  }));
+  );
+  const participants = await Promise.all(
+    o.devices.map(async (_, i) => {
+      const p = new Participant({
+        url: o.url,
+        task: o.task,
+        identity: await createIdentity(`device-${String(i).padStart(4, '0')}`),
+        backend: 'wasm',
+        pollMs: 100,
+        ledger: o.privacy
+          ? new PrivacyLedger(new MemoryLedgerStore(), { epsilon: o.privacy.epsilon, delta: o.privacy.delta })
+          : undefined,
+      });
+      await p.enroll(token);
+      return p;
+    }),
+  );
   const accuracy: number[] = [];
   const stages: DropPoint[] = ['before-share-keys', 'before-masked-input', 'before-unmask'];
   try {
@@ -141,19 +191,29 @@ export async function runSimulation(o: SimulationOptions): Promise<{ status: Tas
   }
 }
 
-async function rounds(o: SimulationOptions, participants: Participant[], accuracy: number[], stages: DropPoint[]): Promise<{ status: TaskStatus; accuracy: number[] }> {
+async function rounds(
+  o: SimulationOptions,
+  participants: Participant[],
+  accuracy: number[],
+  stages: DropPoint[],
+): Promise<{ status: TaskStatus; accuracy: number[] }> {
   for (let round = 1; round <= o.rounds; round++) {
     const started = performance.now();
     // Pick this round's devices at random; a share of them drop out, each at a random stage.
     const chosen = [...participants.keys()].sort(() => Math.random() - 0.5).slice(0, o.devicesPerRound);
     const drops = Math.round(o.dropout * chosen.length);
     let done = 0;
-    const outcomes = await Promise.all(chosen.map(async (d, k) => {
-      const dropAt = k < drops ? stages[k % stages.length] : undefined;
-      const r = await participants[d]!.joinRound(o.devices[d]!, { dropAt }).catch((e: Error) => ({ status: 'failed', reason: e.message }));
-      o.onDevice?.(round, ++done, chosen.length);
-      return r;
-    }));
+    const outcomes = await Promise.all(
+      chosen.map(async (d, k) => {
+        const dropAt = k < drops ? stages[k % stages.length] : undefined;
+        const r = await participants[d]!.joinRound(o.devices[d]!, { dropAt }).catch((e: Error) => ({
+          status: 'failed',
+          reason: e.message,
+        }));
+        o.onDevice?.(round, ++done, chosen.length);
+        return r;
+      }),
+    );
     const failed = outcomes.filter((r) => r.status === 'failed');
     if (failed.length) throw new Error(`round ${round}: ${failed.length} devices failed: ${failed[0]!.reason}`);
     // Wait until the task has moved past this round (dropped devices make stages wait for their deadline).
@@ -165,7 +225,13 @@ async function rounds(o: SimulationOptions, participants: Participant[], accurac
     const record = s.history.find((h) => h.round === round)!;
     const acc = record.version ? await servedAccuracy(o.url, o.task, record.version, o.test, o.io) : NaN;
     if (record.version) {
-      await ok(await fetch(`${o.url}/v1/tasks/${o.task}/evaluations`, { method: 'POST', headers: ADMIN(o.adminToken), body: JSON.stringify({ round, accuracy: acc }) }));
+      await ok(
+        await fetch(`${o.url}/v1/tasks/${o.task}/evaluations`, {
+          method: 'POST',
+          headers: ADMIN(o.adminToken),
+          body: JSON.stringify({ round, accuracy: acc }),
+        }),
+      );
     }
     accuracy.push(acc);
     o.onRound?.({ round, record, accuracy: acc, seconds: (performance.now() - started) / 1000 });

@@ -4,7 +4,17 @@
  * held-out digits from the MNIST test split, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
  * (client-sdk/local/ort-loader.ts: WebGPU 16 MiB, plain 14 MiB — each under the 25 MiB a static asset may be) in assets/ort/.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -12,23 +22,29 @@ import { ORT_WASM_FILES } from '../client-sdk/local/ort-loader.ts';
 import { loadMnist } from '../models/data/mnist.ts';
 
 const root = join(import.meta.dirname, '..');
-const src = join(import.meta.dirname, 'src'), dist = join(import.meta.dirname, 'dist');
+const src = join(import.meta.dirname, 'src'),
+  dist = join(import.meta.dirname, 'dist');
 const require = createRequire(import.meta.url);
 const copied = {
   'index.html': join(src, 'index.html'),
   'assets/style.css': join(src, 'style.css'),
   'assets/uPlot.min.css': require.resolve('uplot/dist/uPlot.min.css'),
-  ...Object.fromEntries(Object.values(ORT_WASM_FILES).map((f) => [`assets/ort/${f}`, require.resolve(`onnxruntime-web/${f}`)])),
+  ...Object.fromEntries(
+    Object.values(ORT_WASM_FILES).map((f) => [`assets/ort/${f}`, require.resolve(`onnxruntime-web/${f}`)]),
+  ),
 };
 
 // Up to date — every file the last build read (esbuild's inputs, the copied files, this script) unchanged — is a
 // no-op: every server start runs this (wrangler.toml [build]), the tests start several at once, and a rebuild
 // under a server that is serving web/dist would pull files from under it.
 const STAMP = join(import.meta.dirname, '.dist-inputs.json'); // beside dist, not served
-const fingerprint = (files: string[]) => Object.fromEntries(files.map((f) => {
-  const st = existsSync(f) ? statSync(f) : undefined;
-  return [f, st ? `${st.mtimeMs}:${st.size}` : 'missing'];
-}));
+const fingerprint = (files: string[]) =>
+  Object.fromEntries(
+    files.map((f) => {
+      const st = existsSync(f) ? statSync(f) : undefined;
+      return [f, st ? `${st.mtimeMs}:${st.size}` : 'missing'];
+    }),
+  );
 if (existsSync(STAMP) && existsSync(dist)) {
   const last = JSON.parse(readFileSync(STAMP, 'utf8')) as Record<string, string>;
   if (JSON.stringify(fingerprint(Object.keys(last))) === JSON.stringify(last)) process.exit(0);
@@ -36,36 +52,83 @@ if (existsSync(STAMP) && existsSync(dist)) {
 
 // From scratch, in a folder of its own, then swapped in: a file an earlier build wrote must not be served after its
 // source is gone, and a server never sees a half-written dist.
-const out = `${dist}.building-${process.pid}`, assets = join(out, 'assets');
+const out = `${dist}.building-${process.pid}`,
+  assets = join(out, 'assets');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(assets, 'ort'), { recursive: true });
-const bundled = await build({ entryPoints: [join(src, 'app.ts'), join(src, 'demo-worker.ts')], outdir: assets, entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', splitting: true, bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', sourcemap: true, logLevel: 'warning', metafile: true });
+const bundled = await build({
+  entryPoints: [join(src, 'app.ts'), join(src, 'demo-worker.ts')],
+  outdir: assets,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  sourcemap: true,
+  logLevel: 'warning',
+  metafile: true,
+});
 for (const [to, from] of Object.entries(copied)) copyFileSync(from, join(out, to));
 const { train, test } = loadMnist();
-const n = 20, round = (v: number) => Math.round(v * 1000) / 1000;
+const n = 20,
+  round = (v: number) => Math.round(v * 1000) / 1000;
 // 300 more test digits (after the samples) in float32 for the watch panel to measure each published version.
 const held = { from: n, count: 300 };
 writeFileSync(join(assets, 'heldout-digits.bin'), test.x.subarray(held.from * 784, (held.from + held.count) * 784));
-writeFileSync(join(assets, 'heldout-labels.json'), JSON.stringify(Array.from(test.y.subarray(held.from, held.from + held.count))));
+writeFileSync(
+  join(assets, 'heldout-labels.json'),
+  JSON.stringify(Array.from(test.y.subarray(held.from, held.from + held.count))),
+);
 // The demo federation's devices train on these (demo-panel.ts: 5 devices × 60), from the training split — never
 // on the held-out digits their models are measured on. One byte a pixel.
 const demo = 5 * 60;
-writeFileSync(join(assets, 'demo-digits.bin'), Uint8Array.from(train.x.subarray(0, demo * 784), (v) => Math.round(v * 255)));
+writeFileSync(
+  join(assets, 'demo-digits.bin'),
+  Uint8Array.from(train.x.subarray(0, demo * 784), (v) => Math.round(v * 255)),
+);
 writeFileSync(join(assets, 'demo-labels.json'), JSON.stringify(Array.from(train.y.subarray(0, demo))));
-writeFileSync(join(assets, 'sample-digits.json'), JSON.stringify({ x: Array.from({ length: n }, (_, i) => Array.from(test.x.subarray(i * 784, (i + 1) * 784), round)), y: Array.from(test.y.subarray(0, n)) }));
+writeFileSync(
+  join(assets, 'sample-digits.json'),
+  JSON.stringify({
+    x: Array.from({ length: n }, (_, i) => Array.from(test.x.subarray(i * 784, (i + 1) * 784), round)),
+    y: Array.from(test.y.subarray(0, n)),
+  }),
+);
 
 // The bundled models' cards, for "Try a model" (what each was trained on, how well it does, its bytes' sha256).
-const cardFiles = readdirSync(join(root, 'models'), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(root, 'models', d.name, 'card.json'))).map((d) => join(root, 'models', d.name, 'card.json'));
-const cards = Object.fromEntries(cardFiles.map((f) => {
-  const c = JSON.parse(readFileSync(f, 'utf8')) as { name: string; spec: { outputName: string; labels: string[] }; outputs?: object; data: string; training: object; fp32?: object; int8?: object };
-  // Which class each output index is (a card written before cards said so: its spec's labels, in output order).
-  const outputs = c.outputs ?? { [c.spec.outputName]: { labels: c.spec.labels } };
-  return [c.name, { data: c.data, training: c.training, fp32: c.fp32, int8: c.int8, outputs }];
-}));
+const cardFiles = readdirSync(join(root, 'models'), { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(root, 'models', d.name, 'card.json')))
+  .map((d) => join(root, 'models', d.name, 'card.json'));
+const cards = Object.fromEntries(
+  cardFiles.map((f) => {
+    const c = JSON.parse(readFileSync(f, 'utf8')) as {
+      name: string;
+      spec: { outputName: string; labels: string[] };
+      outputs?: object;
+      data: string;
+      training: object;
+      fp32?: object;
+      int8?: object;
+    };
+    // Which class each output index is (a card written before cards said so: its spec's labels, in output order).
+    const outputs = c.outputs ?? { [c.spec.outputName]: { labels: c.spec.labels } };
+    return [c.name, { data: c.data, training: c.training, fp32: c.fp32, int8: c.int8, outputs }];
+  }),
+);
 mkdirSync(join(assets, 'cards'));
 writeFileSync(join(assets, 'cards', 'index.json'), JSON.stringify(cards));
 
-const inputs = [...cardFiles, ...Object.keys(bundled.metafile.inputs).map((f) => resolve(f)), ...Object.values(copied), import.meta.filename, join(root, 'models/data/mnist.ts'), join(root, 'package-lock.json')];
+const inputs = [
+  ...cardFiles,
+  ...Object.keys(bundled.metafile.inputs).map((f) => resolve(f)),
+  ...Object.values(copied),
+  import.meta.filename,
+  join(root, 'models/data/mnist.ts'),
+  join(root, 'package-lock.json'),
+];
 const old = `${dist}.old-${process.pid}`;
 if (existsSync(dist)) renameSync(dist, old);
 renameSync(out, dist);

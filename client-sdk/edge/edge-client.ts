@@ -82,10 +82,15 @@ export class EdgeClient {
   async #call(route: string, init: RequestInit & { admin?: boolean }, o: CallOptions = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (init.admin) {
-      if (!this.#o.adminToken) throw new EdgeError(401, 'this call needs the admin token: new EdgeClient({ url, adminToken })');
+      if (!this.#o.adminToken)
+        throw new EdgeError(401, 'this call needs the admin token: new EdgeClient({ url, adminToken })');
       headers.set('Authorization', `Bearer ${this.#o.adminToken}`);
     }
-    return request(`${this.url}${route}`, { ...init, headers }, { fetch: this.#o.fetch, signal: o.signal, timeoutMs: this.#o.timeoutMs ?? 30_000, retries: this.#o.retries ?? 4 });
+    return request(
+      `${this.url}${route}`,
+      { ...init, headers },
+      { fetch: this.#o.fetch, signal: o.signal, timeoutMs: this.#o.timeoutMs ?? 30_000, retries: this.#o.retries ?? 4 },
+    );
   }
 
   async #json<T>(route: string, init: RequestInit & { admin?: boolean } = {}, o?: CallOptions): Promise<T> {
@@ -121,18 +126,44 @@ export class EdgeClient {
   async infer(name: string, inputs: Record<string, TensorInput>, o: InferOptions = {}): Promise<InferResult> {
     const tensors: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) tensors[k] = toTensor(k, v);
-    const { body, headers } = encodeInferRequest(tensors, { binary: o.binary ?? 'auto', binaryThreshold: this.#o.binaryThreshold ?? 1024, binaryOutputs: o.binaryOutputs ?? true, outputs: o.outputs, id: o.id });
+    const { body, headers } = encodeInferRequest(tensors, {
+      binary: o.binary ?? 'auto',
+      binaryThreshold: this.#o.binaryThreshold ?? 1024,
+      binaryOutputs: o.binaryOutputs ?? true,
+      outputs: o.outputs,
+      id: o.id,
+    });
     const started = performance.now();
-    const res = await this.#call(`/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/infer`, { method: 'POST', headers, body }, o);
+    const res = await this.#call(
+      `/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/infer`,
+      { method: 'POST', headers, body },
+      o,
+    );
     const bytes = new Uint8Array(await res.arrayBuffer());
     const ms = performance.now() - started;
-    return { ...decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)), provider: res.headers.get(EXECUTION_PROVIDER_HEADER) ?? undefined, ms };
+    return {
+      ...decodeInferResponse(bytes, res.headers.get(HEADER_LENGTH)),
+      provider: res.headers.get(EXECUTION_PROVIDER_HEADER) ?? undefined,
+      ms,
+    };
   }
 
   /** The ONNX bytes of a version (or what an alias points at), with the version and sha256 the edge reports. */
-  async modelBytes(name: string, version?: string, o?: CallOptions): Promise<{ bytes: Uint8Array; version: string; sha256: string }> {
-    const res = await this.#call(`/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}/onnx`, {}, o);
-    return { bytes: new Uint8Array(await res.arrayBuffer()), version: res.headers.get(MODEL_VERSION_HEADER) ?? version ?? '', sha256: res.headers.get(MODEL_SHA256_HEADER) ?? '' };
+  async modelBytes(
+    name: string,
+    version?: string,
+    o?: CallOptions,
+  ): Promise<{ bytes: Uint8Array; version: string; sha256: string }> {
+    const res = await this.#call(
+      `/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}/onnx`,
+      {},
+      o,
+    );
+    return {
+      bytes: new Uint8Array(await res.arrayBuffer()),
+      version: res.headers.get(MODEL_VERSION_HEADER) ?? version ?? '',
+      sha256: res.headers.get(MODEL_SHA256_HEADER) ?? '',
+    };
   }
 
   // ---- model management (admin) ----------------------------------------------------------------------------
@@ -141,16 +172,48 @@ export class EdgeClient {
    * Uploads a version (admin). `warmup` gives the inputs it must run on before it is stored (`name:1x512,sr:=16000`,
    * HTTP API: uploads); without it, a run on inputs built from the metadata that fails is reported in `probe`.
    */
-  uploadModel(name: string, version: string, onnx: Uint8Array, o?: CallOptions & { warmup?: string }): Promise<VersionRecord> {
+  uploadModel(
+    name: string,
+    version: string,
+    onnx: Uint8Array,
+    o?: CallOptions & { warmup?: string },
+  ): Promise<VersionRecord> {
     const query = o?.warmup === undefined ? '' : `?warmup=${encodeURIComponent(o.warmup)}`;
-    return this.#json(`/v1/models/${path(name, 'versions', version)}${query}`, { method: 'PUT', admin: true, headers: { 'Content-Type': 'application/octet-stream' }, body: onnx as Uint8Array<ArrayBuffer> }, o);
+    return this.#json(
+      `/v1/models/${path(name, 'versions', version)}${query}`,
+      {
+        method: 'PUT',
+        admin: true,
+        headers: { 'Content-Type': 'application/octet-stream' },
+        body: onnx as Uint8Array<ArrayBuffer>,
+      },
+      o,
+    );
   }
 
-  setAlias(name: string, alias: string, version: string, o?: CallOptions): Promise<{ model: string; alias: string; version: string; sha256: string }> {
-    return this.#json(`/v1/models/${path(name, 'aliases', alias)}`, { method: 'PUT', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ version }) }, o);
+  setAlias(
+    name: string,
+    alias: string,
+    version: string,
+    o?: CallOptions,
+  ): Promise<{ model: string; alias: string; version: string; sha256: string }> {
+    return this.#json(
+      `/v1/models/${path(name, 'aliases', alias)}`,
+      {
+        method: 'PUT',
+        admin: true,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ version }),
+      },
+      o,
+    );
   }
 
-  deleteVersion(name: string, version: string, o?: CallOptions): Promise<{ model: string; version: string; deleted: true }> {
+  deleteVersion(
+    name: string,
+    version: string,
+    o?: CallOptions,
+  ): Promise<{ model: string; version: string; deleted: true }> {
     return this.#json(`/v1/models/${path(name, 'versions', version)}`, { method: 'DELETE', admin: true }, o);
   }
 
@@ -158,14 +221,21 @@ export class EdgeClient {
 
   /** Creates a task (admin; docs/http-api.md "Creating a task" lists the body's fields; docs/integrate.md has complete bodies). */
   createTask(body: Record<string, unknown>, o?: CallOptions): Promise<{ task: string; created: boolean }> {
-    return this.#json('/v1/tasks', { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, o);
+    return this.#json(
+      '/v1/tasks',
+      { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) },
+      o,
+    );
   }
 
   /**
    * The tasks that exist, by name, a page at a time (GET /v1/tasks): pass `next` back as `after` for the next page.
    * `status` keeps only running, paused or finished tasks (`active`: running or paused).
    */
-  tasks(page: { after?: string; limit?: number; status?: TaskLifecycle | 'active' } = {}, o?: CallOptions): Promise<{ tasks: TaskSummary[]; next?: string }> {
+  tasks(
+    page: { after?: string; limit?: number; status?: TaskLifecycle | 'active' } = {},
+    o?: CallOptions,
+  ): Promise<{ tasks: TaskSummary[]; next?: string }> {
     const q = new URLSearchParams();
     if (page.after !== undefined) q.set('after', page.after);
     if (page.limit !== undefined) q.set('limit', String(page.limit));

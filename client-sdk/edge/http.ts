@@ -38,7 +38,11 @@ const RETRY_STATUSES = [429, 503];
  */
 function noResponse(url: string, e: unknown): EdgeError {
   const message = (e as Error)?.message ?? String(e);
-  return new EdgeError(0, `no response from ${url} (${message}): the request may have been blocked — by CORS (the edge's FEDGE_CORS_ORIGINS must list this page's origin) or by the network — or the edge is down`, { cause: e });
+  return new EdgeError(
+    0,
+    `no response from ${url} (${message}): the request may have been blocked — by CORS (the edge's FEDGE_CORS_ORIGINS must list this page's origin) or by the network — or the edge is down`,
+    { cause: e },
+  );
 }
 
 export const sleep = (ms: number, signal?: AbortSignal) =>
@@ -69,7 +73,9 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions 
       res = await f(url, { ...init, signal: signal ?? null });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
-      failure = timeout?.aborted ? new EdgeError(0, `no answer from ${url} within ${opts.timeoutMs} ms`, { cause: e }) : noResponse(url, e);
+      failure = timeout?.aborted
+        ? new EdgeError(0, `no answer from ${url} within ${opts.timeoutMs} ms`, { cause: e })
+        : noResponse(url, e);
     }
     const retryable = !res || (opts.retryStatuses ?? RETRY_STATUSES).includes(res.status);
     if (res && !retryable) {
@@ -80,7 +86,12 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions 
     const after = retryAfterMs(res?.headers.get('Retry-After'));
     const delay = after ?? Math.random() * Math.min(8000, 100 * 2 ** attempt);
     if (giveUpAt === undefined ? attempt >= retries : Date.now() + delay > giveUpAt) {
-      if (res) throw new EdgeError(res.status, ((await res.json().catch(() => ({}))) as { error?: string }).error ?? `${res.status} after ${attempt} retries`);
+      if (res)
+        throw new EdgeError(
+          res.status,
+          ((await res.json().catch(() => ({}))) as { error?: string }).error ??
+            `${res.status} after ${attempt} retries`,
+        );
       throw failure;
     }
     await res?.body?.cancel().catch(() => undefined);

@@ -32,16 +32,43 @@ export class BaseBody {
     this.#batch = batch;
   }
 
-  static async load(o: { client: EdgeClient; base: TaskBase; cache?: ModelCache | undefined; providers?: Provider[] | undefined; wasmPaths?: string | undefined; signal?: AbortSignal | undefined }): Promise<BaseBody> {
+  static async load(o: {
+    client: EdgeClient;
+    base: TaskBase;
+    cache?: ModelCache | undefined;
+    providers?: Provider[] | undefined;
+    wasmPaths?: string | undefined;
+    signal?: AbortSignal | undefined;
+  }): Promise<BaseBody> {
     const { client, base } = o;
     const meta = await client.model(base.model, base.version, { signal: o.signal });
-    if (meta.inputs.length !== 1) throw new LocalModelError(`base ${base.model}@${base.version} has ${meta.inputs.length} inputs; devices embed examples for one-input models`);
+    if (meta.inputs.length !== 1)
+      throw new LocalModelError(
+        `base ${base.model}@${base.version} has ${meta.inputs.length} inputs; devices embed examples for one-input models`,
+      );
     const [input] = meta.inputs;
-    if (input!.datatype !== 'FP32' && !input!.featurizer) throw new LocalModelError(`base ${base.model}@${base.version} takes ${input!.datatype}; examples are float32`);
+    if (input!.datatype !== 'FP32' && !input!.featurizer)
+      throw new LocalModelError(`base ${base.model}@${base.version} takes ${input!.datatype}; examples are float32`);
     const exampleShape = input!.shape.slice(1);
-    if (exampleShape.some((d) => d < 0)) throw new LocalModelError(`base ${base.model}@${base.version}: input '${input!.name}' has open dimensions besides the batch ([${input!.shape}]); examples need a fixed shape`);
-    const { bytes } = await modelBytes({ client, model: base.model, version: base.version, sha256: base.sha256, cache: o.cache ?? defaultModelCache(), signal: o.signal });
-    const model = await LocalModel.load({ model: `${base.model}@${base.version}/body`, bytes: headBody(bytes, base.head), providers: o.providers, wasmPaths: o.wasmPaths, cache: false });
+    if (exampleShape.some((d) => d < 0))
+      throw new LocalModelError(
+        `base ${base.model}@${base.version}: input '${input!.name}' has open dimensions besides the batch ([${input!.shape}]); examples need a fixed shape`,
+      );
+    const { bytes } = await modelBytes({
+      client,
+      model: base.model,
+      version: base.version,
+      sha256: base.sha256,
+      cache: o.cache ?? defaultModelCache(),
+      signal: o.signal,
+    });
+    const model = await LocalModel.load({
+      model: `${base.model}@${base.version}/body`,
+      bytes: headBody(bytes, base.head),
+      providers: o.providers,
+      wasmPaths: o.wasmPaths,
+      cache: false,
+    });
     const batch = input!.shape[0]! > 0 ? input!.shape[0]! : BATCH;
     return new BaseBody(base, model, input!.name, exampleShape, batch);
   }
@@ -53,7 +80,10 @@ export class BaseBody {
   /** Embeddings [n, size] of n examples laid out as the base model's input, row-major. */
   async embed(x: Float32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
     const per = elementCount(this.#exampleShape);
-    if (x.length !== n * per) throw new LocalModelError(`examples: x has ${x.length} values, the base takes ${n} × [${this.#exampleShape}] = ${n * per}`);
+    if (x.length !== n * per)
+      throw new LocalModelError(
+        `examples: x has ${x.length} values, the base takes ${n} × [${this.#exampleShape}] = ${n * per}`,
+      );
     const { size, output } = this.base.head.embedding;
     const out = new Float32Array(n * size);
     for (let start = 0; start < n; start += this.#batch) {
@@ -63,7 +93,10 @@ export class BaseBody {
       const b = this.#batch === BATCH ? rows : this.#batch;
       const data = new Float32Array(b * per);
       data.set(x.subarray(start * per, (start + rows) * per));
-      const r = await this.#model.run({ [this.#input]: { data, shape: [b, ...this.#exampleShape] } }, signal ? { signal } : {});
+      const r = await this.#model.run(
+        { [this.#input]: { data, shape: [b, ...this.#exampleShape] } },
+        signal ? { signal } : {},
+      );
       out.set((r.outputs[output]!.data as Float32Array).subarray(0, rows * size), start * size);
     }
     return out;

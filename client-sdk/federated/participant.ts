@@ -11,7 +11,14 @@
  * Before it trains or sends anything, the device checks the round's parameters keep its input private
  * (round-policy.ts, ddgaussProblem) and throws UnsafeRoundError when they do not.
  */
-import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, type ClientState, type DeviceIdentity } from '../../federated/secagg/client.ts';
+import {
+  clientAdvertiseKeys,
+  clientMaskedInput,
+  clientShareKeys,
+  clientUnmask,
+  type ClientState,
+  type DeviceIdentity,
+} from '../../federated/secagg/client.ts';
 import { encodeMessage } from '../../federated/secagg/wire.ts';
 import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 import { updateCodec } from '../../federated/aggregation/update-codec.ts';
@@ -21,7 +28,12 @@ import { sign } from '../../federated/secagg/primitives.ts';
 import type { DeviceMessage, RoundConfig, Stage } from '../../federated/secagg/messages.ts';
 import { flattenWeights, unflattenWeights } from '../../federated/model/flat-weights.ts';
 import { DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER, WEIGHTS_VERSION_HEADER } from '../../federated/http/headers.ts';
-import { type RoundInfo, type TaskBase, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
+import {
+  type RoundInfo,
+  type TaskBase,
+  relayFromJson,
+  relaySigningBytes,
+} from '../../federated/aggregation/task-protocol.ts';
 import { Trainer, type Examples } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
 import { PrivacyBudgetError, type PrivacyLedger } from '../privacy/ledger.ts';
@@ -105,10 +117,15 @@ export class Participant {
 
   /** Registers this device's signing key with the task (needs the task's enrollment token). */
   async enroll(enrollmentToken: string, signal?: AbortSignal): Promise<void> {
-    await request(this.#url('/devices'), {
-      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${enrollmentToken}` },
-      body: JSON.stringify({ device: this.device, identityKey: toBase64(this.#o.identity.publicKey) }),
-    }, { fetch: this.#o.fetch, signal });
+    await request(
+      this.#url('/devices'),
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${enrollmentToken}` },
+        body: JSON.stringify({ device: this.device, identityKey: toBase64(this.#o.identity.publicKey) }),
+      },
+      { fetch: this.#o.fetch, signal },
+    );
   }
 
   /** The global weights of `version`, downloaded once per version. */
@@ -137,10 +154,16 @@ export class Participant {
    * if it is still open — not an error, so a browser logs nothing; 425 from an edge without long polling).
    */
   async #relay<T>(kind: 'broadcast' | 'delivery' | 'unmask', round: number, signal?: AbortSignal): Promise<T> {
-    const proof = toBase64(await sign(this.#o.identity.seed, relaySigningBytes(this.#o.task, round, kind, this.device)));
+    const proof = toBase64(
+      await sign(this.#o.identity.seed, relaySigningBytes(this.#o.task, round, kind, this.device)),
+    );
     for (;;) {
       try {
-        const res = await request(this.#url(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}&wait=20`), { method: 'GET', headers: { [DEVICE_SIGNATURE_HEADER]: proof } }, this.#idempotent(signal));
+        const res = await request(
+          this.#url(`/rounds/${round}/${kind}?device=${encodeURIComponent(this.device)}&wait=20`),
+          { method: 'GET', headers: { [DEVICE_SIGNATURE_HEADER]: proof } },
+          this.#idempotent(signal),
+        );
         if (res.status !== 204) return (await res.json()) as T;
       } catch (e) {
         if (!(e instanceof EdgeError && e.status === 425)) throw e;
@@ -157,7 +180,14 @@ export class Participant {
       await this.#body?.release();
       this.#body = undefined;
       const client = new EdgeClient({ url: this.#o.url, fetch: this.#o.fetch });
-      this.#body = await BaseBody.load({ client, base, cache: this.#o.modelCache, providers: this.#o.providers, wasmPaths: this.#o.wasmPaths, signal });
+      this.#body = await BaseBody.load({
+        client,
+        base,
+        cache: this.#o.modelCache,
+        providers: this.#o.providers,
+        wasmPaths: this.#o.wasmPaths,
+        signal,
+      });
     }
     const x = await this.#body.embed(data.x, data.y.length, signal);
     this.#embedded.set(data, { sha256: base.sha256, x });
@@ -174,7 +204,10 @@ export class Participant {
    * Takes part in the task's current round with `data` (waits for a round that takes devices). Resolves when this
    * device has done its last stage; a refused stage or a round that moved on gives `status: 'skipped'`.
    */
-  async joinRound(data: Examples, opts: { signal?: AbortSignal; dropAt?: DropPoint; waitMs?: number } = {}): Promise<RoundOutcome> {
+  async joinRound(
+    data: Examples,
+    opts: { signal?: AbortSignal; dropAt?: DropPoint; waitMs?: number } = {},
+  ): Promise<RoundOutcome> {
     const { signal } = opts;
     const progress = (round: number, stage: ParticipantStage) => this.#o.onProgress?.({ round, stage });
     const until = Date.now() + (opts.waitMs ?? 120_000);
@@ -198,19 +231,35 @@ export class Participant {
     // A task on a served model's head trains on embeddings: the frozen body runs here, once per examples.
     const examples = info.base ? await this.#embeddings(info.base, data, signal) : data;
     progress(round, 'training');
-    const trainer = await Trainer.create({ spec: info.spec, weights: unflattenWeights(info.spec, global), backend: this.#o.backend ?? 'auto' });
+    const trainer = await Trainer.create({
+      spec: info.spec,
+      weights: unflattenWeights(info.spec, global),
+      backend: this.#o.backend ?? 'auto',
+    });
     let update: Uint32Array, epsilon: number | undefined, spent: number | undefined;
     try {
       const fit = await trainer.fit(examples, {
-        ...info.training, signal,
-        privacy: info.privacy && { l2NormClip: info.privacy.l2NormClip, noiseMultiplier: info.privacy.noiseMultiplier, delta: info.privacy.delta, ledger: this.#o.ledger, source: this.#o.source ?? `task:${info.task}` },
+        ...info.training,
+        signal,
+        privacy: info.privacy && {
+          l2NormClip: info.privacy.l2NormClip,
+          noiseMultiplier: info.privacy.noiseMultiplier,
+          delta: info.privacy.delta,
+          ledger: this.#o.ledger,
+          source: this.#o.source ?? `task:${info.task}`,
+        },
       });
       epsilon = fit.epsilon;
       spent = fit.budget?.spent;
       const local = flattenWeights(info.spec, trainer.weights());
       const delta = local.map((v, i) => v - global[i]!);
       // Fixed point, or client-level DP (DDGauss: clip, rotate, round and add this device's share of the noise).
-      const codec = updateCodec({ dimension: delta.length, fixedPoint: info.fixedPoint, distributedDp: info.distributedDp, seed: fromBase64(info.graphSeed) });
+      const codec = updateCodec({
+        dimension: delta.length,
+        fixedPoint: info.fixedPoint,
+        distributedDp: info.distributedDp,
+        seed: fromBase64(info.graphSeed),
+      });
       update = await codec.encode(delta, data.y.length);
     } catch (e) {
       // The device's budget would be exceeded: it sits this round out before saying anything to the task.
@@ -219,7 +268,14 @@ export class Participant {
     } finally {
       trainer.dispose();
     }
-    const config: RoundConfig = { roundId: info.roundId, neighbours: info.neighbours, threshold: info.threshold, graphSeed: fromBase64(info.graphSeed), length: info.length, minContributors: contributors };
+    const config: RoundConfig = {
+      roundId: info.roundId,
+      neighbours: info.neighbours,
+      threshold: info.threshold,
+      graphSeed: fromBase64(info.graphSeed),
+      length: info.length,
+      minContributors: contributors,
+    };
     try {
       progress(round, 'advertise-keys');
       const { state, message } = await clientAdvertiseKeys(config, this.#o.identity);
@@ -243,7 +299,8 @@ export class Participant {
       return { round, status: 'unmasked', examples: data.y.length, epsilon, spent, maskedBytes };
     } catch (e) {
       // The round moved on without this device (a stage closed first, or the round was abandoned).
-      if (e instanceof EdgeError && (e.status === 422 || e.status === 409)) return { round, status: 'skipped', reason: e.message };
+      if (e instanceof EdgeError && (e.status === 422 || e.status === 409))
+        return { round, status: 'skipped', reason: e.message };
       throw e;
     }
   }

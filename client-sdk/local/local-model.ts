@@ -86,20 +86,34 @@ function declaredFeaturizers(bytes: Uint8Array, session: ort.InferenceSession): 
 async function chooseBuild(providers: Provider[], tried: string[]): Promise<OrtBuild> {
   if (!providers.includes('webgpu')) return 'wasm';
   if (!(await webgpuAvailable())) tried.push('webgpu: no adapter');
-  else if (!jspiAvailable()) tried.push('webgpu: this engine lacks WebAssembly JSPI, which onnxruntime-web\'s WebGPU build needs');
+  else if (!jspiAvailable())
+    tried.push("webgpu: this engine lacks WebAssembly JSPI, which onnxruntime-web's WebGPU build needs");
   else return 'webgpu';
   return 'wasm';
 }
 
 /** One provider at a time, in the order asked: onnxruntime-web would fall back silently, and LocalModel says which ran. */
-async function createSession(bytes: Uint8Array, providers: Provider[], wasmPaths: string | undefined): Promise<{ ort: OrtModule; session: ort.InferenceSession; provider: Provider; tried: string[]; featurizers: Record<string, Featurizer> }> {
+async function createSession(
+  bytes: Uint8Array,
+  providers: Provider[],
+  wasmPaths: string | undefined,
+): Promise<{
+  ort: OrtModule;
+  session: ort.InferenceSession;
+  provider: Provider;
+  tried: string[];
+  featurizers: Record<string, Featurizer>;
+}> {
   const tried: string[] = [];
   const build = await chooseBuild(providers, tried);
   const ort = await loadOrt(build, wasmPaths);
   for (const provider of providers) {
     if (provider === 'webgpu' && build !== 'webgpu') continue;
     try {
-      const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+      const session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+      });
       return { ort, session, provider, tried, featurizers: declaredFeaturizers(bytes, session) };
     } catch (e) {
       tried.push(`${provider}: ${(e as Error).message}`);
@@ -124,7 +138,18 @@ export class LocalModel {
   /** Resolves when a background download (mode 'auto' on a cache miss) has stored the bytes. */
   readonly prefetched: Promise<void>;
 
-  private constructor(o: { model: string; version: string; sha256: string; fromCache: boolean; ort?: OrtModule | undefined; session?: ort.InferenceSession | undefined; featurizers?: Record<string, Featurizer>; ranOn: RanOn; client?: EdgeClient | undefined; prefetched?: Promise<void> | undefined }) {
+  private constructor(o: {
+    model: string;
+    version: string;
+    sha256: string;
+    fromCache: boolean;
+    ort?: OrtModule | undefined;
+    session?: ort.InferenceSession | undefined;
+    featurizers?: Record<string, Featurizer>;
+    ranOn: RanOn;
+    client?: EdgeClient | undefined;
+    prefetched?: Promise<void> | undefined;
+  }) {
     this.model = o.model;
     this.version = o.version;
     this.sha256 = o.sha256;
@@ -157,12 +182,27 @@ export class LocalModel {
     if (o.bytes) {
       const sha256 = await sha256Hex(o.bytes);
       const { ort, session, provider, featurizers } = await createSession(o.bytes, providers, o.wasmPaths);
-      return new LocalModel({ model: o.model, version: o.version ?? '', sha256, fromCache: false, ort, session, featurizers, ranOn: provider, client: o.client });
+      return new LocalModel({
+        model: o.model,
+        version: o.version ?? '',
+        sha256,
+        fromCache: false,
+        ort,
+        session,
+        featurizers,
+        ranOn: provider,
+        client: o.client,
+      });
     }
-    const client = o.client ?? (() => { throw new LocalModelError('LocalModel.load needs { client } to download the model, or { bytes }'); })();
+    const client =
+      o.client ??
+      (() => {
+        throw new LocalModelError('LocalModel.load needs { client } to download the model, or { bytes }');
+      })();
     const meta = await client.model(o.model, o.version, { signal: o.signal });
     const { version, sha256 } = meta.parameters;
-    if (mode === 'edge') return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client });
+    if (mode === 'edge')
+      return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client });
     const ref = { client, model: o.model, version, sha256, cache, signal: o.signal };
     const cached = await cachedBytes(ref);
     const download = () => downloadBytes(ref);
@@ -174,7 +214,17 @@ export class LocalModel {
     }
     const bytes = cached ?? (await download());
     const { ort, session, provider, featurizers } = await createSession(bytes, providers, o.wasmPaths);
-    return new LocalModel({ model: o.model, version, sha256, fromCache: cached !== undefined, ort, session, featurizers, ranOn: provider, client });
+    return new LocalModel({
+      model: o.model,
+      version,
+      sha256,
+      fromCache: cached !== undefined,
+      ort,
+      session,
+      featurizers,
+      ranOn: provider,
+      client,
+    });
   }
 
   /**
@@ -201,12 +251,17 @@ export class LocalModel {
     if (!session) throw new LocalModelError('this LocalModel was released');
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(tensors)) {
-      if (!session.inputNames.includes(name)) throw new LocalModelError(`the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
+      if (!session.inputNames.includes(name))
+        throw new LocalModelError(`the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
       const f = this.#featurizers[name];
-      const fed: Tensor = t.datatype === 'BYTES' && f ? { datatype: 'FP32', shape: [...t.shape, f.buckets], data: hashTexts(t.data, f) } : t;
+      const fed: Tensor =
+        t.datatype === 'BYTES' && f
+          ? { datatype: 'FP32', shape: [...t.shape, f.buckets], data: hashTexts(t.data, f) }
+          : t;
       feeds[name] = toOrtTensor(this.#ort!.Tensor as never, fed);
     }
-    for (const name of session.inputNames) if (!(name in feeds)) throw new LocalModelError(`input '${name}' is missing`);
+    for (const name of session.inputNames)
+      if (!(name in feeds)) throw new LocalModelError(`input '${name}' is missing`);
     let results: ort.InferenceSession.ReturnType;
     try {
       results = await session.run(feeds);

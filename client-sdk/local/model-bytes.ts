@@ -7,7 +7,6 @@ import { sha256Hex } from '../../federated/model/digest.ts';
 import type { ModelCache } from './model-cache.ts';
 import { LocalModelError } from './local-model-error.ts';
 
-
 export interface VersionRef {
   client: EdgeClient;
   model: string;
@@ -26,7 +25,10 @@ export function cachedBytes(ref: Pick<VersionRef, 'cache' | 'sha256'>): Promise<
 export async function downloadBytes(ref: VersionRef): Promise<Uint8Array> {
   const got = await ref.client.modelBytes(ref.model, ref.version, { signal: ref.signal });
   const actual = await sha256Hex(got.bytes);
-  if (actual !== ref.sha256) throw new LocalModelError(`downloaded bytes of ${ref.model}@${ref.version} have sha256 ${actual}, the edge announced ${ref.sha256}`);
+  if (actual !== ref.sha256)
+    throw new LocalModelError(
+      `downloaded bytes of ${ref.model}@${ref.version} have sha256 ${actual}, the edge announced ${ref.sha256}`,
+    );
   await ref.cache?.put(ref.sha256, got.bytes);
   return got.bytes;
 }

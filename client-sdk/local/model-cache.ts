@@ -10,7 +10,6 @@ export interface ModelCache {
   put(sha256: string, bytes: Uint8Array): Promise<void>;
 }
 
-
 /** Keys are synthetic URLs: the Cache API only stores http(s) requests; nothing is ever fetched from them. */
 const key = (sha256: string) => `https://fedge-model-cache.invalid/sha256/${sha256}`;
 
@@ -30,7 +29,10 @@ export class CacheApiModelCache implements ModelCache {
   }
   async put(sha256: string, bytes: Uint8Array): Promise<void> {
     const cache = await caches.open(this.#name);
-    await cache.put(key(sha256), new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    await cache.put(
+      key(sha256),
+      new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'Content-Type': 'application/octet-stream' } }),
+    );
   }
 }
 

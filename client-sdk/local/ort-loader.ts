@@ -17,12 +17,16 @@ export type OrtModule = typeof Ort;
 export type OrtBuild = 'webgpu' | 'wasm';
 
 /** The WASM binary each build fetches, from node_modules/onnxruntime-web/dist: serve both beside your app. */
-export const ORT_WASM_FILES: Readonly<Record<OrtBuild, string>> = { webgpu: 'ort-wasm-simd-threaded.jspi.wasm', wasm: 'ort-wasm-simd-threaded.wasm' };
+export const ORT_WASM_FILES: Readonly<Record<OrtBuild, string>> = {
+  webgpu: 'ort-wasm-simd-threaded.jspi.wasm',
+  wasm: 'ort-wasm-simd-threaded.wasm',
+};
 
 /** Whether this engine can run the WebGPU build (JSPI: WebAssembly.Suspending; Chromium 137+). */
 export const jspiAvailable = (): boolean => typeof WebAssembly === 'object' && 'Suspending' in WebAssembly;
 
-const isNode = (): boolean => typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+const isNode = (): boolean =>
+  typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 
 const loaded: Partial<Record<OrtBuild, Promise<OrtModule>>> = {};
 
@@ -36,12 +40,18 @@ export function loadOrt(build: OrtBuild, wasmPaths?: string): Promise<OrtModule>
     try {
       // Literal specifiers inside try: bundled when installed; when not, esbuild leaves them to fail at run time and
       // Vite substitutes a stub that throws (onnxruntime-web is an optional peer).
-      ort = build === 'webgpu' ? ((await import('onnxruntime-web/jspi')) as OrtModule) : ((await import('onnxruntime-web/wasm')) as OrtModule);
+      ort =
+        build === 'webgpu'
+          ? ((await import('onnxruntime-web/jspi')) as OrtModule)
+          : ((await import('onnxruntime-web/wasm')) as OrtModule);
     } catch (e) {
       throw missingDependency(e, 'onnxruntime-web', 'LocalModel');
     }
     if (wasmPaths) {
-      const folder = new URL(wasmPaths.endsWith('/') ? wasmPaths : `${wasmPaths}/`, (globalThis as { location?: { href: string } }).location?.href);
+      const folder = new URL(
+        wasmPaths.endsWith('/') ? wasmPaths : `${wasmPaths}/`,
+        (globalThis as { location?: { href: string } }).location?.href,
+      );
       // Only the .wasm: the JS glue is inside the bundle already.
       ort.env.wasm.wasmPaths = { wasm: new URL(ORT_WASM_FILES[build], folder).href };
     }

@@ -23,7 +23,8 @@ export class FileLedgerStore implements LedgerStore {
       throw e;
     }
     const data = JSON.parse(text) as LedgerData;
-    if (data?.version !== 1 || typeof data.sources !== 'object') throw new Error(`privacy ledger ${this.path} is not a version-1 ledger`);
+    if (data?.version !== 1 || typeof data.sources !== 'object')
+      throw new Error(`privacy ledger ${this.path} is not a version-1 ledger`);
     return data;
   }
 

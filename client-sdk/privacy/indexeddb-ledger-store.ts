@@ -23,7 +23,8 @@ function request<T>(r: IDBRequest<T>): Promise<T> {
 function checked(value: unknown, db: string): LedgerData {
   if (value === undefined) return emptyLedger();
   const data = value as LedgerData;
-  if (data?.version !== 1 || typeof data.sources !== 'object' || data.sources === null) throw new LedgerStoreError(`privacy ledger in IndexedDB '${db}' is not a version-1 ledger`);
+  if (data?.version !== 1 || typeof data.sources !== 'object' || data.sources === null)
+    throw new LedgerStoreError(`privacy ledger in IndexedDB '${db}' is not a version-1 ledger`);
   return data;
 }
 
@@ -33,7 +34,8 @@ export class IndexedDbLedgerStore implements LedgerStore {
 
   /** One ledger per database name; the default suits one app per origin. */
   constructor(database = 'fedge-privacy-ledger') {
-    if (typeof indexedDB === 'undefined') throw new LedgerStoreError('IndexedDB is not available here (use FileLedgerStore in Node)');
+    if (typeof indexedDB === 'undefined')
+      throw new LedgerStoreError('IndexedDB is not available here (use FileLedgerStore in Node)');
     this.database = database;
   }
 

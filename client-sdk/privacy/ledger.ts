@@ -41,7 +41,8 @@ export class PrivacyLedger {
   readonly #store: LedgerStore;
 
   constructor(store: LedgerStore, budget: Budget) {
-    if (!(budget.epsilon > 0) || !(budget.delta > 0 && budget.delta < 1)) throw new RangeError('budget: epsilon must be > 0 and delta in (0, 1)');
+    if (!(budget.epsilon > 0) || !(budget.delta > 0 && budget.delta < 1))
+      throw new RangeError('budget: epsilon must be > 0 and delta in (0, 1)');
     this.#store = store;
     this.budget = budget;
   }
@@ -67,16 +68,25 @@ export class PrivacyLedger {
 
   /** Adds a run's RDP curve to `source`, or throws PrivacyBudgetError if that would exceed the budget. */
   charge(source: string, rdp: readonly number[]): Promise<{ spent: number; remaining: number }> {
-    if (rdp.length !== DEFAULT_ORDERS.length) throw new RangeError(`expected ${DEFAULT_ORDERS.length} RDP values (DEFAULT_ORDERS), got ${rdp.length}`);
+    if (rdp.length !== DEFAULT_ORDERS.length)
+      throw new RangeError(`expected ${DEFAULT_ORDERS.length} RDP values (DEFAULT_ORDERS), got ${rdp.length}`);
     return this.#store.transaction((data) => {
       const before = data.sources[source];
       const total = DEFAULT_ORDERS.map((_, i) => (before?.rdp[i] ?? 0) + rdp[i]!);
       const spent = this.#epsilon(total);
       if (spent > this.budget.epsilon) {
         const left = Math.max(0, this.budget.epsilon - (before ? this.#epsilon(before.rdp) : 0));
-        throw new PrivacyBudgetError(`privacy budget for '${source}' would be exceeded: this run needs ε to reach ${spent.toFixed(3)} of ${this.budget.epsilon} (δ = ${this.budget.delta}); ${left.toFixed(3)} is left`);
+        throw new PrivacyBudgetError(
+          `privacy budget for '${source}' would be exceeded: this run needs ε to reach ${spent.toFixed(3)} of ${this.budget.epsilon} (δ = ${this.budget.delta}); ${left.toFixed(3)} is left`,
+        );
       }
-      const next: LedgerData = { ...data, sources: { ...data.sources, [source]: { rdp: total, runs: (before?.runs ?? 0) + 1, updatedAt: new Date().toISOString() } } };
+      const next: LedgerData = {
+        ...data,
+        sources: {
+          ...data.sources,
+          [source]: { rdp: total, runs: (before?.runs ?? 0) + 1, updatedAt: new Date().toISOString() },
+        },
+      };
       return { data: next, result: { spent, remaining: this.budget.epsilon - spent } };
     });
   }

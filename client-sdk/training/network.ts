@@ -47,25 +47,43 @@ const hasParams = (l: NetLayer): l is WithParams => 'kernel' in l;
 /** The network of `spec` with `weights` (parameterShapes order); only the last `trainableLast` layers with parameters train. */
 export function createNetwork(spec: ModelSpec, weights: NamedWeight[], trainableLast: number): Network {
   const shapes = parameterShapes(spec);
-  if (weights.length !== shapes.length) throw new UnsupportedSpec(`expected ${shapes.length} weight tensors, got ${weights.length}`);
+  if (weights.length !== shapes.length)
+    throw new UnsupportedSpec(`expected ${shapes.length} weight tensors, got ${weights.length}`);
   const last = spec.layers[spec.layers.length - 1];
-  if (last?.type !== 'dense' || last.activation !== 'softmax') throw new UnsupportedSpec('the last layer must be dense with softmax (cross-entropy training)');
+  if (last?.type !== 'dense' || last.activation !== 'softmax')
+    throw new UnsupportedSpec('the last layer must be dense with softmax (cross-entropy training)');
   const paramLayers = spec.layers.filter((l) => l.type === 'dense' || l.type === 'conv2d').length;
-  let w = 0, p = 0;
+  let w = 0,
+    p = 0;
   const variable = () => tf.variable(tf.tensor(weights[w]!.values, weights[w++]!.shape, 'float32'));
   const layers: NetLayer[] = [];
   spec.layers.forEach((l, i) => {
-    if ((l.type === 'dense' || l.type === 'conv2d') && l.activation === 'softmax' && i !== spec.layers.length - 1) throw new UnsupportedSpec(`layers[${i}]: softmax is only supported as the output activation`);
+    if ((l.type === 'dense' || l.type === 'conv2d') && l.activation === 'softmax' && i !== spec.layers.length - 1)
+      throw new UnsupportedSpec(`layers[${i}]: softmax is only supported as the output activation`);
     switch (l.type) {
       case 'dense':
       case 'conv2d': {
-        const param = { activation: l.activation, kernel: variable(), bias: variable(), trainable: p++ >= paramLayers - trainableLast };
-        layers.push(l.type === 'dense' ? { kind: 'dense', ...param } : { kind: 'conv2d', strides: l.strides ?? 1, padding: l.padding, ...param });
+        const param = {
+          activation: l.activation,
+          kernel: variable(),
+          bias: variable(),
+          trainable: p++ >= paramLayers - trainableLast,
+        };
+        layers.push(
+          l.type === 'dense'
+            ? { kind: 'dense', ...param }
+            : { kind: 'conv2d', strides: l.strides ?? 1, padding: l.padding, ...param },
+        );
         break;
       }
-      case 'maxPool2d': layers.push({ kind: 'maxPool2d', poolSize: l.poolSize, strides: l.strides ?? l.poolSize }); break;
-      case 'flatten': layers.push({ kind: 'flatten' }); break;
-      case 'dropout': break;
+      case 'maxPool2d':
+        layers.push({ kind: 'maxPool2d', poolSize: l.poolSize, strides: l.strides ?? l.poolSize });
+        break;
+      case 'flatten':
+        layers.push({ kind: 'flatten' });
+        break;
+      case 'dropout':
+        break;
     }
   });
   const firstTrainable = layers.findIndex((l) => hasParams(l) && l.trainable);
@@ -74,7 +92,10 @@ export function createNetwork(spec: ModelSpec, weights: NamedWeight[], trainable
 }
 
 export function trainableVariables(net: Network): TF.Variable[] {
-  return net.layers.filter(hasParams).filter((l) => l.trainable).flatMap((l) => [l.kernel, l.bias]);
+  return net.layers
+    .filter(hasParams)
+    .filter((l) => l.trainable)
+    .flatMap((l) => [l.kernel, l.bias]);
 }
 
 export function allVariables(net: Network): TF.Variable[] {
@@ -87,31 +108,47 @@ export function disposeNetwork(net: Network): void {
 
 function activate<T extends TF.Tensor>(z: T, act: Activation): T {
   switch (act) {
-    case 'relu': return tf.relu(z);
-    case 'sigmoid': return tf.sigmoid(z);
-    case 'tanh': return tf.tanh(z);
-    case 'softmax': return tf.softmax(z);
-    case 'linear': return z;
+    case 'relu':
+      return tf.relu(z);
+    case 'sigmoid':
+      return tf.sigmoid(z);
+    case 'tanh':
+      return tf.tanh(z);
+    case 'softmax':
+      return tf.softmax(z);
+    case 'linear':
+      return z;
   }
 }
 
 /** dL/dz from dL/da for the hidden activations (softmax only ever sits at the output, handled with the loss). */
 function activationGrad(dA: TF.Tensor2D, z: TF.Tensor2D, a: TF.Tensor2D, act: Activation): TF.Tensor2D {
   switch (act) {
-    case 'relu': return tf.mul(dA, tf.step(z));
-    case 'sigmoid': return tf.mul(dA, tf.mul(a, tf.sub(1, a)));
-    case 'tanh': return tf.mul(dA, tf.sub(1, tf.square(a)));
+    case 'relu':
+      return tf.mul(dA, tf.step(z));
+    case 'sigmoid':
+      return tf.mul(dA, tf.mul(a, tf.sub(1, a)));
+    case 'tanh':
+      return tf.mul(dA, tf.sub(1, tf.square(a)));
     case 'linear':
-    case 'softmax': return dA; // softmax is refused for hidden layers in createNetwork
+    case 'softmax':
+      return dA; // softmax is refused for hidden layers in createNetwork
   }
 }
 
 function applyLayer(l: NetLayer, a: TF.Tensor): TF.Tensor {
   switch (l.kind) {
-    case 'dense': return activate(tf.add(tf.matMul(a as TF.Tensor2D, l.kernel as TF.Tensor2D), l.bias), l.activation);
-    case 'conv2d': return activate(tf.add(tf.conv2d(a as TF.Tensor4D, l.kernel as TF.Tensor4D, l.strides, l.padding), l.bias), l.activation);
-    case 'maxPool2d': return tf.maxPool(a as TF.Tensor4D, l.poolSize, l.strides, 'valid');
-    case 'flatten': return tf.reshape(a, [a.shape[0]!, -1]);
+    case 'dense':
+      return activate(tf.add(tf.matMul(a as TF.Tensor2D, l.kernel as TF.Tensor2D), l.bias), l.activation);
+    case 'conv2d':
+      return activate(
+        tf.add(tf.conv2d(a as TF.Tensor4D, l.kernel as TF.Tensor4D, l.strides, l.padding), l.bias),
+        l.activation,
+      );
+    case 'maxPool2d':
+      return tf.maxPool(a as TF.Tensor4D, l.poolSize, l.strides, 'valid');
+    case 'flatten':
+      return tf.reshape(a, [a.shape[0]!, -1]);
   }
 }
 
@@ -150,7 +187,8 @@ export interface ClippedGradients {
   loss: number;
 }
 
-const crossEntropy = (p: TF.Tensor, onehot: TF.Tensor): TF.Scalar => tf.neg(tf.sum(tf.mul(onehot, tf.log(tf.add(p, 1e-7)))));
+const crossEntropy = (p: TF.Tensor, onehot: TF.Tensor): TF.Scalar =>
+  tf.neg(tf.sum(tf.mul(onehot, tf.log(tf.add(p, 1e-7)))));
 
 /**
  * Per-example clipped gradient sums of softmax cross-entropy for a batch, given as its {@link frozenFeatures}.
@@ -158,14 +196,20 @@ const crossEntropy = (p: TF.Tensor, onehot: TF.Tensor): TF.Scalar => tf.neg(tf.s
  * share one code path.
  */
 export function clippedGradientSums(net: Network, x: TF.Tensor, labels: TF.Tensor1D, clip: number): ClippedGradients {
-  return net.clipping === 'ghost' ? ghostClippedSums(net, x, labels, clip) : perExampleClippedSums(net, x, labels, clip);
+  return net.clipping === 'ghost'
+    ? ghostClippedSums(net, x, labels, clip)
+    : perExampleClippedSums(net, x, labels, clip);
 }
 
 function ghostClippedSums(net: Network, x: TF.Tensor, labels: TF.Tensor1D, clip: number): ClippedGradients {
   return tf.tidy(() => {
     let a = tf.reshape(x, [x.shape[0]!, -1]) as TF.Tensor2D; // only dense layers (and flatten) from here on
-    const dense = net.layers.slice(net.firstTrainable).filter((l): l is Extract<NetLayer, { kind: 'dense' }> => l.kind === 'dense');
-    const inputs: TF.Tensor2D[] = [], pre: TF.Tensor2D[] = [], post: TF.Tensor2D[] = [];
+    const dense = net.layers
+      .slice(net.firstTrainable)
+      .filter((l): l is Extract<NetLayer, { kind: 'dense' }> => l.kind === 'dense');
+    const inputs: TF.Tensor2D[] = [],
+      pre: TF.Tensor2D[] = [],
+      post: TF.Tensor2D[] = [];
     for (const l of dense) {
       inputs.push(a);
       const z = tf.add(tf.matMul(a, l.kernel as TF.Tensor2D), l.bias) as TF.Tensor2D;
@@ -180,11 +224,20 @@ function ghostClippedSums(net: Network, x: TF.Tensor, labels: TF.Tensor1D, clip:
     let delta = tf.sub(a, onehot) as TF.Tensor2D;
     for (let j = dense.length - 1; j >= 0; j--) {
       deltas[j] = delta;
-      if (j > 0) delta = activationGrad(tf.matMul(delta, dense[j]!.kernel as TF.Tensor2D, false, true), pre[j - 1]!, post[j - 1]!, dense[j - 1]!.activation);
+      if (j > 0)
+        delta = activationGrad(
+          tf.matMul(delta, dense[j]!.kernel as TF.Tensor2D, false, true),
+          pre[j - 1]!,
+          post[j - 1]!,
+          dense[j - 1]!.activation,
+        );
     }
     // Ghost norms: ‖g_i‖² = Σ_layers (‖a_i‖² + 1)·‖δ_i‖²  (kernel a_iδ_iᵀ plus bias δ_i)
     let sq = tf.zeros([x.shape[0]!]) as TF.Tensor1D;
-    dense.forEach((_, j) => (sq = tf.add(sq, tf.mul(tf.add(tf.sum(tf.square(inputs[j]!), 1), 1), tf.sum(tf.square(deltas[j]!), 1)))));
+    dense.forEach(
+      (_, j) =>
+        (sq = tf.add(sq, tf.mul(tf.add(tf.sum(tf.square(inputs[j]!), 1), 1), tf.sum(tf.square(deltas[j]!), 1)))),
+    );
     const scale = clipScale(tf.sqrt(sq), clip);
     const sums = dense.flatMap((_, j) => {
       const scaled = tf.mul(deltas[j]!, tf.expandDims(scale, 1)) as TF.Tensor2D;
@@ -201,9 +254,10 @@ function clipScale(norms: TF.Tensor, clip: number): TF.Tensor {
 function perExampleClippedSums(net: Network, x: TF.Tensor, labels: TF.Tensor1D, clip: number): ClippedGradients {
   const vars = trainableVariables(net);
   const n = x.shape[0]!;
-  const classes = (net.layers.findLast(hasParams)!.bias.shape[0])!;
+  const classes = net.layers.findLast(hasParams)!.bias.shape[0]!;
   const onehot = tf.tidy(() => tf.oneHot(tf.cast(labels, 'int32'), classes));
-  const lossOf = (xs: TF.Tensor, ys: TF.Tensor) => () => crossEntropy(run(net, xs, net.firstTrainable, net.layers.length), ys);
+  const lossOf = (xs: TF.Tensor, ys: TF.Tensor) => () =>
+    crossEntropy(run(net, xs, net.firstTrainable, net.layers.length), ys);
   let sums: TF.Tensor[];
   let total = 0;
   if (!Number.isFinite(clip)) {

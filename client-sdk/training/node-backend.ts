@@ -17,5 +17,5 @@ export function useNodeWasm(): void {
   } catch (e) {
     throw missingDependency(e, PACKAGE, 'useNodeWasm (the WASM training backend)');
   }
-  wasm.setWasmPaths(dirname(require.resolve(`${PACKAGE}/dist/tfjs-backend-wasm.wasm`)) + '/');
+  wasm.setWasmPaths(`${dirname(require.resolve(`${PACKAGE}/dist/tfjs-backend-wasm.wasm`))}/`);
 }

@@ -15,7 +15,17 @@ import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-mode
 import { DEFAULT_ORDERS, computeRdp, noiseMultiplierFor, rdpToEpsilon } from '../../federated/dp/rdp.ts';
 import type { PrivacyLedger } from '../privacy/ledger.ts';
 import { type BackendName, selectBackend } from './backend.ts';
-import { type Network, UnsupportedSpec, allVariables, clippedGradientSums, createNetwork, disposeNetwork, forward, frozenFeatures, trainableVariables } from './network.ts';
+import {
+  type Network,
+  UnsupportedSpec,
+  allVariables,
+  clippedGradientSums,
+  createNetwork,
+  disposeNetwork,
+  forward,
+  frozenFeatures,
+  trainableVariables,
+} from './network.ts';
 import { gaussianNoise } from './gaussian-noise.ts';
 import { randomWords } from '../../federated/random.ts';
 
@@ -78,17 +88,23 @@ export interface TrainerOptions {
   trainableLayers?: 'all' | number | undefined;
 }
 
-async function collect(data: Examples | Iterable<Example> | AsyncIterable<Example>, features: number): Promise<{ x: Float32Array; y: Int32Array; n: number }> {
+async function collect(
+  data: Examples | Iterable<Example> | AsyncIterable<Example>,
+  features: number,
+): Promise<{ x: Float32Array; y: Int32Array; n: number }> {
   if ('x' in data && 'y' in data) {
     const n = data.y.length;
-    if (data.x.length !== n * features) throw new TrainerError(`examples: x has ${data.x.length} values, expected ${n} × ${features}`);
+    if (data.x.length !== n * features)
+      throw new TrainerError(`examples: x has ${data.x.length} values, expected ${n} × ${features}`);
     const y = Int32Array.from(data.y);
     return { x: data.x, y, n };
   }
   // DP-SGD's Poisson sampling needs random access to every example, so a stream is gathered first.
-  const xs: Float32Array[] = [], ys: number[] = [];
+  const xs: Float32Array[] = [],
+    ys: number[] = [];
   for await (const e of data as AsyncIterable<Example>) {
-    if (e.x.length !== features) throw new TrainerError(`example ${xs.length}: ${e.x.length} values, expected ${features}`);
+    if (e.x.length !== features)
+      throw new TrainerError(`example ${xs.length}: ${e.x.length} values, expected ${features}`);
     xs.push(e.x);
     ys.push(e.y);
   }
@@ -127,10 +143,13 @@ export class Trainer {
     const shapes = parameterShapes(opts.spec);
     weights.forEach((w, i) => {
       const want = shapes[i];
-      if (!want || w.name !== want.name || w.values.length !== want.shape.reduce((a, b) => a * b, 1)) throw new TrainerError(`weights[${i}]: expected ${want?.name} [${want?.shape}]`);
+      if (!want || w.name !== want.name || w.values.length !== want.shape.reduce((a, b) => a * b, 1))
+        throw new TrainerError(`weights[${i}]: expected ${want?.name} [${want?.shape}]`);
     });
-    const trainable = opts.trainableLayers === undefined || opts.trainableLayers === 'all' ? paramLayers : opts.trainableLayers;
-    if (!Number.isInteger(trainable) || trainable < 1 || trainable > paramLayers) throw new TrainerError(`trainableLayers must be 'all' or 1..${paramLayers}, got ${opts.trainableLayers}`);
+    const trainable =
+      opts.trainableLayers === undefined || opts.trainableLayers === 'all' ? paramLayers : opts.trainableLayers;
+    if (!Number.isInteger(trainable) || trainable < 1 || trainable > paramLayers)
+      throw new TrainerError(`trainableLayers must be 'all' or 1..${paramLayers}, got ${opts.trainableLayers}`);
     try {
       return new Trainer(opts.spec, backend, createNetwork(opts.spec, weights, trainable));
     } catch (e) {
@@ -146,7 +165,11 @@ export class Trainer {
   weights(): NamedWeight[] {
     this.#check();
     const shapes = parameterShapes(this.spec);
-    return allVariables(this.#net).map((v, i) => ({ name: shapes[i]!.name, shape: shapes[i]!.shape, values: v.dataSync() as Float32Array }));
+    return allVariables(this.#net).map((v, i) => ({
+      name: shapes[i]!.name,
+      shape: shapes[i]!.shape,
+      values: v.dataSync() as Float32Array,
+    }));
   }
 
   evaluate(data: Examples): { accuracy: number; loss: number } {
@@ -156,7 +179,9 @@ export class Trainer {
       const p = forward(this.#net, tf.tensor2d(data.x, [n, this.features]));
       const y = tf.tensor1d(Int32Array.from(data.y), 'int32');
       const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(p, 1), y), 'float32')).dataSync()[0]!;
-      const loss = tf.neg(tf.mean(tf.log(tf.add(tf.sum(tf.mul(p, tf.oneHot(y, p.shape[1]!)), 1), 1e-7)))).dataSync()[0]!;
+      const loss = tf
+        .neg(tf.mean(tf.log(tf.add(tf.sum(tf.mul(p, tf.oneHot(y, p.shape[1]!)), 1), 1e-7))))
+        .dataSync()[0]!;
       return { accuracy, loss };
     });
   }
@@ -164,13 +189,17 @@ export class Trainer {
   async fit(data: Examples | Iterable<Example> | AsyncIterable<Example>, opts: FitOptions): Promise<FitResult> {
     this.#check();
     const { epochs, batchSize, learningRate } = opts;
-    if (!(Number.isInteger(epochs) && epochs >= 1)) throw new TrainerError(`epochs must be a positive integer, got ${epochs}`);
-    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new TrainerError(`batchSize must be a positive integer, got ${batchSize}`);
+    if (!(Number.isInteger(epochs) && epochs >= 1))
+      throw new TrainerError(`epochs must be a positive integer, got ${epochs}`);
+    if (!(Number.isInteger(batchSize) && batchSize >= 1))
+      throw new TrainerError(`batchSize must be a positive integer, got ${batchSize}`);
     if (!(learningRate > 0)) throw new TrainerError(`learningRate must be > 0, got ${learningRate}`);
     const set = await collect(data, this.features);
     if (set.n === 0) throw new TrainerError('no examples to train on');
     const classes = this.spec.labels.length;
-    for (const label of set.y) if (!(label >= 0 && label < classes)) throw new TrainerError(`label ${label} is not a class index 0..${classes - 1}`);
+    for (const label of set.y)
+      if (!(label >= 0 && label < classes))
+        throw new TrainerError(`label ${label} is not a class index 0..${classes - 1}`);
     const priv = opts.privacy;
     const sampleRate = Math.min(1, batchSize / set.n);
     // DP: N/B Poisson draws per epoch (each of expected size B); plain: every example once per epoch.
@@ -179,18 +208,26 @@ export class Trainer {
     let sigma: number | undefined, epsilon: number | undefined, budget: FitResult['budget'];
     if (priv) {
       if (!(priv.l2NormClip > 0)) throw new TrainerError(`l2NormClip must be > 0, got ${priv.l2NormClip}`);
-      if (priv.noiseMultiplier === undefined && priv.epsilon === undefined) throw new TrainerError('privacy: give noiseMultiplier or epsilon');
-      sigma = priv.noiseMultiplier ?? noiseMultiplierFor({ epsilon: priv.epsilon!, delta: priv.delta, sampleRate, steps });
+      if (priv.noiseMultiplier === undefined && priv.epsilon === undefined)
+        throw new TrainerError('privacy: give noiseMultiplier or epsilon');
+      sigma =
+        priv.noiseMultiplier ?? noiseMultiplierFor({ epsilon: priv.epsilon!, delta: priv.delta, sampleRate, steps });
       if (!(sigma > 0)) throw new TrainerError(`noiseMultiplier must be > 0, got ${sigma}`);
       const rdp = computeRdp(sampleRate, sigma, steps, DEFAULT_ORDERS);
       epsilon = rdpToEpsilon(DEFAULT_ORDERS, rdp, priv.delta).epsilon;
       // Charged before training: a run that is interrupted has still touched the data.
       if (priv.ledger) budget = await priv.ledger.charge(priv.source ?? 'default', rdp);
     }
-    const optimizer = opts.optimizer === 'adam' ? tf.train.adam(learningRate) : opts.optimizer === 'momentum' ? tf.train.momentum(learningRate, 0.9) : tf.train.sgd(learningRate);
+    const optimizer =
+      opts.optimizer === 'adam'
+        ? tf.train.adam(learningRate)
+        : opts.optimizer === 'momentum'
+          ? tf.train.momentum(learningRate, 0.9)
+          : tf.train.sgd(learningRate);
     const trainable = trainableVariables(this.#net);
     const started = performance.now();
-    let seen = 0, lastLoss = NaN;
+    let seen = 0,
+      lastLoss = NaN;
     const xAll = tf.tidy(() => frozenFeatures(this.#net, tf.tensor2d(set.x, [set.n, this.features])));
     const yAll = tf.tensor1d(set.y, 'int32');
     try {
@@ -199,12 +236,19 @@ export class Trainer {
         for (let step = 0; step < stepsPerEpoch; step++) {
           if (opts.signal?.aborted) throw new TrainerError('training cancelled');
           // DP: Poisson sampling, as the accountant assumes. Plain: consecutive slices of a shuffle.
-          const idx = priv ? poissonSample(set.n, sampleRate) : order!.subarray(step * batchSize, Math.min(set.n, (step + 1) * batchSize));
+          const idx = priv
+            ? poissonSample(set.n, sampleRate)
+            : order!.subarray(step * batchSize, Math.min(set.n, (step + 1) * batchSize));
           if (idx.length === 0 && !priv) continue;
           const grads = tf.tidy(() => {
             const ids = tf.tensor1d(idx, 'int32');
             const { sums, loss } = idx.length
-              ? clippedGradientSums(this.#net, tf.gather(xAll, ids), tf.gather(yAll, ids) as TF.Tensor1D, priv ? priv.l2NormClip : Infinity)
+              ? clippedGradientSums(
+                  this.#net,
+                  tf.gather(xAll, ids),
+                  tf.gather(yAll, ids) as TF.Tensor1D,
+                  priv ? priv.l2NormClip : Infinity,
+                )
               : { sums: trainable.map((v) => tf.zerosLike(v)), loss: NaN }; // an empty Poisson draw still adds noise
             if (!Number.isNaN(loss)) lastLoss = loss;
             const denom = priv ? sampleRate * set.n : idx.length;
@@ -230,7 +274,16 @@ export class Trainer {
       if (optimizer instanceof tf.MomentumOptimizer) (optimizer as unknown as { c?: TF.Tensor }).c?.dispose();
     }
     const seconds = (performance.now() - started) / 1000;
-    return { steps, examples: seen, seconds, examplesPerSecond: seen / seconds, loss: lastLoss, epsilon, noiseMultiplier: sigma, budget };
+    return {
+      steps,
+      examples: seen,
+      seconds,
+      examplesPerSecond: seen / seconds,
+      loss: lastLoss,
+      epsilon,
+      noiseMultiplier: sigma,
+      budget,
+    };
   }
 
   dispose(): void {

@@ -14,7 +14,9 @@ if (!port || !state) throw new Error('usage: node dev/harness/bundle-server.ts <
 const vars = Object.fromEntries(assignments.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
 
 const server = await serveWorker({
-  port: Number(port), persistTo: state, vars,
+  port: Number(port),
+  persistTo: state,
+  vars,
   inspector: process.env.FEDGE_BENCH_INSPECTOR === '1',
   aggregatorsApart: process.env.FEDGE_BUNDLE_AGGREGATOR_ISOLATE === '1',
 });

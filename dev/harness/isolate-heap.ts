@@ -28,8 +28,12 @@ function listeningPorts(pid: number): number[] {
       /* closed meanwhile */
     }
   }
-  return readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
-    .filter((f) => f[3] === '0A' && inodes.has(f[9]!)).map((f) => parseInt(f[1]!.split(':')[1]!, 16));
+  return readFileSync(`/proc/${pid}/net/tcp`, 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[3] === '0A' && inodes.has(f[9]!))
+    .map((f) => parseInt(f[1]!.split(':')[1]!, 16));
 }
 
 /** Inspector WebSocket URLs of the user Workers' isolates in workerd process `pid`, by Worker name. */
@@ -63,16 +67,22 @@ parentPort.on('message', (m) => (m === 'close' ? (ws.close(), parentPort.close()
 `;
 
 /** One inspector session: heap usage on demand, and any other DevTools Protocol method (`send`, e.g. the Profiler). */
-export async function openHeapProbe(url: string): Promise<{ usage(): Promise<HeapUsage>; live(): Promise<HeapUsage>; send<T = unknown>(method: string, params?: object): Promise<T>; close(): void }> {
+export async function openHeapProbe(url: string): Promise<{
+  usage(): Promise<HeapUsage>;
+  live(): Promise<HeapUsage>;
+  send<T = unknown>(method: string, params?: object): Promise<T>;
+  close(): void;
+}> {
   const worker = new Worker(SESSION, { eval: true, workerData: url });
   worker.unref();
   let id = 0;
   const pending = new Map<number, (r: unknown) => void>();
-  const call = <T>(method: string, params?: object) => new Promise<T>((resolve) => {
-    const my = ++id;
-    pending.set(my, resolve as (r: unknown) => void);
-    worker.postMessage({ id: my, method, ...(params && { params }) });
-  });
+  const call = <T>(method: string, params?: object) =>
+    new Promise<T>((resolve) => {
+      const my = ++id;
+      pending.set(my, resolve as (r: unknown) => void);
+      worker.postMessage({ id: my, method, ...(params && { params }) });
+    });
   await new Promise<void>((resolve, reject) => {
     worker.on('message', (m: { open?: true; error?: string | object; id?: number; result?: unknown }) => {
       if (m.open) resolve();

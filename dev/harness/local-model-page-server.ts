@@ -15,5 +15,8 @@ export function serveLocalModelPage(o: { jsep?: boolean } = {}) {
   const wasm = (f: string) => ({ type: 'application/wasm', body: readFileSync(ortFile(f)) });
   // The JSEP binary (27 MiB) only for the benchmark's comparison with the build LocalModel no longer uses.
   const files = [...Object.values(ORT_WASM_FILES), ...(o.jsep ? ['ort-wasm-simd-threaded.jsep.wasm'] : [])];
-  return servePage(new URL('./local-model-page.ts', import.meta.url).pathname, Object.fromEntries(files.map((f) => [`/ort/${f}`, wasm(f)])));
+  return servePage(
+    new URL('./local-model-page.ts', import.meta.url).pathname,
+    Object.fromEntries(files.map((f) => [`/ort/${f}`, wasm(f)])),
+  );
 }

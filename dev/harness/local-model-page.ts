@@ -33,11 +33,20 @@ async function timeRuns(once: () => Promise<unknown>, runs: number): Promise<{ p
 }
 
 const api = {
-  async load(key: string, o: { model: string; version?: string; providers?: Provider[]; mode?: 'local' | 'edge' | 'auto' }) {
+  async load(
+    key: string,
+    o: { model: string; version?: string; providers?: Provider[]; mode?: 'local' | 'edge' | 'auto' },
+  ) {
     return attempt(async () => {
       const m = await LocalModel.load({ client, wasmPaths: '/ort/', ...o });
       models.set(key, m);
-      return { provider: m.provider, version: m.version, sha256: m.sha256, fromCache: m.fromCache, inputNames: [...m.inputNames] };
+      return {
+        provider: m.provider,
+        version: m.version,
+        sha256: m.sha256,
+        fromCache: m.fromCache,
+        inputNames: [...m.inputNames],
+      };
     });
   },
   async prefetched(key: string) {
@@ -55,7 +64,13 @@ const api = {
     return attempt(async () => {
       const r = await client.infer(model, { input: { data: Float32Array.from(input), shape } }, { binary });
       const [first] = Object.values(r.outputs);
-      return { version: r.version, provider: r.provider, ms: r.ms, shape: first!.shape, data: Array.from(first!.data as Float32Array) };
+      return {
+        version: r.version,
+        provider: r.provider,
+        ms: r.ms,
+        shape: first!.shape,
+        data: Array.from(first!.data as Float32Array),
+      };
     });
   },
   /** Median latency (ms) of `runs` single-example runs, locally (`key`) or on the edge (`key` = 'edge:<model>'). */
@@ -67,23 +82,44 @@ const api = {
   /** An identity model (its bytes) run on the device: what LocalModel hands back for `datatype` (FP16, BYTES, …). */
   async identity(bytes: number[], datatype: 'FP16' | 'BYTES', data: number[] | string[], shape: number[]) {
     return attempt(async () => {
-      const m = await LocalModel.load({ model: 'identity', bytes: Uint8Array.from(bytes), providers: ['wasm'], wasmPaths: '/ort/' });
-      const x = datatype === 'FP16' ? { data: Uint16Array.from(data as number[]), shape, datatype } : { data: data as string[], shape };
+      const m = await LocalModel.load({
+        model: 'identity',
+        bytes: Uint8Array.from(bytes),
+        providers: ['wasm'],
+        wasmPaths: '/ort/',
+      });
+      const x =
+        datatype === 'FP16'
+          ? { data: Uint16Array.from(data as number[]), shape, datatype }
+          : { data: data as string[], shape };
       const [first] = Object.values((await m.run({ x })).outputs);
       await m.release();
-      return { datatype: first!.datatype, array: first!.data.constructor.name, data: Array.from(first!.data as ArrayLike<number | string>) };
+      return {
+        datatype: first!.datatype,
+        array: first!.data.constructor.name,
+        data: Array.from(first!.data as ArrayLike<number | string>),
+      };
     });
   },
   /**
    * bench/browser.ts's comparison: the same model on onnxruntime-web's default build (JSEP, deprecated since ORT
    * 1.29), the build LocalModel used before it moved to the native WebGPU provider. Median and p90 of `runs`.
    */
-  async jsepLatency(model: string, input: number[], runs: number, provider: 'webgpu' | 'wasm', shape = [1, input.length]) {
+  async jsepLatency(
+    model: string,
+    input: number[],
+    runs: number,
+    provider: 'webgpu' | 'wasm',
+    shape = [1, input.length],
+  ) {
     const ort = await import('onnxruntime-web');
     ort.env.wasm.wasmPaths = { wasm: new URL('/ort/ort-wasm-simd-threaded.jsep.wasm', location.href).href };
     ort.env.logLevel = 'error';
     const bytes = new Uint8Array(await (await fetch(`${edge}/v2/models/${model}/onnx`)).arrayBuffer());
-    const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: [provider],
+      graphOptimizationLevel: 'all',
+    });
     const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(input), shape) };
     const r = await timeRuns(() => session.run(feeds), runs);
     await session.release();

@@ -64,7 +64,20 @@ export async function startLocalServer(opts: ServerOptions): Promise<LocalServer
 export async function startWranglerDev(opts: ServerOptions): Promise<LocalServer> {
   const wrangler = join(dirname(createRequire(import.meta.url).resolve('wrangler/package.json')), 'bin/wrangler.js');
   const port = opts.port ?? (await freePort());
-  const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', opts.persistTo, '--log-level', 'warn', '--inspector-port', '0'];
+  const args = [
+    wrangler,
+    'dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--persist-to',
+    opts.persistTo,
+    '--log-level',
+    'warn',
+    '--inspector-port',
+    '0',
+  ];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`);
   return spawnUntilReady(args, port, opts);
 }
@@ -80,7 +93,12 @@ export async function startBundleServer(opts: ServerOptions): Promise<LocalServe
 async function spawnUntilReady(args: string[], port: number, opts: ServerOptions): Promise<LocalServer> {
   const started = performance.now();
   // process.execPath: the Node running the tests (npm scripts put the project's Node 22 first on PATH).
-  const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  });
   const pgid = child.pid!;
   running.add(pgid);
   recordGroup(pgid);
@@ -90,7 +108,10 @@ async function spawnUntilReady(args: string[], port: number, opts: ServerOptions
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (!running.has(pgid)) return;
-    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+    const exited =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => child.once('exit', r));
     signalGroup(pgid, 'SIGTERM');
     const timer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), 5000);
     await exited;

@@ -6,10 +6,24 @@ import { createServer, type Server } from 'node:http';
 import { build } from 'esbuild';
 
 /** Bundles `entry` for the browser and serves it as the script of an empty page on 127.0.0.1. */
-export async function servePage(entry: string, extra: Record<string, { type: string; body: Buffer | string }> = {}): Promise<{ url: string; close: () => Promise<void> }> {
-  const out = await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+export async function servePage(
+  entry: string,
+  extra: Record<string, { type: string; body: Buffer | string }> = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const out = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
   const files: Record<string, { type: string; body: Buffer | string }> = {
-    '/': { type: 'text/html', body: '<!doctype html><meta charset="utf-8"><title>fedge test</title><script type="module" src="/page.js"></script>' },
+    '/': {
+      type: 'text/html',
+      body: '<!doctype html><meta charset="utf-8"><title>fedge test</title><script type="module" src="/page.js"></script>',
+    },
     '/page.js': { type: 'text/javascript', body: Buffer.from(out.outputFiles[0]!.contents) },
     ...extra,
   };

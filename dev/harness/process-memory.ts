@@ -33,7 +33,12 @@ function memoryOfGroup(pgid: number, field: 'VmHWM' | 'VmRSS'): ProcessPeak[] {
       const [, , pgrp] = stat.slice(close + 2).split(' ');
       if (Number(pgrp) !== pgid) continue;
       const kb = pattern.exec(readFileSync(`/proc/${entry}/status`, 'utf8'));
-      if (kb) out.push({ pid: Number(entry), command: stat.slice(stat.indexOf('(') + 1, close), peakRssMiB: Number(kb[1]) / 1024 });
+      if (kb)
+        out.push({
+          pid: Number(entry),
+          command: stat.slice(stat.indexOf('(') + 1, close),
+          peakRssMiB: Number(kb[1]) / 1024,
+        });
     } catch {
       /* the process ended while we looked */
     }

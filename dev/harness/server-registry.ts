@@ -24,7 +24,9 @@ export function forgetGroup(pgid: number): void {
 /** Every group still listed in `folder` (the teardown's view). */
 export function recordedGroups(folder: string): number[] {
   try {
-    return readdirSync(folder).map(Number).filter((n) => Number.isInteger(n) && n > 1);
+    return readdirSync(folder)
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && n > 1);
   } catch {
     return [];
   }

@@ -19,7 +19,8 @@ function ortWasm() {
       });
     },
     generateBundle() {
-      for (const f of files) this.emitFile({ type: 'asset', fileName: `ort/${f}`, source: readFileSync(join(ORT_DIST, f)) });
+      for (const f of files)
+        this.emitFile({ type: 'asset', fileName: `ort/${f}`, source: readFileSync(join(ORT_DIST, f)) });
     },
   };
 }

@@ -33,7 +33,8 @@ export interface RoundRules {
 }
 
 /** Fewest devices a round may start with: the task's minDevices, and never fewer than SecAgg+ can unmask (t + 1). */
-export const roundMinimum = (s: { minDevices: number; secagg: { threshold: number } }): number => Math.max(s.minDevices, s.secagg.threshold + 1);
+export const roundMinimum = (s: { minDevices: number; secagg: { threshold: number } }): number =>
+  Math.max(s.minDevices, s.secagg.threshold + 1);
 
 export type RoundAction =
   /** Nothing to do yet. */
@@ -48,11 +49,16 @@ export type RoundAction =
   | { kind: 'finish' };
 
 /** What to do with the current stage at `now` (`force`: an operator closes it now; `retryAt`: a publish to retry). */
-export function nextAction(p: StageProgress, rules: RoundRules, t: { now: number; deadline: number; opened?: number | undefined; force?: boolean; retryAt?: number | undefined }): RoundAction {
+export function nextAction(
+  p: StageProgress,
+  rules: RoundRules,
+  t: { now: number; deadline: number; opened?: number | undefined; force?: boolean; retryAt?: number | undefined },
+): RoundAction {
   const due = t.force === true || t.now >= t.deadline;
   if (p.answered < p.expected && !due) return { kind: 'wait' };
   if (p.stage === 'advertise-keys' && p.answered < rules.minStart) {
-    const expires = rules.idleSeconds === undefined || t.opened === undefined ? undefined : t.opened + rules.idleSeconds * 1000;
+    const expires =
+      rules.idleSeconds === undefined || t.opened === undefined ? undefined : t.opened + rules.idleSeconds * 1000;
     if (expires !== undefined && t.now >= expires) return { kind: 'expire' };
     const next = t.now + rules.stageSeconds * 1000;
     return { kind: 'keep-open', deadline: expires === undefined ? next : Math.min(next, expires) };
@@ -62,13 +68,30 @@ export function nextAction(p: StageProgress, rules: RoundRules, t: { now: number
   // between answers, above all when one machine simulates a whole round (1,000 devices over 2 cores). With no
   // answer yet, the stage waits up to MAX_STAGE_FACTOR × stageSeconds after it opened for the first.
   const patience = t.opened === undefined ? undefined : t.opened + MAX_STAGE_FACTOR * rules.stageSeconds * 1000;
-  if (p.stage !== 'advertise-keys' && p.answered === 0 && p.expected > 0 && t.force !== true && patience !== undefined && t.now < patience) return { kind: 'keep-open', deadline: patience };
-  if (p.stage === 'unmask') return t.retryAt !== undefined && t.now < t.retryAt && !t.force ? { kind: 'wait' } : { kind: 'finish' };
+  if (
+    p.stage !== 'advertise-keys' &&
+    p.answered === 0 &&
+    p.expected > 0 &&
+    t.force !== true &&
+    patience !== undefined &&
+    t.now < patience
+  )
+    return { kind: 'keep-open', deadline: patience };
+  if (p.stage === 'unmask')
+    return t.retryAt !== undefined && t.now < t.retryAt && !t.force ? { kind: 'wait' } : { kind: 'finish' };
   return { kind: 'close' };
 }
 
 /** The stage's deadline after an answer at `now`, or undefined when it does not move. */
-export function extendedDeadline(t: { now: number; deadline: number; opened: number; stageSeconds: number }): number | undefined {
-  const deadline = Math.min(Math.max(t.deadline, t.now + t.stageSeconds * 1000), t.opened + MAX_STAGE_FACTOR * t.stageSeconds * 1000);
+export function extendedDeadline(t: {
+  now: number;
+  deadline: number;
+  opened: number;
+  stageSeconds: number;
+}): number | undefined {
+  const deadline = Math.min(
+    Math.max(t.deadline, t.now + t.stageSeconds * 1000),
+    t.opened + MAX_STAGE_FACTOR * t.stageSeconds * 1000,
+  );
   return deadline > t.deadline ? deadline : undefined;
 }

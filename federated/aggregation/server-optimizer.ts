@@ -18,8 +18,14 @@ export interface ServerOptimizerState {
 }
 
 /** Applies one round's mean update Δ to `weights` in place; returns the new optimizer state. */
-export function serverStep(cfg: ServerOptimizerConfig, weights: Float32Array, delta: Float32Array, state: ServerOptimizerState): ServerOptimizerState {
-  if (delta.length !== weights.length) throw new RangeError(`update has ${delta.length} values, the model ${weights.length}`);
+export function serverStep(
+  cfg: ServerOptimizerConfig,
+  weights: Float32Array,
+  delta: Float32Array,
+  state: ServerOptimizerState,
+): ServerOptimizerState {
+  if (delta.length !== weights.length)
+    throw new RangeError(`update has ${delta.length} values, the model ${weights.length}`);
   const d = weights.length;
   switch (cfg.kind) {
     case 'fedavg': {
@@ -28,7 +34,8 @@ export function serverStep(cfg: ServerOptimizerConfig, weights: Float32Array, de
       return state;
     }
     case 'fedavgm': {
-      const lr = cfg.learningRate ?? 1, beta = cfg.momentum ?? 0.9;
+      const lr = cfg.learningRate ?? 1,
+        beta = cfg.momentum ?? 0.9;
       const m = state.m ?? new Float32Array(d);
       for (let i = 0; i < d; i++) {
         m[i] = beta * m[i]! + delta[i]!;
@@ -37,8 +44,12 @@ export function serverStep(cfg: ServerOptimizerConfig, weights: Float32Array, de
       return { m };
     }
     case 'fedadam': {
-      const lr = cfg.learningRate ?? 0.01, b1 = cfg.beta1 ?? 0.9, b2 = cfg.beta2 ?? 0.99, tau = cfg.tau ?? 1e-3;
-      const m = state.m ?? new Float32Array(d), v = state.v ?? new Float32Array(d);
+      const lr = cfg.learningRate ?? 0.01,
+        b1 = cfg.beta1 ?? 0.9,
+        b2 = cfg.beta2 ?? 0.99,
+        tau = cfg.tau ?? 1e-3;
+      const m = state.m ?? new Float32Array(d),
+        v = state.v ?? new Float32Array(d);
       for (let i = 0; i < d; i++) {
         m[i] = b1 * m[i]! + (1 - b1) * delta[i]!;
         v[i] = b2 * v[i]! + (1 - b2) * delta[i]! * delta[i]!;

@@ -11,7 +11,16 @@ import type { ShardSummary } from './task-protocol.ts';
 
 /** What a shard's aggregator tells the coordinator when its round ends. */
 export type ShardReport =
-  | { status: 'published'; devices: number; shared: number; submitted: number; survivors: number; unmasked: number; badShares: { holder: string; of: string }[]; epsilon: [string, number][] }
+  | {
+      status: 'published';
+      devices: number;
+      shared: number;
+      submitted: number;
+      survivors: number;
+      unmasked: number;
+      badShares: { holder: string; of: string }[];
+      epsilon: [string, number][];
+    }
   | { status: 'abandoned'; devices: number; reason: string };
 
 export interface ShardedRound {
@@ -42,14 +51,32 @@ export const aggregatorName = (roundId: string, index: number) => `${roundId}/sh
  * round is over), or, with `unreported: 'running'`, still running (the status of a round in progress).
  */
 export function mergeReports(r: ShardedRound, o: { unreported?: 'abandoned' | 'running' } = {}) {
-  const reports = r.reports.map((x, j): ShardReport | null => x ?? (o.unreported === 'running' ? null : { status: 'abandoned', devices: r.members[j]!.length, reason: "no report before the round's deadline" }));
+  const reports = r.reports.map(
+    (x, j): ShardReport | null =>
+      x ??
+      (o.unreported === 'running'
+        ? null
+        : { status: 'abandoned', devices: r.members[j]!.length, reason: "no report before the round's deadline" }),
+  );
   const published = reports.filter((x) => x?.status === 'published') as (ShardReport & { status: 'published' })[];
   const total = (f: 'shared' | 'submitted' | 'survivors' | 'unmasked') => published.reduce((n, x) => n + x[f], 0);
-  const shards: ShardSummary[] = reports.map((x, j) => (x === null ? { devices: r.members[j]!.length, survivors: 0, status: 'running' } : x.status === 'published' ? { devices: x.devices, survivors: x.survivors, status: x.status } : { devices: x.devices, survivors: 0, status: x.status, reason: x.reason }));
+  const shards: ShardSummary[] = reports.map((x, j) =>
+    x === null
+      ? { devices: r.members[j]!.length, survivors: 0, status: 'running' }
+      : x.status === 'published'
+        ? { devices: x.devices, survivors: x.survivors, status: x.status }
+        : { devices: x.devices, survivors: 0, status: x.status, reason: x.reason },
+  );
   return {
-    shards, shared: total('shared'), submitted: total('submitted'), survivors: total('survivors'), unmasked: total('unmasked'),
+    shards,
+    shared: total('shared'),
+    submitted: total('submitted'),
+    survivors: total('survivors'),
+    unmasked: total('unmasked'),
     badShares: published.flatMap((x) => x.badShares),
     /** Why the round publishes nothing, when no shard published. */
-    failure: published.length ? undefined : `every shard was abandoned: ${[...new Set(reports.map((x) => (x?.status === 'abandoned' ? x.reason : '')))].join('; ')}`,
+    failure: published.length
+      ? undefined
+      : `every shard was abandoned: ${[...new Set(reports.map((x) => (x?.status === 'abandoned' ? x.reason : '')))].join('; ')}`,
   };
 }

@@ -93,7 +93,15 @@ export interface TaskSettings {
  */
 export function ddgaussFor(s: TaskSettings): DdgaussParameters | undefined {
   const d = s.distributedDp;
-  return d && ddgaussParameters({ clip: d.clip, centralNoiseStd: d.noiseMultiplier * d.clip, devices: s.minDevices, dimension: parameterCount(s.spec) });
+  return (
+    d &&
+    ddgaussParameters({
+      clip: d.clip,
+      centralNoiseStd: d.noiseMultiplier * d.clip,
+      devices: s.minDevices,
+      dimension: parameterCount(s.spec),
+    })
+  );
 }
 
 /** The task's fixed-point encoding: sized so that a full round's sum cannot wrap around 2^32. */
@@ -108,7 +116,12 @@ export function updateLength(s: TaskSettings): number {
 
 /** How the task's updates are encoded and its sums decoded in the round with public seed `seed`. */
 export function taskUpdateCodec(s: TaskSettings, seed: Uint8Array): UpdateCodec {
-  return updateCodec({ dimension: parameterCount(s.spec), fixedPoint: fixedPointOf(s), distributedDp: ddgaussFor(s), seed });
+  return updateCodec({
+    dimension: parameterCount(s.spec),
+    fixedPoint: fixedPointOf(s),
+    distributedDp: ddgaussFor(s),
+    seed,
+  });
 }
 
 /**
@@ -118,7 +131,12 @@ export function taskUpdateCodec(s: TaskSettings, seed: Uint8Array): UpdateCodec 
 export function clientEpsilon(s: TaskSettings, publishedRounds: number, enrolledDevices: number): number | undefined {
   const p = ddgaussFor(s);
   if (!p || publishedRounds === 0) return p && 0;
-  return ddgaussEpsilon({ params: p, rounds: publishedRounds, sampleRate: Math.min(1, s.devicesPerRound / Math.max(1, enrolledDevices)), delta: s.distributedDp!.delta });
+  return ddgaussEpsilon({
+    params: p,
+    rounds: publishedRounds,
+    sampleRate: Math.min(1, s.devicesPerRound / Math.max(1, enrolledDevices)),
+    delta: s.distributedDp!.delta,
+  });
 }
 
 /** A round's SecAgg+ stage (secagg/messages.ts), or 'finished' once the task's last round is over. */
@@ -209,7 +227,10 @@ export interface TaskStatus {
 }
 
 /** One task in GET /v1/tasks: its status without the history, and how many rounds published. */
-export type TaskSummary = Pick<TaskStatus, 'task' | 'model' | 'status' | 'round' | 'stage' | 'rounds' | 'devicesPerRound' | 'enrolledDevices'> & {
+export type TaskSummary = Pick<
+  TaskStatus,
+  'task' | 'model' | 'status' | 'round' | 'stage' | 'rounds' | 'devicesPerRound' | 'enrolledDevices'
+> & {
   /** Rounds that published a model so far. */
   published: number;
 };
@@ -217,16 +238,30 @@ export type TaskSummary = Pick<TaskStatus, 'task' | 'model' | 'status' | 'round'
 export type Relay = KeysBroadcast | SharesDelivery | UnmaskRequest;
 
 export const relayToJson = {
-  broadcast: (b: KeysBroadcast) => ({ roundId: b.roundId, roster: b.roster, neighbours: b.neighbours.map((m) => toBase64(encodeMessage(m))) }),
-  delivery: (d: SharesDelivery) => ({ roundId: d.roundId, ciphertexts: d.ciphertexts.map((c) => ({ from: c.from, data: toBase64(c.data) })) }),
+  broadcast: (b: KeysBroadcast) => ({
+    roundId: b.roundId,
+    roster: b.roster,
+    neighbours: b.neighbours.map((m) => toBase64(encodeMessage(m))),
+  }),
+  delivery: (d: SharesDelivery) => ({
+    roundId: d.roundId,
+    ciphertexts: d.ciphertexts.map((c) => ({ from: c.from, data: toBase64(c.data) })),
+  }),
   unmask: (u: UnmaskRequest) => u,
 };
 
 type Json<T> = T extends (x: never) => infer R ? R : never;
 
 export const relayFromJson = {
-  broadcast: (j: Json<typeof relayToJson.broadcast>): KeysBroadcast => ({ roundId: j.roundId, roster: j.roster, neighbours: j.neighbours.map((m) => decodeMessage(fromBase64(m)) as AdvertiseKeys) }),
-  delivery: (j: Json<typeof relayToJson.delivery>): SharesDelivery => ({ roundId: j.roundId, ciphertexts: j.ciphertexts.map((c) => ({ from: c.from, data: fromBase64(c.data) })) }),
+  broadcast: (j: Json<typeof relayToJson.broadcast>): KeysBroadcast => ({
+    roundId: j.roundId,
+    roster: j.roster,
+    neighbours: j.neighbours.map((m) => decodeMessage(fromBase64(m)) as AdvertiseKeys),
+  }),
+  delivery: (j: Json<typeof relayToJson.delivery>): SharesDelivery => ({
+    roundId: j.roundId,
+    ciphertexts: j.ciphertexts.map((c) => ({ from: c.from, data: fromBase64(c.data) })),
+  }),
   unmask: (j: UnmaskRequest): UnmaskRequest => j,
 };
 

@@ -70,21 +70,33 @@ export function validateTaskSettings(s: TaskSettings): void {
     throw new TaskSettingsError(422, message);
   };
   if (jsonDepth(s, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) bad(`settings are nested deeper than ${MAX_JSON_DEPTH} levels`);
-  if (JSON.stringify(s).length > MAX_SETTINGS_BYTES) bad(`settings (with the spec) are larger than ${MAX_SETTINGS_BYTES} bytes`);
-  if (!(s.stageSeconds >= MIN_STAGE_SECONDS && s.stageSeconds <= 3600)) bad(`stageSeconds must be from ${MIN_STAGE_SECONDS} to 3600, got ${s.stageSeconds}`);
-  if (s.idleSeconds !== undefined && !(s.idleSeconds >= s.stageSeconds && s.idleSeconds <= MAX_IDLE_SECONDS)) bad(`idleSeconds must be from stageSeconds (${s.stageSeconds}) to ${MAX_IDLE_SECONDS}, got ${s.idleSeconds}`);
-  if (s.shardSize !== undefined && !(Number.isInteger(s.shardSize) && s.shardSize >= 3)) bad(`shardSize must be an integer of at least 3, got ${s.shardSize}`);
+  if (JSON.stringify(s).length > MAX_SETTINGS_BYTES)
+    bad(`settings (with the spec) are larger than ${MAX_SETTINGS_BYTES} bytes`);
+  if (!(s.stageSeconds >= MIN_STAGE_SECONDS && s.stageSeconds <= 3600))
+    bad(`stageSeconds must be from ${MIN_STAGE_SECONDS} to 3600, got ${s.stageSeconds}`);
+  if (s.idleSeconds !== undefined && !(s.idleSeconds >= s.stageSeconds && s.idleSeconds <= MAX_IDLE_SECONDS))
+    bad(`idleSeconds must be from stageSeconds (${s.stageSeconds}) to ${MAX_IDLE_SECONDS}, got ${s.idleSeconds}`);
+  if (s.shardSize !== undefined && !(Number.isInteger(s.shardSize) && s.shardSize >= 3))
+    bad(`shardSize must be an integer of at least 3, got ${s.shardSize}`);
   // One SecAgg+ instance holds at most shardSize devices: the graph, threshold and minimum apply per shard.
   const n = Math.min(s.devicesPerRound, s.shardSize ?? Infinity);
   const { neighbours: k, threshold: t } = s.secagg;
-  if (!Number.isInteger(k) || k < 1 || k > 254) bad(`secagg: neighbours must be an integer from 1 to 254 (Shamir over GF(2^8)), got ${k}`);
+  if (!Number.isInteger(k) || k < 1 || k > 254)
+    bad(`secagg: neighbours must be an integer from 1 to 254 (Shamir over GF(2^8)), got ${k}`);
   if (!Number.isInteger(t) || t > k) bad(`secagg: threshold ${t} is larger than neighbours ${k}`);
   // The graph is a Harary graph: k must be even unless everyone is everyone's neighbour, for every roster size up
   // to devicesPerRound (neighbourGraph throws otherwise, at the close of advertise-keys).
-  if (k % 2 !== 0 && k < n - 1) bad(`secagg: neighbours ${k} must be even when it is below ${n < s.devicesPerRound ? 'shardSize' : 'devicesPerRound'} − 1 (${n - 1})`);
-  if (s.minDevices > n) bad(`minDevices ${s.minDevices} is larger than ${n < s.devicesPerRound ? 'shardSize' : 'devicesPerRound'} ${n}`);
+  if (k % 2 !== 0 && k < n - 1)
+    bad(
+      `secagg: neighbours ${k} must be even when it is below ${n < s.devicesPerRound ? 'shardSize' : 'devicesPerRound'} − 1 (${n - 1})`,
+    );
+  if (s.minDevices > n)
+    bad(`minDevices ${s.minDevices} is larger than ${n < s.devicesPerRound ? 'shardSize' : 'devicesPerRound'} ${n}`);
   // advertise-keys waits for max(minDevices, t + 1) devices and takes at most devicesPerRound: both must fit.
-  if (t + 1 > n) bad(`secagg: threshold ${t} needs ${t + 1} devices per round, ${n < s.devicesPerRound ? 'shardSize' : 'devicesPerRound'} is ${n}`);
+  if (t + 1 > n)
+    bad(
+      `secagg: threshold ${t} needs ${t + 1} devices per round, ${n < s.devicesPerRound ? 'shardSize' : 'devicesPerRound'} is ${n}`,
+    );
   try {
     fixedPointFor({ maxDevices: s.devicesPerRound, clip: s.update.clip, maxExamples: s.update.maxExamples });
   } catch (e) {
@@ -93,8 +105,20 @@ export function validateTaskSettings(s: TaskSettings): void {
   }
   if (!(s.update.maxExamples <= 1e9)) bad(`update: maxExamples must be at most 1e9, got ${s.update.maxExamples}`);
   const dp = s.distributedDp;
-  if (dp && !(dp.clip > 0 && dp.clip <= MAX_DP_CLIP && dp.noiseMultiplier > 0 && dp.noiseMultiplier <= MAX_DP_NOISE && dp.delta > 0 && dp.delta < 1)) {
-    bad(`distributedDp: clip must be in (0, ${MAX_DP_CLIP}], noiseMultiplier in (0, ${MAX_DP_NOISE}] and delta in (0, 1)`);
+  if (
+    dp &&
+    !(
+      dp.clip > 0 &&
+      dp.clip <= MAX_DP_CLIP &&
+      dp.noiseMultiplier > 0 &&
+      dp.noiseMultiplier <= MAX_DP_NOISE &&
+      dp.delta > 0 &&
+      dp.delta < 1
+    )
+  ) {
+    bad(
+      `distributedDp: clip must be in (0, ${MAX_DP_CLIP}], noiseMultiplier in (0, ${MAX_DP_NOISE}] and delta in (0, 1)`,
+    );
   }
   let words: number;
   try {

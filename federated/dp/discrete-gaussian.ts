@@ -18,7 +18,8 @@ function uniform(): number {
     pool = randomWords(POOL);
     at = 0;
   }
-  const hi = pool[at++]!, lo = pool[at++]!;
+  const hi = pool[at++]!,
+    lo = pool[at++]!;
   return unitFloat(hi, lo);
 }
 

@@ -43,15 +43,23 @@ const BETA = Math.exp(-0.5);
  * central noise std σ_c, clip c, dimension d, bit width. γ is the smallest scale at which the sum's signal,
  * rounding and noise stay within ±2^(bits−1) with `kStddevs` standard deviations of margin per coordinate.
  */
-export function ddgaussParameters(opts: { clip: number; centralNoiseStd: number; devices: number; dimension: number; bits?: number; kStddevs?: number }): DdgaussParameters {
+export function ddgaussParameters(opts: {
+  clip: number;
+  centralNoiseStd: number;
+  devices: number;
+  dimension: number;
+  bits?: number;
+  kStddevs?: number;
+}): DdgaussParameters {
   const { clip, centralNoiseStd, devices, dimension, bits = 32, kStddevs = 4 } = opts;
-  if (!(clip > 0) || !(centralNoiseStd > 0) || !(devices >= 1) || !(dimension >= 1)) throw new RangeError('clip, centralNoiseStd, devices and dimension must be positive');
+  if (!(clip > 0) || !(centralNoiseStd > 0) || !(devices >= 1) || !(dimension >= 1))
+    throw new RangeError('clip, centralNoiseStd, devices and dimension must be positive');
   if (!(bits >= 8 && bits <= 32)) throw new RangeError(`bits must be in 8..32, got ${bits}`);
   const padded = 2 ** Math.ceil(Math.log2(dimension));
   const half = 2 ** (bits - 1);
   // Per coordinate of the sum, in original units: signal ≤ √n·c/√d' (rotated, roughly Gaussian), noise σ_c;
   // rounding adds ≤ γ²/4 variance per device. Solve k²(n c²/d' + σ_c² + n γ²/4) ≤ (γ·half)² for γ.
-  const signalAndNoise = devices * clip * clip / padded + centralNoiseStd * centralNoiseStd;
+  const signalAndNoise = (devices * clip * clip) / padded + centralNoiseStd * centralNoiseStd;
   const denom = half * half - (kStddevs * kStddevs * devices) / 4;
   if (denom <= 0) throw new RangeError(`${bits} bits cannot hold the rounding error of ${devices} devices`);
   const gamma = kStddevs * Math.sqrt(signalAndNoise / denom);
@@ -61,7 +69,17 @@ export function ddgaussParameters(opts: { clip: number; centralNoiseStd: number;
     Math.sqrt(cg * cg + padded / 4 + Math.sqrt(2 * Math.log(1 / BETA)) * (cg + Math.sqrt(padded) / 2)),
     cg + Math.sqrt(padded),
   );
-  return { clip, dimension, paddedDimension: padded, gamma, localNoiseStd, centralNoiseStd, roundedNormBound, devices, bits };
+  return {
+    clip,
+    dimension,
+    paddedDimension: padded,
+    gamma,
+    localNoiseStd,
+    centralNoiseStd,
+    roundedNormBound,
+    devices,
+    bits,
+  };
 }
 
 /** In-place fast Walsh–Hadamard transform (unnormalised). */
@@ -69,7 +87,8 @@ function fwht(v: Float64Array): void {
   for (let h = 1; h < v.length; h *= 2) {
     for (let i = 0; i < v.length; i += 2 * h) {
       for (let j = i; j < i + h; j++) {
-        const a = v[j]!, b = v[j + h]!;
+        const a = v[j]!,
+          b = v[j + h]!;
         v[j] = a + b;
         v[j + h] = a - b;
       }
@@ -83,7 +102,11 @@ async function signs(seed: Uint8Array, n: number): Promise<Float64Array> {
 }
 
 /** x ↦ H·D·x / √d' (orthonormal), padded with zeros to d'. */
-export async function rotate(x: Float32Array | Float64Array, paddedDimension: number, seed: Uint8Array): Promise<Float64Array> {
+export async function rotate(
+  x: Float32Array | Float64Array,
+  paddedDimension: number,
+  seed: Uint8Array,
+): Promise<Float64Array> {
   const s = await signs(seed, paddedDimension);
   const v = new Float64Array(paddedDimension);
   for (let i = 0; i < x.length; i++) v[i] = x[i]! * s[i]!;
@@ -105,8 +128,13 @@ export async function unrotate(y: Float64Array, dimension: number, seed: Uint8Ar
 }
 
 /** Device side: update → paddedDimension words of Z_2^32, ready to be masked. `seed` is the round's public rotation seed. */
-export async function ddgaussEncode(update: Float32Array, p: DdgaussParameters, seed: Uint8Array): Promise<Uint32Array> {
-  if (update.length !== p.dimension) throw new RangeError(`update has ${update.length} values, parameters are for ${p.dimension}`);
+export async function ddgaussEncode(
+  update: Float32Array,
+  p: DdgaussParameters,
+  seed: Uint8Array,
+): Promise<Uint32Array> {
+  if (update.length !== p.dimension)
+    throw new RangeError(`update has ${update.length} values, parameters are for ${p.dimension}`);
   let norm = 0;
   for (const v of update) {
     if (!Number.isFinite(v)) throw new RangeError('update has a non-finite value');
@@ -121,13 +149,15 @@ export async function ddgaussEncode(update: Float32Array, p: DdgaussParameters, 
     const coins = randomWords(p.paddedDimension);
     let sq = 0;
     for (let i = 0; i < rotated.length; i++) {
-      const v = rotated[i]!, lo = Math.floor(v);
+      const v = rotated[i]!,
+        lo = Math.floor(v);
       const r = coins[i]! / 4294967296 < v - lo ? lo + 1 : lo;
       rounded[i] = r;
       sq += r * r;
     }
     if (Math.sqrt(sq) <= p.roundedNormBound) break;
-    if (attempt > 1000) throw new Error('conditional rounding did not meet its bound in 1000 attempts (parameters inconsistent)');
+    if (attempt > 1000)
+      throw new Error('conditional rounding did not meet its bound in 1000 attempts (parameters inconsistent)');
   }
   const noise = discreteGaussianVector(p.localNoiseStd, p.paddedDimension);
   const out = new Uint32Array(p.paddedDimension);
@@ -137,8 +167,10 @@ export async function ddgaussEncode(update: Float32Array, p: DdgaussParameters, 
 
 /** Server side: the unmasked sum → the noisy sum of the devices' clipped updates, in original units. */
 export async function ddgaussDecode(sum: Uint32Array, p: DdgaussParameters, seed: Uint8Array): Promise<Float64Array> {
-  if (sum.length !== p.paddedDimension) throw new RangeError(`sum has ${sum.length} words, parameters are for ${p.paddedDimension}`);
-  const modulus = 2 ** p.bits, half = modulus / 2;
+  if (sum.length !== p.paddedDimension)
+    throw new RangeError(`sum has ${sum.length} words, parameters are for ${p.paddedDimension}`);
+  const modulus = 2 ** p.bits,
+    half = modulus / 2;
   const y = new Float64Array(sum.length);
   for (let i = 0; i < sum.length; i++) {
     const w = sum[i]! % modulus;
@@ -157,7 +189,10 @@ export function ddgaussRoundRho(p: DdgaussParameters): number {
   let tau = 0;
   for (let k = 1; k < n; k++) tau += Math.exp((-2 * Math.PI * Math.PI * s * s * k) / (k + 1));
   tau *= 10;
-  const eps = Math.min(Math.sqrt((delta * delta) / (n * s * s) + 0.5 * tau * d), delta / (Math.sqrt(n) * s) + tau * Math.sqrt(d));
+  const eps = Math.min(
+    Math.sqrt((delta * delta) / (n * s * s) + 0.5 * tau * d),
+    delta / (Math.sqrt(n) * s) + tau * Math.sqrt(d),
+  );
   return (eps * eps) / 2;
 }
 
@@ -167,10 +202,17 @@ export function ddgaussRoundRho(p: DdgaussParameters): number {
  * a Gaussian with noise multiplier z = 1/√(2ρ) and composed with the Poisson-subsampled Gaussian RDP accountant —
  * the approximation KLS21 use in their experiments (§6), not a theorem for the discrete mechanism.
  */
-export function ddgaussEpsilon(opts: { params: DdgaussParameters; rounds: number; sampleRate: number; delta: number }): number {
+export function ddgaussEpsilon(opts: {
+  params: DdgaussParameters;
+  rounds: number;
+  sampleRate: number;
+  delta: number;
+}): number {
   const rho = ddgaussRoundRho(opts.params);
   if (opts.sampleRate >= 1) return zcdpToEpsilon(rho * opts.rounds, opts.delta, DEFAULT_ORDERS);
-  return new RdpAccountant().step({ noiseMultiplier: 1 / Math.sqrt(2 * rho), sampleRate: opts.sampleRate, steps: opts.rounds }).getEpsilon(opts.delta);
+  return new RdpAccountant()
+    .step({ noiseMultiplier: 1 / Math.sqrt(2 * rho), sampleRate: opts.sampleRate, steps: opts.rounds })
+    .getEpsilon(opts.delta);
 }
 
 /** Below this per-device noise (lattice steps) the devices' discrete noise does not add up to the Gaussian the bound assumes (τ term). */
@@ -185,21 +227,46 @@ export const MIN_LOCAL_NOISE_STD = 1;
  *  - non-finite values, local noise below MIN_LOCAL_NOISE_STD, or a round whose ε is not finite.
  */
 export function ddgaussProblem(p: DdgaussParameters, contributors: number): string | undefined {
-  const values = [p.clip, p.dimension, p.paddedDimension, p.gamma, p.localNoiseStd, p.centralNoiseStd, p.roundedNormBound, p.devices, p.bits];
-  if (!values.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) return 'parameters must be finite positive numbers';
-  if (!Number.isInteger(p.devices) || p.devices < 3) return `noise is sized for ${p.devices} devices; at least 3 must add theirs`;
-  if (p.devices > contributors) return `noise is sized for ${p.devices} devices but a round may publish with ${contributors}: the sum would carry less noise than claimed`;
+  const values = [
+    p.clip,
+    p.dimension,
+    p.paddedDimension,
+    p.gamma,
+    p.localNoiseStd,
+    p.centralNoiseStd,
+    p.roundedNormBound,
+    p.devices,
+    p.bits,
+  ];
+  if (!values.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0))
+    return 'parameters must be finite positive numbers';
+  if (!Number.isInteger(p.devices) || p.devices < 3)
+    return `noise is sized for ${p.devices} devices; at least 3 must add theirs`;
+  if (p.devices > contributors)
+    return `noise is sized for ${p.devices} devices but a round may publish with ${contributors}: the sum would carry less noise than claimed`;
   let expected: DdgaussParameters;
   try {
-    expected = ddgaussParameters({ clip: p.clip, centralNoiseStd: p.centralNoiseStd, devices: p.devices, dimension: p.dimension, bits: p.bits });
+    expected = ddgaussParameters({
+      clip: p.clip,
+      centralNoiseStd: p.centralNoiseStd,
+      devices: p.devices,
+      dimension: p.dimension,
+      bits: p.bits,
+    });
   } catch (e) {
     return (e as Error).message;
   }
   const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
-  if (expected.paddedDimension !== p.paddedDimension || !close(expected.gamma, p.gamma) || !close(expected.localNoiseStd, p.localNoiseStd) || !close(expected.roundedNormBound, p.roundedNormBound)) {
+  if (
+    expected.paddedDimension !== p.paddedDimension ||
+    !close(expected.gamma, p.gamma) ||
+    !close(expected.localNoiseStd, p.localNoiseStd) ||
+    !close(expected.roundedNormBound, p.roundedNormBound)
+  ) {
     return 'parameters are not the ones derived from their clip, central noise and dimension';
   }
-  if (!(p.localNoiseStd >= MIN_LOCAL_NOISE_STD)) return `per-device noise ${p.localNoiseStd} is below ${MIN_LOCAL_NOISE_STD} lattice step: the devices' noise does not add up to the claimed Gaussian`;
+  if (!(p.localNoiseStd >= MIN_LOCAL_NOISE_STD))
+    return `per-device noise ${p.localNoiseStd} is below ${MIN_LOCAL_NOISE_STD} lattice step: the devices' noise does not add up to the claimed Gaussian`;
   if (!Number.isFinite(ddgaussRoundRho(p))) return 'the privacy loss of one round is not finite';
   return undefined;
 }

@@ -44,16 +44,20 @@ export interface OneRunCounts {
 }
 
 function checkCounts({ canaries: m, guesses: r, correct: v }: OneRunCounts, delta: number): void {
-  if (![m, r, v].every(Number.isInteger) || !(0 <= v && v <= r && r <= m)) throw new RangeError(`need integers 0 ≤ correct ≤ guesses ≤ canaries, got ${v}, ${r}, ${m}`);
-  if (!(delta >= 0 && 2 * m * delta <= 1)) throw new RangeError(`need 0 ≤ δ and 2·m·δ ≤ 1 (the bound is vacuous beyond), got δ = ${delta}, m = ${m}`);
+  if (![m, r, v].every(Number.isInteger) || !(0 <= v && v <= r && r <= m))
+    throw new RangeError(`need integers 0 ≤ correct ≤ guesses ≤ canaries, got ${v}, ${r}, ${m}`);
+  if (!(delta >= 0 && 2 * m * delta <= 1))
+    throw new RangeError(`need 0 ≤ δ and 2·m·δ ≤ 1 (the bound is vacuous beyond), got δ = ${delta}, m = ${m}`);
 }
 
 /** P[Binomial(r, q) = j] for j = 0..r, q = e^ε/(1+e^ε), in double precision via log-factorials. */
 function binomialPmf(r: number, epsilon: number): Float64Array {
-  const logQ = -Math.log1p(Math.exp(-epsilon)), log1mQ = -epsilon - Math.log1p(Math.exp(-epsilon)); // stable for large ε
+  const logQ = -Math.log1p(Math.exp(-epsilon)),
+    log1mQ = -epsilon - Math.log1p(Math.exp(-epsilon)); // stable for large ε
   const lr = logFactorial(r);
   const pmf = new Float64Array(r + 1);
-  for (let j = 0; j <= r; j++) pmf[j] = Math.exp(lr - logFactorial(j) - logFactorial(r - j) + j * logQ + (r - j) * log1mQ);
+  for (let j = 0; j <= r; j++)
+    pmf[j] = Math.exp(lr - logFactorial(j) - logFactorial(r - j) + j * logQ + (r - j) * log1mQ);
   return pmf;
 }
 
@@ -69,7 +73,8 @@ export function oneRunPValue(counts: OneRunCounts & { epsilon: number; delta?: n
   const pmf = binomialPmf(r, epsilon);
   let tail = 0; // f(v) = P[W ≥ v], summed from the small end for accuracy
   for (let j = r; j >= v; j--) tail += pmf[j]!;
-  let alpha = 0, window = 0; // window = f(v−i) − f(v) = P[v−i ≤ W < v]
+  let alpha = 0,
+    window = 0; // window = f(v−i) − f(v) = P[v−i ≤ W < v]
   if (delta > 0) {
     for (let i = 1; i <= v; i++) {
       window += pmf[v - i]!;
@@ -89,7 +94,8 @@ export function oneRunEpsilonLowerBound(counts: OneRunCounts & { delta?: number;
   const beta = 1 - confidence;
   const p = (epsilon: number) => oneRunPValue({ ...counts, epsilon, delta });
   if (p(0) >= beta) return 0;
-  let lo = 0, hi = 1;
+  let lo = 0,
+    hi = 1;
   // All r guesses right at ε = 60 has p ≥ (1 − e^−60)^r ≈ 1: the search always brackets for any r a run can have.
   while (p(hi) < beta) {
     lo = hi;
@@ -118,7 +124,8 @@ export function sampleInclusion(m: number, random: () => number): boolean[] {
  */
 export function selectGuesses(scores: ArrayLike<number>, kPlus: number, kMinus: number): Int8Array {
   const m = scores.length;
-  if (!(Number.isInteger(kPlus) && Number.isInteger(kMinus) && kPlus >= 0 && kMinus >= 0 && kPlus + kMinus <= m)) throw new RangeError(`need integers kPlus, kMinus ≥ 0 with kPlus + kMinus ≤ ${m}, got ${kPlus}, ${kMinus}`);
+  if (!(Number.isInteger(kPlus) && Number.isInteger(kMinus) && kPlus >= 0 && kMinus >= 0 && kPlus + kMinus <= m))
+    throw new RangeError(`need integers kPlus, kMinus ≥ 0 with kPlus + kMinus ≤ ${m}, got ${kPlus}, ${kMinus}`);
   for (let i = 0; i < m; i++) if (Number.isNaN(scores[i])) throw new RangeError(`score ${i} is NaN`);
   const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
   const guesses = new Int8Array(m);
@@ -129,8 +136,10 @@ export function selectGuesses(scores: ArrayLike<number>, kPlus: number, kMinus: 
 
 /** r (non-abstaining guesses) and v (those that match the truth). */
 export function countCorrect(guesses: Int8Array, included: readonly boolean[]): { guesses: number; correct: number } {
-  if (guesses.length !== included.length) throw new RangeError(`${guesses.length} guesses for ${included.length} canaries`);
-  let r = 0, v = 0;
+  if (guesses.length !== included.length)
+    throw new RangeError(`${guesses.length} guesses for ${included.length} canaries`);
+  let r = 0,
+    v = 0;
   guesses.forEach((g, i) => {
     if (g === 0) return;
     r++;
@@ -158,13 +167,23 @@ export interface OneRunAuditResult {
  * The whole audit from scores: each rule's guesses and counts, its bound at confidence 1 − β/rules.length, and the
  * largest. `included` is used only to count correct guesses.
  */
-export function oneRunAudit(opts: { scores: ArrayLike<number>; included: readonly boolean[]; rules: readonly GuessRule[]; delta?: number; confidence?: number }): OneRunAuditResult {
+export function oneRunAudit(opts: {
+  scores: ArrayLike<number>;
+  included: readonly boolean[];
+  rules: readonly GuessRule[];
+  delta?: number;
+  confidence?: number;
+}): OneRunAuditResult {
   const { scores, included, rules, delta = 0, confidence = 0.95 } = opts;
   if (!rules.length) throw new RangeError('give at least one guess rule');
   const perRule = 1 - (1 - confidence) / rules.length;
   const results = rules.map((rule) => {
     const counts = countCorrect(selectGuesses(scores, rule.kPlus, rule.kMinus), included);
-    return { ...rule, ...counts, epsilon: oneRunEpsilonLowerBound({ canaries: included.length, ...counts, delta, confidence: perRule }) };
+    return {
+      ...rule,
+      ...counts,
+      epsilon: oneRunEpsilonLowerBound({ canaries: included.length, ...counts, delta, confidence: perRule }),
+    };
   });
   const best = results.reduce((a, b) => (b.epsilon > a.epsilon ? b : a));
   return { epsilon: best.epsilon, best, rules: results, confidence, delta };

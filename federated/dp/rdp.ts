@@ -8,11 +8,31 @@
 import { logAdd, logBinomial, logErfc, logFactorial, logSub } from './special.ts';
 
 /** TF Privacy's default orders (its rdp_accountant / compute_dp_sgd_privacy). */
-export const TF_PRIVACY_ORDERS: readonly number[] = [1.25, 1.5, 1.75, 2, 2.25, 2.5, 3, 3.5, 4, 4.5, ...range(5, 64), 128, 256, 512];
+export const TF_PRIVACY_ORDERS: readonly number[] = [
+  1.25,
+  1.5,
+  1.75,
+  2,
+  2.25,
+  2.5,
+  3,
+  3.5,
+  4,
+  4.5,
+  ...range(5, 64),
+  128,
+  256,
+  512,
+];
 /** Opacus's default orders (RDPAccountant.DEFAULT_ALPHAS). */
-export const OPACUS_ORDERS: readonly number[] = [...Array.from({ length: 100 }, (_, i) => 1 + (i + 1) / 10), ...range(12, 64)];
+export const OPACUS_ORDERS: readonly number[] = [
+  ...Array.from({ length: 100 }, (_, i) => 1 + (i + 1) / 10),
+  ...range(12, 64),
+];
 /** Both lists merged: the accountant minimises over every order either library would try. */
-export const DEFAULT_ORDERS: readonly number[] = [...new Set([...TF_PRIVACY_ORDERS, ...OPACUS_ORDERS])].sort((a, b) => a - b);
+export const DEFAULT_ORDERS: readonly number[] = [...new Set([...TF_PRIVACY_ORDERS, ...OPACUS_ORDERS])].sort(
+  (a, b) => a - b,
+);
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
@@ -21,14 +41,16 @@ function range(from: number, to: number): number[] {
 function logAInt(q: number, sigma: number, alpha: number): number {
   let logA = -Infinity;
   for (let i = 0; i <= alpha; i++) {
-    const logCoef = logFactorial(alpha) - logFactorial(i) - logFactorial(alpha - i) + i * Math.log(q) + (alpha - i) * Math.log1p(-q);
+    const logCoef =
+      logFactorial(alpha) - logFactorial(i) - logFactorial(alpha - i) + i * Math.log(q) + (alpha - i) * Math.log1p(-q);
     logA = logAdd(logA, logCoef + (i * i - i) / (2 * sigma * sigma));
   }
   return logA;
 }
 
 function logAFrac(q: number, sigma: number, alpha: number): number {
-  let logA0 = -Infinity, logA1 = -Infinity;
+  let logA0 = -Infinity,
+    logA1 = -Infinity;
   const z0 = sigma * sigma * Math.log(1 / q - 1) + 0.5;
   for (let i = 0; ; i++) {
     const { log: logCoef, sign } = logBinomial(alpha, i);
@@ -67,7 +89,11 @@ export function computeRdp(q: number, sigma: number, steps: number, orders: read
 }
 
 /** The smallest ε over the orders for the given δ, and the order that gives it. */
-export function rdpToEpsilon(orders: readonly number[], rdp: readonly number[], delta: number): { epsilon: number; order: number } {
+export function rdpToEpsilon(
+  orders: readonly number[],
+  rdp: readonly number[],
+  delta: number,
+): { epsilon: number; order: number } {
   if (!(delta > 0 && delta < 1)) throw new RangeError(`delta must be in (0, 1), got ${delta}`);
   let best = { epsilon: Infinity, order: NaN };
   orders.forEach((a, i) => {
@@ -81,7 +107,11 @@ export function rdpToEpsilon(orders: readonly number[], rdp: readonly number[], 
 
 /** (ε, δ) of ρ-zCDP via its RDP curve (ρ-zCDP ⇒ (α, αρ)-RDP for every α > 1; Bun & Steinke 2016, Def. 1.1). */
 export function zcdpToEpsilon(rho: number, delta: number, orders: readonly number[] = DEFAULT_ORDERS): number {
-  return rdpToEpsilon(orders, orders.map((a) => a * rho), delta).epsilon;
+  return rdpToEpsilon(
+    orders,
+    orders.map((a) => a * rho),
+    delta,
+  ).epsilon;
 }
 
 /** Accumulates the RDP of Poisson-subsampled Gaussian steps (DP-SGD, or rounds of noisy aggregation). */
@@ -97,9 +127,11 @@ export class RdpAccountant {
 
   step(opts: { noiseMultiplier: number; sampleRate: number; steps?: number }): this {
     const { noiseMultiplier, sampleRate, steps = 1 } = opts;
-    if (!(noiseMultiplier >= 0) || !Number.isFinite(noiseMultiplier)) throw new RangeError(`noiseMultiplier must be a finite number ≥ 0, got ${noiseMultiplier}`);
+    if (!(noiseMultiplier >= 0) || !Number.isFinite(noiseMultiplier))
+      throw new RangeError(`noiseMultiplier must be a finite number ≥ 0, got ${noiseMultiplier}`);
     if (!(sampleRate >= 0 && sampleRate <= 1)) throw new RangeError(`sampleRate must be in [0, 1], got ${sampleRate}`);
-    if (!(Number.isInteger(steps) && steps >= 0)) throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
+    if (!(Number.isInteger(steps) && steps >= 0))
+      throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
     const add = computeRdp(sampleRate, noiseMultiplier, steps, this.orders);
     this.#rdp = this.#rdp.map((r, i) => r + add[i]!);
     return this;
@@ -107,7 +139,8 @@ export class RdpAccountant {
 
   /** Adds RDP directly (e.g. another mechanism's curve over the same orders). */
   compose(rdp: readonly number[]): this {
-    if (rdp.length !== this.orders.length) throw new RangeError(`expected ${this.orders.length} RDP values, got ${rdp.length}`);
+    if (rdp.length !== this.orders.length)
+      throw new RangeError(`expected ${this.orders.length} RDP values, got ${rdp.length}`);
     this.#rdp = this.#rdp.map((r, i) => r + rdp[i]!);
     return this;
   }
@@ -126,14 +159,24 @@ export class RdpAccountant {
 }
 
 /** The smallest noise multiplier (to 0.1 %) whose `steps` steps at `sampleRate` stay within (ε, δ). */
-export function noiseMultiplierFor(opts: { epsilon: number; delta: number; sampleRate: number; steps: number; orders?: readonly number[] }): number {
+export function noiseMultiplierFor(opts: {
+  epsilon: number;
+  delta: number;
+  sampleRate: number;
+  steps: number;
+  orders?: readonly number[];
+}): number {
   const { epsilon, delta, sampleRate, steps, orders = DEFAULT_ORDERS } = opts;
   if (!(epsilon > 0)) throw new RangeError(`epsilon must be > 0, got ${epsilon}`);
   const eps = (sigma: number) => rdpToEpsilon(orders, computeRdp(sampleRate, sigma, steps, orders), delta).epsilon;
-  let lo = 0, hi = 1;
+  let lo = 0,
+    hi = 1;
   while (eps(hi) > epsilon) {
     hi *= 2;
-    if (hi > 1e6) throw new RangeError(`no noise multiplier reaches ε = ${epsilon} at δ = ${delta} for ${steps} steps at rate ${sampleRate}`);
+    if (hi > 1e6)
+      throw new RangeError(
+        `no noise multiplier reaches ε = ${epsilon} at δ = ${delta} for ${steps} steps at rate ${sampleRate}`,
+      );
   }
   while ((hi - lo) / hi > 1e-3) {
     const mid = (lo + hi) / 2;

@@ -41,7 +41,8 @@ export function logBinomial(alpha: number, i: number): { log: number; sign: 1 | 
 export function logErfc(x: number): number {
   if (x < 0) return Math.log(2 - Math.exp(logErfc(-x)));
   if (x < 2.5) {
-    let term = x, sum = x;
+    let term = x,
+      sum = x;
     for (let n = 1; n < 200; n++) {
       term *= (-x * x) / n;
       const add = term / (2 * n + 1);
@@ -52,7 +53,9 @@ export function logErfc(x: number): number {
   }
   // Lentz for K = x + a1/(x + a2/(x + …)), a_k = k/2
   const tiny = 1e-300;
-  let f = x, c = x, d = 0;
+  let f = x,
+    c = x,
+    d = 0;
   for (let k = 1; k < 500; k++) {
     const a = k / 2;
     d = x + a * d;

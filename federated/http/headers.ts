@@ -22,7 +22,24 @@ export const MODEL_VERSION_HEADER = 'Fedge-Model-Version';
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 
 /** Headers a page may send (the preflight's Access-Control-Allow-Headers). */
-export const REQUEST_HEADERS = ['Content-Type', 'Authorization', 'If-None-Match', HEADER_LENGTH, REQUEST_ID_HEADER, DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER] as const;
+export const REQUEST_HEADERS = [
+  'Content-Type',
+  'Authorization',
+  'If-None-Match',
+  HEADER_LENGTH,
+  REQUEST_ID_HEADER,
+  DEVICE_SIGNATURE_HEADER,
+  EPSILON_SPENT_HEADER,
+] as const;
 
 /** Headers a page may read from an answer (Access-Control-Expose-Headers). */
-export const RESPONSE_HEADERS = [HEADER_LENGTH, REQUEST_ID_HEADER, 'Retry-After', 'ETag', EXECUTION_PROVIDER_HEADER, MODEL_SHA256_HEADER, MODEL_VERSION_HEADER, WEIGHTS_VERSION_HEADER] as const;
+export const RESPONSE_HEADERS = [
+  HEADER_LENGTH,
+  REQUEST_ID_HEADER,
+  'Retry-After',
+  'ETag',
+  EXECUTION_PROVIDER_HEADER,
+  MODEL_SHA256_HEADER,
+  MODEL_VERSION_HEADER,
+  WEIGHTS_VERSION_HEADER,
+] as const;

@@ -1,7 +1,9 @@
 /** Share of rows whose most probable class is the label: `probabilities` is n × k row-major, `labels` has n entries. */
 export function accuracy(probabilities: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const n = labels.length, k = probabilities.length / n;
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`${probabilities.length} probabilities do not split into ${n} rows`);
+  const n = labels.length,
+    k = probabilities.length / n;
+  if (!Number.isInteger(k) || k < 1)
+    throw new RangeError(`${probabilities.length} probabilities do not split into ${n} rows`);
   let correct = 0;
   for (let i = 0; i < n; i++) {
     let best = 0;

@@ -8,13 +8,16 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 export function flattenWeights(spec: ModelSpec, weights: NamedWeight[]): Float32Array {
   const params = parameterShapes(spec);
-  if (weights.length !== params.length) throw new ModelSpecError(`weights: expected ${params.length} tensors, got ${weights.length}`);
+  if (weights.length !== params.length)
+    throw new ModelSpecError(`weights: expected ${params.length} tensors, got ${weights.length}`);
   const flat = new Float32Array(params.reduce((n, p) => n + size(p.shape), 0));
   let offset = 0;
   params.forEach((p, i) => {
     const w = weights[i]!;
     if (w.name !== p.name || w.values.length !== size(p.shape)) {
-      throw new ModelSpecError(`weights[${i}]: expected ${p.name} [${p.shape}], got ${w.name} with ${w.values.length} values`);
+      throw new ModelSpecError(
+        `weights[${i}]: expected ${p.name} [${p.shape}], got ${w.name} with ${w.values.length} values`,
+      );
     }
     flat.set(w.values, offset);
     offset += w.values.length;

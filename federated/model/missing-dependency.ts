@@ -10,7 +10,10 @@ export class MissingDependencyError extends Error {
   readonly packageName: string;
 
   constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
-    super(`${feature} needs the optional package ${packageName}, which is not installed: npm install ${packageName}`, options);
+    super(
+      `${feature} needs the optional package ${packageName}, which is not installed: npm install ${packageName}`,
+      options,
+    );
     this.packageName = packageName;
   }
 }
@@ -23,7 +26,10 @@ export class MissingDependencyError extends Error {
 export function missingDependency(e: unknown, packageName: string, feature: string): unknown {
   const err = e as { code?: unknown; message?: unknown } | null | undefined;
   const message = typeof err?.message === 'string' ? err.message : '';
-  const notFound = err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND' || message.includes(packageName)
-    || /resolve module specifier|dynamically imported module/i.test(message);
+  const notFound =
+    err?.code === 'ERR_MODULE_NOT_FOUND' ||
+    err?.code === 'MODULE_NOT_FOUND' ||
+    message.includes(packageName) ||
+    /resolve module specifier|dynamically imported module/i.test(message);
   return notFound ? new MissingDependencyError(packageName, feature, { cause: e }) : e;
 }

@@ -68,7 +68,8 @@ export class ModelSpecError extends Error {
 }
 
 function positiveInt(v: unknown, label: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ModelSpecError(`${label}: expected a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+    throw new ModelSpecError(`${label}: expected a positive integer, got ${String(v)}`);
   return v;
 }
 
@@ -80,7 +81,8 @@ export function layerOutputShapes(spec: ModelSpec): number[][] {
     const at = `layers[${i}] (${layer.type})`;
     switch (layer.type) {
       case 'dense':
-        if (shape.length !== 1) throw new ModelSpecError(`${at}: dense needs a flat input, got shape [${shape}]; add a flatten layer`);
+        if (shape.length !== 1)
+          throw new ModelSpecError(`${at}: dense needs a flat input, got shape [${shape}]; add a flatten layer`);
         shape = [positiveInt(layer.units, `${at}.units`)];
         break;
       case 'conv2d': {
@@ -106,7 +108,8 @@ export function layerOutputShapes(spec: ModelSpec): number[][] {
         shape = [shape.reduce((a, b) => a * b, 1)];
         break;
       case 'dropout':
-        if (typeof layer.rate !== 'number' || !(layer.rate >= 0 && layer.rate < 1)) throw new ModelSpecError(`${at}.rate: expected a number in [0, 1), got ${String(layer.rate)}`);
+        if (typeof layer.rate !== 'number' || !(layer.rate >= 0 && layer.rate < 1))
+          throw new ModelSpecError(`${at}.rate: expected a number in [0, 1), got ${String(layer.rate)}`);
         break;
       default:
         throw new ModelSpecError(`${at}: unknown layer type`);
@@ -120,12 +123,16 @@ export function layerOutputShapes(spec: ModelSpec): number[][] {
 export function parseModelSpec(value: unknown): ModelSpec {
   if (typeof value !== 'object' || value === null) throw new ModelSpecError('model spec: expected an object');
   const s = value as Partial<ModelSpec>;
-  if (s.format !== MODEL_SPEC_FORMAT) throw new ModelSpecError(`model spec: format must be "${MODEL_SPEC_FORMAT}", got ${JSON.stringify(s.format)}`);
+  if (s.format !== MODEL_SPEC_FORMAT)
+    throw new ModelSpecError(`model spec: format must be "${MODEL_SPEC_FORMAT}", got ${JSON.stringify(s.format)}`);
   if (typeof s.name !== 'string' || !s.name) throw new ModelSpecError('model spec: name must be a non-empty string');
-  if (!Array.isArray(s.inputShape) || s.inputShape.length === 0) throw new ModelSpecError('model spec: inputShape must be a non-empty array');
+  if (!Array.isArray(s.inputShape) || s.inputShape.length === 0)
+    throw new ModelSpecError('model spec: inputShape must be a non-empty array');
   s.inputShape.forEach((d, i) => positiveInt(d, `model spec: inputShape[${i}]`));
-  if (!Array.isArray(s.layers) || s.layers.length === 0) throw new ModelSpecError('model spec: layers must be a non-empty array');
-  if (typeof s.inputName !== 'string' || typeof s.outputName !== 'string') throw new ModelSpecError('model spec: inputName and outputName must be strings');
+  if (!Array.isArray(s.layers) || s.layers.length === 0)
+    throw new ModelSpecError('model spec: layers must be a non-empty array');
+  if (typeof s.inputName !== 'string' || typeof s.outputName !== 'string')
+    throw new ModelSpecError('model spec: inputName and outputName must be strings');
   if (!Array.isArray(s.labels)) throw new ModelSpecError('model spec: labels must be an array of strings');
   const spec = s as ModelSpec;
   if (spec.features !== undefined) checkFeatures(spec);
@@ -139,12 +146,16 @@ export function parseModelSpec(value: unknown): ModelSpec {
 
 function checkFeatures(spec: ModelSpec): void {
   const f = spec.features as Partial<HashedBagOfWords> | null;
-  if (typeof f !== 'object' || f === null || f.kind !== 'hashedBagOfWords') throw new ModelSpecError('model spec: features.kind must be "hashedBagOfWords"');
+  if (typeof f !== 'object' || f === null || f.kind !== 'hashedBagOfWords')
+    throw new ModelSpecError('model spec: features.kind must be "hashedBagOfWords"');
   positiveInt(f.buckets, 'model spec: features.buckets');
   positiveInt(f.maxChars, 'model spec: features.maxChars');
-  if (f.ngrams !== 1 && f.ngrams !== 2) throw new ModelSpecError(`model spec: features.ngrams must be 1 or 2, got ${String(f.ngrams)}`);
+  if (f.ngrams !== 1 && f.ngrams !== 2)
+    throw new ModelSpecError(`model spec: features.ngrams must be 1 or 2, got ${String(f.ngrams)}`);
   if (spec.inputShape.length !== 1 || spec.inputShape[0] !== f.buckets) {
-    throw new ModelSpecError(`model spec: hashed text features give [${f.buckets}] but inputShape is [${spec.inputShape}]`);
+    throw new ModelSpecError(
+      `model spec: hashed text features give [${f.buckets}] but inputShape is [${spec.inputShape}]`,
+    );
   }
 }
 

@@ -15,7 +15,8 @@ function convKernelToOihw(values: Float32Array, [kh, kw, cin, cout]: number[]): 
   for (let y = 0; y < kh!; y++)
     for (let x = 0; x < kw!; x++)
       for (let i = 0; i < cin!; i++)
-        for (let o = 0; o < cout!; o++) out[((o * cin! + i) * kh! + y) * kw! + x] = values[((y * kw! + x) * cin! + i) * cout! + o]!;
+        for (let o = 0; o < cout!; o++)
+          out[((o * cin! + i) * kh! + y) * kw! + x] = values[((y * kw! + x) * cin! + i) * cout! + o]!;
   return out;
 }
 
@@ -25,9 +26,14 @@ function samePads(n: number, k: number, s: number): [number, number] {
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
-export function exportOnnx(spec: ModelSpec, weights: NamedWeight[], opts: { metadata?: Record<string, string> } = {}): Uint8Array {
+export function exportOnnx(
+  spec: ModelSpec,
+  weights: NamedWeight[],
+  opts: { metadata?: Record<string, string> } = {},
+): Uint8Array {
   const params = parameterShapes(spec);
-  if (weights.length !== params.length) throw new ModelSpecError(`exportOnnx: expected ${params.length} weight tensors, got ${weights.length}`);
+  if (weights.length !== params.length)
+    throw new ModelSpecError(`exportOnnx: expected ${params.length} weight tensors, got ${weights.length}`);
   const byName = new Map(weights.map((w) => [w.name, w]));
   const weight = (name: string) => {
     const w = byName.get(name);
@@ -57,7 +63,8 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeight[], opts: { meta
     const last = i === spec.layers.length - 1;
     if (layer.type === 'dense') {
       toNhwc();
-      const k = weight(`${i}_dense/kernel`), b = weight(`${i}_dense/bias`);
+      const k = weight(`${i}_dense/kernel`),
+        b = weight(`${i}_dense/bias`);
       inits.push(floatTensor(k.name, k.shape, k.values), floatTensor(b.name, b.shape, b.values));
       nodes.push(node('Gemm', [current, k.name, b.name], [`l${i}_dense`]));
       current = activate(i, layer.activation, `l${i}_dense`);
@@ -67,18 +74,30 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeight[], opts: { meta
         current = `${current}_nchw`;
         nchw = true;
       }
-      const k = weight(`${i}_conv2d/kernel`), b = weight(`${i}_conv2d/bias`);
+      const k = weight(`${i}_conv2d/kernel`),
+        b = weight(`${i}_conv2d/bias`);
       const [kh, kw, cin, cout] = k.shape as [number, number, number, number];
-      inits.push(floatTensor(k.name, [cout, cin, kh, kw], convKernelToOihw(k.values, k.shape)), floatTensor(b.name, b.shape, b.values));
+      inits.push(
+        floatTensor(k.name, [cout, cin, kh, kw], convKernelToOihw(k.values, k.shape)),
+        floatTensor(b.name, b.shape, b.values),
+      );
       const s = layer.strides ?? 1;
       const [ph0, ph1] = layer.padding === 'same' ? samePads(shape[0]!, kh, s) : [0, 0];
       const [pw0, pw1] = layer.padding === 'same' ? samePads(shape[1]!, kw, s) : [0, 0];
-      nodes.push(node('Conv', [current, k.name, b.name], [`l${i}_conv`], { kernel_shape: [kh, kw], strides: [s, s], pads: [ph0, pw0, ph1, pw1] }));
+      nodes.push(
+        node('Conv', [current, k.name, b.name], [`l${i}_conv`], {
+          kernel_shape: [kh, kw],
+          strides: [s, s],
+          pads: [ph0, pw0, ph1, pw1],
+        }),
+      );
       current = activate(i, layer.activation, `l${i}_conv`);
     } else if (layer.type === 'maxPool2d') {
       if (!nchw) throw new ModelSpecError(`layers[${i}]: maxPool2d must follow a conv2d`);
       const s = layer.strides ?? layer.poolSize;
-      nodes.push(node('MaxPool', [current], [`l${i}_pool`], { kernel_shape: [layer.poolSize, layer.poolSize], strides: [s, s] }));
+      nodes.push(
+        node('MaxPool', [current], [`l${i}_pool`], { kernel_shape: [layer.poolSize, layer.poolSize], strides: [s, s] }),
+      );
       current = `l${i}_pool`;
     } else if (layer.type === 'dropout') {
       // Inference: dropout is the identity, so it adds no node.
@@ -100,5 +119,12 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeight[], opts: { meta
   };
   // A text model declares its featurizer, so the edge and LocalModel take raw text for its input (featurizers.ts).
   const text = spec.features ? featurizersProp({ [spec.inputName]: spec.features }) : {};
-  return encodeModel(graph, { metadata: { 'fedge.spec': JSON.stringify(spec), 'fedge.labels': JSON.stringify(spec.labels), ...text, ...opts.metadata } });
+  return encodeModel(graph, {
+    metadata: {
+      'fedge.spec': JSON.stringify(spec),
+      'fedge.labels': JSON.stringify(spec.labels),
+      ...text,
+      ...opts.metadata,
+    },
+  });
 }

@@ -3,7 +3,14 @@
  * and model encode/decode. Element type numbers follow onnx.proto `TensorProto.DataType`.
  */
 import { f32, u8 } from '../bytes.ts';
-import { type IGraphProto, type INodeProto, type ITensorProto, type IValueInfoProto, type ModelProto as ModelMessage, onnx } from './onnx-protobuf.ts';
+import {
+  type IGraphProto,
+  type INodeProto,
+  type ITensorProto,
+  type IValueInfoProto,
+  type ModelProto as ModelMessage,
+  onnx,
+} from './onnx-protobuf.ts';
 import { OnnxFormatError } from './onnx-format-error.ts';
 
 export { onnx };
@@ -13,8 +20,18 @@ export type NodeProto = INodeProto;
 export type TensorProto = ITensorProto;
 
 export const ElemType = {
-  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, BOOL: 9,
-  FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
 } as const;
 
 export const OPSET = 17;
@@ -33,19 +50,36 @@ export function rawTensor(name: string, dims: number[], dataType: number, values
 }
 
 export function int64Tensor(name: string, dims: number[], values: number[]): TensorProto {
-  return rawTensor(name, dims, ElemType.INT64, BigInt64Array.from(values, (v) => BigInt(v)));
+  return rawTensor(
+    name,
+    dims,
+    ElemType.INT64,
+    BigInt64Array.from(values, (v) => BigInt(v)),
+  );
 }
 
 export function valueInfo(name: string, elemType: number, shape: Dim[]): IValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType, shape: { dim: shape.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: shape.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+      },
+    },
   };
 }
 
 /** An attribute: int, ints, string, `{ float }`, or `{ graph }` (an If branch, a Loop or Scan body). */
 type AttrValue = number | number[] | string | { float: number } | { graph: GraphProto };
-export function node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, name?: string, domain?: string): NodeProto {
+export function node(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  attrs: Record<string, AttrValue> = {},
+  name?: string,
+  domain?: string,
+): NodeProto {
   const attribute = Object.entries(attrs).map(([key, v]) => {
     const A = onnx.AttributeProto.AttributeType;
     if (typeof v === 'string') return { name: key, type: A.STRING, s: new TextEncoder().encode(v) };
@@ -54,7 +88,14 @@ export function node(opType: string, inputs: string[], outputs: string[], attrs:
     if (typeof v === 'object') return { name: key, type: A.FLOAT, f: v.float };
     return { name: key, type: A.INT, i: v };
   });
-  return { opType, input: inputs, output: outputs, attribute, name: name ?? `${opType}_${outputs[0]}`, ...(domain ? { domain } : {}) };
+  return {
+    opType,
+    input: inputs,
+    output: outputs,
+    attribute,
+    name: name ?? `${opType}_${outputs[0]}`,
+    ...(domain ? { domain } : {}),
+  };
 }
 
 export interface ModelOptions {
@@ -93,11 +134,12 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
 
 /** Float32 values of an initializer, whichever field holds them. */
 export function floatValues(t: TensorProto): Float32Array {
-  if (t.dataType !== ElemType.FLOAT) throw new OnnxFormatError(`initializer ${t.name}: expected FLOAT, got data type ${t.dataType}`);
-  if (t.rawData && t.rawData.length) {
+  if (t.dataType !== ElemType.FLOAT)
+    throw new OnnxFormatError(`initializer ${t.name}: expected FLOAT, got data type ${t.dataType}`);
+  if (t.rawData?.length) {
     // Copied: rawData is a view into the model's bytes at any offset, and float32 needs 4-byte alignment.
     return f32(t.rawData.slice(), `initializer ${t.name} raw data`);
   }
-  if (t.externalData && t.externalData.length) throw new OnnxFormatError(`initializer ${t.name}: external data is not supported`);
+  if (t.externalData?.length) throw new OnnxFormatError(`initializer ${t.name}: external data is not supported`);
   return Float32Array.from(t.floatData ?? []);
 }

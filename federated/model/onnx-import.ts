@@ -12,7 +12,8 @@ function oihwToConvKernel(values: Float32Array, [kh, kw, cin, cout]: number[]): 
   for (let y = 0; y < kh!; y++)
     for (let x = 0; x < kw!; x++)
       for (let i = 0; i < cin!; i++)
-        for (let o = 0; o < cout!; o++) out[((y * kw! + x) * cin! + i) * cout! + o] = values[((o * cin! + i) * kh! + y) * kw! + x]!;
+        for (let o = 0; o < cout!; o++)
+          out[((y * kw! + x) * cin! + i) * cout! + o] = values[((o * cin! + i) * kh! + y) * kw! + x]!;
   return out;
 }
 
@@ -21,10 +22,12 @@ export function importOnnxWeights(spec: ModelSpec, onnxBytes: Uint8Array): Named
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   return parameterShapes(spec).map(({ name, shape }) => {
     const t = inits.get(name);
-    if (!t) throw new OnnxFormatError(`the model has no initializer '${name}' (quantized, or not exported for this spec?)`);
+    if (!t)
+      throw new OnnxFormatError(`the model has no initializer '${name}' (quantized, or not exported for this spec?)`);
     const values = floatValues(t);
     const size = shape.reduce((a, b) => a * b, 1);
-    if (values.length !== size) throw new ModelSpecError(`initializer '${name}' has ${values.length} values, the spec needs ${size}`);
+    if (values.length !== size)
+      throw new ModelSpecError(`initializer '${name}' has ${values.length} values, the spec needs ${size}`);
     return { name, shape, values: name.endsWith('_conv2d/kernel') ? oihwToConvKernel(values, shape) : values };
   });
 }

@@ -19,7 +19,8 @@ class Reader {
   }
 
   varint(): number {
-    let result = 0, scale = 1;
+    let result = 0,
+      scale = 1;
     for (let i = 0; i < 10; i++) {
       if (this.offset >= this.bytes.byteLength) throw new OnnxFormatError('not an ONNX model: truncated varint');
       const b = this.bytes[this.offset++]!;
@@ -33,7 +34,8 @@ class Reader {
   /** The next length-delimited field's bytes. */
   chunk(): Uint8Array {
     const n = this.varint();
-    if (n > this.bytes.byteLength - this.offset) throw new OnnxFormatError('not an ONNX model: a field runs past the end');
+    if (n > this.bytes.byteLength - this.offset)
+      throw new OnnxFormatError('not an ONNX model: a field runs past the end');
     const out = this.bytes.subarray(this.offset, this.offset + n);
     this.offset += n;
     return out;
@@ -56,13 +58,15 @@ export function readMetadataProps(bytes: Uint8Array): Record<string, string> {
   const r = new Reader(bytes);
   while (!r.done) {
     const tag = r.varint();
-    const field = Math.floor(tag / 8), wire = tag % 8;
+    const field = Math.floor(tag / 8),
+      wire = tag % 8;
     if (field !== METADATA_PROPS || wire !== 2) {
       r.skip(wire);
       continue;
     }
     const entry = new Reader(r.chunk());
-    let key = '', value = '';
+    let key = '',
+      value = '';
     while (!entry.done) {
       const t = entry.varint();
       if (t === 0x0a) key = utf8.decode(entry.chunk());

@@ -36,7 +36,12 @@ export function tokenize(text: string, maxChars: number): string[] {
 }
 
 /** One example's feature vector (length `buckets`). Written into `out` at `offset` when given. */
-export function hashText(text: string, f: HashedBagOfWords, out = new Float32Array(f.buckets), offset = 0): Float32Array {
+export function hashText(
+  text: string,
+  f: HashedBagOfWords,
+  out = new Float32Array(f.buckets),
+  offset = 0,
+): Float32Array {
   const counts = new Float64Array(f.buckets);
   const tokens = tokenize(text, f.maxChars);
   const add = (gram: string) => {

@@ -41,8 +41,11 @@ export function tfjs(): TfjsModule {
 function requireInNode(): TfjsModule {
   // process.getBuiltinModule (Node ≥ 20.16) keeps node:module out of browser bundles.
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const nodeModule = proc?.getBuiltinModule?.('node:module') as { createRequire(url: string): (id: string) => unknown } | undefined;
-  if (!nodeModule) throw new Error('TensorFlow.js is not loaded yet: await loadTfjs() first (Trainer.create and selectBackend do)');
+  const nodeModule = proc?.getBuiltinModule?.('node:module') as
+    | { createRequire(url: string): (id: string) => unknown }
+    | undefined;
+  if (!nodeModule)
+    throw new Error('TensorFlow.js is not loaded yet: await loadTfjs() first (Trainer.create and selectBackend do)');
   try {
     return nodeModule.createRequire(import.meta.url)(PACKAGE) as TfjsModule;
   } catch (e) {

@@ -10,7 +10,11 @@
 import type * as TF from '@tensorflow/tfjs';
 import { tf } from './tfjs-loader.ts';
 
-type KernelFunc = (args: { inputs: Record<string, TF.TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }) => TF.TensorInfo;
+type KernelFunc = (args: {
+  inputs: Record<string, TF.TensorInfo>;
+  backend: unknown;
+  attrs?: Record<string, unknown>;
+}) => TF.TensorInfo;
 
 export function registerWasmConvGradients(): void {
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) return;
@@ -22,16 +26,32 @@ export function registerWasmConvGradients(): void {
     backendName: 'wasm',
     kernelFunc: (({ inputs, backend, attrs }: Parameters<KernelFunc>[0]) => {
       const { x, dy } = inputs as { x: TF.TensorInfo; dy: TF.TensorInfo };
-      const a = attrs as { strides: number | [number, number]; pad: unknown; dataFormat: string; filterShape: [number, number, number, number] };
-      if (a.dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter on wasm: dataFormat ${a.dataFormat} is not supported (NHWC only)`);
-      if (a.pad !== 'same' && a.pad !== 'valid') throw new Error(`Conv2DBackpropFilter on wasm: padding ${JSON.stringify(a.pad)} is not supported ('same' or 'valid')`);
+      const a = attrs as {
+        strides: number | [number, number];
+        pad: unknown;
+        dataFormat: string;
+        filterShape: [number, number, number, number];
+      };
+      if (a.dataFormat !== 'NHWC')
+        throw new Error(`Conv2DBackpropFilter on wasm: dataFormat ${a.dataFormat} is not supported (NHWC only)`);
+      if (a.pad !== 'same' && a.pad !== 'valid')
+        throw new Error(
+          `Conv2DBackpropFilter on wasm: padding ${JSON.stringify(a.pad)} is not supported ('same' or 'valid')`,
+        );
       const [sh, sw] = typeof a.strides === 'number' ? [a.strides, a.strides] : a.strides;
-      if (sh !== 1 || sw !== 1) throw new Error(`Conv2DBackpropFilter on wasm: strides ${sh}×${sw} are not supported (1 only); train this model on the cpu backend`);
+      if (sh !== 1 || sw !== 1)
+        throw new Error(
+          `Conv2DBackpropFilter on wasm: strides ${sh}×${sw} are not supported (1 only); train this model on the cpu backend`,
+        );
       const [n, h, w, c] = x.shape as number[];
       const [, oh, ow, co] = dy.shape as number[];
       const x5 = reshape({ inputs: { x }, backend, attrs: { shape: [n, 1, h, w, c] } });
       const dy5 = reshape({ inputs: { x: dy }, backend, attrs: { shape: [n, 1, oh, ow, co] } });
-      const dw5 = conv3dFilter({ inputs: { x: x5, dy: dy5 }, backend, attrs: { strides: [1, 1, 1], pad: a.pad, filterShape: [1, ...a.filterShape] } });
+      const dw5 = conv3dFilter({
+        inputs: { x: x5, dy: dy5 },
+        backend,
+        attrs: { strides: [1, 1, 1], pad: a.pad, filterShape: [1, ...a.filterShape] },
+      });
       const dw = reshape({ inputs: { x: dw5 }, backend, attrs: { shape: a.filterShape } });
       const b = backend as { disposeData(id: object): void };
       for (const t of [x5, dy5, dw5]) b.disposeData(t.dataId);

@@ -20,8 +20,11 @@ export function decodeBytesElements(bytes: Uint8Array, count: number, what: stri
   for (let i = 0; i < count; i++) {
     const frame = frameAt(bytes, offset);
     if (!frame.part) {
-      if (frame.claimed === undefined) refuseTensor(`${what}: BYTES element ${i} has no length (the data ends after ${bytes.byteLength} bytes)`);
-      refuseTensor(`${what}: BYTES element ${i} claims ${frame.claimed} bytes but only ${bytes.byteLength - offset - 4} remain`);
+      if (frame.claimed === undefined)
+        refuseTensor(`${what}: BYTES element ${i} has no length (the data ends after ${bytes.byteLength} bytes)`);
+      refuseTensor(
+        `${what}: BYTES element ${i} claims ${frame.claimed} bytes but only ${bytes.byteLength - offset - 4} remain`,
+      );
     }
     try {
       out[i] = decoder.decode(frame.part);
@@ -30,6 +33,7 @@ export function decodeBytesElements(bytes: Uint8Array, count: number, what: stri
     }
     offset = frame.next;
   }
-  if (offset !== bytes.byteLength) refuseTensor(`${what}: ${count} BYTES elements end after ${offset} bytes, the data has ${bytes.byteLength}`);
+  if (offset !== bytes.byteLength)
+    refuseTensor(`${what}: ${count} BYTES elements end after ${offset} bytes, the data has ${bytes.byteLength}`);
   return out;
 }

@@ -3,22 +3,59 @@
  * (KServe OIP "Tensor Data Types"; ONNX TensorProto.DataType). The numeric ones hold fixed-size elements in a
  * typed array; BYTES holds variable-length elements — strings here, as ONNX Runtime's string tensors take them.
  */
-export const NUMERIC_DATATYPES = ['BOOL', 'UINT8', 'INT8', 'UINT16', 'INT16', 'UINT32', 'INT32', 'UINT64', 'INT64', 'FP16', 'FP32', 'FP64'] as const;
+export const NUMERIC_DATATYPES = [
+  'BOOL',
+  'UINT8',
+  'INT8',
+  'UINT16',
+  'INT16',
+  'UINT32',
+  'INT32',
+  'UINT64',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+] as const;
 export type NumericDatatype = (typeof NUMERIC_DATATYPES)[number];
 export const DATATYPES = [...NUMERIC_DATATYPES, 'BYTES'] as const;
 export type Datatype = (typeof DATATYPES)[number];
 
-export type OrtType = 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64' | 'string';
+export type OrtType =
+  | 'bool'
+  | 'uint8'
+  | 'int8'
+  | 'uint16'
+  | 'int16'
+  | 'uint32'
+  | 'int32'
+  | 'uint64'
+  | 'int64'
+  | 'float16'
+  | 'float32'
+  | 'float64'
+  | 'string';
 
 export type TypedArray =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
-  | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | BigUint64Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array;
 
 interface DatatypeInfo {
   ort: Exclude<OrtType, 'string'>;
   bytes: number;
   /** Typed array that holds the element bits (FP16 as raw uint16 halves, BOOL as uint8). */
-  array: { new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TypedArray; new (length: number): TypedArray };
+  array: {
+    new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TypedArray;
+    new (length: number): TypedArray;
+  };
   kind: 'bool' | 'int' | 'bigint' | 'float' | 'half';
   min?: number;
   max?: number;
@@ -39,7 +76,10 @@ export const DATATYPE_INFO: Record<NumericDatatype, DatatypeInfo> = {
   FP64: { ort: 'float64', bytes: 8, array: Float64Array, kind: 'float' },
 };
 
-const BY_ORT = new Map<string, Datatype>([...Object.entries(DATATYPE_INFO).map(([dt, info]) => [info.ort as string, dt as Datatype] as const), ['string', 'BYTES']]);
+const BY_ORT = new Map<string, Datatype>([
+  ...Object.entries(DATATYPE_INFO).map(([dt, info]) => [info.ort as string, dt as Datatype] as const),
+  ['string', 'BYTES'],
+]);
 
 /** ONNX Runtime's element type name of a datatype. */
 export function ortType(datatype: Datatype): OrtType {

@@ -27,7 +27,8 @@ export function toOrtTensor<T>(Ctor: OrtTensorClass<T>, t: Tensor): T {
  */
 export function fromOrtTensor(name: string, r: OrtTensorLike): Tensor {
   const datatype = datatypeOfOrt(r.type);
-  if (!datatype) refuseTensor(`output '${name}' has element type ${r.type}, which Open Inference Protocol v2 cannot express`);
+  if (!datatype)
+    refuseTensor(`output '${name}' has element type ${r.type}, which Open Inference Protocol v2 cannot express`);
   const shape = [...r.dims];
   if (datatype === 'BYTES') return { datatype, shape, data: [...(r.data as string[])] };
   let data = r.data as ArrayBufferView;

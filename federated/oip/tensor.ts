@@ -43,7 +43,10 @@ export function tensorFromBytes(datatype: Datatype, shape: number[], bytes: Uint
   if (datatype === 'BYTES') return { datatype, shape, data: decodeBytesElements(bytes, count, what) };
   const info = DATATYPE_INFO[datatype];
   const want = count * info.bytes;
-  if (bytes.byteLength !== want) refuseTensor(`${what}: binary_data_size is ${bytes.byteLength} but ${count} ${datatype} elements need ${want} bytes`);
+  if (bytes.byteLength !== want)
+    refuseTensor(
+      `${what}: binary_data_size is ${bytes.byteLength} but ${count} ${datatype} elements need ${want} bytes`,
+    );
   return { datatype, shape, data: new info.array(bytes.slice().buffer, 0, count) };
 }
 

@@ -17,12 +17,14 @@ export interface FixedPoint {
 
 export function fixedPointFor(opts: { maxDevices: number; clip: number; maxExamples: number }): FixedPoint {
   const { maxDevices, clip, maxExamples } = opts;
-  if (!(Number.isInteger(maxDevices) && maxDevices >= 1)) throw new RangeError(`maxDevices must be a positive integer, got ${maxDevices}`);
+  if (!(Number.isInteger(maxDevices) && maxDevices >= 1))
+    throw new RangeError(`maxDevices must be a positive integer, got ${maxDevices}`);
   if (!(clip > 0 && Number.isFinite(clip))) throw new RangeError(`clip must be a positive number, got ${clip}`);
   if (!(maxExamples >= 1)) throw new RangeError(`maxExamples must be ≥ 1, got ${maxExamples}`);
   // |Σ| ≤ maxDevices · (clip · scale + 1) < 2^31 keeps the signed sum inside Z_2^32 (the +1 is rounding up).
   const scale = Math.floor((2 ** 31 - 1) / maxDevices - 1) / clip;
-  if (scale < 1) throw new RangeError(`clip ${clip} × ${maxDevices} devices leaves less than one step per unit in 32 bits`);
+  if (scale < 1)
+    throw new RangeError(`clip ${clip} × ${maxDevices} devices leaves less than one step per unit in 32 bits`);
   return { clip, scale, maxExamples };
 }
 
@@ -38,7 +40,8 @@ export function stochasticRound(v: number, coin: number): number {
 
 /** d values → d + 1 words: the weighted, clipped, scaled, stochastically rounded values, then the weight. */
 export function encodeUpdate(values: Float32Array, examples: number, fp: FixedPoint): Uint32Array {
-  if (!(examples >= 0) || !Number.isFinite(examples)) throw new RangeError(`examples must be a non-negative number, got ${examples}`);
+  if (!(examples >= 0) || !Number.isFinite(examples))
+    throw new RangeError(`examples must be a non-negative number, got ${examples}`);
   const w = Math.min(examples, fp.maxExamples) / fp.maxExamples;
   const c = coins(values.length + 1);
   const out = new Uint32Array(values.length + 1);
@@ -55,7 +58,10 @@ export function encodeUpdate(values: Float32Array, examples: number, fp: FixedPo
 const signed = (word: number) => (word >= 2 ** 31 ? word - 2 ** 32 : word);
 
 /** The secure sum back to reals: Σ w·x, Σ w, and the weighted mean Σ w·x / Σ w (zeros when Σ w = 0). */
-export function decodeSum(sum: Uint32Array, fp: FixedPoint): { weightedSum: Float64Array; totalWeight: number; mean: Float32Array } {
+export function decodeSum(
+  sum: Uint32Array,
+  fp: FixedPoint,
+): { weightedSum: Float64Array; totalWeight: number; mean: Float32Array } {
   const d = sum.length - 1;
   const totalWeight = signed(sum[d]!) / fp.scale;
   const weightedSum = new Float64Array(d);

@@ -7,7 +7,11 @@
  */
 import { expandMask } from './prg.ts';
 
-export async function neighbourGraph(ids: readonly string[], seed: Uint8Array, k: number): Promise<Map<string, string[]>> {
+export async function neighbourGraph(
+  ids: readonly string[],
+  seed: Uint8Array,
+  k: number,
+): Promise<Map<string, string[]>> {
   const sorted = [...new Set(ids)].sort();
   if (sorted.length !== ids.length) throw new Error('participant ids must be distinct');
   const n = sorted.length;
@@ -15,7 +19,11 @@ export async function neighbourGraph(ids: readonly string[], seed: Uint8Array, k
   if (n === 0) return graph;
   if (k >= n - 1) {
     // Small rounds: everyone is everyone's neighbour (the original SecAgg of Bonawitz et al.).
-    for (const id of sorted) graph.set(id, sorted.filter((o) => o !== id));
+    for (const id of sorted)
+      graph.set(
+        id,
+        sorted.filter((o) => o !== id),
+      );
     return graph;
   }
   if (k < 2 || k % 2 !== 0) throw new Error(`neighbour count k must be an even number ≥ 2, got ${k}`);

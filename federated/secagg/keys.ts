@@ -22,7 +22,13 @@ export async function usablePublicKey(publicKey: Uint8Array): Promise<boolean> {
 const ordered = (a: string, b: string) => (a < b ? [a, b] : [b, a]);
 
 /** Key of the pairwise mask between a and b (Bonawitz et al. 2017, §4: s_{u,v} = KA.agree(s_u^SK, s_v^PK)). */
-export async function pairwiseMaskKey(roundId: string, me: string, peer: string, mySecret: Uint8Array, peerPublic: Uint8Array): Promise<Uint8Array> {
+export async function pairwiseMaskKey(
+  roundId: string,
+  me: string,
+  peer: string,
+  mySecret: Uint8Array,
+  peerPublic: Uint8Array,
+): Promise<Uint8Array> {
   return deriveKey('pairwise-mask', roundId, ...ordered(me, peer), await x25519(mySecret, peerPublic));
 }
 
@@ -33,6 +39,12 @@ export function selfMaskKey(roundId: string, device: string, seed: Uint8Array): 
   return deriveKey('self-mask', roundId, device, seed);
 }
 
-export async function shareEncryptionKey(roundId: string, me: string, peer: string, mySecret: Uint8Array, peerPublic: Uint8Array): Promise<Uint8Array> {
+export async function shareEncryptionKey(
+  roundId: string,
+  me: string,
+  peer: string,
+  mySecret: Uint8Array,
+  peerPublic: Uint8Array,
+): Promise<Uint8Array> {
   return deriveKey('share-encryption', roundId, ...ordered(me, peer), await x25519(mySecret, peerPublic));
 }

@@ -17,7 +17,8 @@ export interface SecAggParameters {
 function binomialCdfBelow(t: number, k: number, p: number): number {
   // P(Bin(k, p) < t), in log space for stability
   let total = 0;
-  const logP = Math.log(p), logQ = Math.log1p(-p);
+  const logP = Math.log(p),
+    logQ = Math.log1p(-p);
   let logChoose = 0; // log C(k, 0)
   for (let i = 0; i < t; i++) {
     total += Math.exp(logChoose + i * logP + (k - i) * logQ);
@@ -26,7 +27,11 @@ function binomialCdfBelow(t: number, k: number, p: number): number {
   return total;
 }
 
-export function secAggParameters(opts: { devices: number; dropoutRate: number; failureProbability?: number }): SecAggParameters {
+export function secAggParameters(opts: {
+  devices: number;
+  dropoutRate: number;
+  failureProbability?: number;
+}): SecAggParameters {
   const n = opts.devices;
   const drop = opts.dropoutRate;
   const target = opts.failureProbability ?? 1e-3;

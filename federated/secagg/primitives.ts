@@ -13,17 +13,33 @@ import { bufferSource as bs, concat, framed, fromBase64Url } from '../bytes.ts';
 import { randomBytes } from '../random.ts';
 
 const subtle = crypto.subtle;
-const PKCS8_X25519 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
-const PKCS8_ED25519 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+const PKCS8_X25519 = new Uint8Array([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+]);
+const PKCS8_ED25519 = new Uint8Array([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
 
 let webX25519: Promise<boolean> | undefined;
 let webEd25519: Promise<boolean> | undefined;
 
 /** Whether Web Crypto here does X25519 / Ed25519 (checked once by using them). */
 export function webCryptoSupport(): Promise<{ x25519: boolean; ed25519: boolean }> {
-  const works = (p: Promise<unknown>) => p.then(() => true, () => false);
-  webX25519 ??= works(subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, new Uint8Array(32).fill(7))), { name: 'X25519' }, false, ['deriveBits']));
-  webEd25519 ??= works(subtle.importKey('pkcs8', bs(concat(PKCS8_ED25519, new Uint8Array(32).fill(7))), { name: 'Ed25519' }, false, ['sign']));
+  const works = (p: Promise<unknown>) =>
+    p.then(
+      () => true,
+      () => false,
+    );
+  webX25519 ??= works(
+    subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, new Uint8Array(32).fill(7))), { name: 'X25519' }, false, [
+      'deriveBits',
+    ]),
+  );
+  webEd25519 ??= works(
+    subtle.importKey('pkcs8', bs(concat(PKCS8_ED25519, new Uint8Array(32).fill(7))), { name: 'Ed25519' }, false, [
+      'sign',
+    ]),
+  );
   return Promise.all([webX25519, webEd25519]).then(([x25519, ed25519]) => ({ x25519, ed25519 }));
 }
 
@@ -35,7 +51,9 @@ export function useJavaScriptOnly(on: boolean): void {
 
 export async function x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Array> {
   if ((await webCryptoSupport()).x25519) {
-    const key = await subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, privateKey)), { name: 'X25519' }, true, ['deriveBits']);
+    const key = await subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, privateKey)), { name: 'X25519' }, true, [
+      'deriveBits',
+    ]);
     const jwk = (await subtle.exportKey('jwk', key)) as JsonWebKey;
     return fromBase64Url(jwk.x!);
   }
@@ -71,8 +89,12 @@ const x25519Public = new KeyCache(4096);
 export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
   let shared: Uint8Array;
   if ((await webCryptoSupport()).x25519) {
-    const priv = await x25519Private.get(privateKey, () => subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, privateKey)), { name: 'X25519' }, false, ['deriveBits']));
-    const pub = await x25519Public.get(publicKey, () => subtle.importKey('raw', bs(publicKey), { name: 'X25519' }, false, []));
+    const priv = await x25519Private.get(privateKey, () =>
+      subtle.importKey('pkcs8', bs(concat(PKCS8_X25519, privateKey)), { name: 'X25519' }, false, ['deriveBits']),
+    );
+    const pub = await x25519Public.get(publicKey, () =>
+      subtle.importKey('raw', bs(publicKey), { name: 'X25519' }, false, []),
+    );
     try {
       shared = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub } as never, priv, 256));
     } catch {
@@ -108,7 +130,9 @@ export async function verify(publicKey: Uint8Array, message: Uint8Array, signatu
   if ((await webCryptoSupport()).ed25519) {
     // Servers verify many messages from the same devices: keep imported keys (bounded).
     try {
-      const key = await verifyKeys.get(publicKey, () => subtle.importKey('raw', bs(publicKey), { name: 'Ed25519' }, false, ['verify']));
+      const key = await verifyKeys.get(publicKey, () =>
+        subtle.importKey('raw', bs(publicKey), { name: 'Ed25519' }, false, ['verify']),
+      );
       return await subtle.verify({ name: 'Ed25519' }, key, bs(signature), bs(message));
     } catch {
       return false;
@@ -134,5 +158,9 @@ export function seal(key: Uint8Array, plaintext: Uint8Array): Uint8Array {
 
 export function open(key: Uint8Array, sealed: Uint8Array): Uint8Array | null {
   if (sealed.byteLength < nacl.secretbox.nonceLength + nacl.secretbox.overheadLength) return null;
-  return nacl.secretbox.open(sealed.subarray(nacl.secretbox.nonceLength), sealed.subarray(0, nacl.secretbox.nonceLength), key);
+  return nacl.secretbox.open(
+    sealed.subarray(nacl.secretbox.nonceLength),
+    sealed.subarray(0, nacl.secretbox.nonceLength),
+    key,
+  );
 }

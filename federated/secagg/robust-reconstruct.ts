@@ -53,7 +53,12 @@ function* subsetsEndingAt(m: number, t: number): Generator<number[]> {
  * (fewer than t good shares, or too many bad ones to search). `shares` in the order to trust them (known
  * cheaters last).
  */
-export async function reconstructChecked(shares: HeldShare[], t: number, check: (secret: Uint8Array) => Promise<boolean>, maxTries = MAX_SUBSET_TRIES): Promise<Reconstruction | undefined> {
+export async function reconstructChecked(
+  shares: HeldShare[],
+  t: number,
+  check: (secret: Uint8Array) => Promise<boolean>,
+  maxTries = MAX_SUBSET_TRIES,
+): Promise<Reconstruction | undefined> {
   if (t < 1 || shares.length < t) return undefined;
   let tries = 0;
   for (let m = t; m <= shares.length; m++) {
@@ -69,7 +74,9 @@ export async function reconstructChecked(shares: HeldShare[], t: number, check: 
       }
       if (!(await check(secret))) continue;
       const inSubset = new Set(idx);
-      const bad = shares.filter((s, i) => !inSubset.has(i) && !equal(interpolateAt(subset, s.x), s.y)).map((s) => s.holder);
+      const bad = shares
+        .filter((s, i) => !inSubset.has(i) && !equal(interpolateAt(subset, s.x), s.y))
+        .map((s) => s.holder);
       return { secret, bad };
     }
   }

@@ -29,11 +29,16 @@ export interface RoundPolicyParameters {
 /** Why these parameters void the privacy of a device's input, or undefined when they do not. */
 export function roundParametersProblem(p: RoundPolicyParameters): string | undefined {
   const { neighbours: k, threshold: t } = p;
-  if (!Number.isInteger(k) || !Number.isInteger(t) || k < 1 || k > 254) return `neighbours must be an integer in 1..254, got ${k}`;
+  if (!Number.isInteger(k) || !Number.isInteger(t) || k < 1 || k > 254)
+    return `neighbours must be an integer in 1..254, got ${k}`;
   if (t < 2) return `threshold ${t} lets a single share reveal a secret; it must be at least 2`;
   if (t > k) return `threshold ${t} is larger than neighbours ${k}`;
-  if (2 * t <= k) return `threshold ${t} is at most half of ${k} neighbours: two disjoint groups of ${t} could each be shown another survivor list and together reveal both kinds of share of one device (t must be > k/2, e.g. ${Math.floor(k / 2) + 1})`;
-  if (p.minContributors !== undefined && !(Number.isInteger(p.minContributors) && p.minContributors >= MIN_CONTRIBUTORS)) {
+  if (2 * t <= k)
+    return `threshold ${t} is at most half of ${k} neighbours: two disjoint groups of ${t} could each be shown another survivor list and together reveal both kinds of share of one device (t must be > k/2, e.g. ${Math.floor(k / 2) + 1})`;
+  if (
+    p.minContributors !== undefined &&
+    !(Number.isInteger(p.minContributors) && p.minContributors >= MIN_CONTRIBUTORS)
+  ) {
     return `a round must need at least ${MIN_CONTRIBUTORS} contributors, got ${p.minContributors}: with two, each could subtract its own input from the sum`;
   }
   return undefined;

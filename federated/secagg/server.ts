@@ -13,8 +13,20 @@ import { equal } from '../bytes.ts';
 import { neighbourGraph } from './graph.ts';
 import { pairSign, pairwiseMaskKey, selfMaskKey, usablePublicKey } from './keys.ts';
 import {
-  type AdvertiseKeys, type DeviceMessage, type KeysBroadcast, type RoundConfig, SecAggAbort, SecAggAuthError, SecAggError, type ShareKeys,
-  type RevealedShare, SECRET_BYTES, type SharesDelivery, type Stage, type Unmask, type UnmaskRequest, signingBytes,
+  type AdvertiseKeys,
+  type DeviceMessage,
+  type KeysBroadcast,
+  type RoundConfig,
+  SecAggAbort,
+  SecAggAuthError,
+  SecAggError,
+  type ShareKeys,
+  SECRET_BYTES,
+  type SharesDelivery,
+  type Stage,
+  type Unmask,
+  type UnmaskRequest,
+  signingBytes,
 } from './messages.ts';
 import { sha256, verify, x25519PublicKey } from './primitives.ts';
 import { addMask, expandMask } from './prg.ts';
@@ -47,20 +59,46 @@ export interface AggregateResult {
   badShares: { holder: string; of: string }[];
 }
 
-
 export function serverInit(config: RoundConfig, enrolled?: Record<string, Uint8Array>): ServerState {
-  if (!(config.threshold >= 1) || !(config.neighbours >= 1) || config.graphSeed.byteLength !== 32 || !(config.length >= 1)) {
-    throw new SecAggError('round config: threshold, neighbours and length must be positive and the graph seed 32 bytes');
+  if (
+    !(config.threshold >= 1) ||
+    !(config.neighbours >= 1) ||
+    config.graphSeed.byteLength !== 32 ||
+    !(config.length >= 1)
+  ) {
+    throw new SecAggError(
+      'round config: threshold, neighbours and length must be positive and the graph seed 32 bytes',
+    );
   }
-  return { config, stage: 'advertise-keys', enrolled, ads: {}, roster: [], graph: {}, shares: {}, sharers: [], sum: new Uint32Array(config.length), survivors: [], unmasks: {} };
+  return {
+    config,
+    stage: 'advertise-keys',
+    enrolled,
+    ads: {},
+    roster: [],
+    graph: {},
+    shares: {},
+    sharers: [],
+    sum: new Uint32Array(config.length),
+    survivors: [],
+    unmasks: {},
+  };
 }
 
 /** Set views of the state's lists, built once per state and stage (the lists themselves stay plain data). */
-const views = new WeakMap<ServerState, { stage: ServerState['stage']; sharers: Set<string>; survivors: Set<string>; graph: Map<string, Set<string>> }>();
+const views = new WeakMap<
+  ServerState,
+  { stage: ServerState['stage']; sharers: Set<string>; survivors: Set<string>; graph: Map<string, Set<string>> }
+>();
 function view(state: ServerState) {
   let v = views.get(state);
   if (!v || v.stage !== state.stage) {
-    v = { stage: state.stage, sharers: new Set(state.sharers), survivors: new Set(state.survivors), graph: new Map(Object.entries(state.graph).map(([k, l]) => [k, new Set(l)])) };
+    v = {
+      stage: state.stage,
+      sharers: new Set(state.sharers),
+      survivors: new Set(state.survivors),
+      graph: new Map(Object.entries(state.graph).map(([k, l]) => [k, new Set(l)])),
+    };
     views.set(state, v);
   }
   return v;
@@ -84,8 +122,13 @@ export async function serverReceive(state: ServerState, m: DeviceMessage): Promi
  * (enrolled for advertise-keys, on the roster after), and its Ed25519 signature. Throws SecAggError; nothing
  * in the state changes; SecAggAuthError when the sender is not who it claims or may not speak now.
  */
-export async function serverAuthenticate(state: ServerState, m: DeviceMessage, payloadDigest?: Uint8Array): Promise<void> {
-  if (m.roundId !== state.config.roundId) refuse(m, `message for round '${m.roundId}', this is round '${state.config.roundId}' (replayed or misrouted)`);
+export async function serverAuthenticate(
+  state: ServerState,
+  m: DeviceMessage,
+  payloadDigest?: Uint8Array,
+): Promise<void> {
+  if (m.roundId !== state.config.roundId)
+    refuse(m, `message for round '${m.roundId}', this is round '${state.config.roundId}' (replayed or misrouted)`);
   if (m.stage !== state.stage) refuse(m, `the round is at stage '${state.stage}'`);
   let key: Uint8Array;
   if (m.stage === 'advertise-keys') {
@@ -99,7 +142,8 @@ export async function serverAuthenticate(state: ServerState, m: DeviceMessage, p
     key = ad!.identityKey;
   }
   if (!(await verify(key, await signingBytes(m, payloadDigest), m.signature))) refuseSender(m, 'bad signature');
-  if (m.stage === 'advertise-keys' && !((await usablePublicKey(m.encryptionKey)) && (await usablePublicKey(m.maskKey)))) refuse(m, 'a public key is a low-order point (no key can be agreed with it)');
+  if (m.stage === 'advertise-keys' && !((await usablePublicKey(m.encryptionKey)) && (await usablePublicKey(m.maskKey))))
+    refuse(m, 'a public key is a low-order point (no key can be agreed with it)');
 }
 
 /** Folds an authenticated message into the state, after checking its content. Throws SecAggError when refused. */
@@ -115,7 +159,8 @@ export function serverAccept(state: ServerState, m: DeviceMessage): void {
       if (state.shares[m.from]) refuse(m, 'this device already shared keys');
       const neighbours = state.graph[m.from]!;
       const to = m.ciphertexts.map((c) => c.to);
-      if (to.length !== neighbours.length || new Set(to).size !== to.length || to.some((v) => !neighbours.includes(v))) refuse(m, 'ciphertexts must go to each neighbour exactly once');
+      if (to.length !== neighbours.length || new Set(to).size !== to.length || to.some((v) => !neighbours.includes(v)))
+        refuse(m, 'ciphertexts must go to each neighbour exactly once');
       if (m.selfMaskCommitment.byteLength !== 32) refuse(m, 'self-mask commitment must be 32 bytes');
       state.shares[m.from] = m;
       return;
@@ -124,7 +169,8 @@ export function serverAccept(state: ServerState, m: DeviceMessage): void {
       const v = view(state);
       if (!v.sharers.has(m.from)) refuse(m, 'this device did not share keys');
       if (v.survivors.has(m.from)) refuse(m, 'this device already sent its input');
-      if (!(m.masked instanceof Uint32Array) || m.masked.length !== state.config.length) refuse(m, `input must be ${state.config.length} words, got ${m.masked?.length}`);
+      if (!(m.masked instanceof Uint32Array) || m.masked.length !== state.config.length)
+        refuse(m, `input must be ${state.config.length} words, got ${m.masked?.length}`);
       addMask(state.sum, m.masked, 1);
       state.survivors.push(m.from);
       v.survivors.add(m.from);
@@ -146,7 +192,8 @@ export function serverAccept(state: ServerState, m: DeviceMessage): void {
         // not one secret's length, is not that share — refused here, so it can never reach interpolation.
         const x = state.graph[s.of]!.indexOf(m.from) + 1;
         if (s.x !== x) refuse(m, `its share of ${s.of} must be at x = ${x}, got ${s.x}`);
-        if (!(s.y instanceof Uint8Array) || s.y.byteLength !== SECRET_BYTES) refuse(m, `its share of ${s.of} must be ${SECRET_BYTES} bytes, got ${s.y?.byteLength}`);
+        if (!(s.y instanceof Uint8Array) || s.y.byteLength !== SECRET_BYTES)
+          refuse(m, `its share of ${s.of} must be ${SECRET_BYTES} bytes, got ${s.y?.byteLength}`);
       }
       state.unmasks[m.from] = m;
       return;
@@ -167,12 +214,14 @@ export function serverAcceptMaskedChunks(state: ServerState, from: string, chunk
   if (v.survivors.has(from)) refuse(m, 'this device already sent its input');
   let offset = 0;
   for (const words of chunks) {
-    if (offset + words.length > state.config.length) throw new SecAggError(`masked-input from ${from}: more than ${state.config.length} words`);
+    if (offset + words.length > state.config.length)
+      throw new SecAggError(`masked-input from ${from}: more than ${state.config.length} words`);
     addMask(state.sum.subarray(offset, offset + words.length), words, 1);
     offset += words.length;
   }
   // The caller checked the length first; a short input here would leave a partial mask in the sum.
-  if (offset !== state.config.length) throw new Error(`masked-input from ${from}: ${offset} of ${state.config.length} words were added`);
+  if (offset !== state.config.length)
+    throw new Error(`masked-input from ${from}: ${offset} of ${state.config.length} words were added`);
   state.survivors.push(from);
   v.survivors.add(from);
 }
@@ -189,21 +238,34 @@ function abort(state: ServerState, reason: string): never {
 export async function serverCloseAdvertise(state: ServerState): Promise<Map<string, KeysBroadcast>> {
   if (state.stage !== 'advertise-keys') throw new SecAggError(`cannot close advertise-keys at stage '${state.stage}'`);
   const roster = Object.keys(state.ads).sort();
-  if (roster.length <= state.config.threshold) abort(state, `${roster.length} devices advertised keys; at least ${state.config.threshold + 1} are needed for threshold ${state.config.threshold}`);
+  if (roster.length <= state.config.threshold)
+    abort(
+      state,
+      `${roster.length} devices advertised keys; at least ${state.config.threshold + 1} are needed for threshold ${state.config.threshold}`,
+    );
   const graph = await neighbourGraph(roster, state.config.graphSeed, state.config.neighbours);
   state.roster = roster;
   state.graph = Object.fromEntries(graph);
   state.stage = 'share-keys';
-  return new Map(roster.map((id) => [id, { roundId: state.config.roundId, roster, neighbours: graph.get(id)!.map((v) => state.ads[v]!) }]));
+  return new Map(
+    roster.map((id) => [
+      id,
+      { roundId: state.config.roundId, roster, neighbours: graph.get(id)!.map((v) => state.ads[v]!) },
+    ]),
+  );
 }
 
 /** Closes share-keys: relays each ciphertext to the neighbour it is for. */
 export function serverCloseShares(state: ServerState): Map<string, SharesDelivery> {
   if (state.stage !== 'share-keys') throw new SecAggError(`cannot close share-keys at stage '${state.stage}'`);
   state.sharers = Object.keys(state.shares).sort();
-  if (state.sharers.length <= state.config.threshold) abort(state, `${state.sharers.length} devices shared keys; at least ${state.config.threshold + 1} are needed`);
-  const out = new Map<string, SharesDelivery>(state.sharers.map((id) => [id, { roundId: state.config.roundId, ciphertexts: [] }]));
-  for (const from of state.sharers) for (const c of state.shares[from]!.ciphertexts) out.get(c.to)?.ciphertexts.push({ from, data: c.data });
+  if (state.sharers.length <= state.config.threshold)
+    abort(state, `${state.sharers.length} devices shared keys; at least ${state.config.threshold + 1} are needed`);
+  const out = new Map<string, SharesDelivery>(
+    state.sharers.map((id) => [id, { roundId: state.config.roundId, ciphertexts: [] }]),
+  );
+  for (const from of state.sharers)
+    for (const c of state.shares[from]!.ciphertexts) out.get(c.to)?.ciphertexts.push({ from, data: c.data });
   state.stage = 'masked-input';
   return out;
 }
@@ -211,7 +273,8 @@ export function serverCloseShares(state: ServerState): Map<string, SharesDeliver
 /** Closes masked-input: the survivors are fixed; every survivor gets the same UnmaskRequest. */
 export function serverCloseMasked(state: ServerState): UnmaskRequest {
   if (state.stage !== 'masked-input') throw new SecAggError(`cannot close masked-input at stage '${state.stage}'`);
-  if (state.survivors.length < state.config.threshold) abort(state, `${state.survivors.length} masked inputs arrived, fewer than the threshold ${state.config.threshold}`);
+  if (state.survivors.length < state.config.threshold)
+    abort(state, `${state.survivors.length} masked inputs arrived, fewer than the threshold ${state.config.threshold}`);
   state.stage = 'unmask';
   return { roundId: state.config.roundId, survivors: [...state.survivors].sort() };
 }
@@ -235,12 +298,23 @@ export async function serverCloseUnmask(state: ServerState): Promise<AggregateRe
   const suspects = new Set<string>();
 
   /** The checked secret of `owner`, trusting shares of devices caught lying least. */
-  const secretOf = async (owner: string, what: string, check: (secret: Uint8Array) => Promise<boolean>): Promise<Uint8Array> => {
-    const shares = [...(byOwner.get(owner) ?? [])].sort((a, b) => Number(suspects.has(a.holder)) - Number(suspects.has(b.holder)));
-    if (shares.length < config.threshold) abort(state, `only ${shares.length} shares of ${what} arrived; ${config.threshold} are needed`);
+  const secretOf = async (
+    owner: string,
+    what: string,
+    check: (secret: Uint8Array) => Promise<boolean>,
+  ): Promise<Uint8Array> => {
+    const shares = [...(byOwner.get(owner) ?? [])].sort(
+      (a, b) => Number(suspects.has(a.holder)) - Number(suspects.has(b.holder)),
+    );
+    if (shares.length < config.threshold)
+      abort(state, `only ${shares.length} shares of ${what} arrived; ${config.threshold} are needed`);
     const r = await reconstructChecked(shares, config.threshold, check);
-    if (!r) abort(state, `the ${shares.length} shares of ${what} do not reconstruct it (at least one of ${shares.map((s) => s.holder).join(', ')} sent a bad share, and no ${config.threshold} good ones were found)`);
-    for (const holder of r!.bad) (badShares.push({ holder, of: owner }), suspects.add(holder));
+    if (!r)
+      abort(
+        state,
+        `the ${shares.length} shares of ${what} do not reconstruct it (at least one of ${shares.map((s) => s.holder).join(', ')} sent a bad share, and no ${config.threshold} good ones were found)`,
+      );
+    for (const holder of r!.bad) badShares.push({ holder, of: owner }), suspects.add(holder);
     return r!.secret;
   };
 
@@ -253,12 +327,17 @@ export async function serverCloseUnmask(state: ServerState): Promise<AggregateRe
   const pairKeys: { key: Uint8Array; sign: 1 | -1 }[] = [];
   for (const v of dropped) {
     const advertised = state.ads[v]!.maskKey;
-    const secret = await secretOf(v, `${v}'s mask key (it dropped)`, async (s) => equal(await x25519PublicKey(s), advertised));
+    const secret = await secretOf(v, `${v}'s mask key (it dropped)`, async (s) =>
+      equal(await x25519PublicKey(s), advertised),
+    );
     for (const w of state.graph[v]!) {
       // w masked with v only if w received v's shares, i.e. both shared keys; w's mask is in the sum only if w survived.
       if (!alive.has(w)) continue;
       // w added pairSign(w, v)·PRG(s_{w,v}); subtract it.
-      pairKeys.push({ key: await pairwiseMaskKey(config.roundId, v, w, secret, state.ads[w]!.maskKey), sign: pairSign(w, v) === 1 ? -1 : 1 });
+      pairKeys.push({
+        key: await pairwiseMaskKey(config.roundId, v, w, secret, state.ads[w]!.maskKey),
+        sign: pairSign(w, v) === 1 ? -1 : 1,
+      });
     }
   }
   // Masks are expanded one at a time (O(d) memory) and subtracted from the running sum.

@@ -33,8 +33,10 @@ export class ShamirError extends Error {
 
 /** Shares of `secret` at the given x-coordinates (distinct, 1..255); any `threshold` of them recover it. */
 export function split(secret: Uint8Array, threshold: number, xs: number[]): Share[] {
-  if (!Number.isInteger(threshold) || threshold < 1 || threshold > xs.length) throw new ShamirError(`threshold ${threshold} must be between 1 and the ${xs.length} shares`);
-  if (new Set(xs).size !== xs.length || xs.some((x) => !Number.isInteger(x) || x < 1 || x > 255)) throw new ShamirError('share x-coordinates must be distinct integers in 1..255');
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > xs.length)
+    throw new ShamirError(`threshold ${threshold} must be between 1 and the ${xs.length} shares`);
+  if (new Set(xs).size !== xs.length || xs.some((x) => !Number.isInteger(x) || x < 1 || x > 255))
+    throw new ShamirError('share x-coordinates must be distinct integers in 1..255');
   const coefficients = randomBytes(secret.length * (threshold - 1));
   return xs.map((x) => {
     const y = new Uint8Array(secret.length);
@@ -62,13 +64,19 @@ export function interpolateAt(shares: Share[], x: number): Uint8Array {
   if (!shares.length) throw new ShamirError('no shares');
   const len = shares[0]!.y.length;
   if (new Set(shares.map((s) => s.x)).size !== shares.length) throw new ShamirError('duplicate share x-coordinates');
-  if (shares.some((s) => !(s.y instanceof Uint8Array) || s.y.length !== len || !Number.isInteger(s.x) || s.x < 1 || s.x > 255)) throw new ShamirError('shares of different lengths or bad x-coordinates');
+  if (
+    shares.some(
+      (s) => !(s.y instanceof Uint8Array) || s.y.length !== len || !Number.isInteger(s.x) || s.x < 1 || s.x > 255,
+    )
+  )
+    throw new ShamirError('shares of different lengths or bad x-coordinates');
   if (!Number.isInteger(x) || x < 0 || x > 255) throw new ShamirError(`cannot evaluate at x = ${x}`);
   const known = shares.find((s) => s.x === x);
   if (known) return known.y.slice();
   // Lagrange basis at x: l_i = Π_{j≠i} (x_j ⊕ x) / (x_j ⊕ x_i)   (subtraction is XOR in GF(2^8))
   const basis = shares.map((si, i) => {
-    let num = 1, den = 1;
+    let num = 1,
+      den = 1;
     shares.forEach((sj, j) => {
       if (i === j) return;
       num = mul(num, sj.x ^ x);

@@ -55,7 +55,8 @@ const MIN_SEED_BYTES = 16;
  */
 export async function shardOf(seed: Uint8Array, device: string, count: number): Promise<number> {
   positiveInteger('count', count);
-  if (!(seed instanceof Uint8Array) || seed.byteLength < MIN_SEED_BYTES) throw new RangeError(`seed must be at least ${MIN_SEED_BYTES} bytes`);
+  if (!(seed instanceof Uint8Array) || seed.byteLength < MIN_SEED_BYTES)
+    throw new RangeError(`seed must be at least ${MIN_SEED_BYTES} bytes`);
   if (typeof device !== 'string' || device.length === 0) throw new RangeError('device id must be a non-empty string');
   const digest = await sha256(concat(seed, utf8(device)));
   return Number(dataView(digest).getBigUint64(0, false) % BigInt(count));
@@ -73,7 +74,11 @@ export interface ShardAssignment {
  * its places; once a shard holds `capacity` devices, further ones for it go to overflow. Throws RangeError on a
  * repeated device id (a device takes one place in one round) or a malformed plan.
  */
-export async function assignShards(devices: readonly string[], seed: Uint8Array, plan: ShardPlan): Promise<ShardAssignment> {
+export async function assignShards(
+  devices: readonly string[],
+  seed: Uint8Array,
+  plan: ShardPlan,
+): Promise<ShardAssignment> {
   positiveInteger('plan.count', plan.count);
   positiveInteger('plan.capacity', plan.capacity);
   if (new Set(devices).size !== devices.length) throw new RangeError('device ids must be distinct');
@@ -95,8 +100,13 @@ export async function assignShards(devices: readonly string[], seed: Uint8Array,
  * every roster between k + 2 and shardSize devices (the task-settings rule). Rounds that are not sharded get
  * secAggParameters for devicesPerRound.
  */
-export function shardSecAggParameters(o: { devicesPerRound: number; shardSize?: number | undefined; dropoutRate: number }): SecAggParameters {
-  if (o.shardSize === undefined || o.devicesPerRound <= o.shardSize) return secAggParameters({ devices: o.devicesPerRound, dropoutRate: o.dropoutRate });
+export function shardSecAggParameters(o: {
+  devicesPerRound: number;
+  shardSize?: number | undefined;
+  dropoutRate: number;
+}): SecAggParameters {
+  if (o.shardSize === undefined || o.devicesPerRound <= o.shardSize)
+    return secAggParameters({ devices: o.devicesPerRound, dropoutRate: o.dropoutRate });
   const load = Math.ceil(o.devicesPerRound / shardPlan(o.devicesPerRound, o.shardSize).count);
   const p = secAggParameters({ devices: Math.max(2, load), dropoutRate: o.dropoutRate });
   if (p.neighbours % 2 === 0 || p.neighbours >= o.shardSize - 1) return p;

@@ -8,9 +8,17 @@
  * Any input gives a DeviceMessage or a SecAggError, never another exception (property-tested).
  */
 import { frameAt, framed, u32, u8, unframe } from '../bytes.ts';
-import { type AdvertiseKeys, type DeviceMessage, type MaskedInput, type RevealedShare, SecAggError, type ShareKeys, type Unmask } from './messages.ts';
+import {
+  type AdvertiseKeys,
+  type DeviceMessage,
+  type MaskedInput,
+  type RevealedShare,
+  SecAggError,
+  type ShareKeys,
+  type Unmask,
+} from './messages.ts';
 
-const TYPE = { 'advertise-keys': 1, 'share-keys': 2, 'masked-input': 3, 'unmask': 4 } as const;
+const TYPE = { 'advertise-keys': 1, 'share-keys': 2, 'masked-input': 3, unmask: 4 } as const;
 const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 export function encodeMessage(m: DeviceMessage): Uint8Array {
@@ -74,7 +82,8 @@ const text = (b: Uint8Array | undefined, what: string) => {
   }
 };
 const bytesOf = (b: Uint8Array | undefined, what: string, len?: number) => {
-  if (!b || (len !== undefined && b.byteLength !== len)) throw new SecAggError(`malformed message: ${what} must be ${len ?? 'present'} bytes`);
+  if (!b || (len !== undefined && b.byteLength !== len))
+    throw new SecAggError(`malformed message: ${what} must be ${len ?? 'present'} bytes`);
   if (b.byteLength > MAX_BLOB) throw new SecAggError(`malformed message: ${what} is longer than ${MAX_BLOB} bytes`);
   return b.slice();
 };
@@ -90,7 +99,13 @@ const count = (b: Uint8Array | undefined, what: string, max: number) => {
  * message's own fields start (a masked input: one frame header, then its words). Throws SecAggError like
  * decodeMessage; the signature is not checked.
  */
-export function messageHead(prefix: Uint8Array): { stage: DeviceMessage['stage']; roundId: string; from: string; signature: Uint8Array; bodyOffset: number } {
+export function messageHead(prefix: Uint8Array): {
+  stage: DeviceMessage['stage'];
+  roundId: string;
+  from: string;
+  signature: Uint8Array;
+  bodyOffset: number;
+} {
   if (!(prefix instanceof Uint8Array) || prefix.byteLength < 1) throw new SecAggError('malformed message: empty');
   const stage = (Object.keys(TYPE) as DeviceMessage['stage'][]).find((k) => TYPE[k] === prefix[0]);
   if (!stage) throw new SecAggError(`malformed message: unknown type ${prefix[0]}`);
@@ -100,11 +115,18 @@ export function messageHead(prefix: Uint8Array): { stage: DeviceMessage['stage']
   for (const what of names) {
     const frame = frameAt(prefix, off);
     if (!frame.part && frame.claimed === undefined) throw new SecAggError('malformed message: the head is cut short');
-    if (!frame.part || frame.part.byteLength > MAX_TEXT) throw new SecAggError(`malformed message: ${what} is longer than ${MAX_TEXT} bytes or cut short`);
+    if (!frame.part || frame.part.byteLength > MAX_TEXT)
+      throw new SecAggError(`malformed message: ${what} is longer than ${MAX_TEXT} bytes or cut short`);
     out.push(frame.part);
     off = frame.next;
   }
-  return { stage, roundId: text(out[0], 'round id'), from: text(out[1], 'sender'), signature: bytesOf(out[2], 'signature', 64), bodyOffset: off };
+  return {
+    stage,
+    roundId: text(out[0], 'round id'),
+    from: text(out[1], 'sender'),
+    signature: bytesOf(out[2], 'signature', 64),
+    bodyOffset: off,
+  };
 }
 
 /** Bytes that always hold a message's head (type, round id, sender, signature) and a masked input's frame header. */
@@ -113,31 +135,58 @@ export const MESSAGE_HEAD_BYTES = 1 + 2 * (4 + MAX_TEXT) + 4 + 64 + 4;
 export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits = {}): DeviceMessage {
   if (!(bytes instanceof Uint8Array) || bytes.byteLength < 1) throw new SecAggError('malformed message: empty');
   const f = fields(bytes.subarray(1));
-  const head = { roundId: text(f[0], 'round id'), from: text(f[1], 'sender'), signature: bytesOf(f[2], 'signature', 64) };
+  const head = {
+    roundId: text(f[0], 'round id'),
+    from: text(f[1], 'sender'),
+    signature: bytesOf(f[2], 'signature', 64),
+  };
   const rest = f.slice(3);
   switch (bytes[0]) {
     case TYPE['advertise-keys']:
       if (rest.length !== 3) throw new SecAggError('malformed message: advertise-keys needs 3 keys');
-      return { ...head, stage: 'advertise-keys', identityKey: bytesOf(rest[0], 'identity key', 32), encryptionKey: bytesOf(rest[1], 'encryption key', 32), maskKey: bytesOf(rest[2], 'mask key', 32) } satisfies AdvertiseKeys;
+      return {
+        ...head,
+        stage: 'advertise-keys',
+        identityKey: bytesOf(rest[0], 'identity key', 32),
+        encryptionKey: bytesOf(rest[1], 'encryption key', 32),
+        maskKey: bytesOf(rest[2], 'mask key', 32),
+      } satisfies AdvertiseKeys;
     case TYPE['share-keys']: {
       const n = count(rest[1], 'ciphertext count', MAX_ITEMS);
       if (rest.length !== 2 + 2 * n) throw new SecAggError('malformed message: share-keys field count');
-      const ciphertexts = Array.from({ length: n }, (_, i) => ({ to: text(rest[2 + 2 * i], 'recipient'), data: bytesOf(rest[3 + 2 * i], 'ciphertext') }));
-      return { ...head, stage: 'share-keys', selfMaskCommitment: bytesOf(rest[0], 'commitment', 32), ciphertexts } satisfies ShareKeys;
+      const ciphertexts = Array.from({ length: n }, (_, i) => ({
+        to: text(rest[2 + 2 * i], 'recipient'),
+        data: bytesOf(rest[3 + 2 * i], 'ciphertext'),
+      }));
+      return {
+        ...head,
+        stage: 'share-keys',
+        selfMaskCommitment: bytesOf(rest[0], 'commitment', 32),
+        ciphertexts,
+      } satisfies ShareKeys;
     }
     case TYPE['masked-input']: {
       const raw = rest[0];
-      if (rest.length !== 1 || !raw || raw.byteLength % 4 !== 0) throw new SecAggError('malformed message: masked input must be whole 32-bit words');
-      if (limits.length !== undefined && raw.byteLength !== 4 * limits.length) throw new SecAggError(`malformed message: a masked input of this round is ${limits.length} words (${4 * limits.length} bytes), got ${raw.byteLength} bytes`);
+      if (rest.length !== 1 || !raw || raw.byteLength % 4 !== 0)
+        throw new SecAggError('malformed message: masked input must be whole 32-bit words');
+      if (limits.length !== undefined && raw.byteLength !== 4 * limits.length)
+        throw new SecAggError(
+          `malformed message: a masked input of this round is ${limits.length} words (${4 * limits.length} bytes), got ${raw.byteLength} bytes`,
+        );
       return { ...head, stage: 'masked-input', masked: u32(raw.slice(), 'masked input') } satisfies MaskedInput;
     }
-    case TYPE['unmask']: {
+    case TYPE.unmask: {
       const n = count(rest[0], 'share count', MAX_ITEMS);
       if (rest.length !== 1 + 4 * n) throw new SecAggError('malformed message: unmask field count');
       const shares: RevealedShare[] = Array.from({ length: n }, (_, i) => {
         const kind = text(rest[2 + 4 * i], 'share kind');
         if (kind !== 'self-mask' && kind !== 'mask-key') throw new SecAggError('malformed message: unknown share kind');
-        return { of: text(rest[1 + 4 * i], 'share owner'), kind, x: count(rest[3 + 4 * i], 'share x', 255), y: bytesOf(rest[4 + 4 * i], 'share') };
+        return {
+          of: text(rest[1 + 4 * i], 'share owner'),
+          kind,
+          x: count(rest[3 + 4 * i], 'share x', 255),
+          y: bytesOf(rest[4 + 4 * i], 'share'),
+        };
       });
       return { ...head, stage: 'unmask', shares } satisfies Unmask;
     }
@@ -145,4 +194,3 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits = {}): Dev
       throw new SecAggError(`malformed message: unknown type ${bytes[0]}`);
   }
 }
-

@@ -11,7 +11,11 @@ import type { TensorMeta } from '../registry/model-record.ts';
 import type { Tensor } from './tensor-codec.ts';
 
 /** The batch key of a request, or undefined when it cannot be batched with others. */
-export function batchKey(model: { inputs: readonly TensorMeta[]; outputs: readonly TensorMeta[] }, inputs: readonly Tensor[], outputNames: readonly string[]): string | undefined {
+export function batchKey(
+  model: { inputs: readonly TensorMeta[]; outputs: readonly TensorMeta[] },
+  inputs: readonly Tensor[],
+  outputNames: readonly string[],
+): string | undefined {
   if (!model.inputs.length || !model.outputs.length) return undefined;
   if (!model.inputs.every((m) => m.shape[0] === -1) || !model.outputs.every((m) => m.shape[0] === -1)) return undefined;
   const n = inputs[0]?.shape[0];
@@ -40,7 +44,10 @@ export function concatInputs(requests: readonly (readonly Tensor[])[]): Tensor[]
     const out = new Ctor(parts.reduce((n, p) => n + (p.data as Typed).length, 0));
     let offset = 0;
     for (const p of parts) {
-      (out as unknown as { set(a: ArrayLike<number | bigint>, o: number): void }).set(p.data as ArrayLike<number | bigint>, offset);
+      (out as unknown as { set(a: ArrayLike<number | bigint>, o: number): void }).set(
+        p.data as ArrayLike<number | bigint>,
+        offset,
+      );
       offset += (p.data as Typed).length;
     }
     return { ...t, shape: [rows, ...t.shape.slice(1)], data: out } as Tensor;
@@ -53,7 +60,7 @@ export function concatInputs(requests: readonly (readonly Tensor[])[]): Tensor[]
  */
 export function splitOutputs(outputs: readonly Tensor[], rows: readonly number[]): Tensor[][] | undefined {
   const total = rows.reduce((a, b) => a + b, 0);
-  if (!outputs.every((o) => o.shape[0] === total && !(Array.isArray(o.data)))) return undefined;
+  if (!outputs.every((o) => o.shape[0] === total && !Array.isArray(o.data))) return undefined;
   const result: Tensor[][] = rows.map(() => []);
   for (const o of outputs) {
     const data = o.data as Typed;

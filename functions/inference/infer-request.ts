@@ -11,9 +11,7 @@ export const inferInputSchema = z.object({
   shape: z.array(z.number().int('dimensions must be integers').nonnegative('dimensions must not be negative')),
   datatype: z.string(),
   data: z.unknown().optional(),
-  parameters: parameters
-    .and(z.object({ binary_data_size: z.number().int().nonnegative().optional() }))
-    .optional(),
+  parameters: parameters.and(z.object({ binary_data_size: z.number().int().nonnegative().optional() })).optional(),
 });
 
 export const inferRequestSchema = z.object({

@@ -3,7 +3,7 @@
  * Loading is the validation: bytes ORT cannot load, or I/O this server cannot speak, are refused (400).
  */
 import { refuseModel } from './errors.ts';
-import { type TensorMeta } from '../registry/model-record.ts';
+import type { TensorMeta } from '../registry/model-record.ts';
 import type { Featurizer } from '../../federated/oip/model-records.ts';
 import { FeaturizerError, readFeaturizers } from '../../federated/model/featurizers.ts';
 import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
@@ -33,9 +33,13 @@ export function oipDim(d: number | string): number {
 
 function describe(list: readonly ort.InferenceSession.ValueMetadata[], what: string): TensorMeta[] {
   return list.map((m) => {
-    if (!m.isTensor) refuseModel(`${what} ${quote(m.name)} is not a tensor; only tensor inputs and outputs can be served`);
+    if (!m.isTensor)
+      refuseModel(`${what} ${quote(m.name)} is not a tensor; only tensor inputs and outputs can be served`);
     const datatype = datatypeOfOrt(m.type);
-    if (!datatype) refuseModel(`${what} ${quote(m.name)} has element type ${m.type}, which Open Inference Protocol v2 here does not serve`);
+    if (!datatype)
+      refuseModel(
+        `${what} ${quote(m.name)} has element type ${m.type}, which Open Inference Protocol v2 here does not serve`,
+      );
     return { name: m.name, datatype, shape: m.shape.map(oipDim) };
   });
 }
@@ -67,7 +71,12 @@ function declaredLabels(bytes: Uint8Array, outputs: TensorMeta[]): TensorMeta[] 
   }
   if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) return outputs;
   const fits = (m: TensorMeta) => m.shape.at(-1) === labels.length;
-  const target = typeof named === 'string' ? outputs.find((m) => m.name === named && fits(m)) : outputs.filter(fits).length === 1 ? outputs.find(fits) : undefined;
+  const target =
+    typeof named === 'string'
+      ? outputs.find((m) => m.name === named && fits(m))
+      : outputs.filter(fits).length === 1
+        ? outputs.find(fits)
+        : undefined;
   return outputs.map((m) => (m === target ? { ...m, labels: labels as string[] } : m));
 }
 
@@ -77,7 +86,9 @@ export async function loadModel(bytes: Uint8Array): Promise<LoadedModel> {
   try {
     session = await createSession(bytes);
   } catch (e) {
-    const reason = String((e as Error)?.message ?? e).replace(/\s+/g, ' ').slice(0, 300);
+    const reason = String((e as Error)?.message ?? e)
+      .replace(/\s+/g, ' ')
+      .slice(0, 300);
     refuseModel(`not a loadable ONNX model: ${reason}`);
   }
   try {

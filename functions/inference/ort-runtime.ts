@@ -50,7 +50,8 @@ function capMemory(): () => void {
   const limitPages = () => Math.floor(maxWasmBytes / PAGE);
   class Capped extends Native {
     constructor(d: WebAssembly.MemoryDescriptor) {
-      const capped = d.maximum !== undefined && d.maximum > limitPages() ? { ...d, maximum: Math.max(d.initial, limitPages()) } : d;
+      const capped =
+        d.maximum !== undefined && d.maximum > limitPages() ? { ...d, maximum: Math.max(d.initial, limitPages()) } : d;
       super(capped);
     }
   }

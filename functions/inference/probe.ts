@@ -42,7 +42,8 @@ export interface WarmupInput {
   value?: string | undefined;
 }
 
-const WARMUP_SYNTAX = 'name:d1xd2x…[=value] per input, comma-separated (e.g. input:1x512,state:2x1x128,sr:=16000; a scalar has no dimensions)';
+const WARMUP_SYNTAX =
+  'name:d1xd2x…[=value] per input, comma-separated (e.g. input:1x512,state:2x1x128,sr:=16000; a scalar has no dimensions)';
 const DIMS = /^\d+(?:x\d+)*$/;
 
 /**
@@ -62,18 +63,23 @@ export function parseWarmup(params: readonly string[]): WarmupInput[] {
     const head = eq < 0 ? text : text.slice(0, eq);
     const colon = head.lastIndexOf(':');
     const [name, dims] = [head.slice(0, colon), head.slice(colon + 1)];
-    if (colon < 1 || (dims !== '' && !DIMS.test(dims))) refuseTensor(`warmup entry ${quote(entry)} is not ${WARMUP_SYNTAX}`);
+    if (colon < 1 || (dims !== '' && !DIMS.test(dims)))
+      refuseTensor(`warmup entry ${quote(entry)} is not ${WARMUP_SYNTAX}`);
     if (seen.has(name)) refuseTensor(`warmup names input ${quote(name)} twice`);
     seen.add(name);
     const shape = dims ? dims.split('x').map(Number) : [];
-    if (shape.some((d) => !Number.isSafeInteger(d))) refuseTensor(`warmup entry ${quote(entry)}: a dimension is too large`);
+    if (shape.some((d) => !Number.isSafeInteger(d)))
+      refuseTensor(`warmup entry ${quote(entry)}: a dimension is too large`);
     return { name, shape, value: eq < 0 ? undefined : text.slice(eq + 1) };
   });
 }
 
 /** A run's inputs in the warm-up syntax: `input:1x512,state:2x1x128,sr:` (values shown only when the warm-up gave them). */
 export function showWarmup(inputs: readonly WarmupInput[]): string {
-  return clip(inputs.map((t) => `${t.name}:${t.shape.join('x')}${t.value !== undefined ? `=${t.value}` : ''}`).join(','), 300);
+  return clip(
+    inputs.map((t) => `${t.name}:${t.shape.join('x')}${t.value !== undefined ? `=${t.value}` : ''}`).join(','),
+    300,
+  );
 }
 
 /** The JSON element a warm-up value stands for, in the input's datatype; tensor-codec checks it like a request's. */
@@ -82,7 +88,8 @@ function warmupElement(datatype: string, value: string | undefined): unknown {
   if (value === undefined) return datatype === 'BOOL' ? false : 0;
   const v = value.trim();
   if (datatype === 'BOOL' && (v === 'true' || v === 'false')) return v === 'true';
-  if ((datatype === 'INT64' || datatype === 'UINT64') && /^-?\d+$/.test(v) && !Number.isSafeInteger(Number(v))) return v;
+  if ((datatype === 'INT64' || datatype === 'UINT64') && /^-?\d+$/.test(v) && !Number.isSafeInteger(Number(v)))
+    return v;
   return v === '' ? value : Number(v);
 }
 
@@ -91,14 +98,23 @@ function warmupElement(datatype: string, value: string | undefined): unknown {
  * be left out (zeros). Shapes, datatypes, values and the element limit are checked as a request's inputs are
  * (decodeInputs): 400 (TensorError, prefixed `warmup:`) when they do not fit.
  */
-export function warmupInputs(model: LoadedModel, warmup: readonly WarmupInput[], limits: ProbeLimits): { tensors: Tensor[]; shown: string } {
+export function warmupInputs(
+  model: LoadedModel,
+  warmup: readonly WarmupInput[],
+  limits: ProbeLimits,
+): { tensors: Tensor[]; shown: string } {
   const given = new Map(warmup.map((w) => [w.name, w]));
   const taken = new Set(model.inputs.map((m) => m.name));
   const unknown = warmup.find((w) => !taken.has(w.name));
-  if (unknown) refuseTensor(`warmup names ${quote(unknown.name)}, which is not an input; the model takes ${model.inputs.map((m) => `${quote(m.name)} ${showShape(m.shape)}`).join(', ')}`);
+  if (unknown)
+    refuseTensor(
+      `warmup names ${quote(unknown.name)}, which is not an input; the model takes ${model.inputs.map((m) => `${quote(m.name)} ${showShape(m.shape)}`).join(', ')}`,
+    );
   const missing = model.inputs.filter((m) => !given.has(m.name) && m.shape.some((d) => d < 0));
   if (missing.length) {
-    refuseTensor(`warmup gives no shape for ${missing.map((m) => `${quote(m.name)} ${showShape(m.shape)}`).join(', ')}: every input with open dimensions (-1) needs one`);
+    refuseTensor(
+      `warmup gives no shape for ${missing.map((m) => `${quote(m.name)} ${showShape(m.shape)}`).join(', ')}: every input with open dimensions (-1) needs one`,
+    );
   }
   const used: WarmupInput[] = model.inputs.map((m) => given.get(m.name) ?? { name: m.name, shape: m.shape });
   let budget = limits.maxElements;
@@ -107,10 +123,18 @@ export function warmupInputs(model: LoadedModel, warmup: readonly WarmupInput[],
     let count = 1;
     for (const d of w.shape) {
       count *= d;
-      if (count > budget) refuseTensor(`warmup: input ${quote(w.name)} of shape ${showShape(w.shape)} has more elements than the ${limits.maxElements} a request may carry (all inputs together)`);
+      if (count > budget)
+        refuseTensor(
+          `warmup: input ${quote(w.name)} of shape ${showShape(w.shape)} has more elements than the ${limits.maxElements} a request may carry (all inputs together)`,
+        );
     }
     budget -= count;
-    return { name: w.name, datatype, shape: w.shape, data: new Array<unknown>(count).fill(warmupElement(datatype, w.value)) };
+    return {
+      name: w.name,
+      datatype,
+      shape: w.shape,
+      data: new Array<unknown>(count).fill(warmupElement(datatype, w.value)),
+    };
   });
   try {
     return { tensors: decodeInputs(requests, model.inputs, undefined, limits), shown: showWarmup(used) };
@@ -140,7 +164,9 @@ export function probeInputs(model: LoadedModel, limits: ProbeLimits, length = 1)
     const count = shape.reduce((n, d) => n * d, 1);
     total += count;
     if (total > limits.maxElements) {
-      refuseModel(`input ${quote(m.name)} has the fixed shape ${showShape(m.shape)}: with the other inputs more than the ${limits.maxElements} elements a request may carry, so no request could run this model`);
+      refuseModel(
+        `input ${quote(m.name)} has the fixed shape ${showShape(m.shape)}: with the other inputs more than the ${limits.maxElements} elements a request may carry, so no request could run this model`,
+      );
     }
     return m.datatype === 'BYTES'
       ? { name: m.name, datatype: m.datatype, shape, data: new Array<string>(count).fill('') }
@@ -157,7 +183,11 @@ const GENERATED = 'inputs built from its metadata (dynamic dimensions 1, zeros)'
  * generated inputs (probeInputs, then the second try), and a failure is the verdict `{ok: false}` — except the
  * refusals that hold for any input (the module comment): ModelLoadError.
  */
-export async function probeModel(model: LoadedModel, limits: ProbeLimits, warmup?: readonly WarmupInput[]): Promise<ProbeVerdict> {
+export async function probeModel(
+  model: LoadedModel,
+  limits: ProbeLimits,
+  warmup?: readonly WarmupInput[],
+): Promise<ProbeVerdict> {
   if (warmup) {
     const { tensors, shown } = warmupInputs(model, warmup, limits);
     let outputs: Tensor[];
@@ -211,7 +241,9 @@ export function checkOutputSize(outputs: Tensor[], maxElements: number, when = '
   for (const t of outputs) {
     total += t.data.length;
     if (total > maxElements) {
-      refuseModel(`the model's output ${quote(t.name)} has shape ${showShape(t.shape)}${when ? ` ${when}` : ''}: the outputs add up to more than the ${maxElements} elements a response may carry`);
+      refuseModel(
+        `the model's output ${quote(t.name)} has shape ${showShape(t.shape)}${when ? ` ${when}` : ''}: the outputs add up to more than the ${maxElements} elements a response may carry`,
+      );
     }
   }
 }

@@ -32,7 +32,8 @@ export function preview(value: unknown): string {
 
 /** `[1,2,3]` for a shape, listing at most `max` dimensions (a caller may send a shape of 10⁵ ones). */
 export function showShape(shape: readonly number[], max = 16): string {
-  const dims = shape.length <= max ? shape.join(',') : `${shape.slice(0, max).join(',')},… (${shape.length} dimensions)`;
+  const dims =
+    shape.length <= max ? shape.join(',') : `${shape.slice(0, max).join(',')},… (${shape.length} dimensions)`;
   return `[${dims}]`;
 }
 

@@ -87,14 +87,25 @@ export class SessionCache {
     if (!entry) return;
     this.#entries.delete(sha256);
     // Release after in-flight runs finish.
-    void entry.queue.then(() => entry.loaded).then((m) => m.session.release(), () => undefined);
+    void entry.queue
+      .then(() => entry.loaded)
+      .then(
+        (m) => m.session.release(),
+        () => undefined,
+      );
   }
 
   /**
    * Runs the session for `sha256` on `inputs`, returning the named outputs (all when `outputNames` is empty).
    * `timer` (statistics) is marked when the run leaves the queue, so waiting is told apart from computing.
    */
-  async run(sha256: string, bytes: () => Promise<Uint8Array>, inputs: Tensor[], outputNames: string[], timer?: RunTimer): Promise<Tensor[]> {
+  async run(
+    sha256: string,
+    bytes: () => Promise<Uint8Array>,
+    inputs: Tensor[],
+    outputNames: string[],
+    timer?: RunTimer,
+  ): Promise<Tensor[]> {
     const entry = this.#entry(sha256, bytes);
     const model = await entry.loaded;
     const key = this.#batching.maxBatchSize > 1 ? batchKey(model, inputs, outputNames) : undefined;
@@ -126,7 +137,8 @@ export class SessionCache {
     try {
       return await task;
     } catch (e) {
-      if (e instanceof ModelRunError && e.outOfMemory) for (const other of [...this.#entries.keys()]) if (other !== sha256) this.#drop(other);
+      if (e instanceof ModelRunError && e.outOfMemory)
+        for (const other of [...this.#entries.keys()]) if (other !== sha256) this.#drop(other);
       throw e;
     }
   }
@@ -158,15 +170,24 @@ export class SessionCache {
     if (batch.length === 1) return one(lead);
     let split: Tensor[][] | undefined;
     try {
-      const outputs = await runSession(model, concatInputs(batch.map((j) => j.inputs)), lead.outputNames, sha256, lead.timer);
+      const outputs = await runSession(
+        model,
+        concatInputs(batch.map((j) => j.inputs)),
+        lead.outputNames,
+        sha256,
+        lead.timer,
+      );
       for (const j of batch.slice(1)) j.timer?.copyMarks(lead.timer);
-      split = splitOutputs(outputs, batch.map((j) => j.rows));
+      split = splitOutputs(
+        outputs,
+        batch.map((j) => j.rows),
+      );
     } catch {
       split = undefined;
     }
     if (split) batch.forEach((j, i) => j.resolve(split![i]!));
     // The batched run failed or its outputs do not follow the rows: each request runs alone, and meets its own error.
-    else for (const j of batch) (j.timer?.execution(true, j.rows), await one(j));
+    else for (const j of batch) j.timer?.execution(true, j.rows), await one(j);
   }
 }
 
@@ -174,7 +195,13 @@ export class SessionCache {
 const LOGGED_GROWTH = 64 * 1024 * 1024;
 
 /** Runs `model` once; ORT's failures become ModelRunError with its reason. */
-export async function runSession(model: LoadedModel, inputs: Tensor[], outputNames: string[], what = 'model', timer?: RunTimer): Promise<Tensor[]> {
+export async function runSession(
+  model: LoadedModel,
+  inputs: Tensor[],
+  outputNames: string[],
+  what = 'model',
+  timer?: RunTimer,
+): Promise<Tensor[]> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const t of inputs) feeds[t.name] = toOrtTensor(ort.Tensor, t);
   timer?.mark('input');
@@ -189,7 +216,9 @@ export async function runSession(model: LoadedModel, inputs: Tensor[], outputNam
   } finally {
     const heap = wasmHeap();
     if (heap.bytes - before > LOGGED_GROWTH) {
-      console.warn(`inference on ${what} grew the WASM heap from ${mib(before)} to ${mib(heap.bytes)} MiB (bound ${mib(heap.max)} MiB)`);
+      console.warn(
+        `inference on ${what} grew the WASM heap from ${mib(before)} to ${mib(heap.bytes)} MiB (bound ${mib(heap.max)} MiB)`,
+      );
     }
   }
   const outputs = names.map((name) => ({ name, ...fromOrtTensor(name, results[name]!) }));

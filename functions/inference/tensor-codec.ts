@@ -33,7 +33,10 @@ function elementCount(name: string, shape: number[], budget: number): number {
   for (const d of shape) {
     if (d > MAX_DIM) refuseTensor(`${label(name)}: dimension ${d} is too large`);
     n *= d;
-    if (n > budget) refuseTensor(`${label(name)}: shape ${showShape(shape)} has more elements than the ${budget} allowed per request`);
+    if (n > budget)
+      refuseTensor(
+        `${label(name)}: shape ${showShape(shape)} has more elements than the ${budget} allowed per request`,
+      );
   }
   return n;
 }
@@ -47,7 +50,10 @@ function elementCount(name: string, shape: number[], budget: number): number {
 function checkShape(input: InferInput, want: number[]): void {
   if (want.length === 0) return;
   const ok = input.shape.length === want.length && want.every((d, i) => d < 0 || d === input.shape[i]);
-  if (!ok) refuseTensor(`${label(input.name)}: shape ${showShape(input.shape)} does not fit the model's ${showShape(want)} (-1 is any size)`);
+  if (!ok)
+    refuseTensor(
+      `${label(input.name)}: shape ${showShape(input.shape)} does not fit the model's ${showShape(want)} (-1 is any size)`,
+    );
 }
 
 /**
@@ -58,19 +64,27 @@ function checkShape(input: InferInput, want: number[]): void {
  */
 export function flattenData(name: string, data: unknown, shape: number[], count: number): unknown[] {
   if (!Array.isArray(data)) {
-    if (count !== 1) refuseTensor(`${label(name)}: data is a single value but shape ${showShape(shape)} needs ${count} elements`);
+    if (count !== 1)
+      refuseTensor(`${label(name)}: data is a single value but shape ${showShape(shape)} needs ${count} elements`);
     return [data];
   }
   if (!data.some(Array.isArray)) {
-    if (data.length !== count) refuseTensor(`${label(name)}: shape ${showShape(shape)} needs ${count} elements, data has ${data.length}`);
+    if (data.length !== count)
+      refuseTensor(`${label(name)}: shape ${showShape(shape)} needs ${count} elements, data has ${data.length}`);
     return data;
   }
   const rank = shape.length;
   const out: unknown[] = [];
   const where = (stack: { index: number }[]) => `data${stack.map((s) => `[${s.index - 1}]`).join('')}`;
   const nestingError: (path: string, got: string) => never = (path, got) =>
-    refuseTensor(`${label(name)}: nested data must be a rectangular array of shape ${showShape(shape)} (or flat, ${count} elements); ${path} ${got}`);
-  if (rank === 0 || data.length !== shape[0]) nestingError('data', rank === 0 ? 'is nested but the shape is a scalar' : `has ${data.length} entries, dimension 0 is ${shape[0]}`);
+    refuseTensor(
+      `${label(name)}: nested data must be a rectangular array of shape ${showShape(shape)} (or flat, ${count} elements); ${path} ${got}`,
+    );
+  if (rank === 0 || data.length !== shape[0])
+    nestingError(
+      'data',
+      rank === 0 ? 'is nested but the shape is a scalar' : `has ${data.length} entries, dimension 0 is ${shape[0]}`,
+    );
   const stack: { array: unknown[]; index: number }[] = [{ array: data, index: 0 }];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
@@ -82,10 +96,12 @@ export function flattenData(name: string, data: unknown, shape: number[], count:
     const depth = stack.length; // the dimension v stands for
     if (depth < rank) {
       if (!Array.isArray(v)) nestingError(where(stack), `is ${preview(v)}, expected an array of ${shape[depth]}`);
-      if (v.length !== shape[depth]) nestingError(where(stack), `has ${v.length} entries, dimension ${depth} is ${shape[depth]}`);
+      if (v.length !== shape[depth])
+        nestingError(where(stack), `has ${v.length} entries, dimension ${depth} is ${shape[depth]}`);
       stack.push({ array: v, index: 0 });
     } else {
-      if (Array.isArray(v)) nestingError(where(stack), `is an array, but the shape has only ${rank} dimension${rank === 1 ? '' : 's'}`);
+      if (Array.isArray(v))
+        nestingError(where(stack), `is an array, but the shape has only ${rank} dimension${rank === 1 ? '' : 's'}`);
       out.push(v);
     }
   }
@@ -93,14 +109,20 @@ export function flattenData(name: string, data: unknown, shape: number[], count:
 }
 
 /** The largest finite magnitude of each float datatype: JSON numbers beyond it would become ±Infinity. */
-const FLOAT_MAX: Partial<Record<Datatype, number>> = { FP16: 65504, FP32: 3.4028234663852886e38, FP64: Number.MAX_VALUE };
+const FLOAT_MAX: Partial<Record<Datatype, number>> = {
+  FP16: 65504,
+  FP32: 3.4028234663852886e38,
+  FP64: Number.MAX_VALUE,
+};
 
 function fromJson(input: InferInput, datatype: Datatype, count: number): OipTensor['data'] {
-  if (input.data === undefined) refuseTensor(`${label(input.name)}: no data (give "data", or "parameters.binary_data_size" with a binary body)`);
+  if (input.data === undefined)
+    refuseTensor(`${label(input.name)}: no data (give "data", or "parameters.binary_data_size" with a binary body)`);
   const flat = flattenData(input.name, input.data, input.shape, count);
   if (datatype === 'BYTES') {
     // OIP's JSON form of BYTES is a string per element.
-    for (let i = 0; i < count; i++) if (typeof flat[i] !== 'string') refuseElement(input, i, `expected a string, got ${preview(flat[i])}`);
+    for (let i = 0; i < count; i++)
+      if (typeof flat[i] !== 'string') refuseElement(input, i, `expected a string, got ${preview(flat[i])}`);
     return flat as string[];
   }
   const info = DATATYPE_INFO[datatype];
@@ -115,22 +137,36 @@ function fromJson(input: InferInput, datatype: Datatype, count: number): OipTens
         if (typeof v !== 'number') refuseElement(input, i, `expected a finite number, got ${preview(v)}`);
         f[i] = v;
         // The range check is on the stored value: FP32 1e39 rounds to Infinity.
-        if (!Number.isFinite(f[i]!)) refuseElement(input, i, Number.isFinite(v) ? `${v} is out of range for ${datatype} (largest finite magnitude ${FLOAT_MAX[datatype]})` : `expected a finite number, got ${preview(v)}`);
+        if (!Number.isFinite(f[i]!))
+          refuseElement(
+            input,
+            i,
+            Number.isFinite(v)
+              ? `${v} is out of range for ${datatype} (largest finite magnitude ${FLOAT_MAX[datatype]})`
+              : `expected a finite number, got ${preview(v)}`,
+          );
       }
       break;
     }
     case 'half':
       for (let i = 0; i < count; i++) {
         const v = flat[i];
-        if (typeof v !== 'number' || !Number.isFinite(v)) refuseElement(input, i, `expected a finite number, got ${preview(v)}`);
+        if (typeof v !== 'number' || !Number.isFinite(v))
+          refuseElement(input, i, `expected a finite number, got ${preview(v)}`);
         out[i] = toHalfBits(v);
-        if (!Number.isFinite(fromHalfBits(out[i] as number))) refuseElement(input, i, `${v} is out of range for ${datatype} (largest finite magnitude ${FLOAT_MAX[datatype]})`);
+        if (!Number.isFinite(fromHalfBits(out[i] as number)))
+          refuseElement(
+            input,
+            i,
+            `${v} is out of range for ${datatype} (largest finite magnitude ${FLOAT_MAX[datatype]})`,
+          );
       }
       break;
     case 'int':
       for (let i = 0; i < count; i++) {
         const v = flat[i];
-        if (typeof v !== 'number' || !Number.isInteger(v)) refuseElement(input, i, `expected an integer, got ${preview(v)}`);
+        if (typeof v !== 'number' || !Number.isInteger(v))
+          refuseElement(input, i, `expected an integer, got ${preview(v)}`);
         if (v < info.min! || v > info.max!) refuseElement(input, i, `${v} is out of range for ${datatype}`);
         out[i] = v;
       }
@@ -144,13 +180,15 @@ function fromJson(input: InferInput, datatype: Datatype, count: number): OipTens
       }
       break;
     case 'bigint': {
-      const lo = datatype === 'UINT64' ? 0n : -(2n ** 63n), hi = datatype === 'UINT64' ? 2n ** 64n - 1n : 2n ** 63n - 1n;
+      const lo = datatype === 'UINT64' ? 0n : -(2n ** 63n),
+        hi = datatype === 'UINT64' ? 2n ** 64n - 1n : 2n ** 63n - 1n;
       for (let i = 0; i < count; i++) {
         const v = flat[i];
         let b: bigint;
         if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
         else if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) b = BigInt(v);
-        else refuseElement(input, i, `expected an integer (a number, or a decimal string beyond 2^53), got ${preview(v)}`);
+        else
+          refuseElement(input, i, `expected an integer (a number, or a decimal string beyond 2^53), got ${preview(v)}`);
         if (b < lo || b > hi) refuseElement(input, i, `${b} is out of range for ${datatype}`);
         (out as BigInt64Array)[i] = b;
       }
@@ -169,7 +207,11 @@ function refuseElement(input: InferInput, i: number, why: string): never {
  * NUL-terminated C strings, so "a\0b" would run as "a" — refused rather than cut silently.
  */
 function checkStrings(name: string, strings: string[]): void {
-  for (let i = 0; i < strings.length; i++) if (strings[i]!.includes('\0')) refuseTensor(`${label(name)} element ${i}: contains a NUL character, which ONNX Runtime's string tensors cannot hold`);
+  for (let i = 0; i < strings.length; i++)
+    if (strings[i]!.includes('\0'))
+      refuseTensor(
+        `${label(name)} element ${i}: contains a NUL character, which ONNX Runtime's string tensors cannot hold`,
+      );
 }
 
 /** Values the binary extension can carry but a model must not get: non-finite floats, BOOL bytes other than 0/1. */
@@ -182,14 +224,16 @@ function checkBinaryValues(name: string, t: OipTensor): void {
       if (!Number.isFinite(v)) refuseTensor(`${label(name)} element ${i}: ${v} is not a finite number`);
     }
   } else if (kind === 'bool') {
-    for (let i = 0; i < t.data.length; i++) if (t.data[i]! > 1) refuseTensor(`${label(name)} element ${i}: BOOL bytes must be 0 or 1`);
+    for (let i = 0; i < t.data.length; i++)
+      if (t.data[i]! > 1) refuseTensor(`${label(name)} element ${i}: BOOL bytes must be 0 or 1`);
   }
 }
 
 /** How an input arrives: as the model's own datatype, or as text for an input with a featurizer. */
 function plan(input: InferInput, meta: TensorMeta): { datatype: Datatype; shape: number[] } {
   if (!isDatatype(input.datatype)) refuseTensor(`${label(input.name)}: unknown datatype ${preview(input.datatype)}`);
-  if (input.datatype === 'BYTES' && meta.featurizer && meta.datatype !== 'BYTES') return { datatype: 'BYTES', shape: meta.shape.slice(0, -1) };
+  if (input.datatype === 'BYTES' && meta.featurizer && meta.datatype !== 'BYTES')
+    return { datatype: 'BYTES', shape: meta.shape.slice(0, -1) };
   if (input.datatype !== meta.datatype) {
     const text = meta.featurizer ? ` (or BYTES: raw text, ${meta.featurizer.kind})` : '';
     refuseTensor(`${label(input.name)}: datatype ${input.datatype} does not match the model's ${meta.datatype}${text}`);
@@ -201,20 +245,37 @@ function plan(input: InferInput, meta: TensorMeta): { datatype: Datatype; shape:
  * Decodes and checks every input against the model: names (missing, unknown, duplicate), datatype,
  * shape, element count, values; binary inputs consume `payload` in order, which must be used up exactly.
  */
-export function decodeInputs(inputs: InferInput[], model: TensorMeta[], payload: Uint8Array | undefined, limits: DecodeLimits): Tensor[] {
+export function decodeInputs(
+  inputs: InferInput[],
+  model: TensorMeta[],
+  payload: Uint8Array | undefined,
+  limits: DecodeLimits,
+): Tensor[] {
   const byName = new Map(model.map((m) => [m.name, m]));
   const seen = new Set<string>();
   for (const input of inputs) {
-    if (!byName.has(input.name)) refuseTensor(`unknown ${label(input.name)}; the model takes ${quoteList(model.map((m) => m.name))}`);
+    if (!byName.has(input.name))
+      refuseTensor(`unknown ${label(input.name)}; the model takes ${quoteList(model.map((m) => m.name))}`);
     if (seen.has(input.name)) refuseTensor(`${label(input.name)} is given twice`);
     seen.add(input.name);
     const size = input.parameters?.binary_data_size;
-    if (size !== undefined && !payload) refuseTensor(`${label(input.name)} has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`);
-    if (size !== undefined && input.data !== undefined) refuseTensor(`${label(input.name)}: give either data or binary_data_size, not both`);
+    if (size !== undefined && !payload)
+      refuseTensor(
+        `${label(input.name)} has binary_data_size but the request has no binary part (set Inference-Header-Content-Length)`,
+      );
+    if (size !== undefined && input.data !== undefined)
+      refuseTensor(`${label(input.name)}: give either data or binary_data_size, not both`);
   }
   const missing = model.filter((m) => !seen.has(m.name));
-  if (missing.length) refuseTensor(`missing input${missing.length > 1 ? 's' : ''} ${quoteList(missing.map((m) => m.name))}`);
-  const parts = payload ? binaryParts(payload, inputs.map((i) => i.parameters?.binary_data_size), (i) => label(inputs[i]!.name)) : [];
+  if (missing.length)
+    refuseTensor(`missing input${missing.length > 1 ? 's' : ''} ${quoteList(missing.map((m) => m.name))}`);
+  const parts = payload
+    ? binaryParts(
+        payload,
+        inputs.map((i) => i.parameters?.binary_data_size),
+        (i) => label(inputs[i]!.name),
+      )
+    : [];
   let budget = limits.maxElements;
   return inputs.map((input, i) => {
     const meta = byName.get(input.name)!;
@@ -236,7 +297,12 @@ export function decodeInputs(inputs: InferInput[], model: TensorMeta[], payload:
       const f = meta.featurizer!;
       budget += count;
       budget -= elementCount(input.name, [...input.shape, f.buckets], budget);
-      return { name: input.name, datatype: 'FP32' as const, shape: [...input.shape, f.buckets], data: hashTexts(tensor.data, f) };
+      return {
+        name: input.name,
+        datatype: 'FP32' as const,
+        shape: [...input.shape, f.buckets],
+        data: hashTexts(tensor.data, f),
+      };
     }
     return { name: input.name, ...tensor };
   });

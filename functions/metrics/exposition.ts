@@ -14,7 +14,10 @@ export interface Gauge {
   samples(): Iterable<{ labels: Labels; value: number }>;
 }
 
-export type Metric = { type: 'counter'; metric: Counter } | { type: 'gauge'; metric: Gauge } | { type: 'histogram'; metric: Histogram };
+export type Metric =
+  | { type: 'counter'; metric: Counter }
+  | { type: 'gauge'; metric: Gauge }
+  | { type: 'histogram'; metric: Histogram };
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
@@ -45,10 +48,14 @@ export function render(metrics: Metric[]): string {
           lines.push(`${metric.name}_bucket${labelText(labels, ['le', formatValue(bound)])} ${cumulative}`);
         });
         lines.push(`${metric.name}_bucket${labelText(labels, ['le', '+Inf'])} ${value.count}`);
-        lines.push(`${metric.name}_sum${labelText(labels)} ${formatValue(value.sum)}`, `${metric.name}_count${labelText(labels)} ${value.count}`);
+        lines.push(
+          `${metric.name}_sum${labelText(labels)} ${formatValue(value.sum)}`,
+          `${metric.name}_count${labelText(labels)} ${value.count}`,
+        );
       }
     } else {
-      for (const { labels, value } of metric.samples()) lines.push(`${metric.name}${labelText(labels)} ${formatValue(value)}`);
+      for (const { labels, value } of metric.samples())
+        lines.push(`${metric.name}${labelText(labels)} ${formatValue(value)}`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -14,10 +14,28 @@ export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export const modelStats = new ModelStats();
 
-export const httpRequests = new Counter('fedge_http_requests_total', 'HTTP requests answered, by method, route pattern and status', ['method', 'route', 'status']);
-export const inferences = new Counter('fedge_inference_requests_total', 'Inference runs, by model and outcome (success, fail)', ['model', 'outcome']);
-export const inferenceDuration = new Histogram('fedge_inference_duration_seconds', 'Duration of successful inference runs (queue, load and compute), by model', LATENCY_BUCKETS, ['model']);
-export const batchSizes = new Histogram('fedge_inference_batch_size', 'Batch items per successful inference run, by model', BATCH_BUCKETS, ['model']);
+export const httpRequests = new Counter(
+  'fedge_http_requests_total',
+  'HTTP requests answered, by method, route pattern and status',
+  ['method', 'route', 'status'],
+);
+export const inferences = new Counter(
+  'fedge_inference_requests_total',
+  'Inference runs, by model and outcome (success, fail)',
+  ['model', 'outcome'],
+);
+export const inferenceDuration = new Histogram(
+  'fedge_inference_duration_seconds',
+  'Duration of successful inference runs (queue, load and compute), by model',
+  LATENCY_BUCKETS,
+  ['model'],
+);
+export const batchSizes = new Histogram(
+  'fedge_inference_batch_size',
+  'Batch items per successful inference run, by model',
+  BATCH_BUCKETS,
+  ['model'],
+);
 
 const startedAt = Date.now() / 1000;
 
@@ -29,8 +47,22 @@ export function renderMetrics(sessionsLoaded: number): string {
     { type: 'counter', metric: inferences },
     { type: 'histogram', metric: inferenceDuration },
     { type: 'histogram', metric: batchSizes },
-    { type: 'gauge', metric: gauge('fedge_sessions_loaded', 'ONNX Runtime sessions this isolate holds (loaded or loading)', sessionsLoaded) },
-    { type: 'gauge', metric: gauge('fedge_isolate_start_time_seconds', 'When this isolate started counting (Unix seconds): every series here is per isolate', startedAt) },
+    {
+      type: 'gauge',
+      metric: gauge(
+        'fedge_sessions_loaded',
+        'ONNX Runtime sessions this isolate holds (loaded or loading)',
+        sessionsLoaded,
+      ),
+    },
+    {
+      type: 'gauge',
+      metric: gauge(
+        'fedge_isolate_start_time_seconds',
+        'When this isolate started counting (Unix seconds): every series here is per isolate',
+        startedAt,
+      ),
+    },
   ];
   return render(metrics);
 }

@@ -24,7 +24,14 @@ export interface ModelStat {
   last_inference: number;
   inference_count: number;
   execution_count: number;
-  inference_stats: { success: Duration; fail: Duration; queue: Duration; compute_input: Duration; compute_infer: Duration; compute_output: Duration };
+  inference_stats: {
+    success: Duration;
+    fail: Duration;
+    queue: Duration;
+    compute_input: Duration;
+    compute_infer: Duration;
+    compute_output: Duration;
+  };
   batch_stats: BatchStats[];
 }
 
@@ -50,8 +57,19 @@ const add = (d: Duration, ms = 0) => {
 
 export function emptyStat(name: string, version: string): ModelStat {
   return {
-    name, version, last_inference: 0, inference_count: 0, execution_count: 0,
-    inference_stats: { success: zero(), fail: zero(), queue: zero(), compute_input: zero(), compute_infer: zero(), compute_output: zero() },
+    name,
+    version,
+    last_inference: 0,
+    inference_count: 0,
+    execution_count: 0,
+    inference_stats: {
+      success: zero(),
+      fail: zero(),
+      queue: zero(),
+      compute_input: zero(),
+      compute_infer: zero(),
+      compute_output: zero(),
+    },
     batch_stats: [],
   };
 }
@@ -70,7 +88,8 @@ export class ModelStats {
     const key = this.#key(model, version);
     let entry = this.#byVersion.get(key);
     // A version deleted and uploaded again with other bytes is another model: its counters start again.
-    if (!entry || entry.sha256 !== sha256) this.#byVersion.set(key, (entry = { sha256, stat: emptyStat(model, version) }));
+    if (!entry || entry.sha256 !== sha256)
+      this.#byVersion.set(key, (entry = { sha256, stat: emptyStat(model, version) }));
     const s = entry.stat;
     s.last_inference = now;
     if (!run.ok) {
@@ -90,7 +109,9 @@ export class ModelStats {
     const size = run.executionBatch ?? run.batch;
     let b = s.batch_stats.find((x) => x.batch_size === size);
     if (!b) {
-      s.batch_stats.push((b = { batch_size: size, compute_input: zero(), compute_infer: zero(), compute_output: zero() }));
+      s.batch_stats.push(
+        (b = { batch_size: size, compute_input: zero(), compute_infer: zero(), compute_output: zero() }),
+      );
       s.batch_stats.sort((x, y) => x.batch_size - y.batch_size);
     }
     add(b.compute_input, run.inputMs);

@@ -26,13 +26,20 @@ export class RunTimer {
   /** The compute phases of the batched run `lead` started (this request shared it). */
   copyMarks(lead: RunTimer | undefined): void {
     if (!lead) return;
-    for (const p of ['input', 'infer', 'output'] as const) if (lead.marks[p] !== undefined) this.marks[p] = lead.marks[p];
+    for (const p of ['input', 'infer', 'output'] as const)
+      if (lead.marks[p] !== undefined) this.marks[p] = lead.marks[p];
   }
 
   /** Milliseconds of each phase; a phase the run never reached is undefined. */
   phases(end = performance.now()): { total: number; queue?: number; input?: number; infer?: number; output?: number } {
     const { start, input, infer, output } = this.marks;
     const span = (a?: number, b?: number) => (a !== undefined && b !== undefined ? Math.max(0, b - a) : undefined);
-    return { total: Math.max(0, end - this.queued), queue: span(this.queued, start), input: span(start, input), infer: span(input, infer), output: span(infer, output) };
+    return {
+      total: Math.max(0, end - this.queued),
+      queue: span(this.queued, start),
+      input: span(start, input),
+      infer: span(input, infer),
+      output: span(infer, output),
+    };
   }
 }

@@ -26,7 +26,9 @@ function blockedFor(address: string, now: number): number {
 }
 
 function tooMany(seconds: number): never {
-  fail(429, `too many failed admin logins from this address; retry after ${seconds} s`, { 'Retry-After': String(seconds) });
+  fail(429, `too many failed admin logins from this address; retry after ${seconds} s`, {
+    'Retry-After': String(seconds),
+  });
 }
 
 export function adminAuth(): MiddlewareHandler<{ Bindings: Env }> {
@@ -37,7 +39,10 @@ export function adminAuth(): MiddlewareHandler<{ Bindings: Env }> {
     const wait = blockedFor(address, Date.now());
     if (wait) tooMany(wait);
     const token = bearerToken(c);
-    if (!token) fail(401, 'admin token required: send Authorization: Bearer <token>', { 'WWW-Authenticate': 'Bearer realm="fedge-admin"' });
+    if (!token)
+      fail(401, 'admin token required: send Authorization: Bearer <token>', {
+        'WWW-Authenticate': 'Bearer realm="fedge-admin"',
+      });
     if (!(await isAdminToken(token, expected))) {
       const limiter = c.env.ADMIN_AUTH_LIMITER;
       if (limiter && !(await limiter.limit({ key: `admin-auth:${address}` })).success) {

@@ -4,7 +4,7 @@
  * as usual (Hono's body cache), so no route reads an unbounded body by accident.
  */
 import type { MiddlewareHandler } from 'hono';
-import { type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 import { readBody } from './read-body.ts';
 import { services } from '../services.ts';
 
@@ -14,7 +14,9 @@ export function limitBody(pick: (config: Config) => number, what: string): Middl
     const bytes = await readBody(c, { maxBytes: pick(config), what, timeoutMs: config.bodyTimeoutMs });
     const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
     // Hono's body cache holds the pending read of each body type; `arrayBuffer()`, `json()` and `text()` use it.
-    (c.req.bodyCache as { arrayBuffer?: Promise<ArrayBuffer> }).arrayBuffer = Promise.resolve(whole.buffer as ArrayBuffer);
+    (c.req.bodyCache as { arrayBuffer?: Promise<ArrayBuffer> }).arrayBuffer = Promise.resolve(
+      whole.buffer as ArrayBuffer,
+    );
     await next();
   };
 }

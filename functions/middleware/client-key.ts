@@ -18,7 +18,10 @@ async function digest(s: string): Promise<ArrayBuffer> {
 
 /** The bearer token the request sends, if any. */
 export function bearerToken(c: Context): string | undefined {
-  return c.req.header('Authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+  return c.req
+    .header('Authorization')
+    ?.match(/^Bearer\s+(.+)$/i)?.[1]
+    ?.trim();
 }
 
 /** True when `token` is the admin token (SHA-256 digests compared in constant time: equal length whatever is sent). */

@@ -10,7 +10,6 @@ import { cors } from 'hono/cors';
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../federated/http/headers.ts';
 import { services } from '../services.ts';
 
-
 /**
  * The admin API as routes/models.ts and routes/tasks.ts declare it (adminAuth): everything under /v1/models,
  * creating and deleting a task, closing a stage, posting an evaluation, pausing, resuming and finishing a task.
@@ -26,8 +25,10 @@ export function isAdminRoute(method: string, path: string): boolean {
 function allowedOrigin(origin: string, c: Context<{ Bindings: Env }>): string | null {
   const { corsOrigins } = services(c.env).config;
   // A preflight names the method it asks for; the request itself carries it.
-  const method = c.req.method === 'OPTIONS' ? (c.req.header('Access-Control-Request-Method') ?? '').toUpperCase() : c.req.method;
-  if (isAdminRoute(method, new URL(c.req.url).pathname)) return corsOrigins !== '*' && origin !== 'null' && corsOrigins.includes(origin) ? origin : null;
+  const method =
+    c.req.method === 'OPTIONS' ? (c.req.header('Access-Control-Request-Method') ?? '').toUpperCase() : c.req.method;
+  if (isAdminRoute(method, new URL(c.req.url).pathname))
+    return corsOrigins !== '*' && origin !== 'null' && corsOrigins.includes(origin) ? origin : null;
   return corsOrigins === '*' ? origin || '*' : corsOrigins.includes(origin) ? origin : null;
 }
 

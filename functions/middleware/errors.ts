@@ -38,7 +38,8 @@ export function errorJson(c: Context, status: ContentfulStatusCode, message: str
 
 /** The status and message a typed error from below the routes answers with; undefined for anything else (a bug). */
 export function domainError(err: Error): { status: ContentfulStatusCode; message: string } | undefined {
-  for (const [type, status, message] of DOMAIN_ERRORS) if (err instanceof type) return { status, message: message(err) };
+  for (const [type, status, message] of DOMAIN_ERRORS)
+    if (err instanceof type) return { status, message: message(err) };
   return undefined;
 }
 

@@ -27,7 +27,8 @@ function checkDepth(text: string, max: number): void {
   // Nesting needs as many opening brackets: text with at most `max` of them (counted by native indexOf, strings
   // included, so the bound only errs on the safe side) skips the character walk — a tensor body has a handful.
   let opening = 0;
-  for (const bracket of ['[', '{']) for (let i = text.indexOf(bracket); i >= 0 && opening <= max; i = text.indexOf(bracket, i + 1)) opening++;
+  for (const bracket of ['[', '{'])
+    for (let i = text.indexOf(bracket); i >= 0 && opening <= max; i = text.indexOf(bracket, i + 1)) opening++;
   if (opening <= max) return;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
@@ -71,7 +72,10 @@ export function parseJson(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown
  */
 export function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0]!;
-  const path = issue.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${clip(String(p))}` : clip(String(p))), '');
+  const path = issue.path.reduce<string>(
+    (s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${clip(String(p))}` : clip(String(p))),
+    '',
+  );
   return `${clip(path, 200) || 'request'}: ${clip(issue.message, 200)}`;
 }
 
@@ -96,7 +100,11 @@ export interface JsonBodyOptions {
  * The request's JSON body as the schema's value. For a handler that must check other things first (a task that
  * exists, a token); otherwise use the jsonBody middleware.
  */
-export async function readJson<S extends z.ZodType>(c: Context, schema: S, o: JsonBodyOptions = {}): Promise<z.output<S>> {
+export async function readJson<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  o: JsonBodyOptions = {},
+): Promise<z.output<S>> {
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   if (o.optional && bytes.byteLength === 0) return parseBody(new TextEncoder().encode('{}'), schema);
   requireContentType(c, 'application/json');
@@ -104,7 +112,10 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, o: Js
 }
 
 /** The route's JSON body, checked against `schema`, as `c.var.body` (typed: WithBody<typeof schema>). */
-export function jsonBody<S extends z.ZodType>(schema: S, o: JsonBodyOptions = {}): MiddlewareHandler<{ Variables: { body: z.output<S> } }> {
+export function jsonBody<S extends z.ZodType>(
+  schema: S,
+  o: JsonBodyOptions = {},
+): MiddlewareHandler<{ Variables: { body: z.output<S> } }> {
   return async function jsonBody(c, next) {
     c.set('body', await readJson(c, schema, o));
     await next();

@@ -14,7 +14,10 @@ export function rateLimit(): MiddlewareHandler<{ Bindings: Env }> {
     const token = bearerToken(c);
     const key = token && (await isAdminToken(token, c.env.FEDGE_ADMIN_TOKEN)) ? 'admin' : `ip:${clientAddress(c)}`;
     const { success } = await c.env.RATE_LIMITER.limit({ key });
-    if (!success) fail(429, 'too many requests from this client; slow down and retry after the Retry-After seconds', { 'Retry-After': '60' });
+    if (!success)
+      fail(429, 'too many requests from this client; slow down and retry after the Retry-After seconds', {
+        'Retry-After': '60',
+      });
     await next();
   };
 }

@@ -118,8 +118,11 @@ export async function readBody(c: Context, opts: ReadBodyOptions): Promise<Uint8
   };
   // Released by the bodyBudget middleware once the handler has answered (or thrown).
   queueRelease(c, release);
-  const timedOut = new Promise<'timeout'>((resolve) => deadline.signal.addEventListener('abort', () => resolve('timeout'), { once: true }));
-  const late: (received: string) => never = (received) => fail(408, `${what} did not arrive within ${Math.round(timeoutMs / 1000)} s (${received})`);
+  const timedOut = new Promise<'timeout'>((resolve) =>
+    deadline.signal.addEventListener('abort', () => resolve('timeout'), { once: true }),
+  );
+  const late: (received: string) => never = (received) =>
+    fail(408, `${what} did not arrive within ${Math.round(timeoutMs / 1000)} s (${received})`);
 
   if (declared !== undefined && declared <= WHOLE_READ_BYTES) {
     // Small and declared (an inference): one native read, under the same deadline. HTTP framing holds the body to

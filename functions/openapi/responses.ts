@@ -9,30 +9,55 @@
 import { z } from 'zod';
 import { DATATYPES } from '../../federated/oip/datatypes.ts';
 import type { ModelSummary, ProbeVerdict, TensorMeta, VersionRecord } from '../registry/model-record.ts';
-import type { RoundInfo, RoundRecord, TaskSettings, TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
+import type {
+  RoundInfo,
+  RoundRecord,
+  TaskSettings,
+  TaskStatus,
+  TaskSummary,
+} from '../../federated/aggregation/task-protocol.ts';
 import type { ReceiveResult, Refusal } from '../tasks/task-answers.ts';
 import type { ModelStat } from '../metrics/model-stats.ts';
 import type { RepositoryEntry } from '../routes/stats.ts';
 
 const name = z.string().describe("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 of the ONNX bytes, lower-case hex');
+const sha256 = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .describe('SHA-256 of the ONNX bytes, lower-case hex');
 const stage = z.enum(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'finished']);
 
-export const errorBody = z.object({ error: z.string().describe('what was wrong; quotes at most 64 characters of what was sent') });
+export const errorBody = z.object({
+  error: z.string().describe('what was wrong; quotes at most 64 characters of what was sent'),
+});
 
 export const serverMetadata = z.looseObject({ name: z.string(), version: z.string(), extensions: z.array(z.string()) });
 export const live = z.looseObject({ live: z.literal(true) });
-export const ready = z.looseObject({ ready: z.literal(true), default_model: z.string(), execution_provider: z.enum(['wasm', 'webgpu']) });
+export const ready = z.looseObject({
+  ready: z.literal(true),
+  default_model: z.string(),
+  execution_provider: z.enum(['wasm', 'webgpu']),
+});
 
 export const tensorMeta = z.looseObject({
   name: z.string(),
   datatype: z.enum(DATATYPES),
   shape: z.array(z.number().int().min(-1)).describe('-1 marks a dynamic dimension'),
   featurizer: z
-    .looseObject({ kind: z.literal('hashedBagOfWords'), buckets: z.number().int(), ngrams: z.union([z.literal(1), z.literal(2)]), maxChars: z.number().int() })
+    .looseObject({
+      kind: z.literal('hashedBagOfWords'),
+      buckets: z.number().int(),
+      ngrams: z.union([z.literal(1), z.literal(2)]),
+      maxChars: z.number().int(),
+    })
     .optional()
-    .describe('declared by the model: the input also takes raw text, a BYTES tensor of its shape without the last axis'),
-  labels: z.array(z.string()).optional().describe("declared by the model (fedge.labels): what each index of the output's last axis means"),
+    .describe(
+      'declared by the model: the input also takes raw text, a BYTES tensor of its shape without the last axis',
+    ),
+  labels: z
+    .array(z.string())
+    .optional()
+    .describe("declared by the model (fedge.labels): what each index of the output's last axis means"),
 });
 
 export const modelSummary = z.looseObject({
@@ -42,12 +67,18 @@ export const modelSummary = z.looseObject({
 });
 export const modelList = z.looseObject({ models: z.array(modelSummary) });
 
-export const probeVerdict = z.looseObject({
-  ok: z.boolean().describe('whether the run passed'),
-  inputs: z.enum(['generated', 'warmup']).describe("generated: built from the model's metadata (dynamic dimensions 1, zeros; a failure is reported here, not refused); warmup: the upload's warmup query (a failure is refused, so this is always ok)"),
-  shapes: z.string().describe('what it ran on, in the warmup syntax: name:d1xd2…[=value], comma-separated'),
-  error: z.string().optional().describe("ONNX Runtime's reason, when the run on generated inputs failed"),
-}).describe('how the version ran once at upload; absent for bundled and task-published versions');
+export const probeVerdict = z
+  .looseObject({
+    ok: z.boolean().describe('whether the run passed'),
+    inputs: z
+      .enum(['generated', 'warmup'])
+      .describe(
+        "generated: built from the model's metadata (dynamic dimensions 1, zeros; a failure is reported here, not refused); warmup: the upload's warmup query (a failure is refused, so this is always ok)",
+      ),
+    shapes: z.string().describe('what it ran on, in the warmup syntax: name:d1xd2…[=value], comma-separated'),
+    error: z.string().optional().describe("ONNX Runtime's reason, when the run on generated inputs failed"),
+  })
+  .describe('how the version ran once at upload; absent for bundled and task-published versions');
 
 export const modelMetadata = z.looseObject({
   name: z.string(),
@@ -55,7 +86,11 @@ export const modelMetadata = z.looseObject({
   platform: z.literal('onnxruntime_onnx'),
   inputs: z.array(tensorMeta),
   outputs: z.array(tensorMeta),
-  parameters: z.looseObject({ version: z.string().describe('the version the reference resolved to'), sha256, probe: probeVerdict.optional() }),
+  parameters: z.looseObject({
+    version: z.string().describe('the version the reference resolved to'),
+    sha256,
+    probe: probeVerdict.optional(),
+  }),
 });
 export const modelReady = z.looseObject({ name: z.string(), version: z.string(), ready: z.literal(true) });
 
@@ -68,9 +103,13 @@ export const inferResponse = z.looseObject({
       name: z.string(),
       datatype: z.enum(DATATYPES),
       shape: z.array(z.number().int().nonnegative()),
-      data: z.array(z.union([z.number(), z.boolean(), z.string()])).optional()
+      data: z
+        .array(z.union([z.number(), z.boolean(), z.string()]))
+        .optional()
         .describe('flat, row-major; BOOL as booleans, FP16 as numbers, INT64/UINT64 beyond 2^53 as decimal strings'),
-      parameters: z.looseObject({ binary_data_size: z.number().int().nonnegative() }).optional()
+      parameters: z
+        .looseObject({ binary_data_size: z.number().int().nonnegative() })
+        .optional()
         .describe('set instead of data when the output travels as binary tensor data'),
     }),
   ),
@@ -100,7 +139,10 @@ export const taskSettings = z.looseObject({
   shardSize: z.number().int().optional(),
   minDevices: z.number().int(),
   stageSeconds: z.number(),
-  idleSeconds: z.number().optional().describe('Check-in that waits this long for enough devices expires and pauses the task (default 3600)'),
+  idleSeconds: z
+    .number()
+    .optional()
+    .describe('Check-in that waits this long for enough devices expires and pauses the task (default 3600)'),
   secagg: z.looseObject({ neighbours: z.number().int(), threshold: z.number().int() }),
   update: z.looseObject({ clip: z.number(), maxExamples: z.number().int() }),
   training: z.unknown(),
@@ -124,14 +166,26 @@ export const roundRecord = z.looseObject({
   accuracy: z.number().optional(),
   epsilon: z.number().optional().describe('largest ε any device reported spending on this task by this round'),
   clientEpsilon: z.number().optional().describe('client-level ε of the distributed DP after this round'),
-  badShares: z.array(z.looseObject({ holder: z.string(), of: z.string() })).optional().describe('revealed shares that did not lie on their polynomial, and who sent them'),
-  shards: z.array(z.looseObject({ devices: z.number().int(), survivors: z.number().int(), status: z.enum(['running', 'published', 'abandoned']), reason: z.string().optional() })).optional()
-    .describe('sharded rounds: each shard\'s devices, survivors and outcome (the server learns each published shard\'s sum)'),
+  badShares: z
+    .array(z.looseObject({ holder: z.string(), of: z.string() }))
+    .optional()
+    .describe('revealed shares that did not lie on their polynomial, and who sent them'),
+  shards: z
+    .array(
+      z.looseObject({
+        devices: z.number().int(),
+        survivors: z.number().int(),
+        status: z.enum(['running', 'published', 'abandoned']),
+        reason: z.string().optional(),
+      }),
+    )
+    .optional()
+    .describe(
+      "sharded rounds: each shard's devices, survivors and outcome (the server learns each published shard's sum)",
+    ),
   startedAt: z.string(),
   endedAt: z.string().optional(),
 });
-
-
 
 export const taskStatus = z.looseObject({
   task: z.string(),
@@ -145,13 +199,26 @@ export const taskStatus = z.looseObject({
   devicesPerRound: z.number().int(),
   minDevices: z.number().int().describe('fewest devices a round starts with: check-in waits for them'),
   enrolledDevices: z.number().int(),
-  base: z.looseObject({ model: z.string(), version: z.string(), trainable: z.string(), layers: z.array(z.string()) }).optional().describe('base mode: the served model whose head trains, and the graph nodes that do'),
+  base: z
+    .looseObject({ model: z.string(), version: z.string(), trainable: z.string(), layers: z.array(z.string()) })
+    .optional()
+    .describe('base mode: the served model whose head trains, and the graph nodes that do'),
   history: z.array(roundRecord),
   publishedVersions: z.array(z.string()),
-  privacy: z.unknown().optional().describe('the task\'s DP-SGD settings and maxSpent, the largest ε a device reported'),
-  distributedDp: z.unknown().optional().describe('the task\'s distributed-DP settings and the client-level ε so far'),
+  privacy: z.unknown().optional().describe("the task's DP-SGD settings and maxSpent, the largest ε a device reported"),
+  distributedDp: z.unknown().optional().describe("the task's distributed-DP settings and the client-level ε so far"),
 });
-export const taskSummary = taskStatus.pick({ task: true, model: true, status: true, round: true, stage: true, rounds: true, devicesPerRound: true, enrolledDevices: true })
+export const taskSummary = taskStatus
+  .pick({
+    task: true,
+    model: true,
+    status: true,
+    round: true,
+    stage: true,
+    rounds: true,
+    devicesPerRound: true,
+    enrolledDevices: true,
+  })
   .extend({ published: z.number().int().describe('rounds that published a model so far') });
 export const taskList = z.looseObject({
   tasks: z.array(taskSummary),
@@ -194,7 +261,9 @@ export const evaluationRecorded = z.looseObject({ ok: z.literal(true) });
 export const broadcastRelay = z.looseObject({
   roundId: z.string(),
   roster: z.array(z.string()),
-  neighbours: z.array(z.string()).describe("the neighbours' advertise-keys messages, each base64 of the binary wire format"),
+  neighbours: z
+    .array(z.string())
+    .describe("the neighbours' advertise-keys messages, each base64 of the binary wire format"),
 });
 export const deliveryRelay = z.looseObject({
   roundId: z.string(),
@@ -203,13 +272,32 @@ export const deliveryRelay = z.looseObject({
 export const unmaskRelay = z.looseObject({ roundId: z.string(), survivors: z.array(z.string()) });
 
 // Triton's statistics extension (protocol/extension_statistics.md) and the model_repository extension's index.
-const duration = z.looseObject({ count: z.number().int().nonnegative(), ns: z.number().int().nonnegative().describe('cumulative nanoseconds') });
+const duration = z.looseObject({
+  count: z.number().int().nonnegative(),
+  ns: z.number().int().nonnegative().describe('cumulative nanoseconds'),
+});
 export const modelStat = z.looseObject({
   name: z.string(),
   version: z.string(),
-  last_inference: z.number().int().nonnegative().describe('ms since the epoch of the last inference in this isolate; 0 for none'),
-  inference_count: z.number().int().nonnegative().describe('successful inferences, each batch item counted (the leading dimension when every input has a dynamic one, else 1)'),
-  execution_count: z.number().int().nonnegative().describe('successful ONNX Runtime runs: fewer than requests when dynamic batching joined concurrent ones (inference_count / execution_count = mean batch size)'),
+  last_inference: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe('ms since the epoch of the last inference in this isolate; 0 for none'),
+  inference_count: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe(
+      'successful inferences, each batch item counted (the leading dimension when every input has a dynamic one, else 1)',
+    ),
+  execution_count: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe(
+      'successful ONNX Runtime runs: fewer than requests when dynamic batching joined concurrent ones (inference_count / execution_count = mean batch size)',
+    ),
   inference_stats: z.looseObject({
     success: duration.describe('successful requests and their whole run (queue, load, compute)'),
     fail: duration.describe('runs ONNX Runtime refused (or whose model could not load)'),
@@ -218,9 +306,18 @@ export const modelStat = z.looseObject({
     compute_infer: duration.describe('session.run'),
     compute_output: duration.describe('reading the outputs back'),
   }),
-  batch_stats: z.array(z.looseObject({ batch_size: z.number().int().nonnegative(), compute_input: duration, compute_infer: duration, compute_output: duration })),
+  batch_stats: z.array(
+    z.looseObject({
+      batch_size: z.number().int().nonnegative(),
+      compute_input: duration,
+      compute_infer: duration,
+      compute_output: duration,
+    }),
+  ),
 });
-export const modelStatsResponse = z.looseObject({ model_stats: z.array(modelStat).describe('one entry per version; counters of this isolate only') });
+export const modelStatsResponse = z.looseObject({
+  model_stats: z.array(modelStat).describe('one entry per version; counters of this isolate only'),
+});
 export const repositoryEntry = z.looseObject({
   name: z.string(),
   version: z.string(),
@@ -232,7 +329,11 @@ export const repositoryIndex = z.array(repositoryEntry);
 // ---- compile-time checks: each documented field exists in the type the route answers with ---------------------
 
 /** A schema's output type without looseObject's index signatures (an interface never has one). */
-type Known<T> = T extends readonly (infer E)[] ? Known<E>[] : T extends object ? { [K in keyof T as string extends K ? never : K]: Known<T[K]> } : T;
+type Known<T> = T extends readonly (infer E)[]
+  ? Known<E>[]
+  : T extends object
+    ? { [K in keyof T as string extends K ? never : K]: Known<T[K]> }
+    : T;
 type Covers<T, S extends z.ZodType> = [T] extends [Known<z.output<S>>] ? true : false;
 type Accepted = Exclude<ReceiveResult, Refusal>;
 

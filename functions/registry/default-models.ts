@@ -26,7 +26,14 @@ export const BUNDLED_MODELS: BundledModel[] = [
 export async function registerBundledModels(env: Env, catalog: DurableObjectStub<ModelCatalog>): Promise<void> {
   for (const m of BUNDLED_MODELS) {
     // Already registered (same bytes): publishModel writes nothing.
-    const result = await publishModel(env, catalog, { model: m.name, version: m.version, bytes: new Uint8Array(m.bytes) });
-    if (result.status === 'conflict') console.warn(`bundled model ${m.name}@${m.version} differs from the stored one (${result.record.sha256}); keeping the stored one`);
+    const result = await publishModel(env, catalog, {
+      model: m.name,
+      version: m.version,
+      bytes: new Uint8Array(m.bytes),
+    });
+    if (result.status === 'conflict')
+      console.warn(
+        `bundled model ${m.name}@${m.version} differs from the stored one (${result.record.sha256}); keeping the stored one`,
+      );
   }
 }

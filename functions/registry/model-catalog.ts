@@ -22,7 +22,9 @@ function toRecord(r: Row): VersionRecord {
   };
 }
 
-export type PutVersionResult = { status: 'created' | 'unchanged'; record: VersionRecord } | { status: 'conflict'; record: VersionRecord };
+export type PutVersionResult =
+  | { status: 'created' | 'unchanged'; record: VersionRecord }
+  | { status: 'conflict'; record: VersionRecord };
 export type SetAliasResult = { status: 'ok'; record: VersionRecord } | { status: 'no-version' };
 export type DeleteVersionResult =
   | { status: 'deleted'; sha256: string; blobStillUsed: boolean }
@@ -44,7 +46,10 @@ export class ModelCatalog extends DurableObject<Env> {
         model TEXT NOT NULL, alias TEXT NOT NULL, version TEXT NOT NULL, updated_at TEXT NOT NULL,
         PRIMARY KEY (model, alias));`);
     // The upload verdict came after the first deployments: added to any table without it (NULL: no verdict recorded).
-    const columns = this.#sql.exec("SELECT name FROM pragma_table_info('versions')").toArray().map((r) => String(r.name));
+    const columns = this.#sql
+      .exec("SELECT name FROM pragma_table_info('versions')")
+      .toArray()
+      .map((r) => String(r.name));
     if (!columns.includes('probe')) this.#sql.exec('ALTER TABLE versions ADD COLUMN probe TEXT');
   }
 
@@ -59,7 +64,9 @@ export class ModelCatalog extends DurableObject<Env> {
       const direct = this.#version(model, ref);
       if (direct) return direct;
     }
-    const alias = this.#sql.exec('SELECT version FROM aliases WHERE model = ? AND alias = ?', model, ref ?? LATEST).toArray()[0];
+    const alias = this.#sql
+      .exec('SELECT version FROM aliases WHERE model = ? AND alias = ?', model, ref ?? LATEST)
+      .toArray()[0];
     return alias ? this.#version(model, String(alias.version)) : null;
   }
 
@@ -71,7 +78,14 @@ export class ModelCatalog extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
         'INSERT INTO versions (model, version, sha256, bytes, inputs, outputs, created_at, probe) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        rec.model, rec.version, rec.sha256, rec.bytes, JSON.stringify(rec.inputs), JSON.stringify(rec.outputs), now, rec.probe ? JSON.stringify(rec.probe) : null,
+        rec.model,
+        rec.version,
+        rec.sha256,
+        rec.bytes,
+        JSON.stringify(rec.inputs),
+        JSON.stringify(rec.outputs),
+        now,
+        rec.probe ? JSON.stringify(rec.probe) : null,
       );
       this.#setAlias(rec.model, LATEST, rec.version, now);
     });
@@ -83,14 +97,22 @@ export class ModelCatalog extends DurableObject<Env> {
    * tensors and aliases stay as they are. Null when there is no such version.
    */
   setProbe(model: string, version: string, probe: ProbeVerdict): VersionRecord | null {
-    this.#sql.exec('UPDATE versions SET probe = ? WHERE model = ? AND version = ?', JSON.stringify(probe), model, version);
+    this.#sql.exec(
+      'UPDATE versions SET probe = ? WHERE model = ? AND version = ?',
+      JSON.stringify(probe),
+      model,
+      version,
+    );
     return this.#version(model, version);
   }
 
   #setAlias(model: string, alias: string, version: string, now: string): void {
     this.#sql.exec(
       'INSERT INTO aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at',
-      model, alias, version, now,
+      model,
+      alias,
+      version,
+      now,
     );
   }
 
@@ -103,14 +125,21 @@ export class ModelCatalog extends DurableObject<Env> {
 
   /** Removes an alias (a finished task's base pin); whether it existed. */
   deleteAlias(model: string, alias: string): { deleted: boolean } {
-    return { deleted: this.#sql.exec('DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING alias', model, alias).toArray().length > 0 };
+    return {
+      deleted:
+        this.#sql.exec('DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING alias', model, alias).toArray()
+          .length > 0,
+    };
   }
 
   /** Refused while an alias points at the version; reports whether another version still uses the blob. */
   deleteVersion(model: string, version: string): DeleteVersionResult {
     const record = this.#version(model, version);
     if (!record) return { status: 'not-found' };
-    const aliases = this.#sql.exec('SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias', model, version).toArray().map((r) => String(r.alias));
+    const aliases = this.#sql
+      .exec('SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias', model, version)
+      .toArray()
+      .map((r) => String(r.alias));
     if (aliases.length) return { status: 'aliased', aliases };
     this.#sql.exec('DELETE FROM versions WHERE model = ? AND version = ?', model, version);
     const users = this.#sql.exec('SELECT COUNT(*) AS n FROM versions WHERE sha256 = ?', record.sha256).one().n;
@@ -124,8 +153,10 @@ export class ModelCatalog extends DurableObject<Env> {
       if (!m) models.set(name, (m = { name, versions: [], aliases: {} }));
       return m;
     };
-    for (const r of this.#sql.exec('SELECT model, version FROM versions ORDER BY model, created_at, version')) get(String(r.model)).versions.push(String(r.version));
-    for (const r of this.#sql.exec('SELECT model, alias, version FROM aliases ORDER BY model, alias')) get(String(r.model)).aliases[String(r.alias)] = String(r.version);
+    for (const r of this.#sql.exec('SELECT model, version FROM versions ORDER BY model, created_at, version'))
+      get(String(r.model)).versions.push(String(r.version));
+    for (const r of this.#sql.exec('SELECT model, alias, version FROM aliases ORDER BY model, alias'))
+      get(String(r.model)).aliases[String(r.alias)] = String(r.version);
     return [...models.values()];
   }
 

@@ -14,4 +14,5 @@ export const LATEST = 'latest';
 /** The alias that pins a federated task's base version: every round writes its head into those bytes. */
 export const taskBaseAlias = (task: string) => `task.${task}`;
 /** The task an alias pins a base for, if it is such a pin. */
-export const pinningTask = (alias: string): string | undefined => (alias.startsWith('task.') ? alias.slice('task.'.length) : undefined);
+export const pinningTask = (alias: string): string | undefined =>
+  alias.startsWith('task.') ? alias.slice('task.'.length) : undefined;

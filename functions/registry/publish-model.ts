@@ -31,7 +31,11 @@ export interface Publication {
  * `conflict`: it exists with other bytes (nothing written — versions are immutable). Throws what loading or
  * probing throws (ModelLoadError, TensorError for a warm-up that does not fit) before any write.
  */
-export async function publishModel(env: Env, catalog: DurableObjectStub<ModelCatalog>, p: Publication): Promise<PutVersionResult> {
+export async function publishModel(
+  env: Env,
+  catalog: DurableObjectStub<ModelCatalog>,
+  p: Publication,
+): Promise<PutVersionResult> {
   const sha256 = await sha256Hex(p.bytes);
   const existing = await catalog.resolve(p.model, p.version);
   let result: PutVersionResult;
@@ -45,7 +49,13 @@ export async function publishModel(env: Env, catalog: DurableObjectStub<ModelCat
     const { loaded, verdict } = await loadAndProbe(p.bytes, p.probe);
     await putBlob(env.MODEL_BLOBS, sha256, p.bytes);
     result = await catalog.putVersion({
-      model: p.model, version: p.version, sha256, bytes: p.bytes.byteLength, inputs: loaded.inputs, outputs: loaded.outputs, ...(verdict && { probe: verdict }),
+      model: p.model,
+      version: p.version,
+      sha256,
+      bytes: p.bytes.byteLength,
+      inputs: loaded.inputs,
+      outputs: loaded.outputs,
+      ...(verdict && { probe: verdict }),
     });
   }
   // Also after `unchanged`: a publish retried after the version was written still moves the alias.

@@ -60,8 +60,11 @@ export class Registry {
     }
     const summary = await this.#catalog.getModel(model);
     if (!summary) unknownModel(`unknown model ${quote(model)}`);
-    if (ref === undefined) unknownModel(`model ${quote(model)} has no 'latest' alias; name a version (${quoteList(summary.versions)})`);
-    unknownModel(`model ${quote(model)} has no version or alias ${quote(ref)}; versions: ${quoteList(summary.versions) || 'none'}`);
+    if (ref === undefined)
+      unknownModel(`model ${quote(model)} has no 'latest' alias; name a version (${quoteList(summary.versions)})`);
+    unknownModel(
+      `model ${quote(model)} has no version or alias ${quote(ref)}; versions: ${quoteList(summary.versions) || 'none'}`,
+    );
   }
 
   /** Every model with its versions and aliases. */
@@ -115,7 +118,13 @@ export class Registry {
   async run(record: VersionRecord, inputs: Tensor[], outputs: string[]): Promise<Tensor[]> {
     const timer = new RunTimer();
     try {
-      const result = await this.sessions.run(record.sha256, () => getBlob(this.#env.MODEL_BLOBS, record.sha256), inputs, outputs, timer);
+      const result = await this.sessions.run(
+        record.sha256,
+        () => getBlob(this.#env.MODEL_BLOBS, record.sha256),
+        inputs,
+        outputs,
+        timer,
+      );
       recordInference(this.#env, record, inputs, timer, true);
       return result;
     } catch (e) {

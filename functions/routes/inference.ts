@@ -23,7 +23,14 @@ type Ctx = Context<{ Bindings: Env }>;
 const PLATFORM = 'onnxruntime_onnx';
 
 function metadata(record: VersionRecord, versions: string[]) {
-  return { name: record.model, versions, platform: PLATFORM, inputs: record.inputs, outputs: record.outputs, parameters: { version: record.version, sha256: record.sha256, ...(record.probe && { probe: record.probe }) } };
+  return {
+    name: record.model,
+    versions,
+    platform: PLATFORM,
+    inputs: record.inputs,
+    outputs: record.outputs,
+    parameters: { version: record.version, sha256: record.sha256, ...(record.probe && { probe: record.probe }) },
+  };
 }
 
 async function modelMetadata(c: Ctx, ref?: string) {
@@ -51,7 +58,9 @@ async function modelBytes(c: Ctx, ref?: string) {
   const record = await registry.resolve(c.req.param('name')!, ref);
   const etag = `"${record.sha256}"`;
   const headers = {
-    ETag: etag, [MODEL_VERSION_HEADER]: record.version, [MODEL_SHA256_HEADER]: record.sha256,
+    ETag: etag,
+    [MODEL_VERSION_HEADER]: record.version,
+    [MODEL_SHA256_HEADER]: record.sha256,
     'Cache-Control': ref === record.version ? 'public, max-age=31536000, immutable' : 'no-cache',
   };
   if (c.req.header('If-None-Match') === etag) return c.body(null, 304, headers);
@@ -66,7 +75,8 @@ async function readRequest(c: Ctx): Promise<{ request: InferRequest; payload?: U
     fail(415, `content type ${type} is not accepted: send application/json, or set ${HEADER_LENGTH} for a binary body`);
   }
   const body = new Uint8Array(await c.req.arrayBuffer());
-  const { header, payload } = headerLength !== undefined ? splitBinaryBody(body, headerLength) : { header: parseJson(body), payload: undefined };
+  const { header, payload } =
+    headerLength !== undefined ? splitBinaryBody(body, headerLength) : { header: parseJson(body), payload: undefined };
   const parsed = inferRequestSchema.safeParse(header);
   if (!parsed.success) fail(400, describeIssue(parsed.error));
   return { request: parsed.data, payload };
@@ -110,7 +120,11 @@ async function infer(c: Ctx, ref?: string) {
   // The lookup may also be registering the bundled models, a promise every request of the isolate shares: a request
   // refused before it awaited the lookup must not leave it to be cancelled with the request (Workers end a request's
   // I/O when it answers), or later requests would wait on it forever.
-  if (pending) keepAlive(c, pending.catch(() => undefined));
+  if (pending)
+    keepAlive(
+      c,
+      pending.catch(() => undefined),
+    );
   const { request, payload } = await readRequest(c);
   const record = cached ?? (await pending!);
   const tensors = decodeInputs(request.inputs, record.inputs, payload, { maxElements: config.maxTensorElements });
@@ -122,9 +136,15 @@ async function infer(c: Ctx, ref?: string) {
     if (seen.has(o.name)) fail(400, `output ${quote(o.name)} is requested twice`);
     seen.add(o.name);
   }
-  const outputs = await run(c, record, tensors, requested.map((o) => o.name));
+  const outputs = await run(
+    c,
+    record,
+    tensors,
+    requested.map((o) => o.name),
+  );
   const allBinary = request.parameters?.binary_data_output === true;
-  const binaryWanted = (name: string) => allBinary || requested.find((o) => o.name === name)?.parameters?.binary_data === true;
+  const binaryWanted = (name: string) =>
+    allBinary || requested.find((o) => o.name === name)?.parameters?.binary_data === true;
   const parts: Uint8Array[] = [];
   const response = {
     model_name: record.model,
@@ -134,7 +154,12 @@ async function infer(c: Ctx, ref?: string) {
       if (binaryWanted(t.name)) {
         const bytes = toBinaryData(t);
         parts.push(bytes);
-        return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
+        return {
+          name: t.name,
+          datatype: t.datatype,
+          shape: t.shape,
+          parameters: { binary_data_size: bytes.byteLength },
+        };
       }
       return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
     }),
@@ -142,7 +167,11 @@ async function infer(c: Ctx, ref?: string) {
   const headers = { [EXECUTION_PROVIDER_HEADER]: executionProvider(), [MODEL_SHA256_HEADER]: record.sha256 };
   if (!parts.length) return c.json(response, 200, headers);
   const { body, headerLength } = joinBinaryBody(response, parts);
-  return c.body(body.buffer as ArrayBuffer, 200, { ...headers, 'Content-Type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) });
+  return c.body(body.buffer as ArrayBuffer, 200, {
+    ...headers,
+    'Content-Type': 'application/octet-stream',
+    [HEADER_LENGTH]: String(headerLength),
+  });
 }
 
 const inferLimit = limitBody((cfg) => cfg.maxInferBytes, 'inference request');

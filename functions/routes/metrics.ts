@@ -8,5 +8,9 @@ import { CONTENT_TYPE } from '../metrics/exposition.ts';
 import { renderMetrics } from '../metrics/isolate-metrics.ts';
 import { services } from '../services.ts';
 
-export const metricsRoutes = new Hono<{ Bindings: Env }>()
-  .get('/metrics', (c) => c.body(renderMetrics(services(c.env).registry.sessions.size), 200, { 'Content-Type': CONTENT_TYPE, 'Cache-Control': 'no-store' }));
+export const metricsRoutes = new Hono<{ Bindings: Env }>().get('/metrics', (c) =>
+  c.body(renderMetrics(services(c.env).registry.sessions.size), 200, {
+    'Content-Type': CONTENT_TYPE,
+    'Cache-Control': 'no-store',
+  }),
+);

@@ -31,8 +31,17 @@ async function putVersion(c: Ctx) {
   const warmup = given ? parseWarmup(given) : undefined;
   const { registry, config } = services(c.env);
   const bytes = new Uint8Array(await c.req.arrayBuffer());
-  const result = await registry.publish({ model: name, version, bytes, probe: { maxElements: config.maxTensorElements, warmup } });
-  if (result.status === 'conflict') fail(409, `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${result.record.sha256}); versions are immutable, upload under a new version`);
+  const result = await registry.publish({
+    model: name,
+    version,
+    bytes,
+    probe: { maxElements: config.maxTensorElements, warmup },
+  });
+  if (result.status === 'conflict')
+    fail(
+      409,
+      `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${result.record.sha256}); versions are immutable, upload under a new version`,
+    );
   return c.json(result.record, result.status === 'created' ? 201 : 200);
 }
 
@@ -54,8 +63,13 @@ async function deleteVersion(c: Ctx) {
   if (result.status === 'not-found') fail(404, `model ${quote(name)} has no version ${quote(version)}`);
   if (result.status === 'aliased') {
     const tasks = result.aliases.map(pinningTask).filter((t) => t !== undefined);
-    const why = tasks.length ? ` (${tasks.map((t) => `federated task ${quote(t)} publishes into this version's bytes`).join('; ')})` : '';
-    fail(409, `model ${quote(name)} version ${quote(version)} is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}${why}; move them first`);
+    const why = tasks.length
+      ? ` (${tasks.map((t) => `federated task ${quote(t)} publishes into this version's bytes`).join('; ')})`
+      : '';
+    fail(
+      409,
+      `model ${quote(name)} version ${quote(version)} is still the target of alias${result.aliases.length > 1 ? 'es' : ''} ${result.aliases.join(', ')}${why}; move them first`,
+    );
   }
   if (!result.blobStillUsed) await deleteBlob(c.env.MODEL_BLOBS, result.sha256);
   return c.json({ model: name, version, deleted: true });
@@ -63,6 +77,15 @@ async function deleteVersion(c: Ctx) {
 
 export const modelRoutes = new Hono<{ Bindings: Env }>()
   .use('*', adminAuth())
-  .put('/:name/versions/:version', limitBody((cfg) => cfg.maxModelBytes, 'model upload'), putVersion)
-  .put('/:name/aliases/:alias', limitBody(() => 64 * 1024, 'alias body'), jsonBody(aliasBody), putAlias)
+  .put(
+    '/:name/versions/:version',
+    limitBody((cfg) => cfg.maxModelBytes, 'model upload'),
+    putVersion,
+  )
+  .put(
+    '/:name/aliases/:alias',
+    limitBody(() => 64 * 1024, 'alias body'),
+    jsonBody(aliasBody),
+    putAlias,
+  )
   .delete('/:name/versions/:version', deleteVersion);

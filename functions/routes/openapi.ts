@@ -2,4 +2,6 @@
 import { Hono } from 'hono';
 import { openApiDocument } from '../openapi/document.ts';
 
-export const openApiRoutes = new Hono<{ Bindings: Env }>().get('/openapi.json', (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+export const openApiRoutes = new Hono<{ Bindings: Env }>().get('/openapi.json', (c) =>
+  c.json(openApiDocument(new URL(c.req.url).origin)),
+);

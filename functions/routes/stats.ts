@@ -50,7 +50,9 @@ async function oneModel(c: Req, name: string): Promise<ModelSummary> {
   return summary;
 }
 
-const statsOf = (records: VersionRecord[]): { model_stats: ModelStat[] } => ({ model_stats: records.map((r) => modelStats.get(r.model, r.version, r.sha256)) });
+const statsOf = (records: VersionRecord[]): { model_stats: ModelStat[] } => ({
+  model_stats: records.map((r) => modelStats.get(r.model, r.version, r.sha256)),
+});
 
 async function repositoryIndex(c: WithBody<typeof repositoryIndexBody>) {
   const readyOnly = c.var.body.ready === true;
@@ -58,7 +60,12 @@ async function repositoryIndex(c: WithBody<typeof repositoryIndexBody>) {
   const entries: RepositoryEntry[] = (await versions(c, await allModels(c))).map((r) =>
     registry.sessions.has(r.sha256)
       ? { name: r.model, version: r.version, state: 'READY' }
-      : { name: r.model, version: r.version, state: 'UNAVAILABLE', reason: 'not loaded in this isolate (loads on its first inference or …/ready)' },
+      : {
+          name: r.model,
+          version: r.version,
+          state: 'UNAVAILABLE',
+          reason: 'not loaded in this isolate (loads on its first inference or …/ready)',
+        },
   );
   return c.json(readyOnly ? entries.filter((e) => e.state === 'READY') : entries);
 }
@@ -70,4 +77,9 @@ export const statsRoutes = new Hono<{ Bindings: Env }>()
     const record = await services(c.env).registry.resolve(c.req.param('name'), c.req.param('version'));
     return c.json(statsOf([record]));
   })
-  .post('/repository/index', limitBody(() => 4 * 1024, 'repository index body'), jsonBody(repositoryIndexBody, { optional: true }), repositoryIndex);
+  .post(
+    '/repository/index',
+    limitBody(() => 4 * 1024, 'repository index body'),
+    jsonBody(repositoryIndexBody, { optional: true }),
+    repositoryIndex,
+  );

@@ -16,22 +16,67 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
-import { type RoundInfo, type RoundRecord, type TaskSettings, type TaskLifecycle, type TaskStage, type TaskStatus, type TaskSummary, clientEpsilon, ddgaussFor, fixedPointOf, relaySigningBytes, relayToJson, taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import {
+  type RoundInfo,
+  type RoundRecord,
+  type TaskSettings,
+  type TaskLifecycle,
+  type TaskStage,
+  type TaskStatus,
+  type TaskSummary,
+  clientEpsilon,
+  ddgaussFor,
+  fixedPointOf,
+  relaySigningBytes,
+  relayToJson,
+  taskUpdateCodec,
+  updateLength,
+} from '../../federated/aggregation/task-protocol.ts';
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
 import { extendedDeadline, nextAction, roundMinimum } from '../../federated/aggregation/round-controller.ts';
-import { DEFAULT_IDLE_SECONDS, TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
+import {
+  DEFAULT_IDLE_SECONDS,
+  TaskSettingsError,
+  validateTaskSettings,
+} from '../../federated/aggregation/task-settings.ts';
 import { concat, equal, fromBase64, toBase64, u32, u8 } from '../../federated/bytes.ts';
-import { type DeviceMessage, type KeysBroadcast, SecAggAbort, SecAggAuthError, SecAggError, type SharesDelivery, type UnmaskRequest } from '../../federated/secagg/messages.ts';
+import {
+  type DeviceMessage,
+  type KeysBroadcast,
+  SecAggAbort,
+  SecAggAuthError,
+  SecAggError,
+  type SharesDelivery,
+  type UnmaskRequest,
+} from '../../federated/secagg/messages.ts';
 import { sha256, verify } from '../../federated/secagg/primitives.ts';
 import { randomBytes } from '../../federated/random.ts';
-import { type ServerState, serverAccept, serverAcceptMaskedChunks, serverAuthenticate, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../federated/secagg/server.ts';
+import {
+  type ServerState,
+  serverAccept,
+  serverAcceptMaskedChunks,
+  serverAuthenticate,
+  serverCloseAdvertise,
+  serverCloseMasked,
+  serverCloseShares,
+  serverCloseUnmask,
+  serverInit,
+  serverReceive,
+} from '../../federated/secagg/server.ts';
 import { decodeMessage } from '../../federated/secagg/wire.ts';
 import type { ShardReport } from '../../federated/aggregation/sharded-round.ts';
 import { DeviceRateLimit } from './device-rate-limit.ts';
 import { streamToScratch } from './masked-input-stream.ts';
 import { publishRound } from './publish.ts';
 import { ShardCoordination, type ShardStart } from './shard-coordination.ts';
-import { type ReceiveResult, type Refusal, type RelayKind, type RelayResult, describe, refuse } from './task-answers.ts';
+import {
+  type ReceiveResult,
+  type Refusal,
+  type RelayKind,
+  type RelayResult,
+  describe,
+  refuse,
+} from './task-answers.ts';
 import { type RoundPointer, TaskStore } from './task-store.ts';
 
 /** Longest a relay request is held open waiting for its stage to close (long poll). */
@@ -39,12 +84,14 @@ export const MAX_RELAY_WAIT_SECONDS = 25;
 /** Publishing a finished round (R2, catalog) — or a shard's report — is tried this many times before the round is abandoned. */
 const MAX_PUBLISH_ATTEMPTS = 4;
 
-const tooFast = (device: string, retryAfterSeconds: number) => refuse(429, `device '${device}' is sending too many requests; retry after ${retryAfterSeconds} s`, retryAfterSeconds);
+const tooFast = (device: string, retryAfterSeconds: number) =>
+  refuse(429, `device '${device}' is sending too many requests; retry after ${retryAfterSeconds} s`, retryAfterSeconds);
 
 export class FederatedTask extends DurableObject<Env> {
   readonly #store: TaskStore;
   #server: ServerState | undefined;
-  #relays: { broadcast?: Map<string, KeysBroadcast>; delivery?: Map<string, SharesDelivery>; unmask?: UnmaskRequest } = {};
+  #relays: { broadcast?: Map<string, KeysBroadcast>; delivery?: Map<string, SharesDelivery>; unmask?: UnmaskRequest } =
+    {};
   #queue: Promise<unknown> = Promise.resolve();
   /** Relay long polls waiting for the current stage to change. */
   #waiters = new Set<() => void>();
@@ -89,7 +136,11 @@ export class FederatedTask extends DurableObject<Env> {
   // ---- task lifecycle ----------------------------------------------------------------------------------------
 
   /** `tokenDigest`: SHA-256 (hex) of the enrollment token devices must present. */
-  async create(settings: TaskSettings, weights: Float32Array, tokenDigest: string): Promise<{ created: boolean } | Refusal> {
+  async create(
+    settings: TaskSettings,
+    weights: Float32Array,
+    tokenDigest: string,
+  ): Promise<{ created: boolean } | Refusal> {
     try {
       // The route checked already; the object holds to it too, since a bad setting would break every round.
       validateTaskSettings(settings);
@@ -99,7 +150,10 @@ export class FederatedTask extends DurableObject<Env> {
     }
     return this.#exclusive(async () => {
       const existing = this.#store.settings();
-      if (existing) return JSON.stringify(existing) === JSON.stringify(settings) ? { created: false } : refuse(409, `task '${settings.task}' already exists with other settings`);
+      if (existing)
+        return JSON.stringify(existing) === JSON.stringify(settings)
+          ? { created: false }
+          : refuse(409, `task '${settings.task}' already exists with other settings`);
       this.ctx.storage.transactionSync(() => {
         this.#store.setMeta('settings', settings);
         this.#store.setMeta('enrollment', tokenDigest);
@@ -112,13 +166,27 @@ export class FederatedTask extends DurableObject<Env> {
 
   #startRound(s: TaskSettings, round: number, weightsVersion: number): void {
     const pointer: RoundPointer = {
-      round, roundId: `${s.task}/${round}/${toBase64(randomBytes(9))}`, graphSeed: toBase64(randomBytes(32)),
-      stage: 'advertise-keys', opened: Date.now(), deadline: Date.now() + s.stageSeconds * 1000, weightsVersion,
+      round,
+      roundId: `${s.task}/${round}/${toBase64(randomBytes(9))}`,
+      graphSeed: toBase64(randomBytes(32)),
+      stage: 'advertise-keys',
+      opened: Date.now(),
+      deadline: Date.now() + s.stageSeconds * 1000,
+      weightsVersion,
     };
     this.#store.setPointer(pointer);
     this.#store.clearMessages();
     this.#store.deleteBlob('sum');
-    this.#store.setRecord({ round, status: 'running', advertised: 0, shared: 0, submitted: 0, unmasked: 0, dropouts: 0, startedAt: new Date().toISOString() });
+    this.#store.setRecord({
+      round,
+      status: 'running',
+      advertised: 0,
+      shared: 0,
+      submitted: 0,
+      unmasked: 0,
+      dropouts: 0,
+      startedAt: new Date().toISOString(),
+    });
     this.#server = undefined;
     this.#relays = {};
     void this.ctx.storage.setAlarm(pointer.deadline);
@@ -127,7 +195,16 @@ export class FederatedTask extends DurableObject<Env> {
   /** The SecAgg+ server state of the current round: in memory, or rebuilt from storage after a restart. */
   async #state(s: TaskSettings, p: RoundPointer): Promise<ServerState> {
     if (this.#server && this.#server.config.roundId === p.roundId) return this.#server;
-    const state = serverInit({ roundId: p.roundId, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, graphSeed: fromBase64(p.graphSeed), length: updateLength(s) }, this.#store.devices());
+    const state = serverInit(
+      {
+        roundId: p.roundId,
+        neighbours: s.secagg.neighbours,
+        threshold: s.secagg.threshold,
+        graphSeed: fromBase64(p.graphSeed),
+        length: updateLength(s),
+      },
+      this.#store.devices(),
+    );
     this.#relays = {};
     for (const row of this.#store.messages(p.round)) {
       if (row.kind === 'close') await this.#close(state, s, p.round);
@@ -138,7 +215,9 @@ export class FederatedTask extends DurableObject<Env> {
           await serverReceive(state, decodeMessage(row.bytes!));
         } catch (e) {
           if (!(e instanceof SecAggError)) throw e;
-          console.warn(`task ${s.task} round ${p.round}: skipping a stored ${row.kind} message on replay: ${e.message}`);
+          console.warn(
+            `task ${s.task} round ${p.round}: skipping a stored ${row.kind} message on replay: ${e.message}`,
+          );
         }
       }
     }
@@ -155,16 +234,22 @@ export class FederatedTask extends DurableObject<Env> {
   /** Closes the state's current stage (also used when replaying). */
   async #close(state: ServerState, s: TaskSettings, round: number): Promise<void> {
     switch (state.stage) {
-      case 'advertise-keys': this.#relays.broadcast = await serverCloseAdvertise(state); break;
-      case 'share-keys': this.#relays.delivery = serverCloseShares(state); break;
+      case 'advertise-keys':
+        this.#relays.broadcast = await serverCloseAdvertise(state);
+        break;
+      case 'share-keys':
+        this.#relays.delivery = serverCloseShares(state);
+        break;
       case 'masked-input': {
         // The survivor list must be the stored one when replaying (masked inputs are not in `messages`).
         state.survivors = this.#store.contributors(round);
-        if (state.survivors.length < s.minDevices) throw new SecAggAbort(`${state.survivors.length} masked inputs arrived; the task needs ${s.minDevices}`);
+        if (state.survivors.length < s.minDevices)
+          throw new SecAggAbort(`${state.survivors.length} masked inputs arrived; the task needs ${s.minDevices}`);
         this.#relays.unmask = serverCloseMasked(state);
         break;
       }
-      default: throw new SecAggError(`cannot close stage '${state.stage}'`);
+      default:
+        throw new SecAggError(`cannot close stage '${state.stage}'`);
     }
   }
 
@@ -181,10 +266,18 @@ export class FederatedTask extends DurableObject<Env> {
       return await this.#advanceOrThrow(s, force);
     } catch (e) {
       const expected = e instanceof SecAggAbort || e instanceof SecAggError;
-      if (!expected) console.error(`task ${s.task}: abandoning round ${this.#store.pointer().round} after an unexpected failure:`, e);
+      if (!expected)
+        console.error(
+          `task ${s.task}: abandoning round ${this.#store.pointer().round} after an unexpected failure:`,
+          e,
+        );
       // Memory may be half-way through a close: the next round starts from storage.
       this.#server = undefined;
-      this.#abandon(s, this.#store.pointer(), expected ? describe(e) : `the round could not be completed: ${describe(e)}`);
+      this.#abandon(
+        s,
+        this.#store.pointer(),
+        expected ? describe(e) : `the round could not be completed: ${describe(e)}`,
+      );
       return;
     }
   }
@@ -193,7 +286,14 @@ export class FederatedTask extends DurableObject<Env> {
     if (p.stage === 'finished') return;
     const rec = this.#store.record(p.round)!;
     this.ctx.storage.transactionSync(() => {
-      this.#store.setRecord({ ...rec, status: 'abandoned', reason, dropouts: rec.advertised - rec.unmasked, endedAt: new Date().toISOString(), ...this.#shards.summaries(p) });
+      this.#store.setRecord({
+        ...rec,
+        status: 'abandoned',
+        reason,
+        dropouts: rec.advertised - rec.unmasked,
+        endedAt: new Date().toISOString(),
+        ...this.#shards.summaries(p),
+      });
       this.#next(s, p);
     });
     const role = this.#shards.role();
@@ -215,10 +315,16 @@ export class FederatedTask extends DurableObject<Env> {
       'masked-input': () => ({ answered: state.survivors.length, expected: state.sharers.length }),
       unmask: () => ({ answered: Object.keys(state.unmasks).length, expected: state.survivors.length }),
     }[p.stage]();
-    const action = nextAction({ stage: p.stage, ...progress }, { stageSeconds: s.stageSeconds, minStart: roundMinimum(s), idleSeconds: s.idleSeconds ?? DEFAULT_IDLE_SECONDS }, { now: Date.now(), deadline: p.deadline, opened: p.opened, force, retryAt: p.retryAt });
+    const action = nextAction(
+      { stage: p.stage, ...progress },
+      { stageSeconds: s.stageSeconds, minStart: roundMinimum(s), idleSeconds: s.idleSeconds ?? DEFAULT_IDLE_SECONDS },
+      { now: Date.now(), deadline: p.deadline, opened: p.opened, force, retryAt: p.retryAt },
+    );
     if (action.kind === 'wait') return;
     if (action.kind === 'expire') {
-      this.#pause(`check-in expired: ${progress.answered} of the ${roundMinimum(s)} devices a round needs checked in within ${s.idleSeconds ?? DEFAULT_IDLE_SECONDS} s`);
+      this.#pause(
+        `check-in expired: ${progress.answered} of the ${roundMinimum(s)} devices a round needs checked in within ${s.idleSeconds ?? DEFAULT_IDLE_SECONDS} s`,
+      );
       return;
     }
     if (action.kind === 'keep-open') {
@@ -249,7 +355,12 @@ export class FederatedTask extends DurableObject<Env> {
   /** An answer gives its stage more time (round-controller.ts: extendedDeadline). */
   async #extendDeadline(s: TaskSettings, p: RoundPointer): Promise<void> {
     const now = Date.now();
-    const deadline = extendedDeadline({ now, deadline: p.deadline, opened: p.opened ?? now, stageSeconds: s.stageSeconds });
+    const deadline = extendedDeadline({
+      now,
+      deadline: p.deadline,
+      opened: p.opened ?? now,
+      stageSeconds: s.stageSeconds,
+    });
     if (deadline === undefined) return;
     this.#store.setPointer({ ...p, deadline });
     await this.ctx.storage.setAlarm(deadline);
@@ -277,14 +388,20 @@ export class FederatedTask extends DurableObject<Env> {
     const role = this.#shards.role();
     if (role) {
       const report = {
-        status: 'published' as const, devices: s.devicesPerRound, shared: state.sharers.length, submitted: state.survivors.length, survivors: result.survivors.length,
-        unmasked, badShares: result.badShares, epsilon: this.#store.epsilons(),
+        status: 'published' as const,
+        devices: s.devicesPerRound,
+        shared: state.sharers.length,
+        submitted: state.survivors.length,
+        survivors: result.survivors.length,
+        unmasked,
+        badShares: result.badShares,
+        epsilon: this.#store.epsilons(),
       };
       let published: string | undefined;
       try {
         published = await this.#shards.report(s, p, role, result.sum, report);
       } catch (e) {
-        return this.#retryLater(s, p, 'reporting the shard\'s sum', e);
+        return this.#retryLater(s, p, "reporting the shard's sum", e);
       }
       this.ctx.storage.transactionSync(() => {
         this.#shards.reported(p, report);
@@ -292,7 +409,10 @@ export class FederatedTask extends DurableObject<Env> {
       });
       return published;
     }
-    return this.#completeRound(s, p, result.sum, result.survivors.length, { unmasked, ...(result.badShares.length ? { badShares: result.badShares } : {}) });
+    return this.#completeRound(s, p, result.sum, result.survivors.length, {
+      unmasked,
+      ...(result.badShares.length ? { badShares: result.badShares } : {}),
+    });
   }
 
   /**
@@ -302,7 +422,10 @@ export class FederatedTask extends DurableObject<Env> {
   async #retryLater(s: TaskSettings, p: RoundPointer, what: string, e: unknown): Promise<undefined> {
     const failures = (p.publishFailures ?? 0) + 1;
     if (failures >= MAX_PUBLISH_ATTEMPTS) throw new Error(`${what} failed ${failures} times, last: ${describe(e)}`);
-    console.error(`task ${s.task} round ${p.round}: ${what} failed (attempt ${failures} of ${MAX_PUBLISH_ATTEMPTS}), retrying:`, e);
+    console.error(
+      `task ${s.task} round ${p.round}: ${what} failed (attempt ${failures} of ${MAX_PUBLISH_ATTEMPTS}), retrying:`,
+      e,
+    );
     // The in-memory state is unmasked now: the retry rebuilds it from storage.
     this.#server = undefined;
     const retryAt = Date.now() + Math.max(5, s.stageSeconds) * 1000;
@@ -315,13 +438,23 @@ export class FederatedTask extends DurableObject<Env> {
    * Steps the server optimizer on the survivors' mean update, publishes, then commits the round. A non-finite model
    * throws (the round is abandoned); a publishing failure is retried (#retryLater).
    */
-  async #completeRound(s: TaskSettings, p: RoundPointer, sum: Uint32Array, survivors: number, outcome: Partial<RoundRecord>): Promise<string | undefined> {
+  async #completeRound(
+    s: TaskSettings,
+    p: RoundPointer,
+    sum: Uint32Array,
+    survivors: number,
+    outcome: Partial<RoundRecord>,
+  ): Promise<string | undefined> {
     const rec = this.#store.record(p.round)!;
     const mean = await this.#meanUpdate(s, p, sum, survivors);
     const weights = this.#store.floats('weights')!.slice();
-    const opt: ServerOptimizerState = { m: this.#store.floats('opt-m')?.slice(), v: this.#store.floats('opt-v')?.slice() };
+    const opt: ServerOptimizerState = {
+      m: this.#store.floats('opt-m')?.slice(),
+      v: this.#store.floats('opt-v')?.slice(),
+    };
     const nextOpt = serverStep(s.serverOptimizer, weights, mean, opt);
-    if (!weights.every(Number.isFinite)) throw new SecAggAbort('the server optimizer step gave non-finite weights; nothing was published');
+    if (!weights.every(Number.isFinite))
+      throw new SecAggAbort('the server optimizer step gave non-finite weights; nothing was published');
     let version: string;
     try {
       // Publish before committing the round.
@@ -340,8 +473,15 @@ export class FederatedTask extends DurableObject<Env> {
       if (nextOpt.m) this.#store.writeBlob('opt-m', u8(nextOpt.m));
       if (nextOpt.v) this.#store.writeBlob('opt-v', u8(nextOpt.v));
       this.#store.setRecord({
-        ...rec, ...outcome, status: 'published', dropouts: rec.advertised - survivors, updateNorm: l2Norm(mean), version,
-        epsilon: this.#store.maxEpsilon(), clientEpsilon: epsilon, endedAt: new Date().toISOString(),
+        ...rec,
+        ...outcome,
+        status: 'published',
+        dropouts: rec.advertised - survivors,
+        updateNorm: l2Norm(mean),
+        version,
+        epsilon: this.#store.maxEpsilon(),
+        clientEpsilon: epsilon,
+        endedAt: new Date().toISOString(),
       });
       const { publishFailures: _f, retryAt: _r, ...rest } = p;
       const moved = { ...rest, weightsVersion: p.weightsVersion + 1 };
@@ -361,7 +501,6 @@ export class FederatedTask extends DurableObject<Env> {
     }
   }
 
-
   // ---- sharded rounds (shard-coordination.ts) -----------------------------------------------------------------
 
   /** (Aggregator) Takes one shard of a round from the coordinator (ShardCoordination.begin). */
@@ -370,7 +509,12 @@ export class FederatedTask extends DurableObject<Env> {
   }
 
   /** (Coordinator) A shard's outcome; its sum joins the round's total once. Returns the version the round published. */
-  async shardReport(roundId: string, index: number, report: ShardReport, sum?: Uint32Array): Promise<{ accepted: boolean; published?: string }> {
+  async shardReport(
+    roundId: string,
+    index: number,
+    report: ShardReport,
+    sum?: Uint32Array,
+  ): Promise<{ accepted: boolean; published?: string }> {
     const s = this.#store.settings();
     if (!s) return { accepted: false };
     return this.#exclusive(async () => {
@@ -395,10 +539,15 @@ export class FederatedTask extends DurableObject<Env> {
 
   async enroll(tokenDigest: string, device: string, identityKey: Uint8Array): Promise<{ enrolled: boolean } | Refusal> {
     if (!this.#store.settings()) return this.#noTask();
-    const expected = new TextEncoder().encode(this.#store.meta<string>('enrollment')!), given = new TextEncoder().encode(tokenDigest);
-    if (expected.byteLength !== given.byteLength || !crypto.subtle.timingSafeEqual(expected, given)) return refuse(403, 'enrollment token is not valid for this task');
+    const expected = new TextEncoder().encode(this.#store.meta<string>('enrollment')!),
+      given = new TextEncoder().encode(tokenDigest);
+    if (expected.byteLength !== given.byteLength || !crypto.subtle.timingSafeEqual(expected, given))
+      return refuse(403, 'enrollment token is not valid for this task');
     const known = this.#store.identityKey(device);
-    if (known) return equal(known, identityKey) ? { enrolled: false } : refuse(409, `device '${device}' is enrolled with another identity key`);
+    if (known)
+      return equal(known, identityKey)
+        ? { enrolled: false }
+        : refuse(409, `device '${device}' is enrolled with another identity key`);
     this.#store.addDevice(device, identityKey);
     if (this.#server) this.#server.enrolled = { ...this.#server.enrolled, [device]: identityKey };
     return { enrolled: true };
@@ -410,10 +559,24 @@ export class FederatedTask extends DurableObject<Env> {
     const p = this.#store.pointer();
     const advertised = this.#store.countMessages(p.round, 'advertise-keys');
     return {
-      task: s.task, round: p.round, roundId: p.roundId, stage: p.stage, open: p.stage === 'advertise-keys' && advertised < s.devicesPerRound && !this.#paused(),
-      graphSeed: p.graphSeed, neighbours: s.secagg.neighbours, threshold: s.secagg.threshold, minDevices: s.minDevices, length: updateLength(s),
-      fixedPoint: fixedPointOf(s), distributedDp: ddgaussFor(s), weightsVersion: p.weightsVersion, training: s.training, privacy: s.privacy, spec: s.spec,
-      ...(s.base && { base: s.base }), deadline: new Date(p.deadline).toISOString(),
+      task: s.task,
+      round: p.round,
+      roundId: p.roundId,
+      stage: p.stage,
+      open: p.stage === 'advertise-keys' && advertised < s.devicesPerRound && !this.#paused(),
+      graphSeed: p.graphSeed,
+      neighbours: s.secagg.neighbours,
+      threshold: s.secagg.threshold,
+      minDevices: s.minDevices,
+      length: updateLength(s),
+      fixedPoint: fixedPointOf(s),
+      distributedDp: ddgaussFor(s),
+      weightsVersion: p.weightsVersion,
+      training: s.training,
+      privacy: s.privacy,
+      spec: s.spec,
+      ...(s.base && { base: s.base }),
+      deadline: new Date(p.deadline).toISOString(),
     };
   }
 
@@ -421,7 +584,8 @@ export class FederatedTask extends DurableObject<Env> {
     if (!this.#store.settings()) return this.#noTask();
     const version = this.#store.pointer().weightsVersion;
     // Every device of a round downloads them at its start: read once per version, not once per device.
-    if (this.#weightsCache?.version !== version) this.#weightsCache = { version, bytes: this.#store.readBlob('weights')! };
+    if (this.#weightsCache?.version !== version)
+      this.#weightsCache = { version, bytes: this.#store.readBlob('weights')! };
     return this.#weightsCache;
   }
 
@@ -451,7 +615,11 @@ export class FederatedTask extends DurableObject<Env> {
    * (masked-input-stream.ts) and added to the running sum chunk by chunk once the sender is authenticated. Nothing
    * reaches the sum before the whole input arrived and verified.
    */
-  async receiveMasked(head: { roundId: string; from: string; signature: Uint8Array }, payload: ReadableStream<Uint8Array>, epsilonSpent?: number): Promise<ReceiveResult> {
+  async receiveMasked(
+    head: { roundId: string; from: string; signature: Uint8Array },
+    payload: ReadableStream<Uint8Array>,
+    epsilonSpent?: number,
+  ): Promise<ReceiveResult> {
     const s = this.#store.settings();
     if (!s) {
       await payload.cancel();
@@ -473,20 +641,38 @@ export class FederatedTask extends DurableObject<Env> {
    * digest), then the sender and signature are checked (serverAuthenticate) and only then the sender's rate limit is
    * spent — a forger cannot use up another device's tokens. `epsilonSpent` is what the device reports having spent.
    */
-  #accept(s: TaskSettings, m: DeviceMessage, body: { bytes: Uint8Array } | { payloadDigest: Uint8Array; chunks: () => Iterable<Uint32Array> }, epsilonSpent?: number): Promise<ReceiveResult> {
+  #accept(
+    s: TaskSettings,
+    m: DeviceMessage,
+    body: { bytes: Uint8Array } | { payloadDigest: Uint8Array; chunks: () => Iterable<Uint32Array> },
+    epsilonSpent?: number,
+  ): Promise<ReceiveResult> {
     return this.#exclusive(async (): Promise<ReceiveResult> => {
       // Deadlines are checked first: a late message meets the next stage.
       await this.#advance(false);
       const p = this.#store.pointer();
       if (p.stage === 'finished') return refuse(422, 'the task has finished');
-      if (this.#paused()) return refuse(409, `the task is paused (${this.#paused()!.reason}); send again once it resumes`);
+      if (this.#paused())
+        return refuse(409, `the task is paused (${this.#paused()!.reason}); send again once it resumes`);
       // Past check-in, a sharded round's messages go to the sender's aggregator (the route asks shardFor first).
-      if (this.#shards.round(p) && p.stage !== 'advertise-keys') return refuse(422, m.stage === 'advertise-keys' ? `check-in for round ${p.round} has closed; check in for the next round` : `${m.from} is not in a shard of round ${p.round}`);
+      if (this.#shards.round(p) && p.stage !== 'advertise-keys')
+        return refuse(
+          422,
+          m.stage === 'advertise-keys'
+            ? `check-in for round ${p.round} has closed; check in for the next round`
+            : `${m.from} is not in a shard of round ${p.round}`,
+        );
       const state = await this.#state(s, p);
       const current = m.roundId === p.roundId;
       const digest = 'payloadDigest' in body ? toBase64(await sha256(concat(m.signature, body.payloadDigest))) : '';
-      const prior = !current ? undefined : m.stage === 'masked-input' ? this.#store.contribution(p.round, m.from) : this.#store.message(p.round, m.stage, m.from);
-      const same = prior !== undefined && (typeof prior === 'string' ? prior === digest : 'bytes' in body && equal(prior, body.bytes));
+      const prior = !current
+        ? undefined
+        : m.stage === 'masked-input'
+          ? this.#store.contribution(p.round, m.from)
+          : this.#store.message(p.round, m.stage, m.from);
+      const same =
+        prior !== undefined &&
+        (typeof prior === 'string' ? prior === digest : 'bytes' in body && equal(prior, body.bytes));
       if (same) return { accepted: true as const, duplicate: true, stage: p.stage };
       try {
         await serverAuthenticate(state, m, 'payloadDigest' in body ? body.payloadDigest : undefined);
@@ -494,11 +680,20 @@ export class FederatedTask extends DurableObject<Env> {
         if (!(e instanceof SecAggError)) throw e;
         return refuse(e instanceof SecAggAuthError ? 403 : 422, e.message);
       }
-      if (prior !== undefined) return refuse(409, `${m.from} already sent a different ${m.stage === 'masked-input' ? 'masked input' : `${m.stage} message`} this round`);
+      if (prior !== undefined)
+        return refuse(
+          409,
+          `${m.from} already sent a different ${m.stage === 'masked-input' ? 'masked input' : `${m.stage} message`} this round`,
+        );
       // Only now is the sender known to be who it says: its tokens, not a forger's.
       const limited = this.#messageLimit.take(m.from);
       if (!limited.ok) return tooFast(m.from, limited.retryAfterSeconds);
-      if (m.stage === 'advertise-keys' && p.stage === 'advertise-keys' && Object.keys(state.ads).length >= s.devicesPerRound) return refuse(422, 'this round is full; check in for the next one');
+      if (
+        m.stage === 'advertise-keys' &&
+        p.stage === 'advertise-keys' &&
+        Object.keys(state.ads).length >= s.devicesPerRound
+      )
+        return refuse(422, 'this round is full; check in for the next one');
       try {
         if ('chunks' in body) serverAcceptMaskedChunks(state, m.from, body.chunks());
         else serverAccept(state, m);
@@ -514,9 +709,17 @@ export class FederatedTask extends DurableObject<Env> {
         } else {
           this.#store.addMessage(p.round, m.stage, m.from, (body as { bytes: Uint8Array }).bytes);
         }
-        const field = ({ 'advertise-keys': 'advertised', 'share-keys': 'shared', 'masked-input': 'submitted', unmask: 'unmasked' } as const)[m.stage];
+        const field = (
+          {
+            'advertise-keys': 'advertised',
+            'share-keys': 'shared',
+            'masked-input': 'submitted',
+            unmask: 'unmasked',
+          } as const
+        )[m.stage];
         this.#store.setRecord({ ...rec, [field]: rec[field] + 1 });
-        if (epsilonSpent !== undefined && Number.isFinite(epsilonSpent)) this.#store.reportEpsilon(m.from, epsilonSpent);
+        if (epsilonSpent !== undefined && Number.isFinite(epsilonSpent))
+          this.#store.reportEpsilon(m.from, epsilonSpent);
       });
       if (m.stage === p.stage) await this.#extendDeadline(s, p);
       // The message is stored: whatever closing the stage does now, this device's answer stands (#advance never throws for the round's sake).
@@ -535,12 +738,19 @@ export class FederatedTask extends DurableObject<Env> {
    * nobody else can read a round's roster or test who takes part. With `waitSeconds` the request is held until
    * the stage closes or the wait is over (long poll: one request per stage, not a poll every few hundred ms).
    */
-  async relay(kind: RelayKind, round: number, device: string, signature: Uint8Array | undefined, waitSeconds = 0): Promise<RelayResult> {
+  async relay(
+    kind: RelayKind,
+    round: number,
+    device: string,
+    signature: Uint8Array | undefined,
+    waitSeconds = 0,
+  ): Promise<RelayResult> {
     const s = this.#store.settings();
     if (!s) return this.#noTask();
-    if (!signature) return refuse(401, 'relays need the device\'s signature: send Fedge-Device-Signature');
+    if (!signature) return refuse(401, "relays need the device's signature: send Fedge-Device-Signature");
     const key = this.#store.identityKey(device);
-    if (!key || !(await verify(key, relaySigningBytes(s.task, round, kind, device), signature))) return refuse(403, `the signature is not ${device}'s (or ${device} is not enrolled)`);
+    if (!key || !(await verify(key, relaySigningBytes(s.task, round, kind, device), signature)))
+      return refuse(403, `the signature is not ${device}'s (or ${device} is not enrolled)`);
     const limited = this.#pollLimit.take(device);
     if (!limited.ok) return tooFast(device, limited.retryAfterSeconds);
     const until = Date.now() + Math.min(waitSeconds, MAX_RELAY_WAIT_SECONDS) * 1000;
@@ -569,9 +779,23 @@ export class FederatedTask extends DurableObject<Env> {
       if (sharded && p.stage !== 'advertise-keys') return this.#shards.relay(p, sharded, device);
       await this.#state(s, p);
       const r = this.#relays;
-      if (kind === 'broadcast') return r.broadcast ? (r.broadcast.has(device) ? { json: relayToJson.broadcast(r.broadcast.get(device)!) } : refuse(422, `${device} is not in round ${round}`)) : refuse(425, 'advertise-keys is still open');
-      if (kind === 'delivery') return r.delivery ? (r.delivery.has(device) ? { json: relayToJson.delivery(r.delivery.get(device)!) } : refuse(422, `${device} did not share keys in round ${round}`)) : refuse(425, 'share-keys is still open');
-      return r.unmask ? (r.unmask.survivors.includes(device) ? { json: r.unmask } : refuse(422, `${device}'s masked input is not in round ${round}`)) : refuse(425, 'masked-input is still open');
+      if (kind === 'broadcast')
+        return r.broadcast
+          ? r.broadcast.has(device)
+            ? { json: relayToJson.broadcast(r.broadcast.get(device)!) }
+            : refuse(422, `${device} is not in round ${round}`)
+          : refuse(425, 'advertise-keys is still open');
+      if (kind === 'delivery')
+        return r.delivery
+          ? r.delivery.has(device)
+            ? { json: relayToJson.delivery(r.delivery.get(device)!) }
+            : refuse(422, `${device} did not share keys in round ${round}`)
+          : refuse(425, 'share-keys is still open');
+      return r.unmask
+        ? r.unmask.survivors.includes(device)
+          ? { json: r.unmask }
+          : refuse(422, `${device}'s masked input is not in round ${round}`)
+        : refuse(425, 'masked-input is still open');
     }).catch((e) => {
       this.#server = undefined;
       throw e;
@@ -593,13 +817,36 @@ export class FederatedTask extends DurableObject<Env> {
     if (!s) return this.#noTask();
     const p = this.#store.pointer();
     const progress = this.#shards.progress(p);
-    const history = this.#store.history().map((h) => (progress && h.round === p.round && h.status === 'running' ? { ...h, ...progress } : h));
+    const history = this.#store
+      .history()
+      .map((h) => (progress && h.round === p.round && h.status === 'running' ? { ...h, ...progress } : h));
     return {
-      task: s.task, model: s.model, alias: s.alias, status: this.#lifecycle(p), ...(this.#paused() && { pausedReason: this.#paused()!.reason }), round: p.round, stage: p.stage,
-      rounds: s.rounds, devicesPerRound: s.devicesPerRound, minDevices: roundMinimum(s), enrolledDevices: this.#store.deviceCount(),
-      ...(s.base && { base: { model: s.base.model, version: s.base.version, trainable: s.base.trainable, layers: s.base.head.layers.flatMap((l) => l.nodes) } }),
-      history, publishedVersions: history.filter((h) => h.version).map((h) => h.version!), privacy: s.privacy ? { ...s.privacy, maxSpent: this.#store.maxEpsilon() } : undefined,
-      distributedDp: s.distributedDp && { ...s.distributedDp, epsilon: history.findLast((h) => h.clientEpsilon !== undefined)?.clientEpsilon ?? 0 },
+      task: s.task,
+      model: s.model,
+      alias: s.alias,
+      status: this.#lifecycle(p),
+      ...(this.#paused() && { pausedReason: this.#paused()!.reason }),
+      round: p.round,
+      stage: p.stage,
+      rounds: s.rounds,
+      devicesPerRound: s.devicesPerRound,
+      minDevices: roundMinimum(s),
+      enrolledDevices: this.#store.deviceCount(),
+      ...(s.base && {
+        base: {
+          model: s.base.model,
+          version: s.base.version,
+          trainable: s.base.trainable,
+          layers: s.base.head.layers.flatMap((l) => l.nodes),
+        },
+      }),
+      history,
+      publishedVersions: history.filter((h) => h.version).map((h) => h.version!),
+      privacy: s.privacy ? { ...s.privacy, maxSpent: this.#store.maxEpsilon() } : undefined,
+      distributedDp: s.distributedDp && {
+        ...s.distributedDp,
+        epsilon: history.findLast((h) => h.clientEpsilon !== undefined)?.clientEpsilon ?? 0,
+      },
     };
   }
 
@@ -609,8 +856,15 @@ export class FederatedTask extends DurableObject<Env> {
     if (!s || this.#shards.role()) return this.#noTask();
     const p = this.#store.pointer();
     return {
-      task: s.task, model: s.model, status: this.#lifecycle(p), round: p.round, stage: p.stage, rounds: s.rounds,
-      devicesPerRound: s.devicesPerRound, enrolledDevices: this.#store.deviceCount(), published: this.#store.publishedRounds(),
+      task: s.task,
+      model: s.model,
+      status: this.#lifecycle(p),
+      round: p.round,
+      stage: p.stage,
+      rounds: s.rounds,
+      devicesPerRound: s.devicesPerRound,
+      enrolledDevices: this.#store.deviceCount(),
+      published: this.#store.publishedRounds(),
     };
   }
 
@@ -674,7 +928,13 @@ export class FederatedTask extends DurableObject<Env> {
       if (p.stage !== 'finished') {
         const rec = this.#store.record(p.round);
         this.ctx.storage.transactionSync(() => {
-          if (rec?.status === 'running') this.#store.setRecord({ ...rec, status: 'abandoned', reason: 'the task was finished by the operator', endedAt: new Date().toISOString() });
+          if (rec?.status === 'running')
+            this.#store.setRecord({
+              ...rec,
+              status: 'abandoned',
+              reason: 'the task was finished by the operator',
+              endedAt: new Date().toISOString(),
+            });
           this.#store.deleteMeta('paused');
           this.#store.setPointer({ ...p, stage: 'finished' });
         });

@@ -22,18 +22,28 @@ export type StreamedInput =
  * Reads `payload` (exactly 4·words bytes) into scratch rows under a fresh id. The caller deletes them
  * (`store.deleteScratch(id)`) when done — also when this returns an error after writing some.
  */
-export async function streamToScratch(store: TaskStore, payload: ReadableStream<Uint8Array>, words: number, onId: (id: string) => void): Promise<StreamedInput> {
+export async function streamToScratch(
+  store: TaskStore,
+  payload: ReadableStream<Uint8Array>,
+  words: number,
+  onId: (id: string) => void,
+): Promise<StreamedInput> {
   const id = toBase64(randomBytes(12));
   onId(id);
   const hash = new crypto.DigestStream('SHA-256');
   const hashing = hash.getWriter();
   const pending = new Uint8Array(MASKED_CHUNK_BYTES);
-  let fill = 0, index = 0, total = 0;
+  let fill = 0,
+    index = 0,
+    total = 0;
   const flush = () => {
     if (fill) store.addScratch(id, index++, pending.slice(0, fill));
     fill = 0;
   };
-  const wrongSize = (got: string): StreamedInput => ({ ok: false, error: `not a SecAgg+ message: malformed message: a masked input of this round is ${words} words (${4 * words} bytes), got ${got}` });
+  const wrongSize = (got: string): StreamedInput => ({
+    ok: false,
+    error: `not a SecAgg+ message: malformed message: a masked input of this round is ${words} words (${4 * words} bytes), got ${got}`,
+  });
   const reader = payload.getReader();
   for (;;) {
     const { done, value } = await reader.read();
@@ -44,7 +54,7 @@ export async function streamToScratch(store: TaskStore, payload: ReadableStream<
       return wrongSize('more');
     }
     await hashing.write(value);
-    for (let off = 0; off < value.byteLength;) {
+    for (let off = 0; off < value.byteLength; ) {
       const n = Math.min(value.byteLength - off, MASKED_CHUNK_BYTES - fill);
       pending.set(value.subarray(off, off + n), fill);
       fill += n;

@@ -14,7 +14,9 @@ import { publishModel } from '../registry/publish-model.ts';
 import { writeHead } from '../../federated/model/head/write.ts';
 
 function specModel(s: TaskSettings, round: number, weights: Float32Array): Uint8Array {
-  const fp32 = exportOnnx(s.spec, unflattenWeights(s.spec, weights), { metadata: { task: s.task, round: String(round) } });
+  const fp32 = exportOnnx(s.spec, unflattenWeights(s.spec, weights), {
+    metadata: { task: s.task, round: String(round) },
+  });
   try {
     return quantizeModel(fp32).bytes;
   } catch (e) {
@@ -26,8 +28,16 @@ function specModel(s: TaskSettings, round: number, weights: Float32Array): Uint8
 /** The model of `round` with `weights` is the catalog's version `r<round>` and the task's alias points at it. */
 export async function publishRound(env: Env, s: TaskSettings, round: number, weights: Float32Array): Promise<string> {
   const version = `r${round}`;
-  const onnx = s.base ? writeHead(await getBlob(env.MODEL_BLOBS, s.base.sha256), s.base.head, weights) : specModel(s, round, weights);
-  const result = await publishModel(env, env.MODEL_CATALOG.getByName('global'), { model: s.model, version, bytes: onnx, alias: s.alias });
-  if (result.status === 'conflict') throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
+  const onnx = s.base
+    ? writeHead(await getBlob(env.MODEL_BLOBS, s.base.sha256), s.base.head, weights)
+    : specModel(s, round, weights);
+  const result = await publishModel(env, env.MODEL_CATALOG.getByName('global'), {
+    model: s.model,
+    version,
+    bytes: onnx,
+    alias: s.alias,
+  });
+  if (result.status === 'conflict')
+    throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
   return version;
 }

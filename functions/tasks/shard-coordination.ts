@@ -13,7 +13,13 @@
 import type { RoundRecord, TaskSettings } from '../../federated/aggregation/task-protocol.ts';
 import { updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { roundMinimum } from '../../federated/aggregation/round-controller.ts';
-import { type ShardReport, type ShardedRound, aggregatorName, mergeReports, shardedDeadline } from '../../federated/aggregation/sharded-round.ts';
+import {
+  type ShardReport,
+  type ShardedRound,
+  aggregatorName,
+  mergeReports,
+  shardedDeadline,
+} from '../../federated/aggregation/sharded-round.ts';
 import { SecAggAbort } from '../../federated/secagg/messages.ts';
 import { addMask } from '../../federated/secagg/prg.ts';
 import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
@@ -53,7 +59,12 @@ export interface ShardedOutcome {
 
 /** The RPC surface each role calls on the other (FederatedTask implements both). */
 interface CoordinatorStub {
-  shardReport(roundId: string, index: number, report: ShardReport, sum?: Uint32Array): Promise<{ accepted: boolean; published?: string }>;
+  shardReport(
+    roundId: string,
+    index: number,
+    report: ShardReport,
+    sum?: Uint32Array,
+  ): Promise<{ accepted: boolean; published?: string }>;
 }
 interface AggregatorStub {
   startShard(start: ShardStart): Promise<{ started: boolean }> | { started: boolean };
@@ -92,7 +103,8 @@ export class ShardCoordination {
   }
 
   #shardOf(r: ShardedRound, device: string): number | undefined {
-    if (this.#index?.roundId !== r.roundId) this.#index = { roundId: r.roundId, of: new Map(r.members.flatMap((m, j) => m.map((d) => [d, j] as const))) };
+    if (this.#index?.roundId !== r.roundId)
+      this.#index = { roundId: r.roundId, of: new Map(r.members.flatMap((m, j) => m.map((d) => [d, j] as const))) };
     return this.#index.of.get(device);
   }
 
@@ -112,9 +124,15 @@ export class ShardCoordination {
   relay(p: RoundPointer, r: ShardedRound, device: string): RelayResult {
     const index = this.#shardOf(r, device);
     const report = index === undefined ? undefined : r.reports[index];
-    if (report?.status === 'abandoned') return refuse(422, `${device}'s shard in round ${p.round} was abandoned: ${report.reason}`);
+    if (report?.status === 'abandoned')
+      return refuse(422, `${device}'s shard in round ${p.round} was abandoned: ${report.reason}`);
     if (index !== undefined) return { shard: aggregatorName(p.roundId, index) };
-    return refuse(422, r.overflow.includes(device) ? `${device}'s shard was full in round ${p.round}; check in for the next round` : `${device} is not in round ${p.round}`);
+    return refuse(
+      422,
+      r.overflow.includes(device)
+        ? `${device}'s shard was full in round ${p.round}; check in for the next round`
+        : `${device} is not in round ${p.round}`,
+    );
   }
 
   /**
@@ -132,24 +150,44 @@ export class ShardCoordination {
       const checkedIn = this.#store.senders(p.round, 'advertise-keys');
       const { shards, overflow } = await assignShards(checkedIn, seed, shardPlan(checkedIn.length, s.shardSize!));
       const minStart = roundMinimum(s);
-      const reports = shards.map((m): ShardReport | null => (m.length >= minStart ? null : { status: 'abandoned', devices: m.length, reason: `${m.length} devices landed in this shard; a shard needs ${minStart}` }));
+      const reports = shards.map((m): ShardReport | null =>
+        m.length >= minStart
+          ? null
+          : {
+              status: 'abandoned',
+              devices: m.length,
+              reason: `${m.length} devices landed in this shard; a shard needs ${minStart}`,
+            },
+      );
       plan = { roundId: p.roundId, seed: toBase64(seed), members: shards, overflow, reports };
       this.#store.setMeta('shards', plan);
     }
     const started = plan;
-    const reports = await Promise.all(started.members.map(async (members, index) => {
-      if (started.reports[index]) return started.reports[index];
-      try {
-        await this.#aggregator(p.roundId, index).startShard({
-          settings: s, round: p.round, roundId: p.roundId, graphSeed: p.graphSeed, weightsVersion: p.weightsVersion, index,
-          devices: members.map((d) => [d, this.#store.identityKey(d)!]), ads: members.map((d) => this.#store.message(p.round, 'advertise-keys', d)!),
-        });
-        return null;
-      } catch (e) {
-        console.error(`task ${s.task} round ${p.round}: shard ${index}'s aggregator did not start:`, e);
-        return { status: 'abandoned', devices: members.length, reason: `its aggregator did not start: ${describe(e)}` } satisfies ShardReport;
-      }
-    }));
+    const reports = await Promise.all(
+      started.members.map(async (members, index) => {
+        if (started.reports[index]) return started.reports[index];
+        try {
+          await this.#aggregator(p.roundId, index).startShard({
+            settings: s,
+            round: p.round,
+            roundId: p.roundId,
+            graphSeed: p.graphSeed,
+            weightsVersion: p.weightsVersion,
+            index,
+            devices: members.map((d) => [d, this.#store.identityKey(d)!]),
+            ads: members.map((d) => this.#store.message(p.round, 'advertise-keys', d)!),
+          });
+          return null;
+        } catch (e) {
+          console.error(`task ${s.task} round ${p.round}: shard ${index}'s aggregator did not start:`, e);
+          return {
+            status: 'abandoned',
+            devices: members.length,
+            reason: `its aggregator did not start: ${describe(e)}`,
+          } satisfies ShardReport;
+        }
+      }),
+    );
     // A shard may have reported (abandoned) while the others started: keep what is stored.
     const current = this.round(p)!;
     const now = Date.now();
@@ -172,7 +210,11 @@ export class ShardCoordination {
     const merged = mergeReports(r);
     if (merged.failure) throw new SecAggAbort(merged.failure);
     const { failure: _f, survivors, ...outcome } = merged;
-    return { sum: u32(this.#store.readBlob('sum')!, 'stored sum'), survivors, outcome: { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined } };
+    return {
+      sum: u32(this.#store.readBlob('sum')!, 'stored sum'),
+      survivors,
+      outcome: { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined },
+    };
   }
 
   /**
@@ -180,12 +222,35 @@ export class ShardCoordination {
    * A report that is not a sum of the round's length over at least minDevices counts as the shard abandoned.
    * Returns whether it was taken (false for another round, an unknown shard or a repeat).
    */
-  accept(s: TaskSettings, p: RoundPointer, roundId: string, index: number, report: ShardReport, sum?: Uint32Array): boolean {
+  accept(
+    s: TaskSettings,
+    p: RoundPointer,
+    roundId: string,
+    index: number,
+    report: ShardReport,
+    sum?: Uint32Array,
+  ): boolean {
     const r = this.round(p);
-    if (!r || p.roundId !== roundId || p.stage === 'advertise-keys' || p.stage === 'finished' || !(index >= 0 && index < r.members.length) || r.reports[index]) return false;
+    if (
+      !r ||
+      p.roundId !== roundId ||
+      p.stage === 'advertise-keys' ||
+      p.stage === 'finished' ||
+      !(index >= 0 && index < r.members.length) ||
+      r.reports[index]
+    )
+      return false;
     const length = updateLength(s);
-    const usable = report.status === 'abandoned' || (sum instanceof Uint32Array && sum.length === length && report.survivors >= s.minDevices);
-    const stored: ShardReport = usable ? report : { status: 'abandoned', devices: report.devices, reason: `its report is not a sum of ${length} words over at least ${s.minDevices} devices` };
+    const usable =
+      report.status === 'abandoned' ||
+      (sum instanceof Uint32Array && sum.length === length && report.survivors >= s.minDevices);
+    const stored: ShardReport = usable
+      ? report
+      : {
+          status: 'abandoned',
+          devices: report.devices,
+          reason: `its report is not a sum of ${length} words over at least ${s.minDevices} devices`,
+        };
     this.#storage.transactionSync(() => {
       if (stored.status === 'published') {
         const total = this.#store.readBlob('sum');
@@ -235,16 +300,40 @@ export class ShardCoordination {
       this.#store.setMeta('settings', s);
       this.#store.setMeta('shard', { index: start.index } satisfies ShardRole);
       for (const [d, key] of start.devices) this.#store.addDevice(d, key);
-      this.#store.setPointer({ round: start.round, roundId: start.roundId, graphSeed: start.graphSeed, stage: 'advertise-keys', opened: now, deadline: now, weightsVersion: start.weightsVersion });
-      this.#store.setRecord({ round: start.round, status: 'running', advertised: start.ads.length, shared: 0, submitted: 0, unmasked: 0, dropouts: 0, startedAt: new Date().toISOString() });
-      for (let i = 0; i < start.ads.length; i++) this.#store.addMessage(start.round, 'advertise-keys', start.devices[i]![0], start.ads[i]!);
+      this.#store.setPointer({
+        round: start.round,
+        roundId: start.roundId,
+        graphSeed: start.graphSeed,
+        stage: 'advertise-keys',
+        opened: now,
+        deadline: now,
+        weightsVersion: start.weightsVersion,
+      });
+      this.#store.setRecord({
+        round: start.round,
+        status: 'running',
+        advertised: start.ads.length,
+        shared: 0,
+        submitted: 0,
+        unmasked: 0,
+        dropouts: 0,
+        startedAt: new Date().toISOString(),
+      });
+      for (let i = 0; i < start.ads.length; i++)
+        this.#store.addMessage(start.round, 'advertise-keys', start.devices[i]![0], start.ads[i]!);
     });
     void this.#storage.setAlarm(now);
     return { started: true };
   }
 
   /** Hands the shard's unmasked sum to the coordinator; throws when it could not (the caller retries later). */
-  async report(s: TaskSettings, p: RoundPointer, role: ShardRole, sum: Uint32Array, report: ShardReport & { status: 'published' }): Promise<string | undefined> {
+  async report(
+    s: TaskSettings,
+    p: RoundPointer,
+    role: ShardRole,
+    sum: Uint32Array,
+    report: ShardReport & { status: 'published' },
+  ): Promise<string | undefined> {
     const { published } = await this.#coordinator(s).shardReport(p.roundId, role.index, report, sum);
     return published;
   }
@@ -252,7 +341,14 @@ export class ShardCoordination {
   /** The shard's own round record once its report was taken. */
   reported(p: RoundPointer, report: ShardReport & { status: 'published' }): void {
     const rec = this.#store.record(p.round)!;
-    this.#store.setRecord({ ...rec, status: 'published', unmasked: report.unmasked, dropouts: rec.advertised - report.survivors, endedAt: new Date().toISOString(), ...(report.badShares.length ? { badShares: report.badShares } : {}) });
+    this.#store.setRecord({
+      ...rec,
+      status: 'published',
+      unmasked: report.unmasked,
+      dropouts: rec.advertised - report.survivors,
+      endedAt: new Date().toISOString(),
+      ...(report.badShares.length ? { badShares: report.badShares } : {}),
+    });
   }
 
   /**
@@ -261,8 +357,11 @@ export class ShardCoordination {
    * abandoned at its deadline.
    */
   reportAbandoned(s: TaskSettings, p: RoundPointer, role: ShardRole, reason: string): void {
-    void this.#coordinator(s).shardReport(p.roundId, role.index, { status: 'abandoned', devices: s.devicesPerRound, reason })
-      .catch((e) => console.error(`task ${s.task} round ${p.round} shard ${role.index}: the abandonment could not be reported:`, e));
+    void this.#coordinator(s)
+      .shardReport(p.roundId, role.index, { status: 'abandoned', devices: s.devicesPerRound, reason })
+      .catch((e) =>
+        console.error(`task ${s.task} round ${p.round} shard ${role.index}: the abandonment could not be reported:`, e),
+      );
   }
 
   /**

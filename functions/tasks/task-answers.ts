@@ -9,7 +9,9 @@ export interface Refusal {
   refused: { status: 400 | 401 | 403 | 404 | 409 | 422 | 425 | 429; error: string; retryAfterSeconds?: number };
 }
 
-export const refuse = (status: Refusal['refused']['status'], error: string, retryAfterSeconds?: number): Refusal => ({ refused: { status, error, retryAfterSeconds } });
+export const refuse = (status: Refusal['refused']['status'], error: string, retryAfterSeconds?: number): Refusal => ({
+  refused: { status, error, retryAfterSeconds },
+});
 
 export type ReceiveResult = { accepted: true; duplicate: boolean; stage: TaskStage; published?: string } | Refusal;
 

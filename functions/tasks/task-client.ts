@@ -14,7 +14,11 @@ import { type TaskEntry, findTask, unregisterTask } from './task-directory.ts';
 
 /** A SecAgg+ message as the route read it: its head, and for a masked input its words streamed in chunks. */
 export type IncomingMessage =
-  | { stage: 'masked-input'; head: { roundId: string; from: string; signature: Uint8Array }; words: ReadableStream<Uint8Array> }
+  | {
+      stage: 'masked-input';
+      head: { roundId: string; from: string; signature: Uint8Array };
+      words: ReadableStream<Uint8Array>;
+    }
   | { stage: 'advertise-keys' | 'share-keys' | 'unmask'; head: { roundId: string; from: string }; bytes: Uint8Array };
 
 export class TaskClient {
@@ -73,13 +77,24 @@ export class TaskClient {
       const { shard } = await this.#task.shardFor(m.head.roundId, m.head.from);
       if (shard) target = this.#env.SHARD_AGGREGATOR.getByName(shard);
     }
-    return this.#published(m.stage === 'masked-input' ? await target.receiveMasked(m.head, m.words, epsilonSpent) : await target.receive(m.bytes, epsilonSpent));
+    return this.#published(
+      m.stage === 'masked-input'
+        ? await target.receiveMasked(m.head, m.words, epsilonSpent)
+        : await target.receive(m.bytes, epsilonSpent),
+    );
   }
 
   /** What is relayed to `device` after a stage closed (from its shard's aggregator in a sharded round), or a refusal. */
-  async relay(kind: RelayKind, round: number, device: string, signature: Uint8Array | undefined, waitSeconds: number): Promise<Exclude<RelayResult, { shard: string }>> {
+  async relay(
+    kind: RelayKind,
+    round: number,
+    device: string,
+    signature: Uint8Array | undefined,
+    waitSeconds: number,
+  ): Promise<Exclude<RelayResult, { shard: string }>> {
     let r = await this.#task.relay(kind, round, device, signature, waitSeconds);
-    if ('shard' in r) r = await this.#env.SHARD_AGGREGATOR.getByName(r.shard).relay(kind, round, device, signature, waitSeconds);
+    if ('shard' in r)
+      r = await this.#env.SHARD_AGGREGATOR.getByName(r.shard).relay(kind, round, device, signature, waitSeconds);
     // An aggregator holds its shard's relays itself and never points further: that would be a bug, not a request's fault.
     if ('shard' in r) throw new Error(`task ${this.name}: shard aggregator ${r.shard} redirected a relay again`);
     return r;
@@ -104,9 +119,9 @@ export class TaskClient {
    */
   async delete(): Promise<void> {
     const finished = await this.finish();
-    if ('refused' in finished && finished.refused.status !== 404) throw new Error(`task ${this.name}: finishing before deletion was refused: ${finished.refused.error}`);
+    if ('refused' in finished && finished.refused.status !== 404)
+      throw new Error(`task ${this.name}: finishing before deletion was refused: ${finished.refused.error}`);
     await this.#task.destroy();
     await unregisterTask(this.#env, this.name);
   }
 }
-

@@ -21,7 +21,9 @@ export class TaskDirectory extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
-    this.#sql.exec('CREATE TABLE IF NOT EXISTS tasks (name TEXT PRIMARY KEY, entry TEXT NOT NULL, created_at TEXT NOT NULL)');
+    this.#sql.exec(
+      'CREATE TABLE IF NOT EXISTS tasks (name TEXT PRIMARY KEY, entry TEXT NOT NULL, created_at TEXT NOT NULL)',
+    );
   }
 
   lookup(name: string): TaskEntry | null {
@@ -31,7 +33,10 @@ export class TaskDirectory extends DurableObject<Env> {
 
   /** Up to `limit` task names after `after` (name order), and whether more follow. */
   list(after: string, limit: number): { names: string[]; more: boolean } {
-    const rows = this.#sql.exec('SELECT name FROM tasks WHERE name > ? ORDER BY name LIMIT ?', after, limit + 1).toArray().map((r) => String(r.name));
+    const rows = this.#sql
+      .exec('SELECT name FROM tasks WHERE name > ? ORDER BY name LIMIT ?', after, limit + 1)
+      .toArray()
+      .map((r) => String(r.name));
     return { names: rows.slice(0, limit), more: rows.length > limit };
   }
 
@@ -41,7 +46,12 @@ export class TaskDirectory extends DurableObject<Env> {
 
   /** Records a task that now exists (idempotent: a task's entry follows from its settings, which never change). */
   register(name: string, entry: TaskEntry): void {
-    this.#sql.exec('INSERT INTO tasks (name, entry, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET entry = excluded.entry', name, JSON.stringify(entry), new Date().toISOString());
+    this.#sql.exec(
+      'INSERT INTO tasks (name, entry, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET entry = excluded.entry',
+      name,
+      JSON.stringify(entry),
+      new Date().toISOString(),
+    );
   }
 }
 

@@ -62,7 +62,11 @@ export class TaskStore {
     this.#sql.exec('DELETE FROM meta WHERE key = ?', key);
   }
   setMeta(key: string, value: unknown): void {
-    this.#sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, JSON.stringify(value));
+    this.#sql.exec(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      key,
+      JSON.stringify(value),
+    );
   }
   settings(): TaskSettings | undefined {
     return this.meta<TaskSettings>('settings');
@@ -77,7 +81,13 @@ export class TaskStore {
 
   writeBlob(name: string, bytes: Uint8Array): void {
     this.#sql.exec('DELETE FROM blobs WHERE name = ?', name);
-    for (let i = 0, idx = 0; i < bytes.byteLength || idx === 0; i += CHUNK_BYTES, idx++) this.#sql.exec('INSERT INTO blobs (name, idx, data) VALUES (?, ?, ?)', name, idx, bytes.subarray(i, i + CHUNK_BYTES));
+    for (let i = 0, idx = 0; i < bytes.byteLength || idx === 0; i += CHUNK_BYTES, idx++)
+      this.#sql.exec(
+        'INSERT INTO blobs (name, idx, data) VALUES (?, ?, ?)',
+        name,
+        idx,
+        bytes.subarray(i, i + CHUNK_BYTES),
+      );
   }
   deleteBlob(name: string): void {
     this.#sql.exec('DELETE FROM blobs WHERE name = ?', name);
@@ -98,24 +108,43 @@ export class TaskStore {
     return row ? (JSON.parse(String(row.record)) as RoundRecord) : undefined;
   }
   setRecord(r: RoundRecord): void {
-    this.#sql.exec('INSERT INTO rounds (round, record) VALUES (?, ?) ON CONFLICT (round) DO UPDATE SET record = excluded.record', r.round, JSON.stringify(r));
+    this.#sql.exec(
+      'INSERT INTO rounds (round, record) VALUES (?, ?) ON CONFLICT (round) DO UPDATE SET record = excluded.record',
+      r.round,
+      JSON.stringify(r),
+    );
   }
   history(): RoundRecord[] {
-    return this.#sql.exec('SELECT record FROM rounds ORDER BY round').toArray().map((r) => JSON.parse(String(r.record)) as RoundRecord);
+    return this.#sql
+      .exec('SELECT record FROM rounds ORDER BY round')
+      .toArray()
+      .map((r) => JSON.parse(String(r.record)) as RoundRecord);
   }
   publishedRounds(): number {
-    return Number(this.#sql.exec("SELECT COUNT(*) AS n FROM rounds WHERE json_extract(record, '$.status') = 'published'").one().n);
+    return Number(
+      this.#sql.exec("SELECT COUNT(*) AS n FROM rounds WHERE json_extract(record, '$.status') = 'published'").one().n,
+    );
   }
 
   devices(): Record<string, Uint8Array> {
-    return Object.fromEntries(this.#sql.exec('SELECT id, identity_key FROM devices').toArray().map((r) => [String(r.id), new Uint8Array(r.identity_key as ArrayBuffer)]));
+    return Object.fromEntries(
+      this.#sql
+        .exec('SELECT id, identity_key FROM devices')
+        .toArray()
+        .map((r) => [String(r.id), new Uint8Array(r.identity_key as ArrayBuffer)]),
+    );
   }
   identityKey(device: string): Uint8Array | undefined {
     const row = this.#sql.exec('SELECT identity_key FROM devices WHERE id = ?', device).toArray()[0];
     return row ? new Uint8Array(row.identity_key as ArrayBuffer) : undefined;
   }
   addDevice(device: string, identityKey: Uint8Array): void {
-    this.#sql.exec('INSERT INTO devices (id, identity_key, enrolled_at) VALUES (?, ?, ?)', device, identityKey, new Date().toISOString());
+    this.#sql.exec(
+      'INSERT INTO devices (id, identity_key, enrolled_at) VALUES (?, ?, ?)',
+      device,
+      identityKey,
+      new Date().toISOString(),
+    );
   }
   deviceCount(): number {
     return Number(this.#sql.exec('SELECT COUNT(*) AS n FROM devices').one().n);
@@ -125,7 +154,10 @@ export class TaskStore {
   }
   /** Each device's reported ε (a shard's aggregator hands them to the task's coordinator). */
   epsilons(): [string, number][] {
-    return this.#sql.exec('SELECT id, epsilon FROM devices WHERE epsilon > 0').toArray().map((r) => [String(r.id), Number(r.epsilon)]);
+    return this.#sql
+      .exec('SELECT id, epsilon FROM devices WHERE epsilon > 0')
+      .toArray()
+      .map((r) => [String(r.id), Number(r.epsilon)]);
   }
   reportEpsilon(device: string, epsilon: number): void {
     this.#sql.exec('UPDATE devices SET epsilon = MAX(epsilon, ?) WHERE id = ?', epsilon, device);
@@ -133,37 +165,65 @@ export class TaskStore {
 
   /** The round's stored messages and stage closes, in arrival order (replayed after a restart). */
   messages(round: number): { kind: string; bytes: Uint8Array | null }[] {
-    return this.#sql.exec('SELECT kind, bytes FROM messages WHERE round = ? ORDER BY seq', round).toArray().map((r) => ({ kind: String(r.kind), bytes: r.bytes ? new Uint8Array(r.bytes as ArrayBuffer) : null }));
+    return this.#sql
+      .exec('SELECT kind, bytes FROM messages WHERE round = ? ORDER BY seq', round)
+      .toArray()
+      .map((r) => ({ kind: String(r.kind), bytes: r.bytes ? new Uint8Array(r.bytes as ArrayBuffer) : null }));
   }
   message(round: number, kind: string, device: string): Uint8Array | undefined {
-    const row = this.#sql.exec('SELECT bytes FROM messages WHERE round = ? AND kind = ? AND device = ?', round, kind, device).toArray()[0];
+    const row = this.#sql
+      .exec('SELECT bytes FROM messages WHERE round = ? AND kind = ? AND device = ?', round, kind, device)
+      .toArray()[0];
     return row ? new Uint8Array(row.bytes as ArrayBuffer) : undefined;
   }
   /** Senders of the round's `kind` messages, in arrival order. */
   senders(round: number, kind: string): string[] {
-    return this.#sql.exec('SELECT device FROM messages WHERE round = ? AND kind = ? ORDER BY seq', round, kind).toArray().map((r) => String(r.device));
+    return this.#sql
+      .exec('SELECT device FROM messages WHERE round = ? AND kind = ? ORDER BY seq', round, kind)
+      .toArray()
+      .map((r) => String(r.device));
   }
   countMessages(round: number, kind: string): number {
-    return Number(this.#sql.exec('SELECT COUNT(*) AS n FROM messages WHERE round = ? AND kind = ?', round, kind).one().n);
+    return Number(
+      this.#sql.exec('SELECT COUNT(*) AS n FROM messages WHERE round = ? AND kind = ?', round, kind).one().n,
+    );
   }
   addMessage(round: number, kind: string, device?: string, bytes?: Uint8Array): void {
     if (device === undefined) this.#sql.exec('INSERT INTO messages (round, kind) VALUES (?, ?)', round, kind);
-    else this.#sql.exec('INSERT INTO messages (round, kind, device, bytes) VALUES (?, ?, ?, ?)', round, kind, device, bytes!);
+    else
+      this.#sql.exec(
+        'INSERT INTO messages (round, kind, device, bytes) VALUES (?, ?, ?, ?)',
+        round,
+        kind,
+        device,
+        bytes!,
+      );
   }
   clearMessages(): void {
     this.#sql.exec('DELETE FROM messages');
   }
 
   contributors(round: number): string[] {
-    return this.#sql.exec('SELECT device FROM contributions WHERE round = ? ORDER BY seq', round).toArray().map((r) => String(r.device));
+    return this.#sql
+      .exec('SELECT device FROM contributions WHERE round = ? ORDER BY seq', round)
+      .toArray()
+      .map((r) => String(r.device));
   }
   contribution(round: number, device: string): string | undefined {
-    const row = this.#sql.exec('SELECT digest FROM contributions WHERE round = ? AND device = ?', round, device).toArray()[0];
+    const row = this.#sql
+      .exec('SELECT digest FROM contributions WHERE round = ? AND device = ?', round, device)
+      .toArray()[0];
     return row ? String(row.digest) : undefined;
   }
   addContribution(round: number, device: string, digest: string): void {
     const seq = Number(this.#sql.exec('SELECT COUNT(*) AS n FROM contributions WHERE round = ?', round).one().n);
-    this.#sql.exec('INSERT INTO contributions (round, device, digest, seq) VALUES (?, ?, ?, ?)', round, device, digest, seq);
+    this.#sql.exec(
+      'INSERT INTO contributions (round, device, digest, seq) VALUES (?, ?, ?, ?)',
+      round,
+      device,
+      digest,
+      seq,
+    );
   }
 
   /** One chunk of a masked input streaming in (`id` names the request). */
@@ -172,7 +232,8 @@ export class TaskStore {
   }
   /** The request's chunks, in order, one at a time (never all in memory). */
   *scratch(id: string): Generator<Uint8Array> {
-    for (const r of this.#sql.exec('SELECT data FROM scratch WHERE id = ? ORDER BY idx', id)) yield new Uint8Array(r.data as ArrayBuffer);
+    for (const r of this.#sql.exec('SELECT data FROM scratch WHERE id = ? ORDER BY idx', id))
+      yield new Uint8Array(r.data as ArrayBuffer);
   }
   deleteScratch(id: string): void {
     this.#sql.exec('DELETE FROM scratch WHERE id = ?', id);

@@ -11,7 +11,8 @@ import { seededRandom, shuffledIndices } from './seeded-random.ts';
 /** Gamma(shape, 1) by Marsaglia & Tsang (2000), with the shape < 1 boost Gamma(a) = Gamma(a + 1) · U^(1/a). */
 function gamma(shape: number, rand: () => number): number {
   if (shape < 1) return gamma(shape + 1, rand) * rand() ** (1 / shape);
-  const d = shape - 1 / 3, c = 1 / Math.sqrt(9 * d);
+  const d = shape - 1 / 3,
+    c = 1 / Math.sqrt(9 * d);
   for (;;) {
     let x: number, v: number;
     do {
@@ -31,7 +32,11 @@ function dirichlet(alpha: number, k: number, rand: () => number): number[] {
   return g.map((v) => v / sum);
 }
 
-export function dirichletShards(set: LabelledSet, devices: number, o: { alpha: number; seed?: number; minExamples?: number }): LabelledSet[] {
+export function dirichletShards(
+  set: LabelledSet,
+  devices: number,
+  o: { alpha: number; seed?: number; minExamples?: number },
+): LabelledSet[] {
   const rand = seededRandom(o.seed ?? 1);
   const min = o.minExamples ?? 10;
   const classes = Math.max(...set.y) + 1;
@@ -42,7 +47,8 @@ export function dirichletShards(set: LabelledSet, devices: number, o: { alpha: n
     for (const idx of byClass) {
       const p = dirichlet(o.alpha, devices, rand);
       // Cut the class's examples at the cumulative shares.
-      let start = 0, acc = 0;
+      let start = 0,
+        acc = 0;
       p.forEach((share, d) => {
         acc += share;
         const end = d === devices - 1 ? idx.length : Math.round(acc * idx.length);
@@ -52,5 +58,7 @@ export function dirichletShards(set: LabelledSet, devices: number, o: { alpha: n
     }
     if (members.every((m) => m.length >= min)) return members.map((m) => subset(set, m));
   }
-  throw new RangeError(`no Dirichlet(α = ${o.alpha}) split of ${set.n} examples gives each of ${devices} devices ${min} examples`);
+  throw new RangeError(
+    `no Dirichlet(α = ${o.alpha}) split of ${set.n} examples gives each of ${devices} devices ${min} examples`,
+  );
 }

@@ -53,4 +53,8 @@ export function subset(set: LabelledSet, indices: readonly number[]): LabelledSe
 }
 
 /** Examples start..end of `set` (a copy). */
-export const slice = (set: LabelledSet, start: number, end: number): LabelledSet => subset(set, Array.from({ length: end - start }, (_, i) => start + i));
+export const slice = (set: LabelledSet, start: number, end: number): LabelledSet =>
+  subset(
+    set,
+    Array.from({ length: end - start }, (_, i) => start + i),
+  );

@@ -54,7 +54,12 @@ export function loadSpamAssassin(): { train: TextSet; test: TextSet; duplicates:
   }
   const order = shuffledIndices(all.length, SPAM_SPLIT_SEED);
   const cut = Math.round(all.length * SPAM_TRAIN_FRACTION);
-  const take = (idx: number[]): TextSet => ({ texts: idx.map((k) => all[k]!.text), y: Int32Array.from(idx, (k) => all[k]!.label), n: idx.length, dates: Float64Array.from(idx, (k) => all[k]!.date) });
+  const take = (idx: number[]): TextSet => ({
+    texts: idx.map((k) => all[k]!.text),
+    y: Int32Array.from(idx, (k) => all[k]!.label),
+    n: idx.length,
+    dates: Float64Array.from(idx, (k) => all[k]!.date),
+  });
   cached = { train: take(order.slice(0, cut)), test: take(order.slice(cut)), duplicates: corpus.length - all.length };
   return cached;
 }

@@ -29,13 +29,15 @@ export function gaborKernel(b: GaborBank): Float32Array {
   const freq = (2 * Math.PI) / (2.5 * S);
   for (let y = 0; y < K; y++) {
     for (let x = 0; x < K; x++) {
-      const dx = x - c, dy = y - c;
+      const dx = x - c,
+        dy = y - c;
       const envelope = Math.exp(-(dx * dx + dy * dy) / (2 * S * S));
       const base = (y * K + x) * F;
       for (let o = 0; o < L; o++) {
         const theta = (Math.PI * o) / L;
         const u = dx * Math.cos(theta) + dy * Math.sin(theta);
-        const even = envelope * Math.cos(freq * u), odd = envelope * Math.sin(freq * u);
+        const even = envelope * Math.cos(freq * u),
+          odd = envelope * Math.sin(freq * u);
         w[base + 4 * o] = even;
         w[base + 4 * o + 1] = -even;
         w[base + 4 * o + 2] = odd;

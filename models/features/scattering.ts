@@ -52,18 +52,28 @@ function bankFor(o: ScatteringOptions): Bank {
 
 function check(o: ScatteringOptions): void {
   if (!(Number.isInteger(o.J) && o.J >= 1 && o.J <= 3)) throw new RangeError(`scattering: J must be 1..3, got ${o.J}`);
-  if (!(Number.isInteger(o.L) && o.L >= 2 && o.L % 2 === 0)) throw new RangeError(`scattering: L must be an even integer ≥ 2, got ${o.L}`);
-  if (!(Number.isInteger(o.size) && o.size > 0 && o.size % 2 ** o.J === 0)) throw new RangeError(`scattering: size must be a positive multiple of 2^J = ${2 ** o.J}, got ${o.size}`);
+  if (!(Number.isInteger(o.L) && o.L >= 2 && o.L % 2 === 0))
+    throw new RangeError(`scattering: L must be an even integer ≥ 2, got ${o.L}`);
+  if (!(Number.isInteger(o.size) && o.size > 0 && o.size % 2 ** o.J === 0))
+    throw new RangeError(`scattering: size must be a positive multiple of 2^J = ${2 ** o.J}, got ${o.size}`);
 }
 
 /** Σ over periodic copies of a complex Gabor e^{-x'Σx/2σ²} e^{iξ(x cosθ + y sinθ)} on a P×P torus centred at 0. */
-function gabor(P: number, sigma: number, theta: number, xi: number, slant: number): { re: Float64Array; im: Float64Array } {
-  const c = Math.cos(theta), s = Math.sin(theta);
+function gabor(
+  P: number,
+  sigma: number,
+  theta: number,
+  xi: number,
+  slant: number,
+): { re: Float64Array; im: Float64Array } {
+  const c = Math.cos(theta),
+    s = Math.sin(theta);
   // R·diag(1, slant²)·Rᵀ / 2σ²: elongated across the carrier
   const a = (c * c + slant * slant * s * s) / (2 * sigma * sigma);
   const bxy = (2 * c * s * (1 - slant * slant)) / (2 * sigma * sigma);
   const d = (s * s + slant * slant * c * c) / (2 * sigma * sigma);
-  const re = new Float64Array(P * P), im = new Float64Array(P * P);
+  const re = new Float64Array(P * P),
+    im = new Float64Array(P * P);
   const norm = (2 * Math.PI * sigma * sigma) / slant;
   for (let ex = -2; ex <= 2; ex++) {
     for (let ey = -2; ey <= 2; ey++) {
@@ -84,7 +94,8 @@ function gabor(P: number, sigma: number, theta: number, xi: number, slant: numbe
 
 /** The real part of the 2-D DFT of a spatial filter (its imaginary part vanishes: the filters are Hermitian). */
 function fourierOf(f: { re: Float64Array; im: Float64Array }, P: number): Float64Array {
-  const re = Float64Array.from(f.re), im = Float64Array.from(f.im);
+  const re = Float64Array.from(f.re),
+    im = Float64Array.from(f.im);
   fft2(re, im, P, false);
   return re;
 }
@@ -106,13 +117,27 @@ function buildBank(o: ScatteringOptions): Bank {
   for (let j = 0; j < o.J; j++) {
     const perTheta: Float64Array[][] = [];
     for (let t = 0; t < o.L; t++) {
-      const sigma = 0.8 * 2 ** j, theta = ((o.L / 2 - 1 - t) * Math.PI) / o.L, xi = (0.75 * Math.PI) / 2 ** j, slant = 4 / o.L;
+      const sigma = 0.8 * 2 ** j,
+        theta = ((o.L / 2 - 1 - t) * Math.PI) / o.L,
+        xi = (0.75 * Math.PI) / 2 ** j,
+        slant = 4 / o.L;
       // Morlet: the Gabor minus the Gaussian that makes it zero-mean.
-      const wave = gabor(P, sigma, theta, xi, slant), env = gabor(P, sigma, theta, 0, slant);
-      let sw = 0, se = 0, swi = 0;
-      for (let i = 0; i < P * P; i++) { sw += wave.re[i]!; swi += wave.im[i]!; se += env.re[i]!; }
-      const kRe = sw / se, kIm = swi / se;
-      for (let i = 0; i < P * P; i++) { wave.re[i]! -= kRe * env.re[i]!; wave.im[i]! -= kIm * env.re[i]!; }
+      const wave = gabor(P, sigma, theta, xi, slant),
+        env = gabor(P, sigma, theta, 0, slant);
+      let sw = 0,
+        se = 0,
+        swi = 0;
+      for (let i = 0; i < P * P; i++) {
+        sw += wave.re[i]!;
+        swi += wave.im[i]!;
+        se += env.re[i]!;
+      }
+      const kRe = sw / se,
+        kIm = swi / se;
+      for (let i = 0; i < P * P; i++) {
+        wave.re[i]! -= kRe * env.re[i]!;
+        wave.im[i]! -= kIm * env.re[i]!;
+      }
       const f = fourierOf(wave, P);
       perTheta.push(Array.from({ length: j + 1 }, (_, r) => atResolution(f, P, r)));
     }
@@ -126,14 +151,19 @@ function buildBank(o: ScatteringOptions): Bank {
 /** Scattering features of n images (n × size², row-major) → n × {@link scatteringFeatures} (channel, row, column). */
 export function scatter(images: Float32Array, n: number, o: ScatteringOptions): Float32Array {
   const b = bankFor(o);
-  const S = o.size, P = b.P, F = scatteringFeatures(o);
-  if (images.length !== n * S * S) throw new RangeError(`scattering: ${images.length} values for ${n} images of ${S}×${S}`);
+  const S = o.size,
+    P = b.P,
+    F = scatteringFeatures(o);
+  if (images.length !== n * S * S)
+    throw new RangeError(`scattering: ${images.length} values for ${n} images of ${S}×${S}`);
   const out = new Float32Array(n * F);
-  const re = new Float64Array(P * P), im = new Float64Array(P * P);
+  const re = new Float64Array(P * P),
+    im = new Float64Array(P * P);
   for (let k = 0; k < n; k++) {
     re.fill(0);
     im.fill(0);
-    for (let r = 0; r < S; r++) for (let c = 0; c < S; c++) re[(r + b.pad) * P + c + b.pad] = images[k * S * S + r * S + c]!;
+    for (let r = 0; r < S; r++)
+      for (let c = 0; c < S; c++) re[(r + b.pad) * P + c + b.pad] = images[k * S * S + r * S + c]!;
     fft2(re, im, P, false);
     scatterOne(b, re, im, out.subarray(k * F, (k + 1) * F));
   }
@@ -143,22 +173,32 @@ export function scatter(images: Float32Array, n: number, o: ScatteringOptions): 
 function scatterOne(b: Bank, x0Re: Float64Array, x0Im: Float64Array, out: Float32Array): void {
   const { J, L } = b.o;
   const G2 = scatteringGrid(b.o) ** 2;
-  const lowpass = (u: { re: Float64Array; im: Float64Array }, r: number, channel: number) => writeLowpass(b, u.re, u.im, r, out.subarray(channel * G2, (channel + 1) * G2));
+  const lowpass = (u: { re: Float64Array; im: Float64Array }, r: number, channel: number) =>
+    writeLowpass(b, u.re, u.im, r, out.subarray(channel * G2, (channel + 1) * G2));
   lowpass({ re: x0Re, im: x0Im }, 0, 0);
-  let first = 1, second = 1 + J * L;
+  let first = 1,
+    second = 1 + J * L;
   for (let j1 = 0; j1 < J; j1++) {
     for (let t1 = 0; t1 < L; t1++) {
       const u1 = modulusAt(x0Re, x0Im, b.P, 0, b.psi[j1]![t1]![0]!, j1);
       lowpass(u1, j1, first++);
       for (let j2 = j1 + 1; j2 < J; j2++) {
-        for (let t2 = 0; t2 < L; t2++) lowpass(modulusAt(u1.re, u1.im, b.P, j1, b.psi[j2]![t2]![j1]!, j2), j2, second++);
+        for (let t2 = 0; t2 < L; t2++)
+          lowpass(modulusAt(u1.re, u1.im, b.P, j1, b.psi[j2]![t2]![j1]!, j2), j2, second++);
       }
     }
   }
 }
 
 /** FFT of |IFFT(periodise(X·ψ, 2^(to−from)))|: one wavelet modulus, from resolution `from` to `to`, in the Fourier domain. */
-function modulusAt(xRe: Float64Array, xIm: Float64Array, P: number, from: number, psi: Float64Array, to: number): { re: Float64Array; im: Float64Array } {
+function modulusAt(
+  xRe: Float64Array,
+  xIm: Float64Array,
+  P: number,
+  from: number,
+  psi: Float64Array,
+  to: number,
+): { re: Float64Array; im: Float64Array } {
   const { re, im } = periodised(xRe, xIm, psi, P >> from, 1 << (to - from));
   const m = P >> to;
   fft2(re, im, m, true);
@@ -174,9 +214,16 @@ function modulusAt(xRe: Float64Array, xIm: Float64Array, P: number, from: number
  * (X·filter) subsampled by k in space, done in the Fourier domain: the mean of the k² aliased blocks
  * (the DFT of x[k·m] is (1/k²) Σ_blocks X[u + block·n/k]).
  */
-function periodised(xRe: Float64Array, xIm: Float64Array, filter: Float64Array, n: number, k: number): { re: Float64Array; im: Float64Array } {
+function periodised(
+  xRe: Float64Array,
+  xIm: Float64Array,
+  filter: Float64Array,
+  n: number,
+  k: number,
+): { re: Float64Array; im: Float64Array } {
   const m = n / k;
-  const re = new Float64Array(m * m), im = new Float64Array(m * m);
+  const re = new Float64Array(m * m),
+    im = new Float64Array(m * m);
   for (let u = 0; u < n; u++) {
     const row = (u % m) * m;
     for (let block = 0; block < n; block += m) {
@@ -187,13 +234,17 @@ function periodised(xRe: Float64Array, xIm: Float64Array, filter: Float64Array, 
     }
   }
   const inv = 1 / (k * k);
-  for (let i = 0; i < m * m; i++) { re[i]! *= inv; im[i]! *= inv; }
+  for (let i = 0; i < m * m; i++) {
+    re[i]! *= inv;
+    im[i]! *= inv;
+  }
   return { re, im };
 }
 
 /** Low-pass and subsample to the 2^-J grid, then crop the grid points that lie on the image (not the padding). */
 function writeLowpass(b: Bank, re: Float64Array, im: Float64Array, r: number, out: Float32Array): void {
-  const J = b.o.J, G = scatteringGrid(b.o);
+  const J = b.o.J,
+    G = scatteringGrid(b.o);
   const m = b.P >> J;
   const y = periodised(re, im, b.phi[r]!, b.P >> r, 1 << (J - r));
   fft2(y.re, y.im, m, true);
@@ -213,8 +264,12 @@ function plan(n: number) {
       for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
       rev[i] = r;
     }
-    const cos = new Float64Array(n / 2), sin = new Float64Array(n / 2);
-    for (let i = 0; i < n / 2; i++) { cos[i] = Math.cos((2 * Math.PI * i) / n); sin[i] = Math.sin((2 * Math.PI * i) / n); }
+    const cos = new Float64Array(n / 2),
+      sin = new Float64Array(n / 2);
+    for (let i = 0; i < n / 2; i++) {
+      cos[i] = Math.cos((2 * Math.PI * i) / n);
+      sin[i] = Math.sin((2 * Math.PI * i) / n);
+    }
     twiddles.set(n, (p = { cos, sin, rev }));
   }
   return p;
@@ -226,22 +281,32 @@ function fft1(re: Float64Array, im: Float64Array, n: number, offset: number, str
   for (let i = 0; i < n; i++) {
     const j = rev[i]!;
     if (j > i) {
-      const a = offset + i * stride, b = offset + j * stride;
-      const tr = re[a]!, ti = im[a]!;
-      re[a] = re[b]!; im[a] = im[b]!;
-      re[b] = tr; im[b] = ti;
+      const a = offset + i * stride,
+        b = offset + j * stride;
+      const tr = re[a]!,
+        ti = im[a]!;
+      re[a] = re[b]!;
+      im[a] = im[b]!;
+      re[b] = tr;
+      im[b] = ti;
     }
   }
   const sign = inverse ? 1 : -1;
   for (let size = 2; size <= n; size *= 2) {
-    const half = size / 2, step = n / size;
+    const half = size / 2,
+      step = n / size;
     for (let start = 0; start < n; start += size) {
       for (let k = 0; k < half; k++) {
-        const wr = cos[k * step]!, wi = sign * sin[k * step]!;
-        const a = offset + (start + k) * stride, b = offset + (start + k + half) * stride;
-        const br = re[b]! * wr - im[b]! * wi, bi = re[b]! * wi + im[b]! * wr;
-        re[b] = re[a]! - br; im[b] = im[a]! - bi;
-        re[a]! += br; im[a]! += bi;
+        const wr = cos[k * step]!,
+          wi = sign * sin[k * step]!;
+        const a = offset + (start + k) * stride,
+          b = offset + (start + k + half) * stride;
+        const br = re[b]! * wr - im[b]! * wi,
+          bi = re[b]! * wi + im[b]! * wr;
+        re[b] = re[a]! - br;
+        im[b] = im[a]! - bi;
+        re[a]! += br;
+        im[a]! += bi;
       }
     }
   }
@@ -253,7 +318,10 @@ export function fft2(re: Float64Array, im: Float64Array, n: number, inverse: boo
   for (let c = 0; c < n; c++) fft1(re, im, n, c, n, inverse);
   if (inverse) {
     const inv = 1 / (n * n);
-    for (let i = 0; i < n * n; i++) { re[i]! *= inv; im[i]! *= inv; }
+    for (let i = 0; i < n * n; i++) {
+      re[i]! *= inv;
+      im[i]! *= inv;
+    }
   }
 }
 
@@ -263,10 +331,18 @@ export function fft2(re: Float64Array, im: Float64Array, n: number, inverse: boo
  * each example is shifted and scaled to mean 0, variance 1 over its channels × grid. Per example, so it uses no other
  * example's data: no privacy cost. In place; returns `features`.
  */
-export function groupNormalize(features: Float32Array, n: number, channels: number, groups: number, eps = 1e-5): Float32Array {
-  if (!(Number.isInteger(groups) && groups >= 1 && channels % groups === 0)) throw new RangeError(`groupNormalize: ${channels} channels do not split into ${groups} groups`);
+export function groupNormalize(
+  features: Float32Array,
+  n: number,
+  channels: number,
+  groups: number,
+  eps = 1e-5,
+): Float32Array {
+  if (!(Number.isInteger(groups) && groups >= 1 && channels % groups === 0))
+    throw new RangeError(`groupNormalize: ${channels} channels do not split into ${groups} groups`);
   const per = features.length / n;
-  if (!Number.isInteger(per) || per % channels !== 0) throw new RangeError(`groupNormalize: ${features.length} values are not ${n} examples of ${channels} channels`);
+  if (!Number.isInteger(per) || per % channels !== 0)
+    throw new RangeError(`groupNormalize: ${features.length} values are not ${n} examples of ${channels} channels`);
   const g = per / groups;
   for (let k = 0; k < n; k++) {
     for (let q = 0; q < groups; q++) {

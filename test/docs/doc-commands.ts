@@ -43,12 +43,18 @@ export interface StatedTiming {
 const SHELL = new Set(['sh', 'bash', 'shell', 'zsh', 'console']);
 const SKIP = /^<!--\s*ci:\s*skip\s*(?:,\s*(.*?))?\s*-->$/;
 /** A code span that is a command: npm/npx/node/wrangler/curl, optionally after VAR=value assignments. */
-const INLINE_COMMAND = /^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*(?:npm (?:run|start|test|install|ci)\b|npx \S|node \S+\.(?:ts|js|mjs)\b)/;
+const INLINE_COMMAND =
+  /^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*(?:npm (?:run|start|test|install|ci)\b|npx \S|node \S+\.(?:ts|js|mjs)\b)/;
 const TIME = /(?:^|[\s(])([~≈]\s?)?(\d+(?:\.\d+)?)\s?(min|s)\b/;
 
 /** README.md and docs/*.md, in that order (relative to the repository's root). */
 export function docFiles(root = ROOT): string[] {
-  const docs = existsSync(join(root, 'docs')) ? readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`) : [];
+  const docs = existsSync(join(root, 'docs'))
+    ? readdirSync(join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .sort()
+        .map((f) => `docs/${f}`)
+    : [];
   return ['README.md', ...docs];
 }
 
@@ -60,9 +66,10 @@ export function splitComment(line: string): { code: string; comment: string } {
     if (quote) {
       if (c === quote) quote = undefined;
       else if (c === '\\' && quote === '"') i++;
-    } else if (c === '\'' || c === '"') quote = c;
+    } else if (c === "'" || c === '"') quote = c;
     else if (c === '\\') i++;
-    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return { code: line.slice(0, i).trimEnd(), comment: line.slice(i + 1).trim() };
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!)))
+      return { code: line.slice(0, i).trimEnd(), comment: line.slice(i + 1).trim() };
   }
   return { code: line.trimEnd(), comment: '' };
 }
@@ -94,7 +101,12 @@ export function extractCommands(doc: string, text: string): DocCommand[] {
       let before = i - 1;
       while (before >= 0 && lines[before]!.trim() === '') before--;
       const marker = before >= 0 ? SKIP.exec(lines[before]!.trim()) : null;
-      fence = { marker: opening[1]!, shell: SHELL.has(lang), console: lang === 'console', skip: marker ? (marker[1] ?? '') : undefined };
+      fence = {
+        marker: opening[1]!,
+        shell: SHELL.has(lang),
+        console: lang === 'console',
+        skip: marker ? (marker[1] ?? '') : undefined,
+      };
       current = undefined;
       continue;
     }
@@ -123,19 +135,40 @@ export function extractCommands(doc: string, text: string): DocCommand[] {
       }
       const first = i;
       let joined = body;
-      while (/\\\s*$/.test(splitComment(joined).code) && i + 1 < lines.length) joined = `${splitComment(joined).code.replace(/\\\s*$/, '')}\n${lines[++i]!}`;
+      while (/\\\s*$/.test(splitComment(joined).code) && i + 1 < lines.length)
+        joined = `${splitComment(joined).code.replace(/\\\s*$/, '')}\n${lines[++i]!}`;
       // A comment may follow each continued line; the last line's is the command's.
       const parts = joined.split('\n').map(splitComment);
       current = {
-        doc, line: first + 1, command: parts.map((p) => p.code.trim()).join(' ').replace(/\s+/g, ' ').trim(),
-        comment: parts.map((p) => p.comment).filter(Boolean).join(' '), output: [], where: 'block', skip: fence.skip,
+        doc,
+        line: first + 1,
+        command: parts
+          .map((p) => p.code.trim())
+          .join(' ')
+          .replace(/\s+/g, ' ')
+          .trim(),
+        comment: parts
+          .map((p) => p.comment)
+          .filter(Boolean)
+          .join(' '),
+        output: [],
+        where: 'block',
+        skip: fence.skip,
       };
       out.push(current);
       continue;
     }
     for (const m of line.matchAll(/`([^`\n]+)`/g)) {
       const span = m[1]!.trim();
-      if (INLINE_COMMAND.test(span)) out.push({ doc, line: i + 1, command: span, comment: line.slice(m.index! + m[0].length), output: [], where: 'inline' });
+      if (INLINE_COMMAND.test(span))
+        out.push({
+          doc,
+          line: i + 1,
+          command: span,
+          comment: line.slice(m.index! + m[0].length),
+          output: [],
+          where: 'inline',
+        });
     }
   }
   return out;
@@ -149,7 +182,8 @@ export function extractCommands(doc: string, text: string): DocCommand[] {
 export function statedTimings(doc: string, text: string): StatedTiming[] {
   const out: StatedTiming[] = [];
   for (const c of extractCommands(doc, text)) {
-    const source = c.where === 'block' ? c.comment : (/^\s*\(([~≈]?\s?\d+(?:\.\d+)?\s?(?:min|s)\b)/.exec(c.comment)?.[1] ?? '');
+    const source =
+      c.where === 'block' ? c.comment : (/^\s*\(([~≈]?\s?\d+(?:\.\d+)?\s?(?:min|s)\b)/.exec(c.comment)?.[1] ?? '');
     const t = parseTime(source);
     if (t) out.push({ doc, line: c.line, command: normalizeCommand(c.command), ...t });
   }
@@ -161,7 +195,10 @@ export function statedTimings(doc: string, text: string): StatedTiming[] {
       timeColumn = -1;
       continue;
     }
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     if (timeColumn === -1 && lines[i + 1]?.startsWith('|---')) {
       timeColumn = cells.findIndex((c) => /^time$/i.test(c));
       continue;
@@ -169,7 +206,8 @@ export function statedTimings(doc: string, text: string): StatedTiming[] {
     if (timeColumn < 0 || /^---/.test(cells[0] ?? '')) continue;
     const command = /`([^`]+)`/.exec(cells[0] ?? '')?.[1];
     const t = parseTime((cells[timeColumn] ?? '').replace(/\*/g, ''));
-    if (command && INLINE_COMMAND.test(command) && t) out.push({ doc, line: i + 1, command: normalizeCommand(command), ...t });
+    if (command && INLINE_COMMAND.test(command) && t)
+      out.push({ doc, line: i + 1, command: normalizeCommand(command), ...t });
   }
   return out;
 }

@@ -13,7 +13,18 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, TIMINGS, type TimingRecord, agrees, docFiles, extractCommands, normalizeCommand, readDoc, readTimings, statedTimings } from './doc-commands.ts';
+import {
+  ROOT,
+  TIMINGS,
+  type TimingRecord,
+  agrees,
+  docFiles,
+  extractCommands,
+  normalizeCommand,
+  readDoc,
+  readTimings,
+  statedTimings,
+} from './doc-commands.ts';
 
 const USAGE = `usage: node test/docs/record-timing.ts '<documented command>'   (time it, record the figure)
        node test/docs/record-timing.ts --list                     (stated times and recorded figures)`;
@@ -31,23 +42,33 @@ if (args[0] === '--list') {
     for (const t of statedTimings(d, readDoc(d))) {
       const last = records.filter((r) => normalizeCommand(r.command) === t.command).at(-1);
       const verdict = !last ? 'NOT RECORDED' : agrees(t.seconds, last.seconds) ? 'agrees' : 'DISAGREES';
-      console.log(`${d}:${t.line}  ${t.text.padEnd(9)} ${verdict.padEnd(12)} ${last ? `${minutes(last.seconds)} (${last.recorded}, ${last.by})` : ''}\n    ${t.command}`);
+      console.log(
+        `${d}:${t.line}  ${t.text.padEnd(9)} ${verdict.padEnd(12)} ${last ? `${minutes(last.seconds)} (${last.recorded}, ${last.by})` : ''}\n    ${t.command}`,
+      );
     }
   }
   process.exit(0);
 }
 
 const command = normalizeCommand(args.join(' '));
-const documented = new Set(docFiles().flatMap((d) => extractCommands(d, readDoc(d)).map((c) => normalizeCommand(c.command))));
+const documented = new Set(
+  docFiles().flatMap((d) => extractCommands(d, readDoc(d)).map((c) => normalizeCommand(c.command))),
+);
 if (!documented.has(command)) {
-  console.error(`record-timing: \`${command}\` is not a command in README.md or docs/*.md; give it as the docs write it`);
+  console.error(
+    `record-timing: \`${command}\` is not a command in README.md or docs/*.md; give it as the docs write it`,
+  );
   process.exit(2);
 }
 
 console.log(`record-timing: running \`${command}\` from ${ROOT}`);
 const load = loadavg()[0]!;
 const started = performance.now();
-const child = spawn('bash', ['-o', 'pipefail', '-c', command], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` } });
+const child = spawn('bash', ['-o', 'pipefail', '-c', command], {
+  cwd: ROOT,
+  stdio: 'inherit',
+  env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` },
+});
 const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1))));
 const seconds = (performance.now() - started) / 1000;
 if (code !== 0) {
@@ -55,7 +76,10 @@ if (code !== 0) {
   process.exit(code);
 }
 const record: TimingRecord = {
-  command, seconds: Math.round(seconds * 10) / 10, recorded: new Date().toISOString().slice(0, 10), by: 'test/docs/record-timing.ts',
+  command,
+  seconds: Math.round(seconds * 10) / 10,
+  recorded: new Date().toISOString().slice(0, 10),
+  by: 'test/docs/record-timing.ts',
   host: `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), load ${load.toFixed(1)} at start, Node ${process.version}`,
 };
 const file = JSON.parse(readFileSync(TIMINGS, 'utf8')) as { records: TimingRecord[] };

@@ -6,11 +6,24 @@
  */
 import { expect } from 'vitest';
 import { fromBase64, toBase64 } from '../../federated/bytes.ts';
-import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../../federated/secagg/client.ts';
+import {
+  type ClientState,
+  type DeviceIdentity,
+  clientAdvertiseKeys,
+  clientMaskedInput,
+  clientShareKeys,
+  clientUnmask,
+  createIdentity,
+} from '../../federated/secagg/client.ts';
 import { type DeviceMessage, type RoundConfig, signingBytes } from '../../federated/secagg/messages.ts';
 import { sign } from '../../federated/secagg/primitives.ts';
 import { encodeMessage } from '../../federated/secagg/wire.ts';
-import { DEVICE_SIGNATURE_HEADER, type RoundInfo, relayFromJson, relaySigningBytes } from '../../federated/aggregation/task-protocol.ts';
+import {
+  DEVICE_SIGNATURE_HEADER,
+  type RoundInfo,
+  relayFromJson,
+  relaySigningBytes,
+} from '../../federated/aggregation/task-protocol.ts';
 
 /** Where a device talks to: a fetch function and the edge's base URL (no trailing slash). */
 export interface Edge {
@@ -32,7 +45,11 @@ export class SecAggDevice {
   /** A new identity `id`, enrolled in `task` with its enrollment token (the enrollment must answer 201). */
   static async enrolled(edge: Edge, task: string, id: string, enrollmentToken: string): Promise<SecAggDevice> {
     const d = new SecAggDevice(edge, task, await createIdentity(id));
-    const res = await edge.fetch(`${edge.url}/v1/tasks/${task}/devices`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${enrollmentToken}` }, body: JSON.stringify({ device: id, identityKey: toBase64(d.identity.publicKey) }) });
+    const res = await edge.fetch(`${edge.url}/v1/tasks/${task}/devices`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${enrollmentToken}` },
+      body: JSON.stringify({ device: id, identityKey: toBase64(d.identity.publicKey) }),
+    });
     expect(res.status).toBe(201);
     return d;
   }
@@ -43,13 +60,22 @@ export class SecAggDevice {
 
   /** Posts a message (encoded here) or raw bytes (sent as they are) to the task's message route. */
   send(m: DeviceMessage | Uint8Array): Promise<Response> {
-    return this.edge.fetch(`${this.edge.url}/v1/tasks/${this.task}/messages`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: m instanceof Uint8Array ? m : encodeMessage(m) });
+    return this.edge.fetch(`${this.edge.url}/v1/tasks/${this.task}/messages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: m instanceof Uint8Array ? m : encodeMessage(m),
+    });
   }
 
   /** A relay's response (kind: broadcast, delivery, unmask), signed by this device unless `signature` is given. */
   async relayRes(kind: string, round = 1, signature?: string): Promise<Response> {
-    const proof = signature ?? toBase64(await sign(this.identity.seed, relaySigningBytes(this.task, round, kind, this.identity.id)));
-    return this.edge.fetch(`${this.edge.url}/v1/tasks/${this.task}/rounds/${round}/${kind}?device=${this.identity.id}`, { headers: { [DEVICE_SIGNATURE_HEADER]: proof } });
+    const proof =
+      signature ??
+      toBase64(await sign(this.identity.seed, relaySigningBytes(this.task, round, kind, this.identity.id)));
+    return this.edge.fetch(
+      `${this.edge.url}/v1/tasks/${this.task}/rounds/${round}/${kind}?device=${this.identity.id}`,
+      { headers: { [DEVICE_SIGNATURE_HEADER]: proof } },
+    );
   }
 
   /** Round 1's relay of `kind`, which must answer 200. */
@@ -61,20 +87,34 @@ export class SecAggDevice {
 
   async advertise() {
     const i = await this.info();
-    const config: RoundConfig = { roundId: i.roundId, neighbours: i.neighbours, threshold: i.threshold, graphSeed: fromBase64(i.graphSeed), length: i.length, minContributors: i.minDevices };
+    const config: RoundConfig = {
+      roundId: i.roundId,
+      neighbours: i.neighbours,
+      threshold: i.threshold,
+      graphSeed: fromBase64(i.graphSeed),
+      length: i.length,
+      minContributors: i.minDevices,
+    };
     const { state, message } = await clientAdvertiseKeys(config, this.identity);
     this.state = state;
     return message;
   }
 
   async share() {
-    const { state, message } = await clientShareKeys(this.state!, relayFromJson.broadcast(await this.relay('broadcast')));
+    const { state, message } = await clientShareKeys(
+      this.state!,
+      relayFromJson.broadcast(await this.relay('broadcast')),
+    );
     this.state = state;
     return message;
   }
 
   async masked(update: Uint32Array) {
-    const { state, message } = await clientMaskedInput(this.state!, relayFromJson.delivery(await this.relay('delivery')), update);
+    const { state, message } = await clientMaskedInput(
+      this.state!,
+      relayFromJson.delivery(await this.relay('delivery')),
+      update,
+    );
     this.state = state;
     return message;
   }

@@ -26,13 +26,27 @@ describe('wrangler deploy --dry-run', () => {
   it('builds the Worker with its bindings, within the Workers Paid size limit', () => {
     const wrangler = join(root, 'node_modules/wrangler/bin/wrangler.js');
     const toml = readFileSync(join(root, 'wrangler.toml'), 'utf8');
-    const withoutBuild = toml.replace(/^\[build\]\n(?:[^\[\n].*\n|\n)*?(?=\[|#)/m, '');
+    const withoutBuild = toml.replace(/^\[build\]\n(?:[^[\n].*\n|\n)*?(?=\[|#)/m, '');
     expect(withoutBuild).not.toMatch(/^\[build\]/m);
     writeFileSync(config, withoutBuild);
-    const r = spawnSync(process.execPath, [wrangler, 'deploy', '--dry-run', '--config', config, '--outdir', out], { cwd: root, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    const r = spawnSync(process.execPath, [wrangler, 'deploy', '--dry-run', '--config', config, '--outdir', out], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+    });
     expect(r.status, r.stderr).toBe(0);
-    for (const binding of ['MODEL_CATALOG', 'FEDERATED_TASK', 'TASK_DIRECTORY', 'MODEL_BLOBS', 'RATE_LIMITER', 'ADMIN_AUTH_LIMITER']) expect(r.stdout).toContain(`env.${binding}`);
-    const gzip = readdirSync(out).filter((f) => !f.endsWith('.map') && f !== 'README.md').reduce((n, f) => n + gzipSync(readFileSync(join(out, f))).byteLength, 0);
+    for (const binding of [
+      'MODEL_CATALOG',
+      'FEDERATED_TASK',
+      'TASK_DIRECTORY',
+      'MODEL_BLOBS',
+      'RATE_LIMITER',
+      'ADMIN_AUTH_LIMITER',
+    ])
+      expect(r.stdout).toContain(`env.${binding}`);
+    const gzip = readdirSync(out)
+      .filter((f) => !f.endsWith('.map') && f !== 'README.md')
+      .reduce((n, f) => n + gzipSync(readFileSync(join(out, f))).byteLength, 0);
     expect(gzip).toBeLessThan(10 * 1000 * 1000);
     const reported = /Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/.exec(r.stdout);
     expect(reported).not.toBeNull();

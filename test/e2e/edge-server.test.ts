@@ -33,8 +33,11 @@ describe('local edge server', () => {
     expect(await servedAccuracy(server.url, 'mnist-mlp', undefined, held)).toBeGreaterThan(0.95); // binary extension
 
     const one = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: Array.from(test.x.subarray(0, 784)) }] }),
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: Array.from(test.x.subarray(0, 784)) }],
+      }),
     });
     const json = (await one.json()) as { model_version: string; outputs: { data: number[] }[] };
     expect(json.model_version).toBe('1');
@@ -45,7 +48,8 @@ describe('local edge server', () => {
   it('serves the bundled CNN on held-out digits and the spam classifier on held-out messages', async () => {
     const argmaxAccuracy = async (model: string, x: Float32Array, shape: number[], y: Int32Array) => {
       const res = await fetch(`${server!.url}/v2/models/${model}/infer`, {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ inputs: [{ name: 'input', shape, datatype: 'FP32', data: Array.from(x) }] }),
       });
       expect(res.status).toBe(200);
@@ -59,11 +63,15 @@ describe('local edge server', () => {
       return ok / shape[0]!;
     };
     const { test } = loadMnist();
-    expect(await argmaxAccuracy('mnist-cnn', test.x.slice(0, 300 * 784), [300, 28, 28, 1], test.y)).toBeGreaterThan(0.97);
+    expect(await argmaxAccuracy('mnist-cnn', test.x.slice(0, 300 * 784), [300, 28, 28, 1], test.y)).toBeGreaterThan(
+      0.97,
+    );
     const spam = loadSpamAssassin().test;
     const n = 200;
     // Callers featurize text with the same hashing the model was trained on (fedge/federated hashTexts).
-    expect(await argmaxAccuracy('spam-bow', hashTexts(spam.texts.slice(0, n), spamBow.features!), [n, 4096], spam.y)).toBeGreaterThan(0.95);
+    expect(
+      await argmaxAccuracy('spam-bow', hashTexts(spam.texts.slice(0, n), spamBow.features!), [n, 4096], spam.y),
+    ).toBeGreaterThan(0.95);
   });
 
   it('answers an inference body over the limit with 413 every time, declared or chunked — never a reset or a 5xx', async () => {
@@ -76,7 +84,12 @@ describe('local edge server', () => {
     };
     for (let i = 0; i < 3; i++) {
       for (const body of [new Uint8Array(19 * MiB).fill(32), chunked()]) {
-        const res = await fetch(`${server!.url}/v2/models/spam-bow/infer`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+        const res = await fetch(`${server!.url}/v2/models/spam-bow/infer`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body,
+          duplex: 'half',
+        } as RequestInit);
         expect(res.status).toBe(413);
         expect(((await res.json()) as { error: string }).error).toMatch(/larger than the 8388608 bytes allowed/);
       }
@@ -87,7 +100,9 @@ describe('local edge server', () => {
 
   it('keeps an uploaded model across a restart of the server', async () => {
     const up = await fetch(`${server!.url}/v1/models/e2e-matmul/versions/1`, {
-      method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: matmulModel(),
+      method: 'PUT',
+      headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' },
+      body: matmulModel(),
     });
     expect(up.status).toBe(201);
     await server!.stop();
@@ -95,7 +110,8 @@ describe('local edge server', () => {
     const models = (await (await fetch(`${server.url}/v2/models`)).json()) as { models: { name: string }[] };
     expect(models.models.map((m) => m.name)).toEqual(expect.arrayContaining(['mnist-mlp', 'e2e-matmul']));
     const res = await fetch(`${server.url}/v2/models/e2e-matmul/infer`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] }),
     });
     expect(((await res.json()) as any).outputs[0].data).toEqual([9, 12]);

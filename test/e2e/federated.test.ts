@@ -36,7 +36,12 @@ const ADMIN = { Authorization: 'Bearer dev-admin-token', 'Content-Type': 'applic
 const ENROLL = 'token-0123456789abcdef';
 let server: LocalServer;
 /** The local server for the device driver: global fetch, and the URL of whichever server runs now (a restart replaces it). */
-const edge: Edge = { fetch, get url() { return server.url; } };
+const edge: Edge = {
+  fetch,
+  get url() {
+    return server.url;
+  },
+};
 
 beforeAll(async () => {
   useNodeWasm();
@@ -51,14 +56,36 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-const tiny: ModelSpec = { format: MODEL_SPEC_FORMAT, name: 'tiny', inputShape: [4], layers: [{ type: 'dense', units: 3, activation: 'softmax' }], inputName: 'input', outputName: 'probabilities', labels: ['a', 'b', 'c'] };
+const tiny: ModelSpec = {
+  format: MODEL_SPEC_FORMAT,
+  name: 'tiny',
+  inputShape: [4],
+  layers: [{ type: 'dense', units: 3, activation: 'softmax' }],
+  inputName: 'input',
+  outputName: 'probabilities',
+  labels: ['a', 'b', 'c'],
+};
 const TINY_D = 4 * 3 + 3;
 
 async function createTask(task: string, over: Record<string, unknown> = {}) {
   const weights = new Float32Array(TINY_D).map((_, i) => i / 100);
   const res = await fetch(`${server.url}/v1/tasks`, {
-    method: 'POST', headers: ADMIN,
-    body: JSON.stringify({ task, model: task, spec: tiny, weights: toBase64(new Uint8Array(weights.buffer)), rounds: 1, devicesPerRound: 3, minDevices: 3, secagg: { neighbours: 2, threshold: 2 }, stageSeconds: 600, update: { clip: 1, maxExamples: 10 }, enrollmentToken: ENROLL, ...over }),
+    method: 'POST',
+    headers: ADMIN,
+    body: JSON.stringify({
+      task,
+      model: task,
+      spec: tiny,
+      weights: toBase64(new Uint8Array(weights.buffer)),
+      rounds: 1,
+      devicesPerRound: 3,
+      minDevices: 3,
+      secagg: { neighbours: 2, threshold: 2 },
+      stageSeconds: 600,
+      update: { clip: 1, maxExamples: 10 },
+      enrollmentToken: ENROLL,
+      ...over,
+    }),
   });
   return { res, weights };
 }
@@ -66,7 +93,10 @@ async function createTask(task: string, over: Record<string, unknown> = {}) {
 /** The runtime (workerd) under a local server: found in the server's process group, by PID, never by name. */
 function workerdPids(s: LocalServer): number[] {
   const rows = execFileSync('ps', ['-eo', 'pid=,pgid=,comm='], { encoding: 'utf8' }).trim().split('\n');
-  return rows.map((r) => r.trim().split(/\s+/)).filter(([, pgid, comm]) => Number(pgid) === s.child.pid && /workerd/.test(comm ?? '')).map(([pid]) => Number(pid));
+  return rows
+    .map((r) => r.trim().split(/\s+/))
+    .filter(([, pgid, comm]) => Number(pgid) === s.child.pid && /workerd/.test(comm ?? ''))
+    .map(([pid]) => Number(pid));
 }
 
 describe('federated task on the local server', () => {
@@ -77,8 +107,18 @@ describe('federated task on the local server', () => {
     m.dispose();
     const held = { ...test, x: test.x.slice(0, 300 * 784), y: test.y.slice(0, 300), n: 300 };
     const { status: s, accuracy } = await runSimulation({
-      url: server.url, adminToken: 'dev-admin-token', task: 'fl-mnist', spec: mnistMlp, weights, devices: nonIidShards(train, 10), test: held,
-      rounds: 2, devicesPerRound: 6, dropout: 0.34, stageSeconds: 2, training: { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
+      url: server.url,
+      adminToken: 'dev-admin-token',
+      task: 'fl-mnist',
+      spec: mnistMlp,
+      weights,
+      devices: nonIidShards(train, 10),
+      test: held,
+      rounds: 2,
+      devicesPerRound: 6,
+      dropout: 0.34,
+      stageSeconds: 2,
+      training: { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
       privacy: { l2NormClip: 1, noiseMultiplier: 1, delta: 1e-5, epsilon: 50 },
     });
     expect(s.status).toBe('finished');
@@ -99,12 +139,26 @@ describe('federated task on the local server', () => {
 
   it('refuses bad and malicious messages and stores nothing from them; a retry is not counted twice', async () => {
     expect((await createTask('fl-bad', { rounds: 0 })).res.status).toBe(400);
-    expect((await fetch(`${server.url}/v1/tasks`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(401);
+    expect(
+      (
+        await fetch(`${server.url}/v1/tasks`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
+    ).toBe(401);
     const { res } = await createTask('fl-bad');
     expect(res.status).toBe(201);
-    const enrollWrongToken = await fetch(`${server.url}/v1/tasks/fl-bad/devices`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer nope-nope-nope-nope' }, body: JSON.stringify({ device: 'x', identityKey: toBase64(new Uint8Array(32)) }) });
+    const enrollWrongToken = await fetch(`${server.url}/v1/tasks/fl-bad/devices`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer nope-nope-nope-nope' },
+      body: JSON.stringify({ device: 'x', identityKey: toBase64(new Uint8Array(32)) }),
+    });
     expect(enrollWrongToken.status).toBe(403);
-    const devices = await Promise.all(['d1', 'd2', 'd3'].map((id) => SecAggDevice.enrolled(edge, 'fl-bad', id, ENROLL)));
+    const devices = await Promise.all(
+      ['d1', 'd2', 'd3'].map((id) => SecAggDevice.enrolled(edge, 'fl-bad', id, ENROLL)),
+    );
     const stranger = new SecAggDevice(edge, 'fl-bad', await createIdentity('stranger'));
     const refusedStranger = await stranger.send(await stranger.advertise());
     expect(refusedStranger.status).toBe(403);
@@ -121,7 +175,14 @@ describe('federated task on the local server', () => {
     expect(s.history[0]).toMatchObject({ advertised: 1, shared: 0, submitted: 0 }); // only the one valid message counted
     expect(s.enrolledDevices).toBe(3);
     // Per-device rate limit: a device hammering a relay is told to slow down (429 + Retry-After), others are not.
-    const signedRelay = async (d: SecAggDevice, query = '') => fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=${d.identity.id}${query}`, { headers: { [DEVICE_SIGNATURE_HEADER]: toBase64(await sign(d.identity.seed, relaySigningBytes('fl-bad', 1, 'broadcast', d.identity.id))) } });
+    const signedRelay = async (d: SecAggDevice, query = '') =>
+      fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=${d.identity.id}${query}`, {
+        headers: {
+          [DEVICE_SIGNATURE_HEADER]: toBase64(
+            await sign(d.identity.seed, relaySigningBytes('fl-bad', 1, 'broadcast', d.identity.id)),
+          ),
+        },
+      });
     expect((await fetch(`${server.url}/v1/tasks/fl-bad/rounds/1/broadcast?device=d2`)).status).toBe(401); // relays need the device's signature
     const burst = await Promise.all(Array.from({ length: 40 }, () => signedRelay(devices[1]!)));
     const limited = burst.filter((r) => r.status === 429);
@@ -134,18 +195,33 @@ describe('federated task on the local server', () => {
 
   it('a device whose privacy budget would be exceeded sits the round out before sending anything', async () => {
     await createTask('fl-budget', { privacy: { l2NormClip: 1, noiseMultiplier: 1, delta: 1e-5, epsilon: 1 } });
-    const p = new Participant({ url: server.url, task: 'fl-budget', identity: await createIdentity('frugal'), backend: 'wasm', ledger: new PrivacyLedger(new MemoryLedgerStore(), { epsilon: 0.05, delta: 1e-5 }) });
+    const p = new Participant({
+      url: server.url,
+      task: 'fl-budget',
+      identity: await createIdentity('frugal'),
+      backend: 'wasm',
+      ledger: new PrivacyLedger(new MemoryLedgerStore(), { epsilon: 0.05, delta: 1e-5 }),
+    });
     await p.enroll('token-0123456789abcdef');
     const data = { x: new Float32Array(40).map((_, i) => (i % 7) / 7), y: Array.from({ length: 10 }, (_, i) => i % 3) };
     const outcome = await p.joinRound(data);
-    expect(outcome).toMatchObject({ round: 1, status: 'skipped', reason: expect.stringMatching(/privacy budget .* would be exceeded/) });
+    expect(outcome).toMatchObject({
+      round: 1,
+      status: 'skipped',
+      reason: expect.stringMatching(/privacy budget .* would be exceeded/),
+    });
     expect((await status(server.url, 'fl-budget')).history[0]).toMatchObject({ advertised: 0, submitted: 0 });
   });
 
   it('distributed DP: devices add DDGauss noise shares before masking; the task publishes the noisy mean and reports client-level ε', async () => {
     expect((await createTask('fl-ddp-bad', { distributedDp: { clip: 1, noiseMultiplier: 0 } })).res.status).toBe(400);
-    const { weights } = await createTask('fl-ddp', { serverOptimizer: { kind: 'fedavg', learningRate: 1 }, distributedDp: { clip: 1, noiseMultiplier: 0.01 } });
-    const devices = await Promise.all(['p1', 'p2', 'p3'].map((id) => SecAggDevice.enrolled(edge, 'fl-ddp', id, ENROLL)));
+    const { weights } = await createTask('fl-ddp', {
+      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+      distributedDp: { clip: 1, noiseMultiplier: 0.01 },
+    });
+    const devices = await Promise.all(
+      ['p1', 'p2', 'p3'].map((id) => SecAggDevice.enrolled(edge, 'fl-ddp', id, ENROLL)),
+    );
     const info = await devices[0]!.info();
     expect(info.distributedDp).toMatchObject({ dimension: TINY_D, paddedDimension: 16, devices: 3 });
     expect(info.length).toBe(16); // the rotated, padded update; no weight word
@@ -153,13 +229,22 @@ describe('federated task on the local server', () => {
     for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
     // Known updates 0.01, 0.02, 0.03 in every coordinate (norms < clip): the published mean is 0.02 plus noise of
     // std 0.01/3 per coordinate.
-    const updates = await Promise.all(devices.map((_, i) => ddgaussEncode(new Float32Array(TINY_D).fill(0.01 * (i + 1)), info.distributedDp!, fromBase64(info.graphSeed))));
+    const updates = await Promise.all(
+      devices.map((_, i) =>
+        ddgaussEncode(new Float32Array(TINY_D).fill(0.01 * (i + 1)), info.distributedDp!, fromBase64(info.graphSeed)),
+      ),
+    );
     for (const [i, d] of devices.entries()) expect((await d.send(await d.masked(updates[i]!))).status).toBe(202);
     for (const d of devices) expect((await d.send(await d.unmask())).status).toBe(202);
     const s = await status(server.url, 'fl-ddp');
     expect(s.history[0]).toMatchObject({ status: 'published', version: 'r1' });
     expect(s.history[0]!.clientEpsilon).toBeGreaterThan(0);
-    expect(s.distributedDp).toMatchObject({ clip: 1, noiseMultiplier: 0.01, delta: 1e-5, epsilon: s.history[0]!.clientEpsilon });
+    expect(s.distributedDp).toMatchObject({
+      clip: 1,
+      noiseMultiplier: 0.01,
+      delta: 1e-5,
+      epsilon: s.history[0]!.clientEpsilon,
+    });
     const after = new Float32Array(await (await fetch(`${server.url}/v1/tasks/fl-ddp/weights`)).arrayBuffer());
     const moved = after.map((w, i) => w - weights[i]!);
     const mean = moved.reduce((a, b) => a + b, 0) / moved.length;
@@ -170,12 +255,16 @@ describe('federated task on the local server', () => {
 
   it('a server restart in the middle of a round loses nothing and counts nothing twice', async () => {
     const { weights } = await createTask('fl-restart', { serverOptimizer: { kind: 'fedavg', learningRate: 1 } });
-    const devices = await Promise.all(['r1', 'r2', 'r3'].map((id) => SecAggDevice.enrolled(edge, 'fl-restart', id, ENROLL)));
+    const devices = await Promise.all(
+      ['r1', 'r2', 'r3'].map((id) => SecAggDevice.enrolled(edge, 'fl-restart', id, ENROLL)),
+    );
     for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
     for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
     // Known updates: device i moves every weight by 0.01·(i+1) with equal example counts → the mean is 0.02.
     const info = await devices[0]!.info();
-    const updates = devices.map((_, i) => encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint));
+    const updates = devices.map((_, i) =>
+      encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint),
+    );
     const masked = await Promise.all(devices.map((d, i) => d.masked(updates[i]!)));
     expect((await devices[0]!.send(masked[0]!)).status).toBe(202);
     expect((await devices[1]!.send(masked[1]!)).status).toBe(202);
@@ -198,27 +287,51 @@ describe('federated task on the local server', () => {
   });
 
   it('a device revealing wrong shares cannot stop the round: they are left out, it is named, the exact mean is published', async () => {
-    const { weights } = await createTask('fl-liar', { devicesPerRound: 4, minDevices: 3, secagg: { neighbours: 3, threshold: 2 }, serverOptimizer: { kind: 'fedavg', learningRate: 1 } });
-    const devices = await Promise.all(['l1', 'l2', 'l3', 'l4'].map((id) => SecAggDevice.enrolled(edge, 'fl-liar', id, ENROLL)));
+    const { weights } = await createTask('fl-liar', {
+      devicesPerRound: 4,
+      minDevices: 3,
+      secagg: { neighbours: 3, threshold: 2 },
+      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+    });
+    const devices = await Promise.all(
+      ['l1', 'l2', 'l3', 'l4'].map((id) => SecAggDevice.enrolled(edge, 'fl-liar', id, ENROLL)),
+    );
     for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
     for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
     const info = await devices[0]!.info();
-    for (const [i, d] of devices.entries()) expect((await d.send(await d.masked(encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint)))).status).toBe(202);
+    for (const [i, d] of devices.entries())
+      expect(
+        (await d.send(await d.masked(encodeUpdate(new Float32Array(TINY_D).fill(0.01 * (i + 1)), 10, info.fixedPoint))))
+          .status,
+      ).toBe(202);
     const unmasks = await Promise.all(devices.map((d) => d.unmask()));
     const honest = unmasks[0]!;
-    const lie = await devices[0]!.resign({ ...honest, shares: honest.shares.map((s) => ({ ...s, y: s.y.map((b) => b ^ 0xa5) })) });
+    const lie = await devices[0]!.resign({
+      ...honest,
+      shares: honest.shares.map((s) => ({ ...s, y: s.y.map((b) => b ^ 0xa5) })),
+    });
     expect((await devices[0]!.send(lie)).status).toBe(202);
     for (const [i, d] of devices.entries()) if (i > 0) expect((await d.send(unmasks[i]!)).status).toBe(202); // the last one was a 500
     const s = await status(server.url, 'fl-liar');
-    expect(s.history[0]).toMatchObject({ status: 'published', version: 'r1', badShares: expect.arrayContaining([expect.objectContaining({ holder: 'l1' })]) });
+    expect(s.history[0]).toMatchObject({
+      status: 'published',
+      version: 'r1',
+      badShares: expect.arrayContaining([expect.objectContaining({ holder: 'l1' })]),
+    });
     expect(new Set(s.history[0]!.badShares!.map((b) => b.holder))).toEqual(new Set(['l1']));
     const after = new Float32Array(await (await fetch(`${server.url}/v1/tasks/fl-liar/weights`)).arrayBuffer());
     after.forEach((w, i) => expect(w).toBeCloseTo(weights[i]! + 0.025, 5)); // mean of 0.01…0.04
   });
 
   it('kill -9 of the runtime after some masked inputs: stock Participants retry through the restart and the round publishes the known mean', async () => {
-    const { weights } = await createTask('fl-kill', { serverOptimizer: { kind: 'fedavg', learningRate: 1 }, training: { epochs: 1, batchSize: 10, learningRate: 0.5, optimizer: 'sgd' } });
-    const data = (k: number) => ({ x: new Float32Array(40).map((_, i) => ((i * (k + 3)) % 11) / 11), y: Array.from({ length: 10 }, (_, i) => (i + k) % 3) });
+    const { weights } = await createTask('fl-kill', {
+      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+      training: { epochs: 1, batchSize: 10, learningRate: 0.5, optimizer: 'sgd' },
+    });
+    const data = (k: number) => ({
+      x: new Float32Array(40).map((_, i) => ((i * (k + 3)) % 11) / 11),
+      y: Array.from({ length: 10 }, (_, i) => (i + k) % 3),
+    });
     // The known mean: the same full-batch SGD step each device takes (one batch of all 10 examples, so the
     // shuffle does not matter), averaged with equal example counts.
     const expected = new Float64Array(TINY_D);
@@ -236,11 +349,21 @@ describe('federated task on the local server', () => {
       if (String(input).endsWith('/messages') && body instanceof Uint8Array && body[0] === 3) await gate;
       return fetch(input, init);
     };
-    const participants = await Promise.all([0, 1, 2].map(async (k) => {
-      const p = new Participant({ url: server.url, task: 'fl-kill', identity: await createIdentity(`k${k}`), backend: 'wasm', pollMs: 100, retryForMs: 120_000, fetch: k === 2 ? gated : undefined });
-      await p.enroll('token-0123456789abcdef');
-      return p;
-    }));
+    const participants = await Promise.all(
+      [0, 1, 2].map(async (k) => {
+        const p = new Participant({
+          url: server.url,
+          task: 'fl-kill',
+          identity: await createIdentity(`k${k}`),
+          backend: 'wasm',
+          pollMs: 100,
+          retryForMs: 120_000,
+          fetch: k === 2 ? gated : undefined,
+        });
+        await p.enroll('token-0123456789abcdef');
+        return p;
+      }),
+    );
     const outcomes = Promise.all(participants.map((p, k) => p.joinRound(data(k))));
     // Two masked inputs are in the sum: kill -9 the runtime (not SIGTERM), then let the third input go.
     for (let i = 0; (await status(server.url, 'fl-kill')).history[0]!.submitted < 2; i++) {

@@ -32,13 +32,18 @@ describe('npm start', () => {
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: 'no route for GET /no-such-page' });
 
-    const up = await fetch(`${server.url}/v1/models/start-matmul/versions/1`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: matmulModel() });
+    const up = await fetch(`${server.url}/v1/models/start-matmul/versions/1`, {
+      method: 'PUT',
+      headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' },
+      body: matmulModel(),
+    });
     expect(up.status).toBe(201);
     expect(existsSync(join(state, 'v3'))).toBe(true);
 
     await server.reload();
     const res = await fetch(`${server.url}/v2/models/start-matmul/infer`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] }),
     });
     expect(res.status).toBe(200);

@@ -49,7 +49,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   rmSync(state, { recursive: true, force: true });
-  console.log(['| File | Float weights | Size fp32 → int8 | Ratio | Max deviation (of output scale) | Tolerance |', '|---|---|---|---|---|---|', ...table].join('\n'));
+  console.log(
+    [
+      '| File | Float weights | Size fp32 → int8 | Ratio | Max deviation (of output scale) | Tolerance |',
+      '|---|---|---|---|---|---|',
+      ...table,
+    ].join('\n'),
+  );
 });
 
 describe('third-party ONNX corpus, int8, on the local server', () => {
@@ -67,41 +73,59 @@ describe('third-party ONNX corpus, int8, on the local server', () => {
     expect(refused).toEqual([...ALL_SMALL, ...Object.keys(NOT_QUANTIZED)].sort());
   });
 
-  it.each(corpus)('%s: int8 uploads with the fp32 metadata and serves within its tolerance of onnxruntime-node fp32', async (file) => {
-    const fp32 = new Uint8Array(readFileSync(join(dir, file)));
-    if (NOT_QUANTIZED[file]) {
-      expect(() => quantizeModel(fp32, { minElements: 1 })).toThrow(NOT_QUANTIZED[file]);
-      table.push(`| \`${file}\` | — | refused by the quantizer: its weights are Constant nodes inside If branches, not initializers | — | — | — |`);
-      return;
-    }
-    const { bytes } = quantizeModel(fp32, ALL_SMALL.includes(file) ? { minElements: 1 } : {});
-    const ratio = bytes.byteLength / fp32.byteLength;
-    const floatBytes = floatWeightBytes(fp32);
-    if (floatBytes >= HEAVY_BYTES) expect(ratio, 'weight-heavy: size ratio').toBeLessThanOrEqual(0.3);
-    const name = `tpq-${file.replace(/\.onnx$/, '').toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
-    const ref = await ortNode.InferenceSession.create(fp32);
-    try {
-      const up = await fetch(`${server!.url}/v1/models/${name}/versions/1`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: bytes });
-      expect(up.status, await up.clone().text()).toBe(201);
-      const { served, want } = await servedAndReference(server!.url, file, name, ref);
-      const tolerance = TOLERANCES[file] ?? TOLERANCE;
-      let worst = 0;
-      for (const o of served) {
-        const w = want[o.name]!;
-        expect(o.shape, o.name).toEqual(w.dims);
-        const [got, exp] = [o.data.map(Number), Array.from(w.data as ArrayLike<number | bigint>, Number)];
-        let max = 0, scale = 0;
-        for (let i = 0; i < exp.length; i++) {
-          max = Math.max(max, Math.abs(got[i]! - exp[i]!));
-          scale = Math.max(scale, Math.abs(exp[i]!));
-        }
-        expect(max, `${o.name}: largest difference from onnxruntime-node fp32 (largest |value| ${scale})`).toBeLessThanOrEqual(tolerance * scale);
-        worst = Math.max(worst, max === 0 ? 0 : max / scale);
+  it.each(corpus)(
+    '%s: int8 uploads with the fp32 metadata and serves within its tolerance of onnxruntime-node fp32',
+    async (file) => {
+      const fp32 = new Uint8Array(readFileSync(join(dir, file)));
+      if (NOT_QUANTIZED[file]) {
+        expect(() => quantizeModel(fp32, { minElements: 1 })).toThrow(NOT_QUANTIZED[file]);
+        table.push(
+          `| \`${file}\` | — | refused by the quantizer: its weights are Constant nodes inside If branches, not initializers | — | — | — |`,
+        );
+        return;
       }
-      const note = ALL_SMALL.includes(file) ? ' (every weight: minElements 1)' : '';
-      table.push(`| \`${file}\`${note} | ${floatBytes.toLocaleString('en-US')} B | ${fp32.byteLength.toLocaleString('en-US')} → ${bytes.byteLength.toLocaleString('en-US')} B | ${ratio.toFixed(3)}× | ${(worst * 100).toPrecision(2)} % | ${tolerance * 100} % |`);
-    } finally {
-      await ref.release();
-    }
-  });
+      const { bytes } = quantizeModel(fp32, ALL_SMALL.includes(file) ? { minElements: 1 } : {});
+      const ratio = bytes.byteLength / fp32.byteLength;
+      const floatBytes = floatWeightBytes(fp32);
+      if (floatBytes >= HEAVY_BYTES) expect(ratio, 'weight-heavy: size ratio').toBeLessThanOrEqual(0.3);
+      const name = `tpq-${file
+        .replace(/\.onnx$/, '')
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, '-')}`;
+      const ref = await ortNode.InferenceSession.create(fp32);
+      try {
+        const up = await fetch(`${server!.url}/v1/models/${name}/versions/1`, {
+          method: 'PUT',
+          headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' },
+          body: bytes,
+        });
+        expect(up.status, await up.clone().text()).toBe(201);
+        const { served, want } = await servedAndReference(server!.url, file, name, ref);
+        const tolerance = TOLERANCES[file] ?? TOLERANCE;
+        let worst = 0;
+        for (const o of served) {
+          const w = want[o.name]!;
+          expect(o.shape, o.name).toEqual(w.dims);
+          const [got, exp] = [o.data.map(Number), Array.from(w.data as ArrayLike<number | bigint>, Number)];
+          let max = 0,
+            scale = 0;
+          for (let i = 0; i < exp.length; i++) {
+            max = Math.max(max, Math.abs(got[i]! - exp[i]!));
+            scale = Math.max(scale, Math.abs(exp[i]!));
+          }
+          expect(
+            max,
+            `${o.name}: largest difference from onnxruntime-node fp32 (largest |value| ${scale})`,
+          ).toBeLessThanOrEqual(tolerance * scale);
+          worst = Math.max(worst, max === 0 ? 0 : max / scale);
+        }
+        const note = ALL_SMALL.includes(file) ? ' (every weight: minElements 1)' : '';
+        table.push(
+          `| \`${file}\`${note} | ${floatBytes.toLocaleString('en-US')} B | ${fp32.byteLength.toLocaleString('en-US')} → ${bytes.byteLength.toLocaleString('en-US')} B | ${ratio.toFixed(3)}× | ${(worst * 100).toPrecision(2)} % | ${tolerance * 100} % |`,
+        );
+      } finally {
+        await ref.release();
+      }
+    },
+  );
 });

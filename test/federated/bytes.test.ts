@@ -7,7 +7,22 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  concat, dataView, equal, f32, frameAt, framed, framedList, fromBase64, fromBase64Url, i8, toBase64, u16, u32, u8, unframe, utf8,
+  concat,
+  dataView,
+  equal,
+  f32,
+  frameAt,
+  framed,
+  framedList,
+  fromBase64,
+  fromBase64Url,
+  i8,
+  toBase64,
+  u16,
+  u32,
+  u8,
+  unframe,
+  utf8,
 } from '../../federated/bytes.ts';
 
 describe('views', () => {
@@ -40,7 +55,7 @@ describe('views', () => {
     expect(i8(new Uint8Array([0x80, 0x7f]))).toEqual(new Int8Array([-128, 127]));
   });
 
-  it('dataView reads at the view\'s offset, not the buffer\'s start', () => {
+  it("dataView reads at the view's offset, not the buffer's start", () => {
     const bytes = new Uint8Array([9, 9, 1, 0, 0, 0]).subarray(2);
     expect(dataView(bytes).getUint32(0, true)).toBe(1);
     dataView(bytes).setUint16(2, 0x0201, true);
@@ -50,7 +65,9 @@ describe('views', () => {
   it('a misaligned offset or an odd length is a RangeError that names the bytes', () => {
     const buf = new Uint8Array(13);
     expect(() => u32(buf.subarray(1, 9), 'masked input')).toThrow(RangeError);
-    expect(() => u32(buf.subarray(1, 9), 'masked input')).toThrow(/^masked input: 4-byte elements .* offset 1 and length 8/);
+    expect(() => u32(buf.subarray(1, 9), 'masked input')).toThrow(
+      /^masked input: 4-byte elements .* offset 1 and length 8/,
+    );
     expect(() => u32(buf.subarray(0, 6), 'sum')).toThrow(/^sum: .*offset 0 and length 6/);
     expect(() => f32(buf, 'weights')).toThrow(/^weights: .*length 13/);
     expect(() => f32(buf.subarray(2, 10))).toThrow(/^f32: /);
@@ -67,20 +84,25 @@ describe('views', () => {
   });
 
   it('property: u32 of a u8 view gives back the same words, for any aligned slice', () => {
-    fc.assert(fc.property(fc.uint32Array({ maxLength: 40 }), fc.nat(40), fc.nat(40), (words, a, b) => {
-      const [lo, hi] = [Math.min(a, b, words.length), Math.min(Math.max(a, b), words.length)];
-      const part = words.subarray(lo, hi);
-      const back = u32(u8(part));
-      expect(back).toEqual(part);
-      expect(back.byteOffset).toBe(part.byteOffset);
-      expect(back.buffer).toBe(words.buffer);
-    }), { seed: 3, numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint32Array({ maxLength: 40 }), fc.nat(40), fc.nat(40), (words, a, b) => {
+        const [lo, hi] = [Math.min(a, b, words.length), Math.min(Math.max(a, b), words.length)];
+        const part = words.subarray(lo, hi);
+        const back = u32(u8(part));
+        expect(back).toEqual(part);
+        expect(back.byteOffset).toBe(part.byteOffset);
+        expect(back.buffer).toBe(words.buffer);
+      }),
+      { seed: 3, numRuns: 300 },
+    );
   });
 });
 
 describe('concat and equal', () => {
   it('concat puts the parts one after another in a new buffer', () => {
-    const a = new Uint8Array([1, 2]), b = new Uint8Array(0), c = new Uint8Array([3]);
+    const a = new Uint8Array([1, 2]),
+      b = new Uint8Array(0),
+      c = new Uint8Array([3]);
     const out = concat(a, b, c);
     expect(out).toEqual(new Uint8Array([1, 2, 3]));
     out[0] = 9;
@@ -90,10 +112,13 @@ describe('concat and equal', () => {
   });
 
   it('equal compares every byte and the length', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 32 }), fc.uint8Array({ maxLength: 32 }), (a, b) => {
-      expect(equal(a, b)).toBe(Buffer.from(a).equals(Buffer.from(b)));
-      expect(equal(a, a.slice())).toBe(true);
-    }), { seed: 4, numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 32 }), fc.uint8Array({ maxLength: 32 }), (a, b) => {
+        expect(equal(a, b)).toBe(Buffer.from(a).equals(Buffer.from(b)));
+        expect(equal(a, a.slice())).toBe(true);
+      }),
+      { seed: 4, numRuns: 300 },
+    );
     // A difference in the last byte only: an early-exit-free loop still has to see it.
     expect(equal(new Uint8Array([1, 2, 3]), new Uint8Array([1, 2, 4]))).toBe(false);
     expect(equal(new Uint8Array([1, 2]), new Uint8Array([1, 2, 0]))).toBe(false);
@@ -104,7 +129,7 @@ describe('length-prefixed framing', () => {
   const part = fc.oneof(fc.uint8Array({ maxLength: 20 }), fc.string({ maxLength: 12 }));
   const asBytes = (p: Uint8Array | string) => (typeof p === 'string' ? utf8(p) : p);
 
-  it('is each part\'s 4-byte little-endian length, then the part (strings as UTF-8)', () => {
+  it("is each part's 4-byte little-endian length, then the part (strings as UTF-8)", () => {
     expect([...framed('ab', new Uint8Array([7]))]).toEqual([2, 0, 0, 0, 0x61, 0x62, 1, 0, 0, 0, 7]);
     expect([...framed('é')]).toEqual([2, 0, 0, 0, 0xc3, 0xa9]);
     expect(framed()).toEqual(new Uint8Array(0));
@@ -112,20 +137,30 @@ describe('length-prefixed framing', () => {
   });
 
   it('round-trips: unframe gives back the parts as bytes', () => {
-    fc.assert(fc.property(fc.array(part, { maxLength: 8 }), (parts) => {
-      const back = unframe(framed(...parts));
-      expect(back).toEqual(parts.map(asBytes));
-    }), { seed: 5, numRuns: 500 });
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 8 }), (parts) => {
+        const back = unframe(framed(...parts));
+        expect(back).toEqual(parts.map(asBytes));
+      }),
+      { seed: 5, numRuns: 500 },
+    );
   });
 
   it('is injective: two different lists of parts never frame to the same bytes', () => {
     // The same concatenated content split differently is the case a plain concat gets wrong.
     expect(framed('ab', 'c')).not.toEqual(framed('a', 'bc'));
     expect(framed('abc')).not.toEqual(framed('abc', ''));
-    fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 6 }), { maxLength: 5 }), fc.array(fc.uint8Array({ maxLength: 6 }), { maxLength: 5 }), (a, b) => {
-      const same = a.length === b.length && a.every((p, i) => equal(p, b[i]!));
-      expect(equal(framed(...a), framed(...b))).toBe(same);
-    }), { seed: 6, numRuns: 2000 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 6 }), { maxLength: 5 }),
+        fc.array(fc.uint8Array({ maxLength: 6 }), { maxLength: 5 }),
+        (a, b) => {
+          const same = a.length === b.length && a.every((p, i) => equal(p, b[i]!));
+          expect(equal(framed(...a), framed(...b))).toBe(same);
+        },
+      ),
+      { seed: 6, numRuns: 2000 },
+    );
     // Every way to cut one byte string into parts (and with an empty part in front or behind) frames differently.
     const content = [1, 2, 3, 4];
     const splits: Uint8Array[][] = [];
@@ -179,22 +214,28 @@ describe('length-prefixed framing', () => {
 });
 
 describe('base64', () => {
-  it('matches Node\'s Buffer both ways, lengths 0 to well past one 32 KiB slice', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-      const text = toBase64(bytes);
-      expect(text).toBe(Buffer.from(bytes).toString('base64'));
-      expect(fromBase64(text)).toEqual(new Uint8Array(Buffer.from(text, 'base64')));
-    }), { seed: 7, numRuns: 500 });
+  it("matches Node's Buffer both ways, lengths 0 to well past one 32 KiB slice", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        const text = toBase64(bytes);
+        expect(text).toBe(Buffer.from(bytes).toString('base64'));
+        expect(fromBase64(text)).toEqual(new Uint8Array(Buffer.from(text, 'base64')));
+      }),
+      { seed: 7, numRuns: 500 },
+    );
     const big = Uint8Array.from({ length: 0x8000 * 2 + 5 }, (_, i) => (i * 31) & 255);
     expect(toBase64(big)).toBe(Buffer.from(big).toString('base64'));
     expect(fromBase64(toBase64(big))).toEqual(big);
   });
 
   it('base64url (JWK) decodes with or without padding, as Buffer does', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
-      const url = Buffer.from(bytes).toString('base64url');
-      expect(fromBase64Url(url)).toEqual(new Uint8Array(bytes));
-    }), { seed: 8, numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        const url = Buffer.from(bytes).toString('base64url');
+        expect(fromBase64Url(url)).toEqual(new Uint8Array(bytes));
+      }),
+      { seed: 8, numRuns: 300 },
+    );
   });
 
   it('refuses text outside the alphabet, and non-strings with a TypeError', () => {

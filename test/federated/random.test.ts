@@ -22,7 +22,11 @@ describe('randomBytes', () => {
       return array;
     });
     const out = randomBytes(2 * MAX_RANDOM_VALUES_BYTES + 10);
-    expect(calls).toEqual([[0, 65_536], [65_536, 65_536], [131_072, 10]]);
+    expect(calls).toEqual([
+      [0, 65_536],
+      [65_536, 65_536],
+      [131_072, 10],
+    ]);
     expect(out.every((b) => b === 0xab)).toBe(true);
   });
 
@@ -45,7 +49,7 @@ describe('randomBytes', () => {
 });
 
 describe('randomWords', () => {
-  it('gives n aligned words (more than one getRandomValues call\'s worth too)', () => {
+  it("gives n aligned words (more than one getRandomValues call's worth too)", () => {
     const w = randomWords(20_000);
     expect(w).toBeInstanceOf(Uint32Array);
     expect(w.length).toBe(20_000);
@@ -61,12 +65,15 @@ describe('unitFloat', () => {
     expect(unitFloat(0, 1 << 6)).toBe(2 ** -53); // the lowest bit that counts
     expect(unitFloat(0, 63)).toBe(0); // bits below it do not
     expect(unitFloat(1 << 31, 0)).toBe(0.5);
-    fc.assert(fc.property(fc.nat(0xffffffff), fc.nat(0xffffffff), (hi, lo) => {
-      const u = unitFloat(hi, lo);
-      expect(u).toBeGreaterThanOrEqual(0);
-      expect(u).toBeLessThan(1);
-      expect(Number.isInteger(u * 2 ** 53)).toBe(true);
-      expect(u * 2 ** 53).toBe((hi >>> 5) * 2 ** 26 + (lo >>> 6));
-    }), { seed: 9, numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.nat(0xffffffff), fc.nat(0xffffffff), (hi, lo) => {
+        const u = unitFloat(hi, lo);
+        expect(u).toBeGreaterThanOrEqual(0);
+        expect(u).toBeLessThan(1);
+        expect(Number.isInteger(u * 2 ** 53)).toBe(true);
+        expect(u * 2 ** 53).toBe((hi >>> 5) * 2 ** 26 + (lo >>> 6));
+      }),
+      { seed: 9, numRuns: 1000 },
+    );
   });
 });

@@ -16,7 +16,8 @@ export function upload(name: string, version: string, bytes: Uint8Array, headers
 
 export async function uploadOk(name: string, version: string, bytes: Uint8Array): Promise<void> {
   const res = await upload(name, version, bytes);
-  if (res.status !== 201 && res.status !== 200) throw new Error(`upload ${name}@${version}: ${res.status} ${await res.text()}`);
+  if (res.status !== 201 && res.status !== 200)
+    throw new Error(`upload ${name}@${version}: ${res.status} ${await res.text()}`);
 }
 
 export function inferJson(path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -40,7 +41,10 @@ export function inferBinary(path: string, header: unknown, parts: ArrayBufferVie
   }
   return SELF.fetch(`http://edge/v2/models/${path}/infer`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': headerLength ?? String(json.byteLength) },
+    headers: {
+      'Content-Type': 'application/octet-stream',
+      'Inference-Header-Content-Length': headerLength ?? String(json.byteLength),
+    },
     body,
   });
 }

@@ -9,7 +9,8 @@ import { reshapeMatmulModel } from '../fixtures/onnx-models.ts';
 
 const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'fedge-cli-'));
-const fedge = (...args: string[]) => spawnSync(process.execPath, [join(root, 'cli/fedge.ts'), ...args], { encoding: 'utf8' });
+const fedge = (...args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'cli/fedge.ts'), ...args], { encoding: 'utf8' });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -20,20 +21,36 @@ describe('fedge quantize', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const fp32Bytes = readFileSync(join(root, 'models/mnist-mlp/model.fp32.onnx')).byteLength;
-    expect(r.stdout).toContain(`size      ${fp32Bytes.toLocaleString('en-US')} B → ${readFileSync(out).byteLength.toLocaleString('en-US')} B (0.2`);
+    expect(r.stdout).toContain(
+      `size      ${fp32Bytes.toLocaleString('en-US')} B → ${readFileSync(out).byteLength.toLocaleString('en-US')} B (0.2`,
+    );
     expect(r.stdout).toMatch(/int8 +2 weight tensor\(s\)/);
-    const dev = /deviation of output 'probabilities' on 8 generated inputs: max ([\d.e+-]+), mean ([\d.e+-]+)/.exec(r.stdout);
+    const dev = /deviation of output 'probabilities' on 8 generated inputs: max ([\d.e+-]+), mean ([\d.e+-]+)/.exec(
+      r.stdout,
+    );
     expect(dev).not.toBeNull();
     expect(Number(dev![1])).toBeLessThan(0.05);
-    expect(r.stdout).toMatch(/deviation of output 'probabilities' .*\(largest \|output\| [\d.]+, tolerance [\d.e+-]+\)/);
-    expect(r.stdout).toContain("tolerance 25 % of each output's largest |value| (the default tolerance for int8; set another with --max-deviation X or X%): every output within");
+    expect(r.stdout).toMatch(
+      /deviation of output 'probabilities' .*\(largest \|output\| [\d.]+, tolerance [\d.e+-]+\)/,
+    );
+    expect(r.stdout).toContain(
+      "tolerance 25 % of each output's largest |value| (the default tolerance for int8; set another with --max-deviation X or X%): every output within",
+    );
     const session = await ort.InferenceSession.create(readFileSync(out));
     expect(session.inputNames).toEqual(['input']);
     await session.release();
   });
 
   it('--mode fp16: float16 weights, its own default tolerance (1 %)', () => {
-    const r = fedge('quantize', join(root, 'models/mnist-mlp/model.fp32.onnx'), join(dir, 'mlp.fp16.onnx'), '--mode', 'fp16', '--samples', '4');
+    const r = fedge(
+      'quantize',
+      join(root, 'models/mnist-mlp/model.fp32.onnx'),
+      join(dir, 'mlp.fp16.onnx'),
+      '--mode',
+      'fp16',
+      '--samples',
+      '4',
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('(fp16)');
@@ -45,7 +62,21 @@ describe('fedge quantize', () => {
   it('a third-party model with subgraphs (Silero VAD): --shape and --value size and fix its inputs; ≤ 0.30× within the tolerance', () => {
     const out = join(dir, 'silero.int8.onnx');
     const silero = join(root, 'test/fixtures/third-party/silero-vad.onnx');
-    const r = fedge('quantize', silero, out, '--shape', 'input=1,512', '--shape', 'h=2,1,64', '--shape', 'c=2,1,64', '--value', 'sr=16000', '--samples', '1');
+    const r = fedge(
+      'quantize',
+      silero,
+      out,
+      '--shape',
+      'input=1,512',
+      '--shape',
+      'h=2,1,64',
+      '--shape',
+      'c=2,1,64',
+      '--value',
+      'sr=16000',
+      '--samples',
+      '1',
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const ratio = Number(/\(([\d.]+)×\)/.exec(r.stdout)![1]);
@@ -56,7 +87,15 @@ describe('fedge quantize', () => {
   });
 
   it('dynamic mode says which nodes it kept weight-only', () => {
-    const r = fedge('quantize', join(root, 'models/mnist-mlp/model.fp32.onnx'), join(dir, 'dyn.onnx'), '--mode', 'dynamic', '--samples', '4');
+    const r = fedge(
+      'quantize',
+      join(root, 'models/mnist-mlp/model.fp32.onnx'),
+      join(dir, 'dyn.onnx'),
+      '--mode',
+      'dynamic',
+      '--samples',
+      '4',
+    );
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('(dynamic)');
   });
@@ -70,7 +109,14 @@ describe('fedge quantize', () => {
     const missing = fedge('quantize', join(dir, 'absent.onnx'), join(dir, 'never.onnx'));
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/cannot read .*absent\.onnx: ENOENT/);
-    for (const args of [['quantize', 'only-one.onnx'], ['quantize', 'a', 'b', '--mode', 'int4'], ['quantize', 'a', 'b', '--samples', '0'], ['quantize', 'a', 'b', '--max-deviation', 'lots'], ['quantize', 'a', 'b', '--max-deviation', '-1%'], ['frobnicate']]) {
+    for (const args of [
+      ['quantize', 'only-one.onnx'],
+      ['quantize', 'a', 'b', '--mode', 'int4'],
+      ['quantize', 'a', 'b', '--samples', '0'],
+      ['quantize', 'a', 'b', '--max-deviation', 'lots'],
+      ['quantize', 'a', 'b', '--max-deviation', '-1%'],
+      ['frobnicate'],
+    ]) {
       const r = fedge(...args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/usage:/);
@@ -92,7 +138,12 @@ describe('fedge quantize', () => {
     expect(sized.stdout).toMatch(/deviation of output 'y' on 4 generated inputs: max /);
     rmSync(out);
     const file = join(dir, 'inputs.json');
-    writeFileSync(file, JSON.stringify({ inputs: [{ name: 'x', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i / 16) }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        inputs: [{ name: 'x', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i / 16) }],
+      }),
+    );
     const given = fedge('quantize', model, out, '--inputs', file);
     expect(given.status).toBe(0);
     expect(given.stdout).toContain(`deviation of output 'y' on the inputs in ${file}: max `);
@@ -105,9 +156,19 @@ describe('fedge quantize', () => {
     // X% is relative to each output's largest |value|.
     const relative = fedge('quantize', model, out, '--inputs', file, '--max-deviation', '0.0001%');
     expect(relative.status).toBe(1);
-    expect(relative.stderr).toMatch(/above --max-deviation 0\.0001% \(0\.0001 % of its largest \|value\| [\d.]+ = [\d.e+-]+\); .* was not written/);
+    expect(relative.stderr).toMatch(
+      /above --max-deviation 0\.0001% \(0\.0001 % of its largest \|value\| [\d.]+ = [\d.e+-]+\); .* was not written/,
+    );
     expect(existsSync(out)).toBe(false);
-    for (const args of [['--shape', 'nope=1,16'], ['--shape', 'x=2,16'], ['--shape', 'x'], ['--value', 'nope=1'], ['--value', 'x=1,2'], ['--value', 'x=a'], ['--inputs', file, '--value', 'x=1']]) {
+    for (const args of [
+      ['--shape', 'nope=1,16'],
+      ['--shape', 'x=2,16'],
+      ['--shape', 'x'],
+      ['--value', 'nope=1'],
+      ['--value', 'x=1,2'],
+      ['--value', 'x=a'],
+      ['--inputs', file, '--value', 'x=1'],
+    ]) {
       const r = fedge('quantize', model, out, ...args);
       expect(r.status, args.join(' ')).toBe(2);
     }
@@ -117,11 +178,16 @@ describe('fedge quantize', () => {
   it('fedge help lists the commands', () => {
     const r = fedge('help');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/commands:\n  quantize /);
+    expect(r.stdout).toMatch(/commands:\n {2}quantize /);
   });
 
   it('fedge quantize --help prints its usage and exits 0; an unknown option is one line of error and one of usage, exit 2, no stack trace', () => {
-    for (const args of [['quantize', '--help'], ['quantize', '-h'], ['help', 'quantize'], ['quantize', 'a.onnx', 'b.onnx', '--help']]) {
+    for (const args of [
+      ['quantize', '--help'],
+      ['quantize', '-h'],
+      ['help', 'quantize'],
+      ['quantize', 'a.onnx', 'b.onnx', '--help'],
+    ]) {
       const r = fedge(...args);
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stderr).toBe('');
@@ -141,7 +207,9 @@ describe('fedge quantize', () => {
   });
 
   it('npm run fedge runs the CLI from a clone, before any build (package.json: node cli/fedge.ts)', () => {
-    const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const scripts = (
+      JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
     expect(scripts.fedge).toBe('node cli/fedge.ts');
   });
 });

@@ -13,13 +13,28 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 export const ROOT = join(import.meta.dirname, '../..');
 
-type LockEntry = { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }>; [k: string]: unknown };
-const repoLock = () => JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
+type LockEntry = {
+  version?: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  [k: string]: unknown;
+};
+const repoLock = () =>
+  JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
 
 /** `npm pack` into `dir`; the tarball's path. */
 export async function packFedge(dir: string): Promise<string> {
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, maxBuffer: 64 << 20 });
-  const [info] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; size: number; entryCount: number }[];
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], {
+    cwd: ROOT,
+    maxBuffer: 64 << 20,
+  });
+  const [info] = JSON.parse(stdout.slice(stdout.indexOf('['))) as {
+    filename: string;
+    size: number;
+    entryCount: number;
+  }[];
   return join(dir, info!.filename);
 }
 
@@ -47,7 +62,8 @@ function closure(names: string[]): Record<string, LockEntry> {
     out[path] = entry;
     for (const dep of Object.keys(entry.dependencies ?? {})) visit(path, dep, false);
     for (const dep of Object.keys(entry.optionalDependencies ?? {})) visit(path, dep, true);
-    for (const [dep] of Object.entries(entry.peerDependencies ?? {})) if (!entry.peerDependenciesMeta?.[dep]?.optional) visit(path, dep, false);
+    for (const [dep] of Object.entries(entry.peerDependencies ?? {}))
+      if (!entry.peerDependenciesMeta?.[dep]?.optional) visit(path, dep, false);
   };
   for (const n of names) visit('', n, false);
   return out;
@@ -63,19 +79,36 @@ export async function installApp(dir: string, tarball: string, extra: string[] =
   const spec = `file:${relative(dir, tarball)}`;
   const versions = Object.fromEntries(extra.map((n) => [n, repoLock().packages[`node_modules/${n}`]!.version!]));
   const dependencies = { fedge: spec, ...versions };
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${basename(dir)}`, private: true, type: 'module', dependencies }, null, 2));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: `consumer-${basename(dir)}`, private: true, type: 'module', dependencies }, null, 2),
+  );
   const deps = closure([...Object.keys(own.dependencies ?? {}), ...extra]);
   const fedge: LockEntry = {
-    version: own.version, resolved: spec, integrity: `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`,
-    license: own.license, dependencies: own.dependencies, bin: own.bin, engines: own.engines, peerDependencies: own.peerDependencies, peerDependenciesMeta: own.peerDependenciesMeta,
+    version: own.version,
+    resolved: spec,
+    integrity: `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`,
+    license: own.license,
+    dependencies: own.dependencies,
+    bin: own.bin,
+    engines: own.engines,
+    peerDependencies: own.peerDependencies,
+    peerDependenciesMeta: own.peerDependenciesMeta,
   };
-  const lock = { name: `consumer-${basename(dir)}`, lockfileVersion: 3, requires: true, packages: { '': { name: `consumer-${basename(dir)}`, dependencies }, 'node_modules/fedge': fedge, ...deps } };
+  const lock = {
+    name: `consumer-${basename(dir)}`,
+    lockfileVersion: 3,
+    requires: true,
+    packages: { '': { name: `consumer-${basename(dir)}`, dependencies }, 'node_modules/fedge': fedge, ...deps },
+  };
   writeFileSync(join(dir, 'package-lock.json'), JSON.stringify(lock, null, 2));
-  await run('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 64 << 20 });
+  await run('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: dir,
+    maxBuffer: 64 << 20,
+  });
 }
 
 /** Bytes under `dir` (files as stored, not blocks). */
 export function treeBytes(dir: string): Promise<number> {
   return run('du', ['-sb', dir]).then(({ stdout }) => Number(stdout.split('\t')[0]));
 }
-

@@ -13,8 +13,17 @@ const dir = mkdtempSync(join(tmpdir(), 'fedge-at-scale-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('npm run simulate -- --shard-size', () => {
-  it('runs a sharded round of 24 devices in shards of ≤ 8, publishes it, and measures the aggregators\' isolate apart', async () => {
-    const r = await runAtScale({ devices: 24, perRound: 24, shardSize: 8, rounds: 1, dropout: 0, stageSeconds: 5, threads: 2, resultsDir: dir });
+  it("runs a sharded round of 24 devices in shards of ≤ 8, publishes it, and measures the aggregators' isolate apart", async () => {
+    const r = await runAtScale({
+      devices: 24,
+      perRound: 24,
+      shardSize: 8,
+      rounds: 1,
+      dropout: 0,
+      stageSeconds: 5,
+      threads: 2,
+      resultsDir: dir,
+    });
     const round = r.rounds[0]!;
     expect(round.record.status, round.record.reason).toBe('published');
     expect(round.record.shards!.length).toBeGreaterThanOrEqual(3);

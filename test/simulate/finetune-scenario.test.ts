@@ -10,7 +10,8 @@ import { loadMnist } from '../../models/data/mnist.ts';
 import { mnistMlp } from '../../models/specs.ts';
 import { PUBLIC_EXAMPLES, finetuneData, int8Accuracy } from '../../simulate/finetune-scenario.ts';
 
-const rows = (x: Float32Array, f: number) => new Set(Array.from({ length: x.length / f }, (_, i) => x.subarray(i * f, (i + 1) * f).join(',')));
+const rows = (x: Float32Array, f: number) =>
+  new Set(Array.from({ length: x.length / f }, (_, i) => x.subarray(i * f, (i + 1) * f).join(',')));
 
 describe('finetune scenario', () => {
   it('MNIST: 2,000 public digits, 6,000 on 100 devices, 2,000 held out — disjoint', () => {
@@ -36,7 +37,10 @@ describe('finetune scenario', () => {
 
   it('int8Accuracy scores the bundled mnist-mlp as its card does', async () => {
     const card = JSON.parse(readFileSync(new URL('../../models/mnist-mlp/card.json', import.meta.url), 'utf8'));
-    const weights = importOnnxWeights(mnistMlp, readFileSync(new URL('../../models/mnist-mlp/model.fp32.onnx', import.meta.url)));
+    const weights = importOnnxWeights(
+      mnistMlp,
+      readFileSync(new URL('../../models/mnist-mlp/model.fp32.onnx', import.meta.url)),
+    );
     expect(await int8Accuracy(mnistMlp, weights, loadMnist().test)).toBeCloseTo(card.int8.heldOutAccuracy, 3);
   });
 });

@@ -26,7 +26,7 @@ function glorotWeights(spec: ModelSpec = mnistMlp) {
     const limit = Math.sqrt(6 / (shape[0]! + shape[1]!));
     // randomWords fills in 64 KiB calls: one getRandomValues call over a 784×256 kernel throws QuotaExceededError.
     const r = randomWords(n);
-    return { name, shape, values: Float32Array.from(r, (u) => (u / 2 ** 32 * 2 - 1) * limit) };
+    return { name, shape, values: Float32Array.from(r, (u) => ((u / 2 ** 32) * 2 - 1) * limit) };
   });
 }
 
@@ -39,13 +39,18 @@ export class AdminPanel {
     this.#changed = onChange;
     // Served from this machine (npm start): the local default token from .dev.vars, so the demo works at once.
     // Anywhere else the field starts empty — a deployed edge's token is never in the page.
-    byId<HTMLInputElement>('admin-token').value = sessionStorage.getItem('fedge.admin') ?? (LOOPBACK.has(location.hostname) ? LOCAL_ADMIN_TOKEN : '');
+    byId<HTMLInputElement>('admin-token').value =
+      sessionStorage.getItem('fedge.admin') ?? (LOOPBACK.has(location.hostname) ? LOCAL_ADMIN_TOKEN : '');
     byId('admin-token').addEventListener('change', () => sessionStorage.setItem('fedge.admin', value('admin-token')));
-    const form = (id: string, action: () => Promise<string>) => byId(id).addEventListener('submit', (e) => {
-      e.preventDefault();
-      say('admin-status', 'working…');
-      action().then((m) => (say('admin-status', m, 'ok'), this.#changed()), (err) => say('admin-status', errorText(err), 'error'));
-    });
+    const form = (id: string, action: () => Promise<string>) =>
+      byId(id).addEventListener('submit', (e) => {
+        e.preventDefault();
+        say('admin-status', 'working…');
+        action().then(
+          (m) => (say('admin-status', m, 'ok'), this.#changed()),
+          (err) => say('admin-status', errorText(err), 'error'),
+        );
+      });
     form('admin-upload', () => this.#upload());
     form('admin-alias', () => this.#alias());
     form('admin-task', () => this.#createTask());
@@ -58,7 +63,11 @@ export class AdminPanel {
   async #upload(): Promise<string> {
     const file = byId<HTMLInputElement>('upload-file').files?.[0];
     if (!file) throw new Error('choose an .onnx file');
-    const r = await this.#client().uploadModel(value('upload-model'), value('upload-version'), new Uint8Array(await file.arrayBuffer()));
+    const r = await this.#client().uploadModel(
+      value('upload-model'),
+      value('upload-version'),
+      new Uint8Array(await file.arrayBuffer()),
+    );
     return `uploaded ${r.model}@${r.version} (sha256 ${r.sha256.slice(0, 12)}…)`;
   }
 
@@ -73,10 +82,20 @@ export class AdminPanel {
     const task = value('task-name');
     const enrollmentToken = `enroll-${crypto.randomUUID()}`;
     const dp = byId<HTMLInputElement>('task-dp').checked;
-    await this.#client().createTask(mnistTaskBody(task, enrollmentToken, {
-      rounds: number('task-rounds'), devicesPerRound: number('task-per-round'), minDevices: number('task-min'), stageSeconds: number('task-stage'),
-      ...(dp && { privacy: { l2NormClip: 1, noiseMultiplier: 1.1, delta: 1e-5, epsilon: number('task-epsilon') } }),
-    }, weights));
+    await this.#client().createTask(
+      mnistTaskBody(
+        task,
+        enrollmentToken,
+        {
+          rounds: number('task-rounds'),
+          devicesPerRound: number('task-per-round'),
+          minDevices: number('task-min'),
+          stageSeconds: number('task-stage'),
+          ...(dp && { privacy: { l2NormClip: 1, noiseMultiplier: 1.1, delta: 1e-5, epsilon: number('task-epsilon') } }),
+        },
+        weights,
+      ),
+    );
     localStorage.setItem('fedge.task', task);
     localStorage.setItem('fedge.enrollment', enrollmentToken);
     byId<HTMLInputElement>('train-task').value = task;
@@ -99,9 +118,22 @@ export interface MnistTaskOptions {
 
 /** POST /v1/tasks for a task on an MNIST spec (its own model, named as the task), from `weights` or Glorot. */
 export function mnistTaskBody(task: string, enrollmentToken: string, o: MnistTaskOptions, weights?: NamedWeight[]) {
-  const { training = { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' }, privacy, spec = mnistMlp, ...rounds } = o;
+  const {
+    training = { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
+    privacy,
+    spec = mnistMlp,
+    ...rounds
+  } = o;
   return {
-    task, model: task, spec, weights: toBase64(new Uint8Array(flattenWeights(spec, weights ?? glorotWeights(spec)).buffer)), ...rounds,
-    training, serverOptimizer: { kind: 'fedavg' }, update: { clip: 1, maxExamples: 100 }, enrollmentToken, ...(privacy && { privacy }),
+    task,
+    model: task,
+    spec,
+    weights: toBase64(new Uint8Array(flattenWeights(spec, weights ?? glorotWeights(spec)).buffer)),
+    ...rounds,
+    training,
+    serverOptimizer: { kind: 'fedavg' },
+    update: { clip: 1, maxExamples: 100 },
+    enrollmentToken,
+    ...(privacy && { privacy }),
   };
 }

@@ -13,10 +13,18 @@ import { WatchPanel } from './watch-panel.ts';
 const edge = new EdgeClient({ url: location.origin });
 const tryPanel = new TryPanel(edge);
 const trainPanel = new TrainPanel(edge, () => tryPanel.samples());
-const watchPanel = new WatchPanel(edge, (model, version) => {
-  void tryPanel.refresh({ model, version });
-  document.getElementById('try')!.scrollIntoView();
-}, () => new EdgeClient({ url: location.origin, adminToken: (document.getElementById('admin-token') as HTMLInputElement).value.trim() || undefined }));
+const watchPanel = new WatchPanel(
+  edge,
+  (model, version) => {
+    void tryPanel.refresh({ model, version });
+    document.getElementById('try')!.scrollIntoView();
+  },
+  () =>
+    new EdgeClient({
+      url: location.origin,
+      adminToken: (document.getElementById('admin-token') as HTMLInputElement).value.trim() || undefined,
+    }),
+);
 new AdminPanel(location.origin, () => void tryPanel.refresh());
 const demoPanel = new DemoPanel(location.origin, (task, token) => {
   trainPanel.use(task, token);

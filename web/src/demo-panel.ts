@@ -17,9 +17,17 @@ export const SIMULATED = 5;
  * Softmax regression on the pixels (7,850 weights): DP-SGD's noise grows with the parameter count, and 60 digits a
  * device cannot outweigh it in the 784-256-10 MLP (203,530) in a few rounds; this one learns visibly from round 1.
  */
-const DEMO_SPEC: ModelSpec = { ...mnistMlp, name: 'mnist-softmax', layers: [{ type: 'dense', units: 10, activation: 'softmax' }] };
+const DEMO_SPEC: ModelSpec = {
+  ...mnistMlp,
+  name: 'mnist-softmax',
+  layers: [{ type: 'dense', units: 10, activation: 'softmax' }],
+};
 const DEMO = {
-  rounds: 8, devicesPerRound: SIMULATED + 1, minDevices: 3, stageSeconds: 4, spec: DEMO_SPEC,
+  rounds: 8,
+  devicesPerRound: SIMULATED + 1,
+  minDevices: 3,
+  stageSeconds: 4,
+  spec: DEMO_SPEC,
   // The demo's devices live in the visitor's tab: once it closes, check-in waits two minutes, then the task pauses.
   idleSeconds: 120,
   // Small local data, so a looser budget than a real task would take: the ε the page shows is what these settings
@@ -54,7 +62,9 @@ export class DemoPanel {
       const enrollmentToken = `enroll-${crypto.randomUUID()}`;
       say('demo-status', `creating task ${task}…`);
       const { training, privacy, ...rounds } = DEMO;
-      await new EdgeClient({ url: this.#url, adminToken: token }).createTask(mnistTaskBody(task, enrollmentToken, { ...rounds, training, privacy }));
+      await new EdgeClient({ url: this.#url, adminToken: token }).createTask(
+        mnistTaskBody(task, enrollmentToken, { ...rounds, training, privacy }),
+      );
       const [digits, labels] = await Promise.all([
         fetch('/assets/demo-digits.bin').then((r) => r.arrayBuffer()),
         fetch('/assets/demo-labels.json').then((r) => r.json() as Promise<number[]>),
@@ -69,13 +79,20 @@ export class DemoPanel {
           stages.set(m.device, m.stage);
           const counts = new Map<string, number>();
           for (const s of stages.values()) counts.set(s, (counts.get(s) ?? 0) + 1);
-          say('demo-status', `${task}, round ${m.round}: ${[...counts].map(([s, n]) => `${n} ${s.replace('-', ' ')}`).join(', ')} (${SIMULATED} simulated devices; each round also takes one more)`);
+          say(
+            'demo-status',
+            `${task}, round ${m.round}: ${[...counts].map(([s, n]) => `${n} ${s.replace('-', ' ')}`).join(', ')} (${SIMULATED} simulated devices; each round also takes one more)`,
+          );
         } else if (m.kind === 'round') {
           this.rounds++;
           const inSum = m.outcomes.filter((o) => o.status === 'unmasked').length;
           const skipped = m.outcomes.filter((o) => o.status === 'skipped').map((o) => o.reason);
           const spent = Math.max(...m.outcomes.map((o) => o.spent ?? 0));
-          byId('demo-log').append(el('li', { textContent: `round ${m.round}: ${inSum} of ${SIMULATED} simulated devices' masked updates in the sum; ε spent per device up to ${spent.toFixed(2)} of ${privacy.epsilon}${skipped.length ? `; skipped: ${[...new Set(skipped)].join('; ')}` : ''}` }));
+          byId('demo-log').append(
+            el('li', {
+              textContent: `round ${m.round}: ${inSum} of ${SIMULATED} simulated devices' masked updates in the sum; ε spent per device up to ${spent.toFixed(2)} of ${privacy.epsilon}${skipped.length ? `; skipped: ${[...new Set(skipped)].join('; ')}` : ''}`,
+            }),
+          );
         } else if (m.kind === 'finished') {
           say('demo-status', `${task}: finished — every round is listed under Watch`, 'ok');
           button.disabled = false;
@@ -84,8 +101,19 @@ export class DemoPanel {
           button.disabled = false;
         }
       });
-      worker.addEventListener('error', (e) => (say('demo-status', `the simulated devices stopped: ${e.message}`, 'error'), (button.disabled = false)));
-      const start: DemoStart = { url: this.#url, task, token: enrollmentToken, devices: SIMULATED, epsilon: privacy.epsilon, digits, labels };
+      worker.addEventListener(
+        'error',
+        (e) => (say('demo-status', `the simulated devices stopped: ${e.message}`, 'error'), (button.disabled = false)),
+      );
+      const start: DemoStart = {
+        url: this.#url,
+        task,
+        token: enrollmentToken,
+        devices: SIMULATED,
+        epsilon: privacy.epsilon,
+        digits,
+        labels,
+      };
       worker.postMessage(start, [digits]);
       say('demo-status', `${task}: ${SIMULATED} simulated devices are enrolling…`);
       return task;

@@ -32,20 +32,30 @@ const post = (e: DemoEvent) => postMessage(e);
 async function run(o: DemoStart): Promise<void> {
   const pixels = new Uint8Array(o.digits);
   const per = Math.floor(o.labels.length / o.devices);
-  const devices = await Promise.all(Array.from({ length: o.devices }, async (_, i) => {
-    const participant = new Participant({
-      url: o.url, task: o.task, identity: await createIdentity(`demo-${o.task}-${i + 1}`), backend: 'cpu', pollMs: 200,
-      ledger: new PrivacyLedger(new MemoryLedgerStore(), { epsilon: o.epsilon, delta: 1e-5 }),
-      onProgress: ({ round, stage }) => post({ kind: 'stage', device: i, round, stage }),
-    });
-    await participant.enroll(o.token);
-    const x = Float32Array.from(pixels.subarray(i * per * 784, (i + 1) * per * 784), (v) => v / 255);
-    return { participant, data: { x, y: o.labels.slice(i * per, (i + 1) * per) } };
-  }));
+  const devices = await Promise.all(
+    Array.from({ length: o.devices }, async (_, i) => {
+      const participant = new Participant({
+        url: o.url,
+        task: o.task,
+        identity: await createIdentity(`demo-${o.task}-${i + 1}`),
+        backend: 'cpu',
+        pollMs: 200,
+        ledger: new PrivacyLedger(new MemoryLedgerStore(), { epsilon: o.epsilon, delta: 1e-5 }),
+        onProgress: ({ round, stage }) => post({ kind: 'stage', device: i, round, stage }),
+      });
+      await participant.enroll(o.token);
+      const x = Float32Array.from(pixels.subarray(i * per * 784, (i + 1) * per * 784), (v) => v / 255);
+      return { participant, data: { x, y: o.labels.slice(i * per, (i + 1) * per) } };
+    }),
+  );
   for (;;) {
     const outcomes = await Promise.all(devices.map((d) => d.participant.joinRound(d.data)));
     if (outcomes.every((r) => r.reason === 'the task has finished')) break;
-    post({ kind: 'round', round: outcomes[0]!.round, outcomes: outcomes.map((r) => ({ status: r.status, reason: r.reason, spent: r.spent })) });
+    post({
+      kind: 'round',
+      round: outcomes[0]!.round,
+      outcomes: outcomes.map((r) => ({ status: r.status, reason: r.reason, spent: r.spent })),
+    });
   }
   await Promise.all(devices.map((d) => d.participant.release()));
   post({ kind: 'finished' });

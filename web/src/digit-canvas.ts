@@ -92,25 +92,38 @@ export class DigitCanvas {
   /** The drawing as a 784-value MNIST input (zeros when nothing is drawn). */
   toInput(): Float32Array {
     const { data } = this.#ctx.getImageData(0, 0, SIZE, SIZE);
-    let x0 = SIZE, y0 = SIZE, x1 = -1, y1 = -1;
-    for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) if (data[(y * SIZE + x) * 4]! > 20) {
-      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
-    }
+    let x0 = SIZE,
+      y0 = SIZE,
+      x1 = -1,
+      y1 = -1;
+    for (let y = 0; y < SIZE; y++)
+      for (let x = 0; x < SIZE; x++)
+        if (data[(y * SIZE + x) * 4]! > 20) {
+          x0 = Math.min(x0, x);
+          x1 = Math.max(x1, x);
+          y0 = Math.min(y0, y);
+          y1 = Math.max(y1, y);
+        }
     const out = new Float32Array(784);
     if (x1 < 0) return out;
     // Scale the ink's box so its longer side is 20 px (keeping the aspect ratio).
-    const w = x1 - x0 + 1, h = y1 - y0 + 1, scale = 20 / Math.max(w, h);
+    const w = x1 - x0 + 1,
+      h = y1 - y0 + 1,
+      scale = 20 / Math.max(w, h);
     const small = document.createElement('canvas');
     small.width = 28;
     small.height = 28;
     const s = small.getContext('2d', { willReadFrequently: true })!;
     s.imageSmoothingEnabled = true;
     s.imageSmoothingQuality = 'high';
-    const dw = w * scale, dh = h * scale;
+    const dw = w * scale,
+      dh = h * scale;
     s.drawImage(this.canvas, x0, y0, w, h, (28 - dw) / 2, (28 - dh) / 2, dw, dh);
     const px = s.getImageData(0, 0, 28, 28).data;
     const box = new Float32Array(784);
-    let mass = 0, mx = 0, my = 0;
+    let mass = 0,
+      mx = 0,
+      my = 0;
     for (let i = 0; i < 784; i++) {
       const v = px[i * 4]! / 255;
       box[i] = v;
@@ -119,11 +132,14 @@ export class DigitCanvas {
       my += v * Math.floor(i / 28);
     }
     // Shift so the centre of mass sits at the field's centre.
-    const dx = Math.round(13.5 - mx / mass), dy = Math.round(13.5 - my / mass);
-    for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
-      const sx = x - dx, sy = y - dy;
-      if (sx >= 0 && sx < 28 && sy >= 0 && sy < 28) out[y * 28 + x] = box[sy * 28 + sx]!;
-    }
+    const dx = Math.round(13.5 - mx / mass),
+      dy = Math.round(13.5 - my / mass);
+    for (let y = 0; y < 28; y++)
+      for (let x = 0; x < 28; x++) {
+        const sx = x - dx,
+          sy = y - dy;
+        if (sx >= 0 && sx < 28 && sy >= 0 && sy < 28) out[y * 28 + x] = box[sy * 28 + sx]!;
+      }
     return out;
   }
 }

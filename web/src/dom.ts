@@ -5,9 +5,15 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
-type Props<K extends keyof HTMLElementTagNameMap> = Partial<Omit<HTMLElementTagNameMap[K], 'dataset'>> & { dataset?: Record<string, string> };
+type Props<K extends keyof HTMLElementTagNameMap> = Partial<Omit<HTMLElementTagNameMap[K], 'dataset'>> & {
+  dataset?: Record<string, string>;
+};
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props<K> = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Props<K> = {},
+  children: (Node | string)[] = [],
+): HTMLElementTagNameMap[K] {
   const { dataset, ...rest } = props;
   const e = Object.assign(document.createElement(tag), rest);
   if (dataset) Object.assign(e.dataset, dataset);

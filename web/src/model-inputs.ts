@@ -27,13 +27,16 @@ export function textInput(meta: ModelMetadata, text: string) {
 }
 
 export function labelsFor(meta: ModelMetadata, classes: number): string[] {
-  for (const s of [spamBow, mnistMlp, mnistCnn]) if (s.labels.length === classes && (meta.name === s.name || (s !== spamBow && classes === 10))) return s.labels;
+  for (const s of [spamBow, mnistMlp, mnistCnn])
+    if (s.labels.length === classes && (meta.name === s.name || (s !== spamBow && classes === 10))) return s.labels;
   return Array.from({ length: classes }, (_, i) => String(i));
 }
 
 /** Classes by probability, best first. */
 export function ranked(probabilities: ArrayLike<number>, labels: string[]): { label: string; p: number }[] {
-  return Array.from(probabilities, (p, i) => ({ label: labels[i] ?? String(i), p: Number(p) })).sort((a, b) => b.p - a.p);
+  return Array.from(probabilities, (p, i) => ({ label: labels[i] ?? String(i), p: Number(p) })).sort(
+    (a, b) => b.p - a.p,
+  );
 }
 
 /** The shape the form sends for an input: the declared one, with each open dimension (-1) as 1. */
@@ -53,16 +56,30 @@ export function formInputs(meta: ModelMetadata, texts: string[]) {
     const text = texts[i] ?? '';
     if (m.datatype === 'BYTES') {
       const lines = text.split('\n');
-      if (lines.length !== n) throw new Error(`${m.name}: ${n} line${n === 1 ? '' : 's'} of text (shape [${shape.join(', ')}]), got ${lines.length}`);
+      if (lines.length !== n)
+        throw new Error(
+          `${m.name}: ${n} line${n === 1 ? '' : 's'} of text (shape [${shape.join(', ')}]), got ${lines.length}`,
+        );
       inputs[m.name] = { data: lines, shape };
       return;
     }
-    const values = text.split(/[\s,]+/).filter(Boolean).map(Number);
-    if (values.some((v) => !Number.isFinite(v))) throw new Error(`${m.name}: numbers only, separated by commas or spaces`);
+    const values = text
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map(Number);
+    if (values.some((v) => !Number.isFinite(v)))
+      throw new Error(`${m.name}: numbers only, separated by commas or spaces`);
     const data = values.length === 1 ? Array<number>(n).fill(values[0]!) : values;
-    if (data.length !== n) throw new Error(`${m.name}: shape [${shape.join(', ')}] takes ${n} numbers (or one for all), got ${values.length}`);
-    if (INTEGER.test(m.datatype) && data.some((v) => !Number.isInteger(v))) throw new Error(`${m.name}: ${m.datatype} takes integers`);
-    inputs[m.name] = m.datatype === 'INT64' ? { data: BigInt64Array.from(data, (v) => BigInt(v)), shape } : { data, shape, datatype: m.datatype as Datatype };
+    if (data.length !== n)
+      throw new Error(
+        `${m.name}: shape [${shape.join(', ')}] takes ${n} numbers (or one for all), got ${values.length}`,
+      );
+    if (INTEGER.test(m.datatype) && data.some((v) => !Number.isInteger(v)))
+      throw new Error(`${m.name}: ${m.datatype} takes integers`);
+    inputs[m.name] =
+      m.datatype === 'INT64'
+        ? { data: BigInt64Array.from(data, (v) => BigInt(v)), shape }
+        : { data, shape, datatype: m.datatype as Datatype };
   });
   return inputs;
 }

@@ -3,7 +3,13 @@
  * visitor draws and labels (or sample digits), under the device's privacy budget (IndexedDB ledger), and sends
  * only its SecAgg+-masked update. The device's signing identity stays in this browser (localStorage).
  */
-import { type EdgeClient, IndexedDbLedgerStore, Participant, PrivacyLedger, type RoundOutcome } from '../../client-sdk/index.ts';
+import {
+  type EdgeClient,
+  IndexedDbLedgerStore,
+  Participant,
+  PrivacyLedger,
+  type RoundOutcome,
+} from '../../client-sdk/index.ts';
 import { createIdentity, type DeviceIdentity } from '../../federated/secagg/client.ts';
 import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 import { DigitCanvas } from './digit-canvas.ts';
@@ -25,7 +31,16 @@ const STAGE_WORDS: Record<string, string> = {
 /** A skipped round that had moved on when this device's keys arrived (the edge: "message for round …, this is round …"). */
 const MOVED_ON = /this is round /;
 
-const STAGES = ['checking-in', 'downloading', 'training', 'advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done'] as const;
+const STAGES = [
+  'checking-in',
+  'downloading',
+  'training',
+  'advertise-keys',
+  'share-keys',
+  'masked-input',
+  'unmask',
+  'done',
+] as const;
 
 async function deviceIdentity(): Promise<DeviceIdentity> {
   const saved = localStorage.getItem('fedge.device');
@@ -51,7 +66,8 @@ export class TrainPanel {
   constructor(edge: EdgeClient, samples: () => Promise<{ x: number[][]; y: number[] }>) {
     this.#edge = edge;
     this.#samples = samples;
-    byId<HTMLInputElement>('train-task').value = new URL(location.href).searchParams.get('task') ?? localStorage.getItem('fedge.task') ?? '';
+    byId<HTMLInputElement>('train-task').value =
+      new URL(location.href).searchParams.get('task') ?? localStorage.getItem('fedge.task') ?? '';
     byId<HTMLInputElement>('train-token').value = localStorage.getItem('fedge.enrollment') ?? '';
     byId('train-add').addEventListener('click', () => this.#addDrawing());
     byId('train-clear').addEventListener('click', () => this.#canvas.clear());
@@ -86,7 +102,10 @@ export class TrainPanel {
   }
 
   #addDrawing(): void {
-    if (this.#canvas.empty) return say('train-status', 'Draw a digit first.', 'error');
+    if (this.#canvas.empty) {
+      say('train-status', 'Draw a digit first.', 'error');
+      return;
+    }
     this.#x.push(this.#canvas.toInput());
     this.#y.push(Number(byId<HTMLSelectElement>('train-label').value));
     this.#canvas.clear();
@@ -120,7 +139,12 @@ export class TrainPanel {
       const ledger = await this.#ledger(budget);
       const source = `task:${task}`;
       const participant = new Participant({
-        url: this.#edge.url, task, identity: await deviceIdentity(), ledger, source, backend: 'auto',
+        url: this.#edge.url,
+        task,
+        identity: await deviceIdentity(),
+        ledger,
+        source,
+        backend: 'auto',
         // A task on a served model's head embeds the digits with that model's body first: ORT's WASM is an asset here.
         wasmPaths: ORT_WASM_PATHS,
         onProgress: ({ round, stage }) => {
@@ -137,7 +161,10 @@ export class TrainPanel {
       waiter = setInterval(() => {
         if (!atCheckIn()) return;
         const round = current!.round;
-        void this.#waiting(task, round).then((m) => m && atCheckIn() && say('train-status', m), () => undefined);
+        void this.#waiting(task, round).then(
+          (m) => m && atCheckIn() && say('train-status', m),
+          () => undefined,
+        );
       }, 1500);
       const n = this.#y.length;
       const x = new Float32Array(n * 784);
@@ -151,17 +178,26 @@ export class TrainPanel {
         for (let tries = 1; ; tries++) {
           outcome = await participant.joinRound(examples, { signal: this.#abort.signal });
           if (outcome.status !== 'skipped' || !MOVED_ON.test(outcome.reason ?? '') || tries === 3) break;
-          say('train-status', `round ${outcome.round} started without this device (it was still training); joining the next round…`);
+          say(
+            'train-status',
+            `round ${outcome.round} started without this device (it was still training); joining the next round…`,
+          );
         }
       } finally {
         await participant.release();
       }
       this.last = outcome;
       const spent = await ledger.spent(source);
-      byId('train-budget').textContent = status.privacy ? `ε spent ${spent.toFixed(2)} of ${budget} (δ 1e-5); ${(budget - spent).toFixed(2)} left` : 'this task trains without example-level DP';
-      say('train-status', outcome.status === 'unmasked'
-        ? `round ${outcome.round}: your masked update (${((outcome.maskedBytes ?? 0) / 1024).toFixed(1)} KiB, unreadable without the other devices' masks) is in the sum — your ${n} digits never left this page. Thank you`
-        : `round ${outcome.round}: skipped (${outcome.reason})`, outcome.status === 'unmasked' ? 'ok' : 'error');
+      byId('train-budget').textContent = status.privacy
+        ? `ε spent ${spent.toFixed(2)} of ${budget} (δ 1e-5); ${(budget - spent).toFixed(2)} left`
+        : 'this task trains without example-level DP';
+      say(
+        'train-status',
+        outcome.status === 'unmasked'
+          ? `round ${outcome.round}: your masked update (${((outcome.maskedBytes ?? 0) / 1024).toFixed(1)} KiB, unreadable without the other devices' masks) is in the sum — your ${n} digits never left this page. Thank you`
+          : `round ${outcome.round}: skipped (${outcome.reason})`,
+        outcome.status === 'unmasked' ? 'ok' : 'error',
+      );
       progress.value = outcome.status === 'unmasked' ? STAGES.length : 0;
       return outcome;
     } catch (e) {

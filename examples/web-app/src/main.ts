@@ -7,7 +7,15 @@
  * Query parameters: `edge` (the edge's URL), `model`, `task`, `token`, `device` (a slot name, so several tabs can be
  * several devices).
  */
-import { EdgeClient, EdgeError, IndexedDbLedgerStore, LocalModel, Participant, PrivacyLedger, type RoundOutcome } from 'fedge/client';
+import {
+  EdgeClient,
+  EdgeError,
+  IndexedDbLedgerStore,
+  LocalModel,
+  Participant,
+  PrivacyLedger,
+  type RoundOutcome,
+} from 'fedge/client';
 import { createIdentity, type DeviceIdentity } from 'fedge/federated';
 
 const params = new URL(location.href).searchParams;
@@ -48,7 +56,10 @@ async function connect(): Promise<void> {
     inputName = meta.inputs[0]!.name;
     say('edge-status', `${MODEL} version ${meta.parameters.version} is served. Loading it on this device…`);
     local = await LocalModel.load({ client: edge, model: MODEL, wasmPaths: '/ort/' });
-    say('edge-status', `${MODEL} version ${local.version} is served by the edge and runs on this device too (${local.provider}).`);
+    say(
+      'edge-status',
+      `${MODEL} version ${local.version} is served by the edge and runs on this device too (${local.provider}).`,
+    );
   } catch (e) {
     say('edge-status', `The edge cannot be used from this page: ${errorText(e)}`);
   }
@@ -121,13 +132,19 @@ async function classify(): Promise<void> {
 function addExamples(x: ArrayLike<number>, y: ArrayLike<number>): number {
   for (let i = 0; i < x.length; i++) examples.x.push(x[i]!);
   for (let i = 0; i < y.length; i++) examples.y.push(y[i]!);
-  say('examples', `${examples.y.length} example${examples.y.length === 1 ? '' : 's'} on this device, never sent anywhere.`);
+  say(
+    'examples',
+    `${examples.y.length} example${examples.y.length === 1 ? '' : 's'} on this device, never sent anywhere.`,
+  );
   return examples.y.length;
 }
 
 async function showBudget(task: string): Promise<void> {
   const spent = await ledger.spent(`task:${task}`);
-  say('budget', `Privacy spent on task ${task}: ε = ${spent.toFixed(2)} of this device's budget of ${BUDGET.epsilon} (δ = ${BUDGET.delta}).`);
+  say(
+    'budget',
+    `Privacy spent on task ${task}: ε = ${spent.toFixed(2)} of this device's budget of ${BUDGET.epsilon} (δ = ${BUDGET.delta}).`,
+  );
 }
 
 async function join(): Promise<RoundOutcome | undefined> {
@@ -139,7 +156,11 @@ async function join(): Promise<RoundOutcome | undefined> {
   button.disabled = true;
   try {
     const participant = new Participant({
-      url: EDGE, task, identity: await identity(), ledger, wasmPaths: '/ort/',
+      url: EDGE,
+      task,
+      identity: await identity(),
+      ledger,
+      wasmPaths: '/ort/',
       onProgress: ({ round, stage }) => say('round', `Round ${round}: ${stage}…`),
     });
     await participant.enroll(token);
@@ -148,7 +169,10 @@ async function join(): Promise<RoundOutcome | undefined> {
     if (outcome.status === 'unmasked') {
       const status = await edge.task(task);
       const latest = status.publishedVersions.at(-1);
-      say('round', `Round ${outcome.round}: this device's masked update (${outcome.maskedBytes} bytes) is in the sum${latest ? `; the edge now serves ${status.model} version ${latest}` : ''}.`);
+      say(
+        'round',
+        `Round ${outcome.round}: this device's masked update (${outcome.maskedBytes} bytes) is in the sum${latest ? `; the edge now serves ${status.model} version ${latest}` : ''}.`,
+      );
     } else say('round', `Round ${outcome.round} went on without this device: ${outcome.reason}`);
     await showBudget(task);
     return outcome;

@@ -45,6 +45,8 @@ export function headBody(original: Uint8Array, head: HeadPlace): Uint8Array {
   // Old exporters list initializers as inputs too; a dropped one must not become an input without a value.
   graph.input = (graph.input ?? []).filter((i) => !dropped.has(i.name ?? ''));
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => produced.has(v.name ?? ''));
-  graph.output = [{ name: output, type: { tensorType: { elemType: ElemType.FLOAT, shape: { dim: [batch, { dimValue: size }] } } } }];
+  graph.output = [
+    { name: output, type: { tensorType: { elemType: ElemType.FLOAT, shape: { dim: [batch, { dimValue: size }] } } } },
+  ];
   return onnx.ModelProto.encode(model).finish();
 }

@@ -19,7 +19,7 @@ function activateRow(z: Float32Array, from: number, to: number, act: HiddenActiv
   }
   for (let i = from; i < to; i++) {
     const v = z[i]!;
-    if (act === 'relu') z[i] = v > 0 ? v : 0;
+    if (act === 'relu') z[i] = Math.max(v, 0);
     else if (act === 'sigmoid') z[i] = 1 / (1 + Math.exp(-v));
     else if (act === 'tanh') z[i] = Math.tanh(v);
   }
@@ -32,7 +32,9 @@ export function headForward(head: HeadPlace, flat: Float32Array, embeddings: Flo
   if (!Number.isInteger(n)) throw new HeadError(`embeddings: ${embeddings.length} values are not rows of ${width}`);
   let a = embeddings;
   head.layers.forEach((layer, l) => {
-    const kernel = weights[2 * l]!.values, bias = weights[2 * l + 1]!.values, units = layer.units;
+    const kernel = weights[2 * l]!.values,
+      bias = weights[2 * l + 1]!.values,
+      units = layer.units;
     const z = new Float32Array(n * units);
     const acc = new Float64Array(units);
     for (let r = 0; r < n; r++) {
@@ -42,7 +44,12 @@ export function headForward(head: HeadPlace, flat: Float32Array, embeddings: Flo
         if (x !== 0) for (let u = 0; u < units; u++) acc[u] = acc[u]! + x * kernel[j * units + u]!;
       }
       z.set(acc, r * units);
-      activateRow(z, r * units, (r + 1) * units, l === head.layers.length - 1 ? head.output.activation : layer.activation);
+      activateRow(
+        z,
+        r * units,
+        (r + 1) * units,
+        l === head.layers.length - 1 ? head.output.activation : layer.activation,
+      );
     }
     a = z;
     width = units;

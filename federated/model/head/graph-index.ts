@@ -29,7 +29,11 @@ export function namesRead(n: NodeProto): string[] {
 }
 
 export function nodeRef(n: NodeProto): NodeRef {
-  return { opType: n.opType ?? '?', name: n.name || `${n.opType}(${n.output?.[0] ?? ''})`, output: n.output?.[0] ?? '' };
+  return {
+    opType: n.opType ?? '?',
+    name: n.name || `${n.opType}(${n.output?.[0] ?? ''})`,
+    output: n.output?.[0] ?? '',
+  };
 }
 
 /** "Conv 'conv3'" */
@@ -52,7 +56,35 @@ export function intsAttr(n: NodeProto, name: string): number[] | undefined {
 
 export const hasAttr = (n: NodeProto, name: string) => (n.attribute ?? []).some((a) => a.name === name);
 
-const SAME_RANK = new Set(['Relu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Elu', 'Selu', 'Gelu', 'Softplus', 'HardSigmoid', 'Clip', 'Identity', 'Dropout', 'Softmax', 'LogSoftmax', 'BatchNormalization', 'Cast', 'Conv', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Transpose', 'Neg', 'Abs', 'Sqrt', 'Exp', 'DequantizeLinear']);
+const SAME_RANK = new Set([
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'LeakyRelu',
+  'Elu',
+  'Selu',
+  'Gelu',
+  'Softplus',
+  'HardSigmoid',
+  'Clip',
+  'Identity',
+  'Dropout',
+  'Softmax',
+  'LogSoftmax',
+  'BatchNormalization',
+  'Cast',
+  'Conv',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'Transpose',
+  'Neg',
+  'Abs',
+  'Sqrt',
+  'Exp',
+  'DequantizeLinear',
+]);
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min']);
 
 export function indexGraph(graph: GraphProto, opset: number): GraphIndex {
@@ -90,5 +122,13 @@ export function indexGraph(graph: GraphProto, opset: number): GraphIndex {
     memo.set(tensor, r);
     return r;
   };
-  return { graph, opset, producer, consumers, initializers, outputs: new Set((graph.output ?? []).map((o) => o.name ?? '')), rank };
+  return {
+    graph,
+    opset,
+    producer,
+    consumers,
+    initializers,
+    outputs: new Set((graph.output ?? []).map((o) => o.name ?? '')),
+    rank,
+  };
 }

@@ -79,4 +79,3 @@ export interface Head {
  * writeHead and headForward need.
  */
 export type HeadPlace = Pick<Head, 'spec' | 'layers' | 'embedding' | 'output'>;
-

@@ -3,7 +3,17 @@
  * graph at the head's input for the device (body.ts), compute the head in plain JS (forward.ts), and write trained
  * head weights back into the original bytes (write.ts). Pure: no I/O.
  */
-export { detectHead, detectHeadIn, headLayers, type DenseLocation, type DetectOptions, type Head, type HeadPlace, type HiddenActivation, type OutputActivation } from './detect.ts';
+export {
+  detectHead,
+  detectHeadIn,
+  headLayers,
+  type DenseLocation,
+  type DetectOptions,
+  type Head,
+  type HeadPlace,
+  type HiddenActivation,
+  type OutputActivation,
+} from './detect.ts';
 export { headBody } from './body.ts';
 export { headForward } from './forward.ts';
 export { writeHead } from './write.ts';

@@ -30,7 +30,10 @@ export function sameHeadIn(model: ModelProto, head: HeadPlace): Head {
     if (e instanceof HeadError) throw new HeadError(`the model does not have this head: ${e.message}`, e.node);
     throw e;
   }
-  if (signature(found) !== signature(head)) throw new HeadError(`the model's head differs from this one (its layers are ${found.layers.map((l) => `${l.op} '${l.nodes[0]}' [${l.inputSize}→${l.units}]`).join(', ')})`);
+  if (signature(found) !== signature(head))
+    throw new HeadError(
+      `the model's head differs from this one (its layers are ${found.layers.map((l) => `${l.op} '${l.nodes[0]}' [${l.inputSize}→${l.units}]`).join(', ')})`,
+    );
   return found;
 }
 
@@ -40,4 +43,3 @@ export function fp32HeadFor(int8Head: HeadPlace, fp32Bytes: Uint8Array): Head {
   if (head.quantized) throw new HeadError('the fp32 copy has quantized head weights too');
   return head;
 }
-

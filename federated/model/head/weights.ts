@@ -19,13 +19,17 @@ const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 const EXTERNAL = 1; // TensorProto.DataLocation.EXTERNAL
 
 function checkStorage(t: TensorProto, role: string): void {
-  if (t.dataLocation === EXTERNAL || (t.externalData?.length ?? 0) > 0) throw new HeadError(`${role} '${t.name}' is stored as external data; Fedge reads heads from the model file itself`);
+  if (t.dataLocation === EXTERNAL || (t.externalData?.length ?? 0) > 0)
+    throw new HeadError(`${role} '${t.name}' is stored as external data; Fedge reads heads from the model file itself`);
 }
 
 function floatInitializer(index: GraphIndex, name: string, role: string): TensorProto {
   const t = index.initializers.get(name)!;
   checkStorage(t, role);
-  if (t.dataType !== ElemType.FLOAT) throw new HeadError(`${role} '${name}' is ${typeName(t.dataType)}; Fedge trains float32 heads (float16 and other types are not converted)`);
+  if (t.dataType !== ElemType.FLOAT)
+    throw new HeadError(
+      `${role} '${name}' is ${typeName(t.dataType)}; Fedge trains float32 heads (float16 and other types are not converted)`,
+    );
   return t;
 }
 
@@ -33,17 +37,26 @@ function floatInitializer(index: GraphIndex, name: string, role: string): Tensor
  * What feeds a dense node's operand: a weight (an initializer or a dequantized one), or undefined for a run-time
  * tensor. Throws HeadError for constants Fedge cannot train (float16, a Constant node, external data).
  */
-export function weightSource(index: GraphIndex, tensor: string, role: string): Omit<StoredWeight, 'transposed' | 'factor'> | undefined {
+export function weightSource(
+  index: GraphIndex,
+  tensor: string,
+  role: string,
+): Omit<StoredWeight, 'transposed' | 'factor'> | undefined {
   if (index.initializers.has(tensor)) {
     const t = floatInitializer(index, tensor, role);
     return { name: tensor, dims: (t.dims ?? []).map(Number) };
   }
   const p = index.producer.get(tensor);
   if (!p) return undefined;
-  if (p.opType === 'Constant') throw new HeadError(`${role} '${tensor}' comes from ${describe(p)}, not an initializer; Fedge writes heads into initializers`);
+  if (p.opType === 'Constant')
+    throw new HeadError(
+      `${role} '${tensor}' comes from ${describe(p)}, not an initializer; Fedge writes heads into initializers`,
+    );
   const from = p.input?.[0] ?? '';
   if (p.opType === 'Cast' && index.initializers.has(from)) {
-    throw new HeadError(`${role} '${tensor}' is cast from ${typeName(index.initializers.get(from)!.dataType)} initializer '${from}' by ${describe(p)}; Fedge reads and writes float32 and int8 heads — detect the head on the model's fp32 copy`);
+    throw new HeadError(
+      `${role} '${tensor}' is cast from ${typeName(index.initializers.get(from)!.dataType)} initializer '${from}' by ${describe(p)}; Fedge reads and writes float32 and int8 heads — detect the head on the model's fp32 copy`,
+    );
   }
   if (p.opType !== 'DequantizeLinear' || !index.initializers.has(from)) return undefined;
   const { q, dims } = quantization(index, p, role);
@@ -54,9 +67,14 @@ function quantization(index: GraphIndex, p: NodeProto, role: string): { q: Quant
   const [data, scale, zeroPoint] = [p.input?.[0] ?? '', p.input?.[1] ?? '', p.input?.[2] || undefined];
   const t = index.initializers.get(data)!;
   checkStorage(t, role);
-  if (t.dataType !== ElemType.INT8 && t.dataType !== ElemType.UINT8) throw new HeadError(`${role} '${p.output?.[0]}' is dequantized by ${describe(p)} from ${typeName(t.dataType)} '${data}'; only int8 and uint8 are read`);
-  if (hasAttr(p, 'block_size')) throw new HeadError(`${role} '${p.output?.[0]}' uses blocked quantization (${describe(p)}); not supported`);
-  if (!index.initializers.has(scale) || (zeroPoint !== undefined && !index.initializers.has(zeroPoint))) throw new HeadError(`${describe(p)}: its scale and zero point must be initializers`);
+  if (t.dataType !== ElemType.INT8 && t.dataType !== ElemType.UINT8)
+    throw new HeadError(
+      `${role} '${p.output?.[0]}' is dequantized by ${describe(p)} from ${typeName(t.dataType)} '${data}'; only int8 and uint8 are read`,
+    );
+  if (hasAttr(p, 'block_size'))
+    throw new HeadError(`${role} '${p.output?.[0]}' uses blocked quantization (${describe(p)}); not supported`);
+  if (!index.initializers.has(scale) || (zeroPoint !== undefined && !index.initializers.has(zeroPoint)))
+    throw new HeadError(`${describe(p)}: its scale and zero point must be initializers`);
   floatInitializer(index, scale, `scale of ${role}`);
   const dims = (t.dims ?? []).map(Number);
   const scaleCount = size((index.initializers.get(scale)!.dims ?? []).map(Number));
@@ -65,19 +83,21 @@ function quantization(index: GraphIndex, p: NodeProto, role: string): { q: Quant
   if (scaleCount !== 1) {
     const a = intAttr(p, 'axis', 1);
     axis = a < 0 ? a + dims.length : a;
-    if (dims[axis] !== scaleCount) throw new HeadError(`${describe(p)}: ${scaleCount} scales for axis ${axis} of [${dims}]`);
+    if (dims[axis] !== scaleCount)
+      throw new HeadError(`${describe(p)}: ${scaleCount} scales for axis ${axis} of [${dims}]`);
   }
   return { q: { node: nodeRef(p).name, data, scale, zeroPoint, dataType: t.dataType!, axis }, dims };
 }
 
 export function integerValues(t: TensorProto): Int32Array {
   const n = size((t.dims ?? []).map(Number));
-  if (t.rawData && t.rawData.length) {
+  if (t.rawData?.length) {
     const raw = t.rawData;
     return t.dataType === ElemType.INT8 ? Int32Array.from(i8(raw)) : Int32Array.from(raw);
   }
   const v = Int32Array.from(t.int32Data ?? []);
-  if (v.length !== n) throw new HeadError(`initializer '${t.name}' holds ${v.length} values for dims [${(t.dims ?? []).map(Number)}]`);
+  if (v.length !== n)
+    throw new HeadError(`initializer '${t.name}' holds ${v.length} values for dims [${(t.dims ?? []).map(Number)}]`);
   return v;
 }
 
@@ -99,7 +119,8 @@ export function storedValues(index: GraphIndex, w: StoredWeight): Float32Array {
       values[i] = Math.fround((data[i]! - zero[c]!) * scales[c]!);
     }
   }
-  if (values.length !== size(w.dims)) throw new HeadError(`weight '${w.name}' holds ${values.length} values for dims [${w.dims}]`);
+  if (values.length !== size(w.dims))
+    throw new HeadError(`weight '${w.name}' holds ${values.length} values for dims [${w.dims}]`);
   return values;
 }
 

@@ -26,12 +26,21 @@ interface Field {
 }
 
 // ModelProto.graph, GraphProto.initializer, TensorProto fields (onnx.proto).
-const MODEL_GRAPH = 7, GRAPH_INITIALIZER = 5;
-const T_DATA_TYPE = 2, T_FLOAT_DATA = 4, T_INT32_DATA = 5, T_NAME = 8, T_RAW_DATA = 9, T_EXTERNAL_DATA = 13, T_DATA_LOCATION = 14;
+const MODEL_GRAPH = 7,
+  GRAPH_INITIALIZER = 5;
+const T_DATA_TYPE = 2,
+  T_FLOAT_DATA = 4,
+  T_INT32_DATA = 5,
+  T_NAME = 8,
+  T_RAW_DATA = 9,
+  T_EXTERNAL_DATA = 13,
+  T_DATA_LOCATION = 14;
 const DATA_FIELDS = new Set([T_FLOAT_DATA, T_INT32_DATA, 6, 7, T_RAW_DATA, 10, 11]);
 
 function varint(buf: Uint8Array, pos: number): [number, number] {
-  let value = 0, scale = 1, b: number;
+  let value = 0,
+    scale = 1,
+    b: number;
   do {
     if (pos >= buf.length) throw new HeadError('the model is truncated (protobuf varint runs past the end)');
     b = buf[pos++]!;
@@ -56,7 +65,8 @@ function* fields(buf: Uint8Array, start: number, end: number): Generator<Field> 
   while (pos < end) {
     const at = pos;
     const [key, p] = varint(buf, pos);
-    const number = Math.floor(key / 8), wire = key % 8;
+    const number = Math.floor(key / 8),
+      wire = key % 8;
     let value = p;
     if (wire === 0) pos = varint(buf, p)[1];
     else if (wire === 1) pos = p + 8;
@@ -82,14 +92,20 @@ function patchTensor(buf: Uint8Array, start: number, end: number, name: string, 
   const dataFields: Field[] = [];
   for (const f of fields(buf, start, end)) {
     if (f.number === T_DATA_TYPE && f.wire === 0) dataType = varint(buf, f.value)[0];
-    else if (f.number === T_DATA_LOCATION && f.wire === 0 && varint(buf, f.value)[0] !== 0) throw new HeadError(`initializer '${name}' is stored as external data`);
+    else if (f.number === T_DATA_LOCATION && f.wire === 0 && varint(buf, f.value)[0] !== 0)
+      throw new HeadError(`initializer '${name}' is stored as external data`);
     else if (f.number === T_EXTERNAL_DATA) throw new HeadError(`initializer '${name}' is stored as external data`);
     else if (DATA_FIELDS.has(f.number)) dataFields.push(f);
   }
-  if (dataType !== data.dataType) throw new HeadError(`initializer '${name}' has data type ${dataType}, the new data is ${data.dataType}`);
+  if (dataType !== data.dataType)
+    throw new HeadError(`initializer '${name}' has data type ${dataType}, the new data is ${data.dataType}`);
   const n = data.bytes.length;
   const only = dataFields.length === 1 ? dataFields[0]! : undefined;
-  const packedSameSize = only && only.wire === 2 && (only.number === T_RAW_DATA || (only.number === T_FLOAT_DATA && dataType === ElemType.FLOAT)) && only.end - only.value === n;
+  const packedSameSize =
+    only &&
+    only.wire === 2 &&
+    (only.number === T_RAW_DATA || (only.number === T_FLOAT_DATA && dataType === ElemType.FLOAT)) &&
+    only.end - only.value === n;
   // A copy (Buffer#slice would share memory with the input, which must stay untouched).
   const copy = () => new Uint8Array(buf.subarray(start, end));
   if (packedSameSize) {
@@ -98,17 +114,24 @@ function patchTensor(buf: Uint8Array, start: number, end: number, name: string, 
     return out;
   }
   // float_data written unpacked (one fixed32 field per value), as some writers do.
-  if (dataType === ElemType.FLOAT && dataFields.length * 4 === n && dataFields.every((f) => f.number === T_FLOAT_DATA && f.wire === 5)) {
+  if (
+    dataType === ElemType.FLOAT &&
+    dataFields.length * 4 === n &&
+    dataFields.every((f) => f.number === T_FLOAT_DATA && f.wire === 5)
+  ) {
     const out = copy();
     dataFields.forEach((f, i) => out.set(data.bytes.subarray(4 * i, 4 * i + 4), f.value - start));
     return out;
   }
-  const kept = [...fields(buf, start, end)].filter((f) => !DATA_FIELDS.has(f.number)).map((f) => buf.subarray(f.start, f.end));
+  const kept = [...fields(buf, start, end)]
+    .filter((f) => !DATA_FIELDS.has(f.number))
+    .map((f) => buf.subarray(f.start, f.end));
   return concat(...kept, Uint8Array.from([...encodeVarint(T_RAW_DATA * 8 + 2), ...encodeVarint(n)]), data.bytes);
 }
 
 function tensorName(buf: Uint8Array, start: number, end: number): string | undefined {
-  for (const f of fields(buf, start, end)) if (f.number === T_NAME && f.wire === 2) return new TextDecoder().decode(buf.subarray(f.value, f.end));
+  for (const f of fields(buf, start, end))
+    if (f.number === T_NAME && f.wire === 2) return new TextDecoder().decode(buf.subarray(f.value, f.end));
   return undefined;
 }
 

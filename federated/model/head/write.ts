@@ -18,7 +18,8 @@ import { type TensorData, replaceInitializerData } from './wire.ts';
 export function writeHead(original: Uint8Array, head: HeadPlace, flat: Float32Array): Uint8Array {
   const model = decodeModel(original);
   const here = sameHeadIn(model, head);
-  if (flat.length !== here.flat.length) throw new HeadError(`the head has ${here.flat.length} weights, got ${flat.length}`);
+  if (flat.length !== here.flat.length)
+    throw new HeadError(`the head has ${here.flat.length} weights, got ${flat.length}`);
   const bad = flat.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new HeadError(`weight ${bad} is ${flat[bad]}; head weights must be finite`);
   const ix = indexGraph(model.graph!, here.opset);
@@ -28,8 +29,14 @@ export function writeHead(original: Uint8Array, head: HeadPlace, flat: Float32Ar
     const stored = fromFedge(values, w);
     const q = w.quantized;
     if (!q) return void replacements.set(w.name, { dataType: ElemType.FLOAT, bytes: u8(stored) });
-    if (q.dataType !== ElemType.INT8) throw new HeadError(`weight '${w.name}' is dequantized from uint8 '${q.data}'; Fedge writes int8 (symmetric) weights only — write the fp32 copy and quantize it`);
-    if (q.zeroPoint && integerValues(ix.initializers.get(q.zeroPoint)!).some((z) => z !== 0)) throw new HeadError(`weight '${w.name}': zero point '${q.zeroPoint}' is not 0; Fedge writes symmetric int8 weights only — write the fp32 copy and quantize it`);
+    if (q.dataType !== ElemType.INT8)
+      throw new HeadError(
+        `weight '${w.name}' is dequantized from uint8 '${q.data}'; Fedge writes int8 (symmetric) weights only — write the fp32 copy and quantize it`,
+      );
+    if (q.zeroPoint && integerValues(ix.initializers.get(q.zeroPoint)!).some((z) => z !== 0))
+      throw new HeadError(
+        `weight '${w.name}': zero point '${q.zeroPoint}' is not 0; Fedge writes symmetric int8 weights only — write the fp32 copy and quantize it`,
+      );
     const { q: data, scales } = quantizeWeights(stored, w.dims, q.axis);
     replacements.set(q.data, { dataType: ElemType.INT8, bytes: u8(data) });
     replacements.set(q.scale, { dataType: ElemType.FLOAT, bytes: u8(scales) });

@@ -12,7 +12,8 @@ export function dynamicRefusal(n: NodeProto, input: number, dims: number[], opse
   if (input !== 1) return 'the weight is the left operand';
   if (dims.length !== 2) return `weight rank ${dims.length} (needs 2)`;
   if (n.opType === 'Gemm' && intAttr(n, 'transA', 0)) return 'Gemm with transA';
-  if (n.opType === 'Gemm' && (floatAttr(n, 'alpha', 1) !== 1 || floatAttr(n, 'beta', 1) !== 1)) return 'Gemm with alpha/beta != 1';
+  if (n.opType === 'Gemm' && (floatAttr(n, 'alpha', 1) !== 1 || floatAttr(n, 'beta', 1) !== 1))
+    return 'Gemm with alpha/beta != 1';
   return undefined;
 }
 
@@ -30,7 +31,9 @@ export interface Int8Weight {
 
 /** Nodes that compute `n` (MatMul/Gemm) with the int8 weight and dynamically quantized uint8 activations; the last has `n`'s name. */
 export function dynamicPlan(n: NodeProto, w: Int8Weight, fresh: (base: string) => string): NodeProto[] {
-  const x = n.input![0]!, out = n.output![0]!, tag = `${out}_dq`;
+  const x = n.input![0]!,
+    out = n.output![0]!,
+    tag = `${out}_dq`;
   let wq = w.qName;
   if (n.opType === 'Gemm' && intAttr(n, 'transB', 0)) {
     // Store B transposed once ([N, K] -> [K, N]) so MatMulInteger sees the usual layout; scales stay per N.
@@ -40,7 +43,14 @@ export function dynamicPlan(n: NodeProto, w: Int8Weight, fresh: (base: string) =
     wq = fresh(`${w.qName}_t`);
     w.addInitializer(rawTensor(wq, [cols, rows], ElemType.INT8, t));
   }
-  const [xq, xs, xz, i32, f32, scale] = ['x', 'xs', 'xz', 'i32', 'f32', 'scale'].map((s) => fresh(`${tag}_${s}`)) as [string, string, string, string, string, string];
+  const [xq, xs, xz, i32, f32, scale] = ['x', 'xs', 'xz', 'i32', 'f32', 'scale'].map((s) => fresh(`${tag}_${s}`)) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const nodes: NodeProto[] = [
     node('DynamicQuantizeLinear', [x], [xq, xs, xz], {}, fresh(`${tag}_quantize`)),
     node('MatMulInteger', [xq, wq, xz, w.axis === null ? '' : w.zName], [i32], {}, fresh(`${tag}_matmul`)),

@@ -22,12 +22,20 @@ export function float16Plan({ scopes, refs, minElements, fresh, rewrite, report 
       try {
         half = toFloat16(floatValues(tensor));
       } catch (e) {
-        if (e instanceof OnnxFormatError || e instanceof QuantizeError) { report.skipped.push({ node: label, reason: `weight ${w}: ${e.message}` }); continue; }
+        if (e instanceof OnnxFormatError || e instanceof QuantizeError) {
+          report.skipped.push({ node: label, reason: `weight ${w}: ${e.message}` });
+          continue;
+        }
         throw e;
       }
       const dims = (tensor.dims ?? []).map(Number);
       const hName = fresh(`${w}_fp16`);
-      rewrite.replaceInitializer(scope, w, [rawTensor(hName, dims, ElemType.FLOAT16, half)], node('Cast', [hName], [w], { to: ElemType.FLOAT }, fresh(`${w}_cast`)));
+      rewrite.replaceInitializer(
+        scope,
+        w,
+        [rawTensor(hName, dims, ElemType.FLOAT16, half)],
+        node('Cast', [hName], [w], { to: ElemType.FLOAT }, fresh(`${w}_cast`)),
+      );
       report.quantized.push({ weight: w, graph: scope.path, nodes: readers, axis: null, elements: half.length });
     }
   }

@@ -14,7 +14,8 @@ export function toFloat16(values: Float32Array): Uint16Array {
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (!Number.isFinite(v)) throw new QuantizeError(`weight has a non-finite value at ${i}`);
-    if (Math.abs(v) > FLOAT16_MAX) throw new QuantizeError(`weight has ${v} at ${i}, beyond float16's range (±${FLOAT16_MAX})`);
+    if (Math.abs(v) > FLOAT16_MAX)
+      throw new QuantizeError(`weight has ${v} at ${i}, beyond float16's range (±${FLOAT16_MAX})`);
     out[i] = float16Bits(v);
   }
   return out;

@@ -34,7 +34,10 @@ export class Rewrite {
   apply(scopes: Scope[]): void {
     for (const scope of scopes) {
       const { graph } = scope;
-      graph.node = [...(this.producers.get(scope) ?? []), ...(graph.node ?? []).flatMap((n) => this.nodes.get(n) ?? [n])];
+      graph.node = [
+        ...(this.producers.get(scope) ?? []),
+        ...(graph.node ?? []).flatMap((n) => this.nodes.get(n) ?? [n]),
+      ];
     }
     // An added initializer no node reads (a dynamic plan used the transposed copy, or no zero point) is dropped.
     const read = new Set(scopes.flatMap(({ graph }) => (graph.node ?? []).flatMap((n) => n.input ?? [])));

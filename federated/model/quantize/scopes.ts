@@ -33,7 +33,10 @@ export function scopesOf(main: GraphProto): Scope[] {
   const scopes: Scope[] = [];
   const visit = (graph: GraphProto, parent: Scope | null, path: string) => {
     const initializers = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
-    const computed = new Set([...(graph.input ?? []).map((i) => i.name!), ...(graph.node ?? []).flatMap((n) => n.output ?? [])]);
+    const computed = new Set([
+      ...(graph.input ?? []).map((i) => i.name!),
+      ...(graph.node ?? []).flatMap((n) => n.output ?? []),
+    ]);
     // The main graph may list initializers as inputs too (IR < 4 exporters: defaults a caller may override). They
     // are weights here, as they were to the exporter; a subgraph's formal input always shadows.
     if (!parent) for (const name of initializers.keys()) computed.delete(name);

@@ -46,4 +46,5 @@ export function nothingToQuantize(report: QuantizeReport, lookedFor: string): Qu
 }
 
 /** Elements of a tensor with these dims. */
-export const elementCount = (dims: readonly (number | { toNumber(): number })[] | null | undefined) => (dims ?? []).reduce((a: number, b) => a * Number(b), 1);
+export const elementCount = (dims: readonly (number | { toNumber(): number })[] | null | undefined) =>
+  (dims ?? []).reduce((a: number, b) => a * Number(b), 1);

@@ -9,7 +9,8 @@ export const intAttr = (n: NodeProto, name: string, dflt: number) => {
   const a = n.attribute?.find((x) => x.name === name);
   return a ? Number(a.i ?? dflt) : dflt;
 };
-export const floatAttr = (n: NodeProto, name: string, dflt: number) => n.attribute?.find((x) => x.name === name)?.f ?? dflt;
+export const floatAttr = (n: NodeProto, name: string, dflt: number) =>
+  n.attribute?.find((x) => x.name === name)?.f ?? dflt;
 
 /** Channel axis of a weight in input `input` of `n`, given the weight's rank; null = per tensor. */
 type AxisRule = (n: NodeProto, rank: number) => number | null;
@@ -29,9 +30,16 @@ const RULES: Record<string, Record<number, AxisRule>> = {
   Gemm: { 0: (n) => (intAttr(n, 'transA', 0) ? 1 : 0), 1: (n) => (intAttr(n, 'transB', 0) ? 0 : 1) },
   Conv: { 1: () => 0 }, // [M, C/group, k…]: M output channels
   ConvTranspose: { 1: () => 1 }, // [C, M/group, k…]
-  LSTM: recurrent, GRU: recurrent, RNN: recurrent,
+  LSTM: recurrent,
+  GRU: recurrent,
+  RNN: recurrent,
   // An embedding table: one scale per gathered slice (a token's row for axis 0).
-  Gather: { 0: (n, rank) => { const a = intAttr(n, 'axis', 0); return a < 0 ? a + rank : a; } },
+  Gather: {
+    0: (n, rank) => {
+      const a = intAttr(n, 'axis', 0);
+      return a < 0 ? a + rank : a;
+    },
+  },
 };
 
 /** The ops (default domain) whose weights are quantized, for messages. */

@@ -16,7 +16,10 @@ describe('PrivacyLedger on a file', () => {
     const path = join(dir, 'a.json');
     const ledger = new PrivacyLedger(new FileLedgerStore(path), { epsilon: 10, delta: 1e-5 });
     const one = await ledger.charge('camera', run());
-    const two = await new PrivacyLedger(new FileLedgerStore(path), { epsilon: 10, delta: 1e-5 }).charge('camera', run());
+    const two = await new PrivacyLedger(new FileLedgerStore(path), { epsilon: 10, delta: 1e-5 }).charge(
+      'camera',
+      run(),
+    );
     const direct = new RdpAccountant().step({ noiseMultiplier: 1.1, sampleRate: 0.01, steps: 1000 }).getEpsilon(1e-5);
     expect(two.spent).toBeCloseTo(direct, 9);
     expect(two.spent).toBeLessThan(2 * one.spent);
@@ -26,7 +29,11 @@ describe('PrivacyLedger on a file', () => {
   it('refuses a run over budget and writes nothing; concurrent charges are serialised', async () => {
     const path = join(dir, 'b.json');
     const ledger = new PrivacyLedger(new FileLedgerStore(path), { epsilon: 1.5, delta: 1e-5 });
-    const results = await Promise.allSettled([ledger.charge('s', run()), ledger.charge('s', run()), ledger.charge('s', run())]);
+    const results = await Promise.allSettled([
+      ledger.charge('s', run()),
+      ledger.charge('s', run()),
+      ledger.charge('s', run()),
+    ]);
     expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
     const refused = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     expect(refused.length).toBeGreaterThanOrEqual(1);

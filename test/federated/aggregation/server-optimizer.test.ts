@@ -19,7 +19,12 @@ describe('serverStep', () => {
 
   it('FedAdam: m = (1−β₁)Δ, v = (1−β₂)Δ², w += η·m/(√v + τ) on the first step', () => {
     const w = Float32Array.of(0, 0);
-    const state = serverStep({ kind: 'fedadam', learningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 }, w, Float32Array.of(2, -0.5), {});
+    const state = serverStep(
+      { kind: 'fedadam', learningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+      w,
+      Float32Array.of(2, -0.5),
+      {},
+    );
     expect(state.m![0]).toBeCloseTo(0.2, 6);
     expect(state.v![0]).toBeCloseTo(0.04, 6);
     expect(w[0]).toBeCloseTo((0.1 * 0.2) / (Math.sqrt(0.04) + 1e-3), 5);
@@ -27,7 +32,9 @@ describe('serverStep', () => {
   });
 
   it('refuses an update of the wrong length; l2Norm is the Euclidean norm', () => {
-    expect(() => serverStep({ kind: 'fedavg' }, new Float32Array(3), new Float32Array(2), {})).toThrow(/2 values, the model 3/);
+    expect(() => serverStep({ kind: 'fedavg' }, new Float32Array(3), new Float32Array(2), {})).toThrow(
+      /2 values, the model 3/,
+    );
     expect(l2Norm(Float32Array.of(3, 4))).toBe(5);
   });
 });

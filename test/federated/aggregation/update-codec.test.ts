@@ -13,7 +13,11 @@ const add = (a: Uint32Array, b: Uint32Array) => a.map((v, i) => (v + b[i]!) >>> 
 
 describe('update codec', () => {
   it('fixed point: the sum decodes to the example-weighted mean, length d + 1', async () => {
-    const codec = updateCodec({ dimension: 4, fixedPoint: fixedPointFor({ maxDevices: 10, clip: 1, maxExamples: 100 }), seed });
+    const codec = updateCodec({
+      dimension: 4,
+      fixedPoint: fixedPointFor({ maxDevices: 10, clip: 1, maxExamples: 100 }),
+      seed,
+    });
     expect(codec.length).toBe(5);
     const a = await codec.encode(Float32Array.of(0.5, -0.5, 0.1, 0), 30);
     const b = await codec.encode(Float32Array.of(-0.1, 0.3, 0.1, 0.2), 10);
@@ -23,19 +27,33 @@ describe('update codec', () => {
   });
 
   it('fixed point: a sum with no weight is refused, not divided by zero', async () => {
-    const codec = updateCodec({ dimension: 3, fixedPoint: fixedPointFor({ maxDevices: 10, clip: 1, maxExamples: 100 }), seed });
+    const codec = updateCodec({
+      dimension: 3,
+      fixedPoint: fixedPointFor({ maxDevices: 10, clip: 1, maxExamples: 100 }),
+      seed,
+    });
     await expect(codec.decode(new Uint32Array(4), 3)).rejects.toThrow(UpdateDecodeError);
   });
 
-  it('DDGauss: padded length, and the sum decodes to the survivors\' mean within the noise', async () => {
+  it("DDGauss: padded length, and the sum decodes to the survivors' mean within the noise", async () => {
     const params = ddgaussParameters({ clip: 1, centralNoiseStd: 0.001, devices: 3, dimension: 6 });
-    const codec = updateCodec({ dimension: 6, fixedPoint: fixedPointFor({ maxDevices: 3, clip: 1, maxExamples: 100 }), distributedDp: params, seed });
+    const codec = updateCodec({
+      dimension: 6,
+      fixedPoint: fixedPointFor({ maxDevices: 3, clip: 1, maxExamples: 100 }),
+      distributedDp: params,
+      seed,
+    });
     expect(codec.length).toBe(params.paddedDimension);
-    const updates = [Float32Array.of(0.1, 0.2, 0, 0, -0.1, 0.05), Float32Array.of(0.3, 0, 0.1, 0, 0.1, 0.05), Float32Array.of(-0.1, 0.1, 0.2, 0, 0, 0.05)];
+    const updates = [
+      Float32Array.of(0.1, 0.2, 0, 0, -0.1, 0.05),
+      Float32Array.of(0.3, 0, 0.1, 0, 0.1, 0.05),
+      Float32Array.of(-0.1, 0.1, 0.2, 0, 0, 0.05),
+    ];
     let sum = new Uint32Array(codec.length);
     for (const u of updates) sum = add(sum, await codec.encode(u, 50));
     const mean = await codec.decode(sum, 3);
     expect(mean.length).toBe(6);
-    for (let i = 0; i < 6; i++) expect(Math.abs(mean[i]! - updates.reduce((s, u) => s + u[i]!, 0) / 3)).toBeLessThan(0.05);
+    for (let i = 0; i < 6; i++)
+      expect(Math.abs(mean[i]! - updates.reduce((s, u) => s + u[i]!, 0) / 3)).toBeLessThan(0.05);
   });
 });

@@ -3,10 +3,18 @@
  * the closed form when every guess is right, monotonicity, the δ term, guess selection and the Bonferroni audit.
  */
 import { describe, expect, it } from 'vitest';
-import { countCorrect, oneRunAudit, oneRunEpsilonLowerBound, oneRunPValue, sampleInclusion, selectGuesses } from '../../../federated/dp/one-run-audit.ts';
+import {
+  countCorrect,
+  oneRunAudit,
+  oneRunEpsilonLowerBound,
+  oneRunPValue,
+  sampleInclusion,
+  selectGuesses,
+} from '../../../federated/dp/one-run-audit.ts';
 import { seededRandom } from '../../../models/data/seeded-random.ts';
 
-const bound = (canaries: number, guesses: number, correct: number, delta = 0, confidence = 0.95) => oneRunEpsilonLowerBound({ canaries, guesses, correct, delta, confidence });
+const bound = (canaries: number, guesses: number, correct: number, delta = 0, confidence = 0.95) =>
+  oneRunEpsilonLowerBound({ canaries, guesses, correct, delta, confidence });
 
 describe('the ε lower bound', () => {
   // Computed independently in Python with scipy 1.17.1: p = binom.sf(v−1, r, expit(ε)) + 2mδ·max_i (binom.sf(v−i−1,
@@ -28,9 +36,18 @@ describe('the ε lower bound', () => {
   }
 
   it('p-values match scipy', () => {
-    expect(oneRunPValue({ canaries: 1000, guesses: 100, correct: 90, epsilon: 1, delta: 1e-5 })).toBeCloseTo(0.0008412885614385309, 12);
-    expect(oneRunPValue({ canaries: 1000, guesses: 100, correct: 90, epsilon: 1 })).toBeCloseTo(2.7358128007661584e-5, 14);
-    expect(oneRunPValue({ canaries: 200, guesses: 60, correct: 50, epsilon: 2, delta: 1e-3 })).toBeCloseTo(0.9229397933728971, 12);
+    expect(oneRunPValue({ canaries: 1000, guesses: 100, correct: 90, epsilon: 1, delta: 1e-5 })).toBeCloseTo(
+      0.0008412885614385309,
+      12,
+    );
+    expect(oneRunPValue({ canaries: 1000, guesses: 100, correct: 90, epsilon: 1 })).toBeCloseTo(
+      2.7358128007661584e-5,
+      14,
+    );
+    expect(oneRunPValue({ canaries: 200, guesses: 60, correct: 50, epsilon: 2, delta: 1e-3 })).toBeCloseTo(
+      0.9229397933728971,
+      12,
+    );
   });
 
   it('all r guesses right, δ = 0: the closed form log(q/(1−q)), q = β^(1/r), growing with r', () => {
@@ -65,7 +82,11 @@ describe('the ε lower bound', () => {
   });
 
   it('the p-value is nondecreasing in ε (what makes the bisection exact), and the bound is where it crosses β', () => {
-    for (const [m, r, v, delta] of [[1000, 200, 150, 1e-5], [100, 60, 59, 5e-3], [50, 50, 30, 1e-2]] as const) {
+    for (const [m, r, v, delta] of [
+      [1000, 200, 150, 1e-5],
+      [100, 60, 59, 5e-3],
+      [50, 50, 30, 1e-2],
+    ] as const) {
       let last = 0;
       for (let eps = 0; eps <= 8; eps += 0.01) {
         const p = oneRunPValue({ canaries: m, guesses: r, correct: v, epsilon: eps, delta });
@@ -75,7 +96,9 @@ describe('the ε lower bound', () => {
       const eps = bound(m, r, v, delta);
       if (eps > 0) {
         expect(oneRunPValue({ canaries: m, guesses: r, correct: v, epsilon: eps, delta })).toBeLessThan(0.05);
-        expect(oneRunPValue({ canaries: m, guesses: r, correct: v, epsilon: eps + 1e-6, delta })).toBeGreaterThanOrEqual(0.05);
+        expect(
+          oneRunPValue({ canaries: m, guesses: r, correct: v, epsilon: eps + 1e-6, delta }),
+        ).toBeGreaterThanOrEqual(0.05);
       }
     }
   });
@@ -109,7 +132,11 @@ describe('guesses', () => {
     const random = seededRandom(11);
     const included = sampleInclusion(1000, random);
     const perfect = included.map((inc) => (inc ? 1 : 0) + random() * 1e-3);
-    const rules = [{ kPlus: 10, kMinus: 10 }, { kPlus: 100, kMinus: 100 }, { kPlus: 300, kMinus: 300 }];
+    const rules = [
+      { kPlus: 10, kMinus: 10 },
+      { kPlus: 100, kMinus: 100 },
+      { kPlus: 300, kMinus: 300 },
+    ];
     const audit = oneRunAudit({ scores: perfect, included, rules, delta: 1e-5 });
     expect(audit.best).toMatchObject({ kPlus: 300, guesses: 600, correct: 600 });
     expect(audit.epsilon).toBeCloseTo(bound(1000, 600, 600, 1e-5, 1 - 0.05 / 3), 10);

@@ -8,7 +8,15 @@
  * conversion over its DEFAULT_ALPHAS.
  */
 import { describe, expect, it } from 'vitest';
-import { OPACUS_ORDERS, RdpAccountant, TF_PRIVACY_ORDERS, computeRdp, noiseMultiplierFor, rdpToEpsilon, subsampledGaussianRdp } from '../../../federated/dp/rdp.ts';
+import {
+  OPACUS_ORDERS,
+  RdpAccountant,
+  TF_PRIVACY_ORDERS,
+  computeRdp,
+  noiseMultiplierFor,
+  rdpToEpsilon,
+  subsampledGaussianRdp,
+} from '../../../federated/dp/rdp.ts';
 import { logErfc } from '../../../federated/dp/special.ts';
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -28,7 +36,9 @@ describe('RDP of the Poisson-subsampled Gaussian', () => {
   it('TF Privacy test_get_privacy_spent_check_target_delta: q = 0.01, σ = 4, 10⁴ steps, orders 2..32, δ = 1e-5 → ε 1.258575 at α = 20 (classic)', () => {
     const orders = Array.from({ length: 31 }, (_, i) => i + 2);
     const rdp = computeRdp(0.01, 4, 10_000, orders);
-    const classic = orders.map((a, i) => ({ eps: rdp[i]! - Math.log(1e-5) / (a - 1), a })).reduce((x, y) => (y.eps < x.eps ? y : x));
+    const classic = orders
+      .map((a, i) => ({ eps: rdp[i]! - Math.log(1e-5) / (a - 1), a }))
+      .reduce((x, y) => (y.eps < x.eps ? y : x));
     expect(rel(classic.eps, 1.258575)).toBeLessThan(1e-5);
     expect(classic.a).toBe(20);
     const modern = rdpToEpsilon(orders, rdp, 1e-5);
@@ -51,10 +61,16 @@ describe('RDP of the Poisson-subsampled Gaussian', () => {
 
 describe('RdpAccountant', () => {
   it('Opacus test_rdp_accountant: σ = 1.5, q = 0.04, ⌊90 / 0.04⌋ steps, δ = 1e-5 → ε 7.32911117143', () => {
-    const a = new RdpAccountant(OPACUS_ORDERS).step({ noiseMultiplier: 1.5, sampleRate: 0.04, steps: Math.floor(90 / 0.04) });
+    const a = new RdpAccountant(OPACUS_ORDERS).step({
+      noiseMultiplier: 1.5,
+      sampleRate: 0.04,
+      steps: Math.floor(90 / 0.04),
+    });
     expect(rel(a.getEpsilon(1e-5), 7.32911117143)).toBeLessThan(1e-9);
     // Adding TF Privacy's orders cannot make the bound worse.
-    expect(new RdpAccountant().step({ noiseMultiplier: 1.5, sampleRate: 0.04, steps: 2250 }).getEpsilon(1e-5)).toBeLessThanOrEqual(7.32911117143 + 1e-9);
+    expect(
+      new RdpAccountant().step({ noiseMultiplier: 1.5, sampleRate: 0.04, steps: 2250 }).getEpsilon(1e-5),
+    ).toBeLessThanOrEqual(7.32911117143 + 1e-9);
   });
 
   it('composes steps, uses the orders of both libraries, and ε grows with steps and shrinks with noise', () => {
@@ -65,9 +81,13 @@ describe('RdpAccountant', () => {
     // Abadi et al. 2016 report (2, 1e-5)-DP for this MNIST setting with the moments accountant; RDP is comparable.
     expect(e).toBeGreaterThan(0.8);
     expect(e).toBeLessThan(2.5);
-    const b = new RdpAccountant().step({ noiseMultiplier: 1.1, sampleRate: 256 / 60_000, steps: 10 * 235 }).step({ noiseMultiplier: 1.1, sampleRate: 256 / 60_000, steps: 5 * 235 });
+    const b = new RdpAccountant()
+      .step({ noiseMultiplier: 1.1, sampleRate: 256 / 60_000, steps: 10 * 235 })
+      .step({ noiseMultiplier: 1.1, sampleRate: 256 / 60_000, steps: 5 * 235 });
     expect(rel(b.getEpsilon(1e-5), e)).toBeLessThan(1e-9);
-    expect(new RdpAccountant().step({ noiseMultiplier: 2, sampleRate: 256 / 60_000, steps: 15 * 235 }).getEpsilon(1e-5)).toBeLessThan(e);
+    expect(
+      new RdpAccountant().step({ noiseMultiplier: 2, sampleRate: 256 / 60_000, steps: 15 * 235 }).getEpsilon(1e-5),
+    ).toBeLessThan(e);
   });
 
   it('noiseMultiplierFor inverts getEpsilon', () => {

@@ -8,7 +8,10 @@ const doc = readFileSync(join(import.meta.dirname, '../../../docs/http-api.md'),
 
 describe('the headers pages on other origins send and read', () => {
   it('docs/http-api.md lists every one in its CORS paragraph', () => {
-    const paragraph = doc.slice(doc.indexOf('Pages on other origins may send'), doc.indexOf('federated/http/headers.ts'));
+    const paragraph = doc.slice(
+      doc.indexOf('Pages on other origins may send'),
+      doc.indexOf('federated/http/headers.ts'),
+    );
     const [send, read] = paragraph.split(', and read ');
     for (const h of REQUEST_HEADERS) expect(send, h).toContain(`\`${h}\``);
     for (const h of RESPONSE_HEADERS) expect(read, h).toContain(`\`${h}\``);

@@ -9,11 +9,33 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ElemType, type GraphProto, type ModelProto, type TensorProto, decodeModel, encodeModel, floatTensor, int64Tensor, node, onnx, rawTensor, valueInfo } from '../../../federated/model/onnx-graph.ts';
+import {
+  ElemType,
+  type GraphProto,
+  type ModelProto,
+  type TensorProto,
+  decodeModel,
+  encodeModel,
+  floatTensor,
+  int64Tensor,
+  node,
+  onnx,
+  rawTensor,
+  valueInfo,
+} from '../../../federated/model/onnx-graph.ts';
 import { importOnnxWeights } from '../../../federated/model/onnx-import.ts';
 import { flattenWeights } from '../../../federated/model/flat-weights.ts';
 import { quantizeModel } from '../../../federated/model/quantize.ts';
-import { type Head, HeadError, detectHead, fp32HeadFor, headBody, headForward, headLayers, writeHead } from '../../../federated/model/head/index.ts';
+import {
+  type Head,
+  HeadError,
+  detectHead,
+  fp32HeadFor,
+  headBody,
+  headForward,
+  headLayers,
+  writeHead,
+} from '../../../federated/model/head/index.ts';
 import { loadMnist } from '../../../models/data/mnist.ts';
 import { seededRandom } from '../../../models/data/seeded-random.ts';
 import { mnistCnn, mnistMlp } from '../../../models/specs.ts';
@@ -32,10 +54,15 @@ type Feeds = Record<string, { data: Float32Array; dims: number[] }>;
  * graph's matrix products and approximates them (probabilities off by up to 4e-3 on mnist-mlp int8), so only
  * 'basic' computes what the int8 graph says; fp32 graphs give the same either way.
  */
-async function run(bytes: Uint8Array, feeds: Feeds): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
+async function run(
+  bytes: Uint8Array,
+  feeds: Feeds,
+): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
   const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'basic' });
   try {
-    const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)])));
+    const out = await s.run(
+      Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)])),
+    );
     return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { data: t.data as Float32Array, dims: t.dims }]));
   } finally {
     await s.release();
@@ -70,7 +97,10 @@ function dataRanges(bytes: Uint8Array, names: string[]): [number, number][] {
 }
 
 /** Names of the initializers a head's weights occupy (fp32 ones, or int8 data and scales). */
-const headInitializers = (h: Head) => h.layers.flatMap((l) => [l.kernel, l.bias]).flatMap((w) => (w.quantized ? [w.quantized.data, w.quantized.scale] : [w.name]));
+const headInitializers = (h: Head) =>
+  h.layers
+    .flatMap((l) => [l.kernel, l.bias])
+    .flatMap((w) => (w.quantized ? [w.quantized.data, w.quantized.scale] : [w.name]));
 
 const f32 = (t: TensorProto) => new Float32Array(new Uint8Array(t.rawData!).buffer);
 const encodeTensor = (t: TensorProto) => Buffer.from(onnx.TensorProto.encode(t).finish()).toString('base64');
@@ -87,7 +117,10 @@ function expectSameExcept(a: ModelProto, b: ModelProto, changed: string[]): void
   const [ia, ib] = [inits(a), inits(b)];
   for (const name of changed) {
     const [ta, tb] = [ia.get(name)!, ib.get(name)!];
-    expect({ dims: tb.dims?.map(Number), dataType: tb.dataType }).toEqual({ dims: ta.dims?.map(Number), dataType: ta.dataType });
+    expect({ dims: tb.dims?.map(Number), dataType: tb.dataType }).toEqual({
+      dims: ta.dims?.map(Number),
+      dataType: ta.dataType,
+    });
     expect(encodeTensor(tb)).not.toBe(encodeTensor(ta));
   }
 }
@@ -128,7 +161,8 @@ async function checkModel(bytes: Uint8Array, feeds: Feeds, layers = 1, tolerance
     const ranges = dataRanges(bytes, headInitializers(head));
     const outside = differingBytes(bytes, written).filter((i) => !ranges.some(([s, e]) => i >= s && i < e));
     expect(outside).toEqual([]);
-    if (head.layers.every((l) => l.kernel.factor === 1 && l.bias.factor === 1)) expect(Buffer.compare(writeHead(bytes, head, head.flat), bytes)).toBe(0);
+    if (head.layers.every((l) => l.kernel.factor === 1 && l.bias.factor === 1))
+      expect(Buffer.compare(writeHead(bytes, head, head.flat), bytes)).toBe(0);
   }
   expectSameExcept(decodeModel(bytes), decodeModel(written), headInitializers(head));
   return { head, embedding, written, newFlat };
@@ -143,28 +177,46 @@ const image = (dims: number[]) => ({ data: digits, dims });
 
 describe('PyTorch exports (test/fixtures/pytorch-heads)', () => {
   it('has the committed files, each at most 2 MB', () => {
-    const files = readdirSync(PT).filter((f) => f.endsWith('.onnx')).sort();
-    expect(files).toEqual(['pt-cnn-gemm.onnx', 'pt-cnn-logsoftmax-opset11.onnx', 'pt-cnn-matmul-add.onnx', 'pt-mlp-weight-left-opset12.onnx']);
+    const files = readdirSync(PT)
+      .filter((f) => f.endsWith('.onnx'))
+      .sort();
+    expect(files).toEqual([
+      'pt-cnn-gemm.onnx',
+      'pt-cnn-logsoftmax-opset11.onnx',
+      'pt-cnn-matmul-add.onnx',
+      'pt-mlp-weight-left-opset12.onnx',
+    ]);
     for (const f of files) expect(readFileSync(join(PT, f)).length).toBeLessThanOrEqual(2 * 1024 * 1024);
   });
 
   it('CNN with Linear layers exported as Gemm (transB=1): head and head:2', async () => {
     const bytes = read('test/fixtures/pytorch-heads/pt-cnn-gemm.onnx');
     const { head } = await checkModel(bytes, { image: image([N, 1, 28, 28]) });
-    expect(head.layers.map((l) => [l.op, l.nodes, l.kernel.name, l.kernel.transposed, l.bias.name])).toEqual([['Gemm', ['/fc2/Gemm'], 'fc2.weight', true, 'fc2.bias']]);
+    expect(head.layers.map((l) => [l.op, l.nodes, l.kernel.name, l.kernel.transposed, l.bias.name])).toEqual([
+      ['Gemm', ['/fc2/Gemm'], 'fc2.weight', true, 'fc2.bias'],
+    ]);
     expect(head.embedding).toEqual({ tensor: '/Relu_output_0', transposed: false, size: 64, output: 'embedding' });
     expect(head.output).toEqual({ name: 'probabilities', activation: 'softmax', nodes: ['/Softmax'] });
     expect(head.spec.layers).toEqual([{ type: 'dense', units: 10, activation: 'softmax' }]);
     expect(head.spec.labels).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-    expect(head.weights.map((w) => [w.name, w.shape])).toEqual([['0_dense/kernel', [64, 10]], ['0_dense/bias', [10]]]);
+    expect(head.weights.map((w) => [w.name, w.shape])).toEqual([
+      ['0_dense/kernel', [64, 10]],
+      ['0_dense/bias', [10]],
+    ]);
     // Fedge's [in, out] kernel is PyTorch's [out, in] weight transposed.
     const w = decodeModel(bytes).graph!.initializer!.find((t) => t.name === 'fc2.weight')!;
     const torch = f32(w);
     expect(head.weights[0]!.values[3 * 10 + 7]).toBe(torch[7 * 64 + 3]);
 
     const two = await checkModel(bytes, { image: image([N, 1, 28, 28]) }, 2);
-    expect(two.head.layers.map((l) => [l.nodes[0], l.activation])).toEqual([['/fc1/Gemm', 'relu'], ['/fc2/Gemm', 'linear']]);
-    expect(two.head.spec.layers).toEqual([{ type: 'dense', units: 64, activation: 'relu' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(two.head.layers.map((l) => [l.nodes[0], l.activation])).toEqual([
+      ['/fc1/Gemm', 'relu'],
+      ['/fc2/Gemm', 'linear'],
+    ]);
+    expect(two.head.spec.layers).toEqual([
+      { type: 'dense', units: 64, activation: 'relu' },
+      { type: 'dense', units: 10, activation: 'softmax' },
+    ]);
     expect(two.head.embedding.tensor).toBe('/features/Flatten_output_0');
     expect(two.head.flat.length).toBe(400 * 64 + 64 + 64 * 10 + 10);
   });
@@ -172,7 +224,9 @@ describe('PyTorch exports (test/fixtures/pytorch-heads)', () => {
   it('dense layers written as MatMul + Add: head and head:2 (Sigmoid between)', async () => {
     const bytes = read('test/fixtures/pytorch-heads/pt-cnn-matmul-add.onnx');
     const { head } = await checkModel(bytes, { image: image([N, 1, 28, 28]) });
-    expect(head.layers.map((l) => [l.op, l.nodes, l.kernel.name, l.kernel.transposed, l.bias.name])).toEqual([['MatMul+Add', ['/MatMul_1', '/Add_1'], 'w2', false, 'b2']]);
+    expect(head.layers.map((l) => [l.op, l.nodes, l.kernel.name, l.kernel.transposed, l.bias.name])).toEqual([
+      ['MatMul+Add', ['/MatMul_1', '/Add_1'], 'w2', false, 'b2'],
+    ]);
     expect(head.embedding.tensor).toBe('/Sigmoid_output_0');
     const two = await checkModel(bytes, { image: image([N, 1, 28, 28]) }, 2);
     expect(two.head.spec.layers.map((l) => l.type === 'dense' && l.activation)).toEqual(['sigmoid', 'softmax']);
@@ -184,33 +238,52 @@ describe('PyTorch exports (test/fixtures/pytorch-heads)', () => {
     expect(head.opset).toBe(11);
     expect(head.output).toEqual({ name: 'log_probabilities', activation: 'logSoftmax', nodes: ['/LogSoftmax'] });
     expect(head.spec.layers).toEqual([{ type: 'dense', units: 10, activation: 'softmax' }]);
-    expect(decodeModel(written).graph!.node!.map((n) => n.opType)).toEqual(decodeModel(bytes).graph!.node!.map((n) => n.opType));
+    expect(decodeModel(written).graph!.node!.map((n) => n.opType)).toEqual(
+      decodeModel(bytes).graph!.node!.map((n) => n.opType),
+    );
     // head:2 needs a dense layer before; this CNN has Flatten there.
-    expect(() => detectHead(bytes, { layers: 2 })).toThrow(/Gemm '\/fc\/Gemm' reads '\/Flatten_output_0' from Flatten '\/Flatten'/);
+    expect(() => detectHead(bytes, { layers: 2 })).toThrow(
+      /Gemm '\/fc\/Gemm' reads '\/Flatten_output_0' from Flatten '\/Flatten'/,
+    );
   });
 
   it('MatMul with the weight on the left, bias [10, 1], Transpose after, raw logits: head and head:2 (Tanh)', async () => {
     const bytes = read('test/fixtures/pytorch-heads/pt-mlp-weight-left-opset12.onnx');
     const { head } = await checkModel(bytes, { image: image([N, 1, 28, 28]) });
-    expect(head.layers[0]).toMatchObject({ op: 'MatMul+Add', nodes: ['/MatMul', '/Add'], outputTransposed: true, kernel: { name: 'w2', dims: [10, 32], transposed: true }, bias: { dims: [10, 1] } });
+    expect(head.layers[0]).toMatchObject({
+      op: 'MatMul+Add',
+      nodes: ['/MatMul', '/Add'],
+      outputTransposed: true,
+      kernel: { name: 'w2', dims: [10, 32], transposed: true },
+      bias: { dims: [10, 1] },
+    });
     // The Transpose the MatMul undoes is skipped: the embedding is the Tanh output itself.
     expect(head.embedding).toMatchObject({ tensor: '/Tanh_output_0', transposed: false, size: 32 });
     expect(head.output).toEqual({ name: 'logits', activation: 'none', nodes: ['/Transpose_1'] });
     const two = await checkModel(bytes, { image: image([N, 1, 28, 28]) }, 2);
-    expect(two.head.layers.map((l) => [l.op, l.activation])).toEqual([['Gemm', 'tanh'], ['MatMul+Add', 'linear']]);
+    expect(two.head.layers.map((l) => [l.op, l.activation])).toEqual([
+      ['Gemm', 'tanh'],
+      ['MatMul+Add', 'linear'],
+    ]);
     expect(two.head.embedding.size).toBe(784);
   });
 });
 
 describe('other third-party graphs (test/fixtures/third-party)', () => {
   it('openWakeWord (PyTorch 2.8 exporter, fixed shape, one Sigmoid unit) and an LSTM with two outputs', async () => {
-    const wake = await checkModel(read('test/fixtures/third-party/openwakeword-hello-deepa.onnx'), { 'onnx::Flatten_0': { data: randn(25 * 96), dims: [1, 25, 96] } });
+    const wake = await checkModel(read('test/fixtures/third-party/openwakeword-hello-deepa.onnx'), {
+      'onnx::Flatten_0': { data: randn(25 * 96), dims: [1, 25, 96] },
+    });
     expect(wake.head.output.activation).toBe('sigmoid');
     expect(wake.head.spec.layers).toEqual([{ type: 'dense', units: 1, activation: 'sigmoid' }]);
-    const lstm = await checkModel(read('test/fixtures/third-party/pt-lstm.onnx'), { x: { data: randn(3 * 7 * 8), dims: [3, 7, 8] } });
+    const lstm = await checkModel(read('test/fixtures/third-party/pt-lstm.onnx'), {
+      x: { data: randn(3 * 7 * 8), dims: [3, 7, 8] },
+    });
     expect(lstm.head.layers[0]!.nodes).toEqual(['/head/Gemm']);
     expect(lstm.head.output).toEqual({ name: 'logits', activation: 'none', nodes: [] });
-    expect(() => detectHead(read('test/fixtures/third-party/pt-lstm.onnx'), { output: 'h' })).toThrow(/graph ends in LSTM '.*' (then .* )?\(output 'h'\)/);
+    expect(() => detectHead(read('test/fixtures/third-party/pt-lstm.onnx'), { output: 'h' })).toThrow(
+      /graph ends in LSTM '.*' (then .* )?\(output 'h'\)/,
+    );
   });
 });
 
@@ -221,7 +294,12 @@ describe("Fedge's served models (models/)", () => {
     const bytes = read('models/mnist-mlp/model.fp32.onnx');
     const { head } = await checkModel(bytes, { input: { data: digits, dims: [N, 784] } });
     const fedge = importOnnxWeights(mnistMlp, bytes);
-    expect(head.flat).toEqual(flattenWeights({ ...mnistMlp, inputShape: [256], layers: [mnistMlp.layers[1]!] }, fedge.slice(2).map((w, i) => ({ ...w, name: `0_dense/${i ? 'bias' : 'kernel'}` }))));
+    expect(head.flat).toEqual(
+      flattenWeights(
+        { ...mnistMlp, inputShape: [256], layers: [mnistMlp.layers[1]!] },
+        fedge.slice(2).map((w, i) => ({ ...w, name: `0_dense/${i ? 'bias' : 'kernel'}` })),
+      ),
+    );
     expect(head.output.activation).toBe('softmax');
     const two = await checkModel(bytes, { input: { data: digits, dims: [N, 784] } }, 2);
     expect(two.head.flat).toEqual(flattenWeights(mnistMlp, fedge));
@@ -243,15 +321,22 @@ describe("Fedge's served models (models/)", () => {
   });
 
   it('mnist-mlp int8: reads the dequantized head, finds the fp32 copy’s head, writes int8 as quantizeModel would', async () => {
-    const int8 = read('models/mnist-mlp/model.int8.onnx'), fp32 = read('models/mnist-mlp/model.fp32.onnx');
+    const int8 = read('models/mnist-mlp/model.int8.onnx'),
+      fp32 = read('models/mnist-mlp/model.fp32.onnx');
     const feeds = { input: { data: digits, dims: [N, 784] } };
     const head = detectHead(int8);
     expect(head.quantized).toBe(true);
-    expect(head.layers[0]!.kernel.quantized).toMatchObject({ data: '1_dense/kernel_quantized', scale: '1_dense/kernel_scale', axis: 1 });
+    expect(head.layers[0]!.kernel.quantized).toMatchObject({
+      data: '1_dense/kernel_quantized',
+      scale: '1_dense/kernel_scale',
+      axis: 1,
+    });
     expect(head.layers[0]!.bias.quantized).toBeUndefined(); // 10 values: left fp32 by the quantizer
     const body = headBody(int8, head);
     const embedding = (await run(body, feeds)).embedding!.data;
-    expect(maxDiff(headForward(head, head.flat, embedding), (await run(int8, feeds)).probabilities!.data)).toBeLessThan(1e-5);
+    expect(maxDiff(headForward(head, head.flat, embedding), (await run(int8, feeds)).probabilities!.data)).toBeLessThan(
+      1e-5,
+    );
     // The body drops the head's int8 weights and their DequantizeLinear.
     const bodyInits = decodeModel(body).graph!.initializer!.map((t) => t.name);
     expect(bodyInits).not.toContain('1_dense/kernel_quantized');
@@ -265,10 +350,16 @@ describe("Fedge's served models (models/)", () => {
     const written = writeHead(int8, fp32Head, newFlat);
     // Same bytes as writing the fp32 copy and quantizing it again.
     expect(Buffer.compare(written, quantizeModel(writeHead(fp32, fp32Head, newFlat)).bytes)).toBe(0);
-    expectSameExcept(decodeModel(int8), decodeModel(written), ['1_dense/kernel_quantized', '1_dense/kernel_scale', '1_dense/bias']);
+    expectSameExcept(decodeModel(int8), decodeModel(written), [
+      '1_dense/kernel_quantized',
+      '1_dense/kernel_scale',
+      '1_dense/bias',
+    ]);
     const reread = detectHead(written);
     expect(maxDiff(reread.flat, newFlat)).toBeLessThan(0.01);
-    expect(maxDiff(headForward(reread, reread.flat, embedding), (await run(written, feeds)).probabilities!.data)).toBeLessThan(1e-5);
+    expect(
+      maxDiff(headForward(reread, reread.flat, embedding), (await run(written, feeds)).probabilities!.data),
+    ).toBeLessThan(1e-5);
   });
 
   it('a PyTorch Gemm (transB=1) quantized to int8: per-row scales, written as quantizeModel would', async () => {
@@ -278,14 +369,19 @@ describe("Fedge's served models (models/)", () => {
     expect(head.layers.map((l) => l.kernel.quantized?.axis)).toEqual([0, 0]);
     const feeds = { image: image([N, 1, 28, 28]) };
     const embedding = (await run(headBody(int8, head), feeds)).embedding!.data;
-    expect(maxDiff(headForward(head, head.flat, embedding), (await run(int8, feeds)).probabilities!.data)).toBeLessThan(1e-5);
+    expect(maxDiff(headForward(head, head.flat, embedding), (await run(int8, feeds)).probabilities!.data)).toBeLessThan(
+      1e-5,
+    );
     const fp32Head = fp32HeadFor(head, fp32);
     const newFlat = perturbed(fp32Head.flat);
-    expect(Buffer.compare(writeHead(int8, head, newFlat), quantizeModel(writeHead(fp32, fp32Head, newFlat)).bytes)).toBe(0);
+    expect(
+      Buffer.compare(writeHead(int8, head, newFlat), quantizeModel(writeHead(fp32, fp32Head, newFlat)).bytes),
+    ).toBe(0);
   });
 
   it('refuses a head that is not this model’s, and weights of the wrong length', () => {
-    const mlp = read('models/mnist-mlp/model.fp32.onnx'), cnn = read('models/mnist-cnn/model.fp32.onnx');
+    const mlp = read('models/mnist-mlp/model.fp32.onnx'),
+      cnn = read('models/mnist-cnn/model.fp32.onnx');
     const head = detectHead(mlp);
     expect(() => writeHead(cnn, head, head.flat)).toThrow(HeadError);
     // The head's place alone, as a task would store it (JSON, no weights), is enough to write.
@@ -293,20 +389,44 @@ describe("Fedge's served models (models/)", () => {
     const place = JSON.parse(JSON.stringify({ spec, layers, embedding, output }));
     expect(Buffer.compare(writeHead(mlp, place, head.flat), mlp)).toBe(0);
     expect(() => writeHead(mlp, head, head.flat.subarray(1))).toThrow(/has 2570 weights, got 2569/);
-    expect(() => writeHead(mlp, head, head.flat.map((v, i) => (i === 5 ? NaN : v)))).toThrow(/weight 5 is NaN/);
+    expect(() =>
+      writeHead(
+        mlp,
+        head,
+        head.flat.map((v, i) => (i === 5 ? NaN : v)),
+      ),
+    ).toThrow(/weight 5 is NaN/);
   });
 });
 
 /** A graph over input x [batch, k] (or as `input`), from nodes and initializers. */
-function graph(nodes: GraphProto['node'], initializer: TensorProto[], output: { name: string; dims: (number | string)[] }, input = valueInfo('x', F, ['batch', 6]), opset = 17): Uint8Array {
-  return encodeModel({ name: 'tiny', node: nodes, initializer, input: [input], output: [valueInfo(output.name, F, output.dims)] }, { opset });
+function graph(
+  nodes: GraphProto['node'],
+  initializer: TensorProto[],
+  output: { name: string; dims: (number | string)[] },
+  input = valueInfo('x', F, ['batch', 6]),
+  opset = 17,
+): Uint8Array {
+  return encodeModel(
+    { name: 'tiny', node: nodes, initializer, input: [input], output: [valueInfo(output.name, F, output.dims)] },
+    { opset },
+  );
 }
 const xFeeds = (k = 6, n = 5) => ({ x: { data: randn(n * k), dims: [n, k] } });
 
 describe('small graphs built here', () => {
   it('Gemm with transA=1, transB=1, alpha 0.5, beta 2: the body transposes the input, the writer undoes the scaling exactly', async () => {
     const bytes = graph(
-      [node('Gemm', ['xt', 'W', 'b'], ['z'], { transA: 1, transB: 1, alpha: { float: 0.5 }, beta: { float: 2 } }, 'fc'), node('Softmax', ['z'], ['y'], { axis: 1 }, 'sm')],
+      [
+        node(
+          'Gemm',
+          ['xt', 'W', 'b'],
+          ['z'],
+          { transA: 1, transB: 1, alpha: { float: 0.5 }, beta: { float: 2 } },
+          'fc',
+        ),
+        node('Softmax', ['z'], ['y'], { axis: 1 }, 'sm'),
+      ],
       [floatTensor('W', [4, 6], randn(24)), floatTensor('b', [4], randn(4))],
       { name: 'y', dims: ['batch', 4] },
       valueInfo('xt', F, [6, 'batch']),
@@ -320,33 +440,60 @@ describe('small graphs built here', () => {
   });
 
   it('Gemm with alpha 0.3, beta 1.7: folded into the values; unchanged weights round-trip within one float32 step', async () => {
-    const W = randn(6 * 3), b = randn(3);
-    const bytes = graph([node('Gemm', ['x', 'W', 'b'], ['y'], { alpha: { float: 0.3 }, beta: { float: 1.7 } }, 'fc')], [floatTensor('W', [6, 3], W), floatTensor('b', [3], b)], { name: 'y', dims: ['batch', 3] });
+    const W = randn(6 * 3),
+      b = randn(3);
+    const bytes = graph(
+      [node('Gemm', ['x', 'W', 'b'], ['y'], { alpha: { float: 0.3 }, beta: { float: 1.7 } }, 'fc')],
+      [floatTensor('W', [6, 3], W), floatTensor('b', [3], b)],
+      { name: 'y', dims: ['batch', 3] },
+    );
     const { head } = await checkModel(bytes, xFeeds());
     expect(head.output.activation).toBe('none');
     expect(head.weights[0]!.values[4]).toBe(Math.fround(W[4]! * Math.fround(0.3)));
     const back = decodeModel(writeHead(bytes, head, head.flat)).graph!.initializer!;
     const values = (name: string) => f32(back.find((t) => t.name === name)!);
-    for (const [name, orig] of [['W', W], ['b', b]] as const) {
+    for (const [name, orig] of [
+      ['W', W],
+      ['b', b],
+    ] as const) {
       values(name).forEach((v, i) => expect(Math.abs(v - orig[i]!)).toBeLessThanOrEqual(Math.abs(orig[i]!) * 2 ** -23));
     }
   });
 
   it('Gemm with the weight as A ([out, in]) and bias [out, 1], Transpose then Softmax; weights in float_data', async () => {
-    const floatData = (name: string, dims: number[], values: Float32Array): TensorProto => ({ name, dims, dataType: F, floatData: Array.from(values) });
+    const floatData = (name: string, dims: number[], values: Float32Array): TensorProto => ({
+      name,
+      dims,
+      dataType: F,
+      floatData: Array.from(values),
+    });
     const bytes = graph(
-      [node('Gemm', ['W', 'x', 'c'], ['zt'], { transB: 1 }, 'fc'), node('Transpose', ['zt'], ['z'], { perm: [1, 0] }, 't'), node('Softmax', ['z'], ['y'], {}, 'sm')],
+      [
+        node('Gemm', ['W', 'x', 'c'], ['zt'], { transB: 1 }, 'fc'),
+        node('Transpose', ['zt'], ['z'], { perm: [1, 0] }, 't'),
+        node('Softmax', ['z'], ['y'], {}, 'sm'),
+      ],
       [floatData('W', [4, 6], randn(24)), floatData('c', [4, 1], randn(4))],
       { name: 'y', dims: ['batch', 4] },
     );
     const { head } = await checkModel(bytes, xFeeds());
-    expect(head.layers[0]).toMatchObject({ outputTransposed: true, inputTransposed: false, kernel: { transposed: true } });
+    expect(head.layers[0]).toMatchObject({
+      outputTransposed: true,
+      inputTransposed: false,
+      kernel: { transposed: true },
+    });
     expect(head.output.nodes).toEqual(['t', 'sm']);
   });
 
   it('Add(bias, MatMul) with Reshape and Flatten after; Sigmoid output', async () => {
     const bytes = graph(
-      [node('MatMul', ['x', 'W'], ['m'], {}, 'mm'), node('Add', ['b', 'm'], ['z'], {}, 'add'), node('Reshape', ['z', 'shape'], ['r'], {}, 'reshape'), node('Sigmoid', ['r'], ['s'], {}, 'sig'), node('Flatten', ['s'], ['y'], { axis: 1 }, 'flat')],
+      [
+        node('MatMul', ['x', 'W'], ['m'], {}, 'mm'),
+        node('Add', ['b', 'm'], ['z'], {}, 'add'),
+        node('Reshape', ['z', 'shape'], ['r'], {}, 'reshape'),
+        node('Sigmoid', ['r'], ['s'], {}, 'sig'),
+        node('Flatten', ['s'], ['y'], { axis: 1 }, 'flat'),
+      ],
       [floatTensor('W', [6, 3], randn(18)), floatTensor('b', [1, 3], randn(3)), int64Tensor('shape', [3], [-1, 1, 3])],
       { name: 'y', dims: ['batch', 3] },
     );
@@ -358,16 +505,35 @@ describe('small graphs built here', () => {
 
   it('head:2 on an MLP: Tanh between, and two dense layers with nothing between', async () => {
     const tanh = graph(
-      [node('Gemm', ['x', 'W1', 'b1'], ['h'], {}, 'fc1'), node('Tanh', ['h'], ['a'], {}, 'tanh'), node('MatMul', ['a', 'W2'], ['m'], {}, 'mm'), node('Add', ['m', 'b2'], ['z'], {}, 'add'), node('Softmax', ['z'], ['y'], {}, 'sm')],
-      [floatTensor('W1', [6, 5], randn(30)), floatTensor('b1', [5], randn(5)), floatTensor('W2', [5, 3], randn(15)), floatTensor('b2', [3], randn(3))],
+      [
+        node('Gemm', ['x', 'W1', 'b1'], ['h'], {}, 'fc1'),
+        node('Tanh', ['h'], ['a'], {}, 'tanh'),
+        node('MatMul', ['a', 'W2'], ['m'], {}, 'mm'),
+        node('Add', ['m', 'b2'], ['z'], {}, 'add'),
+        node('Softmax', ['z'], ['y'], {}, 'sm'),
+      ],
+      [
+        floatTensor('W1', [6, 5], randn(30)),
+        floatTensor('b1', [5], randn(5)),
+        floatTensor('W2', [5, 3], randn(15)),
+        floatTensor('b2', [3], randn(3)),
+      ],
       { name: 'y', dims: ['batch', 3] },
     );
     const { head } = await checkModel(tanh, xFeeds(), 2);
-    expect(head.spec.layers).toEqual([{ type: 'dense', units: 5, activation: 'tanh' }, { type: 'dense', units: 3, activation: 'softmax' }]);
+    expect(head.spec.layers).toEqual([
+      { type: 'dense', units: 5, activation: 'tanh' },
+      { type: 'dense', units: 3, activation: 'softmax' },
+    ]);
     expect(head.embedding.tensor).toBe('x');
     const linear = graph(
       [node('Gemm', ['x', 'W1', 'b1'], ['h'], { transB: 1 }, 'fc1'), node('Gemm', ['h', 'W2', 'b2'], ['y'], {}, 'fc2')],
-      [floatTensor('W1', [5, 6], randn(30)), floatTensor('b1', [5], randn(5)), floatTensor('W2', [5, 3], randn(15)), floatTensor('b2', [3], randn(3))],
+      [
+        floatTensor('W1', [5, 6], randn(30)),
+        floatTensor('b1', [5], randn(5)),
+        floatTensor('W2', [5, 3], randn(15)),
+        floatTensor('b2', [3], randn(3)),
+      ],
       { name: 'y', dims: ['batch', 3] },
     );
     expect((await checkModel(linear, xFeeds(), 2)).head.layers.map((l) => l.activation)).toEqual(['linear', 'linear']);
@@ -377,7 +543,11 @@ describe('small graphs built here', () => {
   });
 
   it('an embedding output name that does not collide with the graph’s tensors', () => {
-    const bytes = graph([node('Relu', ['x'], ['embedding'], {}, 'r'), node('Gemm', ['embedding', 'W', 'b'], ['y'], {}, 'fc')], [floatTensor('W', [6, 2], randn(12)), floatTensor('b', [2], randn(2))], { name: 'y', dims: ['batch', 2] });
+    const bytes = graph(
+      [node('Relu', ['x'], ['embedding'], {}, 'r'), node('Gemm', ['embedding', 'W', 'b'], ['y'], {}, 'fc')],
+      [floatTensor('W', [6, 2], randn(12)), floatTensor('b', [2], randn(2))],
+      { name: 'y', dims: ['batch', 2] },
+    );
     const head = detectHead(bytes);
     expect(head.embedding).toMatchObject({ tensor: 'embedding', output: 'embedding_1' });
     expect(head.spec.inputName).toBe('embedding_1');
@@ -412,51 +582,125 @@ describe('refusals', () => {
   });
 
   it('names what ends the graph through the tail, and a non-head activation', () => {
-    const relu = graph([node('Gemm', ['x', 'W', 'b'], ['z'], {}, 'fc'), node('Relu', ['z'], ['y'], {}, 'relu')], [W(), b()], { name: 'y', dims: ['batch', 3] });
+    const relu = graph(
+      [node('Gemm', ['x', 'W', 'b'], ['z'], {}, 'fc'), node('Relu', ['z'], ['y'], {}, 'relu')],
+      [W(), b()],
+      { name: 'y', dims: ['batch', 3] },
+    );
     expect(refusal(relu).message).toMatch(/^graph ends in Relu 'relu' \(output 'y'\)/);
-    const pool = graph([node('ReduceMean', ['x'], ['m'], { axes: [1] }, 'mean'), node('Softmax', ['m'], ['y'], {}, 'sm')], [], { name: 'y', dims: ['batch', 1] });
+    const pool = graph(
+      [node('ReduceMean', ['x'], ['m'], { axes: [1] }, 'mean'), node('Softmax', ['m'], ['y'], {}, 'sm')],
+      [],
+      { name: 'y', dims: ['batch', 1] },
+    );
     expect(refusal(pool).message).toMatch(/^graph ends in ReduceMean 'mean' then Softmax 'sm' \(output 'y'\)/);
     const identity = graph([node('Identity', ['x'], ['y'], {}, 'id')], [], { name: 'y', dims: ['batch', 6] });
     expect(refusal(identity).message).toMatch(/^graph output comes from graph input 'x' through Identity 'id'/);
   });
 
   it('no bias, a shared weight, a weight computed at run time, float16 weights', () => {
-    expect(refusal(graph([node('Gemm', ['x', 'W'], ['y'], {}, 'fc')], [W()], { name: 'y', dims: ['batch', 3] })).message).toMatch(/Gemm 'fc' has no bias/);
-    expect(refusal(graph([node('MatMul', ['x', 'W'], ['y'], {}, 'mm')], [W()], { name: 'y', dims: ['batch', 3] })).message).toMatch(/MatMul 'mm' has no bias/);
+    expect(
+      refusal(graph([node('Gemm', ['x', 'W'], ['y'], {}, 'fc')], [W()], { name: 'y', dims: ['batch', 3] })).message,
+    ).toMatch(/Gemm 'fc' has no bias/);
+    expect(
+      refusal(graph([node('MatMul', ['x', 'W'], ['y'], {}, 'mm')], [W()], { name: 'y', dims: ['batch', 3] })).message,
+    ).toMatch(/MatMul 'mm' has no bias/);
     const shared = graph(
-      [node('Gemm', ['x', 'W', 'b'], ['z'], {}, 'fc'), node('MatMul', ['x', 'W'], ['w2'], {}, 'other'), node('Add', ['z', 'w2'], ['y'], {}, 'sum')],
+      [
+        node('Gemm', ['x', 'W', 'b'], ['z'], {}, 'fc'),
+        node('MatMul', ['x', 'W'], ['w2'], {}, 'other'),
+        node('Add', ['z', 'w2'], ['y'], {}, 'sum'),
+      ],
       [W(), b()],
       { name: 'y', dims: ['batch', 3] },
     );
     // The graph ends in Add of two run-time tensors: not a head. Ending in the Gemm, it shares W with 'other'.
     expect(refusal(shared).message).toMatch(/Add 'sum' adds run-time tensor/);
     const sharedEnd = encodeModel({
-      name: 'shared', node: [node('MatMul', ['x', 'W'], ['side'], {}, 'other'), node('Gemm', ['x', 'W', 'b'], ['y'], {}, 'fc')], initializer: [W(), b()],
-      input: [valueInfo('x', F, ['batch', 6])], output: [valueInfo('y', F, ['batch', 3]), valueInfo('side', F, ['batch', 3])],
+      name: 'shared',
+      node: [node('MatMul', ['x', 'W'], ['side'], {}, 'other'), node('Gemm', ['x', 'W', 'b'], ['y'], {}, 'fc')],
+      initializer: [W(), b()],
+      input: [valueInfo('x', F, ['batch', 6])],
+      output: [valueInfo('y', F, ['batch', 3]), valueInfo('side', F, ['batch', 3])],
     });
     expect(refusal(sharedEnd).message).toMatch(/weight 'W' is also read by MatMul 'other'/);
-    expect(refusal(graph([node('Gemm', ['x', 'x2', 'b'], ['y'], { transB: 1 }, 'fc'), node('Relu', ['x'], ['x2'], {}, 'r')], [b()], { name: 'y', dims: ['batch', 3] })).message).toMatch(/Gemm 'fc' multiplies two run-time tensors/);
-    const f16 = graph([node('Cast', ['x'], ['h'], { to: ElemType.FLOAT16 }, 'cast'), node('Gemm', ['h', 'W', 'b'], ['y'], {}, 'fc')], [rawTensor('W', [6, 3], ElemType.FLOAT16, new Uint16Array(18)), rawTensor('b', [3], ElemType.FLOAT16, new Uint16Array(3))], { name: 'y', dims: ['batch', 3] });
+    expect(
+      refusal(
+        graph(
+          [node('Gemm', ['x', 'x2', 'b'], ['y'], { transB: 1 }, 'fc'), node('Relu', ['x'], ['x2'], {}, 'r')],
+          [b()],
+          { name: 'y', dims: ['batch', 3] },
+        ),
+      ).message,
+    ).toMatch(/Gemm 'fc' multiplies two run-time tensors/);
+    const f16 = graph(
+      [node('Cast', ['x'], ['h'], { to: ElemType.FLOAT16 }, 'cast'), node('Gemm', ['h', 'W', 'b'], ['y'], {}, 'fc')],
+      [
+        rawTensor('W', [6, 3], ElemType.FLOAT16, new Uint16Array(18)),
+        rawTensor('b', [3], ElemType.FLOAT16, new Uint16Array(3)),
+      ],
+      { name: 'y', dims: ['batch', 3] },
+    );
     expect(refusal(f16).message).toMatch(/weight 'W' is FLOAT16/);
     // As quantizeModel's fp16 mode stores weights: a FLOAT16 initializer read through Cast(to=FLOAT).
-    const castF16 = graph([node('Cast', ['W_fp16'], ['W'], { to: F }, 'W_cast'), node('Gemm', ['x', 'W', 'b'], ['y'], {}, 'fc')], [rawTensor('W_fp16', [6, 3], ElemType.FLOAT16, new Uint16Array(18)), b()], { name: 'y', dims: ['batch', 3] });
-    expect(refusal(castF16).message).toMatch(/weight 'W' is cast from FLOAT16 initializer 'W_fp16' by Cast 'W_cast'; .*fp32 copy/);
-    expect(refusal(graph([node('Gemm', ['x', 'W', 'b'], ['y'], { alpha: { float: 0 } }, 'fc')], [W(), b()], { name: 'y', dims: ['batch', 3] })).message).toMatch(/alpha 0/);
+    const castF16 = graph(
+      [node('Cast', ['W_fp16'], ['W'], { to: F }, 'W_cast'), node('Gemm', ['x', 'W', 'b'], ['y'], {}, 'fc')],
+      [rawTensor('W_fp16', [6, 3], ElemType.FLOAT16, new Uint16Array(18)), b()],
+      { name: 'y', dims: ['batch', 3] },
+    );
+    expect(refusal(castF16).message).toMatch(
+      /weight 'W' is cast from FLOAT16 initializer 'W_fp16' by Cast 'W_cast'; .*fp32 copy/,
+    );
+    expect(
+      refusal(
+        graph([node('Gemm', ['x', 'W', 'b'], ['y'], { alpha: { float: 0 } }, 'fc')], [W(), b()], {
+          name: 'y',
+          dims: ['batch', 3],
+        }),
+      ).message,
+    ).toMatch(/alpha 0/);
   });
 
   it('a softmax over the batch, a tail that mixes rows, a rank-3 MatMul, a bias per example', () => {
-    const wrongAxis = graph([node('Gemm', ['W', 'x', 'c'], ['zt'], { transA: 1, transB: 1 }, 'fc'), node('Softmax', ['zt'], ['s'], { axis: -1 }, 'sm'), node('Transpose', ['s'], ['y'], {}, 't')], [floatTensor('W', [6, 3], randn(18)), floatTensor('c', [3, 1], randn(3))], { name: 'y', dims: ['batch', 3] });
+    const wrongAxis = graph(
+      [
+        node('Gemm', ['W', 'x', 'c'], ['zt'], { transA: 1, transB: 1 }, 'fc'),
+        node('Softmax', ['zt'], ['s'], { axis: -1 }, 'sm'),
+        node('Transpose', ['s'], ['y'], {}, 't'),
+      ],
+      [floatTensor('W', [6, 3], randn(18)), floatTensor('c', [3, 1], randn(3))],
+      { name: 'y', dims: ['batch', 3] },
+    );
     expect(refusal(wrongAxis).message).toMatch(/Softmax 'sm' after the head normalises over axis 1, not the classes/);
-    const mixed = graph([node('Gemm', ['x', 'W', 'b'], ['z'], {}, 'fc'), node('Reshape', ['z', 'shape'], ['y'], {}, 'flatten_all')], [W(), b(), int64Tensor('shape', [1], [-1])], { name: 'y', dims: ['n'] });
-    expect(refusal(mixed).message).toMatch(/Reshape 'flatten_all' after the head reshapes to \[-1\], which merges the batch and the classes/);
-    const rank3 = graph([node('MatMul', ['x', 'W'], ['m'], {}, 'mm'), node('Add', ['m', 'b'], ['y'], {}, 'add')], [W(), b()], { name: 'y', dims: ['batch', 'seq', 3] }, valueInfo('x', F, ['batch', 'seq', 6]));
+    const mixed = graph(
+      [node('Gemm', ['x', 'W', 'b'], ['z'], {}, 'fc'), node('Reshape', ['z', 'shape'], ['y'], {}, 'flatten_all')],
+      [W(), b(), int64Tensor('shape', [1], [-1])],
+      { name: 'y', dims: ['n'] },
+    );
+    expect(refusal(mixed).message).toMatch(
+      /Reshape 'flatten_all' after the head reshapes to \[-1\], which merges the batch and the classes/,
+    );
+    const rank3 = graph(
+      [node('MatMul', ['x', 'W'], ['m'], {}, 'mm'), node('Add', ['m', 'b'], ['y'], {}, 'add')],
+      [W(), b()],
+      { name: 'y', dims: ['batch', 'seq', 3] },
+      valueInfo('x', F, ['batch', 'seq', 6]),
+    );
     expect(refusal(rank3).message).toMatch(/MatMul 'mm' multiplies a rank-3 tensor 'x'/);
-    const perExample = graph([node('Gemm', ['x', 'W', 'c'], ['y'], {}, 'fc')], [W(), floatTensor('c', [5, 3], randn(15))], { name: 'y', dims: [5, 3] });
+    const perExample = graph(
+      [node('Gemm', ['x', 'W', 'c'], ['y'], {}, 'fc')],
+      [W(), floatTensor('c', [5, 3], randn(15))],
+      { name: 'y', dims: [5, 3] },
+    );
     expect(refusal(perExample).message).toMatch(/bias 'c' has shape \[5,3\]/);
   });
 
   it('head:2 without a dense layer before, and a dynamically quantized graph', () => {
-    const oneLayer = graph([node('Relu', ['x'], ['r'], {}, 'relu'), node('Gemm', ['r', 'W', 'b'], ['y'], {}, 'fc')], [W(), b()], { name: 'y', dims: ['batch', 3] });
+    const oneLayer = graph(
+      [node('Relu', ['x'], ['r'], {}, 'relu'), node('Gemm', ['r', 'W', 'b'], ['y'], {}, 'fc')],
+      [W(), b()],
+      { name: 'y', dims: ['batch', 3] },
+    );
     const e = refusal(oneLayer, { layers: 2 });
     expect(e.message).toMatch(/Gemm 'fc' reads 'r' from Relu 'relu'/);
     const dynamic = quantizeModel(read('models/mnist-mlp/model.fp32.onnx'), { mode: 'dynamic' }).bytes;

@@ -36,7 +36,8 @@ describe('text features', () => {
 
   it('repeated words grow sublinearly (log 1 + count) before normalisation', () => {
     const f = { ...F, ngrams: 1 as const, buckets: 4096 };
-    const once = hashText('alpha beta', f), many = hashText('alpha alpha alpha beta', f);
+    const once = hashText('alpha beta', f),
+      many = hashText('alpha alpha alpha beta', f);
     const [ia, ib] = [fnv1a('alpha') % 4096, fnv1a('beta') % 4096];
     expect(Math.abs(many[ia]! / many[ib]!)).toBeCloseTo(Math.log1p(3) / Math.log1p(1), 5);
     expect(Math.abs(once[ia]! / once[ib]!)).toBeCloseTo(1, 6);

@@ -1,8 +1,25 @@
 /** Runs whole SecAgg+ rounds in memory for tests and the benchmark: devices and server exchange messages directly. */
-import { type ClientState, type DeviceIdentity, clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask, createIdentity } from '../../../federated/secagg/client.ts';
+import {
+  type ClientState,
+  type DeviceIdentity,
+  clientAdvertiseKeys,
+  clientMaskedInput,
+  clientShareKeys,
+  clientUnmask,
+  createIdentity,
+} from '../../../federated/secagg/client.ts';
 import { type RoundConfig, SecAggError } from '../../../federated/secagg/messages.ts';
 import { randomBytes } from '../../../federated/random.ts';
-import { type AggregateResult, type ServerState, serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../../federated/secagg/server.ts';
+import {
+  type AggregateResult,
+  type ServerState,
+  serverCloseAdvertise,
+  serverCloseMasked,
+  serverCloseShares,
+  serverCloseUnmask,
+  serverInit,
+  serverReceive,
+} from '../../../federated/secagg/server.ts';
 
 /** Which devices vanish before sending the message of each stage. */
 export interface Dropouts {
@@ -35,11 +52,18 @@ export async function makeIdentities(n: number): Promise<DeviceIdentity[]> {
   return Promise.all(Array.from({ length: n }, (_, i) => createIdentity(`device-${String(i).padStart(4, '0')}`)));
 }
 
-export function roundConfig(over: Partial<RoundConfig> & Pick<RoundConfig, 'neighbours' | 'threshold' | 'length'>): RoundConfig {
+export function roundConfig(
+  over: Partial<RoundConfig> & Pick<RoundConfig, 'neighbours' | 'threshold' | 'length'>,
+): RoundConfig {
   return { roundId: `round-${Math.random().toString(36).slice(2)}`, graphSeed: randomBytes(32), ...over };
 }
 
-export async function runRound(config: RoundConfig, identities: DeviceIdentity[], inputs: Map<string, Uint32Array>, drop: Dropouts = {}): Promise<RoundRun> {
+export async function runRound(
+  config: RoundConfig,
+  identities: DeviceIdentity[],
+  inputs: Map<string, Uint32Array>,
+  drop: Dropouts = {},
+): Promise<RoundRun> {
   const server = serverInit(config, Object.fromEntries(identities.map((d) => [d.id, d.publicKey])));
   const clients = new Map<string, ClientState>();
   const refusals: string[] = [];

@@ -4,9 +4,28 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clientAdvertiseKeys, clientMaskedInput, clientShareKeys, clientUnmask } from '../../../federated/secagg/client.ts';
-import { type AdvertiseKeys, type MaskedInput, SecAggAbort, SecAggAuthError, SecAggError, signingBytes } from '../../../federated/secagg/messages.ts';
-import { serverCloseAdvertise, serverCloseMasked, serverCloseShares, serverCloseUnmask, serverInit, serverReceive } from '../../../federated/secagg/server.ts';
+import {
+  clientAdvertiseKeys,
+  clientMaskedInput,
+  clientShareKeys,
+  clientUnmask,
+} from '../../../federated/secagg/client.ts';
+import {
+  type AdvertiseKeys,
+  type MaskedInput,
+  SecAggAbort,
+  SecAggAuthError,
+  SecAggError,
+  signingBytes,
+} from '../../../federated/secagg/messages.ts';
+import {
+  serverCloseAdvertise,
+  serverCloseMasked,
+  serverCloseShares,
+  serverCloseUnmask,
+  serverInit,
+  serverReceive,
+} from '../../../federated/secagg/server.ts';
 import { secAggParameters } from '../../../federated/secagg/parameters.ts';
 import { neighbourGraph } from '../../../federated/secagg/graph.ts';
 import { sign } from '../../../federated/secagg/primitives.ts';
@@ -14,12 +33,14 @@ import { randomBytes } from '../../../federated/random.ts';
 import { decodeMessage, encodeMessage } from '../../../federated/secagg/wire.ts';
 import { exactSum, makeIdentities, roundConfig, runRound } from './secagg-harness.ts';
 
-const randomInputs = (ids: string[], d: number) => new Map(ids.map((id) => [id, crypto.getRandomValues(new Uint32Array(d))]));
+const randomInputs = (ids: string[], d: number) =>
+  new Map(ids.map((id) => [id, crypto.getRandomValues(new Uint32Array(d))]));
 
 describe('SecAgg+ rounds', () => {
   it('the unmasked sum equals the exact sum (mod 2^32) of the survivors’ inputs, whoever drops out at whatever stage', async () => {
     const identities = await makeIdentities(14);
-    let completed = 0, aborted = 0;
+    let completed = 0,
+      aborted = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 3, max: 14 }).chain((n) =>
@@ -28,17 +49,29 @@ describe('SecAgg+ rounds', () => {
             k: fc.integer({ min: 1, max: Math.max(1, Math.floor((n - 1) / 2)) }).map((h) => Math.min(2 * h, n - 1)),
             tFrac: fc.double({ min: 0.3, max: 1, noNaN: true }),
             d: fc.integer({ min: 1, max: 40 }),
-            stages: fc.array(fc.constantFrom('none', 'none', 'none', 'advertise', 'share', 'masked', 'unmask'), { minLength: n, maxLength: n }),
-          })),
+            stages: fc.array(fc.constantFrom('none', 'none', 'none', 'advertise', 'share', 'masked', 'unmask'), {
+              minLength: n,
+              maxLength: n,
+            }),
+          }),
+        ),
         async ({ n, k, tFrac, d, stages }) => {
           const ids = identities.slice(0, n);
           // Devices refuse t ≤ k/2 (round-policy.ts): t ranges over the majorities of k.
           const t = Math.min(k, Math.floor(k / 2) + 1 + Math.floor(tFrac * (k - Math.floor(k / 2) - 1)));
           const config = roundConfig({ neighbours: k, threshold: t, length: d });
-          const inputs = randomInputs(ids.map((i) => i.id), d);
+          const inputs = randomInputs(
+            ids.map((i) => i.id),
+            d,
+          );
           const at = (s: string) => new Set(ids.filter((_, i) => stages[i] === s).map((i) => i.id));
           try {
-            const run = await runRound(config, ids, inputs, { beforeAdvertise: at('advertise'), beforeShare: at('share'), beforeMasked: at('masked'), beforeUnmask: at('unmask') });
+            const run = await runRound(config, ids, inputs, {
+              beforeAdvertise: at('advertise'),
+              beforeShare: at('share'),
+              beforeMasked: at('masked'),
+              beforeUnmask: at('unmask'),
+            });
             expect(run.result.sum).toEqual(exactSum(inputs, run.result.survivors, d));
             // Survivors are exactly those whose input arrived; nobody who dropped before sending it is in the sum.
             for (const id of at('advertise')) expect(run.result.survivors).not.toContain(id);
@@ -60,10 +93,17 @@ describe('SecAgg+ rounds', () => {
   it('a 40-device round on a sparse graph (k = 8) survives 30 % dropout after key sharing', async () => {
     const identities = await makeIdentities(40);
     const config = roundConfig({ neighbours: 8, threshold: 5, length: 500 });
-    const inputs = randomInputs(identities.map((i) => i.id), 500);
+    const inputs = randomInputs(
+      identities.map((i) => i.id),
+      500,
+    );
     // 12 of 40 drop after sharing keys, chosen so that every device keeps ≥ t live neighbours (else the round
     // must abort, which the property test above covers): greedily, over the graph the round will use.
-    const graph = await neighbourGraph(identities.map((i) => i.id), config.graphSeed, 8);
+    const graph = await neighbourGraph(
+      identities.map((i) => i.id),
+      config.graphSeed,
+      8,
+    );
     // With k = 8 and t = 5 each device may lose at most 3 neighbours, so one greedy pass can get stuck below 12:
     // retry over random orders of the devices until a valid set of 12 appears.
     let drop = new Set<string>();
@@ -89,7 +129,10 @@ describe('SecAgg+ rounds', () => {
   it('aborts with a reason and releases nothing when fewer than t survive', async () => {
     const identities = await makeIdentities(6);
     const config = roundConfig({ neighbours: 4, threshold: 3, length: 8 });
-    const inputs = randomInputs(identities.map((i) => i.id), 8);
+    const inputs = randomInputs(
+      identities.map((i) => i.id),
+      8,
+    );
     const drop = new Set(identities.slice(0, 4).map((i) => i.id));
     const err = await runRound(config, identities, inputs, { beforeMasked: drop }).catch((e) => e);
     expect(err).toBeInstanceOf(SecAggAbort);
@@ -115,12 +158,16 @@ describe('what one masked vector reveals', () => {
       await serverReceive(server, message);
     }
     const deliveries = serverCloseShares(server);
-    const { message } = await clientMaskedInput(states.get(identities[0]!.id), deliveries.get(identities[0]!.id)!, new Uint32Array(d));
+    const { message } = await clientMaskedInput(
+      states.get(identities[0]!.id),
+      deliveries.get(identities[0]!.id)!,
+      new Uint32Array(d),
+    );
     const bytes = new Uint8Array(message.masked.buffer);
     const counts = new Array(256).fill(0);
     for (const b of bytes) counts[b]++;
     const expected = bytes.length / 256;
-    const chi2 = counts.reduce((s, c) => s + ((c - expected) ** 2) / expected, 0);
+    const chi2 = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
     // 255 degrees of freedom: P(χ² > 330.5) ≈ 0.001 for truly uniform bytes.
     expect(chi2).toBeLessThan(330.5);
   });
@@ -147,10 +194,19 @@ describe('refusals', () => {
     const other = serverInit({ ...config, roundId: 'another-round' });
     await expect(serverReceive(other, ads[0]!)).rejects.toThrow(/replayed or misrouted/);
     await expect(serverReceive(server, ads[0]!)).rejects.toThrow(/already advertised/);
-    const masked: MaskedInput = { stage: 'masked-input', roundId: config.roundId, from: identities[0]!.id, masked: new Uint32Array(16), signature: new Uint8Array(64) };
+    const masked: MaskedInput = {
+      stage: 'masked-input',
+      roundId: config.roundId,
+      from: identities[0]!.id,
+      masked: new Uint32Array(16),
+      signature: new Uint8Array(64),
+    };
     await expect(serverReceive(server, masked)).rejects.toThrow(/the round is at stage 'advertise-keys'/);
     const stranger = (await makeIdentities(1))[0]!;
-    const enrolledOnly = serverInit(config, { [identities[0]!.id]: identities[0]!.publicKey, [identities[1]!.id]: identities[1]!.publicKey });
+    const enrolledOnly = serverInit(config, {
+      [identities[0]!.id]: identities[0]!.publicKey,
+      [identities[1]!.id]: identities[1]!.publicKey,
+    });
     const { message: strangerAd } = await clientAdvertiseKeys(config, { ...stranger, id: 'device-9999' });
     await expect(serverReceive(enrolledOnly, strangerAd)).rejects.toThrow(/unknown device/);
     await expect(serverReceive(enrolledOnly, strangerAd)).rejects.toBeInstanceOf(SecAggAuthError);
@@ -161,7 +217,9 @@ describe('refusals', () => {
     // A valid advertisement whose mask key was swapped in transit.
     const fresh = serverInit(config);
     await expect(serverReceive(fresh, { ...ads[2]!, maskKey: randomBytes(32) })).rejects.toThrow(/bad signature/);
-    await expect(serverReceive(fresh, { ...ads[2]!, maskKey: randomBytes(32) })).rejects.toBeInstanceOf(SecAggAuthError);
+    await expect(serverReceive(fresh, { ...ads[2]!, maskKey: randomBytes(32) })).rejects.toBeInstanceOf(
+      SecAggAuthError,
+    );
     // Out of stage is a protocol error, not an authentication one (the route answers 422, not 403).
     await expect(serverReceive(server, masked)).rejects.not.toBeInstanceOf(SecAggAuthError);
   });
@@ -171,9 +229,16 @@ describe('refusals', () => {
     const broadcasts = await serverCloseAdvertise(server);
     const a = identities[0]!.id;
     const b = broadcasts.get(a)!;
-    const forged = { ...b, neighbours: b.neighbours.map((n, i) => (i === 0 ? { ...n, encryptionKey: randomBytes(32) } : n)) };
-    await expect(clientShareKeys(states.get(a), forged)).rejects.toThrow(new RegExp(`${b.neighbours[0]!.from}'s key advertisement has a bad signature`));
-    await expect(clientShareKeys(states.get(a), { ...b, neighbours: b.neighbours.slice(1) })).rejects.toThrow(/not the ones the round graph gives/);
+    const forged = {
+      ...b,
+      neighbours: b.neighbours.map((n, i) => (i === 0 ? { ...n, encryptionKey: randomBytes(32) } : n)),
+    };
+    await expect(clientShareKeys(states.get(a), forged)).rejects.toThrow(
+      new RegExp(`${b.neighbours[0]!.from}'s key advertisement has a bad signature`),
+    );
+    await expect(clientShareKeys(states.get(a), { ...b, neighbours: b.neighbours.slice(1) })).rejects.toThrow(
+      /not the ones the round graph gives/,
+    );
     for (const [id, bc] of broadcasts) {
       const { state, message } = await clientShareKeys(states.get(id), bc);
       states.set(id, state);
@@ -181,9 +246,18 @@ describe('refusals', () => {
     }
     const deliveries = serverCloseShares(server);
     const mine = deliveries.get(a)!;
-    const tampered = { ...mine, ciphertexts: mine.ciphertexts.map((c, i) => (i === 0 ? { ...c, data: c.data.map((x, j) => (j === 40 ? x ^ 1 : x)) } : c)) };
-    await expect(clientMaskedInput(states.get(a), tampered, new Uint32Array(16))).rejects.toThrow(new RegExp(`ciphertext from ${mine.ciphertexts[0]!.from} does not decrypt`));
-    await expect(clientMaskedInput(states.get(a), mine, new Uint32Array(15))).rejects.toThrow(/input has 15 words, the round expects 16/);
+    const tampered = {
+      ...mine,
+      ciphertexts: mine.ciphertexts.map((c, i) =>
+        i === 0 ? { ...c, data: c.data.map((x, j) => (j === 40 ? x ^ 1 : x)) } : c,
+      ),
+    };
+    await expect(clientMaskedInput(states.get(a), tampered, new Uint32Array(16))).rejects.toThrow(
+      new RegExp(`ciphertext from ${mine.ciphertexts[0]!.from} does not decrypt`),
+    );
+    await expect(clientMaskedInput(states.get(a), mine, new Uint32Array(15))).rejects.toThrow(
+      /input has 15 words, the round expects 16/,
+    );
   });
 
   it('wrong-length input, double submission, unmask twice, both kinds of share: refused', async () => {
@@ -196,13 +270,23 @@ describe('refusals', () => {
     const deliveries = serverCloseShares(server);
     const ids = identities.map((i) => i.id);
     for (const id of ids.slice(0, 4)) {
-      const { state, message } = await clientMaskedInput(states.get(id), deliveries.get(id)!, new Uint32Array(16).fill(1));
+      const { state, message } = await clientMaskedInput(
+        states.get(id),
+        deliveries.get(id)!,
+        new Uint32Array(16).fill(1),
+      );
       states.set(id, state);
       await serverReceive(server, message);
       await expect(serverReceive(server, message)).rejects.toThrow(/already sent its input/);
     }
     // The fifth device signs an input of the wrong length: refused on shape, not counted.
-    const long: MaskedInput = { stage: 'masked-input', roundId: config.roundId, from: ids[4]!, masked: new Uint32Array(17), signature: new Uint8Array(64) };
+    const long: MaskedInput = {
+      stage: 'masked-input',
+      roundId: config.roundId,
+      from: ids[4]!,
+      masked: new Uint32Array(17),
+      signature: new Uint8Array(64),
+    };
     long.signature = await sign(identities[4]!.seed, await signingBytes(long));
     await expect(serverReceive(server, long)).rejects.toThrow(/input must be 16 words, got 17/);
     // The same vector under a signature that does not cover it: refused as forged.
@@ -211,7 +295,9 @@ describe('refusals', () => {
     expect(request.survivors).toEqual(ids.slice(0, 4).sort());
     const { state: after, message: unmask } = await clientUnmask(states.get(ids[0]!), request);
     // Asked again — e.g. with a survivor list claiming someone else dropped — the device refuses: it has revealed once.
-    await expect(clientUnmask(after, { ...request, survivors: request.survivors.slice(0, 3) })).rejects.toThrow(/stage 'unmasked'/);
+    await expect(clientUnmask(after, { ...request, survivors: request.survivors.slice(0, 3) })).rejects.toThrow(
+      /stage 'unmasked'/,
+    );
     // A share of the wrong kind (a survivor's mask key) is refused by the server.
     const survivorShare = unmask.shares.find((s) => request.survivors.includes(s.of))!;
     const bad = { ...unmask, shares: [{ ...survivorShare, kind: 'mask-key' as const }] };
@@ -237,7 +323,9 @@ describe('refusals', () => {
     const a = identities[0]!.id;
     const starved = { ...deliveries.get(a)!, ciphertexts: deliveries.get(a)!.ciphertexts.slice(0, 2) };
     await expect(clientMaskedInput(states.get(a), starved, new Uint32Array(16))).rejects.toThrow(SecAggError);
-    await expect(clientMaskedInput(states.get(a), starved, new Uint32Array(16))).rejects.toThrow(/only 2 neighbours shared keys, fewer than the threshold 3/);
+    await expect(clientMaskedInput(states.get(a), starved, new Uint32Array(16))).rejects.toThrow(
+      /only 2 neighbours shared keys, fewer than the threshold 3/,
+    );
   });
 });
 
@@ -269,13 +357,20 @@ describe('wire format', () => {
   it('every device message survives encode → decode unchanged; the masked input costs 4·d bytes plus a small header', async () => {
     const identities = await makeIdentities(5);
     const config = roundConfig({ neighbours: 4, threshold: 3, length: 1000 });
-    const inputs = randomInputs(identities.map((i) => i.id), 1000);
+    const inputs = randomInputs(
+      identities.map((i) => i.id),
+      1000,
+    );
     const { server } = await runRound(config, identities, inputs);
-    const messages = [
-      ...Object.values(server.ads), ...Object.values(server.shares), ...Object.values(server.unmasks),
-    ];
+    const messages = [...Object.values(server.ads), ...Object.values(server.shares), ...Object.values(server.unmasks)];
     for (const m of messages) expect(decodeMessage(encodeMessage(m))).toEqual(m);
-    const masked: MaskedInput = { stage: 'masked-input', roundId: config.roundId, from: 'device-0000', masked: crypto.getRandomValues(new Uint32Array(1000)), signature: randomBytes(64) };
+    const masked: MaskedInput = {
+      stage: 'masked-input',
+      roundId: config.roundId,
+      from: 'device-0000',
+      masked: crypto.getRandomValues(new Uint32Array(1000)),
+      signature: randomBytes(64),
+    };
     const bytes = encodeMessage(masked);
     expect(decodeMessage(bytes)).toEqual(masked);
     expect(bytes.byteLength - 4000).toBeLessThan(150);
@@ -286,7 +381,13 @@ describe('wire format', () => {
     const config = roundConfig({ neighbours: 4, threshold: 3, length: 4 });
     const { message } = await clientAdvertiseKeys(config, identities[0]!);
     const bytes = encodeMessage(message);
-    for (const bad of [bytes.subarray(0, bytes.length - 1), new Uint8Array([...bytes, 0]), new Uint8Array([9, ...bytes.subarray(1)]), new Uint8Array(0), new Uint8Array([3, 255, 255, 255, 255])]) {
+    for (const bad of [
+      bytes.subarray(0, bytes.length - 1),
+      new Uint8Array([...bytes, 0]),
+      new Uint8Array([9, ...bytes.subarray(1)]),
+      new Uint8Array(0),
+      new Uint8Array([3, 255, 255, 255, 255]),
+    ]) {
       expect(() => decodeMessage(bad)).toThrow(SecAggError);
     }
   });

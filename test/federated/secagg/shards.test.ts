@@ -37,7 +37,8 @@ describe('shardOf / assignShards', () => {
     const plan = shardPlan(300, 50);
     const a = await assignShards(devices, seed, plan);
     expect(await assignShards(devices, seed.slice(), plan)).toEqual(a);
-    for (const [i, shard] of a.shards.entries()) for (const d of shard) expect(await shardOf(seed, d, plan.count)).toBe(i);
+    for (const [i, shard] of a.shards.entries())
+      for (const d of shard) expect(await shardOf(seed, d, plan.count)).toBe(i);
     expect(a.shards.flat().length + a.overflow.length).toBe(300);
     expect(new Set([...a.shards.flat(), ...a.overflow]).size).toBe(300);
   });
@@ -75,7 +76,9 @@ describe('shardOf / assignShards', () => {
     // math gives, so it is not what this test claims.
     const devices = ids(1000);
     const plan = shardPlan(1000, 100);
-    let roundsWithOverflow = 0, overflowed = 0, largest = 0;
+    let roundsWithOverflow = 0,
+      overflowed = 0,
+      largest = 0;
     for (let s = 0; s < 200; s++) {
       const { shards, overflow } = await assignShards(devices, await seedOf(`load-${s}`), plan);
       for (const shard of shards) expect(shard.length).toBeLessThanOrEqual(100);
@@ -103,21 +106,37 @@ describe('shardOf / assignShards', () => {
 
 describe('sharded SecAgg+ rounds', () => {
   it('60 devices, shards of ≤ 20, 30 % dropout after key sharing, d = 1,000: the sum of the shards’ unmasked sums is the exact sum of the survivors’ inputs (mod 2^32)', async () => {
-    const d = 1000, dropout = 0.3;
+    const d = 1000,
+      dropout = 0.3;
     const identities = await makeIdentities(60);
     const byId = new Map(identities.map((x) => [x.id, x]));
     const inputs = new Map(identities.map((x) => [x.id, crypto.getRandomValues(new Uint32Array(d))]));
     const plan = shardPlan(60, 20);
-    const { shards, overflow } = await assignShards(identities.map((x) => x.id), await seedOf('e2e'), plan);
+    const { shards, overflow } = await assignShards(
+      identities.map((x) => x.id),
+      await seedOf('e2e'),
+      plan,
+    );
     expect(plan.count).toBe(4);
     const total = new Uint32Array(d);
     const survivors: string[] = [];
     for (const [i, shard] of shards.entries()) {
       // Each shard is its own SecAgg+ instance: k and t for its size, its own round id and graph seed.
       const { neighbours, threshold } = secAggParameters({ devices: shard.length, dropoutRate: dropout });
-      const config = roundConfig({ roundId: `e2e-shard-${i}`, graphSeed: await seedOf(`e2e-graph-${i}`), neighbours, threshold, length: d });
+      const config = roundConfig({
+        roundId: `e2e-shard-${i}`,
+        graphSeed: await seedOf(`e2e-graph-${i}`),
+        neighbours,
+        threshold,
+        length: d,
+      });
       const gone = new Set(shard.slice(0, Math.round(dropout * shard.length)));
-      const run = await runRound(config, shard.map((id) => byId.get(id)!), inputs, { beforeMasked: gone });
+      const run = await runRound(
+        config,
+        shard.map((id) => byId.get(id)!),
+        inputs,
+        { beforeMasked: gone },
+      );
       expect(run.result.dropped.sort()).toEqual([...gone].sort());
       expect(run.result.sum).toEqual(exactSum(inputs, run.result.survivors, d));
       for (let j = 0; j < d; j++) total[j] = (total[j]! + run.result.sum[j]!) >>> 0;
@@ -131,18 +150,25 @@ describe('sharded SecAgg+ rounds', () => {
 });
 
 describe('shardSecAggParameters', () => {
-  it('sizes k and t for a shard\'s expected load, with k even so every shard up to capacity can build its graph', () => {
+  it("sizes k and t for a shard's expected load, with k even so every shard up to capacity can build its graph", () => {
     // 1,000 devices in shards of ≤ 100: 13 shards of ~77; the complete graph of 77 would be k = 76.
     const p = shardSecAggParameters({ devicesPerRound: 1000, shardSize: 100, dropoutRate: 0.3 });
     expect(p.neighbours).toBe(76);
     expect(p.threshold).toBe(39);
-    for (const [n, S] of [[500, 100], [1000, 100], [3000, 250], [400, 60]] as const) {
+    for (const [n, S] of [
+      [500, 100],
+      [1000, 100],
+      [3000, 250],
+      [400, 60],
+    ] as const) {
       const q = shardSecAggParameters({ devicesPerRound: n, shardSize: S, dropoutRate: 0.3 });
       expect(q.neighbours % 2 === 0 || q.neighbours >= S - 1).toBe(true);
       expect(q.threshold).toBeGreaterThan(q.neighbours / 2);
       expect(q.neighbours).toBeLessThan(S);
     }
     // Not sharded: the round's own parameters.
-    expect(shardSecAggParameters({ devicesPerRound: 100, shardSize: 100, dropoutRate: 0.3 })).toEqual(secAggParameters({ devices: 100, dropoutRate: 0.3 }));
+    expect(shardSecAggParameters({ devicesPerRound: 100, shardSize: 100, dropoutRate: 0.3 })).toEqual(
+      secAggParameters({ devices: 100, dropoutRate: 0.3 }),
+    );
   });
 });

@@ -16,7 +16,16 @@ beforeAll(async () => {
   await uploadOk(RESHAPE, '1', reshapeModel([1, 3])); // a graph that runs on one row only
 });
 
-const request = (rows: number, seed: number) => ({ inputs: [{ name: 'x', shape: [rows, 3], datatype: 'FP32', data: Array.from({ length: rows * 3 }, (_, i) => ((seed * 7 + i) % 11) / 10) }] });
+const request = (rows: number, seed: number) => ({
+  inputs: [
+    {
+      name: 'x',
+      shape: [rows, 3],
+      datatype: 'FP32',
+      data: Array.from({ length: rows * 3 }, (_, i) => ((seed * 7 + i) % 11) / 10),
+    },
+  ],
+});
 const answer = async (model: string, body: unknown) => {
   const res = await inferJson(model, body);
   expect(res.status).toBe(200);
@@ -29,7 +38,14 @@ describe('dynamic batching', () => {
     const cache = new SessionCache(2, { maxBatchSize: 32, maxQueueDelayMs: 0 });
     const bytes = matmulModel();
     const load = async () => bytes;
-    const inputs = (rows: number, seed: number): Tensor[] => [{ name: 'x', datatype: 'FP32', shape: [rows, 3], data: Float32Array.from({ length: rows * 3 }, (_, i) => ((seed * 7 + i) % 11) / 10) } as Tensor];
+    const inputs = (rows: number, seed: number): Tensor[] => [
+      {
+        name: 'x',
+        datatype: 'FP32',
+        shape: [rows, 3],
+        data: Float32Array.from({ length: rows * 3 }, (_, i) => ((seed * 7 + i) % 11) / 10),
+      } as Tensor,
+    ];
     const requests = Array.from({ length: 24 }, (_, i) => inputs(1 + (i % 3), i));
     const alone: Tensor[][] = [];
     for (const r of requests) alone.push(await cache.run('matmul', load, r, []));
@@ -50,18 +66,40 @@ describe('dynamic batching', () => {
   });
 
   it('keys: only open-batch models, numeric inputs of equal rows, the same per-row shapes and outputs batch together', () => {
-    const open = { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }] } as unknown as Parameters<typeof batchKey>[0];
-    const t = (rows: number, cols = 3): Tensor => ({ name: 'x', datatype: 'FP32', shape: [rows, cols], data: new Float32Array(rows * cols) }) as Tensor;
+    const open = {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+    } as unknown as Parameters<typeof batchKey>[0];
+    const t = (rows: number, cols = 3): Tensor =>
+      ({ name: 'x', datatype: 'FP32', shape: [rows, cols], data: new Float32Array(rows * cols) }) as Tensor;
     expect(batchKey(open, [t(2)], [])).toBe(batchKey(open, [t(5)], []));
     expect(batchKey(open, [t(2)], ['y'])).not.toBe(batchKey(open, [t(2)], []));
     expect(batchKey(open, [t(2, 4)], [])).not.toBe(batchKey(open, [t(2)], []));
-    expect(batchKey({ ...open, inputs: [{ ...open.inputs[0]!, shape: [1, 3] }] } as typeof open, [t(1)], [])).toBeUndefined();
-    expect(batchKey(open, [{ name: 'x', datatype: 'BYTES', shape: [1], data: ['a'] } as unknown as Tensor], [])).toBeUndefined();
+    expect(
+      batchKey({ ...open, inputs: [{ ...open.inputs[0]!, shape: [1, 3] }] } as typeof open, [t(1)], []),
+    ).toBeUndefined();
+    expect(
+      batchKey(open, [{ name: 'x', datatype: 'BYTES', shape: [1], data: ['a'] } as unknown as Tensor], []),
+    ).toBeUndefined();
     const joined = concatInputs([[t(1)], [t(2)]]);
     expect(joined[0]!.shape).toEqual([3, 3]);
-    const out: Tensor = { name: 'y', datatype: 'FP32', shape: [3, 2], data: Float32Array.from([1, 2, 3, 4, 5, 6]) } as Tensor;
+    const out: Tensor = {
+      name: 'y',
+      datatype: 'FP32',
+      shape: [3, 2],
+      data: Float32Array.from([1, 2, 3, 4, 5, 6]),
+    } as Tensor;
     const split = splitOutputs([out], [1, 2])!;
-    expect(split.map((s) => [s[0]!.shape, [...(s[0]!.data as Float32Array)]])).toEqual([[[1, 2], [1, 2]], [[2, 2], [3, 4, 5, 6]]]);
+    expect(split.map((s) => [s[0]!.shape, [...(s[0]!.data as Float32Array)]])).toEqual([
+      [
+        [1, 2],
+        [1, 2],
+      ],
+      [
+        [2, 2],
+        [3, 4, 5, 6],
+      ],
+    ]);
     expect(splitOutputs([{ ...out, shape: [1, 6] } as Tensor], [1, 2])).toBeUndefined();
   });
 });

@@ -17,7 +17,9 @@ const TILE = uniqueName('mem-tile');
 const MATMUL = uniqueName('mem-matmul');
 // 4·10⁶ × 3 floats = 48 MB per row of x inside the heap; one scalar out.
 const ROWS = 4_000_000;
-const batch = (n: number) => ({ inputs: [{ name: 'x', shape: [n, 3], datatype: 'FP32', data: new Array(n * 3).fill(1) }] });
+const batch = (n: number) => ({
+  inputs: [{ name: 'x', shape: [n, 3], datatype: 'FP32', data: new Array(n * 3).fill(1) }],
+});
 
 describe('the WASM heap bound', () => {
   it('applies to this isolate (ORT had not started yet)', () => {
@@ -36,7 +38,9 @@ describe('the WASM heap bound', () => {
     expect(((await res.json()) as { error: string }).error).toMatch(/the model failed on this input: out of memory/);
     expect(wasmHeap().bytes).toBeLessThanOrEqual(BOUND);
     expect((await inferJson(TILE, batch(1))).status).toBe(200);
-    expect((await inferJson(MATMUL, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] })).status).toBe(200);
+    expect(
+      (await inferJson(MATMUL, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] })).status,
+    ).toBe(200);
     expect(wasmHeap().bytes).toBeLessThanOrEqual(BOUND);
   });
 
@@ -44,7 +48,9 @@ describe('the WASM heap bound', () => {
     const name = uniqueName('mem-upload');
     const res = await upload(name, '1', tileSumModel(30_000_000)); // 360 MB at batch 1
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/cannot run on inputs built from its metadata.*out of memory/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /cannot run on inputs built from its metadata.*out of memory/,
+    );
     expect(wasmHeap().bytes).toBeLessThanOrEqual(BOUND);
   });
 });

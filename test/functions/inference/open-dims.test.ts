@@ -23,8 +23,18 @@ function openDimsModel(): Uint8Array {
   });
 }
 
-const x = (shape: number[]) => ({ name: 'x', datatype: 'FP32', shape, data: new Array(shape.reduce((a, b) => a * b, 1)).fill(0.5) });
-const k = (shape: number[]) => ({ name: 'k', datatype: 'INT64', shape, data: new Array(shape.reduce((a, b) => a * b, 1)).fill(7) });
+const x = (shape: number[]) => ({
+  name: 'x',
+  datatype: 'FP32',
+  shape,
+  data: new Array(shape.reduce((a, b) => a * b, 1)).fill(0.5),
+});
+const k = (shape: number[]) => ({
+  name: 'k',
+  datatype: 'INT64',
+  shape,
+  data: new Array(shape.reduce((a, b) => a * b, 1)).fill(7),
+});
 
 describe('open dimensions', () => {
   it('maps ORT-web dims to OIP: sizes kept, names, blanks and 32-bit-read negatives to -1', () => {
@@ -37,8 +47,14 @@ describe('open dimensions', () => {
     const up = await upload(name, '1', openDimsModel());
     expect(up.status, await up.clone().text()).toBe(201);
     const meta = (await up.json()) as { inputs: unknown; outputs: unknown };
-    expect(meta.inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, -1, 3] }, { name: 'k', datatype: 'INT64', shape: [] }]);
-    expect(meta.outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [-1, -1, 3] }, { name: 'k2', datatype: 'INT64', shape: [] }]);
+    expect(meta.inputs).toEqual([
+      { name: 'x', datatype: 'FP32', shape: [-1, -1, 3] },
+      { name: 'k', datatype: 'INT64', shape: [] },
+    ]);
+    expect(meta.outputs).toEqual([
+      { name: 'y', datatype: 'FP32', shape: [-1, -1, 3] },
+      { name: 'k2', datatype: 'INT64', shape: [] },
+    ]);
     const res = await inferJson(name, { inputs: [x([2, 4, 3]), k([])] });
     expect(res.status, await res.clone().text()).toBe(200);
     const out = ((await res.json()) as { outputs: { name: string; shape: number[] }[] }).outputs;

@@ -13,8 +13,16 @@ import { routeLabel } from '../../../functions/metrics/route-label.ts';
 import { writeInferenceEvent } from '../../../functions/metrics/analytics.ts';
 import { inferJson } from '../helpers.ts';
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
-interface Family { type: string; help: string; samples: Sample[] }
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+interface Family {
+  type: string;
+  help: string;
+  samples: Sample[];
+}
 
 /** Parses Prometheus text exposition; throws on anything the format does not allow. */
 function parsePrometheus(text: string): Map<string, Family> {
@@ -30,7 +38,8 @@ function parsePrometheus(text: string): Map<string, Family> {
       const f = families.get(name) ?? { type: '', help: '', samples: [] };
       if (kind === 'TYPE') {
         if (f.type || f.samples.length) throw new Error(`TYPE of ${name} repeated or after its samples`);
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) throw new Error(`bad type ${rest}`);
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest))
+          throw new Error(`bad type ${rest}`);
         f.type = rest;
       } else f.help = rest;
       families.set(name, f);
@@ -62,7 +71,12 @@ function parsePrometheus(text: string): Map<string, Family> {
 const le = (s: Sample) => (s.labels.le === '+Inf' ? Infinity : Number(s.labels.le));
 
 function checkHistogram(name: string, f: Family): void {
-  const key = (l: Record<string, string>) => JSON.stringify(Object.entries(l).filter(([k]) => k !== 'le').sort());
+  const key = (l: Record<string, string>) =>
+    JSON.stringify(
+      Object.entries(l)
+        .filter(([k]) => k !== 'le')
+        .sort(),
+    );
   for (const k of new Set(f.samples.map((s) => key(s.labels)))) {
     const of = f.samples.filter((s) => key(s.labels) === k);
     const buckets = of.filter((s) => s.name === `${name}_bucket`);
@@ -84,8 +98,11 @@ const scrape = async () => {
   return parsePrometheus(await res.text());
 };
 const value = (m: Map<string, Family>, family: string, sample: string, labels: Record<string, string>) =>
-  m.get(family)?.samples.find((s) => s.name === sample && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value ?? 0;
-const digit = (n: number) => ({ inputs: [{ name: 'input', shape: [n, 784], datatype: 'FP32', data: new Array(n * 784).fill(0) }] });
+  m.get(family)?.samples.find((s) => s.name === sample && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    ?.value ?? 0;
+const digit = (n: number) => ({
+  inputs: [{ name: 'input', shape: [n, 784], datatype: 'FP32', data: new Array(n * 784).fill(0) }],
+});
 
 describe('GET /metrics', () => {
   it('is Prometheus text whose counters move with requests, labelled by route pattern', async () => {
@@ -103,22 +120,37 @@ describe('GET /metrics', () => {
     expect((await SELF.fetch('http://edge/v2/no/such/route')).status).toBe(404);
     const after = await scrape();
 
-    const http = (route: string, status: string, method = 'GET') => value(after, 'fedge_http_requests_total', 'fedge_http_requests_total', { method, route, status }) - value(before, 'fedge_http_requests_total', 'fedge_http_requests_total', { method, route, status });
+    const http = (route: string, status: string, method = 'GET') =>
+      value(after, 'fedge_http_requests_total', 'fedge_http_requests_total', { method, route, status }) -
+      value(before, 'fedge_http_requests_total', 'fedge_http_requests_total', { method, route, status });
     expect(http('/v2/models/:name/infer', '200', 'POST')).toBe(1);
     expect(http('/v2/models/:name/versions/:version/infer', '200', 'POST')).toBe(1);
     expect(http('/v2/models/:name', '404')).toBe(1);
     expect(http('unmatched', '404')).toBe(1);
     expect(http('/metrics', '200')).toBe(1); // the first scrape, counted once it was answered
     // Bounded cardinality: no route label is a raw path.
-    for (const s of after.get('fedge_http_requests_total')!.samples) expect(s.labels.route).not.toMatch(/mnist|no-such|\/no\/such/);
+    for (const s of after.get('fedge_http_requests_total')!.samples)
+      expect(s.labels.route).not.toMatch(/mnist|no-such|\/no\/such/);
 
-    const delta = (family: string, sample: string, labels: Record<string, string>) => value(after, family, sample, labels) - value(before, family, sample, labels);
-    expect(delta('fedge_inference_duration_seconds', 'fedge_inference_duration_seconds_count', { model: 'mnist-mlp' })).toBe(2);
-    expect(delta('fedge_inference_requests_total', 'fedge_inference_requests_total', { model: 'mnist-mlp', outcome: 'success' })).toBe(2);
+    const delta = (family: string, sample: string, labels: Record<string, string>) =>
+      value(after, family, sample, labels) - value(before, family, sample, labels);
+    expect(
+      delta('fedge_inference_duration_seconds', 'fedge_inference_duration_seconds_count', { model: 'mnist-mlp' }),
+    ).toBe(2);
+    expect(
+      delta('fedge_inference_requests_total', 'fedge_inference_requests_total', {
+        model: 'mnist-mlp',
+        outcome: 'success',
+      }),
+    ).toBe(2);
     expect(delta('fedge_inference_batch_size', 'fedge_inference_batch_size_count', { model: 'mnist-mlp' })).toBe(2);
     expect(delta('fedge_inference_batch_size', 'fedge_inference_batch_size_sum', { model: 'mnist-mlp' })).toBe(4);
-    expect(delta('fedge_inference_batch_size', 'fedge_inference_batch_size_bucket', { model: 'mnist-mlp', le: '1' })).toBe(1);
-    expect(delta('fedge_inference_batch_size', 'fedge_inference_batch_size_bucket', { model: 'mnist-mlp', le: '4' })).toBe(2);
+    expect(
+      delta('fedge_inference_batch_size', 'fedge_inference_batch_size_bucket', { model: 'mnist-mlp', le: '1' }),
+    ).toBe(1);
+    expect(
+      delta('fedge_inference_batch_size', 'fedge_inference_batch_size_bucket', { model: 'mnist-mlp', le: '4' }),
+    ).toBe(2);
     expect(value(after, 'fedge_sessions_loaded', 'fedge_sessions_loaded', {})).toBeGreaterThanOrEqual(1);
   });
 });
@@ -129,17 +161,36 @@ describe('metrics building blocks', () => {
     c.inc({ route: 'a"b\\c\nd' }, 2);
     const h = new Histogram('t_seconds', 'a test histogram', [0.1, 1]);
     for (const v of [0.05, 0.5, 5]) h.observe(v);
-    const text = render([{ type: 'counter', metric: c }, { type: 'histogram', metric: h }]);
-    expect(text).toBe([
-      '# HELP t_total a test\\ncounter', '# TYPE t_total counter', 't_total{route="a\\"b\\\\c\\nd"} 2',
-      '# HELP t_seconds a test histogram', '# TYPE t_seconds histogram',
-      't_seconds_bucket{le="0.1"} 1', 't_seconds_bucket{le="1"} 2', 't_seconds_bucket{le="+Inf"} 3', 't_seconds_sum 5.55', 't_seconds_count 3', '',
-    ].join('\n'));
+    const text = render([
+      { type: 'counter', metric: c },
+      { type: 'histogram', metric: h },
+    ]);
+    expect(text).toBe(
+      [
+        '# HELP t_total a test\\ncounter',
+        '# TYPE t_total counter',
+        't_total{route="a\\"b\\\\c\\nd"} 2',
+        '# HELP t_seconds a test histogram',
+        '# TYPE t_seconds histogram',
+        't_seconds_bucket{le="0.1"} 1',
+        't_seconds_bucket{le="1"} 2',
+        't_seconds_bucket{le="+Inf"} 3',
+        't_seconds_sum 5.55',
+        't_seconds_count 3',
+        '',
+      ].join('\n'),
+    );
     expect(parsePrometheus(text).get('t_total')!.samples[0]!.labels.route).toBe('a"b\\c\nd');
   });
 
   it('labels a request with the route that answers, never middleware', () => {
-    expect(routeLabel([{ method: 'ALL', path: '/*' }, { method: 'GET', path: '/v2/models/stats' }, { method: 'GET', path: '/v2/models/:name' }])).toBe('/v2/models/stats');
+    expect(
+      routeLabel([
+        { method: 'ALL', path: '/*' },
+        { method: 'GET', path: '/v2/models/stats' },
+        { method: 'GET', path: '/v2/models/:name' },
+      ]),
+    ).toBe('/v2/models/stats');
     expect(routeLabel([{ method: 'ALL', path: '/*' }])).toBe('unmatched');
   });
 
@@ -148,7 +199,16 @@ describe('metrics building blocks', () => {
     const event = { model: 'm', version: '1', sha256: 'ab', ok: true, latencyMs: 3, batch: 2 };
     writeInferenceEvent({ writeDataPoint: (p) => points.push(p!) }, event);
     expect(points).toEqual([{ indexes: ['m'], blobs: ['m', '1', 'success', 'ab'], doubles: [3, 2] }]);
-    expect(() => writeInferenceEvent({ writeDataPoint: () => { throw new Error('down'); } }, event)).not.toThrow();
+    expect(() =>
+      writeInferenceEvent(
+        {
+          writeDataPoint: () => {
+            throw new Error('down');
+          },
+        },
+        event,
+      ),
+    ).not.toThrow();
     expect(() => writeInferenceEvent(undefined, event)).not.toThrow();
   });
 });

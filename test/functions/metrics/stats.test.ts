@@ -10,7 +10,9 @@ import { inferJson, uniqueName, uploadOk } from '../helpers.ts';
 
 const MATMUL = uniqueName('stats-matmul');
 const RESHAPE = uniqueName('stats-reshape');
-const rows = (n: number) => ({ inputs: [{ name: 'x', shape: [n, 3], datatype: 'FP32', data: new Array(n * 3).fill(1) }] });
+const rows = (n: number) => ({
+  inputs: [{ name: 'x', shape: [n, 3], datatype: 'FP32', data: new Array(n * 3).fill(1) }],
+});
 
 const get = async (path: string, status = 200) => {
   const res = await SELF.fetch(`http://edge${path}`);
@@ -30,11 +32,24 @@ describe('GET …/stats (Triton statistics extension)', () => {
     const body = R.modelStatsResponse.parse(await get(`/v2/models/${MATMUL}/stats`));
     const zero = { count: 0, ns: 0 };
     expect(body).toEqual({
-      model_stats: [{
-        name: MATMUL, version: '1', last_inference: 0, inference_count: 0, execution_count: 0,
-        inference_stats: { success: zero, fail: zero, queue: zero, compute_input: zero, compute_infer: zero, compute_output: zero },
-        batch_stats: [],
-      }],
+      model_stats: [
+        {
+          name: MATMUL,
+          version: '1',
+          last_inference: 0,
+          inference_count: 0,
+          execution_count: 0,
+          inference_stats: {
+            success: zero,
+            fail: zero,
+            queue: zero,
+            compute_input: zero,
+            compute_infer: zero,
+            compute_output: zero,
+          },
+          batch_stats: [],
+        },
+      ],
     });
   });
 
@@ -46,12 +61,18 @@ describe('GET …/stats (Triton statistics extension)', () => {
     expect(s).toMatchObject({ name: MATMUL, version: '1', inference_count: 5, execution_count: 2 });
     expect(s.last_inference).toBeGreaterThanOrEqual(before);
     const is = s.inference_stats;
-    for (const k of ['success', 'queue', 'compute_input', 'compute_infer', 'compute_output']) expect(is[k].count, k).toBe(2);
+    for (const k of ['success', 'queue', 'compute_input', 'compute_infer', 'compute_output'])
+      expect(is[k].count, k).toBe(2);
     expect(is.fail).toEqual({ count: 0, ns: 0 });
     for (const k of Object.keys(is)) expect(Number.isInteger(is[k].ns) && is[k].ns >= 0, k).toBe(true);
     // Phases are parts of the whole run.
-    expect(is.queue.ns + is.compute_input.ns + is.compute_infer.ns + is.compute_output.ns).toBeLessThanOrEqual(is.success.ns + 4);
-    expect(s.batch_stats.map((b: any) => [b.batch_size, b.compute_infer.count])).toEqual([[1, 1], [4, 1]]);
+    expect(is.queue.ns + is.compute_input.ns + is.compute_infer.ns + is.compute_output.ns).toBeLessThanOrEqual(
+      is.success.ns + 4,
+    );
+    expect(s.batch_stats.map((b: any) => [b.batch_size, b.compute_infer.count])).toEqual([
+      [1, 1],
+      [4, 1],
+    ]);
   });
 
   it('counts a run the model refuses as a failure, and nothing else', async () => {
@@ -62,15 +83,22 @@ describe('GET …/stats (Triton statistics extension)', () => {
     expect(s.inference_stats.fail.count).toBe(1);
     expect(s.inference_stats.success.count).toBe(1);
     // A request refused before the model runs (wrong shape) is not an inference.
-    expect((await inferJson(RESHAPE, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] })).status).toBe(400);
+    expect(
+      (await inferJson(RESHAPE, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }))
+        .status,
+    ).toBe(400);
     expect((await get(`/v2/models/${RESHAPE}/stats`)).model_stats[0].inference_stats.fail.count).toBe(1);
   });
 
   it('resolves aliases and lists every version of every model', async () => {
     const latest = (await get(`/v2/models/${MATMUL}/versions/latest/stats`)).model_stats;
     expect(latest.map((s: any) => [s.name, s.version])).toEqual([[MATMUL, '1']]);
-    const all = R.modelStatsResponse.parse(await get('/v2/models/stats')).model_stats.map((s) => `${s.name}/${s.version}`);
-    expect(all).toEqual(expect.arrayContaining(['mnist-mlp/1', 'mnist-cnn/1', 'spam-bow/1', `${MATMUL}/1`, `${RESHAPE}/1`]));
+    const all = R.modelStatsResponse
+      .parse(await get('/v2/models/stats'))
+      .model_stats.map((s) => `${s.name}/${s.version}`);
+    expect(all).toEqual(
+      expect.arrayContaining(['mnist-mlp/1', 'mnist-cnn/1', 'spam-bow/1', `${MATMUL}/1`, `${RESHAPE}/1`]),
+    );
   });
 
   it('answers 404 for an unknown model or version, as the other routes do', async () => {

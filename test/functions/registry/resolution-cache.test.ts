@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { ResolutionCache } from '../../../functions/registry/resolution-cache.ts';
 import type { VersionRecord } from '../../../functions/registry/model-record.ts';
 
-const record = (version: string): VersionRecord => ({ model: 'm', version, sha256: version.repeat(64).slice(0, 64), bytes: 1, inputs: [], outputs: [], createdAt: '' });
+const record = (version: string): VersionRecord => ({
+  model: 'm',
+  version,
+  sha256: version.repeat(64).slice(0, 64),
+  bytes: 1,
+  inputs: [],
+  outputs: [],
+  createdAt: '',
+});
 
 describe('ResolutionCache', () => {
   it('answers within the bound, forgets after it, and keeps model and model@ref apart', () => {

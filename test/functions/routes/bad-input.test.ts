@@ -1,13 +1,23 @@
 /** Every refused request gets a 4xx JSON error that says what is wrong, and changes nothing stored. */
 import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addModel, constantOfShapeModel, expandModel, identityModel, matmulModel, reshapeModel, tileModel } from '../../fixtures/onnx-models.ts';
+import {
+  addModel,
+  constantOfShapeModel,
+  expandModel,
+  identityModel,
+  matmulModel,
+  reshapeModel,
+  tileModel,
+} from '../../fixtures/onnx-models.ts';
 import { inferBinary, inferJson, uniqueName, uploadOk } from '../helpers.ts';
 
 const MATMUL = uniqueName('bad-matmul');
 const ADD = uniqueName('bad-add');
 const FP16 = uniqueName('bad-fp16');
-const x = (over: Record<string, unknown> = {}) => ({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3], ...over }] });
+const x = (over: Record<string, unknown> = {}) => ({
+  inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3], ...over }],
+});
 
 beforeAll(async () => {
   await uploadOk(MATMUL, '1', matmulModel());
@@ -45,7 +55,11 @@ describe('malformed inference requests → 400', () => {
   ])('%s', async (_, body, pattern) => expectError(inferJson(MATMUL, body), 400, pattern));
 
   it('missing input', async () => {
-    await expectError(inferJson(ADD, { inputs: [{ name: 'a', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }), 400, /missing input 'b'/);
+    await expectError(
+      inferJson(ADD, { inputs: [{ name: 'a', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }),
+      400,
+      /missing input 'b'/,
+    );
   });
 
   it('unknown requested output', async () => {
@@ -55,7 +69,11 @@ describe('malformed inference requests → 400', () => {
   it('integer out of range for its type', async () => {
     const id = uniqueName('bad-int8');
     await uploadOk(id, '1', identityModel('INT8'));
-    await expectError(inferJson(id, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'INT8', data: [1, 300, 3] }] }), 400, /300 is out of range for INT8/);
+    await expectError(
+      inferJson(id, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'INT8', data: [1, 300, 3] }] }),
+      400,
+      /300 is out of range for INT8/,
+    );
   });
 });
 
@@ -65,14 +83,26 @@ describe('binary bodies → 400', () => {
     await expectError(inferBinary(MATMUL, header, [new Float32Array([1, 2])]), 400, /ends after 8 of 12 bytes/);
   });
   it('extra bytes after the declared tensors', async () => {
-    await expectError(inferBinary(MATMUL, header, [new Float32Array([1, 2, 3, 4])]), 400, /binary part has 16 bytes but .* add up to 12/);
+    await expectError(
+      inferBinary(MATMUL, header, [new Float32Array([1, 2, 3, 4])]),
+      400,
+      /binary part has 16 bytes but .* add up to 12/,
+    );
   });
   it('binary_data_size that does not match shape × element size', async () => {
     const h = { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 8 } }] };
-    await expectError(inferBinary(MATMUL, h, [new Float32Array([1, 2])]), 400, /binary_data_size is 8 but 3 FP32 elements need 12 bytes/);
+    await expectError(
+      inferBinary(MATMUL, h, [new Float32Array([1, 2])]),
+      400,
+      /binary_data_size is 8 but 3 FP32 elements need 12 bytes/,
+    );
   });
   it('Inference-Header-Content-Length larger than the body', async () => {
-    await expectError(inferBinary(MATMUL, header, [new Float32Array([1, 2, 3])], '100000'), 400, /is 100000 but the body has/);
+    await expectError(
+      inferBinary(MATMUL, header, [new Float32Array([1, 2, 3])], '100000'),
+      400,
+      /is 100000 but the body has/,
+    );
   });
   it('Inference-Header-Content-Length that is not a number', async () => {
     await expectError(inferBinary(MATMUL, header, [new Float32Array([1, 2, 3])], 'abc'), 400, /must be a byte count/);
@@ -81,7 +111,11 @@ describe('binary bodies → 400', () => {
     await expectError(inferBinary(MATMUL, header, [new Float32Array([1, 2, 3])], '20'), 400, /not valid JSON/);
   });
   it('NaN in binary FP32 data', async () => {
-    await expectError(inferBinary(MATMUL, header, [new Float32Array([1, NaN, 3])]), 400, /element 1: NaN is not a finite number/);
+    await expectError(
+      inferBinary(MATMUL, header, [new Float32Array([1, NaN, 3])]),
+      400,
+      /element 1: NaN is not a finite number/,
+    );
   });
   it('infinity in binary FP16 data', async () => {
     const h = { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP16', parameters: { binary_data_size: 6 } }] };
@@ -92,7 +126,11 @@ describe('binary bodies → 400', () => {
 describe('transport limits and routing', () => {
   it('body over the size limit → 413', async () => {
     const data = new Array(300_000).fill(0.123456789);
-    await expectError(inferJson(MATMUL, { inputs: [{ name: 'x', shape: [100000, 3], datatype: 'FP32', data }] }), 413, /larger than the 1048576 bytes allowed/);
+    await expectError(
+      inferJson(MATMUL, { inputs: [{ name: 'x', shape: [100000, 3], datatype: 'FP32', data }] }),
+      413,
+      /larger than the 1048576 bytes allowed/,
+    );
   });
   it('wrong content type → 415', async () => {
     await expectError(inferJson(MATMUL, x(), { 'Content-Type': 'text/plain' }), 415, /text\/plain is not accepted/);
@@ -120,27 +158,59 @@ describe('nesting that does not match the shape → 400, at any depth', () => {
     await expectError(inferJson(MATMUL, x({ data: nest(100_000) })), 400, /nested deeper than 64 levels/);
   });
   it('any field nested 10⁵ deep, not only data', async () => {
-    await expectError(inferJson(MATMUL, { ...x(), parameters: { deep: nest(100_000) } }), 400, /nested deeper than 64 levels/);
+    await expectError(
+      inferJson(MATMUL, { ...x(), parameters: { deep: nest(100_000) } }),
+      400,
+      /nested deeper than 64 levels/,
+    );
     await expectError(inferJson(MATMUL, { inputs: [{ ...x().inputs[0], name: nest(100_000) }] }), 400, /nested deeper/);
   });
   it('nesting deeper than the shape but within the JSON bound', async () => {
-    await expectError(inferJson(MATMUL, x({ data: [[nest(50), 2, 3]] })), 400, /data\[0\]\[0\] is an array, but the shape has only 2 dimensions/);
+    await expectError(
+      inferJson(MATMUL, x({ data: [[nest(50), 2, 3]] })),
+      400,
+      /data\[0\]\[0\] is an array, but the shape has only 2 dimensions/,
+    );
   });
   it('a deep value as an element is described, not stringified', async () => {
     await expectError(inferJson(MATMUL, x({ data: [1, nest(40), 3] })), 400, /rectangular array of shape \[1,3\]/);
-    await expectError(inferJson(MATMUL, x({ data: [1, { a: nest(40) }, 3] })), 400, /element 1: expected a finite number, got an object/);
+    await expectError(
+      inferJson(MATMUL, x({ data: [1, { a: nest(40) }, 3] })),
+      400,
+      /element 1: expected a finite number, got an object/,
+    );
   });
   it.each([
-    ['ragged rows with the right total', [[1, 0], [0, 1, 1, 1]], /data\[0\] has 2 entries, dimension 1 is 3/],
+    [
+      'ragged rows with the right total',
+      [
+        [1, 0],
+        [0, 1, 1, 1],
+      ],
+      /data\[0\] has 2 entries, dimension 1 is 3/,
+    ],
     ['ragged in the last row', [[1, 0, 0], [1, 1], [1]], /data has 3 entries, dimension 0 is 2/],
     ['a scalar where a row belongs', [[1, 0, 0], 1], /data\[1\] is 1, expected an array of 3/],
     ['one level too few', [[1, 0, 0, 1, 1, 1]], /data has 1 entries, dimension 0 is 2/],
-    ['one level too many', [[[1], [0], [0]], [[1], [1], [1]]], /data\[0\]\[0\] is an array, but the shape has only 2 dimensions/],
+    [
+      'one level too many',
+      [
+        [[1], [0], [0]],
+        [[1], [1], [1]],
+      ],
+      /data\[0\]\[0\] is an array, but the shape has only 2 dimensions/,
+    ],
   ])('%s', async (_, data, pattern) => {
     await expectError(inferJson(MATMUL, x({ shape: [2, 3], data })), 400, pattern);
   });
   it('flat and exactly nested data are still accepted', async () => {
-    for (const data of [[1, 0, 0, 1, 1, 1], [[1, 0, 0], [1, 1, 1]]]) {
+    for (const data of [
+      [1, 0, 0, 1, 1, 1],
+      [
+        [1, 0, 0],
+        [1, 1, 1],
+      ],
+    ]) {
       const res = await inferJson(MATMUL, x({ shape: [2, 3], data }));
       expect(((await res.json()) as any).outputs[0].data).toEqual([1, 2, 9, 12]);
     }
@@ -161,8 +231,16 @@ describe('errors quote at most a few dozen characters of the input', () => {
     ['a datatype', x({ datatype: huge }), /unknown datatype "n{64}…"/],
     ['an element', x({ data: [1, huge, 3] }), /got "n{64}…"/],
     ['an output name', { ...x(), outputs: [{ name: huge }] }, /unknown output 'n{64}…'/],
-    ['a shape of many dimensions', x({ shape: new Array(50_000).fill(1) }), /shape \[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,… \(50000 dimensions\)\] does not fit/],
-    ['a parameters key', { ...x(), parameters: { binary_data_output: 1, [huge]: 1 } }, /parameters\.binary_data_output/],
+    [
+      'a shape of many dimensions',
+      x({ shape: new Array(50_000).fill(1) }),
+      /shape \[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,… \(50000 dimensions\)\] does not fit/,
+    ],
+    [
+      'a parameters key',
+      { ...x(), parameters: { binary_data_output: 1, [huge]: 1 } },
+      /parameters\.binary_data_output/,
+    ],
   ])('%s', (_, body, pattern) => short(inferJson(MATMUL, body), 400, pattern));
   it('a model name or version in the URL', async () => {
     await short(inferJson('m'.repeat(8000), x()), 404, /unknown model 'm{64}…'/);
@@ -173,7 +251,7 @@ describe('errors quote at most a few dozen characters of the input', () => {
   });
 });
 
-describe('values beyond the datatype\'s range → 400, after conversion', () => {
+describe("values beyond the datatype's range → 400, after conversion", () => {
   const F32 = uniqueName('bad-fp32');
   const F64 = uniqueName('bad-fp64');
   beforeAll(async () => {
@@ -184,13 +262,22 @@ describe('values beyond the datatype\'s range → 400, after conversion', () => 
   it.each([
     ['FP32 1e39', 'FP32', [1, 1e39, 3], /element 1: 1e\+39 is out of range for FP32/],
     ['FP32 -1e39', 'FP32', [-1e39, 0, 0], /element 0: -1e\+39 is out of range for FP32/],
-    ['FP16 65520', 'FP16', [0, 0, 65520], /element 2: 65520 is out of range for FP16 \(largest finite magnitude 65504\)/],
+    [
+      'FP16 65520',
+      'FP16',
+      [0, 0, 65520],
+      /element 2: 65520 is out of range for FP16 \(largest finite magnitude 65504\)/,
+    ],
     ['FP16 -1e6', 'FP16', [-1e6, 0, 0], /out of range for FP16/],
   ])('%s', async (_, dt, data, pattern) => {
     await expectError(inferJson(dt === 'FP16' ? FP16 : F32, one(dt, data)), 400, pattern);
   });
   it('FP64 beyond its range (JSON 1e309 parses to Infinity)', async () => {
-    await expectError(inferJson(F64, '{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP64","data":[1,1e309,3]}]}'), 400, /element 1: expected a finite number, got Infinity/);
+    await expectError(
+      inferJson(F64, '{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP64","data":[1,1e309,3]}]}'),
+      400,
+      /element 1: expected a finite number, got Infinity/,
+    );
   });
   it('the largest finite values still pass', async () => {
     const f16 = await inferJson(FP16, one('FP16', [65504, -65504, 65519]));
@@ -200,11 +287,15 @@ describe('values beyond the datatype\'s range → 400, after conversion', () => 
   });
   it('binary FP32 infinity bits', async () => {
     const h = { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }] };
-    await expectError(inferBinary(F32, h, [new Float32Array([1, -Infinity, 3])]), 400, /element 1: -Infinity is not a finite number/);
+    await expectError(
+      inferBinary(F32, h, [new Float32Array([1, -Infinity, 3])]),
+      400,
+      /element 1: -Infinity is not a finite number/,
+    );
   });
 });
 
-describe('a model that fails at run time → 400 with ORT\'s reason, never a 5xx', () => {
+describe("a model that fails at run time → 400 with ORT's reason, never a 5xx", () => {
   const RESHAPE = uniqueName('run-reshape');
   const EXPAND = uniqueName('run-expand');
   const TILE = uniqueName('run-tile');
@@ -218,7 +309,12 @@ describe('a model that fails at run time → 400 with ORT\'s reason, never a 5xx
   });
   const batch = (n: number) => x({ shape: [n, 3], data: new Array(n * 3).fill(1) });
   it('a Reshape that does not fit the input, every time', async () => {
-    for (let i = 0; i < 3; i++) await expectError(inferJson(RESHAPE, batch(2)), 400, /the model failed on this input: .*cannot be reshaped to the requested shape. Input shape:\{2,3\}, requested shape:\{1,3\}/);
+    for (let i = 0; i < 3; i++)
+      await expectError(
+        inferJson(RESHAPE, batch(2)),
+        400,
+        /the model failed on this input: .*cannot be reshaped to the requested shape. Input shape:\{2,3\}, requested shape:\{1,3\}/,
+      );
     expect((await inferJson(RESHAPE, batch(1))).status).toBe(200);
   });
   it('an Expand that does not broadcast', async () => {
@@ -226,10 +322,18 @@ describe('a model that fails at run time → 400 with ORT\'s reason, never a 5xx
   });
   it('a ConstantOfShape asked for 10¹⁰ elements', async () => {
     const body = { inputs: [{ name: 'shape', shape: [2], datatype: 'INT64', data: [100_000, 100_000] }] };
-    await expectError(inferJson(SHAPE, body), 400, /the model failed on this input: INVALID_ARGUMENT: Tensor shape is too large/);
+    await expectError(
+      inferJson(SHAPE, body),
+      400,
+      /the model failed on this input: INVALID_ARGUMENT: Tensor shape is too large/,
+    );
   });
   it('outputs larger than a response may carry', async () => {
-    await expectError(inferJson(TILE, batch(200)), 400, /output 'y' has shape \[200000,3\]: the outputs add up to more than the 300000 elements/);
+    await expectError(
+      inferJson(TILE, batch(200)),
+      400,
+      /output 'y' has shape \[200000,3\]: the outputs add up to more than the 300000 elements/,
+    );
   });
   it('messages carry no build paths', async () => {
     const { error } = (await (await inferJson(RESHAPE, batch(2))).json()) as { error: string };

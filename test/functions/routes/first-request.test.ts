@@ -8,7 +8,11 @@ import { describe, expect, it } from 'vitest';
 
 describe('the first request of an isolate', () => {
   it('a bad first inference does not leave the registry waiting for a lookup that request abandoned', async () => {
-    const bad = await SELF.fetch('http://edge/v2/models/mnist-mlp/infer', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ inputs: [] }) });
+    const bad = await SELF.fetch('http://edge/v2/models/mnist-mlp/infer', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ inputs: [] }),
+    });
     expect(bad.status).toBe(400);
     const next = await Promise.race([
       SELF.fetch('http://edge/v2/models').then((r) => r.status),

@@ -11,7 +11,11 @@ describe('OIP v2 health and server metadata', () => {
 
   it('describes the server and its extensions', async () => {
     const res = await SELF.fetch('http://edge/v2');
-    expect(await res.json()).toEqual({ name: 'fedge', version: expect.any(String), extensions: ['binary_tensor_data', 'statistics', 'model_repository'] });
+    expect(await res.json()).toEqual({
+      name: 'fedge',
+      version: expect.any(String),
+      extensions: ['binary_tensor_data', 'statistics', 'model_repository'],
+    });
     expect(res.headers.get('X-Request-Id')).toBeTruthy();
   });
 });

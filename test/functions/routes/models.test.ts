@@ -1,7 +1,15 @@
 /** Model management: admin auth, immutable versions, aliases, delete rules, refused writes change nothing. */
 import { SELF, env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { addModel, constantOfShapeModel, expandModel, identityModel, matmulModel, reshapeModel, tileModel } from '../../fixtures/onnx-models.ts';
+import {
+  addModel,
+  constantOfShapeModel,
+  expandModel,
+  identityModel,
+  matmulModel,
+  reshapeModel,
+  tileModel,
+} from '../../fixtures/onnx-models.ts';
 import { ADMIN, inferJson, upload, uploadOk, uniqueName } from '../helpers.ts';
 import type { ModelCatalog } from '../../../functions/registry/model-catalog.ts';
 import { ElemType, encodeModel, node, valueInfo } from '../../../federated/model/onnx-graph.ts';
@@ -11,9 +19,17 @@ const listModel = async (name: string) => {
   return models.find((m) => m.name === name);
 };
 const put = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
-  SELF.fetch(`http://edge/v1/models/${path}`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/json', ...headers }, body });
-const del = (path: string, headers: Record<string, string> = ADMIN) => SELF.fetch(`http://edge/v1/models/${path}`, { method: 'DELETE', headers });
-const y = async (path: string) => ((await (await inferJson(path, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] })).json()) as any);
+  SELF.fetch(`http://edge/v1/models/${path}`, {
+    method: 'PUT',
+    headers: { ...ADMIN, 'Content-Type': 'application/json', ...headers },
+    body,
+  });
+const del = (path: string, headers: Record<string, string> = ADMIN) =>
+  SELF.fetch(`http://edge/v1/models/${path}`, { method: 'DELETE', headers });
+const y = async (path: string) =>
+  (await (
+    await inferJson(path, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 1, 1] }] })
+  ).json()) as any;
 
 describe('uploads', () => {
   it('stores a version by its sha256 (201), accepts the same bytes again (200), refuses other bytes (409)', async () => {
@@ -31,7 +47,9 @@ describe('uploads', () => {
     // The blob sits in R2 under its sha256, and the catalog row in the Durable Object's SQLite.
     expect(await env.MODEL_BLOBS.head(`blobs/sha256/${meta.sha256}.onnx`)).not.toBeNull();
     const stub = env.MODEL_CATALOG.getByName('global');
-    const rows = await runInDurableObject(stub, (_: ModelCatalog, state: DurableObjectState) => state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
+    const rows = await runInDurableObject(stub, (_: ModelCatalog, state: DurableObjectState) =>
+      state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray(),
+    );
     expect(rows).toEqual([{ sha256: meta.sha256 }]);
   });
 
@@ -60,8 +78,15 @@ describe('uploads', () => {
 
 /** Whether the catalog holds any version of `name` (the Durable Object's own rows, not a cached resolution). */
 const storedRows = (name: string) =>
-  runInDurableObject(env.MODEL_CATALOG.getByName('global'), (_: ModelCatalog, state: DurableObjectState) => state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray());
-const metadata = async (name: string) => ((await (await SELF.fetch(`http://edge/v2/models/${name}`)).json()) as { parameters: { version: string; probe?: unknown } }).parameters;
+  runInDurableObject(env.MODEL_CATALOG.getByName('global'), (_: ModelCatalog, state: DurableObjectState) =>
+    state.storage.sql.exec('SELECT sha256 FROM versions WHERE model = ?', name).toArray(),
+  );
+const metadata = async (name: string) =>
+  (
+    (await (await SELF.fetch(`http://edge/v2/models/${name}`)).json()) as {
+      parameters: { version: string; probe?: unknown };
+    }
+  ).parameters;
 const expectRefused = async (res: Response, status: number, pattern: RegExp, name: string) => {
   const { error } = (await res.json()) as { error: string };
   expect({ status: res.status, error }).toMatchObject({ status, error: expect.stringMatching(pattern) });
@@ -71,14 +96,30 @@ const expectRefused = async (res: Response, status: number, pattern: RegExp, nam
 const withWarmup = (warmup: string | string[]) => (name: string, version: string, bytes: Uint8Array) => {
   const q = new URLSearchParams();
   for (const w of [warmup].flat()) q.append('warmup', w);
-  return SELF.fetch(`http://edge/v1/models/${name}/versions/${version}?${q}`, { method: 'PUT', headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' }, body: bytes });
+  return SELF.fetch(`http://edge/v1/models/${name}/versions/${version}?${q}`, {
+    method: 'PUT',
+    headers: { ...ADMIN, 'Content-Type': 'application/octet-stream' },
+    body: bytes,
+  });
 };
 
 describe('uploads are run once before they are stored', () => {
   it.each([
-    ['an Expand to 1.2 GB at batch 1, beyond the WASM heap bound', expandModel([100_000, 1000, 3]), /cannot run on inputs built from its metadata \(dynamic dimensions 1, zeros\): out of memory/],
-    ['outputs larger than a response may carry at batch 1', tileModel([1000, 1000]), /output 'y' has shape \[1000,3000\] on inputs of batch 1: the outputs add up to more than the 300000 elements/],
-    ['a fixed input shape larger than any request', identityModel('FP32', [1000, 1000]), /input 'x' has the fixed shape \[1000,1000\].*no request could run this model/],
+    [
+      'an Expand to 1.2 GB at batch 1, beyond the WASM heap bound',
+      expandModel([100_000, 1000, 3]),
+      /cannot run on inputs built from its metadata \(dynamic dimensions 1, zeros\): out of memory/,
+    ],
+    [
+      'outputs larger than a response may carry at batch 1',
+      tileModel([1000, 1000]),
+      /output 'y' has shape \[1000,3000\] on inputs of batch 1: the outputs add up to more than the 300000 elements/,
+    ],
+    [
+      'a fixed input shape larger than any request',
+      identityModel('FP32', [1000, 1000]),
+      /input 'x' has the fixed shape \[1000,1000\].*no request could run this model/,
+    ],
   ])('refuses %s (400) and stores nothing: larger inputs would only need more', async (_, bytes, pattern) => {
     const name = uniqueName('probe');
     await expectRefused(await upload(name, '1', bytes), 400, pattern, name);
@@ -95,18 +136,26 @@ describe('uploads are run once before they are stored', () => {
 
   it.each([
     // x [n, 3] reshaped to [2, 3]: runs only at n = 2; the probe's n = 1 (and its second try: `n` is a batch) fail.
-    ['a Reshape that fits only n = 2', reshapeModel([2, 3]), 'x:1x3', /cannot be reshaped to the requested shape. Input shape:\{1,3\}, requested shape:\{2,3\}/],
+    [
+      'a Reshape that fits only n = 2',
+      reshapeModel([2, 3]),
+      'x:1x3',
+      /cannot be reshaped to the requested shape. Input shape:\{1,3\}, requested shape:\{2,3\}/,
+    ],
     ['an Expand to 3·10¹⁰ elements', expandModel([100_000, 100_000, 3]), 'x:1x3', /Tensor shape is too large/],
-  ])('stores %s that fails on generated inputs (201) and reports the failed verdict', async (_, bytes, shapes, reason) => {
-    const name = uniqueName('probe-guess');
-    const res = await upload(name, '1', bytes);
-    expect(res.status).toBe(201);
-    const { probe } = (await res.json()) as { probe: { ok: boolean; inputs: string; shapes: string; error: string } };
-    expect(probe).toEqual({ ok: false, inputs: 'generated', shapes, error: expect.stringMatching(reason) });
-    expect(probe.error).not.toMatch(/\/mnt\/|\.cc:|OrtRun/);
-    expect((await metadata(name)).probe).toEqual(probe);
-    expect(await storedRows(name)).toHaveLength(1);
-  });
+  ])(
+    'stores %s that fails on generated inputs (201) and reports the failed verdict',
+    async (_, bytes, shapes, reason) => {
+      const name = uniqueName('probe-guess');
+      const res = await upload(name, '1', bytes);
+      expect(res.status).toBe(201);
+      const { probe } = (await res.json()) as { probe: { ok: boolean; inputs: string; shapes: string; error: string } };
+      expect(probe).toEqual({ ok: false, inputs: 'generated', shapes, error: expect.stringMatching(reason) });
+      expect(probe.error).not.toMatch(/\/mnt\/|\.cc:|OrtRun/);
+      expect((await metadata(name)).probe).toEqual(probe);
+      expect(await storedRows(name)).toHaveLength(1);
+    },
+  );
 
   it('runs the warm-up instead: a good one stores with probe ok, and the model serves those shapes', async () => {
     const name = uniqueName('warm-ok');
@@ -115,8 +164,14 @@ describe('uploads are run once before they are stored', () => {
     const verdict = { ok: true, inputs: 'warmup', shapes: 'x:2x3' };
     expect(((await res.json()) as { probe: unknown }).probe).toEqual(verdict);
     expect((await metadata(name)).probe).toEqual(verdict);
-    const run = await inferJson(name, { inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] });
-    expect(((await run.json()) as any).outputs[0]).toMatchObject({ name: 'y', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] });
+    const run = await inferJson(name, {
+      inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }],
+    });
+    expect(((await run.json()) as any).outputs[0]).toMatchObject({
+      name: 'y',
+      shape: [2, 3],
+      data: [1, 2, 3, 4, 5, 6],
+    });
   });
 
   it('takes values, scalars, several warmup parameters and ONNX names with colons; inputs of fixed shape may be left out', async () => {
@@ -124,29 +179,64 @@ describe('uploads are run once before they are stored', () => {
     const name = uniqueName('warm-val');
     const res = await withWarmup('shape:2=3')(name, '1', constantOfShapeModel());
     expect(res.status).toBe(201);
-    expect(((await res.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'shape:2=3' });
+    expect(((await res.json()) as { probe: unknown }).probe).toEqual({
+      ok: true,
+      inputs: 'warmup',
+      shapes: 'shape:2=3',
+    });
     const omitted = await withWarmup(',')(uniqueName('warm-empty'), '1', constantOfShapeModel());
     expect(omitted.status).toBe(400);
     const both = uniqueName('warm-two');
     const two = await withWarmup(['a:2x4', 'b:2x4=1.5'])(both, '1', addModel());
-    expect(((await two.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'a:2x4,b:2x4=1.5' });
+    expect(((await two.json()) as { probe: unknown }).probe).toEqual({
+      ok: true,
+      inputs: 'warmup',
+      shapes: 'a:2x4,b:2x4=1.5',
+    });
     // An exporter's name such as onnx::x: the shape follows the last ':'.
-    const colons = encodeModel({ name: 'colons', node: [node('Identity', ['onnx::x'], ['y'])], input: [valueInfo('onnx::x', ElemType.FLOAT, ['n', 3])], output: [valueInfo('y', ElemType.FLOAT, ['n', 3])] });
+    const colons = encodeModel({
+      name: 'colons',
+      node: [node('Identity', ['onnx::x'], ['y'])],
+      input: [valueInfo('onnx::x', ElemType.FLOAT, ['n', 3])],
+      output: [valueInfo('y', ElemType.FLOAT, ['n', 3])],
+    });
     const named = await withWarmup('onnx::x:2x3=-0.5')(uniqueName('warm-colon'), '1', colons);
-    expect(((await named.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'onnx::x:2x3=-0.5' });
+    expect(((await named.json()) as { probe: unknown }).probe).toEqual({
+      ok: true,
+      inputs: 'warmup',
+      shapes: 'onnx::x:2x3=-0.5',
+    });
   });
 
   it.each([
-    ['a Reshape given the wrong size', reshapeModel([2, 3]), 'x:4x3', /^the model failed on the warm-up inputs \(x:4x3\): .*cannot be reshaped/],
-    ['a value that makes the output too large to allocate', constantOfShapeModel(), 'shape:2=100000', /^the model failed on the warm-up inputs \(shape:2=100000\): .*Tensor shape is too large/],
-    ['outputs larger than a response may carry', tileModel([1000, 1]), 'x:200x3', /output 'y' has shape \[200000,3\] on the warm-up inputs: the outputs add up to more than/],
+    [
+      'a Reshape given the wrong size',
+      reshapeModel([2, 3]),
+      'x:4x3',
+      /^the model failed on the warm-up inputs \(x:4x3\): .*cannot be reshaped/,
+    ],
+    [
+      'a value that makes the output too large to allocate',
+      constantOfShapeModel(),
+      'shape:2=100000',
+      /^the model failed on the warm-up inputs \(shape:2=100000\): .*Tensor shape is too large/,
+    ],
+    [
+      'outputs larger than a response may carry',
+      tileModel([1000, 1]),
+      'x:200x3',
+      /output 'y' has shape \[200000,3\] on the warm-up inputs: the outputs add up to more than/,
+    ],
   ])('refuses %s with 400 when the warm-up fails, and stores nothing', async (_, bytes, warmup, pattern) => {
     const name = uniqueName('warm-bad');
     await expectRefused(await withWarmup(warmup)(name, '1', bytes), 400, pattern, name);
   });
 
   it.each([
-    ['', /^warmup is empty; give name:d1xd2x…\[=value\] per input, comma-separated \(e\.g\. input:1x512,state:2x1x128,sr:=16000/],
+    [
+      '',
+      /^warmup is empty; give name:d1xd2x…\[=value\] per input, comma-separated \(e\.g\. input:1x512,state:2x1x128,sr:=16000/,
+    ],
     ['x', /^warmup entry 'x' is not name:d1xd2x…\[=value\]/],
     ['x:1by3', /^warmup entry 'x:1by3' is not name:d1xd2x…/],
     ['x:1x-3', /^warmup entry 'x:1x-3' is not/],
@@ -168,7 +258,12 @@ describe('uploads are run once before they are stored', () => {
 
   it('refuses a warm-up that leaves out an input with open dimensions', async () => {
     const name = uniqueName('warm-missing');
-    await expectRefused(await withWarmup('a:1x4')(name, '1', addModel()), 400, /^warmup gives no shape for 'b' \[-1,4\]: every input with open dimensions \(-1\) needs one/, name);
+    await expectRefused(
+      await withWarmup('a:1x4')(name, '1', addModel()),
+      400,
+      /^warmup gives no shape for 'b' \[-1,4\]: every input with open dimensions \(-1\) needs one/,
+      name,
+    );
   });
 
   it('the same bytes again with a warm-up: run again; a passing verdict replaces the stored one, a failing one changes nothing', async () => {
@@ -184,7 +279,10 @@ describe('uploads are run once before they are stored', () => {
     expect(((await again.json()) as { probe: unknown }).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'x:2x3' });
     expect((await metadata(name)).probe).toEqual({ ok: true, inputs: 'warmup', shapes: 'x:2x3' });
     // Without a warm-up the same bytes change nothing; other bytes under the version are still a 409.
-    expect(((await (await upload(name, '1', bytes)).json()) as { probe: unknown }).probe).toMatchObject({ ok: true, inputs: 'warmup' });
+    expect(((await (await upload(name, '1', bytes)).json()) as { probe: unknown }).probe).toMatchObject({
+      ok: true,
+      inputs: 'warmup',
+    });
     expect((await withWarmup('x:2x3')(name, '1', reshapeModel([3, 2]))).status).toBe(409);
   });
 
@@ -192,13 +290,21 @@ describe('uploads are run once before they are stored', () => {
     // ConstantOfShape(shape): zeros make an empty output, so the probe passes; the values decide at inference.
     const name = uniqueName('probe-cos');
     expect((await upload(name, '1', constantOfShapeModel())).status).toBe(201);
-    const run = (data: number[]) => inferJson(name, { inputs: [{ name: 'shape', shape: [2], datatype: 'INT64', data }] });
-    expect(((await (await run([2, 2])).json()) as any).outputs[0]).toEqual({ name: 'y', datatype: 'FP32', shape: [2, 2], data: [0, 0, 0, 0] });
+    const run = (data: number[]) =>
+      inferJson(name, { inputs: [{ name: 'shape', shape: [2], datatype: 'INT64', data }] });
+    expect(((await (await run([2, 2])).json()) as any).outputs[0]).toEqual({
+      name: 'y',
+      datatype: 'FP32',
+      shape: [2, 2],
+      data: [0, 0, 0, 0],
+    });
     expect((await run([100_000, 100_000])).status).toBe(400);
   });
 
   it('still serves the bundled models, which carry no probe verdict', async () => {
-    const res = await inferJson('mnist-mlp', { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: new Array(784).fill(0) }] });
+    const res = await inferJson('mnist-mlp', {
+      inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: new Array(784).fill(0) }],
+    });
     expect(res.status).toBe(200);
     expect((await metadata('mnist-mlp')).probe).toBeUndefined();
   });
@@ -281,7 +387,8 @@ describe('aliases and deletes', () => {
   });
 
   it('keeps a blob that another version still uses', async () => {
-    const a = uniqueName('share-a'), b = uniqueName('share-b');
+    const a = uniqueName('share-a'),
+      b = uniqueName('share-b');
     const meta = (await (await upload(a, '1', matmulModel())).json()) as { sha256: string };
     await upload(b, '1', matmulModel());
     await upload(b, '2', addModel());
@@ -295,7 +402,11 @@ describe('CORS', () => {
   it('answers preflight and exposes the binary header to page scripts', async () => {
     const res = await SELF.fetch('http://edge/v2/models/x/infer', {
       method: 'OPTIONS',
-      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'inference-header-content-length' },
+      headers: {
+        Origin: 'https://app.example',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'inference-header-content-length',
+      },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get('Access-Control-Allow-Headers')).toMatch(/Inference-Header-Content-Length/);
@@ -316,7 +427,10 @@ describe('downloading model bytes for on-device inference', () => {
     const sha = res.headers.get('Fedge-Model-Sha256')!;
     expect(res.headers.get('ETag')).toBe(`"${sha}"`);
     expect(res.headers.get('Cache-Control')).toMatch(/immutable/);
-    expect((await SELF.fetch(`http://edge/v2/models/${name}/versions/1/onnx`, { headers: { 'If-None-Match': `"${sha}"` } })).status).toBe(304);
+    expect(
+      (await SELF.fetch(`http://edge/v2/models/${name}/versions/1/onnx`, { headers: { 'If-None-Match': `"${sha}"` } }))
+        .status,
+    ).toBe(304);
     const byAlias = await SELF.fetch(`http://edge/v2/models/${name}/versions/stable/onnx`);
     expect(byAlias.headers.get('Fedge-Model-Version')).toBe('1');
     expect(byAlias.headers.get('Cache-Control')).toBe('no-cache');

@@ -11,16 +11,41 @@ import { type Edge, SecAggDevice } from '../../drivers/secagg-device.ts';
 import { ADMIN } from '../helpers.ts';
 
 /** 4 inputs → 3 classes: 15 parameters. */
-export const tiny: ModelSpec = { format: MODEL_SPEC_FORMAT, name: 'tiny', inputShape: [4], layers: [{ type: 'dense', units: 3, activation: 'softmax' }], inputName: 'input', outputName: 'probabilities', labels: ['a', 'b', 'c'] };
+export const tiny: ModelSpec = {
+  format: MODEL_SPEC_FORMAT,
+  name: 'tiny',
+  inputShape: [4],
+  layers: [{ type: 'dense', units: 3, activation: 'softmax' }],
+  inputName: 'input',
+  outputName: 'probabilities',
+  labels: ['a', 'b', 'c'],
+};
 export const D = 15;
 export const weights = toBase64(new Uint8Array(new Float32Array(D).fill(0.1).buffer));
 export const TOKEN = 'enroll-0123456789abcdef';
 
 /** A create-task body that passes every check: 3 devices per round, k = 2, t = 2. */
-export const taskBody = (task: string, over: Record<string, unknown> = {}) => ({ task, model: task, spec: tiny, weights, rounds: 2, devicesPerRound: 3, minDevices: 3, secagg: { neighbours: 2, threshold: 2 }, stageSeconds: 600, update: { clip: 1, maxExamples: 10 }, enrollmentToken: TOKEN, ...over });
+export const taskBody = (task: string, over: Record<string, unknown> = {}) => ({
+  task,
+  model: task,
+  spec: tiny,
+  weights,
+  rounds: 2,
+  devicesPerRound: 3,
+  minDevices: 3,
+  secagg: { neighbours: 2, threshold: 2 },
+  stageSeconds: 600,
+  update: { clip: 1, maxExamples: 10 },
+  enrollmentToken: TOKEN,
+  ...over,
+});
 
 export const post = (path: string, json: unknown, headers: Record<string, string> = ADMIN) =>
-  SELF.fetch(`http://edge${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof json === 'string' ? json : JSON.stringify(json) });
+  SELF.fetch(`http://edge${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof json === 'string' ? json : JSON.stringify(json),
+  });
 
 export async function expectError(res: Response | Promise<Response>, status: number, pattern: RegExp) {
   const r = await res;
@@ -33,11 +58,17 @@ export const edge: Edge = { fetch: SELF.fetch.bind(SELF), url: 'http://edge' };
 
 /** Runs a round up to the unmask messages; returns the devices and each one's unmask message. */
 export async function upToUnmask(task: string, n: number) {
-  const devices = await Promise.all(Array.from({ length: n }, (_, i) => SecAggDevice.enrolled(edge, task, `dev-${i}`, TOKEN)));
+  const devices = await Promise.all(
+    Array.from({ length: n }, (_, i) => SecAggDevice.enrolled(edge, task, `dev-${i}`, TOKEN)),
+  );
   for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
   for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
   const info = await devices[0]!.info();
-  for (const [i, d] of devices.entries()) expect((await d.send(await d.masked(encodeUpdate(new Float32Array(D).fill(0.01 * (i + 1)), 10, info.fixedPoint)))).status).toBe(202);
+  for (const [i, d] of devices.entries())
+    expect(
+      (await d.send(await d.masked(encodeUpdate(new Float32Array(D).fill(0.01 * (i + 1)), 10, info.fixedPoint))))
+        .status,
+    ).toBe(202);
   const unmasks = await Promise.all(devices.map((d) => d.unmask()));
   return { devices, unmasks };
 }

@@ -12,8 +12,12 @@ import { SecAggDevice } from '../../drivers/secagg-device.ts';
 import { TOKEN, edge, expectError, post, taskBody } from './fixtures.ts';
 
 const status = async (task: string) => (await (await SELF.fetch(`http://edge/v1/tasks/${task}`)).json()) as TaskStatus;
-const admin = (path: string, method = 'POST', headers: Record<string, string> = ADMIN) => SELF.fetch(`http://edge${path}`, { method, headers });
-const listed = async (query = '') => ((await (await SELF.fetch(`http://edge/v1/tasks?limit=100${query}`)).json()) as { tasks: TaskSummary[] }).tasks.map((t) => t.task);
+const admin = (path: string, method = 'POST', headers: Record<string, string> = ADMIN) =>
+  SELF.fetch(`http://edge${path}`, { method, headers });
+const listed = async (query = '') =>
+  ((await (await SELF.fetch(`http://edge/v1/tasks?limit=100${query}`)).json()) as { tasks: TaskSummary[] }).tasks.map(
+    (t) => t.task,
+  );
 
 async function created(over: Record<string, unknown> = {}): Promise<string> {
   const task = uniqueName('life');
@@ -25,7 +29,12 @@ async function created(over: Record<string, unknown> = {}): Promise<string> {
 describe('task lifecycle', () => {
   it('pause, resume, finish and delete are admin routes; an unknown task is a 404', async () => {
     const task = await created();
-    for (const [path, method] of [[`/v1/tasks/${task}/pause`, 'POST'], [`/v1/tasks/${task}/resume`, 'POST'], [`/v1/tasks/${task}/finish`, 'POST'], [`/v1/tasks/${task}`, 'DELETE']] as const) {
+    for (const [path, method] of [
+      [`/v1/tasks/${task}/pause`, 'POST'],
+      [`/v1/tasks/${task}/resume`, 'POST'],
+      [`/v1/tasks/${task}/finish`, 'POST'],
+      [`/v1/tasks/${task}`, 'DELETE'],
+    ] as const) {
       await expectError(admin(path, method, {}), 401, /admin/i);
       await expectError(admin(path.replace(task, 'no-such-task'), method), 404, /no task 'no-such-task'/);
     }
@@ -39,12 +48,21 @@ describe('task lifecycle', () => {
     const paused = await admin(`/v1/tasks/${task}/pause`);
     expect(await paused.json()).toEqual({ task, status: 'paused' });
     expect((await admin(`/v1/tasks/${task}/pause`)).status).toBe(200); // idempotent
-    expect(await status(task)).toMatchObject({ status: 'paused', pausedReason: 'paused by the operator', round: 1, stage: 'advertise-keys' });
+    expect(await status(task)).toMatchObject({
+      status: 'paused',
+      pausedReason: 'paused by the operator',
+      round: 1,
+      stage: 'advertise-keys',
+    });
     expect(((await (await SELF.fetch(`http://edge/v1/tasks/${task}/round`)).json()) as RoundInfo).open).toBe(false);
     const b = await SecAggDevice.enrolled(edge, task, 'life-b', TOKEN);
     await expectError(b.send(await b.advertise()), 409, /the task is paused \(paused by the operator\)/);
     // No alarm is left to move the round while paused.
-    expect(await runInDurableObject(env.FEDERATED_TASK.getByName(task), (_o, state: DurableObjectState) => state.storage.getAlarm())).toBeNull();
+    expect(
+      await runInDurableObject(env.FEDERATED_TASK.getByName(task), (_o, state: DurableObjectState) =>
+        state.storage.getAlarm(),
+      ),
+    ).toBeNull();
     expect(await (await admin(`/v1/tasks/${task}/resume`)).json()).toEqual({ task, status: 'running' });
     const s = await status(task);
     expect(s.status).toBe('running');
@@ -58,16 +76,29 @@ describe('task lifecycle', () => {
     const task = await created({ stageSeconds: 1, idleSeconds: 1 });
     await new Promise((r) => setTimeout(r, 1100));
     await runDurableObjectAlarm(env.FEDERATED_TASK.getByName(task));
-    expect(await status(task)).toMatchObject({ status: 'paused', pausedReason: expect.stringMatching(/^check-in expired: 0 of the 3 devices a round needs checked in within 1 s$/), round: 1 });
+    expect(await status(task)).toMatchObject({
+      status: 'paused',
+      pausedReason: expect.stringMatching(/^check-in expired: 0 of the 3 devices a round needs checked in within 1 s$/),
+      round: 1,
+    });
     expect(await listed('&status=paused')).toContain(task);
     expect((await admin(`/v1/tasks/${task}/resume`)).status).toBe(200);
     expect((await status(task)).status).toBe('running');
-    await expectError(post('/v1/tasks', taskBody(uniqueName('life'), { stageSeconds: 10, idleSeconds: 5 })), 400, /idleSeconds must be from stageSeconds \(10\)/);
+    await expectError(
+      post('/v1/tasks', taskBody(uniqueName('life'), { stageSeconds: 10, idleSeconds: 5 })),
+      400,
+      /idleSeconds must be from stageSeconds \(10\)/,
+    );
   });
 
   it('finish abandons the round under way, releases the base pin and cannot be undone; the list filters by status', async () => {
     const task = await created({ spec: undefined, weights: undefined, base: { model: 'mnist-mlp', version: '1' } });
-    const aliases = async () => ((await (await SELF.fetch('http://edge/v2/models')).json()) as { models: { name: string; aliases: Record<string, string> }[] }).models.find((m) => m.name === 'mnist-mlp')!.aliases;
+    const aliases = async () =>
+      (
+        (await (await SELF.fetch('http://edge/v2/models')).json()) as {
+          models: { name: string; aliases: Record<string, string> }[];
+        }
+      ).models.find((m) => m.name === 'mnist-mlp')!.aliases;
     expect(await aliases()).toHaveProperty(`task.${task}`, '1');
     expect(await listed('&status=active')).toContain(task);
     expect(await (await admin(`/v1/tasks/${task}/finish`)).json()).toEqual({ task, status: 'finished' });
@@ -81,17 +112,23 @@ describe('task lifecycle', () => {
     expect(await listed('&status=finished')).toContain(task);
     expect(await listed('&status=active')).not.toContain(task);
     expect(await listed('&status=running')).not.toContain(task);
-    await expectError(SELF.fetch('http://edge/v1/tasks?status=done'), 400, /status must be one of running, paused, finished, active/);
+    await expectError(
+      SELF.fetch('http://edge/v1/tasks?status=done'),
+      400,
+      /status must be one of running, paused, finished, active/,
+    );
   });
 
-  it('delete frees the task\'s storage, unlists it and lets the name be used again', async () => {
+  it("delete frees the task's storage, unlists it and lets the name be used again", async () => {
     const task = await created();
     const a = await SecAggDevice.enrolled(edge, task, 'life-d', TOKEN);
     expect((await a.send(await a.advertise())).status).toBe(202);
     expect(await (await admin(`/v1/tasks/${task}`, 'DELETE')).json()).toEqual({ task, deleted: true });
     const rows = await runInDurableObject(env.FEDERATED_TASK.getByName(task), (_o, state: DurableObjectState) => ({
-      meta: state.storage.sql.exec('SELECT COUNT(*) AS n FROM meta').one().n, devices: state.storage.sql.exec('SELECT COUNT(*) AS n FROM devices').one().n,
-      blobs: state.storage.sql.exec('SELECT COUNT(*) AS n FROM blobs').one().n, messages: state.storage.sql.exec('SELECT COUNT(*) AS n FROM messages').one().n,
+      meta: state.storage.sql.exec('SELECT COUNT(*) AS n FROM meta').one().n,
+      devices: state.storage.sql.exec('SELECT COUNT(*) AS n FROM devices').one().n,
+      blobs: state.storage.sql.exec('SELECT COUNT(*) AS n FROM blobs').one().n,
+      messages: state.storage.sql.exec('SELECT COUNT(*) AS n FROM messages').one().n,
     }));
     expect(rows).toEqual({ meta: 0, devices: 0, blobs: 0, messages: 0 });
     await expectError(SELF.fetch(`http://edge/v1/tasks/${task}`), 404, /no task/);

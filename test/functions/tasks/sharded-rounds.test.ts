@@ -19,14 +19,25 @@ import { SecAggDevice } from '../../drivers/secagg-device.ts';
 const DEVICES = 30;
 const SHARD = 10;
 // k = 4, t = 3 per shard: a shard needs max(minDevices 3, t + 1) = 4 devices; 30 devices in 4 shards of ≤ 10.
-const settings = { devicesPerRound: DEVICES, shardSize: SHARD, minDevices: 3, secagg: { neighbours: 4, threshold: 3 }, rounds: 2 };
+const settings = {
+  devicesPerRound: DEVICES,
+  shardSize: SHARD,
+  minDevices: 3,
+  secagg: { neighbours: 4, threshold: 3 },
+  rounds: 2,
+};
 
 const status = async (task: string) => (await (await SELF.fetch(`http://edge/v1/tasks/${task}`)).json()) as TaskStatus;
-const weightsOf = async (task: string) => new Float32Array(await (await SELF.fetch(`http://edge/v1/tasks/${task}/weights`)).arrayBuffer());
+const weightsOf = async (task: string) =>
+  new Float32Array(await (await SELF.fetch(`http://edge/v1/tasks/${task}/weights`)).arrayBuffer());
 
 /** Everyone checks in; returns each device that got a shard with its roster (the others overflowed or sat in too small a shard). */
 async function checkIn(task: string) {
-  const devices = await Promise.all(Array.from({ length: DEVICES }, (_, i) => SecAggDevice.enrolled(edge, task, `dev-${String(i).padStart(2, '0')}`, TOKEN)));
+  const devices = await Promise.all(
+    Array.from({ length: DEVICES }, (_, i) =>
+      SecAggDevice.enrolled(edge, task, `dev-${String(i).padStart(2, '0')}`, TOKEN),
+    ),
+  );
   for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
   const placed: { device: SecAggDevice; roster: string[] }[] = [];
   const refused: string[] = [];
@@ -62,25 +73,41 @@ describe('sharded rounds', () => {
     for (const r of rosters) expect(r.length).toBeLessThanOrEqual(SHARD);
     expect(new Set(rosters.flat()).size).toBe(rosters.flat().length);
     expect(placed.length + refused.length).toBe(DEVICES);
-    for (const why of refused) expect(why).toMatch(/shard was full|shard in round 1 was abandoned: \d devices landed in this shard/);
+    for (const why of refused)
+      expect(why).toMatch(/shard was full|shard in round 1 was abandoned: \d devices landed in this shard/);
     for (const p of placed) expect(p.roster).toContain(p.device.identity.id);
-    expect((await listDurableObjectIds(env.SHARD_AGGREGATOR)).length - aggregatorsBefore).toBeGreaterThanOrEqual(rosters.length);
+    expect((await listDurableObjectIds(env.SHARD_AGGREGATOR)).length - aggregatorsBefore).toBeGreaterThanOrEqual(
+      rosters.length,
+    );
 
     // While the shards run, the task's status lists them as running (the coordinator has no device counts yet).
     const running = (await status(task)).history[0]!;
     expect(running.status).toBe('running');
-    expect(running.shards!.filter((x) => x.status === 'running').map((x) => x.devices).sort()).toEqual(rosters.map((r) => r.length).sort());
+    expect(
+      running
+        .shards!.filter((x) => x.status === 'running')
+        .map((x) => x.devices)
+        .sort(),
+    ).toEqual(rosters.map((r) => r.length).sort());
 
     const info = await placed[0]!.device.info();
     const index = (d: SecAggDevice) => Number(d.identity.id.slice(4));
-    for (const { device } of placed) expect((await device.send(await device.masked(encodeUpdate(updateOf(index(device)), 10, info.fixedPoint)))).status).toBe(202);
+    for (const { device } of placed)
+      expect(
+        (await device.send(await device.masked(encodeUpdate(updateOf(index(device)), 10, info.fixedPoint)))).status,
+      ).toBe(202);
     const before = await weightsOf(task);
     for (const { device } of placed) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
 
     const s = await status(task);
     const round = s.history[0]!;
     expect(round.status, round.reason).toBe('published');
-    expect(round.shards!.filter((x) => x.status === 'published').map((x) => x.devices).sort()).toEqual(rosters.map((r) => r.length).sort());
+    expect(
+      round
+        .shards!.filter((x) => x.status === 'published')
+        .map((x) => x.devices)
+        .sort(),
+    ).toEqual(rosters.map((r) => r.length).sort());
     expect(round.shards!.reduce((n, x) => n + x.survivors, 0)).toBe(placed.length);
     expect(round.unmasked).toBe(placed.length);
     // FedAvg (server learning rate 1): the new weights are the old plus the mean update of every shard's survivors.
@@ -100,7 +127,8 @@ describe('sharded rounds', () => {
     const gone = new Set(rosters[0]!.split(','));
     const staying = placed.filter((p) => !gone.has(p.device.identity.id));
     const info = await staying[0]!.device.info();
-    for (const { device } of staying) expect((await device.send(await device.masked(encodeUpdate(updateOf(0), 10, info.fixedPoint)))).status).toBe(202);
+    for (const { device } of staying)
+      expect((await device.send(await device.masked(encodeUpdate(updateOf(0), 10, info.fixedPoint)))).status).toBe(202);
     for (const { device } of staying) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
     // The dropped shard's masked-input stage waits for its deadline: the operator closes it now.
     expect((await post(`/v1/tasks/${task}/close-stage`, {})).status).toBe(200);
@@ -117,7 +145,7 @@ describe('sharded rounds', () => {
     expect(round.dropouts).toBe(DEVICES - staying.length);
   });
 
-  it('messages and relays for a sharded round reach only the sender\'s shard; one device cannot speak in another shard', async () => {
+  it("messages and relays for a sharded round reach only the sender's shard; one device cannot speak in another shard", async () => {
     const task = uniqueName('shard-iso');
     expect((await post('/v1/tasks', taskBody(task, settings))).status).toBe(201);
     const { placed } = await checkIn(task);
@@ -132,25 +160,44 @@ describe('sharded rounds', () => {
     const info = await a.device.info();
     const mine = await a.device.masked(encodeUpdate(updateOf(0), 10, info.fixedPoint));
     await expectError(a.device.send({ ...mine, from: other.device.identity.id }), 403, /bad signature/);
-    expect((await other.device.send(await other.device.masked(encodeUpdate(updateOf(1), 10, info.fixedPoint)))).status).toBe(202);
+    expect(
+      (await other.device.send(await other.device.masked(encodeUpdate(updateOf(1), 10, info.fixedPoint)))).status,
+    ).toBe(202);
     expect((await a.device.send(mine)).status).toBe(202);
   });
 
   it('settings: shardSize below 3 or a threshold a shard cannot reach are refused at creation', async () => {
     await expectError(post('/v1/tasks', taskBody(uniqueName('s'), { ...settings, shardSize: 2 })), 400, /shardSize/);
-    await expectError(post('/v1/tasks', taskBody(uniqueName('s'), { ...settings, shardSize: 4, secagg: { neighbours: 4, threshold: 4 } })), 400, /threshold 4 needs 5 devices per round, shardSize is 4/);
+    await expectError(
+      post(
+        '/v1/tasks',
+        taskBody(uniqueName('s'), { ...settings, shardSize: 4, secagg: { neighbours: 4, threshold: 4 } }),
+      ),
+      400,
+      /threshold 4 needs 5 devices per round, shardSize is 4/,
+    );
   });
 });
 
 describe('default shardSize', () => {
-  it('a round of more than 100 devices is sharded at 100 unless the task says otherwise; k and t follow a shard\'s expected load', async () => {
-    const res = await post('/v1/tasks', taskBody(uniqueName('big'), { devicesPerRound: 1000, minDevices: undefined, secagg: undefined }));
+  it("a round of more than 100 devices is sharded at 100 unless the task says otherwise; k and t follow a shard's expected load", async () => {
+    const res = await post(
+      '/v1/tasks',
+      taskBody(uniqueName('big'), { devicesPerRound: 1000, minDevices: undefined, secagg: undefined }),
+    );
     expect(res.status, await res.clone().text()).toBe(201);
-    const { settings } = (await res.json()) as { settings: { shardSize?: number; secagg: { neighbours: number; threshold: number }; minDevices: number } };
+    const { settings } = (await res.json()) as {
+      settings: { shardSize?: number; secagg: { neighbours: number; threshold: number }; minDevices: number };
+    };
     expect(settings.shardSize).toBe(100);
     expect(settings.secagg).toEqual({ neighbours: 76, threshold: 39 });
     expect(settings.minDevices).toBe(40);
-    const small = (await (await post('/v1/tasks', taskBody(uniqueName('small'), { devicesPerRound: 100, minDevices: undefined, secagg: undefined }))).json()) as { settings: { shardSize?: number } };
+    const small = (await (
+      await post(
+        '/v1/tasks',
+        taskBody(uniqueName('small'), { devicesPerRound: 100, minDevices: undefined, secagg: undefined }),
+      )
+    ).json()) as { settings: { shardSize?: number } };
     expect(small.settings.shardSize).toBeUndefined();
   });
 });

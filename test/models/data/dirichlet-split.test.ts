@@ -9,11 +9,13 @@ import { loadMnist, slice } from '../../../models/data/mnist.ts';
 const pool = slice(loadMnist().train, 2000, 8000);
 /** Mean over devices of the share of its examples that its most frequent label has. */
 function dominance(shards: ReturnType<typeof dirichletShards>): number {
-  return shards.reduce((sum, s) => {
-    const counts = new Array(10).fill(0);
-    for (const y of s.y) counts[y]++;
-    return sum + Math.max(...counts) / s.n;
-  }, 0) / shards.length;
+  return (
+    shards.reduce((sum, s) => {
+      const counts = new Array(10).fill(0);
+      for (const y of s.y) counts[y]++;
+      return sum + Math.max(...counts) / s.n;
+    }, 0) / shards.length
+  );
 }
 
 describe('Dirichlet label-skew split', () => {
@@ -22,7 +24,8 @@ describe('Dirichlet label-skew split', () => {
     expect(a).toHaveLength(100);
     expect(a.reduce((n, s) => n + s.n, 0)).toBe(pool.n);
     for (const s of a) expect(s.n).toBeGreaterThanOrEqual(10);
-    const labels = new Array(10).fill(0), want = new Array(10).fill(0);
+    const labels = new Array(10).fill(0),
+      want = new Array(10).fill(0);
     for (const s of a) for (const y of s.y) labels[y]++;
     for (const y of pool.y) want[y]++;
     expect(labels).toEqual(want);

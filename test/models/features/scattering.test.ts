@@ -1,6 +1,13 @@
 /** The second-order scattering transform (models/features/scattering.ts) and mnistScatter's input (models/specs.ts). */
 import { describe, expect, it } from 'vitest';
-import { fft2, groupNormalize, scatter, scatteringChannels, scatteringFeatures, scatteringGrid } from '../../../models/features/scattering.ts';
+import {
+  fft2,
+  groupNormalize,
+  scatter,
+  scatteringChannels,
+  scatteringFeatures,
+  scatteringGrid,
+} from '../../../models/features/scattering.ts';
 import { loadMnist } from '../../../models/data/mnist.ts';
 import { MNIST_SCATTERING, MNIST_SCATTER_GROUPS, mnistScatter, mnistScatterInput } from '../../../models/specs.ts';
 
@@ -11,7 +18,8 @@ const diff = (a: Float32Array, b: Float32Array) => norm(a.map((x, i) => x - b[i]
 
 /** One image's channel c as a grid × grid array (channel-major output). */
 const channel = (f: Float32Array, c: number) => f.slice(c * 49, (c + 1) * 49);
-const transposed = (img: Float32Array, side: number) => img.map((_, i) => img[(i % side) * side + Math.floor(i / side)]!);
+const transposed = (img: Float32Array, side: number) =>
+  img.map((_, i) => img[(i % side) * side + Math.floor(i / side)]!);
 
 describe('scattering transform', () => {
   it('has 1 + JL + L²J(J−1)/2 channels on a size/2^J grid: 81 × 7 × 7 = 3,969 features for a digit', () => {
@@ -35,13 +43,24 @@ describe('scattering transform', () => {
     const x = digits(4);
     const all = scatter(x, 4, O);
     expect(scatter(x, 4, O)).toEqual(all);
-    for (let k = 0; k < 4; k++) expect(scatter(x.slice(k * 784, (k + 1) * 784), 1, O)).toEqual(all.slice(k * 3969, (k + 1) * 3969));
+    for (let k = 0; k < 4; k++)
+      expect(scatter(x.slice(k * 784, (k + 1) * 784), 1, O)).toEqual(all.slice(k * 3969, (k + 1) * 3969));
   });
 
   it('is positively homogeneous (moduli of linear filters): S(2x) = 2·S(x), and S(0) = 0', () => {
     const x = digits(1);
-    const s = scatter(x, 1, O), s2 = scatter(x.map((v) => 2 * v), 1, O);
-    expect(diff(s2, s.map((v) => 2 * v)) / norm(s2)).toBeLessThan(1e-6);
+    const s = scatter(x, 1, O),
+      s2 = scatter(
+        x.map((v) => 2 * v),
+        1,
+        O,
+      );
+    expect(
+      diff(
+        s2,
+        s.map((v) => 2 * v),
+      ) / norm(s2),
+    ).toBeLessThan(1e-6);
     expect(scatter(new Float32Array(784), 1, O).every((v) => Math.abs(v) < 1e-12)).toBe(true);
   });
 
@@ -49,15 +68,20 @@ describe('scattering transform', () => {
     // Transposing the image (a reflection through the diagonal, which keeps the centred padding and the output grid)
     // transposes every channel and relabels the wavelet orientations; the modulus makes θ and θ + π the same.
     const x = digits(2).slice(784, 1568);
-    const s = scatter(x, 1, O), st = scatter(transposed(x, 28), 1, O);
-    const L = O.L, flip = (t: number) => (((L / 2 - 2 - t) % L) + L) % L;
-    const first = (j: number, t: number) => 1 + j * L + t, second = (t1: number, t2: number) => 1 + 2 * L + t1 * L + t2;
+    const s = scatter(x, 1, O),
+      st = scatter(transposed(x, 28), 1, O);
+    const L = O.L,
+      flip = (t: number) => (((L / 2 - 2 - t) % L) + L) % L;
+    const first = (j: number, t: number) => 1 + j * L + t,
+      second = (t1: number, t2: number) => 1 + 2 * L + t1 * L + t2;
     const pairs: [number, number][] = [[0, 0]];
     for (let j = 0; j < 2; j++) for (let t = 0; t < L; t++) pairs.push([first(j, t), first(j, flip(t))]);
-    for (let t1 = 0; t1 < L; t1++) for (let t2 = 0; t2 < L; t2++) pairs.push([second(t1, t2), second(flip(t1), flip(t2))]);
+    for (let t1 = 0; t1 < L; t1++)
+      for (let t2 = 0; t2 < L; t2++) pairs.push([second(t1, t2), second(flip(t1), flip(t2))]);
     expect(pairs).toHaveLength(81);
     for (const [c, ct] of pairs) {
-      const want = transposed(channel(s, c), 7), got = channel(st, ct);
+      const want = transposed(channel(s, c), 7),
+        got = channel(st, ct);
       expect(diff(got, want)).toBeLessThanOrEqual(1e-5 * norm(want) + 1e-9);
     }
     // and it is a real relabelling: the first-order channels of a digit are not all alike
@@ -66,7 +90,8 @@ describe('scattering transform', () => {
 
   it('is nearly invariant to small translations: a 1-pixel shift moves the features far less than the pixels', () => {
     const x = digits(20);
-    let pixel = 0, feature = 0;
+    let pixel = 0,
+      feature = 0;
     for (let k = 0; k < 20; k++) {
       const img = x.slice(k * 784, (k + 1) * 784);
       const shifted = img.map((_, i) => (i % 28 === 0 ? 0 : img[i - 1]!)); // one column to the right
@@ -82,23 +107,33 @@ describe('scattering transform', () => {
     const x = digits(10);
     const s = scatter(x, 10, O);
     for (let k = 0; k < 10; k++) {
-      const e = norm(s.slice(k * 3969, (k + 1) * 3969)) ** 2 * 16, ex = norm(x.slice(k * 784, (k + 1) * 784)) ** 2; // ×16: one output value stands for a 4×4 block
+      const e = norm(s.slice(k * 3969, (k + 1) * 3969)) ** 2 * 16,
+        ex = norm(x.slice(k * 784, (k + 1) * 784)) ** 2; // ×16: one output value stands for a 4×4 block
       expect(e).toBeLessThan(ex);
       expect(e).toBeGreaterThan(0.05 * ex);
     }
   });
 
   it('fft2 is the 2-D DFT (against the naive sum) and its inverse undoes it', () => {
-    const n = 8, re = Float64Array.from({ length: n * n }, (_, i) => Math.sin(i * 1.3) + (i % 5)), im = Float64Array.from({ length: n * n }, (_, i) => Math.cos(i * 0.7));
+    const n = 8,
+      re = Float64Array.from({ length: n * n }, (_, i) => Math.sin(i * 1.3) + (i % 5)),
+      im = Float64Array.from({ length: n * n }, (_, i) => Math.cos(i * 0.7));
     const [r, m] = [Float64Array.from(re), Float64Array.from(im)];
     fft2(r, m, n, false);
-    for (const [u, v] of [[0, 0], [1, 3], [5, 2], [7, 7]] as const) {
-      let sr = 0, si = 0;
-      for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
-        const a = (-2 * Math.PI * (u * y + v * x)) / n;
-        sr += re[y * n + x]! * Math.cos(a) - im[y * n + x]! * Math.sin(a);
-        si += re[y * n + x]! * Math.sin(a) + im[y * n + x]! * Math.cos(a);
-      }
+    for (const [u, v] of [
+      [0, 0],
+      [1, 3],
+      [5, 2],
+      [7, 7],
+    ] as const) {
+      let sr = 0,
+        si = 0;
+      for (let y = 0; y < n; y++)
+        for (let x = 0; x < n; x++) {
+          const a = (-2 * Math.PI * (u * y + v * x)) / n;
+          sr += re[y * n + x]! * Math.cos(a) - im[y * n + x]! * Math.sin(a);
+          si += re[y * n + x]! * Math.sin(a) + im[y * n + x]! * Math.cos(a);
+        }
       expect(r[u * n + v]).toBeCloseTo(sr, 9);
       expect(m[u * n + v]).toBeCloseTo(si, 9);
     }
