@@ -19,7 +19,7 @@
  * did. Malformed bytes throw OnnxFormatError saying where, nesting included (at most MAX_DEPTH levels, as
  * onnxruntime's protobuf allows), never a RangeError from the stack; test/federated/model/onnx-protobuf.test.ts.
  */
-import { dataView } from '../bytes.ts';
+import { dataView, u8 } from '../bytes.ts';
 import { OnnxFormatError } from './onnx-format-error.ts';
 
 /** An int64/uint64 value beyond ±2^53, exactly (safe values decode as plain numbers). `Number(v)` rounds it. */
@@ -41,71 +41,205 @@ export class Int64 {
 
 type Int = number | Int64;
 
-export interface IOperatorSetIdProto { domain?: (string | null); version?: (Int | null) }
-export interface IStringStringEntryProto { key?: (string | null); value?: (string | null) }
+export interface IOperatorSetIdProto {
+  domain?: string | null;
+  version?: Int | null;
+}
+export interface IStringStringEntryProto {
+  key?: string | null;
+  value?: string | null;
+}
 export interface IAttributeProto {
-  name?: (string | null); refAttrName?: (string | null); docString?: (string | null); type?: (number | null);
-  f?: (number | null); i?: (Int | null); s?: (Uint8Array | null); t?: (ITensorProto | null); g?: (IGraphProto | null);
-  sparseTensor?: (ISparseTensorProto | null); tp?: (ITypeProto | null);
-  floats?: (number[] | null); ints?: (Int[] | null); strings?: (Uint8Array[] | null); tensors?: (ITensorProto[] | null);
-  graphs?: (IGraphProto[] | null); sparseTensors?: (ISparseTensorProto[] | null); typeProtos?: (ITypeProto[] | null);
+  name?: string | null;
+  refAttrName?: string | null;
+  docString?: string | null;
+  type?: number | null;
+  f?: number | null;
+  i?: Int | null;
+  s?: Uint8Array | null;
+  t?: ITensorProto | null;
+  g?: IGraphProto | null;
+  sparseTensor?: ISparseTensorProto | null;
+  tp?: ITypeProto | null;
+  floats?: number[] | null;
+  ints?: Int[] | null;
+  strings?: Uint8Array[] | null;
+  tensors?: ITensorProto[] | null;
+  graphs?: IGraphProto[] | null;
+  sparseTensors?: ISparseTensorProto[] | null;
+  typeProtos?: ITypeProto[] | null;
 }
-export interface IValueInfoProto { name?: (string | null); type?: (ITypeProto | null); docString?: (string | null); metadataProps?: (IStringStringEntryProto[] | null) }
+export interface IValueInfoProto {
+  name?: string | null;
+  type?: ITypeProto | null;
+  docString?: string | null;
+  metadataProps?: IStringStringEntryProto[] | null;
+}
 export interface INodeProto {
-  input?: (string[] | null); output?: (string[] | null); name?: (string | null); opType?: (string | null); domain?: (string | null);
-  overload?: (string | null); attribute?: (IAttributeProto[] | null); docString?: (string | null);
-  metadataProps?: (IStringStringEntryProto[] | null); deviceConfigurations?: (INodeDeviceConfigurationProto[] | null);
+  input?: string[] | null;
+  output?: string[] | null;
+  name?: string | null;
+  opType?: string | null;
+  domain?: string | null;
+  overload?: string | null;
+  attribute?: IAttributeProto[] | null;
+  docString?: string | null;
+  metadataProps?: IStringStringEntryProto[] | null;
+  deviceConfigurations?: INodeDeviceConfigurationProto[] | null;
 }
-export interface IIntIntListEntryProto { key?: (Int | null); value?: (Int[] | null) }
-export interface INodeDeviceConfigurationProto { configurationId?: (string | null); shardingSpec?: (IShardingSpecProto[] | null); pipelineStage?: (number | null) }
-export interface IShardingSpecProto { tensorName?: (string | null); device?: (Int[] | null); indexToDeviceGroupMap?: (IIntIntListEntryProto[] | null); shardedDim?: (IShardedDimProto[] | null) }
-export interface IShardedDimProto { axis?: (Int | null); simpleSharding?: (ISimpleShardedDimProto[] | null) }
-export interface ISimpleShardedDimProto { dimValue?: (Int | null); dimParam?: (string | null); numShards?: (Int | null) }
-export interface ITrainingInfoProto { initialization?: (IGraphProto | null); algorithm?: (IGraphProto | null); initializationBinding?: (IStringStringEntryProto[] | null); updateBinding?: (IStringStringEntryProto[] | null) }
+export interface IIntIntListEntryProto {
+  key?: Int | null;
+  value?: Int[] | null;
+}
+export interface INodeDeviceConfigurationProto {
+  configurationId?: string | null;
+  shardingSpec?: IShardingSpecProto[] | null;
+  pipelineStage?: number | null;
+}
+export interface IShardingSpecProto {
+  tensorName?: string | null;
+  device?: Int[] | null;
+  indexToDeviceGroupMap?: IIntIntListEntryProto[] | null;
+  shardedDim?: IShardedDimProto[] | null;
+}
+export interface IShardedDimProto {
+  axis?: Int | null;
+  simpleSharding?: ISimpleShardedDimProto[] | null;
+}
+export interface ISimpleShardedDimProto {
+  dimValue?: Int | null;
+  dimParam?: string | null;
+  numShards?: Int | null;
+}
+export interface ITrainingInfoProto {
+  initialization?: IGraphProto | null;
+  algorithm?: IGraphProto | null;
+  initializationBinding?: IStringStringEntryProto[] | null;
+  updateBinding?: IStringStringEntryProto[] | null;
+}
 export interface IModelProto {
-  irVersion?: (Int | null); opsetImport?: (IOperatorSetIdProto[] | null); producerName?: (string | null); producerVersion?: (string | null);
-  domain?: (string | null); modelVersion?: (Int | null); docString?: (string | null); graph?: (IGraphProto | null);
-  metadataProps?: (IStringStringEntryProto[] | null); trainingInfo?: (ITrainingInfoProto[] | null); functions?: (IFunctionProto[] | null);
-  configuration?: (IDeviceConfigurationProto[] | null);
+  irVersion?: Int | null;
+  opsetImport?: IOperatorSetIdProto[] | null;
+  producerName?: string | null;
+  producerVersion?: string | null;
+  domain?: string | null;
+  modelVersion?: Int | null;
+  docString?: string | null;
+  graph?: IGraphProto | null;
+  metadataProps?: IStringStringEntryProto[] | null;
+  trainingInfo?: ITrainingInfoProto[] | null;
+  functions?: IFunctionProto[] | null;
+  configuration?: IDeviceConfigurationProto[] | null;
 }
 /** A decoded (or created) model: scalars and lists always there (defaults when absent), as protobufjs' ModelProto class. */
 export interface ModelProto extends IModelProto {
-  irVersion: Int; opsetImport: IOperatorSetIdProto[]; producerName: string; producerVersion: string; domain: string; modelVersion: Int;
-  docString: string; metadataProps: IStringStringEntryProto[]; trainingInfo: ITrainingInfoProto[]; functions: IFunctionProto[];
+  irVersion: Int;
+  opsetImport: IOperatorSetIdProto[];
+  producerName: string;
+  producerVersion: string;
+  domain: string;
+  modelVersion: Int;
+  docString: string;
+  metadataProps: IStringStringEntryProto[];
+  trainingInfo: ITrainingInfoProto[];
+  functions: IFunctionProto[];
   configuration: IDeviceConfigurationProto[];
 }
-export interface IDeviceConfigurationProto { name?: (string | null); numDevices?: (number | null); device?: (string[] | null) }
-export interface ITensorAnnotation { tensorName?: (string | null); quantParameterTensorNames?: (IStringStringEntryProto[] | null) }
+export interface IDeviceConfigurationProto {
+  name?: string | null;
+  numDevices?: number | null;
+  device?: string[] | null;
+}
+export interface ITensorAnnotation {
+  tensorName?: string | null;
+  quantParameterTensorNames?: IStringStringEntryProto[] | null;
+}
 export interface IGraphProto {
-  node?: (INodeProto[] | null); name?: (string | null); initializer?: (ITensorProto[] | null); sparseInitializer?: (ISparseTensorProto[] | null);
-  docString?: (string | null); input?: (IValueInfoProto[] | null); output?: (IValueInfoProto[] | null); valueInfo?: (IValueInfoProto[] | null);
-  quantizationAnnotation?: (ITensorAnnotation[] | null); metadataProps?: (IStringStringEntryProto[] | null);
+  node?: INodeProto[] | null;
+  name?: string | null;
+  initializer?: ITensorProto[] | null;
+  sparseInitializer?: ISparseTensorProto[] | null;
+  docString?: string | null;
+  input?: IValueInfoProto[] | null;
+  output?: IValueInfoProto[] | null;
+  valueInfo?: IValueInfoProto[] | null;
+  quantizationAnnotation?: ITensorAnnotation[] | null;
+  metadataProps?: IStringStringEntryProto[] | null;
 }
 export interface ITensorProto {
-  dims?: (Int[] | null); dataType?: (number | null); segment?: (ITensorProtoSegment | null); floatData?: (number[] | null);
-  int32Data?: (number[] | null); stringData?: (Uint8Array[] | null); int64Data?: (Int[] | null); name?: (string | null);
-  docString?: (string | null); rawData?: (Uint8Array | null); externalData?: (IStringStringEntryProto[] | null);
-  dataLocation?: (number | null); doubleData?: (number[] | null); uint64Data?: (Int[] | null); metadataProps?: (IStringStringEntryProto[] | null);
+  dims?: Int[] | null;
+  dataType?: number | null;
+  segment?: ITensorProtoSegment | null;
+  floatData?: number[] | null;
+  int32Data?: number[] | null;
+  stringData?: Uint8Array[] | null;
+  int64Data?: Int[] | null;
+  name?: string | null;
+  docString?: string | null;
+  rawData?: Uint8Array | null;
+  externalData?: IStringStringEntryProto[] | null;
+  dataLocation?: number | null;
+  doubleData?: number[] | null;
+  uint64Data?: Int[] | null;
+  metadataProps?: IStringStringEntryProto[] | null;
 }
-export interface ITensorProtoSegment { begin?: (Int | null); end?: (Int | null) }
-export interface ISparseTensorProto { values?: (ITensorProto | null); indices?: (ITensorProto | null); dims?: (Int[] | null) }
-export interface ITensorShapeProto { dim?: (ITensorShapeProtoDimension[] | null) }
-export interface ITensorShapeProtoDimension { dimValue?: (Int | null); dimParam?: (string | null); denotation?: (string | null) }
+export interface ITensorProtoSegment {
+  begin?: Int | null;
+  end?: Int | null;
+}
+export interface ISparseTensorProto {
+  values?: ITensorProto | null;
+  indices?: ITensorProto | null;
+  dims?: Int[] | null;
+}
+export interface ITensorShapeProto {
+  dim?: ITensorShapeProtoDimension[] | null;
+}
+export interface ITensorShapeProtoDimension {
+  dimValue?: Int | null;
+  dimParam?: string | null;
+  denotation?: string | null;
+}
 export interface ITypeProto {
-  tensorType?: (ITypeProtoTensor | null); sequenceType?: (ITypeProtoSequence | null); mapType?: (ITypeProtoMap | null);
-  optionalType?: (ITypeProtoOptional | null); sparseTensorType?: (ITypeProtoTensor | null); opaqueType?: (ITypeProtoOpaque | null);
-  denotation?: (string | null);
+  tensorType?: ITypeProtoTensor | null;
+  sequenceType?: ITypeProtoSequence | null;
+  mapType?: ITypeProtoMap | null;
+  optionalType?: ITypeProtoOptional | null;
+  sparseTensorType?: ITypeProtoTensor | null;
+  opaqueType?: ITypeProtoOpaque | null;
+  denotation?: string | null;
 }
-export interface ITypeProtoTensor { elemType?: (number | null); shape?: (ITensorShapeProto | null) }
-export interface ITypeProtoSequence { elemType?: (ITypeProto | null) }
-export interface ITypeProtoMap { keyType?: (number | null); valueType?: (ITypeProto | null) }
-export interface ITypeProtoOptional { elemType?: (ITypeProto | null) }
-export interface ITypeProtoOpaque { domain?: (string | null); name?: (string | null) }
+export interface ITypeProtoTensor {
+  elemType?: number | null;
+  shape?: ITensorShapeProto | null;
+}
+export interface ITypeProtoSequence {
+  elemType?: ITypeProto | null;
+}
+export interface ITypeProtoMap {
+  keyType?: number | null;
+  valueType?: ITypeProto | null;
+}
+export interface ITypeProtoOptional {
+  elemType?: ITypeProto | null;
+}
+export interface ITypeProtoOpaque {
+  domain?: string | null;
+  name?: string | null;
+}
 export interface IFunctionProto {
-  name?: (string | null); input?: (string[] | null); output?: (string[] | null); attribute?: (string[] | null);
-  attributeProto?: (IAttributeProto[] | null); node?: (INodeProto[] | null); docString?: (string | null);
-  opsetImport?: (IOperatorSetIdProto[] | null); domain?: (string | null); overload?: (string | null);
-  valueInfo?: (IValueInfoProto[] | null); metadataProps?: (IStringStringEntryProto[] | null);
+  name?: string | null;
+  input?: string[] | null;
+  output?: string[] | null;
+  attribute?: string[] | null;
+  attributeProto?: IAttributeProto[] | null;
+  node?: INodeProto[] | null;
+  docString?: string | null;
+  opsetImport?: IOperatorSetIdProto[] | null;
+  domain?: string | null;
+  overload?: string | null;
+  valueInfo?: IValueInfoProto[] | null;
+  metadataProps?: IStringStringEntryProto[] | null;
 }
 
 /**
@@ -117,12 +251,14 @@ const SCHEMA: Record<string, string> = {
     bytes s = 4; TensorProto t = 5; GraphProto g = 6; SparseTensorProto sparse_tensor = 22; TypeProto tp = 14;
     repeated float floats = 7; repeated int64 ints = 8; repeated bytes strings = 9; repeated TensorProto tensors = 10;
     repeated GraphProto graphs = 11; repeated SparseTensorProto sparse_tensors = 23; repeated TypeProto type_protos = 15;`,
-  ValueInfoProto: 'string name = 1; TypeProto type = 2; string doc_string = 3; repeated StringStringEntryProto metadata_props = 4;',
+  ValueInfoProto:
+    'string name = 1; TypeProto type = 2; string doc_string = 3; repeated StringStringEntryProto metadata_props = 4;',
   NodeProto: `repeated string input = 1; repeated string output = 2; string name = 3; string op_type = 4; string domain = 7;
     string overload = 8; repeated AttributeProto attribute = 5; string doc_string = 6;
     repeated StringStringEntryProto metadata_props = 9; repeated NodeDeviceConfigurationProto device_configurations = 10;`,
   IntIntListEntryProto: 'int64 key = 1; repeated int64 value = 2;',
-  NodeDeviceConfigurationProto: 'string configuration_id = 1; repeated ShardingSpecProto sharding_spec = 2; int32 pipeline_stage = 3;',
+  NodeDeviceConfigurationProto:
+    'string configuration_id = 1; repeated ShardingSpecProto sharding_spec = 2; int32 pipeline_stage = 3;',
   ShardingSpecProto: `string tensor_name = 1; repeated int64 device = 2; repeated IntIntListEntryProto index_to_device_group_map = 3;
     repeated ShardedDimProto sharded_dim = 4;`,
   ShardedDimProto: 'int64 axis = 1; repeated SimpleShardedDimProto simple_sharding = 2;',
@@ -167,14 +303,35 @@ const SCHEMA: Record<string, string> = {
 type Scalar = 'string' | 'bytes' | 'int32' | 'int64' | 'uint64' | 'float' | 'double';
 const WIRE: Record<Scalar, number> = { string: 2, bytes: 2, int32: 0, int64: 0, uint64: 0, float: 5, double: 1 };
 /** `packed`: a repeated number (written packed unless it was read unpacked); `key`: its tag as one value, `packedKey` as a packed list. */
-interface Field { no: number; name: string; scalar: Scalar | undefined; message: string | undefined; type: MessageType | undefined; repeated: boolean; packed: boolean; wire: number; key: number; packedKey: number; keySize: number }
-interface MessageType { name: string; fields: Field[]; byNo: Map<number, Field>; lists: string[]; proto: object }
+interface Field {
+  no: number;
+  name: string;
+  scalar: Scalar | undefined;
+  message: string | undefined;
+  type: MessageType | undefined;
+  repeated: boolean;
+  packed: boolean;
+  wire: number;
+  key: number;
+  packedKey: number;
+  keySize: number;
+}
+interface MessageType {
+  name: string;
+  fields: Field[];
+  byNo: Map<number, Field>;
+  lists: string[];
+  proto: object;
+}
 
 const EMPTY_BYTES = new Uint8Array(0);
 const types = new Map<string, MessageType>();
 for (const [name, text] of Object.entries(SCHEMA)) {
   const fields: Field[] = [];
-  for (const decl of text.split(';').map((s) => s.trim()).filter(Boolean)) {
+  for (const decl of text
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(repeated )?(\w+) (\w+) = (\d+)$/.exec(decl.replace(/\s+/g, ' '));
     if (!m) throw new Error(`onnx-protobuf: bad field '${decl}' in ${name}`);
     const scalar = m[2]! in WIRE ? (m[2] as Scalar) : undefined;
@@ -183,16 +340,37 @@ for (const [name, text] of Object.entries(SCHEMA)) {
     const wire = scalar ? WIRE[scalar] : 2;
     const packed = repeated && wire !== 2;
     const key = (no << 3) | wire;
-    fields.push({ no, name: m[3]!.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), scalar, message: scalar ? undefined : m[2]!, type: undefined, repeated, packed, wire, key, packedKey: (no << 3) | 2, keySize: varintSize(key) });
+    fields.push({
+      no,
+      name: m[3]!.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+      scalar,
+      message: scalar ? undefined : m[2]!,
+      type: undefined,
+      repeated,
+      packed,
+      wire,
+      key,
+      packedKey: (no << 3) | 2,
+      keySize: varintSize(key),
+    });
   }
   fields.sort((a, b) => a.no - b.no); // encoded in field-number order, as protobufjs' static code does
   const proto: Record<string, unknown> = {};
-  for (const f of fields) if (!f.repeated) proto[f.name] = f.message ? null : f.scalar === 'string' ? '' : f.scalar === 'bytes' ? EMPTY_BYTES : 0;
-  types.set(name, { name, fields, byNo: new Map(fields.map((f) => [f.no, f])), lists: fields.filter((f) => f.repeated).map((f) => f.name), proto });
+  for (const f of fields)
+    if (!f.repeated)
+      proto[f.name] = f.message ? null : f.scalar === 'string' ? '' : f.scalar === 'bytes' ? EMPTY_BYTES : 0;
+  types.set(name, {
+    name,
+    fields,
+    byNo: new Map(fields.map((f) => [f.no, f])),
+    lists: fields.filter((f) => f.repeated).map((f) => f.name),
+    proto,
+  });
 }
 for (const t of types.values()) {
   for (const f of t.fields) {
-    if (f.message && !(f.type = types.get(f.message))) throw new Error(`onnx-protobuf: ${t.name}.${f.name}: no message ${f.message}`);
+    if (f.message && !(f.type = types.get(f.message)))
+      throw new Error(`onnx-protobuf: ${t.name}.${f.name}: no message ${f.message}`);
   }
 }
 
@@ -225,7 +403,9 @@ class Reader {
   readonly buf: Uint8Array;
   readonly view: DataView;
   constructor(buf: Uint8Array) {
-    this.buf = buf;
+    // A plain Uint8Array view even when given a Node Buffer: decoded `bytes` fields are subarrays of it, and a
+    // Buffer's slice() is a view, not a copy — callers that copy one to align it (floatValues) would get the offset.
+    this.buf = u8(buf);
     this.view = dataView(buf);
   }
 
@@ -244,7 +424,10 @@ class Reader {
   /** A varint's low 32 bits (unsigned); its high 32 bits in `hi`. */
   varint(): number {
     const buf = this.buf;
-    let lo = 0, hi = 0, shift = 0, b: number;
+    let lo = 0,
+      hi = 0,
+      shift = 0,
+      b: number;
     for (let i = 0; ; i++) {
       if (this.pos >= buf.length) this.fail('truncated varint');
       if (i === 10) this.fail('varint longer than 10 bytes');
@@ -271,9 +454,12 @@ class Reader {
 
   value(f: Field, end: number): unknown {
     switch (f.scalar) {
-      case 'int32': return this.varint() | 0;
-      case 'int64': return int64(this.varint(), this.hi, true);
-      case 'uint64': return int64(this.varint(), this.hi, false);
+      case 'int32':
+        return this.varint() | 0;
+      case 'int64':
+        return int64(this.varint(), this.hi, true);
+      case 'uint64':
+        return int64(this.varint(), this.hi, false);
       case 'float': {
         this.need(4, end);
         const v = this.view.getFloat32(this.pos, true);
@@ -308,7 +494,8 @@ class Reader {
     const m = blank(type);
     while (this.pos < end) {
       const tag = this.varint();
-      const no = tag >>> 3, wire = tag & 7;
+      const no = tag >>> 3,
+        wire = tag & 7;
       if (no === 0 || this.hi) this.fail(`invalid field number in ${type.name}`);
       const f = type.byNo.get(no);
       if (!f) this.skip(wire, no, end);
@@ -331,14 +518,22 @@ class Reader {
 
   skip(wire: number, no: number, end: number): void {
     switch (wire) {
-      case 0: this.varint(); return;
-      case 1: this.need(8, end); this.pos += 8; return;
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.need(8, end);
+        this.pos += 8;
+        return;
       case 2: {
         const n = this.length(end);
         this.pos += n;
         return;
       }
-      case 5: this.need(4, end); this.pos += 4; return;
+      case 5:
+        this.need(4, end);
+        this.pos += 4;
+        return;
       case 3: // a group (proto2's old nesting): skip fields up to its end-group tag
         this.enter();
         for (;;) {
@@ -351,7 +546,8 @@ class Reader {
           }
           this.skip(tag & 7, tag >>> 3, end);
         }
-      default: this.fail(`invalid wire type ${wire}`);
+      default:
+        this.fail(`invalid wire type ${wire}`);
     }
   }
 }
@@ -374,7 +570,8 @@ function bits64(v: unknown): bigint {
   if (typeof v === 'bigint') return BigInt.asUintN(64, v);
   if (v instanceof Int64) return BigInt.asUintN(64, v.value);
   const long = v as { low?: unknown; high?: unknown };
-  if (typeof long.low === 'number' && typeof long.high === 'number') return (BigInt(long.high >>> 0) << 32n) | BigInt(long.low >>> 0);
+  if (typeof long.low === 'number' && typeof long.high === 'number')
+    return (BigInt(long.high >>> 0) << 32n) | BigInt(long.low >>> 0);
   return BigInt.asUintN(64, BigInt(String(v)));
 }
 
@@ -431,8 +628,10 @@ function scalarSize(f: Field, v: unknown): number {
       const s = small(v);
       return s !== undefined ? varintSize(s) : bigVarintSize(bits64(v));
     }
-    case 'float': return 4;
-    case 'double': return 8;
+    case 'float':
+      return 4;
+    case 'double':
+      return 8;
     case 'string': {
       const n = utf8Length(String(v));
       return varintSize(n) + n;
@@ -445,7 +644,11 @@ function scalarSize(f: Field, v: unknown): number {
 }
 
 const packedSize = (f: Field, list: unknown[]): number =>
-  f.scalar === 'float' ? 4 * list.length : f.scalar === 'double' ? 8 * list.length : list.reduce((n: number, v) => n + scalarSize(f, v), 0);
+  f.scalar === 'float'
+    ? 4 * list.length
+    : f.scalar === 'double'
+      ? 8 * list.length
+      : list.reduce((n: number, v) => n + scalarSize(f, v), 0);
 
 /** Bytes of `m` as a `type` message (without its own tag and length); nested messages' sizes go in `sizes`. */
 function sizeOf(m: Record<string, unknown>, type: MessageType, sizes: Map<object, number>): number {
@@ -538,7 +741,8 @@ class Writer {
         const s = String(v);
         const n = utf8Length(s);
         this.varint(n);
-        if (n === s.length) for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i); // ASCII
+        if (n === s.length)
+          for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i); // ASCII
         else this.pos += utf8Encoder.encodeInto(s, this.buf.subarray(this.pos)).written;
         return;
       }
@@ -574,7 +778,10 @@ class Writer {
 
   field(f: Field, v: unknown): void {
     this.varint(f.key);
-    if (!f.message) return this.scalar(f, v);
+    if (!f.message) {
+      this.scalar(f, v);
+      return;
+    }
     this.varint(this.sizes.get(v as object)!);
     this.message(v as Record<string, unknown>, f.type!);
   }
@@ -626,16 +833,53 @@ export const onnx = {
   AttributeProto: {
     ...codec<IAttributeProto>('AttributeProto'),
     AttributeType: {
-      UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, SPARSE_TENSOR: 11, TYPE_PROTO: 13,
-      FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10, SPARSE_TENSORS: 12, TYPE_PROTOS: 14,
+      UNDEFINED: 0,
+      FLOAT: 1,
+      INT: 2,
+      STRING: 3,
+      TENSOR: 4,
+      GRAPH: 5,
+      SPARSE_TENSOR: 11,
+      TYPE_PROTO: 13,
+      FLOATS: 6,
+      INTS: 7,
+      STRINGS: 8,
+      TENSORS: 9,
+      GRAPHS: 10,
+      SPARSE_TENSORS: 12,
+      TYPE_PROTOS: 14,
     },
   },
   TensorProto: {
     ...codec<ITensorProto>('TensorProto'),
     DataType: {
-      UNDEFINED: 0, FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10,
-      DOUBLE: 11, UINT32: 12, UINT64: 13, COMPLEX64: 14, COMPLEX128: 15, BFLOAT16: 16, FLOAT8E4M3FN: 17, FLOAT8E4M3FNUZ: 18,
-      FLOAT8E5M2: 19, FLOAT8E5M2FNUZ: 20, UINT4: 21, INT4: 22, FLOAT4E2M1: 23, FLOAT8E8M0: 24, UINT2: 25, INT2: 26,
+      UNDEFINED: 0,
+      FLOAT: 1,
+      UINT8: 2,
+      INT8: 3,
+      UINT16: 4,
+      INT16: 5,
+      INT32: 6,
+      INT64: 7,
+      STRING: 8,
+      BOOL: 9,
+      FLOAT16: 10,
+      DOUBLE: 11,
+      UINT32: 12,
+      UINT64: 13,
+      COMPLEX64: 14,
+      COMPLEX128: 15,
+      BFLOAT16: 16,
+      FLOAT8E4M3FN: 17,
+      FLOAT8E4M3FNUZ: 18,
+      FLOAT8E5M2: 19,
+      FLOAT8E5M2FNUZ: 20,
+      UINT4: 21,
+      INT4: 22,
+      FLOAT4E2M1: 23,
+      FLOAT8E8M0: 24,
+      UINT2: 25,
+      INT2: 26,
     },
     DataLocation: { DEFAULT: 0, EXTERNAL: 1 },
   },

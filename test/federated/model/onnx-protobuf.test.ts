@@ -19,8 +19,16 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { OnnxFormatError } from '../../../federated/model/onnx-format-error.ts';
 import { readMetadataProps } from '../../../federated/model/onnx-metadata.ts';
-import { type IAttributeProto, type ITensorProto, Int64, MAX_DEPTH, type ModelProto, onnx } from '../../../federated/model/onnx-protobuf.ts';
+import {
+  type IAttributeProto,
+  type ITensorProto,
+  Int64,
+  MAX_DEPTH,
+  type ModelProto,
+  onnx,
+} from '../../../federated/model/onnx-protobuf.ts';
 import { seededRandom } from '../../../models/data/seeded-random.ts';
+import { decodeModel, floatValues } from '../../../federated/model/onnx-graph.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const read = (path: string) => new Uint8Array(readFileSync(join(ROOT, path)));
@@ -35,7 +43,8 @@ function onnxFiles(): string[] {
     return ['models', 'test/fixtures'].flatMap((dir) =>
       readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
         .filter((e) => e.isFile() && e.name.endsWith('.onnx'))
-        .map((e) => relative(ROOT, join(e.parentPath, e.name))));
+        .map((e) => relative(ROOT, join(e.parentPath, e.name))),
+    );
   }
 }
 const FILES = onnxFiles();
@@ -46,9 +55,11 @@ function difference(a: unknown, b: unknown, path = '$'): string | undefined {
     if (!(a instanceof Uint8Array && b instanceof Uint8Array)) return `${path}: bytes vs not`;
     return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b) ? undefined : `${path}: bytes differ`;
   }
-  if (a instanceof Int64 || b instanceof Int64) return a instanceof Int64 && b instanceof Int64 && a.value === b.value ? undefined : `${path}: ${a} vs ${b}`;
+  if (a instanceof Int64 || b instanceof Int64)
+    return a instanceof Int64 && b instanceof Int64 && a.value === b.value ? undefined : `${path}: ${a} vs ${b}`;
   if (Array.isArray(a) || Array.isArray(b)) {
-    if (!(Array.isArray(a) && Array.isArray(b)) || a.length !== b.length) return `${path}: lists of ${(a as unknown[])?.length} vs ${(b as unknown[])?.length}`;
+    if (!(Array.isArray(a) && Array.isArray(b)) || a.length !== b.length)
+      return `${path}: lists of ${(a as unknown[])?.length} vs ${(b as unknown[])?.length}`;
     for (let i = 0; i < a.length; i++) {
       const d = difference(a[i], b[i], `${path}[${i}]`);
       if (d) return d;
@@ -77,7 +88,13 @@ function fresh<M>(m: M): M {
 }
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, '').match(/../g)!.map((h) => parseInt(h, 16)));
+const hex = (s: string) =>
+  Uint8Array.from(
+    s
+      .replace(/\s+/g, '')
+      .match(/../g)!
+      .map((h) => parseInt(h, 16)),
+  );
 const varint = (n: number | bigint): number[] => {
   let b = BigInt.asUintN(64, BigInt(n));
   const out: number[] = [];
@@ -86,7 +103,9 @@ const varint = (n: number | bigint): number[] => {
   return out;
 };
 const field = (no: number, wire: number, payload: ArrayLike<number> = []) =>
-  wire === 2 ? [...varint((no << 3) | 2), ...varint(payload.length), ...Array.from(payload)] : [...varint((no << 3) | wire), ...Array.from(payload)];
+  wire === 2
+    ? [...varint((no << 3) | 2), ...varint(payload.length), ...Array.from(payload)]
+    : [...varint((no << 3) | wire), ...Array.from(payload)];
 
 /** What decoding did: 'ok', or the error's class name when it threw. */
 function outcome(decode: () => unknown): string {
@@ -99,11 +118,26 @@ function outcome(decode: () => unknown): string {
 }
 
 async function session(bytes: Uint8Array) {
-  return ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1, interOpNumThreads: 1 });
+  return ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: 'disabled',
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+  });
 }
 
+describe('bytes as Node reads them', () => {
+  it('a model read into a Node Buffer gives the same float weights as one in a plain Uint8Array (a Buffer slice is a view)', () => {
+    const buffer = readFileSync(join(ROOT, 'models/mnist-mlp/model.fp32.onnx'));
+    const weights = (bytes: Uint8Array) => decodeModel(bytes).graph!.initializer!.map((t) => floatValues(t));
+    const fromBuffer = weights(buffer);
+    const fromPlain = weights(new Uint8Array(buffer));
+    expect(fromBuffer.length).toBeGreaterThan(1);
+    fromBuffer.forEach((w, i) => expect(w).toEqual(fromPlain[i]));
+  });
+});
+
 describe('every committed .onnx file round-trips byte for byte', () => {
-  it('finds Fedge\'s models and the fixtures', () => {
+  it("finds Fedge's models and the fixtures", () => {
     expect(FILES.filter((f) => /^models\/[^/]+\/model\.(fp32|int8)\.onnx$/.test(f)).length).toBeGreaterThanOrEqual(6);
     expect(FILES.filter((f) => f.startsWith('test/fixtures/')).length).toBeGreaterThanOrEqual(17);
   });
@@ -120,7 +154,7 @@ describe('every committed .onnx file round-trips byte for byte', () => {
     expect(difference(onnx.ModelProto.decode(onnx.ModelProto.encode(fresh(model)).finish()), model)).toBeUndefined();
   });
 
-  it('PyTorch\'s files (proto2, written by ONNX\'s C++) keep their unpacked lists: repacking them changes the bytes, not the message', () => {
+  it("PyTorch's files (proto2, written by ONNX's C++) keep their unpacked lists: repacking them changes the bytes, not the message", () => {
     const bytes = read('test/fixtures/third-party/pt-int64-scalar.onnx');
     const model = onnx.ModelProto.decode(bytes);
     const packed = onnx.ModelProto.encode(fresh(model)).finish();
@@ -130,18 +164,31 @@ describe('every committed .onnx file round-trips byte for byte', () => {
 });
 
 describe('an independent decoder agrees (onnxruntime-node)', () => {
-  const ORT_TYPE: Record<number, string> = { [T.FLOAT]: 'float32', [T.INT64]: 'int64', [T.INT32]: 'int32', [T.BOOL]: 'bool', [T.DOUBLE]: 'float64', [T.UINT8]: 'uint8', [T.INT8]: 'int8', [T.FLOAT16]: 'float16' };
+  const ORT_TYPE: Record<number, string> = {
+    [T.FLOAT]: 'float32',
+    [T.INT64]: 'int64',
+    [T.INT32]: 'int32',
+    [T.BOOL]: 'bool',
+    [T.DOUBLE]: 'float64',
+    [T.UINT8]: 'uint8',
+    [T.INT8]: 'int8',
+    [T.FLOAT16]: 'float16',
+  };
 
-  it('reports every file\'s inputs (names, element types, dims fixed, named and blank) as decoded here', async () => {
+  it("reports every file's inputs (names, element types, dims fixed, named and blank) as decoded here", async () => {
     for (const file of FILES) {
       const g = onnx.ModelProto.decode(read(file)).graph!;
       const inits = new Set(g.initializer!.map((t) => t.name));
-      const expected = g.input!.filter((i) => !inits.has(i.name)).map((i) => ({
-        name: i.name,
-        isTensor: true,
-        type: ORT_TYPE[i.type!.tensorType!.elemType!],
-        shape: i.type!.tensorType!.shape!.dim!.map((d) => (Object.hasOwn(d, 'dimValue') ? Number(d.dimValue) : d.dimParam ?? '')),
-      }));
+      const expected = g
+        .input!.filter((i) => !inits.has(i.name))
+        .map((i) => ({
+          name: i.name,
+          isTensor: true,
+          type: ORT_TYPE[i.type!.tensorType!.elemType!],
+          shape: i.type!.tensorType!.shape!.dim!.map((d) =>
+            Object.hasOwn(d, 'dimValue') ? Number(d.dimValue) : (d.dimParam ?? ''),
+          ),
+        }));
       const s = await session(read(file));
       try {
         expect(s.inputMetadata, file).toEqual(expected);
@@ -158,19 +205,33 @@ describe('an independent decoder agrees (onnxruntime-node)', () => {
     expect(m.opsetImport[0]!.version).toBe(13);
     expect(Object.hasOwn(m.opsetImport[0]!, 'domain') ? m.opsetImport[0]!.domain : '').toBe('');
     const g = m.graph!;
-    expect(g.input!.map((i) => [i.name, i.type!.tensorType!.elemType])).toEqual([['x', T.FLOAT], ['k', T.INT64]]);
+    expect(g.input!.map((i) => [i.name, i.type!.tensorType!.elemType])).toEqual([
+      ['x', T.FLOAT],
+      ['k', T.INT64],
+    ]);
     expect(g.input![1]!.type!.tensorType!.shape!.dim).toEqual([]); // a scalar: a shape with no dims
     expect(g.output!.map((o) => o.name)).toEqual(['y', 'k2']);
-    expect(g.initializer!.map((t) => [t.name, t.dataType, t.dims, t.rawData!.length])).toEqual([['fc.weight', T.FLOAT, [5, 5], 100], ['fc.bias', T.FLOAT, [5], 20]]);
+    expect(g.initializer!.map((t) => [t.name, t.dataType, t.dims, t.rawData!.length])).toEqual([
+      ['fc.weight', T.FLOAT, [5, 5], 100],
+      ['fc.bias', T.FLOAT, [5], 20],
+    ]);
     expect(g.node!.map((n) => n.opType)).toEqual(['Gemm', 'Cast', 'Mul', 'Add', 'Constant', 'Mul']);
     const gemm = g.node![0]!.attribute!;
-    expect(gemm.map((a) => [a.name, a.type, a.type === A.INT ? a.i : a.f])).toEqual([['alpha', A.FLOAT, 1], ['beta', A.FLOAT, 1], ['transB', A.INT, 1]]);
+    expect(gemm.map((a) => [a.name, a.type, a.type === A.INT ? a.i : a.f])).toEqual([
+      ['alpha', A.FLOAT, 1],
+      ['beta', A.FLOAT, 1],
+      ['transB', A.INT, 1],
+    ]);
   });
 
   it('runs a model whose initializer was rewritten here: the output moves by exactly that much', async () => {
     const file = 'test/fixtures/third-party/pt-conv1d-anon-dims.onnx'; // … Gemm(fc.weight, fc.bias) → out [n, 2]
     const bytes = read(file);
-    const signal = new ort.Tensor('float32', Float32Array.from({ length: 2 * 4 * 16 }, (_, i) => Math.sin(i * 0.37)), [2, 4, 16]);
+    const signal = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 2 * 4 * 16 }, (_, i) => Math.sin(i * 0.37)),
+      [2, 4, 16],
+    );
     const outOf = async (b: Uint8Array) => {
       const s = await session(b);
       try {
@@ -199,27 +260,42 @@ describe('an independent decoder agrees (onnxruntime-node)', () => {
       delete t.rawData;
     }
     const rewritten = onnx.ModelProto.encode(asFloats).finish();
-    expect(onnx.ModelProto.decode(rewritten).graph!.initializer!.every((t) => !Object.hasOwn(t, 'rawData') && t.floatData!.length > 0)).toBe(true);
+    expect(
+      onnx.ModelProto.decode(rewritten).graph!.initializer!.every(
+        (t) => !Object.hasOwn(t, 'rawData') && t.floatData!.length > 0,
+      ),
+    ).toBe(true);
     expect(await outOf(rewritten)).toEqual(before);
   });
 
   it('loads a model whose metadata was rewritten here (long, non-ASCII strings) and answers as before; the hand-walking reader sees the new entries', async () => {
     const bytes = read('models/spam-bow/model.fp32.onnx');
     const m = onnx.ModelProto.decode(bytes);
-    const metadataBytes = onnx.ModelProto.encode(onnx.ModelProto.create({ metadataProps: m.metadataProps })).finish().length;
+    const metadataBytes = onnx.ModelProto.encode(onnx.ModelProto.create({ metadataProps: m.metadataProps })).finish()
+      .length;
     const labels = m.metadataProps.find((p) => p.key === 'fedge.labels')!;
-    labels.value = JSON.stringify(['ham — gewöhnliche Post', 'spam 🚫 « pourriel » ' + 'x'.repeat(60)]);
+    labels.value = JSON.stringify(['ham — gewöhnliche Post', `spam 🚫 « pourriel » ${'x'.repeat(60)}`]);
     m.metadataProps.push({ key: 'fedge.note ✓', value: '日本語のメモ'.repeat(10) });
     const rewritten = onnx.ModelProto.encode(m).finish();
 
-    expect(readMetadataProps(rewritten)).toEqual({ ...readMetadataProps(bytes), 'fedge.labels': labels.value, 'fedge.note ✓': '日本語のメモ'.repeat(10) });
-    expect(onnx.ModelProto.decode(rewritten).metadataProps.map((p) => [p.key, p.value])).toEqual(m.metadataProps.map((p) => [p.key, p.value]));
+    expect(readMetadataProps(rewritten)).toEqual({
+      ...readMetadataProps(bytes),
+      'fedge.labels': labels.value,
+      'fedge.note ✓': '日本語のメモ'.repeat(10),
+    });
+    expect(onnx.ModelProto.decode(rewritten).metadataProps.map((p) => [p.key, p.value])).toEqual(
+      m.metadataProps.map((p) => [p.key, p.value]),
+    );
     // metadata_props (field 14) is written last: every byte before it, the graph's included, is unchanged.
     const before = bytes.length - metadataBytes;
     expect(bytes[before]).toBe((14 << 3) | 2);
     expect(sameBytes(rewritten.subarray(0, before), bytes.subarray(0, before))).toBe(true);
 
-    const input = new ort.Tensor('float32', Float32Array.from({ length: 4096 }, (_, i) => (i % 97 === 0 ? 1 : 0)), [1, 4096]);
+    const input = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 4096 }, (_, i) => (i % 97 === 0 ? 1 : 0)),
+      [1, 4096],
+    );
     const [s1, s2] = [await session(bytes), await session(rewritten)];
     try {
       expect((await s2.run({ input })).probabilities!.data).toEqual((await s1.run({ input })).probabilities!.data);
@@ -253,9 +329,13 @@ function big(v: unknown): bigint {
 describe('int64 and uint64 are exact at the limits', () => {
   it('TensorProto dims and int64_data, AttributeProto i and ints: encode → decode gives each limit back, number or Int64', () => {
     for (const b of LIMITS) {
-      const t = onnx.TensorProto.decode(onnx.TensorProto.encode({ dims: [int(b), 3], int64Data: [int(b)], dataType: T.INT64 }).finish());
+      const t = onnx.TensorProto.decode(
+        onnx.TensorProto.encode({ dims: [int(b), 3], int64Data: [int(b)], dataType: T.INT64 }).finish(),
+      );
       expect([big(t.dims![0]), big(t.int64Data![0]), t.dims![1]]).toEqual([b, b, 3]);
-      const a = onnx.AttributeProto.decode(onnx.AttributeProto.encode({ name: 'v', type: A.INT, i: int(b), ints: [int(b), int(-b)] }).finish());
+      const a = onnx.AttributeProto.decode(
+        onnx.AttributeProto.encode({ name: 'v', type: A.INT, i: int(b), ints: [int(b), int(-b)] }).finish(),
+      );
       expect([big(a.i), big(a.ints![0]), big(a.ints![1])]).toEqual([b, b, BigInt.asIntN(64, -b)]);
     }
     const all = onnx.TensorProto.decode(onnx.TensorProto.encode({ int64Data: LIMITS.map(int) }).finish());
@@ -264,44 +344,73 @@ describe('int64 and uint64 are exact at the limits', () => {
 
   it('uint64_data keeps UINT64_MAX and 2^63 unsigned; the same bits in int64_data read as -1 and INT64_MIN', () => {
     const values = [0n, P53 - 1n, P53, P53 + 1n, 2n ** 63n, UINT64_MAX];
-    const bytes = onnx.TensorProto.encode({ uint64Data: values.map((b) => (b < P53 ? Number(b) : new Int64(b))) }).finish();
+    const bytes = onnx.TensorProto.encode({
+      uint64Data: values.map((b) => (b < P53 ? Number(b) : new Int64(b))),
+    }).finish();
     expect(bytes[0]).toBe((11 << 3) | 2);
-    expect(onnx.TensorProto.decode(bytes).uint64Data!.map((v) => (typeof v === 'number' ? BigInt(v) : v.value))).toEqual(values);
+    expect(
+      onnx.TensorProto.decode(bytes).uint64Data!.map((v) => (typeof v === 'number' ? BigInt(v) : v.value)),
+    ).toEqual(values);
     const asSigned = bytes.slice();
     asSigned[0] = (7 << 3) | 2; // the same packed list as int64_data: the two's-complement reading
     expect(onnx.TensorProto.decode(asSigned).int64Data!.map(big)).toEqual(values.map((b) => BigInt.asIntN(64, b)));
   });
 
-  it('on the wire as protobuf says: -1 and INT64_MIN in ten bytes, 2^53+1 in eight, UINT64_MAX as -1\'s bits', () => {
+  it("on the wire as protobuf says: -1 and INT64_MIN in ten bytes, 2^53+1 in eight, UINT64_MAX as -1's bits", () => {
     expect(onnx.AttributeProto.encode({ i: -1 }).finish()).toEqual(hex('18 ffffffffffffffffff 01'));
     expect(onnx.AttributeProto.encode({ i: new Int64(INT64_MIN) }).finish()).toEqual(hex('18 80808080808080808001'));
     expect(onnx.AttributeProto.encode({ i: new Int64(INT64_MAX) }).finish()).toEqual(hex('18 ffffffffffffffff7f'));
     expect(onnx.AttributeProto.encode({ i: new Int64(P53 + 1n) }).finish()).toEqual(hex('18 8180808080808010'));
-    expect(onnx.TensorProto.encode({ uint64Data: [new Int64(UINT64_MAX)] }).finish()).toEqual(hex('5a 0a ffffffffffffffffff01'));
+    expect(onnx.TensorProto.encode({ uint64Data: [new Int64(UINT64_MAX)] }).finish()).toEqual(
+      hex('5a 0a ffffffffffffffffff01'),
+    );
     // int32 enums: negative ones sign-extended to ten bytes, as protobuf writes them
     expect(onnx.AttributeProto.encode({ type: -2 }).finish()).toEqual(hex('a001 feffffffffffffffff01'));
     expect(onnx.AttributeProto.decode(hex('a001 feffffffffffffffff01')).type).toBe(-2);
   });
 
   it('any int64 and uint64 (fast-check, biased to the limits) round-trips exactly', () => {
-    fc.assert(fc.property(fc.bigInt({ min: INT64_MIN, max: INT64_MAX }), fc.bigInt({ min: 0n, max: UINT64_MAX }), (s, u) => {
-      const t = onnx.TensorProto.decode(onnx.TensorProto.encode({ dims: [int(s)], int64Data: [int(s), 7], uint64Data: [u < P53 ? Number(u) : new Int64(u)] }).finish());
-      const uv = t.uint64Data![0]!;
-      return big(t.dims![0]) === s && big(t.int64Data![0]) === s && t.int64Data![1] === 7 && (typeof uv === 'number' ? BigInt(uv) : uv.value) === u;
-    }), { seed: 29, numRuns: 500 });
+    fc.assert(
+      fc.property(fc.bigInt({ min: INT64_MIN, max: INT64_MAX }), fc.bigInt({ min: 0n, max: UINT64_MAX }), (s, u) => {
+        const t = onnx.TensorProto.decode(
+          onnx.TensorProto.encode({
+            dims: [int(s)],
+            int64Data: [int(s), 7],
+            uint64Data: [u < P53 ? Number(u) : new Int64(u)],
+          }).finish(),
+        );
+        const uv = t.uint64Data![0]!;
+        return (
+          big(t.dims![0]) === s &&
+          big(t.int64Data![0]) === s &&
+          t.int64Data![1] === 7 &&
+          (typeof uv === 'number' ? BigInt(uv) : uv.value) === u
+        );
+      }),
+      { seed: 29, numRuns: 500 },
+    );
   });
 
-  it('protobufjs Longs and bigints (what onnx-proto\'s users held) are written exactly too', () => {
+  it("protobufjs Longs and bigints (what onnx-proto's users held) are written exactly too", () => {
     const long = { low: 1, high: 0x200000, unsigned: false }; // 2^53 + 1
-    const a = onnx.AttributeProto.decode(onnx.AttributeProto.encode({ i: long as unknown as Int64, ints: [INT64_MIN as unknown as Int64] }).finish());
+    const a = onnx.AttributeProto.decode(
+      onnx.AttributeProto.encode({ i: long as unknown as Int64, ints: [INT64_MIN as unknown as Int64] }).finish(),
+    );
     expect([big(a.i), big(a.ints![0])]).toEqual([P53 + 1n, INT64_MIN]);
   });
 
   it('onnxruntime-node reads the limits written here exactly: Constant value_ints, value_int, int64_data, uint64_data, and Slice to INT64_MAX', async () => {
     const ints: IAttributeProto = { name: 'value_ints', type: A.INTS, ints: LIMITS.map(int) };
-    const tensor = (dataType: number, data: Partial<ITensorProto>): IAttributeProto => ({ name: 'value', type: A.TENSOR, t: { dataType, ...data } });
+    const tensor = (dataType: number, data: Partial<ITensorProto>): IAttributeProto => ({
+      name: 'value',
+      type: A.TENSOR,
+      t: { dataType, ...data },
+    });
     const u64 = [UINT64_MAX, 2n ** 63n, P53 + 1n, 5n];
-    const vi = (name: string, elemType: number, dims: number[]) => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    const vi = (name: string, elemType: number, dims: number[]) => ({
+      name,
+      type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+    });
     const model = onnx.ModelProto.create({
       irVersion: 8,
       opsetImport: [{ domain: '', version: 17 }],
@@ -309,9 +418,26 @@ describe('int64 and uint64 are exact at the limits', () => {
         name: 'limits',
         node: [
           { opType: 'Constant', output: ['ints'], attribute: [ints] },
-          { opType: 'Constant', output: ['i'], attribute: [{ name: 'value_int', type: A.INT, i: new Int64(INT64_MIN) }] },
-          { opType: 'Constant', output: ['i64'], attribute: [tensor(T.INT64, { dims: [LIMITS.length], int64Data: LIMITS.map(int) })] },
-          { opType: 'Constant', output: ['u64'], attribute: [tensor(T.UINT64, { dims: [u64.length], uint64Data: u64.map((b) => (b < P53 ? Number(b) : new Int64(b))) })] },
+          {
+            opType: 'Constant',
+            output: ['i'],
+            attribute: [{ name: 'value_int', type: A.INT, i: new Int64(INT64_MIN) }],
+          },
+          {
+            opType: 'Constant',
+            output: ['i64'],
+            attribute: [tensor(T.INT64, { dims: [LIMITS.length], int64Data: LIMITS.map(int) })],
+          },
+          {
+            opType: 'Constant',
+            output: ['u64'],
+            attribute: [
+              tensor(T.UINT64, {
+                dims: [u64.length],
+                uint64Data: u64.map((b) => (b < P53 ? Number(b) : new Int64(b))),
+              }),
+            ],
+          },
           { opType: 'Slice', input: ['x', 'one', 'max'], output: ['tail'] },
           { opType: 'Slice', input: ['x', 'minus1', 'min', 'zero', 'minus1'], output: ['reversed'] },
         ],
@@ -323,7 +449,14 @@ describe('int64 and uint64 are exact at the limits', () => {
           { name: 'zero', dataType: T.INT64, dims: [1], int64Data: [0] },
         ],
         input: [vi('x', T.FLOAT, [5])],
-        output: [vi('ints', T.INT64, [LIMITS.length]), vi('i', T.INT64, []), vi('i64', T.INT64, [LIMITS.length]), vi('u64', T.UINT64, [u64.length]), vi('tail', T.FLOAT, [4]), vi('reversed', T.FLOAT, [5])],
+        output: [
+          vi('ints', T.INT64, [LIMITS.length]),
+          vi('i', T.INT64, []),
+          vi('i64', T.INT64, [LIMITS.length]),
+          vi('u64', T.UINT64, [u64.length]),
+          vi('tail', T.FLOAT, [4]),
+          vi('reversed', T.FLOAT, [5]),
+        ],
       },
     });
     const s = await session(onnx.ModelProto.encode(model).finish());
@@ -343,7 +476,11 @@ describe('int64 and uint64 are exact at the limits', () => {
 
 describe('hostile bytes: a model or OnnxFormatError, nothing else', () => {
   const small = read('test/fixtures/third-party/pt-if-opset11.onnx'); // 1.2 kB, with two subgraphs
-  const refuses = (bytes: ArrayLike<number>, message: RegExp, codec: { decode(b: Uint8Array): unknown } = onnx.ModelProto) => {
+  const refuses = (
+    bytes: ArrayLike<number>,
+    message: RegExp,
+    codec: { decode(b: Uint8Array): unknown } = onnx.ModelProto,
+  ) => {
     let error: unknown;
     try {
       codec.decode(Uint8Array.from(bytes));
@@ -364,7 +501,8 @@ describe('hostile bytes: a model or OnnxFormatError, nothing else', () => {
     expect(outcomes.get('ok')).toBeLessThan(10); // the top-level field boundaries only
     for (const file of ['models/mnist-cnn/model.fp32.onnx', 'test/fixtures/third-party/silero-vad.onnx']) {
       const bytes = read(file);
-      for (const cut of [1, 100, bytes.length >> 1, bytes.length - 1]) refuses(bytes.subarray(0, bytes.length - cut), /truncated/);
+      for (const cut of [1, 100, bytes.length >> 1, bytes.length - 1])
+        refuses(bytes.subarray(0, bytes.length - cut), /truncated/);
     }
   });
 
@@ -403,8 +541,18 @@ describe('hostile bytes: a model or OnnxFormatError, nothing else', () => {
 
   it(`nesting: ${MAX_DEPTH} levels decode and one more is refused, exactly where onnxruntime-node's protobuf draws the line`, async () => {
     const base = read('test/fixtures/third-party/pt-int64-scalar.onnx');
-    const groups = (n: number) => Uint8Array.from([...base, ...Array(n).fill(varint((1000 << 3) | 3)).flat(), ...Array(n).fill(varint((1000 << 3) | 4)).flat()]);
-    const sequences = (k: number) => { // graph › value_info › TypeProto › (sequence › TypeProto) × k › tensor: 4 + 2k levels
+    const groups = (n: number) =>
+      Uint8Array.from([
+        ...base,
+        ...Array(n)
+          .fill(varint((1000 << 3) | 3))
+          .flat(),
+        ...Array(n)
+          .fill(varint((1000 << 3) | 4))
+          .flat(),
+      ]);
+    const sequences = (k: number) => {
+      // graph › value_info › TypeProto › (sequence › TypeProto) × k › tensor: 4 + 2k levels
       const m = onnx.ModelProto.decode(base);
       let t: object = { tensorType: { elemType: T.FLOAT } };
       for (let i = 0; i < k; i++) t = { sequenceType: { elemType: t } };
@@ -420,7 +568,12 @@ describe('hostile bytes: a model or OnnxFormatError, nothing else', () => {
         return false;
       }
     };
-    for (const [bytes, ok] of [[groups(MAX_DEPTH), true], [groups(MAX_DEPTH + 1), false], [sequences(48), true], [sequences(49), false]] as const) {
+    for (const [bytes, ok] of [
+      [groups(MAX_DEPTH), true],
+      [groups(MAX_DEPTH + 1), false],
+      [sequences(48), true],
+      [sequences(49), false],
+    ] as const) {
       expect(outcome(() => onnx.ModelProto.decode(bytes))).toBe(ok ? 'ok' : 'OnnxFormatError');
       expect(await ortLoads(bytes)).toBe(ok);
     }
@@ -437,12 +590,14 @@ describe('hostile bytes: a model or OnnxFormatError, nothing else', () => {
     const counts = { ok: 0, refused: 0 };
     for (let i = 0; i < 3000; i++) {
       const bytes = small.slice();
-      for (let flips = 1 + Math.floor(rand() * 3); flips > 0; flips--) bytes[Math.floor(rand() * bytes.length)]! ^= 1 << Math.floor(rand() * 8);
+      for (let flips = 1 + Math.floor(rand() * 3); flips > 0; flips--)
+        bytes[Math.floor(rand() * bytes.length)]! ^= 1 << Math.floor(rand() * 8);
       let m: ModelProto;
       try {
         m = onnx.ModelProto.decode(bytes);
       } catch (e) {
-        if (!(e instanceof OnnxFormatError)) throw new Error(`flip ${i}: ${(e as Error).constructor.name}: ${(e as Error).message}`);
+        if (!(e instanceof OnnxFormatError))
+          throw new Error(`flip ${i}: ${(e as Error).constructor.name}: ${(e as Error).message}`);
         counts.refused++;
         continue;
       }
@@ -455,23 +610,48 @@ describe('hostile bytes: a model or OnnxFormatError, nothing else', () => {
   });
 
   it('random bytes and random field streams (fast-check): a message or OnnxFormatError', () => {
-    const codecs = [onnx.ModelProto, onnx.GraphProto, onnx.NodeProto, onnx.AttributeProto, onnx.TensorProto, onnx.TypeProto];
-    const typed = (b: Uint8Array) => codecs.every((c) => ['ok', 'OnnxFormatError'].includes(outcome(() => c.decode(b))));
+    const codecs = [
+      onnx.ModelProto,
+      onnx.GraphProto,
+      onnx.NodeProto,
+      onnx.AttributeProto,
+      onnx.TensorProto,
+      onnx.TypeProto,
+    ];
+    const typed = (b: Uint8Array) =>
+      codecs.every((c) => ['ok', 'OnnxFormatError'].includes(outcome(() => c.decode(b))));
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), typed), { seed: 8, numRuns: 500 });
-    const entry = fc.record({ no: fc.integer({ min: 1, max: 26 }), wire: fc.integer({ min: 0, max: 7 }), payload: fc.uint8Array({ maxLength: 12 }) });
-    const stream = fc.array(entry, { maxLength: 12 }).map((es) => Uint8Array.from(es.flatMap((e) => field(e.no, e.wire, e.payload))));
+    const entry = fc.record({
+      no: fc.integer({ min: 1, max: 26 }),
+      wire: fc.integer({ min: 0, max: 7 }),
+      payload: fc.uint8Array({ maxLength: 12 }),
+    });
+    const stream = fc
+      .array(entry, { maxLength: 12 })
+      .map((es) => Uint8Array.from(es.flatMap((e) => field(e.no, e.wire, e.payload))));
     fc.assert(fc.property(stream, typed), { seed: 8, numRuns: 1000 });
   });
 });
 
 describe('repeated numbers, packed and unpacked; unknown fields', () => {
   it('reads dims, float_data, int32_data, double_data and uint64_data in either form, and mixed', () => {
-    const f32 = (x: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, x, true); return [...b]; };
-    const f64 = (x: number) => { const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, x, true); return [...b]; };
+    const f32 = (x: number) => {
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setFloat32(0, x, true);
+      return [...b];
+    };
+    const f64 = (x: number) => {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setFloat64(0, x, true);
+      return [...b];
+    };
     const unpacked = [
-      ...field(1, 0, varint(2)), ...field(1, 0, varint(3)),
-      ...field(4, 5, f32(1.5)), ...field(4, 5, f32(-2)),
-      ...field(5, 0, varint(-7)), ...field(5, 0, varint(9)),
+      ...field(1, 0, varint(2)),
+      ...field(1, 0, varint(3)),
+      ...field(4, 5, f32(1.5)),
+      ...field(4, 5, f32(-2)),
+      ...field(5, 0, varint(-7)),
+      ...field(5, 0, varint(9)),
       ...field(10, 1, f64(Math.PI)),
       ...field(11, 0, varint(UINT64_MAX)),
     ];
@@ -482,40 +662,76 @@ describe('repeated numbers, packed and unpacked; unknown fields', () => {
       ...field(10, 2, f64(Math.PI)),
       ...field(11, 2, varint(UINT64_MAX)),
     ];
-    const expected = { dims: [2, 3], floatData: [1.5, -2], int32Data: [-7, 9], doubleData: [Math.PI], uint64Data: [new Int64(UINT64_MAX)] };
+    const expected = {
+      dims: [2, 3],
+      floatData: [1.5, -2],
+      int32Data: [-7, 9],
+      doubleData: [Math.PI],
+      uint64Data: [new Int64(UINT64_MAX)],
+    };
     for (const bytes of [unpacked, packed]) {
       const t = onnx.TensorProto.decode(Uint8Array.from(bytes));
-      expect(difference({ ...t }, { ...expected, stringData: [], int64Data: [], externalData: [], metadataProps: [] })).toBeUndefined();
+      expect(
+        difference({ ...t }, { ...expected, stringData: [], int64Data: [], externalData: [], metadataProps: [] }),
+      ).toBeUndefined();
       expect(onnx.TensorProto.encode(t).finish()).toEqual(Uint8Array.from(bytes)); // written back in the form read
     }
     // Both forms in one message: the values concatenate, in order.
-    const mixed = onnx.TensorProto.decode(Uint8Array.from([...field(1, 2, [...varint(4), ...varint(5)]), ...field(1, 0, varint(6)), ...field(1, 2, varint(7))]));
+    const mixed = onnx.TensorProto.decode(
+      Uint8Array.from([
+        ...field(1, 2, [...varint(4), ...varint(5)]),
+        ...field(1, 0, varint(6)),
+        ...field(1, 2, varint(7)),
+      ]),
+    );
     expect(mixed.dims).toEqual([4, 5, 6, 7]);
     expect(onnx.TensorProto.decode(onnx.TensorProto.encode(mixed).finish()).dims).toEqual([4, 5, 6, 7]);
     // AttributeProto ints and floats too; a list built here (not decoded) is written packed.
-    expect(onnx.AttributeProto.decode(Uint8Array.from([...field(8, 0, varint(-1)), ...field(8, 2, varint(2)), ...field(7, 5, f32(0.25))]))).toMatchObject({ ints: [-1, 2], floats: [0.25] });
+    expect(
+      onnx.AttributeProto.decode(
+        Uint8Array.from([...field(8, 0, varint(-1)), ...field(8, 2, varint(2)), ...field(7, 5, f32(0.25))]),
+      ),
+    ).toMatchObject({ ints: [-1, 2], floats: [0.25] });
     expect(onnx.AttributeProto.encode({ ints: [1, 2] }).finish()).toEqual(hex('42 02 0102'));
   });
 
   it('skips unknown fields of every wire type, between and inside known ones', () => {
     const unknown = [
-      ...field(99, 0, varint(INT64_MIN)), ...field(98, 1, new Array(8).fill(0xee)), ...field(97, 2, [1, 2, 3, 0xff]),
-      ...field(96, 5, [9, 9, 9, 9]), ...field(95, 3, [...field(1, 0, [1]), ...field(2, 2, [0x80]), ...field(3, 3, []), ...field(3, 4, [])]), ...field(95, 4, []),
+      ...field(99, 0, varint(INT64_MIN)),
+      ...field(98, 1, new Array(8).fill(0xee)),
+      ...field(97, 2, [1, 2, 3, 0xff]),
+      ...field(96, 5, [9, 9, 9, 9]),
+      ...field(95, 3, [...field(1, 0, [1]), ...field(2, 2, [0x80]), ...field(3, 3, []), ...field(3, 4, [])]),
+      ...field(95, 4, []),
     ];
     const node = [...field(4, 2, new TextEncoder().encode('Relu')), ...unknown, ...field(1, 2, [0x78])];
-    const withUnknown = Uint8Array.from([...unknown, ...field(1, 0, [7]), ...unknown, ...field(7, 2, [...unknown, ...field(1, 2, node), ...field(2, 2, [0x67])]), ...unknown]);
+    const withUnknown = Uint8Array.from([
+      ...unknown,
+      ...field(1, 0, [7]),
+      ...unknown,
+      ...field(7, 2, [...unknown, ...field(1, 2, node), ...field(2, 2, [0x67])]),
+      ...unknown,
+    ]);
     const m = onnx.ModelProto.decode(withUnknown);
     expect(m.irVersion).toBe(7);
     expect(m.graph!.name).toBe('g');
     expect(m.graph!.node!.map((n) => [n.opType, n.input])).toEqual([['Relu', ['x']]]);
     // Re-encoded without them: the bytes of the same model written with none.
-    const plain = Uint8Array.from([...field(1, 0, [7]), ...field(7, 2, [...field(1, 2, [...field(1, 2, [0x78]), ...field(4, 2, new TextEncoder().encode('Relu'))]), ...field(2, 2, [0x67])])]);
+    const plain = Uint8Array.from([
+      ...field(1, 0, [7]),
+      ...field(7, 2, [
+        ...field(1, 2, [...field(1, 2, [0x78]), ...field(4, 2, new TextEncoder().encode('Relu'))]),
+        ...field(2, 2, [0x67]),
+      ]),
+    ]);
     expect(onnx.ModelProto.encode(m).finish()).toEqual(plain);
   });
 
   it('strings: long and non-ASCII ones round-trip; a lone surrogate is written as U+FFFD with the length TextEncoder gives', () => {
     const names = ['x'.repeat(200), 'Größe/ノード/😀'.repeat(7), '\ud800x', 'a\udc00'];
     const bytes = onnx.NodeProto.encode({ input: names }).finish();
-    expect(onnx.NodeProto.decode(bytes).input).toEqual(names.map((s) => new TextDecoder().decode(new TextEncoder().encode(s))));
+    expect(onnx.NodeProto.decode(bytes).input).toEqual(
+      names.map((s) => new TextDecoder().decode(new TextEncoder().encode(s))),
+    );
   });
 });
