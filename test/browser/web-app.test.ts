@@ -513,13 +513,15 @@ describe('the web app served by the Worker', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     // Nothing wider than a phone's screen: no sideways scrolling, no box past the edge and no text spilling out of
     // its box (a 64-character hash did, with every box in place). The task table scrolls in its own region.
-    expect(await phoneOverflow()).toEqual([]);
+    // Polled: the charts follow the new width on the resize event, which may come after this line runs.
+    await expect.poll(phoneOverflow, { timeout: 5_000 }).toEqual([]);
     await page.screenshot({ path: join(artifacts, 'web-app-phone.png'), fullPage: true });
     await page.locator('#demo').screenshot({ path: join(artifacts, 'web-app-phone-demo.png') });
     // Dark: the charts draw again in the stylesheet's dark tokens (axes, grid, series, legend), not on a light card.
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.waitForSelector('.charts[data-scheme="dark"]');
-    expect(await phoneOverflow()).toEqual([]);
+    // Polled: the charts follow the new width on the resize event, which may come after this line runs.
+    await expect.poll(phoneOverflow, { timeout: 5_000 }).toEqual([]);
     await page.screenshot({ path: join(artifacts, 'web-app-phone-dark.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 1400 });
     const look = await page.evaluate(() => {
