@@ -34,6 +34,7 @@ export default defineConfig({
           name: 'node',
           include: [
             'test/federated/**/*.test.ts',
+            'test/rounds/**/*.test.ts',
             'test/models/**/*.test.ts',
             'test/client/**/*.test.ts',
             'test/e2e/**/*.test.ts',

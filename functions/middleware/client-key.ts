@@ -2,7 +2,7 @@
  * Who a request counts against for rate limits: the admin (a valid admin token, checked in constant time) or else
  * the connecting address. A bearer token the edge cannot verify names no one — keying on it would let a caller
  * mint a fresh limit per random token — so such requests count against their address like anonymous ones.
- * Device tokens are checked by their task, which limits devices itself (functions/tasks/device-rate-limit.ts).
+ * Device tokens are checked by their task, which limits devices itself (functions/tasks/round/device-rate-limit.ts).
  */
 import type { Context } from 'hono';
 

@@ -9,6 +9,7 @@
 import { taskBaseAlias } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 import type { FederatedTask } from './federated-task.ts';
+import type { RoundObject } from './round/round-object.ts';
 import type { ReceiveResult, RelayKind, RelayResult, Refusal } from './task-answers.ts';
 import { type TaskEntry, findTask, unregisterTask } from './task-directory.ts';
 
@@ -72,7 +73,7 @@ export class TaskClient {
 
   /** One device message, to the object that takes it now: the task, or past check-in of a sharded round its shard's aggregator. */
   async receive(m: IncomingMessage, epsilonSpent?: number): Promise<ReceiveResult> {
-    let target = this.#task;
+    let target: DurableObjectStub<RoundObject> = this.#task;
     if (this.entry.sharded && m.stage !== 'advertise-keys') {
       const { shard } = await this.#task.shardFor(m.head.roundId, m.head.from);
       if (shard) target = this.#env.SHARD_AGGREGATOR.getByName(shard);

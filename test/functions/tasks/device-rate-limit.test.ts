@@ -1,6 +1,6 @@
 /** Per-device token buckets: a burst of `capacity`, then `refillPerSecond`; keys are independent; Retry-After is honest. */
 import { describe, expect, it } from 'vitest';
-import { DeviceRateLimit } from '../../../functions/tasks/device-rate-limit.ts';
+import { DeviceRateLimit } from '../../../functions/tasks/round/device-rate-limit.ts';
 
 describe('DeviceRateLimit', () => {
   it('allows a burst, then refills at its rate, per key', () => {

@@ -1,14 +1,9 @@
 /**
- * Sharded rounds, the Durable Object side (the pure part is federated/aggregation/sharded-round.ts; Bonawitz et al.,
- * "Towards Federated Learning at Scale", SysML 2019, §4 — Aggregators under a Master Aggregator).
- *
- * Two roles of the same round code (federated-task.ts):
- * - the **coordinator** (the task's own FederatedTask) takes check-in, assigns the devices to shards from a fresh
- *   seed, starts one aggregator per shard, adds the sums they report and completes the round;
- * - an **aggregator** (a ShardAggregator object) runs share-keys → unmask for one shard and reports its unmasked sum
- *   or why it was abandoned, then deletes its storage after SHARD_RETENTION_MS.
- * This module holds what each role does with storage and with the other role; FederatedTask decides when, under its
- * one-mutation-at-a-time queue.
+ * The task's side of a sharded round (the pure part is federated/aggregation/sharded-round.ts; Bonawitz et al.,
+ * "Towards Federated Learning at Scale", SysML 2019, §4 — Aggregators under a Master Aggregator): the task's object
+ * takes check-in, assigns the devices to shards from a fresh seed, starts one ShardAggregator per shard
+ * (shard-aggregator.ts), adds the sums they report and completes the round. This module holds what the coordinator
+ * does with storage and with its aggregators; FederatedTask decides when, under its one-mutation-at-a-time queue.
  */
 import type { RoundRecord, TaskSettings } from '../../federated/aggregation/task-protocol.ts';
 import { updateLength } from '../../federated/aggregation/task-protocol.ts';
@@ -28,28 +23,6 @@ import { randomBytes } from '../../federated/random.ts';
 import { type RelayResult, describe, refuse } from './task-answers.ts';
 import type { RoundPointer, TaskStore } from './task-store.ts';
 
-/** A finished shard's aggregator keeps its storage this long (late relays get an answer), then deletes it. */
-export const SHARD_RETENTION_MS = 10 * 60_000;
-
-/** What an aggregator object holds about its place in the task (absent in the task's own object). */
-export interface ShardRole {
-  index: number;
-}
-
-/** What the coordinator hands a shard's aggregator when check-in closes. */
-export interface ShardStart {
-  settings: TaskSettings;
-  round: number;
-  roundId: string;
-  graphSeed: string;
-  weightsVersion: number;
-  index: number;
-  /** The shard's devices and their enrolled identity keys. */
-  devices: [string, Uint8Array][];
-  /** Their advertise-keys messages (wire bytes), as the coordinator accepted them. */
-  ads: Uint8Array[];
-}
-
 /** A sharded round that is due: the published shards' total and the round record's fields. */
 export interface ShardedOutcome {
   sum: Uint32Array;
@@ -57,21 +30,7 @@ export interface ShardedOutcome {
   outcome: Partial<RoundRecord>;
 }
 
-/** The RPC surface each role calls on the other (FederatedTask implements both). */
-interface CoordinatorStub {
-  shardReport(
-    roundId: string,
-    index: number,
-    report: ShardReport,
-    sum?: Uint32Array,
-  ): Promise<{ accepted: boolean; published?: string }>;
-}
-interface AggregatorStub {
-  startShard(start: ShardStart): Promise<{ started: boolean }> | { started: boolean };
-  discardShard(): Promise<void>;
-}
-
-export class ShardCoordination {
+export class ShardCoordinator {
   readonly #store: TaskStore;
   readonly #storage: DurableObjectStorage;
   readonly #env: Env;
@@ -84,17 +43,10 @@ export class ShardCoordination {
     this.#env = env;
   }
 
-  /** This object's shard, when it is an aggregator. */
-  role(): ShardRole | undefined {
-    return this.#store.meta<ShardRole>('shard');
-  }
-
   /** Whether the task's rounds are sharded when their check-in closes (more devices per round than shardSize). */
   static shards(s: TaskSettings): boolean {
     return s.shardSize !== undefined && s.devicesPerRound > s.shardSize;
   }
-
-  // ---- coordinator ---------------------------------------------------------------------------------------------
 
   /** The current round's shard assignment, when the round is sharded. */
   round(p: RoundPointer): ShardedRound | undefined {
@@ -108,7 +60,7 @@ export class ShardCoordination {
     return this.#index.of.get(device);
   }
 
-  #aggregator(roundId: string, index: number): AggregatorStub {
+  #aggregator(roundId: string, index: number) {
     return this.#env.SHARD_AGGREGATOR.getByName(aggregatorName(roundId, index));
   }
 
@@ -167,7 +119,7 @@ export class ShardCoordination {
       started.members.map(async (members, index) => {
         if (started.reports[index]) return started.reports[index];
         try {
-          await this.#aggregator(p.roundId, index).startShard({
+          await this.#aggregator(p.roundId, index).begin({
             settings: s,
             round: p.round,
             roundId: p.roundId,
@@ -281,102 +233,14 @@ export class ShardCoordination {
     return { shards, shared, submitted, unmasked };
   }
 
-  // ---- aggregator ----------------------------------------------------------------------------------------------
-
-  #coordinator(s: TaskSettings): CoordinatorStub {
-    return this.#env.FEDERATED_TASK.getByName(s.task);
-  }
-
   /**
-   * Takes one shard of a round: its devices, their keys and advertisements, with check-in due at once (everyone it
-   * waits for has answered). Idempotent. Synchronous on purpose: the coordinator calls it while holding its own
-   * queue, so it must never wait for this object's (a shard's report waits on the coordinator's — no cycle).
-   */
-  begin(start: ShardStart): { started: boolean } {
-    if (this.#store.settings()) return { started: false };
-    const s: TaskSettings = { ...start.settings, devicesPerRound: start.devices.length, rounds: start.round };
-    const now = Date.now();
-    this.#storage.transactionSync(() => {
-      this.#store.setMeta('settings', s);
-      this.#store.setMeta('shard', { index: start.index } satisfies ShardRole);
-      for (const [d, key] of start.devices) this.#store.addDevice(d, key);
-      this.#store.setPointer({
-        round: start.round,
-        roundId: start.roundId,
-        graphSeed: start.graphSeed,
-        stage: 'advertise-keys',
-        opened: now,
-        deadline: now,
-        weightsVersion: start.weightsVersion,
-      });
-      this.#store.setRecord({
-        round: start.round,
-        status: 'running',
-        advertised: start.ads.length,
-        shared: 0,
-        submitted: 0,
-        unmasked: 0,
-        dropouts: 0,
-        startedAt: new Date().toISOString(),
-      });
-      for (let i = 0; i < start.ads.length; i++)
-        this.#store.addMessage(start.round, 'advertise-keys', start.devices[i]![0], start.ads[i]!);
-    });
-    void this.#storage.setAlarm(now);
-    return { started: true };
-  }
-
-  /** Hands the shard's unmasked sum to the coordinator; throws when it could not (the caller retries later). */
-  async report(
-    s: TaskSettings,
-    p: RoundPointer,
-    role: ShardRole,
-    sum: Uint32Array,
-    report: ShardReport & { status: 'published' },
-  ): Promise<string | undefined> {
-    const { published } = await this.#coordinator(s).shardReport(p.roundId, role.index, report, sum);
-    return published;
-  }
-
-  /** The shard's own round record once its report was taken. */
-  reported(p: RoundPointer, report: ShardReport & { status: 'published' }): void {
-    const rec = this.#store.record(p.round)!;
-    this.#store.setRecord({
-      ...rec,
-      status: 'published',
-      unmasked: report.unmasked,
-      dropouts: rec.advertised - report.survivors,
-      endedAt: new Date().toISOString(),
-      ...(report.badShares.length ? { badShares: report.badShares } : {}),
-    });
-  }
-
-  /**
-   * Tells the coordinator the shard was abandoned. Not awaited: the coordinator may be the caller (an abandoned
-   * shard must never wait on it); a report that is lost costs the shard nothing more — the coordinator counts it
-   * abandoned at its deadline.
-   */
-  reportAbandoned(s: TaskSettings, p: RoundPointer, role: ShardRole, reason: string): void {
-    void this.#coordinator(s)
-      .shardReport(p.roundId, role.index, { status: 'abandoned', devices: s.devicesPerRound, reason })
-      .catch((e) =>
-        console.error(`task ${s.task} round ${p.round} shard ${role.index}: the abandonment could not be reported:`, e),
-      );
-  }
-
-  /**
-   * (Coordinator) The task is finished or deleted mid-round: the current round's aggregators delete their storage
+   * The task is finished or deleted mid-round: the current round's aggregators delete their storage
    * now. Aggregators of earlier rounds delete theirs SHARD_RETENTION_MS after their round, as always.
    */
   async discardRound(p: RoundPointer): Promise<void> {
     const r = this.round(p);
     if (!r) return;
-    await Promise.all(r.members.map((_, j) => this.#aggregator(r.roundId, j).discardShard()));
+    await Promise.all(r.members.map((_, j) => this.#aggregator(r.roundId, j).cancel()));
     this.#store.deleteMeta('shards');
-  }
-
-  /** An aggregator whose one round is over keeps its storage a while, then deletes it (FederatedTask.alarm). */
-  retire(): void {
-    void this.#storage.setAlarm(Date.now() + SHARD_RETENTION_MS);
   }
 }

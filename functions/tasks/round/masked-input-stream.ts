@@ -4,9 +4,9 @@
  * of its payload (secagg/messages.ts signingBytes). At most one chunk per request is in memory; the task adds the
  * chunks to its running sum only after the sender is authenticated with that digest.
  */
-import { toBase64, u32 } from '../../federated/bytes.ts';
-import { randomBytes } from '../../federated/random.ts';
-import type { TaskStore } from './task-store.ts';
+import { toBase64, u32 } from '../../../federated/bytes.ts';
+import { randomBytes } from '../../../federated/random.ts';
+import type { TaskStore } from '../task-store.ts';
 
 /**
  * Bytes of one scratch row (whole words), the most of a masked input a request holds at once. Its own size, not the
