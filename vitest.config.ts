@@ -1,10 +1,26 @@
 /**
- * Two projects: `workers` runs inside workerd through Cloudflare's Vitest integration (routes, registry,
- * Durable Objects, with real local R2 and SQLite); `node` runs the pure core, model toolchain and the
- * end-to-end tests that start the real local server.
+ * Two kinds of project: `workers` (and `workers-isolated`) run inside workerd through Cloudflare's Vitest integration
+ * (routes, registry, Durable Objects, with real local R2 and SQLite); `node` runs the pure core, the round engine,
+ * the model toolchain and the end-to-end tests that start the real local server.
  */
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
+
+/** The Worker as wrangler.toml declares it, with the test limits: real workerd, Durable Objects, SQLite and R2. */
+const workerd = () =>
+  cloudflareTest({
+    wrangler: { configPath: './wrangler.toml' },
+    miniflare: {
+      bindings: {
+        FEDGE_ADMIN_TOKEN: 'test-admin-token',
+        FEDGE_MAX_INFER_BYTES: '1048576',
+        FEDGE_MAX_MODEL_BYTES: '4194304',
+        FEDGE_MAX_TENSOR_ELEMENTS: '300000',
+        FEDGE_MAX_WASM_BYTES: '268435456',
+      },
+    },
+  });
+const ISOLATED = ['test/functions/inference/inference-memory.test.ts'];
 
 export default defineConfig({
   test: {
@@ -12,23 +28,20 @@ export default defineConfig({
     // Stops any server a test left running, whatever happened to the worker that started it.
     globalSetup: ['./test/global-setup.ts'],
     projects: [
+      // One workerd for all of the route and Durable Object tests (`isolate: false`): starting one per file was most
+      // of the project's time. Each file names its own models and tasks, so the files do not see each other's.
       {
-        plugins: [
-          cloudflareTest({
-            wrangler: { configPath: './wrangler.toml' },
-            miniflare: {
-              bindings: {
-                FEDGE_ADMIN_TOKEN: 'test-admin-token',
-                FEDGE_MAX_INFER_BYTES: '1048576',
-                FEDGE_MAX_MODEL_BYTES: '4194304',
-                FEDGE_MAX_TENSOR_ELEMENTS: '300000',
-                FEDGE_MAX_WASM_BYTES: '268435456',
-              },
-            },
-          }),
-        ],
-        test: { name: 'workers', include: ['test/functions/**/*.test.ts'], testTimeout: 30_000 },
+        plugins: [workerd()],
+        test: {
+          name: 'workers',
+          include: ['test/functions/**/*.test.ts'],
+          exclude: ISOLATED,
+          testTimeout: 30_000,
+          isolate: false,
+        },
       },
+      // Files that need an isolate whose ORT has not started yet (its WASM heap is created with their bound).
+      { plugins: [workerd()], test: { name: 'workers-isolated', include: ISOLATED, testTimeout: 30_000 } },
       {
         test: {
           name: 'node',
