@@ -1,19 +1,22 @@
-/** The Worker's route chain. `AppType` lets a typed client (hono/client `hc`) follow the server. */
+/**
+ * The Worker's route chain: middleware every request passes, then every route of the contract (functions/contract)
+ * registered with its handler (routes/register.ts).
+ */
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
+import { ROUTES } from './contract/index.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { notFound, onError } from './middleware/errors.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { bodyBudget } from './middleware/read-body.ts';
 import { drainUnreadBody } from './middleware/drain-body.ts';
-import { healthRoutes } from './routes/health.ts';
-import { inferenceRoutes } from './routes/inference.ts';
-import { modelRoutes } from './routes/models.ts';
-import { taskRoutes } from './routes/tasks.ts';
-import { openApiRoutes } from './routes/openapi.ts';
-import { statsRoutes } from './routes/stats.ts';
-import { metricsRoutes } from './routes/metrics.ts';
 import { countRequests } from './middleware/count-requests.ts';
+import { healthHandlers } from './routes/health.ts';
+import { inferenceHandlers } from './routes/inference.ts';
+import { modelHandlers } from './routes/models.ts';
+import { monitoringHandlers } from './routes/stats.ts';
+import { taskHandlers } from './routes/tasks.ts';
+import { register } from './routes/register.ts';
 
 const app = new Hono<{ Bindings: Env }>()
   .use(countRequests())
@@ -21,17 +24,17 @@ const app = new Hono<{ Bindings: Env }>()
   .use(drainUnreadBody())
   .use(corsPolicy())
   .use(rateLimit())
-  .use(bodyBudget())
-  .route('/v2', healthRoutes)
-  .route('/v2', statsRoutes) // before inferenceRoutes: /v2/models/stats is not a model named "stats"
-  .route('/v2', inferenceRoutes)
-  .route('/v1/models', modelRoutes)
-  .route('/v1/tasks', taskRoutes)
-  .route('/', openApiRoutes)
-  .route('/', metricsRoutes);
+  .use(bodyBudget());
+
+register(app, ROUTES, {
+  ...healthHandlers,
+  ...monitoringHandlers,
+  ...inferenceHandlers,
+  ...modelHandlers,
+  ...taskHandlers,
+});
 
 app.onError(onError);
 app.notFound(notFound);
 
-export type AppType = typeof app;
 export default app;

@@ -10,7 +10,8 @@ import type { MiddlewareHandler } from 'hono';
 import { fail } from './errors.ts';
 import { bearerToken, clientAddress, isAdminToken } from './client-key.ts';
 
-const BLOCK_MS = 60_000;
+/** How long an address over the failed-auth limit is refused. */
+export const BLOCK_MS = 60_000;
 const MAX_BLOCKED = 10_000;
 /** Addresses over the failed-auth limit, until when (this isolate). */
 const blocked = new Map<string, number>();

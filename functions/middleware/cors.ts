@@ -8,17 +8,19 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../federated/http/headers.ts';
+import { ROUTES } from '../contract/index.ts';
+import type { Route } from '../contract/route.ts';
 import { services } from '../services.ts';
 
-/**
- * The admin API as routes/models.ts and routes/tasks.ts declare it (adminAuth): everything under /v1/models,
- * creating and deleting a task, closing a stage, posting an evaluation, pausing, resuming and finishing a task.
- */
+/** The admin routes, from their declarations (`security: 'adminToken'`): method and a pattern of the path. */
+const ADMIN_ROUTES = (Object.values(ROUTES) as Route[])
+  .filter((r) => r.security === 'adminToken')
+  .map((r) => ({ method: r.method.toUpperCase(), path: new RegExp(`^${r.path.replace(/\{\w+\}/g, '[^/]+')}/?$`) }));
+
+/** The admin API: every route declared with the admin token, and anything else under /v1/models (none of it is public). */
 export function isAdminRoute(method: string, path: string): boolean {
   if (path === '/v1/models' || path.startsWith('/v1/models/')) return true;
-  if (method === 'POST' && /^\/v1\/tasks\/?$/.test(path)) return true;
-  if (method === 'DELETE' && /^\/v1\/tasks\/[^/]+\/?$/.test(path)) return true;
-  return method === 'POST' && /^\/v1\/tasks\/[^/]+\/(close-stage|evaluations|pause|resume|finish)\/?$/.test(path);
+  return ADMIN_ROUTES.some((r) => r.method === method && r.path.test(path));
 }
 
 /** The origin a cross-origin browser may read the answer from, or null: admin routes only by name. */

@@ -10,7 +10,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ModelLoadError, TensorError } from '../inference/errors.ts';
 import { ModelRunError } from '../inference/run-error.ts';
 import { UnknownModelError } from '../registry/errors.ts';
-import { JsonBodyError } from './json-body.ts';
+import { JsonBodyError } from './json-body-error.ts';
 
 /**
  * The typed errors code below the routes throws, and the status each answers. A model that fails at run time is the

@@ -9,11 +9,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { clip } from '../inference/quote.ts';
 import { requireContentType } from './content-type.ts';
-
-/** A request body that is not the JSON its route takes: 400 (functions/middleware/errors.ts). */
-export class JsonBodyError extends Error {
-  override name = 'JsonBodyError';
-}
+import { JsonBodyError } from './json-body-error.ts';
 
 /**
  * Deepest nesting of arrays and objects a request body may have. JSON.parse itself copes with any depth, but

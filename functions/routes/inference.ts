@@ -2,10 +2,10 @@
  * Open Inference Protocol v2 (KServe "Predict Protocol, version 2"): model metadata, readiness and
  * inference, with the binary tensor data extension in both directions.
  */
-import { Hono, type Context } from 'hono';
+import type { Context } from 'hono';
+import type { inferenceRoutes } from '../contract/inference.ts';
 import { mediaType } from '../middleware/content-type.ts';
 import { fail } from '../middleware/errors.ts';
-import { limitBody } from '../middleware/body-limit.ts';
 import { executionProvider } from '../inference/ort-runtime.ts';
 import { HEADER_LENGTH, joinBinaryBody, splitBinaryBody } from '../inference/binary-body.ts';
 import { inferRequestSchema, type InferRequest } from '../inference/infer-request.ts';
@@ -17,6 +17,7 @@ import type { VersionRecord } from '../registry/model-record.ts';
 import { getBlob } from '../registry/blob-store.ts';
 import { services } from '../services.ts';
 import { EXECUTION_PROVIDER_HEADER, MODEL_SHA256_HEADER, MODEL_VERSION_HEADER } from '../../federated/http/headers.ts';
+import type { Handlers } from './register.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
 
@@ -174,18 +175,19 @@ async function infer(c: Ctx, ref?: string) {
   });
 }
 
-const inferLimit = limitBody((cfg) => cfg.maxInferBytes, 'inference request');
+const version = (c: Ctx) => c.req.param('version');
 
-export const inferenceRoutes = new Hono<{ Bindings: Env }>()
-  .get('/models', async (c) => {
+export const inferenceHandlers: Handlers<typeof inferenceRoutes> = {
+  listModels: async (c) => {
     const { registry } = services(c.env);
     return c.json({ models: await registry.listModels() });
-  })
-  .get('/models/:name', (c) => modelMetadata(c))
-  .get('/models/:name/ready', (c) => modelReady(c))
-  .get('/models/:name/versions/:version', (c) => modelMetadata(c, c.req.param('version')))
-  .get('/models/:name/versions/:version/ready', (c) => modelReady(c, c.req.param('version')))
-  .get('/models/:name/onnx', (c) => modelBytes(c))
-  .get('/models/:name/versions/:version/onnx', (c) => modelBytes(c, c.req.param('version')))
-  .post('/models/:name/infer', inferLimit, (c) => infer(c))
-  .post('/models/:name/versions/:version/infer', inferLimit, (c) => infer(c, c.req.param('version')));
+  },
+  getModelMetadata: (c) => modelMetadata(c),
+  getModelReady: (c) => modelReady(c),
+  getVersionMetadata: (c) => modelMetadata(c, version(c)),
+  getVersionReady: (c) => modelReady(c, version(c)),
+  getModelOnnx: (c) => modelBytes(c),
+  getVersionOnnx: (c) => modelBytes(c, version(c)),
+  inferLatest: (c) => infer(c),
+  inferVersion: (c) => infer(c, version(c)),
+};

@@ -4,10 +4,7 @@
  * on generated inputs, whose verdict is reported, or on the `warmup` the query gives, which must pass);
  * a refused upload writes nothing.
  */
-import { Hono, type Context } from 'hono';
-import { z } from 'zod';
-import { adminAuth } from '../middleware/admin-auth.ts';
-import { limitBody } from '../middleware/body-limit.ts';
+import type { modelRoutes } from '../contract/models.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
 import { quote } from '../inference/quote.ts';
@@ -15,14 +12,12 @@ import { parseWarmup } from '../inference/probe.ts';
 import { deleteBlob } from '../registry/blob-store.ts';
 import { pinningTask } from '../registry/model-record.ts';
 import { checkName } from './names.ts';
-import { type WithBody, jsonBody } from '../middleware/json-body.ts';
 import { services } from '../services.ts';
+import type { Handler, Handlers } from './register.ts';
 
-type Ctx = Context<{ Bindings: Env }>;
+type Routes = typeof modelRoutes;
 
-export const aliasBody = z.object({ version: z.string().min(1) });
-
-async function putVersion(c: Ctx) {
+const uploadVersion: Handler<Routes['uploadVersion']> = async (c) => {
   const name = checkName(c.req.param('name')!, 'model name');
   const version = checkName(c.req.param('version')!, 'version');
   requireContentType(c, 'application/octet-stream');
@@ -43,9 +38,9 @@ async function putVersion(c: Ctx) {
       `model ${quote(name)} version ${quote(version)} already exists with different bytes (sha256 ${result.record.sha256}); versions are immutable, upload under a new version`,
     );
   return c.json(result.record, result.status === 'created' ? 201 : 200);
-}
+};
 
-async function putAlias(c: WithBody<typeof aliasBody>) {
+const setAlias: Handler<Routes['setAlias']> = async (c) => {
   const name = checkName(c.req.param('name')!, 'model name');
   const alias = checkName(c.req.param('alias')!, 'alias');
   const { version } = c.var.body;
@@ -53,9 +48,9 @@ async function putAlias(c: WithBody<typeof aliasBody>) {
   const result = await registry.setAlias(name, alias, version);
   if (result.status === 'no-version') fail(404, `model ${quote(name)} has no version ${quote(version)}`);
   return c.json({ model: name, alias, version: result.record.version, sha256: result.record.sha256 });
-}
+};
 
-async function deleteVersion(c: Ctx) {
+const deleteVersion: Handler<Routes['deleteVersion']> = async (c) => {
   const name = c.req.param('name')!;
   const version = c.req.param('version')!;
   const { registry } = services(c.env);
@@ -73,19 +68,6 @@ async function deleteVersion(c: Ctx) {
   }
   if (!result.blobStillUsed) await deleteBlob(c.env.MODEL_BLOBS, result.sha256);
   return c.json({ model: name, version, deleted: true });
-}
+};
 
-export const modelRoutes = new Hono<{ Bindings: Env }>()
-  .use('*', adminAuth())
-  .put(
-    '/:name/versions/:version',
-    limitBody((cfg) => cfg.maxModelBytes, 'model upload'),
-    putVersion,
-  )
-  .put(
-    '/:name/aliases/:alias',
-    limitBody(() => 64 * 1024, 'alias body'),
-    jsonBody(aliasBody),
-    putAlias,
-  )
-  .delete('/:name/versions/:version', deleteVersion);
+export const modelHandlers: Handlers<Routes> = { uploadVersion, setAlias, deleteVersion };

@@ -1,13 +1,8 @@
-/** Names of models, versions, aliases, tasks and devices: one rule (NAME_PATTERN), checked and said one way. */
-import { z } from 'zod';
+/** Names in paths and queries, checked by the one rule (NAME_PATTERN) and said one way (contract/schemas/name.ts). */
+import { NAME_RULE } from '../contract/schemas/name.ts';
 import { quote } from '../inference/quote.ts';
 import { fail } from '../middleware/errors.ts';
 import { NAME_PATTERN } from '../registry/model-record.ts';
-
-export const NAME_RULE = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
-
-/** A name in a JSON body. */
-export const nameSchema = z.string().regex(NAME_PATTERN, NAME_RULE);
 
 export const isName = (value: string): boolean => NAME_PATTERN.test(value);
 

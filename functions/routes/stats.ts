@@ -5,33 +5,23 @@
  * - `model_repository` (Triton protocol/extension_model_repository.md), its index only: POST /v2/repository/index
  *   lists every version in the catalog, READY when this isolate holds its ONNX Runtime session, else UNAVAILABLE
  *   with the reason (it loads on its first inference or …/ready; load/unload are not offered: sessions are an LRU).
- * Mounted before the inference routes, so `/v2/models/stats` is this route and not the metadata of a model named
- * "stats" (Triton's URL scheme has the same ambiguity).
+ * (GET /metrics is handled in metrics.ts.)
  */
-import { Hono, type Context } from 'hono';
-import { z } from 'zod';
+import type { Context } from 'hono';
+import type { monitoringRoutes } from '../contract/monitoring.ts';
+import type { RepositoryEntry } from '../contract/schemas/stats.ts';
 import { fail } from '../middleware/errors.ts';
-import { limitBody } from '../middleware/body-limit.ts';
-import { type WithBody, jsonBody } from '../middleware/json-body.ts';
 import { quote } from '../inference/quote.ts';
 import { modelStats } from '../metrics/isolate-metrics.ts';
 import type { ModelStat } from '../metrics/model-stats.ts';
 import type { ModelSummary, VersionRecord } from '../registry/model-record.ts';
 import { services } from '../services.ts';
+import { getMetrics } from './metrics.ts';
+import type { Handler, Handlers } from './register.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
 /** What helpers read of a request, whatever else its route's middleware set (e.g. jsonBody's `body`). */
 type Req = Pick<Ctx, 'env' | 'req'>;
-
-export const repositoryIndexBody = z.object({ ready: z.boolean().optional() });
-
-export interface RepositoryEntry {
-  name: string;
-  version: string;
-  state: 'READY' | 'UNAVAILABLE';
-  reason?: string;
-}
-
 /** Every version of these models, resolved to its record (the resolution cache answers repeats). */
 async function versions(c: Req, models: ModelSummary[]): Promise<VersionRecord[]> {
   const { registry } = services(c.env);
@@ -54,7 +44,7 @@ const statsOf = (records: VersionRecord[]): { model_stats: ModelStat[] } => ({
   model_stats: records.map((r) => modelStats.get(r.model, r.version, r.sha256)),
 });
 
-async function repositoryIndex(c: WithBody<typeof repositoryIndexBody>) {
+const repositoryIndex: Handler<typeof monitoringRoutes.repositoryIndex> = async (c) => {
   const readyOnly = c.var.body.ready === true;
   const { registry } = services(c.env);
   const entries: RepositoryEntry[] = (await versions(c, await allModels(c))).map((r) =>
@@ -68,18 +58,15 @@ async function repositoryIndex(c: WithBody<typeof repositoryIndexBody>) {
         },
   );
   return c.json(readyOnly ? entries.filter((e) => e.state === 'READY') : entries);
-}
+};
 
-export const statsRoutes = new Hono<{ Bindings: Env }>()
-  .get('/models/stats', async (c) => c.json(statsOf(await versions(c, await allModels(c)))))
-  .get('/models/:name/stats', async (c) => c.json(statsOf(await versions(c, [await oneModel(c, c.req.param('name'))]))))
-  .get('/models/:name/versions/:version/stats', async (c) => {
-    const record = await services(c.env).registry.resolve(c.req.param('name'), c.req.param('version'));
+export const monitoringHandlers: Handlers<typeof monitoringRoutes> = {
+  getAllModelStats: async (c) => c.json(statsOf(await versions(c, await allModels(c)))),
+  getModelStats: async (c) => c.json(statsOf(await versions(c, [await oneModel(c, c.req.param('name')!)]))),
+  getVersionStats: async (c) => {
+    const record = await services(c.env).registry.resolve(c.req.param('name')!, c.req.param('version'));
     return c.json(statsOf([record]));
-  })
-  .post(
-    '/repository/index',
-    limitBody(() => 4 * 1024, 'repository index body'),
-    jsonBody(repositoryIndexBody, { optional: true }),
-    repositoryIndex,
-  );
+  },
+  repositoryIndex,
+  getMetrics,
+};

@@ -5,7 +5,7 @@
 import { SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { matmulModel, reshapeModel } from '../../fixtures/onnx-models.ts';
-import * as R from '../../../functions/openapi/responses.ts';
+import * as R from '../../../functions/contract/schemas/index.ts';
 import { inferJson, uniqueName, uploadOk } from '../helpers.ts';
 
 const MATMUL = uniqueName('stats-matmul');

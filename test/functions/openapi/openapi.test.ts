@@ -9,9 +9,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import app from '../../../functions/app.ts';
 import { inferRequestSchema } from '../../../functions/inference/infer-request.ts';
-import { aliasBody } from '../../../functions/routes/models.ts';
-import { enrollBody, evaluationBody, taskBody as taskBodySchema } from '../../../functions/routes/tasks.ts';
-import * as R from '../../../functions/openapi/responses.ts';
+import { aliasBody } from '../../../functions/contract/schemas/models.ts';
+import {
+  enrollBody,
+  evaluationBody,
+  taskBody as taskBodySchema,
+} from '../../../functions/contract/schemas/task-bodies.ts';
+import * as R from '../../../functions/contract/schemas/index.ts';
 import { ADMIN, uniqueName } from '../helpers.ts';
 import { taskBody } from '../tasks/fixtures.ts';
 
