@@ -12,6 +12,7 @@
  */
 import { type DdgaussParameters, ddgaussDecode, ddgaussEncode } from '../dp/distributed-dp.ts';
 import { type FixedPoint, decodeSum, encodeUpdate } from '../secagg/fixed-point.ts';
+import { ddgaussSumProblem, fixedPointSumProblem } from './sum-bounds.ts';
 
 export interface UpdateCodec {
   /** Words in a masked input. */
@@ -20,6 +21,12 @@ export interface UpdateCodec {
   encode(delta: Float32Array, examples: number): Promise<Uint32Array>;
   /** The unmasked sum of `survivors` encodings → the mean update the server optimizer steps with. */
   decode(sum: Uint32Array, survivors: number): Promise<Float32Array>;
+  /**
+   * Why `sum` cannot be the sum of `contributors` honest encodings — or undefined when it can. SecAgg+ hides who
+   * sent what, and the server adds whatever words a device masks: this holds the one thing it can check, the sum,
+   * to what the honest encoders bound (sum-bounds.ts).
+   */
+  check(sum: Uint32Array, contributors: number): string | undefined;
 }
 
 export class UpdateDecodeError extends Error {
@@ -51,6 +58,7 @@ export function updateCodec(e: UpdateEncoding): UpdateCodec {
         const noisySum = await ddgaussDecode(sum, dd, e.seed);
         return finite(Float32Array.from(noisySum, (v) => v / survivors));
       },
+      check: (sum, contributors) => ddgaussSumProblem(sum, dd, contributors),
     };
   }
   return {
@@ -61,6 +69,7 @@ export function updateCodec(e: UpdateEncoding): UpdateCodec {
       if (!(decoded.totalWeight > 0)) throw new UpdateDecodeError('the survivors trained on no examples');
       return finite(decoded.mean);
     },
+    check: (sum, contributors) => fixedPointSumProblem(sum, e.fixedPoint, contributors),
   };
 }
 

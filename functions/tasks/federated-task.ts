@@ -320,10 +320,17 @@ export class FederatedTask extends RoundObject {
     return version;
   }
 
-  /** The survivors' mean update from the unmasked sum (update-codec.ts); a sum that decodes to nothing usable abandons the round. */
+  /**
+   * The survivors' mean update from the unmasked sum (update-codec.ts). A sum no `survivors` honest devices could have
+   * sent (sum-bounds.ts), or one that decodes to nothing usable, abandons the round: nothing of it is published.
+   */
   async #meanUpdate(s: TaskSettings, p: RoundPointer, sum: Uint32Array, survivors: number): Promise<Float32Array> {
+    const codec = taskUpdateCodec(s, fromBase64(p.graphSeed));
+    const problem = codec.check(sum, survivors);
+    if (problem)
+      throw new SecAggAbort(`the round's sum is not one its ${survivors} devices could have sent: ${problem}`);
     try {
-      return await taskUpdateCodec(s, fromBase64(p.graphSeed)).decode(sum, survivors);
+      return await codec.decode(sum, survivors);
     } catch (e) {
       if (e instanceof UpdateDecodeError) throw new SecAggAbort(e.message);
       throw e;

@@ -6,7 +6,7 @@
  * does with storage and with its aggregators; FederatedTask decides when, under its one-mutation-at-a-time queue.
  */
 import type { RoundRecord, TaskSettings } from '../../federated/aggregation/task-protocol.ts';
-import { updateLength } from '../../federated/aggregation/task-protocol.ts';
+import { taskUpdateCodec, updateLength } from '../../federated/aggregation/task-protocol.ts';
 import { roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import {
   type ShardReport,
@@ -18,7 +18,7 @@ import {
 import { SecAggAbort } from '../../federated/secagg/messages.ts';
 import { addMask } from '../../federated/secagg/prg.ts';
 import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
-import { toBase64, u32, u8 } from '../../federated/bytes.ts';
+import { fromBase64, toBase64, u32, u8 } from '../../federated/bytes.ts';
 import { randomBytes } from '../../federated/random.ts';
 import { type RelayResult, describe, refuse } from './task-answers.ts';
 import type { RoundPointer, TaskStore } from './task-store.ts';
@@ -171,7 +171,7 @@ export class ShardCoordinator {
 
   /**
    * A shard's outcome, once: its sum joins the round's total (mod 2^32) and its devices' reported ε their records.
-   * A report that is not a sum of the round's length over at least minDevices counts as the shard abandoned.
+   * A report whose sum does not hold up (#checked) counts as the shard abandoned.
    * Returns whether it was taken (false for another round, an unknown shard or a repeat).
    */
   accept(
@@ -193,16 +193,7 @@ export class ShardCoordinator {
     )
       return false;
     const length = updateLength(s);
-    const usable =
-      report.status === 'abandoned' ||
-      (sum instanceof Uint32Array && sum.length === length && report.survivors >= s.minDevices);
-    const stored: ShardReport = usable
-      ? report
-      : {
-          status: 'abandoned',
-          devices: report.devices,
-          reason: `its report is not a sum of ${length} words over at least ${s.minDevices} devices`,
-        };
+    const stored: ShardReport = report.status === 'abandoned' ? report : this.#checked(s, p, report, sum, length);
     this.#storage.transactionSync(() => {
       if (stored.status === 'published') {
         const total = this.#store.readBlob('sum');
@@ -214,6 +205,26 @@ export class ShardCoordinator {
       this.#store.setMeta('shards', { ...r, reports: r.reports.map((x, j) => (j === index ? stored : x)) });
     });
     return true;
+  }
+
+  /**
+   * A published shard's report as it counts: abandoned when its sum is not the round's length over at least
+   * minDevices, or is not one its devices could have sent honestly (sum-bounds.ts) — the shard is dropped, not the round.
+   */
+  #checked(
+    s: TaskSettings,
+    p: RoundPointer,
+    report: ShardReport & { status: 'published' },
+    sum: Uint32Array | undefined,
+    length: number,
+  ): ShardReport {
+    const abandoned = (reason: string): ShardReport => ({ status: 'abandoned', devices: report.devices, reason });
+    if (!(sum instanceof Uint32Array && sum.length === length && report.survivors >= s.minDevices))
+      return abandoned(`its report is not a sum of ${length} words over at least ${s.minDevices} devices`);
+    const problem = taskUpdateCodec(s, fromBase64(p.graphSeed)).check(sum, report.survivors);
+    return problem
+      ? abandoned(`its sum is not one its ${report.survivors} devices could have sent: ${problem}`)
+      : report;
   }
 
   /** Per-shard outcomes for the record of a sharded round that is abandoned as a whole. */

@@ -12,7 +12,8 @@ import { sign } from '../../../federated/secagg/primitives.ts';
 import { encodeMessage } from '../../../federated/secagg/wire.ts';
 import { type TaskStatus, relaySigningBytes } from '../../../federated/aggregation/task-protocol.ts';
 import { uniqueName } from '../helpers.ts';
-import { TOKEN, edge, expectError, post, taskBody, upToUnmask } from './fixtures.ts';
+import { D, TOKEN, edge, expectError, post, taskBody, upToUnmask } from './fixtures.ts';
+import { encodeUpdate } from '../../../federated/secagg/fixed-point.ts';
 import { SecAggDevice } from '../../drivers/secagg-device.ts';
 
 async function createTask(over: Record<string, unknown> = {}): Promise<string> {
@@ -223,5 +224,32 @@ describe('one device cannot wedge a task', () => {
     expect(s).toMatchObject({ round: 2, stage: 'advertise-keys' });
     expect((await devices[0]!.relayRes('broadcast', 2)).status).toBe(425); // relays answer
     expect((await post(`/v1/tasks/${task}/close-stage`, {})).status).toBe(200);
+  });
+
+  it('a masked input no honest device could send (every word ±0.8·2³¹) abandons the round it is in, saying why; nothing is published and the next round starts', async () => {
+    const task = await createTask();
+    const devices = await Promise.all([0, 1, 2].map((i) => SecAggDevice.enrolled(edge, task, `dev-${i}`, TOKEN)));
+    for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
+    for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);
+    const info = await devices[0]!.info();
+    const weightsBefore = await (await SELF.fetch(`http://edge/v1/tasks/${task}/weights`)).arrayBuffer();
+    for (const [i, d] of devices.entries()) {
+      const words =
+        i === 0
+          ? new Uint32Array(info.length).map((_, j) => (j % 2 ? 0.8 * 2 ** 31 : -0.8 * 2 ** 31) >>> 0)
+          : encodeUpdate(new Float32Array(D).fill(0.01), 10, info.fixedPoint);
+      expect((await d.send(await d.masked(words))).status).toBe(202);
+    }
+    for (const d of devices) expect((await d.send(await d.unmask())).status).toBe(202);
+    const s = await status(task);
+    expect(s.history[0]).toMatchObject({
+      status: 'abandoned',
+      reason: expect.stringMatching(
+        /the round's sum is not one its 3 devices could have sent: (its total weight|coordinate)/,
+      ),
+    });
+    expect(s.publishedVersions).toEqual([]);
+    expect(s).toMatchObject({ round: 2, stage: 'advertise-keys' });
+    expect(await (await SELF.fetch(`http://edge/v1/tasks/${task}/weights`)).arrayBuffer()).toEqual(weightsBefore);
   });
 });

@@ -145,6 +145,39 @@ describe('sharded rounds', () => {
     expect(round.dropouts).toBe(DEVICES - staying.length);
   });
 
+  it("one device that masks a weight of 0x80000000 (Σw ≤ 0) costs only its own shard: dropped with the reason, the round publishes the others' mean", async () => {
+    const task = uniqueName('shard-attack');
+    expect((await post('/v1/tasks', taskBody(task, settings))).status).toBe(201);
+    const { placed } = await checkIn(task);
+    const rosters = [...new Set(placed.map((p) => p.roster.join(',')))];
+    expect(rosters.length).toBeGreaterThanOrEqual(2);
+    const attacker = placed[0]!;
+    const info = await attacker.device.info();
+    const index = (d: SecAggDevice) => Number(d.identity.id.slice(4));
+    for (const { device } of placed) {
+      const words = encodeUpdate(updateOf(index(device)), 10, info.fixedPoint);
+      if (device === attacker.device) words[D] = 0x80000000;
+      expect((await device.send(await device.masked(words))).status).toBe(202);
+    }
+    const before = await weightsOf(task);
+    for (const { device } of placed) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
+    let s = await status(task);
+    for (let i = 0; i < 50 && s.history[0]!.status === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await status(task);
+    }
+    const round = s.history[0]!;
+    expect(round.status, round.reason).toBe('published');
+    const dropped = round.shards!.filter((x) => x.status === 'abandoned');
+    expect(dropped.map((x) => x.devices)).toEqual([attacker.roster.length]);
+    expect(dropped[0]!.reason).toMatch(/its sum is not one its \d+ devices could have sent: .*holds no examples/);
+    // The published mean is the honest shards' alone.
+    const honest = placed.filter((p) => !attacker.roster.includes(p.device.identity.id));
+    const mean = honest.reduce((m, p) => m + 0.01 * (index(p.device) + 1), 0) / honest.length;
+    const after = await weightsOf(task);
+    for (let i = 0; i < D; i++) expect(after[i]! - before[i]!).toBeCloseTo(mean, 4);
+  });
+
   it("messages and relays for a sharded round reach only the sender's shard; one device cannot speak in another shard", async () => {
     const task = uniqueName('shard-iso');
     expect((await post('/v1/tasks', taskBody(task, settings))).status).toBe(201);
