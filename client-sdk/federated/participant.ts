@@ -31,12 +31,13 @@ import { DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER, WEIGHTS_VERSION_HEADER }
 import {
   type RoundInfo,
   type TaskBase,
+  type TaskStatus,
   relayFromJson,
   relaySigningBytes,
 } from '../../federated/aggregation/task-protocol.ts';
 import { Trainer, type Examples } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
-import { PrivacyBudgetError, type PrivacyLedger } from '../privacy/ledger.ts';
+import { PrivacyBudgetError, type PrivacyLedger, type Reservation } from '../privacy/ledger.ts';
 import { EdgeError, request, sleep } from '../edge/http.ts';
 import { EdgeClient } from '../edge/edge-client.ts';
 import type { ModelCache } from '../local/model-cache.ts';
@@ -237,6 +238,7 @@ export class Participant {
       backend: this.#o.backend ?? 'auto',
     });
     let update: Uint32Array, epsilon: number | undefined, spent: number | undefined;
+    let reservation: Reservation | undefined;
     try {
       const fit = await trainer.fit(examples, {
         ...info.training,
@@ -247,8 +249,11 @@ export class Participant {
           delta: info.privacy.delta,
           ledger: this.#o.ledger,
           source: this.#o.source ?? `task:${info.task}`,
+          // Held until this round shows whether the update may be unmasked (#settle).
+          reserve: true,
         },
       });
+      reservation = fit.reservation;
       epsilon = fit.epsilon;
       spent = fit.budget?.spent;
       const local = flattenWeights(info.spec, trainer.weights());
@@ -262,12 +267,20 @@ export class Participant {
       });
       update = await codec.encode(delta, data.y.length);
     } catch (e) {
+      await reservation?.release();
       // The device's budget would be exceeded: it sits this round out before saying anything to the task.
       if (e instanceof PrivacyBudgetError) return { round, status: 'skipped', reason: e.message };
       throw e;
     } finally {
       trainer.dispose();
     }
+    let sent = false;
+    const settle = async (outcome: RoundOutcome | undefined, failed = false): Promise<void> => {
+      if (!reservation) return;
+      if (outcome?.status === 'unmasked' || (sent && !(await this.#neverUnmasked(round, failed, signal))))
+        await reservation.commit();
+      else await reservation.release();
+    };
     const config: RoundConfig = {
       roundId: info.roundId,
       neighbours: info.neighbours,
@@ -276,32 +289,76 @@ export class Participant {
       length: info.length,
       minContributors: contributors,
     };
+    let outcome: RoundOutcome | undefined;
     try {
-      progress(round, 'advertise-keys');
-      const { state, message } = await clientAdvertiseKeys(config, this.#o.identity);
-      await this.#send(message, signal);
-      if (opts.dropAt === 'before-share-keys') return { round, status: 'skipped', reason: 'dropped (simulated)' };
-      progress(round, 'share-keys');
-      const broadcast = relayFromJson.broadcast(await this.#relay('broadcast', round, signal));
-      let step: { state: ClientState; message: DeviceMessage } = await clientShareKeys(state, broadcast);
-      await this.#send(step.message, signal);
-      if (opts.dropAt === 'before-masked-input') return { round, status: 'skipped', reason: 'dropped (simulated)' };
-      progress(round, 'masked-input');
-      const delivery = relayFromJson.delivery(await this.#relay('delivery', round, signal));
-      step = await clientMaskedInput(step.state, delivery, update);
-      const maskedBytes = await this.#send(step.message, signal, spent ?? epsilon);
-      if (opts.dropAt === 'before-unmask') return { round, status: 'skipped', reason: 'dropped (simulated)' };
-      progress(round, 'unmask');
-      const unmask = await this.#relay<Parameters<typeof relayFromJson.unmask>[0]>('unmask', round, signal);
-      step = await clientUnmask(step.state, relayFromJson.unmask(unmask));
-      await this.#send(step.message, signal);
-      progress(round, 'done');
-      return { round, status: 'unmasked', examples: data.y.length, epsilon, spent, maskedBytes };
+      outcome = await this.#stages(config, round, update, spent ?? epsilon, opts, (v) => (sent = v));
+      if (outcome.status === 'unmasked') outcome = { ...outcome, examples: data.y.length, epsilon, spent };
+      await settle(outcome);
+      return outcome;
     } catch (e) {
       // The round moved on without this device (a stage closed first, or the round was abandoned).
-      if (e instanceof EdgeError && (e.status === 422 || e.status === 409))
-        return { round, status: 'skipped', reason: e.message };
+      const movedOn = e instanceof EdgeError && (e.status === 422 || e.status === 409);
+      await settle(undefined, !movedOn);
+      if (movedOn) return { round, status: 'skipped', reason: e.message };
       throw e;
+    }
+  }
+
+  /** The SecAgg+ stages of one round (secagg/client.ts); `onMasked` says whether this device's masked input may be at the server. */
+  async #stages(
+    config: RoundConfig,
+    round: number,
+    update: Uint32Array,
+    epsilonSpent: number | undefined,
+    opts: { signal?: AbortSignal | undefined; dropAt?: DropPoint | undefined },
+    onMasked: (sent: boolean) => void,
+  ): Promise<RoundOutcome> {
+    const { signal } = opts;
+    const progress = (stage: ParticipantStage) => this.#o.onProgress?.({ round, stage });
+    progress('advertise-keys');
+    const { state, message } = await clientAdvertiseKeys(config, this.#o.identity);
+    await this.#send(message, signal);
+    if (opts.dropAt === 'before-share-keys') return { round, status: 'skipped', reason: 'dropped (simulated)' };
+    progress('share-keys');
+    const broadcast = relayFromJson.broadcast(await this.#relay('broadcast', round, signal));
+    let step: { state: ClientState; message: DeviceMessage } = await clientShareKeys(state, broadcast);
+    await this.#send(step.message, signal);
+    if (opts.dropAt === 'before-masked-input') return { round, status: 'skipped', reason: 'dropped (simulated)' };
+    progress('masked-input');
+    const delivery = relayFromJson.delivery(await this.#relay('delivery', round, signal));
+    step = await clientMaskedInput(step.state, delivery, update);
+    // From the moment it is sent the input may be at the server — unless the server refused it (a 4xx).
+    onMasked(true);
+    let maskedBytes: number;
+    try {
+      maskedBytes = await this.#send(step.message, signal, epsilonSpent);
+    } catch (e) {
+      if (e instanceof EdgeError && e.status >= 400 && e.status < 500) onMasked(false);
+      throw e;
+    }
+    if (opts.dropAt === 'before-unmask') return { round, status: 'skipped', reason: 'dropped (simulated)' };
+    progress('unmask');
+    const unmask = await this.#relay<Parameters<typeof relayFromJson.unmask>[0]>('unmask', round, signal);
+    step = await clientUnmask(step.state, relayFromJson.unmask(unmask));
+    await this.#send(step.message, signal);
+    progress('done');
+    return { round, status: 'unmasked', maskedBytes };
+  }
+
+  /**
+   * Whether round `round` certainly unmasked no input, so this device's update never left it unmasked: the task's
+   * record of the round shows it ended without a published model and without a single unmask message (no share of
+   * anyone's self-mask was revealed). Unknown — the record unreadable, the round still running, or `failed` (this
+   * device stopped on an error of its own) — counts as unmasked: the ledger keeps the charge.
+   */
+  async #neverUnmasked(round: number, failed: boolean, signal?: AbortSignal): Promise<boolean> {
+    if (failed) return false;
+    try {
+      const status = await this.#json<TaskStatus>('', signal);
+      const rec = status.history.find((h) => h.round === round);
+      return rec !== undefined && rec.status === 'abandoned' && rec.unmasked === 0;
+    } catch {
+      return false;
     }
   }
 }

@@ -13,7 +13,7 @@ import type { ModelSpec, NamedWeight } from '../../federated/model/model-spec.ts
 import { parameterShapes } from '../../federated/model/model-spec.ts';
 import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-model.ts';
 import { DEFAULT_ORDERS, computeRdp, noiseMultiplierFor, rdpToEpsilon } from '../../federated/dp/rdp.ts';
-import type { PrivacyLedger } from '../privacy/ledger.ts';
+import type { PrivacyLedger, Reservation } from '../privacy/ledger.ts';
 import { type BackendName, selectBackend } from './backend.ts';
 import {
   type Network,
@@ -50,6 +50,11 @@ export interface PrivacyOptions {
   ledger?: PrivacyLedger | undefined;
   /** Which of the device's data sources this run spends budget on (default 'default'). */
   source?: string | undefined;
+  /**
+   * Hold the run's charge instead of spending it (FitResult.reservation): for a caller that learns later whether the
+   * trained weights leave the device — a federated round commits it once its update may be unmasked, else releases it.
+   */
+  reserve?: boolean | undefined;
 }
 
 export interface FitOptions {
@@ -73,6 +78,8 @@ export interface FitResult {
   noiseMultiplier?: number | undefined;
   /** ε spent on the source so far and what is left, when a ledger was given. */
   budget?: { spent: number; remaining: number } | undefined;
+  /** The run's held charge (privacy.reserve): the caller commits or releases it. */
+  reservation?: Reservation | undefined;
 }
 
 export class TrainerError extends Error {
@@ -205,7 +212,10 @@ export class Trainer {
     // DP: N/B Poisson draws per epoch (each of expected size B); plain: every example once per epoch.
     const stepsPerEpoch = priv ? Math.max(1, Math.round(set.n / batchSize)) : Math.ceil(set.n / batchSize);
     const steps = epochs * stepsPerEpoch;
-    let sigma: number | undefined, epsilon: number | undefined, budget: FitResult['budget'];
+    let sigma: number | undefined,
+      epsilon: number | undefined,
+      budget: FitResult['budget'],
+      reservation: Reservation | undefined;
     if (priv) {
       if (!(priv.l2NormClip > 0)) throw new TrainerError(`l2NormClip must be > 0, got ${priv.l2NormClip}`);
       if (priv.noiseMultiplier === undefined && priv.epsilon === undefined)
@@ -215,8 +225,11 @@ export class Trainer {
       if (!(sigma > 0)) throw new TrainerError(`noiseMultiplier must be > 0, got ${sigma}`);
       const rdp = computeRdp(sampleRate, sigma, steps, DEFAULT_ORDERS);
       epsilon = rdpToEpsilon(DEFAULT_ORDERS, rdp, priv.delta).epsilon;
-      // Charged before training: a run that is interrupted has still touched the data.
-      if (priv.ledger) budget = await priv.ledger.charge(priv.source ?? 'default', rdp);
+      // Charged (or held) before training: a run that is interrupted has still touched the data.
+      if (priv.ledger && priv.reserve) {
+        reservation = await priv.ledger.reserve(priv.source ?? 'default', rdp);
+        budget = { spent: reservation.spent, remaining: reservation.remaining };
+      } else if (priv.ledger) budget = await priv.ledger.charge(priv.source ?? 'default', rdp);
     }
     const optimizer =
       opts.optimizer === 'adam'
@@ -265,6 +278,10 @@ export class Trainer {
           if (step % 8 === 7) await new Promise((r) => setTimeout(r, 0));
         }
       }
+    } catch (e) {
+      // A held charge whose run failed: its weights are the caller's to throw away, nothing of them left the device.
+      await reservation?.release();
+      throw e;
     } finally {
       xAll.dispose();
       yAll.dispose();
@@ -283,6 +300,7 @@ export class Trainer {
       epsilon,
       noiseMultiplier: sigma,
       budget,
+      reservation,
     };
   }
 

@@ -214,6 +214,49 @@ describe('federated task on the local server', () => {
     expect((await status(server.url, 'fl-budget')).history[0]).toMatchObject({ advertised: 0, submitted: 0 });
   });
 
+  it("a round that unmasks no one's input charges no ledger; the round after, which publishes, charges each device once", async () => {
+    await createTask('fl-refund', {
+      rounds: 2,
+      stageSeconds: 3,
+      privacy: { l2NormClip: 1, noiseMultiplier: 1, delta: 1e-5, epsilon: 50 },
+    });
+    const ledgers = [0, 1, 2].map(() => new PrivacyLedger(new MemoryLedgerStore(), { epsilon: 50, delta: 1e-5 }));
+    const devices = await Promise.all(
+      ledgers.map(
+        async (ledger, i) =>
+          new Participant({
+            url: server.url,
+            task: 'fl-refund',
+            identity: await createIdentity(`refund-${i}`),
+            backend: 'wasm',
+            ledger,
+            source: 'text',
+          }),
+      ),
+    );
+    for (const d of devices) await d.enroll(ENROLL);
+    const data = { x: new Float32Array(40).map((_, i) => (i % 7) / 7), y: Array.from({ length: 10 }, (_, i) => i % 3) };
+    // Round 1: one device vanishes before its masked input; with 2 of the 3 inputs the task needs, the round is
+    // abandoned before anyone's shares are revealed — the two inputs that did arrive were never unmasked.
+    const first = await Promise.all(
+      devices.map((d, i) => d.joinRound(data, i === 0 ? { dropAt: 'before-masked-input' } : {})),
+    );
+    expect(first.map((o) => o.status)).toEqual(['skipped', 'skipped', 'skipped']);
+    expect((await status(server.url, 'fl-refund')).history[0]).toMatchObject({
+      status: 'abandoned',
+      submitted: 2,
+      unmasked: 0,
+    });
+    for (const l of ledgers) expect(await l.spent('text')).toBe(0);
+    const second = await Promise.all(devices.map((d) => d.joinRound(data)));
+    expect(second.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
+    expect((await status(server.url, 'fl-refund')).history[1]).toMatchObject({ status: 'published' });
+    for (const [i, l] of ledgers.entries()) {
+      expect(await l.spent('text')).toBeCloseTo(second[i]!.epsilon!, 6);
+      expect(await l.spent('text')).toBeGreaterThan(0);
+    }
+  });
+
   it('distributed DP: devices add DDGauss noise shares before masking; the task publishes the noisy mean and reports client-level ε', async () => {
     expect((await createTask('fl-ddp-bad', { distributedDp: { clip: 1, noiseMultiplier: 0 } })).res.status).toBe(400);
     const { weights } = await createTask('fl-ddp', {

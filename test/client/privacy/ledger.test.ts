@@ -52,4 +52,25 @@ describe('PrivacyLedger on a file', () => {
     await expect(ledger.charge('x', run())).rejects.toThrow(/not a version-1 ledger/);
     expect(() => new PrivacyLedger(new FileLedgerStore(path), { epsilon: 0, delta: 1e-5 })).toThrow(RangeError);
   });
+
+  it('a reservation counts against the budget until released (given back) or committed (spent), also across instances', async () => {
+    const path = join(dir, 'r.json');
+    const open = () => new PrivacyLedger(new FileLedgerStore(path), { epsilon: 1.5, delta: 1e-5 });
+    const ledger = open();
+    const held = await ledger.reserve('s', run());
+    expect(held.spent).toBeGreaterThan(0);
+    // Held: another run does not fit, and another instance (a restarted page) sees it held too.
+    await expect(open().charge('s', run())).rejects.toBeInstanceOf(PrivacyBudgetError);
+    expect(await open().spent('s')).toBeCloseTo(held.spent, 9);
+    await held.release();
+    await held.release();
+    expect(await ledger.spent('s')).toBe(0);
+    expect(JSON.parse(readFileSync(path, 'utf8')).sources.s).toMatchObject({ runs: 0 });
+    const kept = await ledger.reserve('s', run());
+    await kept.commit();
+    await kept.release(); // after commit: nothing
+    expect(await open().spent('s')).toBeCloseTo(kept.spent, 9);
+    expect(JSON.parse(readFileSync(path, 'utf8')).sources.s).toMatchObject({ runs: 1 });
+    expect(JSON.parse(readFileSync(path, 'utf8')).sources.s.pending).toBeUndefined();
+  });
 });
