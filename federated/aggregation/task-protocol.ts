@@ -125,18 +125,15 @@ export function taskUpdateCodec(s: TaskSettings, seed: Uint8Array): UpdateCodec 
 }
 
 /**
- * Client-level ε of the task after `publishedRounds` unmasked sums, each round taking `devicesPerRound` of
- * `enrolledDevices` (sampling rate q; only published sums are released — an abandoned round's sum never is).
+ * Client-level ε of the task after `publishedRounds` unmasked sums (only published sums are released — an abandoned
+ * round's sum never is). No amplification by subsampling: a round's cohort is whoever checks in first, not a sample
+ * the server drew, so a device may be in every round — q = 1, whatever the number of enrolled devices (Sybil
+ * enrolments used to shrink the reported ε through q = devicesPerRound / enrolled).
  */
-export function clientEpsilon(s: TaskSettings, publishedRounds: number, enrolledDevices: number): number | undefined {
+export function clientEpsilon(s: TaskSettings, publishedRounds: number): number | undefined {
   const p = ddgaussFor(s);
   if (!p || publishedRounds === 0) return p && 0;
-  return ddgaussEpsilon({
-    params: p,
-    rounds: publishedRounds,
-    sampleRate: Math.min(1, s.devicesPerRound / Math.max(1, enrolledDevices)),
-    delta: s.distributedDp!.delta,
-  });
+  return ddgaussEpsilon({ params: p, rounds: publishedRounds, sampleRate: 1, delta: s.distributedDp!.delta });
 }
 
 /** A round's SecAgg+ stage (secagg/messages.ts), or 'finished' once the task's last round is over. */

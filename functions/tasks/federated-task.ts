@@ -293,7 +293,7 @@ export class FederatedTask extends RoundObject {
     }
     let epsilon: number | undefined;
     try {
-      epsilon = clientEpsilon(s, this.store.publishedRounds() + 1, this.store.deviceCount());
+      epsilon = clientEpsilon(s, this.store.publishedRounds() + 1);
     } catch (e) {
       console.error(`task ${s.task} round ${p.round}: client-level ε could not be computed:`, e);
     }
