@@ -13,6 +13,9 @@ export {
   type CallOptions,
   type InferOptions,
   type InferResult,
+  type AliasResult,
+  type CreateTaskRequest,
+  type DeleteResult,
   type ModelMetadata,
   type ServerMetadata,
   type ModelSummary,
@@ -20,6 +23,9 @@ export {
   type TaskLifecycle,
   type TaskStatus,
   type TaskSummary,
+  type TaskCreated,
+  type TaskDeleted,
+  type TaskList,
 } from './edge/edge-client.ts';
 export { type Tensor, type TensorInput, type Datatype, type TypedArray, TensorError } from './edge/tensors.ts';
 export {

@@ -1,18 +1,30 @@
 /**
  * EdgeClient: typed calls to a Fedge edge — OIP v2 inference (JSON or binary tensors), model metadata and bytes,
- * model management (admin token) and federated task status. Response types are the Worker's own (federated/oip,
- * federated/aggregation), so client and server cannot drift apart silently.
+ * model management (admin token) and federated task status. Request and answer types are the route contract's
+ * (./contract.ts, generated from functions/contract) or the Worker's own (federated/oip, federated/aggregation), so
+ * client and server cannot drift apart silently.
  * Every call takes an AbortSignal; each attempt has a timeout; 429/503 and network failures are retried with
  * backoff and jitter, honouring Retry-After; an error answer becomes an EdgeError with the server's message.
  */
 import type { ModelSummary, TensorMeta, VersionRecord } from '../../federated/oip/model-records.ts';
 import type { TaskLifecycle, TaskStatus, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
 import { EXECUTION_PROVIDER_HEADER, MODEL_SHA256_HEADER, MODEL_VERSION_HEADER } from '../../federated/http/headers.ts';
+import type * as Contract from './contract.ts';
 import { EdgeError, request } from './http.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';
 import { type Tensor, type TensorInput, toTensor } from './tensors.ts';
 
 export type { ModelSummary, TensorMeta, VersionRecord, TaskLifecycle, TaskStatus, TaskSummary, InferResponse };
+export type {
+  AliasResult,
+  CreateTaskRequest,
+  DeleteResult,
+  ModelMetadata,
+  ServerMetadata,
+  TaskCreated,
+  TaskDeleted,
+  TaskList,
+} from './contract.ts';
 
 export interface EdgeClientOptions {
   /** Base URL of the edge, e.g. https://fedge.example.workers.dev */
@@ -26,22 +38,6 @@ export interface EdgeClientOptions {
   /** Inputs of at least this many bytes go as binary tensor data when `binary: 'auto'` (default 1,024). */
   binaryThreshold?: number | undefined;
   fetch?: typeof fetch | undefined;
-}
-
-export interface ServerMetadata {
-  name: string;
-  version: string;
-  extensions: string[];
-}
-
-export interface ModelMetadata {
-  name: string;
-  versions: string[];
-  platform: string;
-  inputs: TensorMeta[];
-  outputs: TensorMeta[];
-  /** The version the reference resolved to, and its bytes' sha256. */
-  parameters: { version: string; sha256: string };
 }
 
 export interface CallOptions {
@@ -99,7 +95,7 @@ export class EdgeClient {
 
   // ---- OIP v2 ---------------------------------------------------------------------------------------------
 
-  server(o?: CallOptions): Promise<ServerMetadata> {
+  server(o?: CallOptions): Promise<Contract.ServerMetadata> {
     return this.#json('/v2', {}, o);
   }
 
@@ -115,10 +111,10 @@ export class EdgeClient {
   }
 
   async models(o?: CallOptions): Promise<ModelSummary[]> {
-    return (await this.#json<{ models: ModelSummary[] }>('/v2/models', {}, o)).models;
+    return (await this.#json<Contract.ModelList>('/v2/models', {}, o)).models;
   }
 
-  model(name: string, version?: string, o?: CallOptions): Promise<ModelMetadata> {
+  model(name: string, version?: string, o?: CallOptions): Promise<Contract.ModelMetadata> {
     return this.#json(`/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}`, {}, o);
   }
 
@@ -191,36 +187,31 @@ export class EdgeClient {
     );
   }
 
-  setAlias(
-    name: string,
-    alias: string,
-    version: string,
-    o?: CallOptions,
-  ): Promise<{ model: string; alias: string; version: string; sha256: string }> {
+  setAlias(name: string, alias: string, version: string, o?: CallOptions): Promise<Contract.AliasResult> {
+    const body: Contract.SetAliasRequest = { version };
     return this.#json(
       `/v1/models/${path(name, 'aliases', alias)}`,
       {
         method: 'PUT',
         admin: true,
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ version }),
+        body: JSON.stringify(body),
       },
       o,
     );
   }
 
-  deleteVersion(
-    name: string,
-    version: string,
-    o?: CallOptions,
-  ): Promise<{ model: string; version: string; deleted: true }> {
+  deleteVersion(name: string, version: string, o?: CallOptions): Promise<Contract.DeleteResult> {
     return this.#json(`/v1/models/${path(name, 'versions', version)}`, { method: 'DELETE', admin: true }, o);
   }
 
   // ---- federated tasks -------------------------------------------------------------------------------------
 
-  /** Creates a task (admin; docs/http-api.md "Creating a task" lists the body's fields; docs/integrate.md has complete bodies). */
-  createTask(body: Record<string, unknown>, o?: CallOptions): Promise<{ task: string; created: boolean }> {
+  /**
+   * Creates a task (admin): 201 `created: true`, or `created: false` when it exists with exactly these settings.
+   * docs/http-api.md "Creating a task" explains the body's fields; docs/integrate.md has complete bodies.
+   */
+  createTask(body: Contract.CreateTaskRequest, o?: CallOptions): Promise<Contract.TaskCreated> {
     return this.#json(
       '/v1/tasks',
       { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) },
@@ -235,7 +226,7 @@ export class EdgeClient {
   tasks(
     page: { after?: string; limit?: number; status?: TaskLifecycle | 'active' } = {},
     o?: CallOptions,
-  ): Promise<{ tasks: TaskSummary[]; next?: string }> {
+  ): Promise<Contract.TaskList> {
     const q = new URLSearchParams();
     if (page.after !== undefined) q.set('after', page.after);
     if (page.limit !== undefined) q.set('limit', String(page.limit));
@@ -248,22 +239,22 @@ export class EdgeClient {
   }
 
   /** Stops a task's clock (admin): its round waits where it is, devices' messages are refused until it resumes. */
-  pauseTask(name: string, o?: CallOptions): Promise<{ task: string; status: TaskLifecycle }> {
+  pauseTask(name: string, o?: CallOptions): Promise<Contract.TaskLifecycle> {
     return this.#json(`/v1/tasks/${path(name, 'pause')}`, { method: 'POST', admin: true }, o);
   }
 
   /** Starts a paused task's clock again (admin): the current stage gets a full stageSeconds. */
-  resumeTask(name: string, o?: CallOptions): Promise<{ task: string; status: TaskLifecycle }> {
+  resumeTask(name: string, o?: CallOptions): Promise<Contract.TaskLifecycle> {
     return this.#json(`/v1/tasks/${path(name, 'resume')}`, { method: 'POST', admin: true }, o);
   }
 
   /** Ends a task for good (admin): a round under way is abandoned; published versions stay served. */
-  finishTask(name: string, o?: CallOptions): Promise<{ task: string; status: 'finished' }> {
+  finishTask(name: string, o?: CallOptions): Promise<Contract.TaskLifecycle & { status: 'finished' }> {
     return this.#json(`/v1/tasks/${path(name, 'finish')}`, { method: 'POST', admin: true }, o);
   }
 
   /** Deletes a task and everything it stored (admin); the model versions it published stay. */
-  deleteTask(name: string, o?: CallOptions): Promise<{ task: string; deleted: true }> {
+  deleteTask(name: string, o?: CallOptions): Promise<Contract.TaskDeleted> {
     return this.#json(`/v1/tasks/${path(name)}`, { method: 'DELETE', admin: true }, o);
   }
 }

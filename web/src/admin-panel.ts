@@ -2,7 +2,7 @@
  * Admin actions behind the admin token (kept in this tab's sessionStorage only): upload a model version, move an
  * alias, create a federated task on the MNIST MLP (initial weights: Glorot-uniform, or an fp32 ONNX file).
  */
-import { EdgeClient } from '../../client-sdk/index.ts';
+import { type CreateTaskRequest, EdgeClient } from '../../client-sdk/index.ts';
 import { flattenWeights } from '../../federated/model/flat-weights.ts';
 import { type ModelSpec, type NamedWeight, parameterShapes } from '../../federated/model/model-spec.ts';
 import { importOnnxWeights } from '../../federated/model/onnx-import.ts';
@@ -110,14 +110,19 @@ export interface MnistTaskOptions {
   devicesPerRound: number;
   minDevices: number;
   stageSeconds: number;
-  training?: { epochs: number; batchSize: number; learningRate: number; optimizer: string };
-  privacy?: { l2NormClip: number; noiseMultiplier: number; delta: number; epsilon: number } | undefined;
+  training?: CreateTaskRequest['training'];
+  privacy?: CreateTaskRequest['privacy'];
   /** The model devices train (default: the MNIST MLP, 784-256-10). */
   spec?: ModelSpec;
 }
 
 /** POST /v1/tasks for a task on an MNIST spec (its own model, named as the task), from `weights` or Glorot. */
-export function mnistTaskBody(task: string, enrollmentToken: string, o: MnistTaskOptions, weights?: NamedWeight[]) {
+export function mnistTaskBody(
+  task: string,
+  enrollmentToken: string,
+  o: MnistTaskOptions,
+  weights?: NamedWeight[],
+): CreateTaskRequest {
   const {
     training = { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
     privacy,

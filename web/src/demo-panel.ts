@@ -32,7 +32,7 @@ const DEMO = {
   idleSeconds: 120,
   // Small local data, so a looser budget than a real task would take: the ε the page shows is what these settings
   // spend, to watch it grow, not a recommendation.
-  training: { epochs: 1, batchSize: 20, learningRate: 0.5, optimizer: 'sgd' },
+  training: { epochs: 1, batchSize: 20, learningRate: 0.5, optimizer: 'sgd' as const },
   privacy: { l2NormClip: 1, noiseMultiplier: 1.2, delta: 1e-5, epsilon: 30 },
 };
 
