@@ -92,7 +92,11 @@ export function indexGraph(graph: GraphProto, opset: number): GraphIndex {
   const consumers = new Map<string, NodeProto[]>();
   for (const n of graph.node ?? []) {
     for (const o of n.output ?? []) if (o) producer.set(o, n);
-    for (const x of new Set(namesRead(n))) consumers.set(x, [...(consumers.get(x) ?? []), n]);
+    for (const x of new Set(namesRead(n))) {
+      const list = consumers.get(x);
+      if (list) list.push(n);
+      else consumers.set(x, [n]);
+    }
   }
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   const declared = new Map<string, number>();
@@ -101,26 +105,54 @@ export function indexGraph(graph: GraphProto, opset: number): GraphIndex {
     if (v.name && dims) declared.set(v.name, dims.length);
   }
   for (const [name, t] of initializers) declared.set(name, t.dims?.length ?? 0);
+  // Ranks inferred so far; PENDING while a tensor's inputs are being inferred (met again: a cycle, rank unknown).
+  const PENDING = -1;
   const memo = new Map<string, number | undefined>();
-  const rank = (tensor: string): number | undefined => {
-    if (declared.has(tensor)) return declared.get(tensor);
-    if (memo.has(tensor)) return memo.get(tensor);
-    memo.set(tensor, undefined); // a cycle (invalid graph) ends as unknown
+  const known = (t: string): number | undefined => {
+    const r = declared.has(t) ? declared.get(t) : memo.get(t);
+    return r === PENDING ? undefined : r;
+  };
+  /** The tensors whose ranks `tensor`'s follows from. */
+  const sources = (tensor: string): string[] => {
     const n = producer.get(tensor);
-    let r: number | undefined;
-    if (n) {
-      const op = n.opType ?? '';
-      const inputs = (n.input ?? []).filter((x) => x);
-      if (op === 'Gemm' || op === 'Flatten') r = 2;
-      else if (op === 'Reshape') r = initializers.get(inputs[1] ?? '')?.dims?.map(Number)[0];
-      else if (SAME_RANK.has(op) && n.output?.[0] === tensor) r = rank(inputs[0] ?? '');
-      else if (BROADCAST.has(op) || op === 'MatMul' || op === 'Concat') {
-        const rs = inputs.map(rank);
-        if (rs.every((x) => x !== undefined)) r = Math.max(...(rs as number[]));
+    const op = n?.opType ?? '';
+    const inputs = (n?.input ?? []).filter((x) => x);
+    if (SAME_RANK.has(op) && n?.output?.[0] === tensor) return inputs.slice(0, 1);
+    if (BROADCAST.has(op) || op === 'MatMul' || op === 'Concat') return inputs;
+    return [];
+  };
+  const infer = (tensor: string): number | undefined => {
+    const n = producer.get(tensor);
+    if (!n) return undefined;
+    const op = n.opType ?? '';
+    const inputs = (n.input ?? []).filter((x) => x);
+    if (op === 'Gemm' || op === 'Flatten') return 2;
+    if (op === 'Reshape') return initializers.get(inputs[1] ?? '')?.dims?.map(Number)[0];
+    const rs = sources(tensor).map(known);
+    if (rs.length === 0 || rs.some((x) => x === undefined)) return undefined;
+    return Math.max(...(rs as number[]));
+  };
+  // Iterative depth-first inference with an explicit stack: a chain of 20,000 nodes must not overflow the call stack.
+  const rank = (tensor: string): number | undefined => {
+    const stack = [tensor];
+    while (stack.length) {
+      const t = stack[stack.length - 1]!;
+      if (declared.has(t) || (memo.has(t) && memo.get(t) !== PENDING)) {
+        stack.pop();
+        continue;
       }
+      if (!memo.has(t)) {
+        memo.set(t, PENDING);
+        const todo = sources(t).filter((x) => !declared.has(x) && !memo.has(x));
+        if (todo.length) {
+          stack.push(...todo);
+          continue;
+        }
+      }
+      memo.set(t, infer(t));
+      stack.pop();
     }
-    memo.set(tensor, r);
-    return r;
+    return known(tensor);
   };
   return {
     graph,
