@@ -70,8 +70,12 @@ export class ModelCatalog extends DurableObject<Env> {
     return alias ? this.#version(model, String(alias.version)) : null;
   }
 
-  /** Records a new immutable version and points `latest` at it; the same bytes again change nothing. */
-  putVersion(rec: Omit<VersionRecord, 'createdAt'>): PutVersionResult {
+  /**
+   * Records a new immutable version and points `latest` at it — or, with `latestOnlyFrom`, only when the model has no
+   * `latest` yet or it points at one of those versions (a task moves the latest of the model it created, never a
+   * served model's: promoting a task's version there is an explicit alias move). The same bytes again change nothing.
+   */
+  putVersion(rec: Omit<VersionRecord, 'createdAt'>, latestOnlyFrom?: string[]): PutVersionResult {
     const existing = this.#version(rec.model, rec.version);
     if (existing) return { status: existing.sha256 === rec.sha256 ? 'unchanged' : 'conflict', record: existing };
     const now = new Date().toISOString();
@@ -87,7 +91,11 @@ export class ModelCatalog extends DurableObject<Env> {
         now,
         rec.probe ? JSON.stringify(rec.probe) : null,
       );
-      this.#setAlias(rec.model, LATEST, rec.version, now);
+      const latest = this.#sql
+        .exec('SELECT version FROM aliases WHERE model = ? AND alias = ?', rec.model, LATEST)
+        .toArray()[0]?.version;
+      if (!latestOnlyFrom || latest === undefined || latestOnlyFrom.includes(String(latest)))
+        this.#setAlias(rec.model, LATEST, rec.version, now);
     });
     return { status: 'created', record: { ...rec, createdAt: now } };
   }

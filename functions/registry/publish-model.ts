@@ -17,6 +17,8 @@ export interface Publication {
   bytes: Uint8Array;
   /** Move this alias to the version once it is recorded (not when the version exists with other bytes). */
   alias?: string | undefined;
+  /** Move `latest` only when the model has none or it points at one of these versions (model-catalog.ts putVersion). */
+  latestOnlyFrom?: string[] | undefined;
   /**
    * Run the model once before storing it (uploads) and record the verdict; on `warmup` when given (a failure is
    * refused), else on generated inputs (a failure is recorded, not refused). With a warm-up, an upload of bytes this
@@ -48,15 +50,18 @@ export async function publishModel(
   } else {
     const { loaded, verdict } = await loadAndProbe(p.bytes, p.probe);
     await putBlob(env.MODEL_BLOBS, sha256, p.bytes);
-    result = await catalog.putVersion({
-      model: p.model,
-      version: p.version,
-      sha256,
-      bytes: p.bytes.byteLength,
-      inputs: loaded.inputs,
-      outputs: loaded.outputs,
-      ...(verdict && { probe: verdict }),
-    });
+    result = await catalog.putVersion(
+      {
+        model: p.model,
+        version: p.version,
+        sha256,
+        bytes: p.bytes.byteLength,
+        inputs: loaded.inputs,
+        outputs: loaded.outputs,
+        ...(verdict && { probe: verdict }),
+      },
+      p.latestOnlyFrom,
+    );
   }
   // Also after `unchanged`: a publish retried after the version was written still moves the alias.
   if (result.status !== 'conflict' && p.alias) await catalog.setAlias(p.model, p.alias, p.version);

@@ -1,6 +1,7 @@
 /**
  * Publishing a round's model: ONNX from the spec and the new weights → int8 (fp32 when the model is too small to
- * gain) → published like every version (registry/publish-model.ts) as `r<round>`, the task's alias moved to it.
+ * gain) → published like every version (registry/publish-model.ts) as `r<round>`, the task's alias moved to it;
+ * `latest` too, but only on a model the task created (a served model's `latest` moves by an explicit alias move).
  * A task on a served model's head writes the new head into the base graph instead (writeHead: every other byte the base's, int8 head
  * weights quantized again from the fp32 average when the base was int8). I/O only; the FederatedTask commits the
  * round after this succeeds, and retries a failure a bounded number of times.
@@ -36,6 +37,9 @@ export async function publishRound(env: Env, s: TaskSettings, round: number, wei
     version,
     bytes: onnx,
     alias: s.alias,
+    // The task's own earlier rounds: `latest` follows them on a model the task created, and never moves on a model
+    // that was served before it (issue 31: one device's round reached every default inference of a served model).
+    latestOnlyFrom: Array.from({ length: round - 1 }, (_, i) => `r${i + 1}`),
   });
   if (result.status === 'conflict')
     throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
