@@ -7,48 +7,49 @@ import type { ModelSummary, TensorMeta, ProbeVerdict } from '../../federated/oip
 import type { TaskSettings, TaskSummary } from '../../federated/aggregation/task-protocol.ts';
 
 export interface CreateTaskRequest {
-  /** the task name (URL path segment) */
+  /** the task's name (a URL path segment) */
   task: string;
-  /** the catalog model the task publishes under, version r<round> */
+  /** the catalog model it publishes under, as version `r<round>` */
   model: string;
-  /** alias moved to each published version (default "federated") */
+  /** the alias moved to each published version (default "federated") */
   alias?: string;
-  /** spec mode: a model spec (fedge.model/v1, federated/model/model-spec.ts): input shape, layers, input/output names, labels */
+  /** spec mode: a model spec, `fedge.model/v1` (`federated/model/model-spec.ts`): input shape, layers, input and output names, labels */
   spec?: unknown;
-  /** spec mode: initial global weights: float32 little-endian, flat in the spec's parameter order, base64 */
+  /** spec mode: initial global weights: float32 little-endian, flat in the spec's parameter order, base64 (exactly 4 × the parameter count bytes, all finite) */
   weights?: string;
-  /** base mode: a served version (a version or an alias) whose head devices train */
+  /** base mode (instead of `spec` + `weights`): `{model, version}` — a served version (a version name or an alias, pinned to its sha256 at creation) whose head devices train; the task starts from the graph's own head weights */
   base?: {
     model: string;
     version: string;
   };
-  /** base mode: "head" (the final dense layer) or "head:<layers>" (the last 1-99 dense layers) */
+  /** base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh) */
   trainable?: string;
   rounds: number;
+  /** the most devices a round takes */
   devicesPerRound: number;
-  /** most devices one SecAgg+ instance takes: a larger round is split into shards run by parallel aggregator objects; the server learns each shard's sum */
+  /** the most devices one SecAgg+ instance takes; default 100 when devicesPerRound is larger (one aggregator object's memory and CPU budget at d ≈ 2·10⁵). A round of more devices is split, when check-in closes, into shards of at most this many (by SHA-256 of a fresh seed and the device id), each run by its own aggregator Durable Object in parallel; the task adds the shards' unmasked sums. `secagg`, `minDevices` and the distributed-DP noise apply per shard; the server learns each shard's sum. Status records list each shard's `{devices, survivors, status, reason?}` (`status` is `running` until its aggregator reports) */
   shardSize?: number;
-  /** fewest masked inputs a round publishes with (default threshold + 1; at least 3, else 422) */
+  /** fewest masked inputs a round publishes with; default threshold + 1; at least 3 (else 422) */
   minDevices?: number;
-  /** how long a stage waits for devices (at least 1); a stage still receiving answers stays open up to 6× (default 30) */
+  /** 1…3600: how long a stage waits for devices; a stage still receiving answers is extended by this much per answer, up to 6× (default 30) */
   stageSeconds?: number;
-  /** check-in that waits this long for enough devices expires and pauses the task (stageSeconds…2592000, default 3600) */
+  /** `stageSeconds`…2,592,000 (30 days), default 3600: check-in that has waited this long for enough devices expires — the task pauses, saying why in `pausedReason`, and nothing holds a round open for good; the devices that checked in stay for when it resumes */
   idleSeconds?: number;
-  /** used only to derive secagg when it is not given (secAggParameters) (default 0.3) */
+  /** used only to derive `secagg` when it is not given (`secAggParameters`) (default 0.3) */
   expectedDropout?: number;
-  /** neighbours k (even below min(devicesPerRound, shardSize) − 1, at most 254) and threshold t (> k/2, else 422); default from secAggParameters for min(devicesPerRound, shardSize) devices */
+  /** `{neighbours: k, threshold: t}`: k even below min(devicesPerRound, shardSize) − 1, at most 254; t > k/2 (else 422). Default from `secAggParameters` for min(devicesPerRound, shardSize) devices; sharded: sized for a shard's expected load (`shardSecAggParameters`), k even */
   secagg?: {
     neighbours: number;
     threshold: number;
   };
-  /** per-coordinate clip of the weight update and the example count that gets full weight (fixed point) (default {"clip":1,"maxExamples":1000}) */
+  /** per-coordinate clip of the weight update; the example count that gets full weight (fixed point) (default {"clip":1,"maxExamples":1000}) */
   update?: {
     /** Default 1. */
     clip?: number;
     /** Default 1000. */
     maxExamples?: number;
   };
-  /** Default {"epochs":1,"batchSize":32,"learningRate":0.05,"optimizer":"sgd"}. */
+  /** local training on each device (`sgd`, `momentum`, `adam`) (default {"epochs":1,"batchSize":32,"learningRate":0.05,"optimizer":"sgd"}) */
   training?: {
     /** Default 1. */
     epochs?: number;
@@ -59,21 +60,21 @@ export interface CreateTaskRequest {
     /** Default "sgd". */
     optimizer?: 'sgd' | 'momentum' | 'adam';
   };
-  /** example-level DP-SGD every device runs, and its per-device budget epsilon (δ = delta) */
+  /** optional: `{l2NormClip, noiseMultiplier, delta, epsilon}`: example-level DP-SGD on each device, per-device budget `epsilon` (δ = `delta`) */
   privacy?: {
     l2NormClip: number;
     noiseMultiplier: number;
     delta: number;
     epsilon: number;
   };
-  /** client-level distributed discrete Gaussian noise (DDGauss), sized for minDevices */
+  /** optional: `{clip, noiseMultiplier, delta [1e-5]}`: client-level distributed discrete Gaussian noise (DDGauss), sized for `minDevices` */
   distributedDp?: {
     clip: number;
     noiseMultiplier: number;
     /** Default 0.00001. */
     delta?: number;
   };
-  /** step applied to the unmasked mean update (default {"kind":"fedavg"}) */
+  /** step applied to the unmasked mean update: `fedavg {learningRate}`, `fedavgm {learningRate, momentum}` or `fedadam {learningRate, beta1, beta2, tau}` (default {"kind":"fedavg"}) */
   serverOptimizer?:
     | {
         kind: 'fedavg';
@@ -91,7 +92,7 @@ export interface CreateTaskRequest {
         beta2?: number;
         tau?: number;
       };
-  /** devices enroll with it (Authorization: Bearer); stored as its SHA-256 */
+  /** devices enroll with it (`Authorization: Bearer`); stored only as its SHA-256 */
   enrollmentToken: string;
 }
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { MAX_STAGE_FACTOR } from '../../../federated/aggregation/round-controller.ts';
 import {
   DEFAULT_IDLE_SECONDS,
+  DEFAULT_SHARD_SIZE,
   MAX_IDLE_SECONDS,
   MIN_STAGE_SECONDS,
 } from '../../../federated/aggregation/task-settings.ts';
@@ -18,31 +19,37 @@ const positive = z.number().positive().finite();
 export const taskBody = named(
   'CreateTaskRequest',
   z.object({
-    task: name.describe('the task name (URL path segment)'),
-    model: name.describe('the catalog model the task publishes under, version r<round>'),
-    alias: name.default('federated').describe('alias moved to each published version'),
+    task: name.describe("the task's name (a URL path segment)"),
+    model: name.describe('the catalog model it publishes under, as version `r<round>`'),
+    alias: name.default('federated').describe('the alias moved to each published version'),
     spec: z
       .unknown()
       .optional()
       .describe(
-        'spec mode: a model spec (fedge.model/v1, federated/model/model-spec.ts): input shape, layers, input/output names, labels',
+        'spec mode: a model spec, `fedge.model/v1` (`federated/model/model-spec.ts`): input shape, layers, input and output names, labels',
       ),
     weights: z
       .string()
       .min(1)
       .optional()
-      .describe("spec mode: initial global weights: float32 little-endian, flat in the spec's parameter order, base64"),
+      .describe(
+        "spec mode: initial global weights: float32 little-endian, flat in the spec's parameter order, base64 (exactly 4 × the parameter count bytes, all finite)",
+      ),
     base: z
       .object({ model: name, version: name })
       .optional()
-      .describe('base mode: a served version (a version or an alias) whose head devices train'),
+      .describe(
+        "base mode (instead of `spec` + `weights`): `{model, version}` — a served version (a version name or an alias, pinned to its sha256 at creation) whose head devices train; the task starts from the graph's own head weights",
+      ),
     trainable: z
       .string()
       .regex(/^head(?::[1-9][0-9]?)?$/, 'trainable must be "head" or "head:<layers>" (1-99)')
       .optional()
-      .describe('base mode: "head" (the final dense layer) or "head:<layers>" (the last 1-99 dense layers)'),
+      .describe(
+        'base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh)',
+      ),
     rounds: z.number().int().min(1).max(10_000),
-    devicesPerRound: z.number().int().min(3).max(10_000),
+    devicesPerRound: z.number().int().min(3).max(10_000).describe('the most devices a round takes'),
     shardSize: z
       .number()
       .int()
@@ -50,41 +57,41 @@ export const taskBody = named(
       .max(10_000)
       .optional()
       .describe(
-        "most devices one SecAgg+ instance takes: a larger round is split into shards run by parallel aggregator objects; the server learns each shard's sum",
+        `the most devices one SecAgg+ instance takes; default ${DEFAULT_SHARD_SIZE} when devicesPerRound is larger (one aggregator object's memory and CPU budget at d ≈ 2·10⁵). A round of more devices is split, when check-in closes, into shards of at most this many (by SHA-256 of a fresh seed and the device id), each run by its own aggregator Durable Object in parallel; the task adds the shards' unmasked sums. \`secagg\`, \`minDevices\` and the distributed-DP noise apply per shard; the server learns each shard's sum. Status records list each shard's \`{devices, survivors, status, reason?}\` (\`status\` is \`running\` until its aggregator reports)`,
       ),
     minDevices: z
       .number()
       .int()
       .min(1)
       .optional()
-      .describe('fewest masked inputs a round publishes with (default threshold + 1; at least 3, else 422)'),
+      .describe('fewest masked inputs a round publishes with; default threshold + 1; at least 3 (else 422)'),
     stageSeconds: positive
       .max(3600)
       .default(30)
       .describe(
-        `how long a stage waits for devices (at least ${MIN_STAGE_SECONDS}); a stage still receiving answers stays open up to ${MAX_STAGE_FACTOR}×`,
+        `${MIN_STAGE_SECONDS}…3600: how long a stage waits for devices; a stage still receiving answers is extended by this much per answer, up to ${MAX_STAGE_FACTOR}×`,
       ),
     idleSeconds: positive
       .optional()
       .describe(
-        `check-in that waits this long for enough devices expires and pauses the task (stageSeconds…${MAX_IDLE_SECONDS}, default ${DEFAULT_IDLE_SECONDS})`,
+        `\`stageSeconds\`…${MAX_IDLE_SECONDS.toLocaleString('en-US')} (${MAX_IDLE_SECONDS / 86_400} days), default ${DEFAULT_IDLE_SECONDS}: check-in that has waited this long for enough devices expires — the task pauses, saying why in \`pausedReason\`, and nothing holds a round open for good; the devices that checked in stay for when it resumes`,
       ),
     expectedDropout: z
       .number()
       .min(0)
       .max(0.6)
       .default(0.3)
-      .describe('used only to derive secagg when it is not given (secAggParameters)'),
+      .describe('used only to derive `secagg` when it is not given (`secAggParameters`)'),
     secagg: z
       .object({ neighbours: z.number().int().min(2), threshold: z.number().int().min(2) })
       .optional()
       .describe(
-        'neighbours k (even below min(devicesPerRound, shardSize) − 1, at most 254) and threshold t (> k/2, else 422); default from secAggParameters for min(devicesPerRound, shardSize) devices',
+        "`{neighbours: k, threshold: t}`: k even below min(devicesPerRound, shardSize) − 1, at most 254; t > k/2 (else 422). Default from `secAggParameters` for min(devicesPerRound, shardSize) devices; sharded: sized for a shard's expected load (`shardSecAggParameters`), k even",
       ),
     update: z
       .object({ clip: positive.default(1), maxExamples: z.number().int().min(1).default(1000) })
       .default({ clip: 1, maxExamples: 1000 })
-      .describe('per-coordinate clip of the weight update and the example count that gets full weight (fixed point)'),
+      .describe('per-coordinate clip of the weight update; the example count that gets full weight (fixed point)'),
     training: z
       .object({
         epochs: z.number().int().min(1).max(100).default(1),
@@ -92,15 +99,20 @@ export const taskBody = named(
         learningRate: positive.default(0.05),
         optimizer: z.enum(['sgd', 'momentum', 'adam']).default('sgd'),
       })
-      .default({ epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'sgd' }),
+      .default({ epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'sgd' })
+      .describe('local training on each device (`sgd`, `momentum`, `adam`)'),
     privacy: z
       .object({ l2NormClip: positive, noiseMultiplier: positive, delta: z.number().gt(0).lt(1), epsilon: positive })
       .optional()
-      .describe('example-level DP-SGD every device runs, and its per-device budget epsilon (δ = delta)'),
+      .describe(
+        'optional: `{l2NormClip, noiseMultiplier, delta, epsilon}`: example-level DP-SGD on each device, per-device budget `epsilon` (δ = `delta`)',
+      ),
     distributedDp: z
       .object({ clip: positive, noiseMultiplier: positive, delta: z.number().gt(0).lt(1).default(1e-5) })
       .optional()
-      .describe('client-level distributed discrete Gaussian noise (DDGauss), sized for minDevices'),
+      .describe(
+        'optional: `{clip, noiseMultiplier, delta [1e-5]}`: client-level distributed discrete Gaussian noise (DDGauss), sized for `minDevices`',
+      ),
     serverOptimizer: z
       .discriminatedUnion('kind', [
         z.object({ kind: z.literal('fedavg'), learningRate: positive.optional() }),
@@ -118,11 +130,13 @@ export const taskBody = named(
         }),
       ])
       .default({ kind: 'fedavg' })
-      .describe('step applied to the unmasked mean update'),
+      .describe(
+        'step applied to the unmasked mean update: `fedavg {learningRate}`, `fedavgm {learningRate, momentum}` or `fedadam {learningRate, beta1, beta2, tau}`',
+      ),
     enrollmentToken: z
       .string()
       .min(16)
-      .describe('devices enroll with it (Authorization: Bearer); stored as its SHA-256'),
+      .describe('devices enroll with it (`Authorization: Bearer`); stored only as its SHA-256'),
   }),
 );
 
