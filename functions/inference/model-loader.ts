@@ -1,6 +1,9 @@
 /**
  * Turns ONNX bytes into a ready session plus the OIP tensor metadata of its inputs and outputs.
- * Loading is the validation: bytes ORT cannot load, or I/O this server cannot speak, are refused (400).
+ * Loading is the validation: bytes ORT cannot load, or I/O this server cannot speak, are refused (400). Running out
+ * of the WASM heap is not a verdict on the bytes: the cached sessions are released and the load tried once more
+ * (memory.ts); what still does not fit is a 503 while other sessions hold memory, else — the model alone needs more
+ * than the bound — a 400 naming the bound at upload (it could never be served here) and a 507 for a stored model.
  */
 import { refuseModel } from './errors.ts';
 import type { TensorMeta } from '../registry/model-record.ts';
@@ -9,6 +12,7 @@ import { FeaturizerError, readFeaturizers } from '../../federated/model/featuriz
 import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
 import { readMetadataProps } from '../../federated/model/onnx-metadata.ts';
 import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
+import { MemoryBusyError, heapBound, isOutOfMemoryMessage, outOfMemory, releaseHeldSessions } from './memory.ts';
 import { type ort, createSession } from './ort-runtime.ts';
 import { quote } from './quote.ts';
 
@@ -80,17 +84,37 @@ function declaredLabels(bytes: Uint8Array, outputs: TensorMeta[]): TensorMeta[] 
   return outputs.map((m) => (m === target ? { ...m, labels: labels as string[] } : m));
 }
 
-export async function loadModel(bytes: Uint8Array): Promise<LoadedModel> {
-  if (bytes.byteLength === 0) refuseModel('model body is empty; send the ONNX file as application/octet-stream');
-  let session: ort.InferenceSession;
+const reasonOf = (e: unknown) =>
+  String((e as Error)?.message ?? e)
+    .replace(/\s+/g, ' ')
+    .slice(0, 300);
+
+/** A session for `bytes`; out of memory, once more after the cached sessions are released (the module comment). */
+async function createWithin(bytes: Uint8Array, stored: boolean): Promise<ort.InferenceSession> {
   try {
-    session = await createSession(bytes);
+    return await createSession(bytes);
   } catch (e) {
-    const reason = String((e as Error)?.message ?? e)
-      .replace(/\s+/g, ' ')
-      .slice(0, 300);
-    refuseModel(`not a loadable ONNX model: ${reason}`);
+    if (!isOutOfMemoryMessage(reasonOf(e))) refuseModel(`not a loadable ONNX model: ${reasonOf(e)}`);
   }
+  await releaseHeldSessions();
+  try {
+    return await createSession(bytes);
+  } catch (e) {
+    const reason = reasonOf(e);
+    if (!isOutOfMemoryMessage(reason)) refuseModel(`not a loadable ONNX model: ${reason}`);
+    const error = outOfMemory('loading the model', 0, reason);
+    if (stored || error instanceof MemoryBusyError) throw error;
+    refuseModel(`the model needs more than ${heapBound()} to load, even with no other model loaded: ${reason}`);
+  }
+}
+
+/**
+ * Loads `bytes`. `stored`: a version already in the catalog (the session cache), whose load out of memory alone is a
+ * 507; otherwise bytes being published (an upload, a task's round), for which it is a refusal (400).
+ */
+export async function loadModel(bytes: Uint8Array, { stored = false } = {}): Promise<LoadedModel> {
+  if (bytes.byteLength === 0) refuseModel('model body is empty; send the ONNX file as application/octet-stream');
+  const session = await createWithin(bytes, stored);
   try {
     const inputs = describe(session.inputMetadata, 'input');
     const featurizers = declaredFeaturizers(bytes, inputs);

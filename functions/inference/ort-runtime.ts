@@ -8,9 +8,11 @@
  * isolate (its `initializeWebAssembly` runs once and cannot be undone), so a heap cannot be given back by
  * dropping sessions. The bound is therefore set where the heap is made: ORT's memory is created with a
  * `maximum` of `maxWasmBytes` instead of 4 GiB. An allocation past it fails inside ORT, which throws (the run
- * or the load fails with ORT's reason) and the instance stays usable; the heap never exceeds the bound.
+ * or the load fails with ORT's reason) and the instance stays usable; the heap never exceeds the bound. What
+ * released sessions held is reused, so a load or run out of memory is retried once the others are released (memory.ts).
  */
 import * as ort from 'onnxruntime-web/wasm';
+import { DEFAULTS } from '../config.ts';
 // Wrangler's module collector resolves wasm imports by path, not through package exports.
 import ortWasmModule from '../../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm';
 
@@ -22,13 +24,18 @@ export type ExecutionProvider = 'wasm' | 'webgpu';
 // An empty but valid wasm header: ORT only passes it on to WebAssembly.instantiate, which we intercept.
 const PLACEHOLDER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
-/** Default bound on ORT's WASM heap: room for the bundled models at the largest request, far below 4 GiB. */
-export const DEFAULT_MAX_WASM_BYTES = 1024 * 1024 * 1024;
 const PAGE = 65536;
 
 let configured = false;
-let maxWasmBytes = DEFAULT_MAX_WASM_BYTES;
+let maxWasmBytes = DEFAULTS.maxWasmBytes;
 let memory: WebAssembly.Memory | undefined;
+/** Sessions created and not yet released, in this isolate (memory.ts: is anything else holding the heap?). */
+const live = new Set<ort.InferenceSession>();
+
+/** How many ORT sessions are alive (created, not released) in this isolate. */
+export function liveSessions(): number {
+  return live.size;
+}
 
 /** Sets the heap bound; only takes effect before the first session is created (the heap is made once). */
 export function setMaxWasmBytes(bytes: number): void {
@@ -106,7 +113,7 @@ export function executionProvider(): ExecutionProvider {
 
 export async function createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
   configure();
-  return ort.InferenceSession.create(bytes, {
+  const session = await ort.InferenceSession.create(bytes, {
     executionProviders: [executionProvider()],
     graphOptimizationLevel: 'all',
     // One isolate serves many models; a session should not keep a large arena around after a request.
@@ -118,6 +125,15 @@ export async function createSession(bytes: Uint8Array): Promise<ort.InferenceSes
     // of constant folding while its QDQ fusions are on, so every run would dequantize every weight again.
     // Turning the QDQ transformers off lets constant folding dequantize once at load: int8 on the wire and
     // in R2, fp32 compute (MatMulInteger-style int8 is slower than fp32 in WASM).
-    extra: { session: { disable_quant_qdq: '1' } },
+    // No prepacking: MLAS would keep a packed copy of each weight beside the initializer, so a session held about
+    // twice its weights, for no run time measured on the bundled models (docs/benchmarks.md, "Inference memory").
+    extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
   });
+  live.add(session);
+  const release = session.release.bind(session);
+  session.release = () => {
+    live.delete(session);
+    return release();
+  };
+  return session;
 }

@@ -7,15 +7,19 @@
  * after a second try with open dimensions at PROBE_LENGTH except those the model names as a batch; the first
  * failure's reason is the one reported. Refused (400) are only: fixed input shapes above what any request may send,
  * and — at those smallest inputs — more memory than the WASM heap bound or more output elements than a response
- * may carry (larger inputs would only need more).
+ * may carry (larger inputs would only need more). A run out of memory is tried once more after the cached sessions
+ * are released (memory.ts); only when it still does not fit with no other session alive is that the model's verdict
+ * (400) — while other sessions hold memory it is a 503, and the upload may be retried.
  *
  * With a warm-up (the uploader's shapes and fill values, `input:1x512,state:2x1x128,sr:=16000`, like Triton's
  * model_warmup) the run is on those inputs, and any failure is a refusal: the uploader said what the model takes.
  *
  * What a passing run cannot promise: values decide some failures (a Range whose delta is an input). Whatever is
- * stored, every later run's failure is still a 400 with ORT's reason, and the WASM heap bound holds whatever it allocates.
+ * stored, every later run's failure is still a 400 with ORT's reason (503/507 out of memory: memory.ts), and the WASM heap
+ * bound holds whatever it allocates.
  */
 import { refuseModel } from './errors.ts';
+import { MemoryBusyError, outOfMemory, releaseHeldSessions } from './memory.ts';
 import { ModelRunError } from './run-error.ts';
 import { DATATYPE_INFO } from '../../federated/oip/datatypes.ts';
 import { TensorError, refuseTensor } from '../../federated/oip/tensor-error.ts';
@@ -175,6 +179,29 @@ export function probeInputs(model: LoadedModel, limits: ProbeLimits, length = 1)
 }
 
 const PROBE = 'an uploaded model (probe)';
+
+/**
+ * Runs the probe once; out of memory, once more after the cached sessions are released. Still out of memory while
+ * other sessions are alive: MemoryBusyError (503) — the memory is taken, not too small. Else the ModelRunError
+ * (the model's verdict at this bound).
+ */
+async function probeRun(model: LoadedModel, inputs: Tensor[]): Promise<Tensor[]> {
+  try {
+    return await runSession(model, inputs, [], PROBE);
+  } catch (e) {
+    if (!(e instanceof ModelRunError && e.outOfMemory)) throw e;
+  }
+  await releaseHeldSessions(model.session);
+  try {
+    return await runSession(model, inputs, [], PROBE);
+  } catch (e) {
+    if (e instanceof ModelRunError && e.outOfMemory) {
+      const error = outOfMemory('running the uploaded model once', 1, e.message);
+      if (error instanceof MemoryBusyError) throw error;
+    }
+    throw e;
+  }
+}
 const GENERATED = 'inputs built from its metadata (dynamic dimensions 1, zeros)';
 
 /**
@@ -192,7 +219,7 @@ export async function probeModel(
     const { tensors, shown } = warmupInputs(model, warmup, limits);
     let outputs: Tensor[];
     try {
-      outputs = await runSession(model, tensors, [], PROBE);
+      outputs = await probeRun(model, tensors);
     } catch (e) {
       if (e instanceof ModelRunError) refuseModel(`the model failed on the warm-up inputs (${shown}): ${e.message}`);
       throw e;
@@ -204,7 +231,7 @@ export async function probeModel(
   const shown = showWarmup(first);
   let reason: string;
   try {
-    const outputs = await runSession(model, first, [], PROBE);
+    const outputs = await probeRun(model, first);
     checkOutputSize(outputs, limits.maxElements, 'on inputs of batch 1');
     return { ok: true, inputs: 'generated', shapes: shown };
   } catch (e) {

@@ -1,8 +1,10 @@
 /**
- * A model that loaded but failed while running: a Reshape/Expand that does not fit the input, an output too
- * large to allocate within the WASM heap bound, an op refusing the values it got. Thrown below the routes
- * (session-cache.ts, probe.ts) with ORT's reason cleaned of build paths and clipped; routes answer it with a 400.
+ * A model that loaded but failed while running: a Reshape/Expand that does not fit the input, an op refusing the
+ * values it got. Thrown below the routes (session-cache.ts, probe.ts) with ORT's reason cleaned of build paths and
+ * clipped; routes answer it with a 400. A run that ran out of the WASM heap is one too (`outOfMemory`) until
+ * session-cache.ts has released the other sessions and tried again: what still does not fit is memory.ts's 503 or 507.
  */
+import { isOutOfMemoryMessage } from './memory.ts';
 import { clip } from './quote.ts';
 
 export class ModelRunError extends Error {
@@ -18,7 +20,7 @@ export class ModelRunError extends Error {
   /** Wraps whatever `session.run` threw. */
   static from(e: unknown): ModelRunError {
     const raw = String((e as Error)?.message ?? e);
-    return new ModelRunError(ortReason(raw), /bad_alloc|failed to allocate|out of memory/i.test(raw));
+    return new ModelRunError(ortReason(raw), isOutOfMemoryMessage(raw));
   }
 }
 

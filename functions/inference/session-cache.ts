@@ -2,10 +2,13 @@
  * One ORT session per model version (sha256) per isolate: created once, shared by every request, and
  * released when it falls out of the least-recently-used window. Runs on one session are serialised —
  * the single-threaded WASM runtime does one at a time anyway, and interleaved runs must not share state.
- * A run that fails is a ModelRunError (the model or the input is wrong, not the server). A run that ran out of
- * the bounded WASM heap also drops every other cached session, so their weights go back to the heap's free list.
+ * A run that fails is a ModelRunError (the model or the input is wrong, not the server). A load or a run that runs
+ * out of the bounded WASM heap has every other cached session released — their weights go back to the heap's free
+ * list — and is tried once more (memory.ts says what still failing answers). The retry happens outside the session's
+ * queue: runs on two sessions that ran out at once each wait for the other's release, never for each other's retry.
  */
 import { fromOrtTensor, toOrtTensor } from '../../federated/oip/ort-tensors.ts';
+import { MemoryBusyError, type SessionHolder, holdSessions, outOfMemory, releaseHeldSessions } from './memory.ts';
 import { type LoadedModel, loadModel } from './model-loader.ts';
 import { ort, wasmHeap } from './ort-runtime.ts';
 import { ModelRunError } from './run-error.ts';
@@ -26,10 +29,21 @@ interface Job {
 
 interface Entry {
   loaded: Promise<LoadedModel>;
+  /** The session, once loaded (what releaseAll releases; an entry still loading holds none yet). */
+  session?: ort.InferenceSession | undefined;
   queue: Promise<unknown>;
   /** Batchable requests waiting for their turn to run (alone or in another's batch). */
   waiting: Job[];
+  /** Set when the session is released: a run queued after the drop finds it and runs on a fresh entry. */
+  released: boolean;
 }
+
+/** The session a run was queued on was released first (evicted): the run goes again on a fresh entry. */
+class SessionReleased extends Error {
+  override name = 'SessionReleased';
+}
+/** Fresh entries one request tries before giving up (each try means its session was evicted under it). */
+const RELEASED_TRIES = 4;
 
 /** Dynamic batching (dynamic-batcher.ts): most rows per run (1: off), and how long a request waits for others (ms). */
 export interface BatchingOptions {
@@ -37,7 +51,7 @@ export interface BatchingOptions {
   maxQueueDelayMs: number;
 }
 
-export class SessionCache {
+export class SessionCache implements SessionHolder {
   readonly #entries = new Map<string, Entry>();
   readonly #capacity: number;
   readonly #batching: BatchingOptions;
@@ -45,6 +59,7 @@ export class SessionCache {
   constructor(capacity: number, batching: BatchingOptions = { maxBatchSize: 1, maxQueueDelayMs: 0 }) {
     this.#capacity = Math.max(1, capacity);
     this.#batching = batching;
+    holdSessions(this);
   }
 
   get size(): number {
@@ -67,10 +82,14 @@ export class SessionCache {
       this.#entries.set(sha256, entry);
       return entry;
     }
-    const loaded = bytes().then(loadModel);
-    entry = { loaded, queue: Promise.resolve(), waiting: [] };
-    this.#entries.set(sha256, entry);
-    loaded.catch(() => this.#entries.get(sha256) === entry && this.#entries.delete(sha256));
+    const loaded = bytes().then((b) => loadModel(b, { stored: true }));
+    const created: Entry = { loaded, queue: Promise.resolve(), waiting: [], released: false };
+    this.#entries.set(sha256, created);
+    loaded.then(
+      (m) => (created.session = m.session),
+      () => this.#entries.get(sha256) === created && this.#entries.delete(sha256),
+    );
+    entry = created;
     this.#evict();
     return entry;
   }
@@ -78,21 +97,34 @@ export class SessionCache {
   #evict(): void {
     while (this.#entries.size > this.#capacity) {
       const [oldest] = this.#entries.keys();
-      this.#drop(oldest!);
+      void this.#drop(oldest!);
     }
   }
 
-  #drop(sha256: string): void {
+  /** Takes `sha256` out of the cache and releases its session after the runs already queued on it; resolves when released. */
+  #drop(sha256: string): Promise<void> {
     const entry = this.#entries.get(sha256);
-    if (!entry) return;
+    if (!entry) return Promise.resolve();
     this.#entries.delete(sha256);
-    // Release after in-flight runs finish.
-    void entry.queue
+    const release = entry.queue
       .then(() => entry.loaded)
       .then(
-        (m) => m.session.release(),
+        (m) => {
+          entry.released = true;
+          return m.session.release();
+        },
         () => undefined,
       );
+    entry.queue = release.catch(() => undefined);
+    return entry.queue.then(() => undefined);
+  }
+
+  /** Releases every loaded session but `keep` (memory.ts, when a load or run ran out of memory). */
+  async releaseAll(keep?: ort.InferenceSession): Promise<void> {
+    const drops: Promise<void>[] = [];
+    for (const [sha256, entry] of this.#entries)
+      if (entry.session && entry.session !== keep) drops.push(this.#drop(sha256));
+    await Promise.all(drops);
   }
 
   /**
@@ -106,9 +138,39 @@ export class SessionCache {
     outputNames: string[],
     timer?: RunTimer,
   ): Promise<Tensor[]> {
+    let tries = 0;
+    let retried = false;
+    for (;;) {
+      try {
+        return await this.#runOnce(sha256, bytes, inputs, outputNames, timer, !retried);
+      } catch (e) {
+        if (e instanceof SessionReleased) {
+          if (++tries < RELEASED_TRIES) continue;
+          throw new MemoryBusyError(
+            `out of memory: this model's session was released ${RELEASED_TRIES} times while the request waited for it (other models needed the memory); retry shortly`,
+          );
+        }
+        if (!(e instanceof ModelRunError && e.outOfMemory)) throw e;
+        if (retried) throw outOfMemory('this run', 1, e.message);
+        retried = true;
+        // Outside the session's queue (the module comment); the session this run needs is kept.
+        await releaseHeldSessions(this.#entries.get(sha256)?.session);
+      }
+    }
+  }
+
+  /** One try of run(): on the current entry of `sha256`, batched with other requests when `batch` and batching is on. */
+  async #runOnce(
+    sha256: string,
+    bytes: () => Promise<Uint8Array>,
+    inputs: Tensor[],
+    outputNames: string[],
+    timer: RunTimer | undefined,
+    batch: boolean,
+  ): Promise<Tensor[]> {
     const entry = this.#entry(sha256, bytes);
     const model = await entry.loaded;
-    const key = this.#batching.maxBatchSize > 1 ? batchKey(model, inputs, outputNames) : undefined;
+    const key = batch && this.#batching.maxBatchSize > 1 ? batchKey(model, inputs, outputNames) : undefined;
     if (key !== undefined && rowsOf(inputs) < this.#batching.maxBatchSize) {
       let settle!: Pick<Job, 'resolve' | 'reject'>;
       const done = new Promise<Tensor[]>((resolve, reject) => (settle = { resolve, reject }));
@@ -123,29 +185,25 @@ export class SessionCache {
         const task = entry.queue.then(() => this.#runBatch(entry, model, sha256, job));
         entry.queue = task.catch(() => undefined);
       }
-      return this.#outOfMemoryDrops(sha256, done);
+      return done;
     }
     const task = entry.queue.then(() => {
+      if (entry.released) throw new SessionReleased();
       timer?.mark('start');
       return runSession(model, inputs, outputNames, sha256, timer);
     });
     entry.queue = task.catch(() => undefined);
-    return this.#outOfMemoryDrops(sha256, task);
-  }
-
-  async #outOfMemoryDrops(sha256: string, task: Promise<Tensor[]>): Promise<Tensor[]> {
-    try {
-      return await task;
-    } catch (e) {
-      if (e instanceof ModelRunError && e.outOfMemory)
-        for (const other of [...this.#entries.keys()]) if (other !== sha256) this.#drop(other);
-      throw e;
-    }
+    return task;
   }
 
   /** One run over `lead` and every other waiting request of its key, up to maxBatchSize rows; results split back. */
   async #runBatch(entry: Entry, model: LoadedModel, sha256: string, lead: Job): Promise<void> {
     if (!entry.waiting.includes(lead)) return;
+    if (entry.released) {
+      // Evicted before this turn: the lead goes again on a fresh entry; the others, still waiting, do on theirs.
+      entry.waiting = entry.waiting.filter((j) => j !== lead);
+      return lead.reject(new SessionReleased());
+    }
     const batch: Job[] = [lead];
     let rows = lead.rows;
     entry.waiting = entry.waiting.filter((j) => {

@@ -8,19 +8,24 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ModelLoadError, TensorError } from '../inference/errors.ts';
+import { MemoryBusyError, MemoryExceededError } from '../inference/memory.ts';
 import { ModelRunError } from '../inference/run-error.ts';
 import { UnknownModelError } from '../registry/errors.ts';
 import { JsonBodyError } from './json-body-error.ts';
 
 /**
  * The typed errors code below the routes throws, and the status each answers. A model that fails at run time is the
- * caller's 400 as Triton answers it: the server cannot tell a bad input from a bad model (routes/inference.ts).
+ * caller's 400 as Triton answers it: the server cannot tell a bad input from a bad model (routes/inference.ts). Out of
+ * ORT's memory after the other sessions were released is not the caller's fault: 503 while other models hold it, 507
+ * when the load or run alone needs more than the heap bound (inference/memory.ts).
  */
 const DOMAIN_ERRORS: [new (...args: never[]) => Error, ContentfulStatusCode, (e: Error) => string][] = [
   [TensorError, 400, (e) => e.message],
   [JsonBodyError, 400, (e) => e.message],
   [ModelLoadError, 400, (e) => e.message],
   [ModelRunError, 400, (e) => `the model failed on this input: ${e.message}`],
+  [MemoryBusyError, 503, (e) => e.message],
+  [MemoryExceededError, 507, (e) => e.message],
   [UnknownModelError, 404, (e) => e.message],
 ];
 
