@@ -6,8 +6,8 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
-/** The Worker as wrangler.toml declares it, with the test limits: real workerd, Durable Objects, SQLite and R2. */
-const workerd = () =>
+/** The Worker as wrangler.toml declares it, with the test limits (and `vars` over them): real workerd, Durable Objects, SQLite and R2. */
+const workerd = (vars: Record<string, string> = {}) =>
   cloudflareTest({
     wrangler: { configPath: './wrangler.toml' },
     miniflare: {
@@ -17,10 +17,13 @@ const workerd = () =>
         FEDGE_MAX_MODEL_BYTES: '4194304',
         FEDGE_MAX_TENSOR_ELEMENTS: '300000',
         FEDGE_MAX_WASM_BYTES: '268435456',
+        ...vars,
       },
     },
   });
-const ISOLATED = ['test/functions/inference/inference-memory.test.ts'];
+/** A deployed isolate's size: the WASM heap bound at 128 MiB, the default session count, 48 MiB models. */
+const ISOLATE_128MIB = ['test/functions/inference/isolate-128mib.test.ts'];
+const ISOLATED = ['test/functions/inference/inference-memory.test.ts', ...ISOLATE_128MIB];
 
 export default defineConfig({
   test: {
@@ -41,7 +44,14 @@ export default defineConfig({
         },
       },
       // Files that need an isolate whose ORT has not started yet (its WASM heap is created with their bound).
-      { plugins: [workerd()], test: { name: 'workers-isolated', include: ISOLATED, testTimeout: 30_000 } },
+      {
+        plugins: [workerd()],
+        test: { name: 'workers-isolated', include: ISOLATED, exclude: ISOLATE_128MIB, testTimeout: 30_000 },
+      },
+      {
+        plugins: [workerd({ FEDGE_MAX_WASM_BYTES: '134217728', FEDGE_MAX_MODEL_BYTES: '50331648' })],
+        test: { name: 'workers-128mib', include: ISOLATE_128MIB, testTimeout: 120_000 },
+      },
       {
         test: {
           name: 'node',

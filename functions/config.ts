@@ -7,7 +7,7 @@ export interface Config {
   /** A request body must arrive whole within this (408 otherwise). */
   bodyTimeoutMs: number;
   sessionCacheSize: number;
-  /** Largest ONNX Runtime WebAssembly heap of one isolate (a run needing more is refused, 400). */
+  /** Largest ONNX Runtime WebAssembly heap of one isolate (inference/memory.ts: what a load or run needing more answers). */
   maxWasmBytes: number;
   catalogCacheMs: number;
   rateLimit: boolean;
@@ -24,8 +24,10 @@ export const DEFAULTS: Config = {
   maxModelBytes: 64 * 1024 * 1024,
   maxTensorElements: 4 * 1024 * 1024,
   bodyTimeoutMs: 30_000,
-  sessionCacheSize: 8,
-  maxWasmBytes: 1024 * 1024 * 1024,
+  // Both sized for a deployed isolate's 128 MB, shared with the JS heap and the bodies in flight: measured in
+  // docs/benchmarks.md, "Inference memory".
+  sessionCacheSize: 4,
+  maxWasmBytes: 64 * 1024 * 1024,
   catalogCacheMs: 1000,
   rateLimit: true,
   maxBatchSize: 1,
