@@ -14,6 +14,10 @@ export const inferRequest = named('InferRequest', inferRequestSchema);
 
 const TAG = 'Inference (OIP v2)';
 
+/** Cache-Control of a model's bytes: a concrete version never changes; an alias may move. */
+export const CACHE_VERSION = 'public, max-age=31536000, immutable';
+export const CACHE_ALIAS = 'no-cache';
+
 const missing = (versioned: boolean): Errors => ({
   404: `unknown model, or ${versioned ? 'no such version or alias' : "it has no 'latest' alias"}`,
 });
@@ -27,12 +31,16 @@ const headerLength: Param = {
     'binary tensor data extension: the body starts with this many bytes of JSON header, then the raw bytes of every input with parameters.binary_data_size, in order',
 };
 
+/** Server-side refusals (5xx, so not among the documented 4xx errors) a load or run can answer. */
+const MEMORY =
+  "A model that does not fit ORT's WebAssembly heap (FEDGE_MAX_WASM_BYTES), even after the isolate's other sessions are released, answers 503 while sessions in use hold the memory (retry) or 507 when it alone needs more.";
+
 const INFER_400 = [
   `the body is not UTF-8 JSON or nests deeper than ${MAX_JSON_DEPTH} levels; the header does not match InferRequest;`,
   'Inference-Header-Content-Length is not a byte count within the body;',
   "a tensor does not fit the model (unknown, missing or repeated input; datatype; shape; more elements than FEDGE_MAX_TENSOR_ELEMENTS, inputs added up; data count, ragged nesting, a non-finite float or a value outside its datatype's range; binary sizes that do not add up);",
   'an unknown or repeated output;',
-  "the model failed on this input (ORT's reason, including out of memory against FEDGE_MAX_WASM_BYTES);",
+  "the model failed on this input (ORT's reason);",
   'the outputs add up to more than FEDGE_MAX_TENSOR_ELEMENTS',
 ].join(' ');
 
@@ -58,9 +66,10 @@ function modelRoutes(versioned: boolean) {
     path: `${base}/ready`,
     tag: TAG,
     summary: 'Load the model into this isolate and say it is ready',
+    description: MEMORY,
     responses: { 200: { description: 'loaded', json: R.modelReady } },
     errors: {
-      400: 'the stored model cannot be loaded (e.g. it needs more than FEDGE_MAX_WASM_BYTES of WebAssembly heap)',
+      400: 'the stored model cannot be loaded',
       ...missing(versioned),
     },
   };
@@ -69,8 +78,7 @@ function modelRoutes(versioned: boolean) {
     path: `${base}/onnx`,
     tag: TAG,
     summary: 'The ONNX bytes, to run the model on the device (LocalModel)',
-    description:
-      'ETag is the sha256. A concrete version is immutable (Cache-Control: public, max-age=31536000, immutable); an alias answers with what it points at now (no-cache), named in Fedge-Model-Version. Models are as public as inference on them.',
+    description: `ETag is the sha256. A concrete version is immutable (Cache-Control: ${CACHE_VERSION}); an alias answers with what it points at now (${CACHE_ALIAS}), named in Fedge-Model-Version. Models are as public as inference on them.`,
     params: [ifNoneMatch],
     responses: {
       200: {
@@ -98,6 +106,7 @@ function modelRoutes(versioned: boolean) {
       'input with `parameters.binary_data_size`, in order. Outputs come back as JSON, or as binary data when',
       "`parameters.binary_data_output` (all) or an output's `parameters.binary_data` asks — then the answer is",
       'application/octet-stream framed the same way. A bad body is reported before an unknown model.',
+      MEMORY,
     ].join(' '),
     params: [headerLength],
     body: {

@@ -3,7 +3,7 @@
  * inference, with the binary tensor data extension in both directions.
  */
 import type { Context } from 'hono';
-import type { inferenceRoutes } from '../contract/inference.ts';
+import { CACHE_ALIAS, CACHE_VERSION, type inferenceRoutes } from '../contract/inference.ts';
 import { mediaType } from '../middleware/content-type.ts';
 import { fail } from '../middleware/errors.ts';
 import { executionProvider } from '../inference/ort-runtime.ts';
@@ -62,7 +62,7 @@ async function modelBytes(c: Ctx, ref?: string) {
     ETag: etag,
     [MODEL_VERSION_HEADER]: record.version,
     [MODEL_SHA256_HEADER]: record.sha256,
-    'Cache-Control': ref === record.version ? 'public, max-age=31536000, immutable' : 'no-cache',
+    'Cache-Control': ref === record.version ? CACHE_VERSION : CACHE_ALIAS,
   };
   if (c.req.header('If-None-Match') === etag) return c.body(null, 304, headers);
   const bytes = await getBlob(c.env.MODEL_BLOBS, record.sha256);
