@@ -22,11 +22,22 @@ export interface UpdateCodec {
   /** The unmasked sum of `survivors` encodings → the mean update the server optimizer steps with. */
   decode(sum: Uint32Array, survivors: number): Promise<Float32Array>;
   /**
+   * The unmasked sum of `survivors` encodings in original units and the weight it carries (fixed point: Σ w·x and
+   * Σ w; DDGauss: the noisy Σ x and the survivors) — what sums of several shards are combined from.
+   */
+  total(sum: Uint32Array, survivors: number): Promise<WeightedTotal>;
+  /**
    * Why `sum` cannot be the sum of `contributors` honest encodings — or undefined when it can. SecAgg+ hides who
    * sent what, and the server adds whatever words a device masks: this holds the one thing it can check, the sum,
    * to what the honest encoders bound (sum-bounds.ts).
    */
   check(sum: Uint32Array, contributors: number): string | undefined;
+}
+
+/** A sum in original units and its weight: the mean is total / weight. */
+export interface WeightedTotal {
+  total: Float64Array;
+  weight: number;
 }
 
 export class UpdateDecodeError extends Error {
@@ -58,6 +69,7 @@ export function updateCodec(e: UpdateEncoding): UpdateCodec {
         const noisySum = await ddgaussDecode(sum, dd, e.seed);
         return finite(Float32Array.from(noisySum, (v) => v / survivors));
       },
+      total: async (sum, survivors) => ({ total: await ddgaussDecode(sum, dd, e.seed), weight: survivors }),
       check: (sum, contributors) => ddgaussSumProblem(sum, dd, contributors),
     };
   }
@@ -68,6 +80,10 @@ export function updateCodec(e: UpdateEncoding): UpdateCodec {
       const decoded = decodeSum(sum, e.fixedPoint);
       if (!(decoded.totalWeight > 0)) throw new UpdateDecodeError('the survivors trained on no examples');
       return finite(decoded.mean);
+    },
+    async total(sum) {
+      const decoded = decodeSum(sum, e.fixedPoint);
+      return { total: decoded.weightedSum, weight: decoded.totalWeight };
     },
     check: (sum, contributors) => fixedPointSumProblem(sum, e.fixedPoint, contributors),
   };

@@ -19,6 +19,7 @@ import {
   taskUpdateCodec,
 } from '../../federated/aggregation/task-protocol.ts';
 import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
+import { combineShards } from '../../federated/aggregation/shard-combination.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import type { ShardReport } from '../../federated/aggregation/sharded-round.ts';
 import { equal, fromBase64, toBase64, u8 } from '../../federated/bytes.ts';
@@ -70,6 +71,7 @@ export class FederatedTask extends RoundObject {
 
   #startRound(s: TaskSettings, round: number, weightsVersion: number): void {
     const now = Date.now();
+    this.#shards.clear();
     this.round.open({
       round,
       roundId: `${s.task}/${round}/${toBase64(randomBytes(9))}`,
@@ -234,7 +236,7 @@ export class FederatedTask extends RoundObject {
     const sharded = this.#shards.round(p);
     if (sharded && p.stage !== 'advertise-keys') {
       const due = this.#shards.due(p, sharded, force);
-      return due && this.#completeRound(s, p, due.sum, due.survivors, due.outcome);
+      return due && this.#completeRound(s, p, await this.#combined(s, p, due.parts), due.survivors, due.outcome);
     }
     const step = await this.round.step(s, p, { force, handOff: ShardCoordinator.shards(s) });
     switch (step.kind) {
@@ -249,7 +251,7 @@ export class FederatedTask extends RoundObject {
         this.round.forget();
         return this.stepRound(s, this.store.pointer(), false);
       case 'unmasked':
-        return this.#completeRound(s, p, step.sum, step.survivors, {
+        return this.#completeRound(s, p, await this.#meanUpdate(s, p, step.sum, step.survivors), step.survivors, {
           unmasked: step.unmasked,
           ...(step.badShares.length ? { badShares: step.badShares } : {}),
         });
@@ -264,18 +266,17 @@ export class FederatedTask extends RoundObject {
   }
 
   /**
-   * Steps the server optimizer on the survivors' mean update, publishes, then commits the round. A non-finite model
+   * Steps the server optimizer on the round's mean update, publishes, then commits the round. A non-finite model
    * throws (the round is abandoned); a publishing failure is retried (retryLater).
    */
   async #completeRound(
     s: TaskSettings,
     p: RoundPointer,
-    sum: Uint32Array,
+    mean: Float32Array,
     survivors: number,
     outcome: Partial<RoundRecord>,
   ): Promise<string | undefined> {
     const rec = this.store.record(p.round)!;
-    const mean = await this.#meanUpdate(s, p, sum, survivors);
     const weights = this.store.floats('weights')!.slice();
     const opt: ServerOptimizerState = {
       m: this.store.floats('opt-m')?.slice(),
@@ -335,6 +336,20 @@ export class FederatedTask extends RoundObject {
       if (e instanceof UpdateDecodeError) throw new SecAggAbort(e.message);
       throw e;
     }
+  }
+
+  /**
+   * A sharded round's mean update: each published shard's sum decoded (each was checked against its bounds when it
+   * arrived) and the shards combined robustly (shard-combination.ts) — one shard's mean counts for at most twice the
+   * median shard's norm.
+   */
+  async #combined(s: TaskSettings, p: RoundPointer, parts: { sum: Uint32Array; survivors: number }[]) {
+    const codec = taskUpdateCodec(s, fromBase64(p.graphSeed));
+    const totals = await Promise.all(parts.map((x) => codec.total(x.sum, x.survivors)));
+    if (!totals.some((t) => t.weight > 0)) throw new SecAggAbort('the survivors trained on no examples');
+    const { mean } = combineShards(totals);
+    if (!mean.every(Number.isFinite)) throw new SecAggAbort('the unmasked mean update is not finite');
+    return mean;
   }
 
   // ---- sharded rounds (shard-coordinator.ts) -------------------------------------------------------------------

@@ -16,19 +16,22 @@ import {
   shardedDeadline,
 } from '../../federated/aggregation/sharded-round.ts';
 import { SecAggAbort } from '../../federated/secagg/messages.ts';
-import { addMask } from '../../federated/secagg/prg.ts';
 import { assignShards, shardPlan } from '../../federated/secagg/shards.ts';
 import { fromBase64, toBase64, u32, u8 } from '../../federated/bytes.ts';
 import { randomBytes } from '../../federated/random.ts';
 import { type RelayResult, describe, refuse } from './task-answers.ts';
 import type { RoundPointer, TaskStore } from './task-store.ts';
 
-/** A sharded round that is due: the published shards' total and the round record's fields. */
+/** A sharded round that is due: the published shards' sums (combined robustly by the task) and the record's fields. */
 export interface ShardedOutcome {
-  sum: Uint32Array;
+  parts: { sum: Uint32Array; survivors: number }[];
   survivors: number;
   outcome: Partial<RoundRecord>;
 }
+
+/** Blob of shard `index`'s unmasked sum in the current round. */
+const shardSum = (index: number) => `${SHARD_SUM}${index}`;
+const SHARD_SUM = 'shard-sum-';
 
 export class ShardCoordinator {
   readonly #store: TaskStore;
@@ -162,15 +165,25 @@ export class ShardCoordinator {
     const merged = mergeReports(r);
     if (merged.failure) throw new SecAggAbort(merged.failure);
     const { failure: _f, survivors, ...outcome } = merged;
+    const parts = r.reports.flatMap((x, j) =>
+      x?.status === 'published'
+        ? [{ sum: u32(this.#store.readBlob(shardSum(j))!, 'stored shard sum'), survivors: x.survivors }]
+        : [],
+    );
     return {
-      sum: u32(this.#store.readBlob('sum')!, 'stored sum'),
+      parts,
       survivors,
       outcome: { ...outcome, badShares: outcome.badShares.length ? outcome.badShares : undefined },
     };
   }
 
+  /** Forgets the shard sums of rounds before (a new round starts). */
+  clear(): void {
+    this.#store.deleteBlobs(SHARD_SUM);
+  }
+
   /**
-   * A shard's outcome, once: its sum joins the round's total (mod 2^32) and its devices' reported ε their records.
+   * A shard's outcome, once: its sum is kept for the round's combination and its devices' reported ε their records.
    * A report whose sum does not hold up (#checked) counts as the shard abandoned.
    * Returns whether it was taken (false for another round, an unknown shard or a repeat).
    */
@@ -196,10 +209,8 @@ export class ShardCoordinator {
     const stored: ShardReport = report.status === 'abandoned' ? report : this.#checked(s, p, report, sum, length);
     this.#storage.transactionSync(() => {
       if (stored.status === 'published') {
-        const total = this.#store.readBlob('sum');
-        const acc = total ? u32(total, 'stored sum') : new Uint32Array(length);
-        addMask(acc, sum!, 1);
-        this.#store.writeBlob('sum', u8(acc));
+        // Kept apart: the task combines the shards' sums robustly (shard-combination.ts).
+        this.#store.writeBlob(shardSum(index), u8(sum!));
         for (const [d, e] of stored.epsilon) if (r.members[index]!.includes(d)) this.#store.reportEpsilon(d, e);
       }
       this.#store.setMeta('shards', { ...r, reports: r.reports.map((x, j) => (j === index ? stored : x)) });

@@ -92,6 +92,10 @@ export class TaskStore {
   deleteBlob(name: string): void {
     this.#sql.exec('DELETE FROM blobs WHERE name = ?', name);
   }
+  /** Deletes every blob whose name starts with `prefix`. */
+  deleteBlobs(prefix: string): void {
+    this.#sql.exec('DELETE FROM blobs WHERE substr(name, 1, ?) = ?', prefix.length, prefix);
+  }
   readBlob(name: string): Uint8Array | undefined {
     const rows = this.#sql.exec('SELECT data FROM blobs WHERE name = ? ORDER BY idx', name).toArray();
     if (!rows.length) return undefined;

@@ -178,6 +178,41 @@ describe('sharded rounds', () => {
     for (let i = 0; i < D; i++) expect(after[i]! - before[i]!).toBeCloseTo(mean, 4);
   });
 
+  it("one device that stays within its shard's sum bounds but sends five clips' worth: its shard is clipped to twice the median shard's norm", async () => {
+    const task = uniqueName('shard-robust');
+    expect((await post('/v1/tasks', taskBody(task, settings))).status).toBe(201);
+    const { placed } = await checkIn(task);
+    expect(new Set(placed.map((p) => p.roster.join(','))).size).toBeGreaterThanOrEqual(3);
+    const attacker = placed[0]!.device;
+    const info = await attacker.info();
+    const index = (d: SecAggDevice) => Number(d.identity.id.slice(4));
+    for (const { device } of placed) {
+      const words =
+        device === attacker
+          ? encodeUpdate(new Float32Array(D).fill(1), 10, info.fixedPoint).map((w, i) => (i < D ? 5 * w : w))
+          : encodeUpdate(updateOf(index(device)), 10, info.fixedPoint);
+      expect((await device.send(await device.masked(words))).status).toBe(202);
+    }
+    const before = await weightsOf(task);
+    for (const { device } of placed) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
+    let s = await status(task);
+    for (let i = 0; i < 50 && s.history[0]!.status === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await status(task);
+    }
+    expect(s.history[0]!.status, s.history[0]!.reason).toBe('published');
+    // The plain mean would carry the attacker's 5 in full; the robust one only its clipped shard.
+    const honest = placed.filter((p) => p.device !== attacker).map((p) => 0.01 * (index(p.device) + 1));
+    const plain = (honest.reduce((a, b) => a + b, 0) + 5) / placed.length;
+    const honestMean = honest.reduce((a, b) => a + b, 0) / honest.length;
+    const after = await weightsOf(task);
+    for (let i = 0; i < D; i++) {
+      const moved = after[i]! - before[i]!;
+      expect(moved).toBeLessThan(honestMean + 0.6 * (plain - honestMean));
+      expect(moved).toBeGreaterThan(honestMean - 0.02);
+    }
+  });
+
   it("messages and relays for a sharded round reach only the sender's shard; one device cannot speak in another shard", async () => {
     const task = uniqueName('shard-iso');
     expect((await post('/v1/tasks', taskBody(task, settings))).status).toBe(201);
