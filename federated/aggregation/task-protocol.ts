@@ -185,7 +185,9 @@ export interface RoundRecord {
   dropouts: number;
   updateNorm?: number;
   version?: string;
+  /** Why the round was abandoned. Names no device; `detail` (the admin's view only) may. */
   reason?: string;
+  detail?: string;
   accuracy?: number;
   /** Largest ε any device reported having spent on this task by this round. */
   epsilon?: number;
@@ -193,7 +195,10 @@ export interface RoundRecord {
   clientEpsilon?: number;
   /** Sharded rounds: each shard's devices, survivors and outcome (the server learns each published shard's sum). */
   shards?: ShardSummary[];
-  /** Revealed shares that did not lie on their owner's polynomial: left out of unmasking (sender or dealer lied). */
+  /**
+   * Revealed shares that did not lie on their owner's polynomial: left out of unmasking (sender or dealer lied). They
+   * name devices: the admin's view only.
+   */
   badShares?: { holder: string; of: string }[];
   startedAt: string;
   endedAt?: string;

@@ -104,6 +104,12 @@ export class SecAggAuthError extends SecAggError {
 /** The round cannot produce a sum; nothing partial is released. */
 export class SecAggAbort extends Error {
   override name = 'SecAggAbort';
+  /** The reason with the devices it concerns named — for the operator; the message names none (it is public). */
+  readonly detail: string | undefined;
+  constructor(message: string, detail?: string) {
+    super(message);
+    this.detail = detail;
+  }
 }
 
 async function payloadDigest(m: DeviceMessage): Promise<Uint8Array> {

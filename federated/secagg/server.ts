@@ -226,12 +226,13 @@ export function serverAcceptMaskedChunks(state: ServerState, from: string, chunk
   v.survivors.add(from);
 }
 
-function abort(state: ServerState, reason: string): never {
+/** `reason` names no device (it is shown publicly); `detail`, for the operator, may. */
+function abort(state: ServerState, reason: string, detail?: string): never {
   state.stage = 'aborted';
   state.abortReason = reason;
   // Nothing partial leaves an aborted round.
   state.sum.fill(0);
-  throw new SecAggAbort(reason);
+  throw new SecAggAbort(reason, detail);
 }
 
 /** Closes advertise-keys: fixes the roster and the graph; returns each participant's KeysBroadcast. */
@@ -300,20 +301,18 @@ export async function serverCloseUnmask(state: ServerState): Promise<AggregateRe
   /** The checked secret of `owner`, trusting shares of devices caught lying least. */
   const secretOf = async (
     owner: string,
-    what: string,
+    what: { public: string; named: string },
     check: (secret: Uint8Array) => Promise<boolean>,
   ): Promise<Uint8Array> => {
     const shares = [...(byOwner.get(owner) ?? [])].sort(
       (a, b) => Number(suspects.has(a.holder)) - Number(suspects.has(b.holder)),
     );
-    if (shares.length < config.threshold)
-      abort(state, `only ${shares.length} shares of ${what} arrived; ${config.threshold} are needed`);
+    const few = (w: string) => `only ${shares.length} shares of ${w} arrived; ${config.threshold} are needed`;
+    if (shares.length < config.threshold) abort(state, few(what.public), few(what.named));
     const r = await reconstructChecked(shares, config.threshold, check);
-    if (!r)
-      abort(
-        state,
-        `the ${shares.length} shares of ${what} do not reconstruct it (at least one of ${shares.map((s) => s.holder).join(', ')} sent a bad share, and no ${config.threshold} good ones were found)`,
-      );
+    const bad = (w: string, who: string) =>
+      `the ${shares.length} shares of ${w} do not reconstruct it (at least one of ${who} sent a bad share, and no ${config.threshold} good ones were found)`;
+    if (!r) abort(state, bad(what.public, 'their holders'), bad(what.named, shares.map((s) => s.holder).join(', ')));
     for (const holder of r!.bad) badShares.push({ holder, of: owner }), suspects.add(holder);
     return r!.secret;
   };
@@ -321,15 +320,16 @@ export async function serverCloseUnmask(state: ServerState): Promise<AggregateRe
   const selfKeys: Uint8Array[] = [];
   for (const u of state.survivors) {
     const commitment = state.shares[u]!.selfMaskCommitment;
-    const seed = await secretOf(u, `${u}'s self mask`, async (s) => equal(await sha256(s), commitment));
+    const seed = await secretOf(u, { public: "a survivor's self mask", named: `${u}'s self mask` }, async (s) =>
+      equal(await sha256(s), commitment),
+    );
     selfKeys.push(await selfMaskKey(config.roundId, u, seed));
   }
   const pairKeys: { key: Uint8Array; sign: 1 | -1 }[] = [];
   for (const v of dropped) {
     const advertised = state.ads[v]!.maskKey;
-    const secret = await secretOf(v, `${v}'s mask key (it dropped)`, async (s) =>
-      equal(await x25519PublicKey(s), advertised),
-    );
+    const what = { public: "a dropped device's mask key", named: `${v}'s mask key (it dropped)` };
+    const secret = await secretOf(v, what, async (s) => equal(await x25519PublicKey(s), advertised));
     for (const w of state.graph[v]!) {
       // w masked with v only if w received v's shares, i.e. both shared keys; w's mask is in the sum only if w survived.
       if (!alive.has(w)) continue;

@@ -151,6 +151,8 @@ export const taskRoutes = defineRoutes({
     path: '/v1/tasks/{task}',
     tag: TAG,
     summary: "A task's status: round, stage, history of every round, published versions, ε",
+    description:
+      "Public, naming no device. With the admin token, the operator's view: each round's `badShares` (who revealed a bad share of whose secret) and `detail` (why it was abandoned, devices named).",
     responses: { 200: { description: 'the status', json: R.taskStatus } },
     errors: NO_TASK,
   },

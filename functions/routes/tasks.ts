@@ -3,6 +3,7 @@
  * TaskClient; creating a task is task-create.ts, what devices call is task-devices.ts. Admin: list, read, pause,
  * resume, finish, delete, close a stage, report an evaluation.
  */
+import { bearerToken, isAdminToken } from '../middleware/client-key.ts';
 import type { Context } from 'hono';
 import { DEFAULT_TASKS_PAGE, MAX_TASKS_PAGE, STATUS_FILTERS, type taskRoutes } from '../contract/tasks.ts';
 import { fail } from '../middleware/errors.ts';
@@ -68,7 +69,12 @@ async function listTaskSummaries(c: Ctx) {
 export const taskHandlers: Handlers<Routes> = {
   createTask,
   listTasks: listTaskSummaries,
-  getTask: async (c) => c.json(unwrap(await (await task(c)).status())),
+  // The admin token gets the operator's view, which names devices (bad shares, why a round was abandoned in detail).
+  getTask: async (c) => {
+    const token = bearerToken(c);
+    const admin = token !== undefined && (await isAdminToken(token, c.env.FEDGE_ADMIN_TOKEN));
+    return c.json(unwrap(await (await task(c)).status(admin)));
+  },
   deleteTask,
   closeStage: async (c) => c.json(unwrap(await (await task(c)).closeStage())),
   pauseTask: setRunning(false),

@@ -258,9 +258,9 @@ export class FederatedTask extends RoundObject {
     }
   }
 
-  protected abandonRound(s: TaskSettings, p: RoundPointer, reason: string): void {
+  protected abandonRound(s: TaskSettings, p: RoundPointer, reason: string, detail?: string): void {
     this.ctx.storage.transactionSync(() => {
-      this.round.recordAbandoned(p, reason, this.#shards.summaries(p));
+      this.round.recordAbandoned(p, reason, { ...this.#shards.summaries(p), ...(detail && { detail }) });
       this.#next(s, p);
     });
   }
@@ -387,11 +387,12 @@ export class FederatedTask extends RoundObject {
     return { ok: true };
   }
 
-  status(): TaskStatus | Refusal {
+  /** The task's status; `admin`: the operator's view, which names devices (task-views.ts). */
+  status(admin = false): TaskStatus | Refusal {
     const s = this.store.settings();
     if (!s) return this.noTask();
     const p = this.store.pointer();
-    return taskStatus(this.store, s, p, this.#shards.progress(p));
+    return taskStatus(this.store, s, p, this.#shards.progress(p), admin);
   }
 
   /** The task's line in GET /v1/tasks. */

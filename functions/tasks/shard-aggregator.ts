@@ -123,9 +123,9 @@ export class ShardAggregator extends RoundObject {
    * abandoned shard must never wait on it); a report that is lost costs the shard nothing more — the coordinator
    * counts it abandoned at its deadline.
    */
-  protected abandonRound(s: TaskSettings, p: RoundPointer, reason: string): void {
+  protected abandonRound(s: TaskSettings, p: RoundPointer, reason: string, detail?: string): void {
     this.ctx.storage.transactionSync(() => {
-      this.round.recordAbandoned(p, reason);
+      this.round.recordAbandoned(p, reason, detail ? { detail } : {});
       this.#retire(p);
     });
     const index = this.#index();

@@ -49,8 +49,9 @@ export class TaskClient {
     return r;
   }
 
-  status() {
-    return this.#task.status();
+  /** `admin`: the operator's view, which names devices. */
+  status(admin = false) {
+    return this.#task.status(admin);
   }
   roundInfo() {
     return this.#task.roundInfo();

@@ -47,17 +47,26 @@ export function roundInfo(store: TaskStore, s: TaskSettings, p: RoundPointer, ch
   };
 }
 
-/** `progress`: a sharded round's shards as the coordinator knows them (shard-coordinator.ts), merged into its record. */
+/** A round's record as the public sees it: no field that names a device (the shares each device revealed badly, the reason's detail). */
+const publicRecord = ({ badShares: _b, detail: _d, ...rest }: RoundRecord): RoundRecord => rest;
+
+/**
+ * `progress`: a sharded round's shards as the coordinator knows them (shard-coordinator.ts), merged into its record.
+ * `admin`: the operator's view, which names devices (bad shares, why a round was abandoned in detail); the public
+ * view names none.
+ */
 export function taskStatus(
   store: TaskStore,
   s: TaskSettings,
   p: RoundPointer,
   progress: Partial<RoundRecord> | undefined,
+  admin: boolean,
 ): TaskStatus {
   const paused = pausedOf(store);
   const history = store
     .history()
-    .map((h) => (progress && h.round === p.round && h.status === 'running' ? { ...h, ...progress } : h));
+    .map((h) => (progress && h.round === p.round && h.status === 'running' ? { ...h, ...progress } : h))
+    .map((h) => (admin ? h : publicRecord(h)));
   return {
     task: s.task,
     model: s.model,

@@ -356,7 +356,11 @@ describe('federated task on the local server', () => {
     });
     expect((await devices[0]!.send(lie)).status).toBe(202);
     for (const [i, d] of devices.entries()) if (i > 0) expect((await d.send(unmasks[i]!)).status).toBe(202); // the last one was a 500
-    const s = await status(server.url, 'fl-liar');
+    // Named in the admin's view only: the public status names no device.
+    expect((await status(server.url, 'fl-liar')).history[0]!.badShares).toBeUndefined();
+    const s = (await (
+      await fetch(`${server.url}/v1/tasks/fl-liar`, { headers: { Authorization: ADMIN.Authorization } })
+    ).json()) as Awaited<ReturnType<typeof status>>;
     expect(s.history[0]).toMatchObject({
       status: 'published',
       version: 'r1',

@@ -58,14 +58,18 @@ export const roundRecord = named(
     dropouts: z.number().int(),
     updateNorm: z.number().optional(),
     version: z.string().optional().describe('the catalog version this round published (r<round>)'),
-    reason: z.string().optional().describe('why the round was abandoned'),
+    reason: z.string().optional().describe('why the round was abandoned (names no device)'),
+    detail: z
+      .string()
+      .optional()
+      .describe("admin's view only: why the round was abandoned, with the devices it concerns named"),
     accuracy: z.number().optional(),
     epsilon: z.number().optional().describe('largest ε any device reported spending on this task by this round'),
     clientEpsilon: z.number().optional().describe('client-level ε of the distributed DP after this round'),
     badShares: z
       .array(z.looseObject({ holder: z.string(), of: z.string() }))
       .optional()
-      .describe('revealed shares that did not lie on their polynomial, and who sent them'),
+      .describe("admin's view only: revealed shares that did not lie on their polynomial, and who sent them"),
     shards: z
       .array(
         z.looseObject({

@@ -69,8 +69,8 @@ export abstract class RoundObject extends DurableObject<Env> {
   protected abstract relayGate(p: RoundPointer, device: string): RelayResult | undefined;
   /** Moves the round on (secagg-round.ts `step`) and does what its end means; may throw for the round's sake. */
   protected abstract stepRound(s: TaskSettings, p: RoundPointer, force: boolean): Promise<string | undefined>;
-  /** The round could not go on: record why and move past it. */
-  protected abstract abandonRound(s: TaskSettings, p: RoundPointer, reason: string): void;
+  /** The round could not go on: record why (`detail`: the same naming devices, for the operator) and move past it. */
+  protected abstract abandonRound(s: TaskSettings, p: RoundPointer, reason: string, detail?: string): void;
   /** Whether the clock is stopped (a paused task): no stage closes. */
   protected halted(): boolean {
     return false;
@@ -113,7 +113,12 @@ export abstract class RoundObject extends DurableObject<Env> {
       // Memory may be half-way through a close: the next round starts from storage.
       this.round.forget();
       if (now.stage !== 'finished')
-        this.abandonRound(s, now, expected ? describe(e) : `the round could not be completed: ${describe(e)}`);
+        this.abandonRound(
+          s,
+          now,
+          expected ? describe(e) : `the round could not be completed: ${describe(e)}`,
+          e instanceof SecAggAbort ? e.detail : undefined,
+        );
       return;
     }
   }
