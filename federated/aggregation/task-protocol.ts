@@ -136,6 +136,9 @@ export function clientEpsilon(s: TaskSettings, publishedRounds: number): number 
   return ddgaussEpsilon({ params: p, rounds: publishedRounds, sampleRate: 1, delta: s.distributedDp!.delta });
 }
 
+/** Longest a relay request is held open waiting for its stage to close (long poll: `?wait=` seconds). */
+export const MAX_RELAY_WAIT_SECONDS = 25;
+
 /** A round's SecAgg+ stage (secagg/messages.ts), or 'finished' once the task's last round is over. */
 export type TaskStage = Stage | 'finished';
 

@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { MAX_JSON_DEPTH as MAX_TASK_DEPTH, MAX_SETTINGS_BYTES } from '../../federated/aggregation/task-settings.ts';
-import { MAX_RELAY_WAIT_SECONDS } from '../tasks/federated-task.ts';
+import { MAX_RELAY_WAIT_SECONDS } from '../../federated/aggregation/task-protocol.ts';
 import { KiB, NO_TASK, deviceLimit } from './errors.ts';
 import { deviceQuery, ifNoneMatch } from './params.ts';
 import { type Errors, type Route, defineRoutes } from './route.ts';

@@ -12,7 +12,7 @@ import { requireContentType } from '../middleware/content-type.ts';
 import { readJson } from '../middleware/json-body.ts';
 import { checkName } from './names.ts';
 import { services } from '../services.ts';
-import { MAX_RELAY_WAIT_SECONDS } from '../tasks/federated-task.ts';
+import { MAX_RELAY_WAIT_SECONDS } from '../../federated/aggregation/task-protocol.ts';
 import { frameAt, fromBase64 } from '../../federated/bytes.ts';
 import { DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER, WEIGHTS_VERSION_HEADER } from '../../federated/http/headers.ts';
 import { MESSAGE_HEAD_BYTES, messageHead } from '../../federated/secagg/wire.ts';

@@ -32,8 +32,6 @@ import { type RelayResult, type Refusal, refuse } from './task-answers.ts';
 import type { RoundPointer } from './task-store.ts';
 import { lifecycleOf, pausedOf, roundInfo, taskStatus, taskSummary } from './task-views.ts';
 
-export { MAX_RELAY_WAIT_SECONDS } from './round/round-object.ts';
-
 export class FederatedTask extends RoundObject {
   readonly #shards = new ShardCoordinator(this.store, this.ctx.storage, this.env);
   #weightsCache: { version: number; bytes: Uint8Array } | undefined;

@@ -10,6 +10,11 @@ export interface BucketOptions {
   refillPerSecond: number;
 }
 
+/** A device's SecAgg+ messages: four a round, with retries — 12 at once, then one every 2 s. */
+export const MESSAGE_LIMIT: BucketOptions = { capacity: 12, refillPerSecond: 0.5 };
+/** A device's relay requests (long polls): 30 at once, then 2 a second. */
+export const RELAY_LIMIT: BucketOptions = { capacity: 30, refillPerSecond: 2 };
+
 export class DeviceRateLimit {
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
   readonly #o: BucketOptions;

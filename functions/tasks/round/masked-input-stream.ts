@@ -10,7 +10,7 @@ import type { TaskStore } from '../task-store.ts';
 
 /**
  * Bytes of one scratch row (whole words), the most of a masked input a request holds at once. Its own size, not the
- * route's stream chunks' (routes/tasks.ts STREAM_CHUNK_BYTES): chunks arrive in whatever sizes and are re-cut here.
+ * route's stream chunks' (routes/task-devices.ts STREAM_CHUNK_BYTES): chunks arrive in whatever sizes and are re-cut here.
  */
 export const MASKED_CHUNK_BYTES = 64 * 1024;
 

@@ -11,7 +11,12 @@
  * (which would leave the pointer where it is, every later request failing the same way, also after a restart).
  */
 import { DurableObject } from 'cloudflare:workers';
-import { relaySigningBytes, type TaskSettings, updateLength } from '../../../federated/aggregation/task-protocol.ts';
+import {
+  MAX_RELAY_WAIT_SECONDS,
+  relaySigningBytes,
+  type TaskSettings,
+  updateLength,
+} from '../../../federated/aggregation/task-protocol.ts';
 import { u8 } from '../../../federated/bytes.ts';
 import { type DeviceMessage, SecAggAbort, SecAggError } from '../../../federated/secagg/messages.ts';
 import { sha256, verify } from '../../../federated/secagg/primitives.ts';
@@ -25,12 +30,10 @@ import {
   refuse,
 } from '../task-answers.ts';
 import { type RoundPointer, TaskStore } from '../task-store.ts';
-import { DeviceRateLimit } from './device-rate-limit.ts';
+import { DeviceRateLimit, RELAY_LIMIT } from './device-rate-limit.ts';
 import { streamToScratch } from './masked-input-stream.ts';
 import { type MessageBody, SecAggRound, tooFast } from './secagg-round.ts';
 
-/** Longest a relay request is held open waiting for its stage to close (long poll). */
-export const MAX_RELAY_WAIT_SECONDS = 25;
 /** Publishing a finished round (R2, catalog) — or a shard's report — is tried this many times before the round is abandoned. */
 const MAX_PUBLISH_ATTEMPTS = 4;
 
@@ -42,7 +45,7 @@ export abstract class RoundObject extends DurableObject<Env> {
   #waiters = new Set<() => void>();
   /** Round and stage the waiters last saw. */
   #stageKey = '';
-  readonly #pollLimit = new DeviceRateLimit({ capacity: 30, refillPerSecond: 2 });
+  readonly #pollLimit = new DeviceRateLimit(RELAY_LIMIT);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);

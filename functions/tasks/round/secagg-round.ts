@@ -47,7 +47,7 @@ import {
 import { decodeMessage } from '../../../federated/secagg/wire.ts';
 import { type RelayKind, type RelayResult, refuse, type Refusal } from '../task-answers.ts';
 import type { RoundPointer, TaskStore } from '../task-store.ts';
-import { DeviceRateLimit } from './device-rate-limit.ts';
+import { DeviceRateLimit, MESSAGE_LIMIT } from './device-rate-limit.ts';
 
 /** What the engine needs of the object that holds it. */
 export interface RoundHost {
@@ -96,7 +96,7 @@ export class SecAggRound {
   #relays: { broadcast?: Map<string, KeysBroadcast>; delivery?: Map<string, SharesDelivery>; unmask?: UnmaskRequest } =
     {};
   /** A device's messages cost tokens only once it is known to be the sender (accept). */
-  readonly #messageLimit = new DeviceRateLimit({ capacity: 12, refillPerSecond: 0.5 });
+  readonly #messageLimit = new DeviceRateLimit(MESSAGE_LIMIT);
 
   constructor(store: TaskStore, host: RoundHost) {
     this.#store = store;
