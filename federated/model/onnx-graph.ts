@@ -137,6 +137,8 @@ export function floatValues(t: TensorProto): Float32Array {
   if (t.dataType !== ElemType.FLOAT)
     throw new OnnxFormatError(`initializer ${t.name}: expected FLOAT, got data type ${t.dataType}`);
   if (t.rawData?.length) {
+    if (t.rawData.length % 4)
+      throw new OnnxFormatError(`initializer ${t.name}: ${t.rawData.length} bytes of raw data are not float32 values`);
     // Copied: rawData is a view into the model's bytes at any offset, and float32 needs 4-byte alignment.
     return f32(t.rawData.slice(), `initializer ${t.name} raw data`);
   }

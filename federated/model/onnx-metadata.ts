@@ -51,7 +51,7 @@ class Reader {
   }
 }
 
-const utf8 = new TextDecoder();
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }); // a leading U+FEFF is kept, as C++ protobuf keeps it
 
 export function readMetadataProps(bytes: Uint8Array): Record<string, string> {
   const props: Record<string, string> = {};

@@ -16,7 +16,8 @@
  * written packed (as onnx-proto wrote them) unless they were read unpacked (as ONNX's C++ writes proto2's lists, so
  * PyTorch's files), so decoding and re-encoding a file gives its bytes back; strings through TextEncoder/TextDecoder
  * (no Buffer, so workerd's utf8Write quirk is gone). Unknown fields are skipped on decode, as protobufjs' static code
- * did. Malformed bytes throw OnnxFormatError saying where, nesting included (at most MAX_DEPTH levels, as
+ * did; decoding `strict` refuses them and whatever else C++ protobuf could read otherwise (DecodeOptions), for the
+ * bytes Fedge serves (onnx-canonical.ts). Malformed bytes throw OnnxFormatError saying where, nesting included (at most MAX_DEPTH levels, as
  * onnxruntime's protobuf allows), never a RangeError from the stack; test/federated/model/onnx-protobuf.test.ts.
  */
 import { dataView, u8 } from '../bytes.ts';
@@ -383,7 +384,10 @@ function blank(type: MessageType): Record<string, unknown> {
 
 // ---- decoding ----
 
-const utf8Decoder = new TextDecoder();
+// ignoreBOM: a string's leading U+FEFF is part of it, as C++ protobuf reads it (TextDecoder drops it by default, so
+// "\uFEFFw" and "w" would be one name here and two to onnxruntime). Strict decoding refuses bytes that are not UTF-8.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+const strictUtf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
 const TWO_32 = 4294967296;
 
 /**
@@ -392,6 +396,39 @@ const TWO_32 = 4294967296;
  * is refused with OnnxFormatError instead of exhausting the stack (at 2 bytes a level, a RangeError otherwise).
  */
 export const MAX_DEPTH = 100;
+
+/**
+ * onnx.proto's `oneof`s: C++ protobuf keeps only the member read last, so a message holding two is read one way by
+ * onnxruntime and another by code that looks at the first; strict decoding refuses it.
+ */
+const ONEOFS: Record<string, readonly string[]> = {
+  TypeProto: ['tensorType', 'sequenceType', 'mapType', 'optionalType', 'sparseTensorType', 'opaqueType'],
+  TensorShapeProto_Dimension: ['dimValue', 'dimParam'],
+  SimpleShardedDimProto: ['dimValue', 'dimParam'],
+};
+
+/**
+ * The two fields onnx.proto declares as enums (the others are int32): proto2 enums are closed, so C++ protobuf files a
+ * value outside the enum as an unknown field and leaves the field unset — onnxruntime reads no type where this codec
+ * reads the number; strict decoding refuses it.
+ */
+const ENUMS: Record<string, Record<string, ReadonlySet<number>>> = {
+  AttributeProto: { type: new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]) },
+  TensorProto: { dataLocation: new Set([0, 1]) },
+};
+
+/**
+ * How to decode. Lenient (the default) reads what protobufjs' static code read: unknown fields skipped, a singular
+ * field given twice taking the last value. `strict` refuses, with OnnxFormatError, whatever C++ protobuf (so
+ * onnxruntime) could read otherwise than this codec, or would drop: a field not in the schema (any wire type, groups
+ * included), a known field with another wire type (refused in both modes; C++ would skip it as unknown), a singular
+ * field given twice (C++ merges messages and keeps the last scalar), two members of a oneof, an enum value outside
+ * its enum, a string that is not UTF-8. What strict decoding accepts re-encodes to bytes that C++ protobuf reads as
+ * the very message decoded here (onnx-canonical.ts).
+ */
+export interface DecodeOptions {
+  strict?: boolean | undefined;
+}
 
 /** Repeated numeric fields that were read unpacked (one tag per value): written back the same way, byte for byte. */
 const unpackedLists = new WeakSet<unknown[]>();
@@ -402,7 +439,9 @@ class Reader {
   depth = 0; // messages and groups open below the outermost one
   readonly buf: Uint8Array;
   readonly view: DataView;
-  constructor(buf: Uint8Array) {
+  readonly strict: boolean;
+  constructor(buf: Uint8Array, strict = false) {
+    this.strict = strict;
     // A plain Uint8Array view even when given a Node Buffer: decoded `bytes` fields are subarrays of it, and a
     // Buffer's slice() is a view, not a copy — callers that copy one to align it (floatValues) would get the offset.
     this.buf = u8(buf);
@@ -474,7 +513,19 @@ class Reader {
       }
       case 'string': {
         const n = this.length(end);
-        return utf8Decoder.decode(this.buf.subarray(this.pos, (this.pos += n)));
+        const bytes = this.buf.subarray(this.pos, this.pos + n);
+        if (!this.strict) {
+          this.pos += n;
+          return utf8Decoder.decode(bytes);
+        }
+        let text: string;
+        try {
+          text = strictUtf8Decoder.decode(bytes);
+        } catch {
+          this.fail(`${f.name}: a string that is not UTF-8`);
+        }
+        this.pos += n;
+        return text;
       }
       case 'bytes': {
         const n = this.length(end);
@@ -498,8 +549,10 @@ class Reader {
         wire = tag & 7;
       if (no === 0 || this.hi) this.fail(`invalid field number in ${type.name}`);
       const f = type.byNo.get(no);
-      if (!f) this.skip(wire, no, end);
-      else if (f.packed && wire === 2) {
+      if (!f) {
+        if (this.strict) this.fail(`${type.name}: field ${no} (wire type ${wire}) is not in ONNX's schema`);
+        this.skip(wire, no, end);
+      } else if (f.packed && wire === 2) {
         const list = m[f.name] as unknown[];
         const n = this.length(end);
         const stop = this.pos + n;
@@ -510,9 +563,17 @@ class Reader {
         const list = m[f.name] as unknown[];
         if (f.packed) unpackedLists.add(list);
         list.push(this.value(f, end));
-      } else m[f.name] = this.value(f, end);
+      } else {
+        if (this.strict && Object.hasOwn(m, f.name)) this.fail(`${type.name}.${f.name} appears twice`);
+        const v = this.value(f, end);
+        if (this.strict && ENUMS[type.name]?.[f.name]?.has(v as number) === false)
+          this.fail(`${type.name}.${f.name}: ${v as number} is not a value of its enum`);
+        m[f.name] = v;
+      }
       if (this.pos > end) this.fail(`${type.name}: a field runs past the message's end (${end})`);
     }
+    const set = this.strict ? ONEOFS[type.name]?.filter((k) => Object.hasOwn(m, k)) : undefined;
+    if (set && set.length > 1) this.fail(`${type.name}: ${set.join(' and ')} are members of one oneof; one may be set`);
     return m;
   }
 
@@ -794,8 +855,8 @@ export interface MessageCodec<I, D> {
   create(props?: I): D;
   /** `encode(m).finish()`: the message's bytes. */
   encode(message: I): { finish(): Uint8Array };
-  /** Throws OnnxFormatError saying where when the bytes are not a well-formed message of this type. */
-  decode(bytes: Uint8Array): D;
+  /** Throws OnnxFormatError saying where when the bytes are not a well-formed message of this type (DecodeOptions). */
+  decode(bytes: Uint8Array, options?: DecodeOptions): D;
 }
 
 function codec<I, D = I>(name: string): MessageCodec<I, D> {
@@ -818,8 +879,8 @@ function codec<I, D = I>(name: string): MessageCodec<I, D> {
         },
       };
     },
-    decode(bytes) {
-      const r = new Reader(bytes);
+    decode(bytes, options) {
+      const r = new Reader(bytes, options?.strict === true);
       return r.message(type, bytes.length) as D;
     },
   };

@@ -11,13 +11,18 @@ import { ModelLoadError, TensorError } from '../inference/errors.ts';
 import { MemoryBusyError, MemoryExceededError } from '../inference/memory.ts';
 import { ModelRunError } from '../inference/run-error.ts';
 import { UnknownModelError } from '../registry/errors.ts';
+import { HeadError } from '../../federated/model/head/head-error.ts';
+import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
 import { JsonBodyError } from './json-body-error.ts';
 
 /**
  * The typed errors code below the routes throws, and the status each answers. A model that fails at run time is the
  * caller's 400 as Triton answers it: the server cannot tell a bad input from a bad model (routes/inference.ts). Out of
  * ORT's memory after the other sessions were released is not the caller's fault: 503 while other models hold it, 507
- * when the load or run alone needs more than the heap bound (inference/memory.ts).
+ * when the load or run alone needs more than the heap bound (inference/memory.ts). A stored model whose graph Fedge
+ * cannot take apart (HeadError: no trainable head, bytes it does not read as onnxruntime does) or cannot read at all
+ * (OnnxFormatError) is 422: the request names a model it cannot be done on (task creation maps HeadError itself, with
+ * the model's name; these are the fallback, so such a fault is never a 500).
  */
 const DOMAIN_ERRORS: [new (...args: never[]) => Error, ContentfulStatusCode, (e: Error) => string][] = [
   [TensorError, 400, (e) => e.message],
@@ -27,6 +32,8 @@ const DOMAIN_ERRORS: [new (...args: never[]) => Error, ContentfulStatusCode, (e:
   [MemoryBusyError, 503, (e) => e.message],
   [MemoryExceededError, 507, (e) => e.message],
   [UnknownModelError, 404, (e) => e.message],
+  [HeadError, 422, (e) => e.message],
+  [OnnxFormatError, 422, (e) => e.message],
 ];
 
 export function fail(status: ContentfulStatusCode, message: string, headers?: Record<string, string>): never {

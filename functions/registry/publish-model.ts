@@ -4,8 +4,18 @@
  * run once: inference/probe.ts, whose verdict is stored with the version) before anything is written; the blob goes
  * to R2 by sha256 (content-addressed, so a retry or a race rewrites nothing); then the catalog records the version
  * in one transaction; only then may an alias move to it. A refused model writes nothing.
+ *
+ * The bytes stored are canonical (federated/model/onnx-canonical.ts): decoded strictly and re-encoded, so that
+ * onnxruntime, which serves them, and Fedge's codec, which trains and publishes from them, read one model. A file that
+ * some reader could take two ways (a field outside ONNX's schema, a known field with another wire type, a singular
+ * field twice, two members of a oneof, an enum value outside its enum, a string that is not UTF-8, onnxruntime's
+ * ORT-format identifier) is refused (400) before anything is loaded. Files written by ONNX's C++ or Python (so
+ * PyTorch's, onnx.save's, Fedge's own) are canonical already: stored as they came, with their own sha256.
  */
 import { sha256Hex } from '../../federated/model/digest.ts';
+import { canonicalModel } from '../../federated/model/onnx-canonical.ts';
+import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
+import { refuseModel } from '../inference/errors.ts';
 import { loadModel } from '../inference/model-loader.ts';
 import { type ProbeLimits, type WarmupInput, probeModel } from '../inference/probe.ts';
 import { putBlob } from './blob-store.ts';
@@ -28,16 +38,19 @@ export interface Publication {
 }
 
 /**
- * Publishes `p` through `catalog`. `unchanged`: the version exists with these bytes (nothing written but a
+ * Publishes `p` through `catalog`, its bytes made canonical first (the module comment): the sha256 compared and
+ * stored is the canonical bytes'. `unchanged`: the version exists with these bytes (nothing written but a
  * warm-up's verdict);
  * `conflict`: it exists with other bytes (nothing written — versions are immutable). Throws what loading or
- * probing throws (ModelLoadError, TensorError for a warm-up that does not fit) before any write.
+ * probing throws (ModelLoadError, TensorError for a warm-up that does not fit) before any write; bytes that are
+ * not canonical ONNX a ModelLoadError too.
  */
 export async function publishModel(
   env: Env,
   catalog: DurableObjectStub<ModelCatalog>,
-  p: Publication,
+  publication: Publication,
 ): Promise<PutVersionResult> {
+  const p = { ...publication, bytes: canonical(publication.bytes) };
   const sha256 = await sha256Hex(p.bytes);
   const existing = await catalog.resolve(p.model, p.version);
   let result: PutVersionResult;
@@ -66,6 +79,17 @@ export async function publishModel(
   // Also after `unchanged`: a publish retried after the version was written still moves the alias.
   if (result.status !== 'conflict' && p.alias) await catalog.setAlias(p.model, p.alias, p.version);
   return result;
+}
+
+/** The bytes to store for `bytes` (onnx-canonical.ts); empty ones are left to loadModel, which says the body is empty. */
+function canonical(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength === 0) return bytes;
+  try {
+    return canonicalModel(bytes);
+  } catch (e) {
+    if (e instanceof OnnxFormatError) refuseModel(e.message);
+    throw e;
+  }
 }
 
 /** Loads the bytes (throws what loading throws) and, when asked, runs them once; the session is released either way. */

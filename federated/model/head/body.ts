@@ -7,13 +7,13 @@
  * body cannot be mistaken for the served model. Inputs, opset, metadata and the kept nodes are unchanged, so the
  * device feeds the body exactly what the served model takes.
  */
-import { ElemType, type NodeProto, decodeModel, node, onnx } from '../onnx-graph.ts';
-import type { HeadPlace } from './detect.ts';
+import { ElemType, type NodeProto, node, onnx } from '../onnx-graph.ts';
+import { type HeadPlace, readServedModel } from './detect.ts';
 import { namesRead } from './graph-index.ts';
 import { sameHeadIn } from './match.ts';
 
 export function headBody(original: Uint8Array, head: HeadPlace): Uint8Array {
-  const model = decodeModel(original);
+  const model = readServedModel(original);
   sameHeadIn(model, head);
   const graph = model.graph!;
   const { tensor, transposed, output, size } = head.embedding;

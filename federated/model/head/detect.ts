@@ -11,7 +11,10 @@
  */
 import { MODEL_SPEC_FORMAT, type Activation, type ModelSpec, parameterShapes, parseModelSpec } from '../model-spec.ts';
 import { flattenWeights } from '../flat-weights.ts';
-import { type ModelProto, type NodeProto, decodeModel } from '../onnx-graph.ts';
+import { ModelSpecError } from '../model-spec.ts';
+import { decodeServedModel } from '../onnx-canonical.ts';
+import { OnnxFormatError } from '../onnx-format-error.ts';
+import type { ModelProto, NodeProto } from '../onnx-graph.ts';
 import { type GraphIndex, describe, floatAttr, indexGraph, intAttr, intsAttr, nodeRef } from './graph-index.ts';
 import { HeadError } from './head-error.ts';
 import { type StoredWeight, storedValues, toFedge, weightSource } from './weights.ts';
@@ -47,12 +50,36 @@ const INTEGER_OPS = new Set(['MatMulInteger', 'QLinearMatMul', 'DynamicQuantizeL
 
 const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 
+/**
+ * The head of a served model's bytes, read strictly (onnx-canonical.ts: one reading of the bytes, the one onnxruntime
+ * serves). Whatever the bytes hold, what is thrown is a HeadError: bytes that are not a model Fedge reads as
+ * onnxruntime does, a graph without a head Fedge can train, or weights that do not fit their shapes.
+ */
 export function detectHead(bytes: Uint8Array, options: DetectOptions = {}): Head {
-  const model = decodeModel(bytes);
-  return detectHeadIn(model, options);
+  return detectHeadIn(readServedModel(bytes), options);
 }
 
+/** `bytes` decoded as decodeServedModel does, its refusal a HeadError. */
+export function readServedModel(bytes: Uint8Array): ModelProto {
+  return asHeadError(() => decodeServedModel(bytes));
+}
+
+/** The head of a decoded model; throws HeadError (also for a model whose data does not fit: OnnxFormatError, ModelSpecError). */
 export function detectHeadIn(model: ModelProto, options: DetectOptions = {}): Head {
+  return asHeadError(() => detect(model, options));
+}
+
+/** The graph's own faults, found below the head walk (a tensor's data, the spec it makes), as HeadError. */
+function asHeadError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof OnnxFormatError || e instanceof ModelSpecError) throw new HeadError(e.message);
+    throw e;
+  }
+}
+
+function detect(model: ModelProto, options: DetectOptions): Head {
   const layerCount = options.layers ?? 1;
   if (!Number.isInteger(layerCount) || layerCount < 1)
     throw new HeadError(`layers must be a positive integer, got ${layerCount}`);
@@ -101,6 +128,8 @@ export function detectHeadIn(model: ModelProto, options: DetectOptions = {}): He
     exclusive(ix, l.bias, l.nodes[l.nodes.length - 1]!, seen);
   }
 
+  // The weights' values first: each must fill its dims, so the sizes below (units, labels) are bounded by the file.
+  const stored = layers.map((l) => [storedValues(ix, l.kernel), storedValues(ix, l.bias)] as const);
   const first = layers[0]!;
   const spec: ModelSpec = parseModelSpec({
     format: MODEL_SPEC_FORMAT,
@@ -117,8 +146,8 @@ export function detectHeadIn(model: ModelProto, options: DetectOptions = {}): He
   });
   const shapes = parameterShapes(spec);
   const weights = layers.flatMap((l, i) => [
-    { ...shapes[2 * i]!, values: toFedge(storedValues(ix, l.kernel), l.kernel) },
-    { ...shapes[2 * i + 1]!, values: toFedge(storedValues(ix, l.bias), l.bias) },
+    { ...shapes[2 * i]!, values: toFedge(stored[i]![0], l.kernel) },
+    { ...shapes[2 * i + 1]!, values: toFedge(stored[i]![1], l.bias) },
   ]);
   return {
     spec,
@@ -392,6 +421,7 @@ function reshaped(ix: GraphIndex, n: NodeProto, pattern: Sym[], units: number, f
   const shapeTensor = ix.initializers.get(n.input?.[1] ?? '');
   if (!shapeTensor) fail('has a shape computed at run time');
   const raw = shapeTensor!.rawData;
+  if (raw?.length && raw.length % 8) fail(`has a shape of ${raw.length} bytes, not int64 values`);
   const shape = raw?.length
     ? Array.from(new BigInt64Array(new Uint8Array(raw).buffer), Number)
     : (shapeTensor!.int64Data ?? []).map(Number);

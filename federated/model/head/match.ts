@@ -2,8 +2,8 @@
  * Matching a head to a model: the same head (nodes, weights, shapes, spec) found again in given bytes, whether the
  * weights are stored fp32 or int8 there — the task keeps the base's fp32 copy next to the int8 version it serves.
  */
-import { type ModelProto, decodeModel } from '../onnx-graph.ts';
-import { type Head, type HeadPlace, detectHeadIn } from './detect.ts';
+import type { ModelProto } from '../onnx-graph.ts';
+import { type Head, type HeadPlace, detectHeadIn, readServedModel } from './detect.ts';
 import { HeadError } from './head-error.ts';
 import type { StoredWeight } from './weights.ts';
 
@@ -39,7 +39,7 @@ export function sameHeadIn(model: ModelProto, head: HeadPlace): Head {
 
 /** The fp32 copy's head, checked to be the same head as the int8 version's (the task publishes from the fp32 copy). */
 export function fp32HeadFor(int8Head: HeadPlace, fp32Bytes: Uint8Array): Head {
-  const head = sameHeadIn(decodeModel(fp32Bytes), int8Head);
+  const head = sameHeadIn(readServedModel(fp32Bytes), int8Head);
   if (head.quantized) throw new HeadError('the fp32 copy has quantized head weights too');
   return head;
 }

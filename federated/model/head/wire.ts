@@ -131,7 +131,8 @@ function patchTensor(buf: Uint8Array, start: number, end: number, name: string, 
 
 function tensorName(buf: Uint8Array, start: number, end: number): string | undefined {
   for (const f of fields(buf, start, end))
-    if (f.number === T_NAME && f.wire === 2) return new TextDecoder().decode(buf.subarray(f.value, f.end));
+    if (f.number === T_NAME && f.wire === 2)
+      return new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(buf.subarray(f.value, f.end));
   return undefined;
 }
 

@@ -6,9 +6,9 @@
  */
 import { u8 } from '../../bytes.ts';
 import { unflattenWeights } from '../flat-weights.ts';
-import { ElemType, decodeModel } from '../onnx-graph.ts';
+import { ElemType } from '../onnx-graph.ts';
 import { quantizeWeights } from '../quantize.ts';
-import type { HeadPlace } from './detect.ts';
+import { type HeadPlace, readServedModel } from './detect.ts';
 import { indexGraph } from './graph-index.ts';
 import { HeadError } from './head-error.ts';
 import { sameHeadIn } from './match.ts';
@@ -16,7 +16,7 @@ import { type StoredWeight, fromFedge, integerValues } from './weights.ts';
 import { type TensorData, replaceInitializerData } from './wire.ts';
 
 export function writeHead(original: Uint8Array, head: HeadPlace, flat: Float32Array): Uint8Array {
-  const model = decodeModel(original);
+  const model = readServedModel(original);
   const here = sameHeadIn(model, head);
   if (flat.length !== here.flat.length)
     throw new HeadError(`the head has ${here.flat.length} weights, got ${flat.length}`);
