@@ -37,6 +37,12 @@ export {
   type ServerState,
   type AggregateResult,
 } from './secagg/server.ts';
+export {
+  mintEnrollmentCredential,
+  credentialBytes,
+  type EnrollmentCredential,
+  type EnrollmentPolicy,
+} from './aggregation/enrollment.ts';
 export { secAggParameters, type SecAggParameters } from './secagg/parameters.ts';
 export { fixedPointFor, encodeUpdate, decodeSum, type FixedPoint } from './secagg/fixed-point.ts';
 export { encodeMessage, decodeMessage } from './secagg/wire.ts';

@@ -35,6 +35,15 @@ export interface CreateTaskRequest {
   stageSeconds?: number;
   /** `stageSeconds`…2,592,000 (30 days), default 3600: check-in that has waited this long for enough devices expires — the task pauses, saying why in `pausedReason`, and nothing holds a round open for good; the devices that checked in stay for when it resumes */
   idleSeconds?: number;
+  /** `{issuerKey?, maxDevices?, maxPerAddress?}`: who may enrol beyond the holders of the enrollment token (which every browser participant holds). `issuerKey`: the app backend's Ed25519 public key, base64 — each enrolment then needs its credential for that task, device and identity key (`mintEnrollmentCredential`), so the app decides how many identities a user gets; `maxDevices`: most devices the task enrols (409 after); `maxPerAddress`: most devices from one client address (429 after) */
+  enrollment?: {
+    /** the app backend's Ed25519 public key (32 bytes, base64): every enrolment then needs a credential it signed (`mintEnrollmentCredential`, fedge/federated) for that task, device id and identity key — the app decides how many identities a user gets */
+    issuerKey?: string;
+    /** most devices the task enrols (then 409) */
+    maxDevices?: number;
+    /** most devices enrolled from one client address (then 429) */
+    maxPerAddress?: number;
+  };
   /** used only to derive `secagg` when it is not given (`secAggParameters`) (default 0.3) */
   expectedDropout?: number;
   /** `{neighbours: k, threshold: t}`: k even below min(devicesPerRound, shardSize) − 1, at most 254; t > k/2 (else 422). Default from `secAggParameters` for min(devicesPerRound, shardSize) devices; sharded: sized for a shard's expected load (`shardSecAggParameters`), k even */

@@ -43,6 +43,7 @@ import { EdgeClient } from '../edge/edge-client.ts';
 import type { ModelCache } from '../local/model-cache.ts';
 import type { Provider } from '../local/local-model.ts';
 import { BaseBody } from './base-body.ts';
+import type { EnrollmentCredential } from '../../federated/aggregation/enrollment.ts';
 
 /** Statuses an idempotent request retries: rate limits, and the server (or a proxy in front) failing or restarting. */
 const RETRY_IDEMPOTENT = [429, 500, 502, 503, 504];
@@ -116,14 +117,26 @@ export class Participant {
     return (await (await request(this.#url(path), { method: 'GET', headers }, this.#idempotent(signal))).json()) as T;
   }
 
-  /** Registers this device's signing key with the task (needs the task's enrollment token). */
-  async enroll(enrollmentToken: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Registers this device's signing key with the task (needs the task's enrollment token). A task that names an
+   * `enrollment.issuerKey` also needs the credential the app's backend minted for this device and key
+   * (`mintEnrollmentCredential`, fedge/federated).
+   */
+  async enroll(
+    enrollmentToken: string,
+    o: AbortSignal | { signal?: AbortSignal | undefined; credential?: EnrollmentCredential | undefined } = {},
+  ): Promise<void> {
+    const { signal, credential } = o instanceof AbortSignal ? { signal: o, credential: undefined } : o;
     await request(
       this.#url('/devices'),
       {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${enrollmentToken}` },
-        body: JSON.stringify({ device: this.device, identityKey: toBase64(this.#o.identity.publicKey) }),
+        body: JSON.stringify({
+          device: this.device,
+          identityKey: toBase64(this.#o.identity.publicKey),
+          ...(credential && { credential }),
+        }),
       },
       { fetch: this.#o.fetch, signal },
     );

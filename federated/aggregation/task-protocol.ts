@@ -7,6 +7,7 @@ import { type ModelSpec, parameterCount } from '../model/model-spec.ts';
 import type { HeadPlace } from '../model/head/head-place.ts';
 import { type DdgaussParameters, ddgaussEpsilon, ddgaussParameters } from '../dp/distributed-dp.ts';
 import type { ServerOptimizerConfig } from './server-optimizer.ts';
+import type { EnrollmentPolicy } from './enrollment.ts';
 import type { AdvertiseKeys, KeysBroadcast, SharesDelivery, Stage, UnmaskRequest } from '../secagg/messages.ts';
 import { type FixedPoint, fixedPointFor } from '../secagg/fixed-point.ts';
 import { type UpdateCodec, encodedLength, updateCodec } from './update-codec.ts';
@@ -73,6 +74,8 @@ export interface TaskSettings {
    * the devices that checked in stay). Absent: DEFAULT_IDLE_SECONDS (task-settings.ts).
    */
   idleSeconds?: number;
+  /** Who may enrol beyond the token holders: an issuer's credentials, caps (enrollment.ts). */
+  enrollment?: EnrollmentPolicy;
   secagg: { neighbours: number; threshold: number };
   /**
    * Most devices one SecAgg+ instance (one aggregator Durable Object) takes. A round of more devices than this is

@@ -76,6 +76,9 @@ export function validateTaskSettings(s: TaskSettings): void {
     bad(`stageSeconds must be from ${MIN_STAGE_SECONDS} to 3600, got ${s.stageSeconds}`);
   if (s.idleSeconds !== undefined && !(s.idleSeconds >= s.stageSeconds && s.idleSeconds <= MAX_IDLE_SECONDS))
     bad(`idleSeconds must be from stageSeconds (${s.stageSeconds}) to ${MAX_IDLE_SECONDS}, got ${s.idleSeconds}`);
+  const issuer = s.enrollment?.issuerKey;
+  if (issuer !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(issuer))
+    bad('enrollment.issuerKey must be an Ed25519 public key: 32 bytes, base64');
   if (s.shardSize !== undefined && !(Number.isInteger(s.shardSize) && s.shardSize >= 3))
     bad(`shardSize must be an integer of at least 3, got ${s.shardSize}`);
   // One SecAgg+ instance holds at most shardSize devices: the graph, threshold and minimum apply per shard.

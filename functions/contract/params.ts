@@ -22,6 +22,7 @@ export const PATH_PARAMS: Record<string, Param> = {
     description: 'alias name; `latest` pins it until the next upload',
   },
   task: { name: 'task', in: 'path', required: true, schema: { type: 'string' }, description: 'task name' },
+  device: { name: 'device', in: 'path', required: true, schema: NAME, description: 'an enrolled device id' },
   round: {
     name: 'round',
     in: 'path',

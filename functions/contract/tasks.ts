@@ -230,9 +230,20 @@ export const taskRoutes = defineRoutes({
       ...NO_TASK,
       400: 'identityKey is not base64 or not 32 bytes',
       401: 'no enrollment token (Authorization: Bearer …)',
-      403: 'the enrollment token is not valid for this task',
-      409: 'the device is enrolled with another identity key',
+      403: "the enrollment token is not valid for this task; the task's issuer did not vouch for this device (credential missing, expired or not its signature)",
+      409: 'the device is enrolled with another identity key; the task has enrolled its enrollment.maxDevices',
+      429: 'enrollment.maxPerAddress devices have enrolled from this address',
     },
+  },
+  revokeDevice: {
+    method: 'delete',
+    path: '/v1/tasks/{task}/devices/{device}',
+    tag: TAG,
+    security: 'adminToken',
+    summary:
+      'Revoke an enrolled device: its identity key is forgotten and its messages are refused from now on (a round it is in may be abandoned)',
+    responses: { 200: { description: 'revoked', json: R.deviceRevoked } },
+    errors: { 404: 'no such task, or no such device enrolled in it' },
   },
   getRound: {
     method: 'get',

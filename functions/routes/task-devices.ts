@@ -1,5 +1,5 @@
 /**
- * What devices call: enroll (with the task's enrollment token), download the global weights, send SecAgg+ messages
+ * What devices call: enroll (with the task's enrollment token; the operator revokes), download the global weights, send SecAgg+ messages
  * (binary wire format) and read what the server relays to them after each stage. Bodies are read here, bounded in
  * size and time (read-body.ts), before the task's object sees them — a message trickled byte by byte costs its
  * sender the request, never the task's queue; a message's cap follows the task's d.
@@ -10,7 +10,9 @@ import { readBody } from '../middleware/read-body.ts';
 import { fail } from '../middleware/errors.ts';
 import { requireContentType } from '../middleware/content-type.ts';
 import { readJson } from '../middleware/json-body.ts';
-import { checkName } from './names.ts';
+import { checkName, isName } from './names.ts';
+import { clientAddress } from '../middleware/client-key.ts';
+import { sha256Hex } from '../../federated/model/digest.ts';
 import { services } from '../services.ts';
 import { MAX_RELAY_WAIT_SECONDS } from '../../federated/aggregation/task-protocol.ts';
 import { frameAt, fromBase64 } from '../../federated/bytes.ts';
@@ -37,8 +39,22 @@ export const enrollDevice: Handler<Routes['enrollDevice']> = async (c) => {
     fail(400, 'identityKey: not base64');
   }
   if (key.byteLength !== 32) fail(400, `identityKey: an Ed25519 public key is 32 bytes, got ${key.byteLength}`);
-  const r = unwrap(await t.enroll(await tokenDigest(token), body.device, key));
+  // The task keeps a salted digest of the client's address (its per-address cap), never the address.
+  const address = await sha256Hex(
+    new TextEncoder().encode(`fedge-enrollment-address/v1\0${t.name}\0${clientAddress(c)}`),
+  );
+  const r = unwrap(
+    await t.enroll(await tokenDigest(token), body.device, key, { address, credential: body.credential }),
+  );
   return c.json({ task: c.req.param('task'), device: body.device, enrolled: true }, r.enrolled ? 201 : 200);
+};
+
+export const revokeDevice: Handler<Routes['revokeDevice']> = async (c) => {
+  const t = await task(c);
+  const device = c.req.param('device')!;
+  if (!isName(device)) fail(404, 'no such device in this task');
+  unwrap(await t.revoke(device));
+  return c.json({ task: t.name, device, revoked: true as const });
 };
 
 export const postMessage: Handler<Routes['postMessage']> = async (c) => {

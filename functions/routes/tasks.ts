@@ -13,7 +13,7 @@ import { listTasks } from '../tasks/task-directory.ts';
 import type { TaskSummary } from '../../federated/aggregation/task-protocol.ts';
 import type { Handler, Handlers } from './register.ts';
 import { createTask } from './task-create.ts';
-import { enrollDevice, getWeights, postMessage, relay } from './task-devices.ts';
+import { enrollDevice, getWeights, postMessage, relay, revokeDevice } from './task-devices.ts';
 import { task, unwrap } from './task-access.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
@@ -85,6 +85,7 @@ export const taskHandlers: Handlers<Routes> = {
     return c.json(unwrap(await (await task(c)).evaluation(round, accuracy)));
   },
   enrollDevice,
+  revokeDevice,
   getRound: async (c) => c.json(unwrap(await (await task(c)).roundInfo())),
   getWeights,
   postMessage,

@@ -26,6 +26,7 @@ import { equal, fromBase64, toBase64, u8 } from '../../federated/bytes.ts';
 import { type DeviceMessage, SecAggAbort } from '../../federated/secagg/messages.ts';
 import { randomBytes } from '../../federated/random.ts';
 import { publishRound } from './publish.ts';
+import { type EnrollmentCredential, credentialProblem } from '../../federated/aggregation/enrollment.ts';
 import { RoundObject } from './round/round-object.ts';
 import { ShardCoordinator } from './shard-coordinator.ts';
 import { type RelayResult, type Refusal, refuse } from './task-answers.ts';
@@ -178,8 +179,19 @@ export class FederatedTask extends RoundObject {
 
   // ---- devices ---------------------------------------------------------------------------------------------------
 
-  async enroll(tokenDigest: string, device: string, identityKey: Uint8Array): Promise<{ enrolled: boolean } | Refusal> {
-    if (!this.store.settings()) return this.noTask();
+  /**
+   * Enrols `device` with `identityKey`: the enrollment token (`tokenDigest`: its SHA-256), then the task's enrolment
+   * policy (enrollment.ts) — a credential from the app's issuer, the device cap, the cap per `address` (a salted
+   * digest of the client's address). A device enrolled already with the same key is a no-op.
+   */
+  async enroll(
+    tokenDigest: string,
+    device: string,
+    identityKey: Uint8Array,
+    o: { address?: string | undefined; credential?: EnrollmentCredential | undefined } = {},
+  ): Promise<{ enrolled: boolean } | Refusal> {
+    const s = this.store.settings();
+    if (!s) return this.noTask();
     const expected = new TextEncoder().encode(this.store.meta<string>('enrollment')!),
       given = new TextEncoder().encode(tokenDigest);
     if (expected.byteLength !== given.byteLength || !crypto.subtle.timingSafeEqual(expected, given))
@@ -189,9 +201,32 @@ export class FederatedTask extends RoundObject {
       return equal(known, identityKey)
         ? { enrolled: false }
         : refuse(409, `device '${device}' is enrolled with another identity key`);
-    this.store.addDevice(device, identityKey);
+    const policy = s.enrollment ?? {};
+    if (policy.issuerKey) {
+      const problem = await credentialProblem(policy.issuerKey, { task: s.task, device, identityKey }, o.credential);
+      if (problem) return refuse(403, problem);
+    }
+    if (policy.maxDevices !== undefined && this.store.deviceCount() >= policy.maxDevices)
+      return refuse(409, `the task has enrolled its ${policy.maxDevices} devices`);
+    if (policy.maxPerAddress !== undefined && o.address && this.store.addressCount(o.address) >= policy.maxPerAddress)
+      return refuse(429, `${policy.maxPerAddress} devices have enrolled from this address already`);
+    this.ctx.storage.transactionSync(() => {
+      this.store.addDevice(device, identityKey);
+      if (o.address) this.store.addAddress(device, o.address);
+    });
     this.round.enrolled(device, identityKey);
     return { enrolled: true };
+  }
+
+  /** Revokes an enrolled device (the operator): its messages are refused from now on, also in the round under way. */
+  revoke(device: string): Promise<{ revoked: boolean } | Refusal> {
+    return this.exclusive(async () => {
+      if (!this.store.settings()) return this.noTask();
+      if (!this.store.removeDevice(device)) return refuse(404, `no device '${device}' in this task`);
+      // The round's SecAgg+ state is rebuilt from storage without the device (its stored messages are skipped).
+      this.round.forget();
+      return { revoked: true };
+    });
   }
 
   roundInfo(): RoundInfo | Refusal {

@@ -9,6 +9,7 @@
 import { taskBaseAlias } from '../registry/model-record.ts';
 import { services } from '../services.ts';
 import type { FederatedTask } from './federated-task.ts';
+import type { EnrollmentCredential } from '../../federated/aggregation/enrollment.ts';
 import type { RoundObject } from './round/round-object.ts';
 import type { ReceiveResult, RelayKind, RelayResult, Refusal } from './task-answers.ts';
 import { type TaskEntry, findTask, unregisterTask } from './task-directory.ts';
@@ -59,8 +60,16 @@ export class TaskClient {
   weights() {
     return this.#task.weights();
   }
-  enroll(tokenDigest: string, device: string, identityKey: Uint8Array) {
-    return this.#task.enroll(tokenDigest, device, identityKey);
+  enroll(
+    tokenDigest: string,
+    device: string,
+    identityKey: Uint8Array,
+    o: { address?: string | undefined; credential?: EnrollmentCredential | undefined } = {},
+  ) {
+    return this.#task.enroll(tokenDigest, device, identityKey, o);
+  }
+  revoke(device: string) {
+    return this.#task.revoke(device);
   }
   evaluation(round: number, accuracy: number) {
     return this.#task.evaluation(round, accuracy);

@@ -4,6 +4,7 @@
  *                 assignment and shard reports (coordinator), or the shard this object aggregates (aggregator)
  *   blobs         the global weights, the optimizer state and the round's running masked sum, each in ≤ 1 MiB rows
  *   devices       enrolled devices and their Ed25519 identity keys
+ *   addresses     which client address (a salted digest) each device enrolled from, for the per-address cap
  *   messages      the round's advertise/share/unmask messages and stage closes, in order — replayed after a restart
  *   contributions who is in the running sum (a masked input is added exactly once, a byte-identical retry is a no-op)
  *   rounds        one record per round for the status page
@@ -46,6 +47,8 @@ export class TaskStore {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS blobs (name TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (name, idx));
       CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, identity_key BLOB NOT NULL, enrolled_at TEXT NOT NULL, epsilon REAL NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS addresses (device TEXT PRIMARY KEY, address TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS addresses_by_address ON addresses (address);
       CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, round INTEGER NOT NULL, kind TEXT NOT NULL, device TEXT, bytes BLOB);
       CREATE TABLE IF NOT EXISTS contributions (round INTEGER NOT NULL, device TEXT NOT NULL, digest TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (round, device));
       CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, record TEXT NOT NULL);
@@ -149,6 +152,21 @@ export class TaskStore {
       identityKey,
       new Date().toISOString(),
     );
+  }
+  /** Records the address `device` enrolled from (a digest: the task never holds addresses themselves). */
+  addAddress(device: string, address: string): void {
+    this.#sql.exec('INSERT OR REPLACE INTO addresses (device, address) VALUES (?, ?)', device, address);
+  }
+  /** Devices enrolled from `address`. */
+  addressCount(address: string): number {
+    return Number(this.#sql.exec('SELECT COUNT(*) AS n FROM addresses WHERE address = ?', address).one().n);
+  }
+  /** Forgets an enrolled device: its key, address and reported ε (its messages are refused from then on). */
+  removeDevice(device: string): boolean {
+    const had = this.identityKey(device) !== undefined;
+    this.#sql.exec('DELETE FROM devices WHERE id = ?', device);
+    this.#sql.exec('DELETE FROM addresses WHERE device = ?', device);
+    return had;
   }
   deviceCount(): number {
     return Number(this.#sql.exec('SELECT COUNT(*) AS n FROM devices').one().n);

@@ -76,6 +76,26 @@ export const taskBody = named(
       .describe(
         `\`stageSeconds\`…${MAX_IDLE_SECONDS.toLocaleString('en-US')} (${MAX_IDLE_SECONDS / 86_400} days), default ${DEFAULT_IDLE_SECONDS}: check-in that has waited this long for enough devices expires — the task pauses, saying why in \`pausedReason\`, and nothing holds a round open for good; the devices that checked in stay for when it resumes`,
       ),
+    enrollment: z
+      .object({
+        issuerKey: z
+          .string()
+          .optional()
+          .describe(
+            "the app backend's Ed25519 public key (32 bytes, base64): every enrolment then needs a credential it signed (`mintEnrollmentCredential`, fedge/federated) for that task, device id and identity key — the app decides how many identities a user gets",
+          ),
+        maxDevices: z.number().int().min(1).optional().describe('most devices the task enrols (then 409)'),
+        maxPerAddress: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe('most devices enrolled from one client address (then 429)'),
+      })
+      .optional()
+      .describe(
+        "`{issuerKey?, maxDevices?, maxPerAddress?}`: who may enrol beyond the holders of the enrollment token (which every browser participant holds). `issuerKey`: the app backend's Ed25519 public key, base64 — each enrolment then needs its credential for that task, device and identity key (`mintEnrollmentCredential`), so the app decides how many identities a user gets; `maxDevices`: most devices the task enrols (409 after); `maxPerAddress`: most devices from one client address (429 after)",
+      ),
     expectedDropout: z
       .number()
       .min(0)
@@ -145,6 +165,13 @@ export const enrollBody = named(
   z.object({
     device: name.describe('the device id'),
     identityKey: z.string().min(1).describe('its Ed25519 public key, 32 bytes, base64'),
+    credential: z
+      .object({
+        expires: z.number().int().describe('unix seconds'),
+        signature: z.string().max(100).describe("the issuer's Ed25519 signature, base64"),
+      })
+      .optional()
+      .describe("when the task names an enrollment.issuerKey: the app backend's credential for this device"),
   }),
 );
 

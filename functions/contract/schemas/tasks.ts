@@ -180,6 +180,10 @@ export const taskLifecycle = named(
   'TaskLifecycle',
   z.looseObject({ task: z.string(), status: z.enum(['running', 'paused', 'finished']) }),
 );
+export const deviceRevoked = named(
+  'DeviceRevoked',
+  z.looseObject({ task: z.string(), device: z.string(), revoked: z.literal(true) }),
+);
 export const taskDeleted = named('TaskDeleted', z.looseObject({ task: z.string(), deleted: z.literal(true) }));
 export const evaluationRecorded = named('EvaluationRecorded', z.looseObject({ ok: z.literal(true) }));
 
