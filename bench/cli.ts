@@ -133,6 +133,12 @@ export const BENCHES: Record<string, Bench> = {
     about: "the client SDK's bundle sizes and LocalModel latency in Chromium (WebGPU, WASM) against the edge",
     env: { BENCH_RUNS: { help: 'runs per provider (default 200)', check: int() } },
   },
+  'robust.ts': {
+    script: 'bench:robust',
+    about:
+      "one or two malicious devices of 20 (blow-up, stalled weight, backdoor) against the task's defences: clean accuracy, backdoor success, rounds published, server time",
+    env: { BENCH_ROUNDS: { help: 'rounds per configuration (default 10)', check: int(1, 100) } },
+  },
   'demo.ts': {
     script: 'bench:demo',
     about: 'from npm start to the first published demo round on screen, from cold servers',

@@ -167,11 +167,18 @@ async function join(): Promise<RoundOutcome | undefined> {
     const outcome = await participant.joinRound({ x: Float32Array.from(examples.x), y: examples.y });
     await participant.release();
     if (outcome.status === 'unmasked') {
-      const status = await edge.task(task);
-      const latest = status.publishedVersions.at(-1);
+      say('round', `Round ${outcome.round}: this device's masked update (${outcome.maskedBytes} bytes) is in the sum…`);
+      // The round publishes once the last device has unmasked: wait for it (a minute at most).
+      let status = await edge.task(task);
+      const ended = () => status.history.find((h) => h.round === outcome.round)?.status !== 'running';
+      for (let i = 0; i < 120 && !ended(); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        status = await edge.task(task);
+      }
+      const version = status.history.find((h) => h.round === outcome.round)?.version;
       say(
         'round',
-        `Round ${outcome.round}: this device's masked update (${outcome.maskedBytes} bytes) is in the sum${latest ? `; the edge now serves ${status.model} version ${latest}` : ''}.`,
+        `Round ${outcome.round}: this device's masked update (${outcome.maskedBytes} bytes) is in the sum${version ? `; the edge now serves ${status.model} version ${version}` : ''}.`,
       );
     } else say('round', `Round ${outcome.round} went on without this device: ${outcome.reason}`);
     await showBudget(task);
