@@ -44,6 +44,12 @@ export interface CreateTaskRequest {
     /** most devices enrolled from one client address (then 429) */
     maxPerAddress?: number;
   };
+  /** `{minAccuracy?, maxDrop?, promote?}`: publishing gated on the operator's evaluation. Each round's version is stored but served under the task's alias only once `POST …/evaluations` reports an accuracy of at least `minAccuracy` and no more than `maxDrop` below the best round served; then also `promote` (another alias of the model, e.g. `latest`) moves to it. A round that fails is recorded (`gate: failed`, `gateReason`) and not served */
+  gate?: {
+    minAccuracy?: number;
+    maxDrop?: number;
+    promote?: string;
+  };
   /** used only to derive `secagg` when it is not given (`secAggParameters`) (default 0.3) */
   expectedDropout?: number;
   /** `{neighbours: k, threshold: t}`: k even below min(devicesPerRound, shardSize) − 1, at most 254; t > k/2 (else 422). Default from `secAggParameters` for min(devicesPerRound, shardSize) devices; sharded: sized for a shard's expected load (`shardSecAggParameters`), k even */

@@ -76,6 +76,12 @@ export interface TaskSettings {
   idleSeconds?: number;
   /** Who may enrol beyond the token holders: an issuer's credentials, caps (enrollment.ts). */
   enrollment?: EnrollmentPolicy;
+  /**
+   * Publishing gated on the operator's evaluation: a round's version is stored but served under the task's alias
+   * (and promoted to `promote`, e.g. `latest`) only once an evaluation reports an accuracy of at least
+   * `minAccuracy` and no more than `maxDrop` below the best round that passed.
+   */
+  gate?: PublicationGate;
   secagg: { neighbours: number; threshold: number };
   /**
    * Most devices one SecAgg+ instance (one aggregator Durable Object) takes. A round of more devices than this is
@@ -181,6 +187,13 @@ export interface ShardSummary {
   reason?: string;
 }
 
+export interface PublicationGate {
+  minAccuracy?: number;
+  maxDrop?: number;
+  /** Another alias of the model to move to a round that passes (e.g. `latest`: what requests naming no version get). */
+  promote?: string;
+}
+
 export interface RoundRecord {
   round: number;
   status: 'running' | 'published' | 'abandoned';
@@ -195,6 +208,9 @@ export interface RoundRecord {
   reason?: string;
   detail?: string;
   accuracy?: number;
+  /** With a publication gate: pending until the round's evaluation, then passed (served) or failed (why). */
+  gate?: 'pending' | 'passed' | 'failed';
+  gateReason?: string;
   /** Largest ε any device reported having spent on this task by this round. */
   epsilon?: number;
   /** Client-level ε of the distributed DP after this round's sum was released. */

@@ -76,6 +76,10 @@ export function validateTaskSettings(s: TaskSettings): void {
     bad(`stageSeconds must be from ${MIN_STAGE_SECONDS} to 3600, got ${s.stageSeconds}`);
   if (s.idleSeconds !== undefined && !(s.idleSeconds >= s.stageSeconds && s.idleSeconds <= MAX_IDLE_SECONDS))
     bad(`idleSeconds must be from stageSeconds (${s.stageSeconds}) to ${MAX_IDLE_SECONDS}, got ${s.idleSeconds}`);
+  if (s.gate?.promote !== undefined && (s.gate.promote === s.alias || s.gate.promote.startsWith('task.')))
+    bad(
+      `gate.promote must be another alias than the task's own and not a task's base pin (task.*), got ${s.gate.promote}`,
+    );
   const issuer = s.enrollment?.issuerKey;
   if (issuer !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(issuer))
     bad('enrollment.issuerKey must be an Ed25519 public key: 32 bytes, base64');

@@ -31,6 +31,9 @@ export type DeleteVersionResult =
   | { status: 'not-found' }
   | { status: 'aliased'; aliases: string[] };
 
+/** Whether a new version moves `latest` (putVersion). */
+export type LatestPolicy = 'always' | 'never' | { onlyFrom: string[] };
+
 export class ModelCatalog extends DurableObject<Env> {
   readonly #sql: SqlStorage;
 
@@ -71,11 +74,12 @@ export class ModelCatalog extends DurableObject<Env> {
   }
 
   /**
-   * Records a new immutable version and points `latest` at it — or, with `latestOnlyFrom`, only when the model has no
-   * `latest` yet or it points at one of those versions (a task moves the latest of the model it created, never a
-   * served model's: promoting a task's version there is an explicit alias move). The same bytes again change nothing.
+   * Records a new immutable version and points `latest` at it: `always`; `never` (a gated task's round waits for its
+   * evaluation); or `{onlyFrom}` — only when the model has no `latest` yet or it points at one of those versions (a
+   * task moves the latest of the model it created, never a served model's: promoting a task's version there is an
+   * explicit alias move). The same bytes again change nothing.
    */
-  putVersion(rec: Omit<VersionRecord, 'createdAt'>, latestOnlyFrom?: string[]): PutVersionResult {
+  putVersion(rec: Omit<VersionRecord, 'createdAt'>, policy: LatestPolicy = 'always'): PutVersionResult {
     const existing = this.#version(rec.model, rec.version);
     if (existing) return { status: existing.sha256 === rec.sha256 ? 'unchanged' : 'conflict', record: existing };
     const now = new Date().toISOString();
@@ -94,8 +98,10 @@ export class ModelCatalog extends DurableObject<Env> {
       const latest = this.#sql
         .exec('SELECT version FROM aliases WHERE model = ? AND alias = ?', rec.model, LATEST)
         .toArray()[0]?.version;
-      if (!latestOnlyFrom || latest === undefined || latestOnlyFrom.includes(String(latest)))
-        this.#setAlias(rec.model, LATEST, rec.version, now);
+      const move =
+        policy === 'always' ||
+        (policy !== 'never' && (latest === undefined || policy.onlyFrom.includes(String(latest))));
+      if (move) this.#setAlias(rec.model, LATEST, rec.version, now);
     });
     return { status: 'created', record: { ...rec, createdAt: now } };
   }

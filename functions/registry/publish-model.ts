@@ -19,7 +19,7 @@ import { refuseModel } from '../inference/errors.ts';
 import { loadModel } from '../inference/model-loader.ts';
 import { type ProbeLimits, type WarmupInput, probeModel } from '../inference/probe.ts';
 import { putBlob } from './blob-store.ts';
-import type { ModelCatalog, PutVersionResult } from './model-catalog.ts';
+import type { LatestPolicy, ModelCatalog, PutVersionResult } from './model-catalog.ts';
 
 export interface Publication {
   model: string;
@@ -27,8 +27,8 @@ export interface Publication {
   bytes: Uint8Array;
   /** Move this alias to the version once it is recorded (not when the version exists with other bytes). */
   alias?: string | undefined;
-  /** Move `latest` only when the model has none or it points at one of these versions (model-catalog.ts putVersion). */
-  latestOnlyFrom?: string[] | undefined;
+  /** Whether the version moves `latest` (model-catalog.ts putVersion; default always). */
+  latest?: LatestPolicy | undefined;
   /**
    * Run the model once before storing it (uploads) and record the verdict; on `warmup` when given (a failure is
    * refused), else on generated inputs (a failure is recorded, not refused). With a warm-up, an upload of bytes this
@@ -73,7 +73,7 @@ export async function publishModel(
         outputs: loaded.outputs,
         ...(verdict && { probe: verdict }),
       },
-      p.latestOnlyFrom,
+      p.latest,
     );
   }
   // Also after `unchanged`: a publish retried after the version was written still moves the alias.

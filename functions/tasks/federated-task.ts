@@ -32,6 +32,7 @@ import { ShardCoordinator } from './shard-coordinator.ts';
 import { type RelayResult, type Refusal, refuse } from './task-answers.ts';
 import type { RoundPointer } from './task-store.ts';
 import { lifecycleOf, pausedOf, roundInfo, taskStatus, taskSummary } from './task-views.ts';
+import { gateProblem } from '../../federated/aggregation/publication-gate.ts';
 
 export class FederatedTask extends RoundObject {
   readonly #shards = new ShardCoordinator(this.store, this.ctx.storage, this.env);
@@ -342,6 +343,7 @@ export class FederatedTask extends RoundObject {
         dropouts: rec.advertised - survivors,
         updateNorm: l2Norm(mean),
         version,
+        ...(s.gate && { gate: 'pending' as const }),
         epsilon: this.store.maxEpsilon(),
         clientEpsilon: epsilon,
         endedAt: new Date().toISOString(),
@@ -410,14 +412,43 @@ export class FederatedTask extends RoundObject {
 
   // ---- operators ---------------------------------------------------------------------------------------------------
 
-  /** Held-out accuracy of a published round, as measured by the operator's evaluation job. */
-  evaluation(round: number, accuracy: number): { ok: true } | Refusal {
-    if (!this.store.settings()) return this.noTask();
-    const rec = this.store.record(round);
-    if (!rec) return refuse(404, `no round ${round}`);
-    if (rec.status !== 'published') return refuse(422, `round ${round} published no model`);
-    this.store.setRecord({ ...rec, accuracy });
-    return { ok: true };
+  /**
+   * Held-out accuracy of a published round, as measured by the operator's evaluation job. With a publication gate
+   * (TaskSettings.gate) it decides whether the round is served: passed — the task's alias (and `gate.promote`) move
+   * to its version; failed — recorded with why, and nothing moves. Returns whether an alias moved.
+   */
+  evaluation(
+    round: number,
+    accuracy: number,
+  ): Promise<{ ok: true; gate?: 'passed' | 'failed'; moved: boolean } | Refusal> {
+    return this.exclusive(async () => {
+      const s = this.store.settings();
+      if (!s) return this.noTask();
+      const rec = this.store.record(round);
+      if (!rec) return refuse(404, `no round ${round}`);
+      if (rec.status !== 'published') return refuse(422, `round ${round} published no model`);
+      if (!s.gate || rec.gate === 'passed') {
+        this.store.setRecord({ ...rec, accuracy });
+        return { ok: true as const, moved: false };
+      }
+      const why = gateProblem(s.gate, accuracy, this.store.history());
+      if (!why) {
+        // Aliases first, then the record: a failure leaves the round pending, to be evaluated again.
+        const catalog = this.env.MODEL_CATALOG.getByName('global');
+        for (const alias of [s.alias, ...(s.gate.promote ? [s.gate.promote] : [])]) {
+          const moved = await catalog.setAlias(s.model, alias, rec.version!);
+          if (moved.status !== 'ok') throw new Error(`task ${s.task}: alias ${alias} could not move to ${rec.version}`);
+        }
+      }
+      const { gateReason: _g, ...rest } = rec;
+      this.store.setRecord({
+        ...rest,
+        accuracy,
+        gate: why ? 'failed' : 'passed',
+        ...(why && { gateReason: why }),
+      });
+      return { ok: true as const, gate: why ? ('failed' as const) : ('passed' as const), moved: !why };
+    });
   }
 
   /** The task's status; `admin`: the operator's view, which names devices (task-views.ts). */

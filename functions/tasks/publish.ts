@@ -36,10 +36,11 @@ export async function publishRound(env: Env, s: TaskSettings, round: number, wei
     model: s.model,
     version,
     bytes: onnx,
-    alias: s.alias,
+    // A gated round is stored, not served: its evaluation moves the aliases (federated-task.ts evaluation).
+    alias: s.gate ? undefined : s.alias,
     // The task's own earlier rounds: `latest` follows them on a model the task created, and never moves on a model
     // that was served before it (issue 31: one device's round reached every default inference of a served model).
-    latestOnlyFrom: Array.from({ length: round - 1 }, (_, i) => `r${i + 1}`),
+    latest: s.gate ? 'never' : { onlyFrom: Array.from({ length: round - 1 }, (_, i) => `r${i + 1}`) },
   });
   if (result.status === 'conflict')
     throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);

@@ -71,8 +71,11 @@ export class TaskClient {
   revoke(device: string) {
     return this.#task.revoke(device);
   }
-  evaluation(round: number, accuracy: number) {
-    return this.#task.evaluation(round, accuracy);
+  /** An evaluation; with a publication gate it may move the task's aliases (this isolate's resolutions are dropped). */
+  async evaluation(round: number, accuracy: number) {
+    const r = await this.#task.evaluation(round, accuracy);
+    if (!('refused' in r) && r.moved) services(this.#env).registry.forget();
+    return r;
   }
   pause() {
     return this.#task.pause();

@@ -33,6 +33,8 @@ export interface Edge {
 
 export class SecAggDevice {
   state?: ClientState;
+  /** The round this device checked in for (advertise): its relays ask for that round. */
+  round = 1;
   readonly edge: Edge;
   readonly task: string;
   readonly identity: DeviceIdentity;
@@ -68,7 +70,7 @@ export class SecAggDevice {
   }
 
   /** A relay's response (kind: broadcast, delivery, unmask), signed by this device unless `signature` is given. */
-  async relayRes(kind: string, round = 1, signature?: string): Promise<Response> {
+  async relayRes(kind: string, round = this.round, signature?: string): Promise<Response> {
     const proof =
       signature ??
       toBase64(await sign(this.identity.seed, relaySigningBytes(this.task, round, kind, this.identity.id)));
@@ -78,7 +80,7 @@ export class SecAggDevice {
     );
   }
 
-  /** Round 1's relay of `kind`, which must answer 200. */
+  /** The relay of `kind` in this device's round, which must answer 200. */
   async relay(kind: string): Promise<never> {
     const res = await this.relayRes(kind);
     expect(res.status).toBe(200);
@@ -87,6 +89,7 @@ export class SecAggDevice {
 
   async advertise() {
     const i = await this.info();
+    this.round = i.round;
     const config: RoundConfig = {
       roundId: i.roundId,
       neighbours: i.neighbours,

@@ -96,6 +96,16 @@ export const taskBody = named(
       .describe(
         "`{issuerKey?, maxDevices?, maxPerAddress?}`: who may enrol beyond the holders of the enrollment token (which every browser participant holds). `issuerKey`: the app backend's Ed25519 public key, base64 — each enrolment then needs its credential for that task, device and identity key (`mintEnrollmentCredential`), so the app decides how many identities a user gets; `maxDevices`: most devices the task enrols (409 after); `maxPerAddress`: most devices from one client address (429 after)",
       ),
+    gate: z
+      .object({
+        minAccuracy: z.number().min(0).max(1).optional(),
+        maxDrop: z.number().min(0).max(1).optional(),
+        promote: name.optional(),
+      })
+      .optional()
+      .describe(
+        "`{minAccuracy?, maxDrop?, promote?}`: publishing gated on the operator's evaluation. Each round's version is stored but served under the task's alias only once `POST …/evaluations` reports an accuracy of at least `minAccuracy` and no more than `maxDrop` below the best round served; then also `promote` (another alias of the model, e.g. `latest`) moves to it. A round that fails is recorded (`gate: failed`, `gateReason`) and not served",
+      ),
     expectedDropout: z
       .number()
       .min(0)

@@ -64,6 +64,11 @@ export const roundRecord = named(
       .optional()
       .describe("admin's view only: why the round was abandoned, with the devices it concerns named"),
     accuracy: z.number().optional(),
+    gate: z
+      .enum(['pending', 'passed', 'failed'])
+      .optional()
+      .describe('with a publication gate: pending until the evaluation, then passed (served) or failed'),
+    gateReason: z.string().optional().describe('why the round failed its gate'),
     epsilon: z.number().optional().describe('largest ε any device reported spending on this task by this round'),
     clientEpsilon: z.number().optional().describe('client-level ε of the distributed DP after this round'),
     badShares: z
@@ -185,7 +190,17 @@ export const deviceRevoked = named(
   z.looseObject({ task: z.string(), device: z.string(), revoked: z.literal(true) }),
 );
 export const taskDeleted = named('TaskDeleted', z.looseObject({ task: z.string(), deleted: z.literal(true) }));
-export const evaluationRecorded = named('EvaluationRecorded', z.looseObject({ ok: z.literal(true) }));
+export const evaluationRecorded = named(
+  'EvaluationRecorded',
+  z.looseObject({
+    ok: z.literal(true),
+    gate: z
+      .enum(['passed', 'failed'])
+      .optional()
+      .describe('with a publication gate: whether the round is served now (its record says why it failed)'),
+    moved: z.boolean().describe("whether the task's aliases moved to the round's version"),
+  }),
+);
 
 export const broadcastRelay = named(
   'BroadcastRelay',

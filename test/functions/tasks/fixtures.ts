@@ -57,9 +57,11 @@ export async function expectError(res: Response | Promise<Response>, status: num
 export const edge: Edge = { fetch: SELF.fetch.bind(SELF), url: 'http://edge' };
 
 /** Runs a round up to the unmask messages; returns the devices and each one's unmask message. */
-export async function upToUnmask(task: string, n: number) {
+export async function upToUnmask(task: string, n: number, round = 1) {
+  // Fresh devices each round (dev-0… in round 1, as the tests name them).
+  const prefix = round === 1 ? 'dev' : `r${round}-dev`;
   const devices = await Promise.all(
-    Array.from({ length: n }, (_, i) => SecAggDevice.enrolled(edge, task, `dev-${i}`, TOKEN)),
+    Array.from({ length: n }, (_, i) => SecAggDevice.enrolled(edge, task, `${prefix}-${i}`, TOKEN)),
   );
   for (const d of devices) expect((await d.send(await d.advertise())).status).toBe(202);
   for (const d of devices) expect((await d.send(await d.share())).status).toBe(202);

@@ -44,4 +44,42 @@ describe('where a task publishes', () => {
     expect(promoted.status).toBe(200);
     expect(await modelAliases(model)).toMatchObject({ federated: 'r1', latest: 'r1' });
   });
+
+  it('with a gate, a round is served only once its evaluation passes; one that fails is recorded and not served', async () => {
+    const task = uniqueName('gated');
+    const model = uniqueName('gated-model');
+    await uploadOk(model, '1', identityModel('FP32'));
+    const created = await post(
+      '/v1/tasks',
+      taskBody(task, { model, rounds: 2, gate: { minAccuracy: 0.5, maxDrop: 0.05, promote: 'latest' } }),
+    );
+    expect(created.status, await created.clone().text()).toBe(201);
+    const runRound = async (round: number) => {
+      const { devices, unmasks } = await upToUnmask(task, 3, round);
+      for (const [i, d] of devices.entries()) expect((await d.send(unmasks[i]!)).status).toBe(202);
+    };
+    const evaluate = async (round: number, accuracy: number) =>
+      (await post(`/v1/tasks/${task}/evaluations`, { round, accuracy })).json();
+    const status = async () =>
+      (await (await SELF.fetch(`http://edge/v1/tasks/${task}`)).json()) as { history: Record<string, unknown>[] };
+    await runRound(1);
+    // Stored, not served: no alias moved yet.
+    expect(await modelAliases(model)).toEqual({ latest: '1' });
+    expect((await status()).history[0]).toMatchObject({ status: 'published', version: 'r1', gate: 'pending' });
+    expect(await evaluate(1, 0.3)).toEqual({ ok: true, gate: 'failed', moved: false });
+    expect((await status()).history[0]).toMatchObject({
+      gate: 'failed',
+      gateReason: expect.stringMatching(/below the gate's floor 0.5/),
+    });
+    expect(await modelAliases(model)).toEqual({ latest: '1' });
+    // A later evaluation of a failed round can still pass it (the operator re-measured).
+    expect(await evaluate(1, 0.8)).toEqual({ ok: true, gate: 'passed', moved: true });
+    expect(await modelAliases(model)).toEqual({ latest: 'r1', federated: 'r1' });
+    await runRound(2);
+    expect(await evaluate(2, 0.7)).toEqual({ ok: true, gate: 'failed', moved: false });
+    expect((await status()).history[1]).toMatchObject({
+      gateReason: expect.stringMatching(/more than 0.05 below the best round served \(0.8\)/),
+    });
+    expect(await modelAliases(model)).toEqual({ latest: 'r1', federated: 'r1' });
+  });
 });
