@@ -50,6 +50,10 @@ export interface CreateTaskRequest {
     maxDrop?: number;
     promote?: string;
   };
+  /** `{sampleRate}`: Poisson cohort sampling — when check-in closes, each device that checked in (up to `devicesPerRound`) is in the round with probability `sampleRate`, drawn from a seed committed when the round opened and revealed after (devices check the draw); the others sit the round out, and the client-level ε amplifies by `sampleRate`. Unsharded rounds only; size `devicesPerRound` so that `sampleRate` × it comfortably exceeds `minDevices` */
+  cohort?: {
+    sampleRate: number;
+  };
   /** used only to derive `secagg` when it is not given (`secAggParameters`) (default 0.3) */
   expectedDropout?: number;
   /** `{neighbours: k, threshold: t}`: k even below min(devicesPerRound, shardSize) − 1, at most 254; t > k/2 (else 422). Default from `secAggParameters` for min(devicesPerRound, shardSize) devices; sharded: sized for a shard's expected load (`shardSecAggParameters`), k even */

@@ -44,6 +44,7 @@ import type { ModelCache } from '../local/model-cache.ts';
 import type { Provider } from '../local/local-model.ts';
 import { BaseBody } from './base-body.ts';
 import type { EnrollmentCredential } from '../../federated/aggregation/enrollment.ts';
+import { cohortProblem } from '../../federated/aggregation/cohort.ts';
 
 /** Statuses an idempotent request retries: rate limits, and the server (or a proxy in front) failing or restarting. */
 const RETRY_IDEMPOTENT = [429, 500, 502, 503, 504];
@@ -304,7 +305,14 @@ export class Participant {
     };
     let outcome: RoundOutcome | undefined;
     try {
-      outcome = await this.#stages(config, round, update, spent ?? epsilon, opts, (v) => (sent = v));
+      outcome = await this.#stages(
+        config,
+        round,
+        update,
+        spent ?? epsilon,
+        { ...opts, cohort: info.cohort },
+        (v) => (sent = v),
+      );
       if (outcome.status === 'unmasked') outcome = { ...outcome, examples: data.y.length, epsilon, spent };
       await settle(outcome);
       return outcome;
@@ -323,7 +331,7 @@ export class Participant {
     round: number,
     update: Uint32Array,
     epsilonSpent: number | undefined,
-    opts: { signal?: AbortSignal | undefined; dropAt?: DropPoint | undefined },
+    opts: { signal?: AbortSignal | undefined; dropAt?: DropPoint | undefined; cohort?: RoundInfo['cohort'] },
     onMasked: (sent: boolean) => void,
   ): Promise<RoundOutcome> {
     const { signal } = opts;
@@ -334,6 +342,7 @@ export class Participant {
     if (opts.dropAt === 'before-share-keys') return { round, status: 'skipped', reason: 'dropped (simulated)' };
     progress('share-keys');
     const broadcast = relayFromJson.broadcast(await this.#relay('broadcast', round, signal));
+    if (opts.cohort) await this.#checkCohort(round, opts.cohort, broadcast.roster, signal);
     let step: { state: ClientState; message: DeviceMessage } = await clientShareKeys(state, broadcast);
     await this.#send(step.message, signal);
     if (opts.dropAt === 'before-masked-input') return { round, status: 'skipped', reason: 'dropped (simulated)' };
@@ -356,6 +365,25 @@ export class Participant {
     await this.#send(step.message, signal);
     progress('done');
     return { round, status: 'unmasked', maskedBytes };
+  }
+
+  /**
+   * A sampled round's cohort, checked before this device shares anything: the seed revealed after check-in must be
+   * the one committed when the round opened, and must draw every device on the roster (cohort.ts). A round that
+   * has moved on meanwhile is left to refuse this device's next message.
+   */
+  async #checkCohort(
+    round: number,
+    cohort: NonNullable<RoundInfo['cohort']>,
+    roster: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const now = await this.#json<RoundInfo>('/round', signal);
+    if (now.round !== round) return;
+    const problem = now.cohort?.seed
+      ? await cohortProblem(fromBase64(now.cohort.seed), fromBase64(cohort.commitment), cohort.sampleRate, roster)
+      : 'the cohort seed was not revealed when check-in closed';
+    if (problem) throw new UnsafeRoundError(`unsafe round: cohort: ${problem}`);
   }
 
   /**

@@ -82,6 +82,11 @@ export interface TaskSettings {
    * `minAccuracy` and no more than `maxDrop` below the best round that passed.
    */
   gate?: PublicationGate;
+  /**
+   * Poisson cohort sampling (cohort.ts): of the devices that check in, each is in the round with probability
+   * `sampleRate`, drawn from a seed committed when the round opens — and the client-level ε amplifies by it.
+   */
+  cohort?: { sampleRate: number };
   secagg: { neighbours: number; threshold: number };
   /**
    * Most devices one SecAgg+ instance (one aggregator Durable Object) takes. A round of more devices than this is
@@ -135,14 +140,20 @@ export function taskUpdateCodec(s: TaskSettings, seed: Uint8Array): UpdateCodec 
 
 /**
  * Client-level ε of the task after `publishedRounds` unmasked sums (only published sums are released — an abandoned
- * round's sum never is). No amplification by subsampling: a round's cohort is whoever checks in first, not a sample
- * the server drew, so a device may be in every round — q = 1, whatever the number of enrolled devices (Sybil
- * enrolments used to shrink the reported ε through q = devicesPerRound / enrolled).
+ * round's sum never is). Amplified by subsampling only when the task samples its cohorts (cohort.ts: each device in
+ * a round with probability q, whatever the number enrolled); otherwise a round's cohort is whoever checks in first,
+ * so a device may be in every round — q = 1 (Sybil enrolments used to shrink the reported ε through
+ * q = devicesPerRound / enrolled).
  */
 export function clientEpsilon(s: TaskSettings, publishedRounds: number): number | undefined {
   const p = ddgaussFor(s);
   if (!p || publishedRounds === 0) return p && 0;
-  return ddgaussEpsilon({ params: p, rounds: publishedRounds, sampleRate: 1, delta: s.distributedDp!.delta });
+  return ddgaussEpsilon({
+    params: p,
+    rounds: publishedRounds,
+    sampleRate: s.cohort?.sampleRate ?? 1,
+    delta: s.distributedDp!.delta,
+  });
 }
 
 /** Longest a relay request is held open waiting for its stage to close (long poll: `?wait=` seconds). */
@@ -176,6 +187,8 @@ export interface RoundInfo {
   spec: ModelSpec;
   /** Set when devices train a served model's head: embed with its body first (participant.ts). */
   base?: TaskBase;
+  /** Cohort sampling (cohort.ts): the rate, the seed's commitment (base64), and the seed once check-in has closed. */
+  cohort?: { sampleRate: number; commitment: string; seed?: string };
   deadline: string;
 }
 
@@ -210,6 +223,8 @@ export interface RoundRecord {
   accuracy?: number;
   /** With a publication gate: pending until the round's evaluation, then passed (served) or failed (why). */
   gate?: 'pending' | 'passed' | 'failed';
+  /** Cohort sampling: the devices that checked in and those drawn into the round. */
+  cohort?: { checkedIn: number; drawn: number };
   gateReason?: string;
   /** Largest ε any device reported having spent on this task by this round. */
   epsilon?: number;

@@ -80,6 +80,12 @@ export function validateTaskSettings(s: TaskSettings): void {
     bad(
       `gate.promote must be another alias than the task's own and not a task's base pin (task.*), got ${s.gate.promote}`,
     );
+  if (s.cohort !== undefined) {
+    if (!(s.cohort.sampleRate > 0 && s.cohort.sampleRate < 1))
+      bad(`cohort.sampleRate must be above 0 and below 1, got ${s.cohort.sampleRate}`);
+    if (s.shardSize !== undefined && s.devicesPerRound > s.shardSize)
+      bad('cohort sampling is not available for sharded rounds (devicesPerRound above shardSize) yet');
+  }
   const issuer = s.enrollment?.issuerKey;
   if (issuer !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(issuer))
     bad('enrollment.issuerKey must be an Ed25519 public key: 32 bytes, base64');

@@ -33,6 +33,7 @@ import { type RelayResult, type Refusal, refuse } from './task-answers.ts';
 import type { RoundPointer } from './task-store.ts';
 import { lifecycleOf, pausedOf, roundInfo, taskStatus, taskSummary } from './task-views.ts';
 import { gateProblem } from '../../federated/aggregation/publication-gate.ts';
+import { cohortCommitment } from '../../federated/aggregation/cohort.ts';
 
 export class FederatedTask extends RoundObject {
   readonly #shards = new ShardCoordinator(this.store, this.ctx.storage, this.env);
@@ -80,6 +81,7 @@ export class FederatedTask extends RoundObject {
       opened: now,
       deadline: now + s.stageSeconds * 1000,
       weightsVersion,
+      ...(s.cohort && { cohortSeed: toBase64(randomBytes(32)) }),
     });
   }
 
@@ -230,11 +232,22 @@ export class FederatedTask extends RoundObject {
     });
   }
 
-  roundInfo(): RoundInfo | Refusal {
+  /** What a round shows of its cohort draw: the rate, the seed's commitment, and the seed once check-in closed. */
+  async #cohortInfo(s: TaskSettings, p: RoundPointer): Promise<RoundInfo['cohort']> {
+    if (!s.cohort || !p.cohortSeed) return undefined;
+    const seed = fromBase64(p.cohortSeed);
+    return {
+      sampleRate: s.cohort.sampleRate,
+      commitment: toBase64(await cohortCommitment(seed)),
+      ...(p.stage !== 'advertise-keys' && { seed: p.cohortSeed }),
+    };
+  }
+
+  async roundInfo(): Promise<RoundInfo | Refusal> {
     const s = this.store.settings();
     if (!s) return this.noTask();
     const p = this.store.pointer();
-    return roundInfo(this.store, s, p, this.round.checkedIn(p));
+    return roundInfo(this.store, s, p, this.round.checkedIn(p), await this.#cohortInfo(s, p));
   }
 
   weights(): { version: number; bytes: Uint8Array } | Refusal {
@@ -340,7 +353,7 @@ export class FederatedTask extends RoundObject {
         ...rec,
         ...outcome,
         status: 'published',
-        dropouts: rec.advertised - survivors,
+        dropouts: (rec.cohort?.drawn ?? rec.advertised) - survivors,
         updateNorm: l2Norm(mean),
         version,
         ...(s.gate && { gate: 'pending' as const }),

@@ -26,6 +26,8 @@ export interface RoundPointer {
   opened: number;
   deadline: number;
   weightsVersion: number;
+  /** Cohort sampling: the round's seed (base64), secret until check-in closes; only its SHA-256 is shown before. */
+  cohortSeed?: string;
   /** Publishing the finished round failed this many times; the next try is not before `retryAt`. */
   publishFailures?: number;
   retryAt?: number;

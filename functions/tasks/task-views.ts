@@ -24,7 +24,13 @@ export const pausedOf = (store: TaskStore): Paused | undefined => store.meta<Pau
 export const lifecycleOf = (store: TaskStore, p: RoundPointer): TaskLifecycle =>
   p.stage === 'finished' ? 'finished' : pausedOf(store) ? 'paused' : 'running';
 
-export function roundInfo(store: TaskStore, s: TaskSettings, p: RoundPointer, checkedIn: number): RoundInfo {
+export function roundInfo(
+  store: TaskStore,
+  s: TaskSettings,
+  p: RoundPointer,
+  checkedIn: number,
+  cohort: RoundInfo['cohort'],
+): RoundInfo {
   return {
     task: s.task,
     round: p.round,
@@ -43,6 +49,7 @@ export function roundInfo(store: TaskStore, s: TaskSettings, p: RoundPointer, ch
     privacy: s.privacy,
     spec: s.spec,
     ...(s.base && { base: s.base }),
+    ...(cohort && { cohort }),
     deadline: new Date(p.deadline).toISOString(),
   };
 }

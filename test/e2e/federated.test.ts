@@ -257,6 +257,43 @@ describe('federated task on the local server', () => {
     }
   });
 
+  it('a sampled round: Participants check the draw against the committed seed; those not drawn sit it out, uncharged', async () => {
+    await createTask('fl-cohort', {
+      devicesPerRound: 8,
+      stageSeconds: 3,
+      cohort: { sampleRate: 0.8 },
+      privacy: { l2NormClip: 1, noiseMultiplier: 1, delta: 1e-5, epsilon: 50 },
+    });
+    const ledgers = Array.from(
+      { length: 8 },
+      () => new PrivacyLedger(new MemoryLedgerStore(), { epsilon: 50, delta: 1e-5 }),
+    );
+    const devices = await Promise.all(
+      ledgers.map(
+        async (ledger, i) =>
+          new Participant({
+            url: server.url,
+            task: 'fl-cohort',
+            identity: await createIdentity(`cohort-${i}`),
+            backend: 'wasm',
+            ledger,
+          }),
+      ),
+    );
+    for (const d of devices) await d.enroll(ENROLL);
+    const data = { x: new Float32Array(40).map((_, i) => (i % 7) / 7), y: Array.from({ length: 10 }, (_, i) => i % 3) };
+    const outcomes = await Promise.all(devices.map((d) => d.joinRound(data)));
+    const drawnIn = outcomes.filter((o) => o.status === 'unmasked').length;
+    // P(fewer than 3 of 8 drawn at q = 0.8) ≈ 10⁻³.
+    expect(drawnIn).toBeGreaterThanOrEqual(3);
+    for (const o of outcomes.filter((x) => x.status === 'skipped'))
+      expect(o.reason).toMatch(/was not drawn into round 1's cohort/);
+    const s = await status(server.url, 'fl-cohort');
+    expect(s.history[0]).toMatchObject({ status: 'published', cohort: { checkedIn: 8, drawn: drawnIn } });
+    for (const [i, o] of outcomes.entries())
+      expect((await ledgers[i]!.spent('task:fl-cohort')) > 0).toBe(o.status === 'unmasked');
+  });
+
   it('distributed DP: devices add DDGauss noise shares before masking; the task publishes the noisy mean and reports client-level ε', async () => {
     expect((await createTask('fl-ddp-bad', { distributedDp: { clip: 1, noiseMultiplier: 0 } })).res.status).toBe(400);
     const { weights } = await createTask('fl-ddp', {

@@ -106,6 +106,12 @@ export const taskBody = named(
       .describe(
         "`{minAccuracy?, maxDrop?, promote?}`: publishing gated on the operator's evaluation. Each round's version is stored but served under the task's alias only once `POST …/evaluations` reports an accuracy of at least `minAccuracy` and no more than `maxDrop` below the best round served; then also `promote` (another alias of the model, e.g. `latest`) moves to it. A round that fails is recorded (`gate: failed`, `gateReason`) and not served",
       ),
+    cohort: z
+      .object({ sampleRate: z.number().gt(0).lt(1) })
+      .optional()
+      .describe(
+        '`{sampleRate}`: Poisson cohort sampling — when check-in closes, each device that checked in (up to `devicesPerRound`) is in the round with probability `sampleRate`, drawn from a seed committed when the round opened and revealed after (devices check the draw); the others sit the round out, and the client-level ε amplifies by `sampleRate`. Unsharded rounds only; size `devicesPerRound` so that `sampleRate` × it comfortably exceeds `minDevices`',
+      ),
     expectedDropout: z
       .number()
       .min(0)

@@ -69,6 +69,10 @@ export const roundRecord = named(
       .optional()
       .describe('with a publication gate: pending until the evaluation, then passed (served) or failed'),
     gateReason: z.string().optional().describe('why the round failed its gate'),
+    cohort: z
+      .looseObject({ checkedIn: z.number().int(), drawn: z.number().int() })
+      .optional()
+      .describe('cohort sampling: the devices that checked in, and those drawn into the round'),
     epsilon: z.number().optional().describe('largest ε any device reported spending on this task by this round'),
     clientEpsilon: z.number().optional().describe('client-level ε of the distributed DP after this round'),
     badShares: z
@@ -167,6 +171,12 @@ export const roundInfo = named(
     training: z.unknown(),
     privacy: z.unknown().optional(),
     spec: z.unknown(),
+    cohort: z
+      .looseObject({ sampleRate: z.number(), commitment: z.string(), seed: z.string().optional() })
+      .optional()
+      .describe(
+        "cohort sampling: the rate, the SHA-256 of the round's seed (base64), and the seed once check-in closed",
+      ),
     deadline: z.string().describe('ISO 8601: when the current stage closes unless everyone answers first'),
   }),
 );

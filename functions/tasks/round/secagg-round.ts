@@ -48,6 +48,7 @@ import { decodeMessage } from '../../../federated/secagg/wire.ts';
 import { type RelayKind, type RelayResult, refuse, type Refusal } from '../task-answers.ts';
 import type { RoundPointer, TaskStore } from '../task-store.ts';
 import { DeviceRateLimit, MESSAGE_LIMIT } from './device-rate-limit.ts';
+import { drawCohort } from '../../../federated/aggregation/cohort.ts';
 
 /** What the engine needs of the object that holds it. */
 export interface RoundHost {
@@ -137,7 +138,7 @@ export class SecAggRound {
       ...rec,
       status: 'abandoned',
       reason,
-      dropouts: rec.advertised - rec.unmasked,
+      dropouts: (rec.cohort?.drawn ?? rec.advertised) - rec.unmasked,
       endedAt: new Date().toISOString(),
       ...more,
     });
@@ -168,7 +169,7 @@ export class SecAggRound {
     );
     this.#relays = {};
     for (const row of this.#store.messages(p.round)) {
-      if (row.kind === 'close') await this.#close(state, s, p.round);
+      if (row.kind === 'close') await this.#close(state, s, p);
       else {
         try {
           // Every stored message was accepted once; one that no longer is (rules tightened since) is skipped,
@@ -193,9 +194,11 @@ export class SecAggRound {
   }
 
   /** Closes the state's current stage (also used when replaying). */
-  async #close(state: ServerState, s: TaskSettings, round: number): Promise<void> {
+  async #close(state: ServerState, s: TaskSettings, p: RoundPointer): Promise<void> {
+    const round = p.round;
     switch (state.stage) {
       case 'advertise-keys':
+        if (s.cohort && p.cohortSeed) await this.#drawCohort(state, s, p);
         this.#relays.broadcast = await serverCloseAdvertise(state);
         break;
       case 'share-keys':
@@ -212,6 +215,21 @@ export class SecAggRound {
       default:
         throw new SecAggError(`cannot close stage '${state.stage}'`);
     }
+  }
+
+  /**
+   * Cohort sampling (cohort.ts): of the devices that checked in, only those the round's seed draws stay; the others sit
+   * the round out. Deterministic in the stored check-ins and the seed, so a replay draws the same cohort.
+   */
+  async #drawCohort(state: ServerState, s: TaskSettings, p: RoundPointer): Promise<void> {
+    const checkedIn = Object.keys(state.ads);
+    const cohort = new Set(await drawCohort(fromBase64(p.cohortSeed!), checkedIn, s.cohort!.sampleRate));
+    for (const d of checkedIn) if (!cohort.has(d)) delete state.ads[d];
+    const min = roundMinimum(s);
+    if (cohort.size < min)
+      throw new SecAggAbort(
+        `${cohort.size} of the ${checkedIn.length} devices that checked in were drawn (cohort sample rate ${s.cohort!.sampleRate}); a round needs ${min}`,
+      );
   }
 
   /**
@@ -262,11 +280,16 @@ export class SecAggRound {
       }
     }
     if (p.stage === 'advertise-keys' && o.handOff) return { kind: 'checked-in' };
-    await this.#close(state, s, p.round);
+    const checkedIn = Object.keys(state.ads).length;
+    await this.#close(state, s, p);
     const next = state.stage as TaskStage;
     const deadline = Date.now() + s.stageSeconds * 1000;
     this.#host.transaction(() => {
       this.#store.addMessage(p.round, 'close');
+      if (p.stage === 'advertise-keys' && s.cohort) {
+        const rec = this.#store.record(p.round)!;
+        this.#store.setRecord({ ...rec, cohort: { checkedIn, drawn: Object.keys(state.ads).length } });
+      }
       this.#store.setPointer({ ...p, stage: next, opened: Date.now(), deadline });
     });
     await this.#host.setAlarm(deadline);
@@ -364,7 +387,12 @@ export class SecAggRound {
       return r.broadcast
         ? r.broadcast.has(device)
           ? { json: relayToJson.broadcast(r.broadcast.get(device)!) }
-          : refuse(422, `${device} is not in round ${p.round}`)
+          : refuse(
+              422,
+              s.cohort && this.#store.message(p.round, 'advertise-keys', device)
+                ? `${device} checked in but was not drawn into round ${p.round}'s cohort; check in for the next round`
+                : `${device} is not in round ${p.round}`,
+            )
         : refuse(425, 'advertise-keys is still open');
     if (kind === 'delivery')
       return r.delivery
