@@ -16,17 +16,16 @@ import {
   type TaskStatus,
   type TaskSummary,
   clientEpsilon,
-  taskUpdateCodec,
 } from '../../federated/aggregation/task-protocol.ts';
-import { UpdateDecodeError } from '../../federated/aggregation/update-codec.ts';
-import { combineShards } from '../../federated/aggregation/shard-combination.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import type { ShardReport } from '../../federated/aggregation/sharded-round.ts';
-import { equal, fromBase64, toBase64, u8 } from '../../federated/bytes.ts';
+import { fromBase64, toBase64, u8 } from '../../federated/bytes.ts';
 import { type DeviceMessage, SecAggAbort } from '../../federated/secagg/messages.ts';
 import { randomBytes } from '../../federated/random.ts';
-import { publishRound } from './publish.ts';
-import { type EnrollmentCredential, credentialProblem } from '../../federated/aggregation/enrollment.ts';
+import { publishRound, serveRound } from './publish.ts';
+import { combinedMean, meanUpdate } from './round-mean.ts';
+import { admissionProblem } from './task-admission.ts';
+import type { EnrollmentCredential } from '../../federated/aggregation/enrollment.ts';
 import { RoundObject } from './round/round-object.ts';
 import { ShardCoordinator } from './shard-coordinator.ts';
 import { type RelayResult, type Refusal, refuse } from './task-answers.ts';
@@ -195,24 +194,9 @@ export class FederatedTask extends RoundObject {
   ): Promise<{ enrolled: boolean } | Refusal> {
     const s = this.store.settings();
     if (!s) return this.noTask();
-    const expected = new TextEncoder().encode(this.store.meta<string>('enrollment')!),
-      given = new TextEncoder().encode(tokenDigest);
-    if (expected.byteLength !== given.byteLength || !crypto.subtle.timingSafeEqual(expected, given))
-      return refuse(403, 'enrollment token is not valid for this task');
-    const known = this.store.identityKey(device);
-    if (known)
-      return equal(known, identityKey)
-        ? { enrolled: false }
-        : refuse(409, `device '${device}' is enrolled with another identity key`);
-    const policy = s.enrollment ?? {};
-    if (policy.issuerKey) {
-      const problem = await credentialProblem(policy.issuerKey, { task: s.task, device, identityKey }, o.credential);
-      if (problem) return refuse(403, problem);
-    }
-    if (policy.maxDevices !== undefined && this.store.deviceCount() >= policy.maxDevices)
-      return refuse(409, `the task has enrolled its ${policy.maxDevices} devices`);
-    if (policy.maxPerAddress !== undefined && o.address && this.store.addressCount(o.address) >= policy.maxPerAddress)
-      return refuse(429, `${policy.maxPerAddress} devices have enrolled from this address already`);
+    const refused = await admissionProblem(this.store, s, { tokenDigest, device, identityKey, ...o });
+    if (refused) return refused;
+    if (this.store.identityKey(device)) return { enrolled: false };
     this.ctx.storage.transactionSync(() => {
       this.store.addDevice(device, identityKey);
       if (o.address) this.store.addAddress(device, o.address);
@@ -283,7 +267,7 @@ export class FederatedTask extends RoundObject {
     const sharded = this.#shards.round(p);
     if (sharded && p.stage !== 'advertise-keys') {
       const due = this.#shards.due(p, sharded, force);
-      return due && this.#completeRound(s, p, await this.#combined(s, p, due.parts), due.survivors, due.outcome);
+      return due && this.#completeRound(s, p, await combinedMean(s, p, due.parts), due.survivors, due.outcome);
     }
     const step = await this.round.step(s, p, { force, handOff: ShardCoordinator.shards(s) });
     switch (step.kind) {
@@ -298,7 +282,7 @@ export class FederatedTask extends RoundObject {
         this.round.forget();
         return this.stepRound(s, this.store.pointer(), false);
       case 'unmasked':
-        return this.#completeRound(s, p, await this.#meanUpdate(s, p, step.sum, step.survivors), step.survivors, {
+        return this.#completeRound(s, p, await meanUpdate(s, p, step.sum, step.survivors), step.survivors, {
           unmasked: step.unmasked,
           ...(step.badShares.length ? { badShares: step.badShares } : {}),
         });
@@ -369,37 +353,6 @@ export class FederatedTask extends RoundObject {
     return version;
   }
 
-  /**
-   * The survivors' mean update from the unmasked sum (update-codec.ts). A sum no `survivors` honest devices could have
-   * sent (sum-bounds.ts), or one that decodes to nothing usable, abandons the round: nothing of it is published.
-   */
-  async #meanUpdate(s: TaskSettings, p: RoundPointer, sum: Uint32Array, survivors: number): Promise<Float32Array> {
-    const codec = taskUpdateCodec(s, fromBase64(p.graphSeed));
-    const problem = codec.check(sum, survivors);
-    if (problem)
-      throw new SecAggAbort(`the round's sum is not one its ${survivors} devices could have sent: ${problem}`);
-    try {
-      return await codec.decode(sum, survivors);
-    } catch (e) {
-      if (e instanceof UpdateDecodeError) throw new SecAggAbort(e.message);
-      throw e;
-    }
-  }
-
-  /**
-   * A sharded round's mean update: each published shard's sum decoded (each was checked against its bounds when it
-   * arrived) and the shards combined robustly (shard-combination.ts) — one shard's mean counts for at most twice the
-   * median shard's norm.
-   */
-  async #combined(s: TaskSettings, p: RoundPointer, parts: { sum: Uint32Array; survivors: number }[]) {
-    const codec = taskUpdateCodec(s, fromBase64(p.graphSeed));
-    const totals = await Promise.all(parts.map((x) => codec.total(x.sum, x.survivors)));
-    if (!totals.some((t) => t.weight > 0)) throw new SecAggAbort('the survivors trained on no examples');
-    const { mean } = combineShards(totals);
-    if (!mean.every(Number.isFinite)) throw new SecAggAbort('the unmasked mean update is not finite');
-    return mean;
-  }
-
   // ---- sharded rounds (shard-coordinator.ts) -------------------------------------------------------------------
 
   /** A shard's outcome; its sum joins the round's total once. Returns the version the round published. */
@@ -445,14 +398,8 @@ export class FederatedTask extends RoundObject {
         return { ok: true as const, moved: false };
       }
       const why = gateProblem(s.gate, accuracy, this.store.history());
-      if (!why) {
-        // Aliases first, then the record: a failure leaves the round pending, to be evaluated again.
-        const catalog = this.env.MODEL_CATALOG.getByName('global');
-        for (const alias of [s.alias, ...(s.gate.promote ? [s.gate.promote] : [])]) {
-          const moved = await catalog.setAlias(s.model, alias, rec.version!);
-          if (moved.status !== 'ok') throw new Error(`task ${s.task}: alias ${alias} could not move to ${rec.version}`);
-        }
-      }
+      // Aliases first, then the record: a failure leaves the round pending, to be evaluated again.
+      if (!why) await serveRound(this.env, s, rec.version!);
       const { gateReason: _g, ...rest } = rec;
       this.store.setRecord({
         ...rest,

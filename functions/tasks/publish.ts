@@ -46,3 +46,15 @@ export async function publishRound(env: Env, s: TaskSettings, round: number, wei
     throw new Error(`model '${s.model}' version '${version}' already exists with other bytes: the task cannot publish`);
   return version;
 }
+
+/**
+ * A gated round that passed its evaluation is served: the task's alias and the gate's `promote` alias (e.g. `latest`)
+ * move to its version. Throws when an alias could not move (the round stays pending, to be evaluated again).
+ */
+export async function serveRound(env: Env, s: TaskSettings, version: string): Promise<void> {
+  const catalog = env.MODEL_CATALOG.getByName('global');
+  for (const alias of [s.alias, ...(s.gate?.promote ? [s.gate.promote] : [])]) {
+    const moved = await catalog.setAlias(s.model, alias, version);
+    if (moved.status !== 'ok') throw new Error(`task ${s.task}: alias ${alias} could not move to ${version}`);
+  }
+}
