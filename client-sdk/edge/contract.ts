@@ -27,7 +27,7 @@ export interface CreateTaskRequest {
   rounds: number;
   /** the most devices a round takes */
   devicesPerRound: number;
-  /** the most devices one SecAgg+ instance takes; default 100 when devicesPerRound is larger (one aggregator object's memory and CPU budget at d ≈ 2·10⁵). A round of more devices is split, when check-in closes, into shards of at most this many (by SHA-256 of a fresh seed and the device id), each run by its own aggregator Durable Object in parallel; the task adds the shards' unmasked sums. `secagg`, `minDevices` and the distributed-DP noise apply per shard; the server learns each shard's sum. Status records list each shard's `{devices, survivors, status, reason?}` (`status` is `running` until its aggregator reports) */
+  /** the most devices one SecAgg+ instance takes; default 100 when devicesPerRound is larger (one aggregator object's memory and CPU budget at d ≈ 2·10⁵). A round of more devices is split, when check-in closes, into shards of at most this many (by SHA-256 of a fresh seed and the device id), each run by its own aggregator Durable Object in parallel; the task combines the shards' unmasked sums robustly (each shard's mean clipped to twice the median's norm; a shard whose sum fails its bounds is dropped). `secagg`, `minDevices` and the distributed-DP noise apply per shard; the server learns each shard's sum. Status records list each shard's `{devices, survivors, status, reason?}` (`status` is `running` until its aggregator reports) */
   shardSize?: number;
   /** fewest masked inputs a round publishes with; default threshold + 1; at least 3 (else 422) */
   minDevices?: number;

@@ -3,8 +3,8 @@
  * 2019, §4 — Aggregators under a Master Aggregator): devices check in at the coordinator; when check-in closes it
  * draws a fresh seed and assigns them to shards (secagg/shards.ts); each shard runs share-keys → unmask as its own
  * SecAgg+ instance in an aggregator object and reports its unmasked sum (or why it was abandoned); the coordinator
- * adds the published shards' sums mod 2^32 and decodes the total once. A shard that fails costs its devices the
- * round, not the round. Pure: no I/O (the FederatedTask stores this and talks to the aggregators).
+ * keeps the published shards' sums apart and combines them robustly (shard-combination.ts). A shard that fails costs
+ * its devices the round, not the round. Pure: no I/O (the FederatedTask stores this and talks to the aggregators).
  */
 import { MAX_STAGE_FACTOR } from './round-controller.ts';
 import type { ShardSummary } from './task-protocol.ts';
