@@ -137,7 +137,10 @@ export const BENCHES: Record<string, Bench> = {
     script: 'bench:robust',
     about:
       "one or two malicious devices of 20 (blow-up, stalled weight, backdoor) against the task's defences: clean accuracy, backdoor success, rounds published, server time",
-    env: { BENCH_ROUNDS: { help: 'rounds per configuration (default 10)', check: int(1, 100) } },
+    env: {
+      BENCH_ROUNDS: { help: 'rounds per configuration (default 10)', check: int(1, 100) },
+      BENCH_ENCODING: { help: 'fixed, ddgauss or both (default both)', check: oneOf('fixed', 'ddgauss', 'both') },
+    },
   },
   'demo.ts': {
     script: 'bench:demo',
