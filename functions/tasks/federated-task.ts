@@ -6,7 +6,6 @@
  * shardSize runs past check-in in ShardAggregator objects (shard-coordinator.ts, shard-aggregator.ts). Storage is
  * task-store.ts, what it shows task-views.ts, publishing publish.ts.
  */
-import { l2Norm, serverStep, type ServerOptimizerState } from '../../federated/aggregation/server-optimizer.ts';
 import {
   type RoundInfo,
   type RoundRecord,
@@ -15,14 +14,15 @@ import {
   type TaskStage,
   type TaskStatus,
   type TaskSummary,
-  clientEpsilon,
 } from '../../federated/aggregation/task-protocol.ts';
 import { TaskSettingsError, validateTaskSettings } from '../../federated/aggregation/task-settings.ts';
 import type { ShardReport } from '../../federated/aggregation/sharded-round.ts';
-import { fromBase64, toBase64, u8 } from '../../federated/bytes.ts';
-import { type DeviceMessage, SecAggAbort } from '../../federated/secagg/messages.ts';
+import { toBase64, u8 } from '../../federated/bytes.ts';
+import type { DeviceMessage } from '../../federated/secagg/messages.ts';
 import { randomBytes } from '../../federated/random.ts';
-import { publishRound, serveRound } from './publish.ts';
+import { publishRound } from './publish.ts';
+import { commitStep, publishedRecord, stepModel } from './server-step.ts';
+import { type EvaluationResult, recordEvaluation } from './task-evaluation.ts';
 import { combinedMean, meanUpdate } from './round-mean.ts';
 import { admissionProblem } from './task-admission.ts';
 import type { EnrollmentCredential } from '../../federated/aggregation/enrollment.ts';
@@ -30,9 +30,7 @@ import { RoundObject } from './round/round-object.ts';
 import { ShardCoordinator } from './shard-coordinator.ts';
 import { type RelayResult, type Refusal, refuse } from './task-answers.ts';
 import type { RoundPointer } from './task-store.ts';
-import { lifecycleOf, pausedOf, roundInfo, taskStatus, taskSummary } from './task-views.ts';
-import { gateProblem } from '../../federated/aggregation/publication-gate.ts';
-import { cohortCommitment } from '../../federated/aggregation/cohort.ts';
+import { cohortInfo, lifecycleOf, pausedOf, roundInfo, taskStatus, taskSummary } from './task-views.ts';
 
 export class FederatedTask extends RoundObject {
   readonly #shards = new ShardCoordinator(this.store, this.ctx.storage, this.env);
@@ -216,22 +214,11 @@ export class FederatedTask extends RoundObject {
     });
   }
 
-  /** What a round shows of its cohort draw: the rate, the seed's commitment, and the seed once check-in closed. */
-  async #cohortInfo(s: TaskSettings, p: RoundPointer): Promise<RoundInfo['cohort']> {
-    if (!s.cohort || !p.cohortSeed) return undefined;
-    const seed = fromBase64(p.cohortSeed);
-    return {
-      sampleRate: s.cohort.sampleRate,
-      commitment: toBase64(await cohortCommitment(seed)),
-      ...(p.stage !== 'advertise-keys' && { seed: p.cohortSeed }),
-    };
-  }
-
   async roundInfo(): Promise<RoundInfo | Refusal> {
     const s = this.store.settings();
     if (!s) return this.noTask();
     const p = this.store.pointer();
-    return roundInfo(this.store, s, p, this.round.checkedIn(p), await this.#cohortInfo(s, p));
+    return roundInfo(this.store, s, p, this.round.checkedIn(p), await cohortInfo(s, p));
   }
 
   weights(): { version: number; bytes: Uint8Array } | Refusal {
@@ -307,44 +294,20 @@ export class FederatedTask extends RoundObject {
     survivors: number,
     outcome: Partial<RoundRecord>,
   ): Promise<string | undefined> {
-    const rec = this.store.record(p.round)!;
-    const weights = this.store.floats('weights')!.slice();
-    const opt: ServerOptimizerState = {
-      m: this.store.floats('opt-m')?.slice(),
-      v: this.store.floats('opt-v')?.slice(),
-    };
-    const nextOpt = serverStep(s.serverOptimizer, weights, mean, opt);
-    if (!weights.every(Number.isFinite))
-      throw new SecAggAbort('the server optimizer step gave non-finite weights; nothing was published');
+    const stepped = stepModel(this.store, s, mean);
     let version: string;
     try {
       // Publish before committing the round.
-      version = await publishRound(this.env, s, p.round, weights);
+      version = await publishRound(this.env, s, p.round, stepped.weights);
     } catch (e) {
       return this.retryLater(s, p, 'publishing', e);
     }
-    let epsilon: number | undefined;
-    try {
-      epsilon = clientEpsilon(s, this.store.publishedRounds() + 1);
-    } catch (e) {
-      console.error(`task ${s.task} round ${p.round}: client-level ε could not be computed:`, e);
-    }
+    const rec = this.store.record(p.round)!;
     this.ctx.storage.transactionSync(() => {
-      this.store.writeBlob('weights', u8(weights));
-      if (nextOpt.m) this.store.writeBlob('opt-m', u8(nextOpt.m));
-      if (nextOpt.v) this.store.writeBlob('opt-v', u8(nextOpt.v));
-      this.store.setRecord({
-        ...rec,
-        ...outcome,
-        status: 'published',
-        dropouts: (rec.cohort?.drawn ?? rec.advertised) - survivors,
-        updateNorm: l2Norm(mean),
-        version,
-        ...(s.gate && { gate: 'pending' as const }),
-        epsilon: this.store.maxEpsilon(),
-        clientEpsilon: epsilon,
-        endedAt: new Date().toISOString(),
-      });
+      commitStep(this.store, stepped);
+      this.store.setRecord(
+        publishedRecord(this.store, s, rec, { outcome, survivors, updateNorm: stepped.updateNorm, version }),
+      );
       const { publishFailures: _f, retryAt: _r, ...rest } = p;
       const moved = { ...rest, weightsVersion: p.weightsVersion + 1 };
       this.store.setPointer(moved);
@@ -383,31 +346,10 @@ export class FederatedTask extends RoundObject {
    * (TaskSettings.gate) it decides whether the round is served: passed — the task's alias (and `gate.promote`) move
    * to its version; failed — recorded with why, and nothing moves. Returns whether an alias moved.
    */
-  evaluation(
-    round: number,
-    accuracy: number,
-  ): Promise<{ ok: true; gate?: 'passed' | 'failed'; moved: boolean } | Refusal> {
+  evaluation(round: number, accuracy: number): Promise<EvaluationResult | Refusal> {
     return this.exclusive(async () => {
       const s = this.store.settings();
-      if (!s) return this.noTask();
-      const rec = this.store.record(round);
-      if (!rec) return refuse(404, `no round ${round}`);
-      if (rec.status !== 'published') return refuse(422, `round ${round} published no model`);
-      if (!s.gate || rec.gate === 'passed') {
-        this.store.setRecord({ ...rec, accuracy });
-        return { ok: true as const, moved: false };
-      }
-      const why = gateProblem(s.gate, accuracy, this.store.history());
-      // Aliases first, then the record: a failure leaves the round pending, to be evaluated again.
-      if (!why) await serveRound(this.env, s, rec.version!);
-      const { gateReason: _g, ...rest } = rec;
-      this.store.setRecord({
-        ...rest,
-        accuracy,
-        gate: why ? 'failed' : 'passed',
-        ...(why && { gateReason: why }),
-      });
-      return { ok: true as const, gate: why ? ('failed' as const) : ('passed' as const), moved: !why };
+      return s ? recordEvaluation(this.env, this.store, s, round, accuracy) : this.noTask();
     });
   }
 

@@ -15,6 +15,8 @@ import {
 } from '../../federated/aggregation/task-protocol.ts';
 import { roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import type { RoundPointer, TaskStore } from './task-store.ts';
+import { cohortCommitment } from '../../federated/aggregation/cohort.ts';
+import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 
 /** Why and since when a task is paused, when it is. */
 export type Paused = { reason: string; since: string };
@@ -23,6 +25,16 @@ export const pausedOf = (store: TaskStore): Paused | undefined => store.meta<Pau
 
 export const lifecycleOf = (store: TaskStore, p: RoundPointer): TaskLifecycle =>
   p.stage === 'finished' ? 'finished' : pausedOf(store) ? 'paused' : 'running';
+
+/** What a round shows of its cohort draw: the rate, the seed's commitment, and the seed once check-in closed. */
+export async function cohortInfo(s: TaskSettings, p: RoundPointer): Promise<RoundInfo['cohort']> {
+  if (!s.cohort || !p.cohortSeed) return undefined;
+  return {
+    sampleRate: s.cohort.sampleRate,
+    commitment: toBase64(await cohortCommitment(fromBase64(p.cohortSeed))),
+    ...(p.stage !== 'advertise-keys' && { seed: p.cohortSeed }),
+  };
+}
 
 export function roundInfo(
   store: TaskStore,
