@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
 import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-model.ts';
 import { flattenWeights } from '../../federated/model/flat-weights.ts';
-import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../federated/model/model-spec.ts';
+import { TINY_D, tiny } from '../fixtures/tiny-spec.ts';
 import { fromBase64, toBase64 } from '../../federated/bytes.ts';
 import { createIdentity } from '../../federated/secagg/client.ts';
 import { encodeUpdate } from '../../federated/secagg/fixed-point.ts';
@@ -55,17 +55,6 @@ afterAll(async () => {
   await server?.stop();
   rmSync(stateDir, { recursive: true, force: true });
 });
-
-const tiny: ModelSpec = {
-  format: MODEL_SPEC_FORMAT,
-  name: 'tiny',
-  inputShape: [4],
-  layers: [{ type: 'dense', units: 3, activation: 'softmax' }],
-  inputName: 'input',
-  outputName: 'probabilities',
-  labels: ['a', 'b', 'c'],
-};
-const TINY_D = 4 * 3 + 3;
 
 async function createTask(task: string, over: Record<string, unknown> = {}) {
   const weights = new Float32Array(TINY_D).map((_, i) => i / 100);

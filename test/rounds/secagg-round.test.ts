@@ -17,7 +17,7 @@ import {
 } from '../../federated/secagg/client.ts';
 import type { DeviceMessage, RoundConfig } from '../../federated/secagg/messages.ts';
 import { sha256, sign } from '../../federated/secagg/primitives.ts';
-import { MODEL_SPEC_FORMAT } from '../../federated/model/model-spec.ts';
+import { TINY_D, tiny } from '../fixtures/tiny-spec.ts';
 import { encodeMessage } from '../../federated/secagg/wire.ts';
 import { type RoundStep, SecAggRound } from '../../functions/tasks/round/secagg-round.ts';
 import { TaskStore } from '../../functions/tasks/task-store.ts';
@@ -28,14 +28,7 @@ const settings = {
   model: 'engine',
   alias: 'federated',
   // 4 inputs → 3 classes: 15 parameters, 16 words with the weight.
-  spec: {
-    format: MODEL_SPEC_FORMAT,
-    name: 'tiny',
-    inputShape: [4],
-    layers: [{ type: 'dense', units: 3, activation: 'softmax' }],
-    inputName: 'input',
-    outputName: 'probabilities',
-  },
+  spec: tiny,
   rounds: 1,
   devicesPerRound: 4,
   minDevices: 3,
@@ -45,7 +38,7 @@ const settings = {
   training: { epochs: 1, batchSize: 8, learningRate: 0.1 },
   serverOptimizer: { kind: 'fedavg' },
 } as unknown as TaskSettings;
-const LENGTH = 16;
+const LENGTH = TINY_D + 1;
 
 /** A Durable Object's storage and a round over it; `restart` gives a fresh engine over the same storage. */
 function room() {

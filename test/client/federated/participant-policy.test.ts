@@ -8,18 +8,10 @@ import { Participant } from '../../../client-sdk/federated/participant.ts';
 import { createIdentity } from '../../../federated/secagg/client.ts';
 import { UnsafeRoundError } from '../../../federated/secagg/round-policy.ts';
 import { ddgaussParameters } from '../../../federated/dp/distributed-dp.ts';
-import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../../federated/model/model-spec.ts';
+import { tiny } from '../../fixtures/tiny-spec.ts';
 import { toBase64 } from '../../../federated/bytes.ts';
 
-const spec: ModelSpec = {
-  format: MODEL_SPEC_FORMAT,
-  name: 'tiny',
-  inputShape: [4],
-  layers: [{ type: 'dense', units: 3, activation: 'softmax' }],
-  inputName: 'input',
-  outputName: 'probabilities',
-  labels: ['a', 'b', 'c'],
-};
+const spec = tiny;
 
 function lyingServer(over: Record<string, unknown>) {
   const asked: string[] = [];

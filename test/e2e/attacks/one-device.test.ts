@@ -15,7 +15,7 @@ import { MemoryLedgerStore, PrivacyLedger } from '../../../client-sdk/privacy/le
 import { useNodeWasm } from '../../../client-sdk/training/node-backend.ts';
 import type { TaskStatus } from '../../../federated/aggregation/task-protocol.ts';
 import { toBase64 } from '../../../federated/bytes.ts';
-import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../../federated/model/model-spec.ts';
+import { TINY_D, tiny } from '../../fixtures/tiny-spec.ts';
 import { createIdentity } from '../../../federated/secagg/client.ts';
 import { type LocalServer, startLocalServer } from '../../../dev/harness/local-server.ts';
 import { type Edge, SecAggDevice } from '../../drivers/secagg-device.ts';
@@ -41,16 +41,7 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-const tiny: ModelSpec = {
-  format: MODEL_SPEC_FORMAT,
-  name: 'tiny',
-  inputShape: [4],
-  layers: [{ type: 'dense', units: 3, activation: 'softmax' }],
-  inputName: 'input',
-  outputName: 'probabilities',
-  labels: ['a', 'b', 'c'],
-};
-const D = 4 * 3 + 3;
+const D = TINY_D;
 const data = { x: new Float32Array(40).map((_, i) => (i % 7) / 7), y: Array.from({ length: 10 }, (_, i) => i % 3) };
 
 async function createTask(task: string, over: Record<string, unknown> = {}) {
@@ -78,6 +69,19 @@ async function createTask(task: string, over: Record<string, unknown> = {}) {
 }
 const status = async (task: string, headers: Record<string, string> = {}) =>
   (await (await fetch(`${server.url}/v1/tasks/${task}`, { headers })).json()) as TaskStatus;
+/** The task's status once round `round` has ended (the last unmask may still be on its way). */
+async function ended(task: string, round: number): Promise<TaskStatus> {
+  let s = await status(task);
+  for (
+    let i = 0;
+    i < 100 && s.history[round - 1]?.status !== 'published' && s.history[round - 1]?.status !== 'abandoned';
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 100));
+    s = await status(task);
+  }
+  return s;
+}
 const weights = async (task: string) =>
   new Float32Array(await (await fetch(`${server.url}/v1/tasks/${task}/weights`)).arrayBuffer());
 
@@ -132,11 +136,7 @@ describe('one malicious device among real Participants', () => {
     })();
     const outcomes: RoundOutcome[] = await Promise.all(devices.map(({ p }) => p.joinRound(data)));
     await attack;
-    let s = await status(task);
-    for (let i = 0; i < 100 && s.history[0]!.status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      s = await status(task);
-    }
+    let s = await ended(task, 1);
     expect(s.history[0]).toMatchObject({
       status: 'abandoned',
       unmasked: 4,
@@ -151,11 +151,7 @@ describe('one malicious device among real Participants', () => {
     // Round 2 without the attacker: the honest devices' round publishes.
     const second = await Promise.all(devices.map(({ p }) => p.joinRound(data)));
     expect(second.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
-    s = await status(task);
-    for (let i = 0; i < 100 && s.history[1]?.status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      s = await status(task);
-    }
+    s = await ended(task, 2);
     expect(s.history[1]).toMatchObject({ status: 'published', version: 'r2' });
   });
 

@@ -4,23 +4,14 @@
  */
 import { SELF } from 'cloudflare:test';
 import { expect } from 'vitest';
-import { MODEL_SPEC_FORMAT, type ModelSpec } from '../../../federated/model/model-spec.ts';
+import { TINY_D, tiny } from '../../fixtures/tiny-spec.ts';
 import { toBase64 } from '../../../federated/bytes.ts';
 import { encodeUpdate } from '../../../federated/secagg/fixed-point.ts';
 import { type Edge, SecAggDevice } from '../../drivers/secagg-device.ts';
 import { ADMIN } from '../helpers.ts';
 
-/** 4 inputs → 3 classes: 15 parameters. */
-export const tiny: ModelSpec = {
-  format: MODEL_SPEC_FORMAT,
-  name: 'tiny',
-  inputShape: [4],
-  layers: [{ type: 'dense', units: 3, activation: 'softmax' }],
-  inputName: 'input',
-  outputName: 'probabilities',
-  labels: ['a', 'b', 'c'],
-};
-export const D = 15;
+export { tiny };
+export const D = TINY_D;
 export const weights = toBase64(new Uint8Array(new Float32Array(D).fill(0.1).buffer));
 export const TOKEN = 'enroll-0123456789abcdef';
 

@@ -28,6 +28,15 @@ const settings = {
 };
 
 const status = async (task: string) => (await (await SELF.fetch(`http://edge/v1/tasks/${task}`)).json()) as TaskStatus;
+/** The task's status once round 1 has ended (the shards report to the coordinator on their own time). */
+async function settled(task: string): Promise<TaskStatus> {
+  let s = await status(task);
+  for (let i = 0; i < 50 && s.history[0]!.status === 'running'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    s = await status(task);
+  }
+  return s;
+}
 const weightsOf = async (task: string) =>
   new Float32Array(await (await SELF.fetch(`http://edge/v1/tasks/${task}/weights`)).arrayBuffer());
 
@@ -132,11 +141,7 @@ describe('sharded rounds', () => {
     for (const { device } of staying) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
     // The dropped shard's masked-input stage waits for its deadline: the operator closes it now.
     expect((await post(`/v1/tasks/${task}/close-stage`, {})).status).toBe(200);
-    let s = await status(task);
-    for (let i = 0; i < 50 && s.history[0]!.status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      s = await status(task);
-    }
+    const s = await settled(task);
     const round = s.history[0]!;
     // close-stage on the task finishes the round with the shards that reported; the silent one counts as abandoned.
     expect(round.status, round.reason).toBe('published');
@@ -161,11 +166,7 @@ describe('sharded rounds', () => {
     }
     const before = await weightsOf(task);
     for (const { device } of placed) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
-    let s = await status(task);
-    for (let i = 0; i < 50 && s.history[0]!.status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      s = await status(task);
-    }
+    const s = await settled(task);
     const round = s.history[0]!;
     expect(round.status, round.reason).toBe('published');
     // (A shard too small to start is abandoned at check-in, as always: not the attacker's doing.)
@@ -196,11 +197,7 @@ describe('sharded rounds', () => {
     }
     const before = await weightsOf(task);
     for (const { device } of placed) expect((await device.send(await device.unmask())).status).toBeLessThan(300);
-    let s = await status(task);
-    for (let i = 0; i < 50 && s.history[0]!.status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      s = await status(task);
-    }
+    const s = await settled(task);
     expect(s.history[0]!.status, s.history[0]!.reason).toBe('published');
     // The plain mean would carry the attacker's 5 in full; the robust one only its clipped shard.
     const honest = placed.filter((p) => p.device !== attacker).map((p) => 0.01 * (index(p.device) + 1));
