@@ -27,7 +27,7 @@ import { Trainer } from '../client-sdk/training/trainer.ts';
 import { MODEL_SPEC_FORMAT, type ModelSpec, type NamedWeight, parameterShapes } from '../federated/model/model-spec.ts';
 import { type GuessRule, type OneRunAuditResult, oneRunAudit, sampleInclusion } from '../federated/dp/one-run-audit.ts';
 import { PIXELS, loadMnist } from '../models/data/mnist.ts';
-import { seededRandom } from '../models/data/seeded-random.ts';
+import { seededRandom } from '../federated/seeded-random.ts';
 
 /**
  * The value a canary's marker input takes (real digits: pixels in [0, 1], markers 0). A canary's gradient is

@@ -26,7 +26,7 @@ import { parameterShapes } from '../federated/model/model-spec.ts';
 import { buildTfjsModel } from '../federated/model/tfjs-model.ts';
 import { affineDigits } from '../models/data/augment.ts';
 import { type LabelledSet, loadMnist, slice } from '../models/data/mnist.ts';
-import { seededRandom } from '../models/data/seeded-random.ts';
+import { seededRandom } from '../federated/seeded-random.ts';
 import { progressBar } from '../models/progress.ts';
 import {
   MNIST_SCATTERING,

@@ -5,7 +5,7 @@
  * OIP request form or `{name: {shape, data}}`).
  */
 import { ElemType, type ModelProto } from '../federated/model/onnx-graph.ts';
-import { seededRandom } from '../models/data/seeded-random.ts';
+import { seededRandom } from '../federated/seeded-random.ts';
 import type * as ort from 'onnxruntime-web';
 import { UsageError } from './usage-error.ts';
 

@@ -14,6 +14,7 @@ import { decodeModel } from '../federated/model/onnx-graph.ts';
 import { type QuantizeMode, type QuantizeReport, quantizeModel } from '../federated/model/quantize.ts';
 import { type GeneratedInput, generatedInputs, givenInputs, parseShapes, parseValues } from './generated-inputs.ts';
 import { UsageError } from './usage-error.ts';
+import { writeAtomically } from './write-atomically.ts';
 
 const MODES: QuantizeMode[] = ['weight-only', 'dynamic', 'fp16'];
 
@@ -143,17 +144,6 @@ const reason = (e: unknown) =>
     .replace(/\s+/g, ' ')
     .slice(0, 400);
 const bytesText = (n: number) => `${n.toLocaleString('en-US')} B`;
-
-/** Writes `bytes` to `path` through a temporary file in the same folder and a rename: the file is whole or absent. */
-function writeAtomically(path: string, bytes: Uint8Array): void {
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(temporary, bytes);
-    renameSync(temporary, path);
-  } finally {
-    rmSync(temporary, { force: true });
-  }
-}
 
 export interface OutputDeviation {
   name: string;

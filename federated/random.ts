@@ -1,7 +1,7 @@
 /**
  * Randomness from the platform CSPRNG (crypto.getRandomValues: Web Crypto in workerd, browsers and Node), for keys,
  * seeds, nonces, ids, rounding coins, sampling and noise. Seeded, reproducible streams are not here: SecAgg+'s mask
- * expansion is protocol (secagg/prg.ts), and data shuffles are models/data/seeded-random.ts.
+ * expansion is protocol (secagg/prg.ts), and data shuffles and seeded sampling are seeded-random.ts.
  */
 
 /**

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { seededRandom, shuffledIndices } from './data/seeded-random.ts';
+import { seededRandom, shuffledIndices } from '../federated/seeded-random.ts';
 import { type Examples, RECIPES } from './recipes.ts';
 import { selectBackend } from '../client-sdk/training/backend.ts';
 import { useNodeWasm } from '../client-sdk/training/node-backend.ts';

@@ -6,7 +6,7 @@
  * Seeded, so a scenario's split is the same in every run.
  */
 import { type LabelledSet, subset } from './mnist.ts';
-import { seededRandom, shuffledIndices } from './seeded-random.ts';
+import { seededRandom, shuffledIndices } from '../../federated/seeded-random.ts';
 
 /** Gamma(shape, 1) by Marsaglia & Tsang (2000), with the shape < 1 boost Gamma(a) = Gamma(a + 1) · U^(1/a). */
 function gamma(shape: number, rand: () => number): number {

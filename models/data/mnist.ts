@@ -3,7 +3,7 @@
  * split once with a fixed seed into 8,000 training and 2,000 held-out digits.
  */
 import { createRequire } from 'node:module';
-import { shuffledIndices } from './seeded-random.ts';
+import { shuffledIndices } from '../../federated/seeded-random.ts';
 
 export const MNIST_SPLIT_SEED = 20170217;
 export const MNIST_TRAIN_SIZE = 8000;

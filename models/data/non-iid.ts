@@ -3,7 +3,7 @@
  * cut them into 2·devices shards, give each device two shards — so most devices hold examples of only two digits.
  */
 import type { LabelledSet } from './mnist.ts';
-import { shuffledIndices } from './seeded-random.ts';
+import { shuffledIndices } from '../../federated/seeded-random.ts';
 
 export function nonIidShards(set: LabelledSet, devices: number, seed = 1): LabelledSet[] {
   const byLabel = Array.from({ length: set.n }, (_, i) => i).sort((a, b) => set.y[a]! - set.y[b]! || a - b);

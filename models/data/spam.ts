@@ -6,7 +6,7 @@
  * Messages whose text occurs more than once are kept once, so no held-out message is also a training message.
  */
 import { createRequire } from 'node:module';
-import { shuffledIndices } from './seeded-random.ts';
+import { shuffledIndices } from '../../federated/seeded-random.ts';
 
 export const SPAM_SPLIT_SEED = 20021008;
 export const SPAM_TRAIN_FRACTION = 0.8;

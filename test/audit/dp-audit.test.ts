@@ -19,7 +19,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useNodeWasm } from '../../client-sdk/training/node-backend.ts';
 import { type AuditConfig, type AuditReport, runDpAudit } from '../../audit/canary-audit.ts';
-import { seededRandom } from '../../models/data/seeded-random.ts';
+import { seededRandom } from '../../federated/seeded-random.ts';
 
 const CONFIG: AuditConfig = {
   canaries: 1000,

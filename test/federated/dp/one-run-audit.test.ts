@@ -11,7 +11,7 @@ import {
   sampleInclusion,
   selectGuesses,
 } from '../../../federated/dp/one-run-audit.ts';
-import { seededRandom } from '../../../models/data/seeded-random.ts';
+import { seededRandom } from '../../../federated/seeded-random.ts';
 
 const bound = (canaries: number, guesses: number, correct: number, delta = 0, confidence = 0.95) =>
   oneRunEpsilonLowerBound({ canaries, guesses, correct, delta, confidence });

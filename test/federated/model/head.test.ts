@@ -37,7 +37,7 @@ import {
   writeHead,
 } from '../../../federated/model/head/index.ts';
 import { loadMnist } from '../../../models/data/mnist.ts';
-import { seededRandom } from '../../../models/data/seeded-random.ts';
+import { seededRandom } from '../../../federated/seeded-random.ts';
 import { mnistCnn, mnistMlp } from '../../../models/specs.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');

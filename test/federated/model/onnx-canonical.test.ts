@@ -24,7 +24,7 @@ import { canonicalModel, decodeServedModel } from '../../../federated/model/onnx
 import { OnnxFormatError } from '../../../federated/model/onnx-format-error.ts';
 import { decodeModel, encodeModel, valueInfo } from '../../../federated/model/onnx-graph.ts';
 import { onnx } from '../../../federated/model/onnx-protobuf.ts';
-import { seededRandom } from '../../../models/data/seeded-random.ts';
+import { seededRandom } from '../../../federated/seeded-random.ts';
 import {
   HOSTILE_HEADS,
   headGraph,

@@ -27,7 +27,7 @@ import {
   type ModelProto,
   onnx,
 } from '../../../federated/model/onnx-protobuf.ts';
-import { seededRandom } from '../../../models/data/seeded-random.ts';
+import { seededRandom } from '../../../federated/seeded-random.ts';
 import { decodeModel, floatValues } from '../../../federated/model/onnx-graph.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');

@@ -28,7 +28,7 @@ import {
   floatWeightBytes,
   quantizeModel,
 } from '../../../federated/model/quantize.ts';
-import { seededRandom } from '../../../models/data/seeded-random.ts';
+import { seededRandom } from '../../../federated/seeded-random.ts';
 
 const rand = seededRandom(5);
 const randn = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);

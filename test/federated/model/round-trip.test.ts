@@ -23,7 +23,7 @@ import { OnnxFormatError } from '../../../federated/model/onnx-graph.ts';
 import { quantizeModel } from '../../../federated/model/quantize.ts';
 import { hashTexts } from '../../../federated/model/text-features.ts';
 import { buildTfjsModel, readTfjsWeights, writeTfjsWeights } from '../../../federated/model/tfjs-model.ts';
-import { seededRandom } from '../../../models/data/seeded-random.ts';
+import { seededRandom } from '../../../federated/seeded-random.ts';
 import { mnistCnn, mnistMlp, spamBow } from '../../../models/specs.ts';
 
 const cnnVariants: ModelSpec = {

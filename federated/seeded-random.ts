@@ -1,6 +1,6 @@
 /**
- * Deterministic PRNG (mulberry32) for reproducible data splits and shuffles only.
- * Not for anything secret: masks, noise and keys use a CSPRNG.
+ * Deterministic PRNG (mulberry32) for reproducible data splits, shuffles and seeded sampling (a `seed` in a
+ * generation request). Not for anything secret: masks, noise and keys use a CSPRNG (random.ts).
  */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
