@@ -4,6 +4,7 @@
  * model's metadata costs no copy of its weights (the Worker reads it at every upload and load). Pure; no I/O.
  */
 import { OnnxFormatError } from './onnx-format-error.ts';
+import { concat } from '../bytes.ts';
 
 const METADATA_PROPS = 14;
 
@@ -76,4 +77,61 @@ export function readMetadataProps(bytes: Uint8Array): Record<string, string> {
     props[key] = value;
   }
   return props;
+}
+
+const utf8Encoder = new TextEncoder();
+
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return out;
+}
+
+function lengthDelimited(field: number, body: Uint8Array): Uint8Array {
+  const head = [...varintBytes(field * 8 + 2), ...varintBytes(body.byteLength)];
+  const out = new Uint8Array(head.length + body.byteLength);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/**
+ * `bytes` with `props` set in its metadata_props: every existing entry of those keys is dropped and one new entry
+ * per key appended. Protobuf merges a message's fields in any order, so the graph's bytes are copied untouched —
+ * `fedge pack` never re-encodes a model it did not write.
+ */
+export function withMetadataProps(bytes: Uint8Array, props: Record<string, string>): Uint8Array {
+  const replaced = new Set(Object.keys(props));
+  const kept: Uint8Array[] = [];
+  const r = new Reader(bytes);
+  while (!r.done) {
+    const start = r.offset;
+    const tag = r.varint();
+    const field = Math.floor(tag / 8),
+      wire = tag % 8;
+    if (field === METADATA_PROPS && wire === 2) {
+      const entry = r.chunk();
+      if (replaced.has(keyOf(entry))) continue;
+    } else r.skip(wire);
+    kept.push(bytes.subarray(start, r.offset));
+  }
+  for (const [key, value] of Object.entries(props)) {
+    const entry = concat(lengthDelimited(1, utf8Encoder.encode(key)), lengthDelimited(2, utf8Encoder.encode(value)));
+    kept.push(lengthDelimited(METADATA_PROPS, entry));
+  }
+  return concat(...kept);
+}
+
+function keyOf(entry: Uint8Array): string {
+  const e = new Reader(entry);
+  while (!e.done) {
+    const t = e.varint();
+    if (t === 0x0a) return utf8.decode(e.chunk());
+    e.skip(t % 8);
+  }
+  return '';
 }
