@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /**
- * The fedge command line: `fedge help` lists the commands (today: quantize); `fedge <command> --help` shows one.
+ * The fedge command line: `fedge help` lists the commands (quantize, pack); `fedge <command> --help` shows one.
  * From a clone, before any build: `npm run fedge -- <command> …` (package.json runs this file with Node's type
  * stripping); from an installed package: `npx fedge <command> …` (dist/cli/fedge.js).
  * A command line it cannot act on gives one line of error and one of usage on stderr, exit code 2; bad input
  * (an unreadable or invalid model, a failed check) gives the reason, exit code 1. Never a stack trace.
  */
 import { UsageError } from './usage-error.ts';
+
+const PACK_SYNOPSIS =
+  'fedge pack <model.onnx> --tokenizer tokenizer.json [--generation-config generation_config.json] [--tokenizer-config tokenizer_config.json] <out.onnx>';
 
 const QUANTIZE_SYNOPSIS = 'fedge quantize <in.onnx> <out.onnx> [--mode weight-only|dynamic|fp16] [options]';
 
@@ -19,10 +22,16 @@ const QUANTIZE = `  quantize <in.onnx> <out.onnx> [--mode weight-only|dynamic|fp
       only when the quantized model loads, runs and stays within --max-deviation (default 25 % of each output's
       largest value for int8, 1 % for fp16)`;
 
+const PACK = `  pack <model.onnx> --tokenizer tokenizer.json [--generation-config g.json] [--tokenizer-config t.json] <out.onnx>
+      put a decoder's tokenizer.json (and generation_config.json, tokenizer_config.json) into its ONNX metadata, so
+      the edge and devices generate with the one file; checks the layout (Optimum's with-past), that the tokenizer
+      fits the logits, and that greedy decoding runs (onnxruntime-web) before writing out.onnx`;
+
 const USAGE = `usage: fedge <command> [options]
 
 commands:
 ${QUANTIZE}
+${PACK}
   help     this text (fedge <command> --help: one command)`;
 
 const QUANTIZE_USAGE = `usage: ${QUANTIZE_SYNOPSIS}
@@ -46,6 +55,9 @@ try {
     console.log(QUANTIZE_USAGE);
   // Imported on use: quantize needs onnxruntime-web (an optional peer), `fedge help` does not.
   else if (command === 'quantize') await (await import('./quantize.ts')).quantizeCommand(args);
+  else if ((command === 'pack' && wantsHelp) || (command === 'help' && args[0] === 'pack'))
+    console.log(`usage: ${PACK_SYNOPSIS}\n\n${PACK}\n\nneeds onnxruntime-web (npm install onnxruntime-web)`);
+  else if (command === 'pack') await (await import('./pack.ts')).packCommand(args);
   else if (command === undefined || command === '--help' || command === '-h' || command === 'help') console.log(USAGE);
   else throw new UsageError(`unknown command '${command}'`);
 } catch (e) {
@@ -54,11 +66,13 @@ try {
     const hint =
       command === 'quantize'
         ? `usage: ${QUANTIZE_SYNOPSIS} (fedge quantize --help for every option)`
-        : 'usage: fedge <command> [options] (fedge help lists the commands)';
+        : command === 'pack'
+          ? `usage: ${PACK_SYNOPSIS}`
+          : 'usage: fedge <command> [options] (fedge help lists the commands)';
     console.error(`fedge: ${err.message}\n${hint}`);
   } else if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /onnxruntime-web/.test(err.message)) {
     console.error(
-      'fedge: quantize runs the models with onnxruntime-web, which is not installed: npm install onnxruntime-web',
+      `fedge: ${command} runs the models with onnxruntime-web, which is not installed: npm install onnxruntime-web`,
     );
   } else console.error(`fedge: ${err.message}`);
   process.exit(err instanceof UsageError ? 2 : 1);

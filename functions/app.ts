@@ -13,6 +13,7 @@ import { drainUnreadBody } from './middleware/drain-body.ts';
 import { countRequests } from './middleware/count-requests.ts';
 import { healthHandlers } from './routes/health.ts';
 import { inferenceHandlers } from './routes/inference.ts';
+import { generationHandlers } from './routes/generation.ts';
 import { modelHandlers } from './routes/models.ts';
 import { monitoringHandlers } from './routes/stats.ts';
 import { taskHandlers } from './routes/tasks.ts';
@@ -30,6 +31,7 @@ register(app, ROUTES, {
   ...healthHandlers,
   ...monitoringHandlers,
   ...inferenceHandlers,
+  ...generationHandlers,
   ...modelHandlers,
   ...taskHandlers,
 });

@@ -16,6 +16,12 @@ export interface Config {
    * while a run holds the session). */
   maxBatchSize: number;
   batchDelayMs: number;
+  /** Text generation (functions/generation): prompt tokens and new tokens per request, generations running at once
+   * per isolate (each holds its key/value cache), and wall time per request (the output ends there, "length"). */
+  maxPromptTokens: number;
+  maxNewTokens: number;
+  maxGenerations: number;
+  generateTimeoutMs: number;
 }
 
 export const DEFAULTS: Config = {
@@ -32,6 +38,12 @@ export const DEFAULTS: Config = {
   rateLimit: true,
   maxBatchSize: 1,
   batchDelayMs: 0,
+  // A generation's cache is layers × 2 × context × width floats (the default model at 256 positions: 2 MiB), inside
+  // the same 128 MB isolate as the sessions: 8 at once keep it well within.
+  maxPromptTokens: 512,
+  maxNewTokens: 256,
+  maxGenerations: 8,
+  generateTimeoutMs: 30_000,
 };
 
 function integer(value: string | undefined, name: string, fallback: number, min: number): number {
@@ -58,7 +70,11 @@ type Vars = Partial<
     | 'FEDGE_CATALOG_CACHE_MS'
     | 'FEDGE_RATE_LIMIT'
     | 'FEDGE_MAX_BATCH_SIZE'
-    | 'FEDGE_BATCH_DELAY_MS',
+    | 'FEDGE_BATCH_DELAY_MS'
+    | 'FEDGE_MAX_PROMPT_TOKENS'
+    | 'FEDGE_MAX_NEW_TOKENS'
+    | 'FEDGE_MAX_GENERATIONS'
+    | 'FEDGE_GENERATE_TIMEOUT_MS',
     string
   >
 >;
@@ -83,5 +99,9 @@ export function readConfig(env: Vars): Config {
     rateLimit: (env.FEDGE_RATE_LIMIT ?? 'on') !== 'off',
     maxBatchSize: positive(env.FEDGE_MAX_BATCH_SIZE, 'FEDGE_MAX_BATCH_SIZE', DEFAULTS.maxBatchSize),
     batchDelayMs: integer(env.FEDGE_BATCH_DELAY_MS, 'FEDGE_BATCH_DELAY_MS', DEFAULTS.batchDelayMs, 0),
+    maxPromptTokens: positive(env.FEDGE_MAX_PROMPT_TOKENS, 'FEDGE_MAX_PROMPT_TOKENS', DEFAULTS.maxPromptTokens),
+    maxNewTokens: positive(env.FEDGE_MAX_NEW_TOKENS, 'FEDGE_MAX_NEW_TOKENS', DEFAULTS.maxNewTokens),
+    maxGenerations: positive(env.FEDGE_MAX_GENERATIONS, 'FEDGE_MAX_GENERATIONS', DEFAULTS.maxGenerations),
+    generateTimeoutMs: positive(env.FEDGE_GENERATE_TIMEOUT_MS, 'FEDGE_GENERATE_TIMEOUT_MS', DEFAULTS.generateTimeoutMs),
   };
 }

@@ -143,6 +143,14 @@ export interface ModelMetadata {
     sha256: string;
     /** how the version ran once at upload; absent for bundled and task-published versions */
     probe?: ProbeVerdict;
+    /** present when the version can generate text: a decoder carrying its tokenizer (the generate routes, /openai/v1) */
+    text_generation?: {
+      /** token ids the model's tokenizer knows */
+      vocabSize: number;
+      /** positions the model was trained for, when its file says */
+      contextLength?: number;
+      layers: number;
+    };
   };
 }
 

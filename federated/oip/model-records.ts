@@ -34,6 +34,15 @@ export interface ProbeVerdict {
   error?: string;
 }
 
+/** A version that can generate text (a decoder carrying its tokenizer): what a caller needs to know before asking. */
+export interface TextGeneration {
+  /** Token ids the tokenizer knows. */
+  vocabSize: number;
+  /** Positions the model was trained for (prompt + new tokens), when its file says. */
+  contextLength?: number;
+  layers: number;
+}
+
 export interface VersionRecord {
   model: string;
   version: string;
@@ -44,6 +53,8 @@ export interface VersionRecord {
   createdAt: string;
   /** Only for versions uploaded since uploads report it (not bundled or task-published ones). */
   probe?: ProbeVerdict;
+  /** Present when the version can generate text (the generate routes, /openai/v1). */
+  textGeneration?: TextGeneration;
 }
 
 export interface ModelSummary {

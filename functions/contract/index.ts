@@ -2,6 +2,7 @@
  * Every route of the edge, by operationId, in the order Hono registers them: monitoring before inference, so
  * `/v2/models/stats` is not the metadata of a model named "stats".
  */
+import { generationRoutes } from './generation.ts';
 import { healthRoutes } from './health.ts';
 import { inferenceRoutes } from './inference.ts';
 import { modelRoutes } from './models.ts';
@@ -12,6 +13,7 @@ export const ROUTES = {
   ...healthRoutes,
   ...monitoringRoutes,
   ...inferenceRoutes,
+  ...generationRoutes,
   ...modelRoutes,
   ...taskRoutes,
 };

@@ -12,7 +12,13 @@ import type { z } from 'zod';
 import type { Config } from '../config.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
-export type Tag = 'Inference (OIP v2)' | 'Models (admin)' | 'Federated tasks' | 'Monitoring' | 'Documents';
+export type Tag =
+  | 'Inference (OIP v2)'
+  | 'Text generation'
+  | 'Models (admin)'
+  | 'Federated tasks'
+  | 'Monitoring'
+  | 'Documents';
 export type Security = 'adminToken' | 'enrollmentToken' | 'deviceSignature';
 /** Status → when the route answers it. */
 export type Errors = Record<number, string>;
@@ -60,6 +66,8 @@ export interface Reply {
   json?: z.ZodType;
   bytes?: string;
   text?: string;
+  /** Server-sent events (text/event-stream): what each `data:` line holds. */
+  events?: string;
   /** Any JSON object, documented elsewhere (the OpenAPI document itself). */
   object?: true;
   /** Response header → its components.headers entry (openapi/components.ts). */

@@ -11,6 +11,8 @@ import type { Featurizer } from '../../federated/oip/model-records.ts';
 import { FeaturizerError, readFeaturizers } from '../../federated/model/featurizers.ts';
 import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
 import { readMetadataProps } from '../../federated/model/onnx-metadata.ts';
+import { LanguageModelError } from '../../federated/generation/errors.ts';
+import { type LanguageModel, carriesTokenizer, readLanguageModel } from '../../federated/generation/language-model.ts';
 import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import { MemoryBusyError, heapBound, isOutOfMemoryMessage, outOfMemory, releaseHeldSessions } from './memory.ts';
 import { type ort, createSession } from './ort-runtime.ts';
@@ -20,6 +22,8 @@ export interface LoadedModel {
   session: ort.InferenceSession;
   inputs: TensorMeta[];
   outputs: TensorMeta[];
+  /** A decoder that carries its tokenizer (federated/generation/language-model.ts): it can generate text. */
+  language?: LanguageModel;
 }
 
 /**
@@ -84,6 +88,25 @@ function declaredLabels(bytes: Uint8Array, outputs: TensorMeta[]): TensorMeta[] 
   return outputs.map((m) => (m === target ? { ...m, labels: labels as string[] } : m));
 }
 
+/**
+ * The language model a file declares by carrying a tokenizer.json: it must then be a decoder with a key/value cache
+ * whose logits cover the tokenizer's ids (language-model.ts), or the upload is refused with the reason.
+ */
+function declaredLanguageModel(
+  bytes: Uint8Array,
+  inputs: TensorMeta[],
+  outputs: TensorMeta[],
+): LanguageModel | undefined {
+  const props = readMetadataProps(bytes);
+  if (!carriesTokenizer(props)) return undefined;
+  try {
+    return readLanguageModel(props, inputs, outputs);
+  } catch (e) {
+    if (e instanceof LanguageModelError) refuseModel(`a language model that cannot generate: ${e.message}`);
+    throw e;
+  }
+}
+
 const reasonOf = (e: unknown) =>
   String((e as Error)?.message ?? e)
     .replace(/\s+/g, ' ')
@@ -118,10 +141,13 @@ export async function loadModel(bytes: Uint8Array, { stored = false } = {}): Pro
   try {
     const inputs = describe(session.inputMetadata, 'input');
     const featurizers = declaredFeaturizers(bytes, inputs);
+    const outputs = declaredLabels(bytes, describe(session.outputMetadata, 'output'));
+    const language = declaredLanguageModel(bytes, inputs, outputs);
     return {
       session,
       inputs: inputs.map((m) => (featurizers[m.name] ? { ...m, featurizer: featurizers[m.name] } : m)),
-      outputs: declaredLabels(bytes, describe(session.outputMetadata, 'output')),
+      outputs,
+      ...(language && { language }),
     };
   } catch (e) {
     await session.release();

@@ -131,18 +131,48 @@ export class SessionCache implements SessionHolder {
    * Runs the session for `sha256` on `inputs`, returning the named outputs (all when `outputNames` is empty).
    * `timer` (statistics) is marked when the run leaves the queue, so waiting is told apart from computing.
    */
-  async run(
+  run(
     sha256: string,
     bytes: () => Promise<Uint8Array>,
     inputs: Tensor[],
     outputNames: string[],
     timer?: RunTimer,
   ): Promise<Tensor[]> {
+    return this.#retrying(sha256, (first) => this.#runOnce(sha256, bytes, inputs, outputNames, timer, first));
+  }
+
+  /**
+   * Runs `job` on the session of `sha256` in its queue — one step of a generation (federated/generation), whose
+   * feeds and outputs stay ORT tensors — with run()'s answers to eviction and to running out of memory.
+   */
+  runSessionJob<T>(
+    sha256: string,
+    bytes: () => Promise<Uint8Array>,
+    job: (model: LoadedModel) => Promise<T>,
+  ): Promise<T> {
+    return this.#retrying(sha256, async () => {
+      const entry = this.#entry(sha256, bytes);
+      const model = await entry.loaded;
+      const task = entry.queue.then(async () => {
+        if (entry.released) throw new SessionReleased();
+        try {
+          return await job(model);
+        } catch (e) {
+          throw ModelRunError.from(e);
+        }
+      });
+      entry.queue = task.catch(() => undefined);
+      return task;
+    });
+  }
+
+  /** `attempt` (first: whether it may batch), again on a fresh entry after an eviction and once after an out-of-memory. */
+  async #retrying<T>(sha256: string, attempt: (first: boolean) => Promise<T>): Promise<T> {
     let tries = 0;
     let retried = false;
     for (;;) {
       try {
-        return await this.#runOnce(sha256, bytes, inputs, outputNames, timer, !retried);
+        return await attempt(!retried);
       } catch (e) {
         if (e instanceof SessionReleased) {
           if (++tries < RELEASED_TRIES) continue;

@@ -37,16 +37,33 @@ export const batchSizes = new Histogram(
   ['model'],
 );
 
+export const generatedTokens = new Counter(
+  'fedge_generated_tokens_total',
+  'Tokens generated (prompt tokens not counted), by model',
+  ['model'],
+);
+export const generations = new Counter(
+  'fedge_generations_total',
+  'Generations ended, by model and finish reason (stop, length, aborted: the client went away; error)',
+  ['model', 'finish_reason'],
+);
+
 const startedAt = Date.now() / 1000;
 
-/** The exposition text; `sessionsLoaded` is read when asked (the session cache owns it). */
-export function renderMetrics(sessionsLoaded: number): string {
+/** The exposition text; `sessionsLoaded` and `generationsRunning` are read when asked (their owners count them). */
+export function renderMetrics(sessionsLoaded: number, generationsRunning: number): string {
   const gauge = (name: string, help: string, value: number) => ({ name, help, samples: () => [{ labels: {}, value }] });
   const metrics: Metric[] = [
     { type: 'counter', metric: httpRequests },
     { type: 'counter', metric: inferences },
     { type: 'histogram', metric: inferenceDuration },
     { type: 'histogram', metric: batchSizes },
+    { type: 'counter', metric: generations },
+    { type: 'counter', metric: generatedTokens },
+    {
+      type: 'gauge',
+      metric: gauge('fedge_generations_running', 'Generations running in this isolate now', generationsRunning),
+    },
     {
       type: 'gauge',
       metric: gauge(

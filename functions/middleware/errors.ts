@@ -14,6 +14,7 @@ import { UnknownModelError } from '../registry/errors.ts';
 import { HeadError } from '../../federated/model/head/head-error.ts';
 import { OnnxFormatError } from '../../federated/model/onnx-format-error.ts';
 import { JsonBodyError } from './json-body-error.ts';
+import { GenerationParamsError, LanguageModelError } from '../../federated/generation/errors.ts';
 
 /**
  * The typed errors code below the routes throws, and the status each answers. A model that fails at run time is the
@@ -32,6 +33,8 @@ const DOMAIN_ERRORS: [new (...args: never[]) => Error, ContentfulStatusCode, (e:
   [MemoryBusyError, 503, (e) => e.message],
   [MemoryExceededError, 507, (e) => e.message],
   [UnknownModelError, 404, (e) => e.message],
+  [GenerationParamsError, 400, (e) => e.message],
+  [LanguageModelError, 400, (e) => `this model cannot generate text: ${e.message}`],
   [HeadError, 422, (e) => e.message],
   [OnnxFormatError, 422, (e) => e.message],
 ];

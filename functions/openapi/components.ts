@@ -22,6 +22,11 @@ export const TAGS = [
     description: 'Open Inference Protocol v2 (KServe predict protocol v2) with the binary tensor data extension',
   },
   {
+    name: 'Text generation',
+    description:
+      "Language models: OIP's generate extension (Triton's generate / generate_stream) and an OpenAI-compatible surface under /openai/v1",
+  },
+  {
     name: 'Models (admin)',
     description: 'The model registry: immutable, content-addressed versions and movable aliases',
   },

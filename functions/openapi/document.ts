@@ -47,6 +47,7 @@ function reply(r: Reply, components: Components): Json {
     ...(r.object && { 'application/json': { schema: { type: 'object' } } }),
     ...(r.bytes !== undefined && bytes(r.bytes)),
     ...(r.text !== undefined && { 'text/plain': { schema: { type: 'string', description: r.text } } }),
+    ...(r.events !== undefined && { 'text/event-stream': { schema: { type: 'string', description: r.events } } }),
   };
   const headers: Json = { 'X-Request-Id': header('X-Request-Id') };
   for (const [name, component] of Object.entries(r.headers ?? {})) headers[name] = header(component);

@@ -6,6 +6,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { LATEST, type ModelSummary, type ProbeVerdict, type TensorMeta, type VersionRecord } from './model-record.ts';
+import type { TextGeneration } from '../../federated/oip/model-records.ts';
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -19,6 +20,7 @@ function toRecord(r: Row): VersionRecord {
     outputs: JSON.parse(String(r.outputs)) as TensorMeta[],
     createdAt: String(r.created_at),
     ...(r.probe != null && { probe: JSON.parse(String(r.probe)) as ProbeVerdict }),
+    ...(r.text_generation != null && { textGeneration: JSON.parse(String(r.text_generation)) as TextGeneration }),
   };
 }
 
@@ -54,6 +56,8 @@ export class ModelCatalog extends DurableObject<Env> {
       .toArray()
       .map((r) => String(r.name));
     if (!columns.includes('probe')) this.#sql.exec('ALTER TABLE versions ADD COLUMN probe TEXT');
+    // So did language models (NULL: the version does not generate).
+    if (!columns.includes('text_generation')) this.#sql.exec('ALTER TABLE versions ADD COLUMN text_generation TEXT');
   }
 
   #version(model: string, version: string): VersionRecord | null {
@@ -85,7 +89,7 @@ export class ModelCatalog extends DurableObject<Env> {
     const now = new Date().toISOString();
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
-        'INSERT INTO versions (model, version, sha256, bytes, inputs, outputs, created_at, probe) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO versions (model, version, sha256, bytes, inputs, outputs, created_at, probe, text_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         rec.model,
         rec.version,
         rec.sha256,
@@ -94,6 +98,7 @@ export class ModelCatalog extends DurableObject<Env> {
         JSON.stringify(rec.outputs),
         now,
         rec.probe ? JSON.stringify(rec.probe) : null,
+        rec.textGeneration ? JSON.stringify(rec.textGeneration) : null,
       );
       const latest = this.#sql
         .exec('SELECT version FROM aliases WHERE model = ? AND alias = ?', rec.model, LATEST)

@@ -20,6 +20,8 @@ import { loadModel } from '../inference/model-loader.ts';
 import { type ProbeLimits, type WarmupInput, probeModel } from '../inference/probe.ts';
 import { putBlob } from './blob-store.ts';
 import type { LatestPolicy, ModelCatalog, PutVersionResult } from './model-catalog.ts';
+import type { LanguageModel } from '../../federated/generation/language-model.ts';
+import type { TextGeneration } from '../../federated/oip/model-records.ts';
 
 export interface Publication {
   model: string;
@@ -72,6 +74,7 @@ export async function publishModel(
         inputs: loaded.inputs,
         outputs: loaded.outputs,
         ...(verdict && { probe: verdict }),
+        ...(loaded.language && { textGeneration: textGeneration(loaded.language) }),
       },
       p.latest,
     );
@@ -90,6 +93,14 @@ function canonical(bytes: Uint8Array): Uint8Array {
     if (e instanceof OnnxFormatError) refuseModel(e.message);
     throw e;
   }
+}
+
+function textGeneration({ tokenizer, config, layout }: LanguageModel): TextGeneration {
+  return {
+    vocabSize: tokenizer.vocabSize,
+    ...(config.contextLength !== undefined && { contextLength: config.contextLength }),
+    layers: layout.layers,
+  };
 }
 
 /** Loads the bytes (throws what loading throws) and, when asked, runs them once; the session is released either way. */

@@ -17,6 +17,11 @@ import { ResolutionCache } from './resolution-cache.ts';
 import { type Publication, publishModel } from './publish-model.ts';
 import { RunTimer } from '../metrics/run-timing.ts';
 import { recordInference } from '../metrics/record-inference.ts';
+import { ort } from '../inference/ort-runtime.ts';
+import { LanguageModelError } from '../../federated/generation/errors.ts';
+import type { DecoderStep } from '../../federated/generation/decode-loop.ts';
+import type { LanguageModel } from '../../federated/generation/language-model.ts';
+import { ortDecoderStep } from '../../federated/generation/ort-step.ts';
 
 export class Registry {
   readonly sessions: SessionCache;
@@ -112,6 +117,20 @@ export class Registry {
 
   load(record: VersionRecord): Promise<LoadedModel> {
     return this.sessions.get(record.sha256, () => getBlob(this.#env.MODEL_BLOBS, record.sha256));
+  }
+
+  /** The language model a version is (loaded into this isolate), and a step of its decode loop on the shared session. */
+  async languageModel(record: VersionRecord): Promise<{ model: LanguageModel; step: DecoderStep }> {
+    const loaded = await this.load(record);
+    if (!loaded.language)
+      throw new LanguageModelError(
+        `${quote(record.model)} version ${quote(record.version)} is not a decoder that carries its tokenizer (see fedge pack)`,
+      );
+    const bytes = () => getBlob(this.#env.MODEL_BLOBS, record.sha256);
+    const step = ortDecoderStep(ort.Tensor, (feeds) =>
+      this.sessions.runSessionJob(record.sha256, bytes, (m) => m.session.run(feeds)),
+    );
+    return { model: loaded.language, step };
   }
 
   /** Runs a version; every run, failed or not, is counted (functions/metrics: statistics, /metrics, Analytics Engine). */

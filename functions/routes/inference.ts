@@ -30,7 +30,12 @@ function metadata(record: VersionRecord, versions: string[]) {
     platform: PLATFORM,
     inputs: record.inputs,
     outputs: record.outputs,
-    parameters: { version: record.version, sha256: record.sha256, ...(record.probe && { probe: record.probe }) },
+    parameters: {
+      version: record.version,
+      sha256: record.sha256,
+      ...(record.probe && { probe: record.probe }),
+      ...(record.textGeneration && { text_generation: record.textGeneration }),
+    },
   };
 }
 

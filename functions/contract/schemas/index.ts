@@ -3,3 +3,4 @@ export * from './models.ts';
 export * from './stats.ts';
 export * from './task-bodies.ts';
 export * from './tasks.ts';
+export * from './generation.ts';

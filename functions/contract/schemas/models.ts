@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DATATYPES } from '../../../federated/oip/datatypes.ts';
 import type { ModelSummary, ProbeVerdict, TensorMeta, VersionRecord } from '../../registry/model-record.ts';
+import type { TextGeneration } from '../../../federated/oip/model-records.ts';
 import type { Covers } from './covers.ts';
 import { named } from './named.ts';
 
@@ -84,6 +85,24 @@ export const probeVerdict = named(
     .describe('how the version ran once at upload; absent for bundled and task-published versions'),
 );
 
+export const textGeneration = named(
+  'TextGeneration',
+  z
+    .looseObject({
+      vocabSize: z.number().int().positive().describe("token ids the model's tokenizer knows"),
+      contextLength: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('positions the model was trained for, when its file says'),
+      layers: z.number().int().positive(),
+    })
+    .describe(
+      'present when the version can generate text: a decoder carrying its tokenizer (the generate routes, /openai/v1)',
+    ),
+);
+
 export const modelMetadata = named(
   'ModelMetadata',
   z.looseObject({
@@ -96,6 +115,7 @@ export const modelMetadata = named(
       version: z.string().describe('the version the reference resolved to'),
       sha256,
       probe: probeVerdict.optional(),
+      text_generation: textGeneration.optional(),
     }),
   }),
 );
@@ -139,6 +159,7 @@ export const versionRecord = named(
     outputs: z.array(tensorMeta),
     createdAt: z.string().describe('ISO 8601'),
     probe: probeVerdict.optional(),
+    textGeneration: textGeneration.optional(),
   }),
 );
 export const aliasResult = named(
@@ -160,5 +181,6 @@ export const COVERED_MODELS: [
   Covers<TensorMeta, typeof tensorMeta>,
   Covers<VersionRecord, typeof versionRecord>,
   Covers<ProbeVerdict, typeof probeVerdict>,
+  Covers<TextGeneration, typeof textGeneration>,
   Covers<{ error: string }, typeof errorBody>,
-] = [true, true, true, true, true];
+] = [true, true, true, true, true, true];

@@ -1,0 +1,65 @@
+/**
+ * One generation at the edge: the version resolved and loaded, the request checked against the model and the
+ * Worker's limits (before any byte of an answer is sent, so a refusal is a 4xx), a slot of this isolate taken, and
+ * the decode loop run on the shared session — handing the event loop a turn between tokens, so other requests and
+ * streams of the isolate interleave step by step.
+ */
+import { fail } from '../middleware/errors.ts';
+import { services } from '../services.ts';
+import type { VersionRecord } from '../registry/model-record.ts';
+import {
+  type GenerateHooks,
+  type GenerateParams,
+  type GenerationResult,
+  generateText,
+  prepareGeneration,
+} from '../../federated/generation/generate.ts';
+import { takeGenerationSlot } from './generation-slots.ts';
+import { generatedTokens, generations } from '../metrics/isolate-metrics.ts';
+
+/** A turn of the event loop: an ORT run never yields, so without it one stream would hold the isolate. */
+const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+export interface EdgeGeneration {
+  record: VersionRecord;
+  /** Runs the generation (once); the slot is given back when it ends, however it ends. */
+  run(hooks?: GenerateHooks): Promise<GenerationResult>;
+  /** Gives the slot back without running (a stream that never started). */
+  cancel(): void;
+}
+
+export async function startGeneration(
+  env: Env,
+  name: string,
+  ref: string | undefined,
+  prompt: string,
+  params: GenerateParams,
+): Promise<EdgeGeneration> {
+  const { registry, config } = services(env);
+  const record = await registry.resolve(name, ref);
+  const { model, step } = await registry.languageModel(record);
+  const prepared = prepareGeneration(model, prompt, params, {
+    maxPromptTokens: config.maxPromptTokens,
+    maxNewTokens: config.maxNewTokens,
+    timeoutMs: config.generateTimeoutMs,
+  });
+  const release = takeGenerationSlot(config.maxGenerations);
+  if (!release)
+    fail(429, `${config.maxGenerations} generations are already running here; retry shortly`, { 'Retry-After': '1' });
+  return {
+    record,
+    run: async (hooks = {}) => {
+      let finish = 'error';
+      try {
+        const result = await generateText(model, step, prepared, { betweenSteps: turn, ...hooks });
+        finish = result.finishReason;
+        generatedTokens.inc({ model: record.model }, result.completionTokens);
+        return result;
+      } finally {
+        generations.inc({ model: record.model, finish_reason: finish });
+        release();
+      }
+    },
+    cancel: release,
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * Text generation over HTTP: OIP's generate extension (Triton's generate and generate_stream) and the OpenAI
+ * completions API under /openai/v1. The generation itself is functions/generation; here, the bodies' shapes and the
+ * framing — JSON, or server-sent events whose end (the client went away) stops the decode loop.
+ */
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { generationRoutes } from '../contract/generation.ts';
+import type { RouteContext } from './register.ts';
+import type { z } from 'zod';
+import type { generateRequest } from '../contract/schemas/generation.ts';
+import { type EdgeGeneration, startGeneration } from '../generation/edge-generation.ts';
+import { services } from '../services.ts';
+import type { GenerateParams, GenerationResult } from '../../federated/generation/generate.ts';
+import { fail } from '../middleware/errors.ts';
+import type { Handlers } from './register.ts';
+
+type Ctx = Context<{ Bindings: Env }>;
+type GenerateCtx = RouteContext<(typeof generationRoutes)['generateLatest']>;
+type CompletionCtx = RouteContext<(typeof generationRoutes)['openaiCompletions']>;
+type GenerateBody = z.output<typeof generateRequest>;
+
+const finishReason = (r: GenerationResult) => (r.finishReason === 'stop' ? 'stop' : 'length');
+
+function oipParams(body: GenerateBody): GenerateParams {
+  const p = body.parameters ?? {};
+  return {
+    maxTokens: p.max_tokens,
+    temperature: p.temperature,
+    topK: p.top_k,
+    topP: p.top_p,
+    stop: p.stop,
+    seed: p.seed,
+  };
+}
+
+/** What the stream's end (the client disconnected) and the generation's end both settle. */
+function streamAbort(stream: { onAbort(f: () => void): void }): AbortSignal {
+  const abort = new AbortController();
+  stream.onAbort(() => abort.abort());
+  return abort.signal;
+}
+
+async function oipGenerate(c: GenerateCtx, ref: string | undefined, streamed: boolean) {
+  const body = c.var.body;
+  const generation = await startGeneration(c.env, c.req.param('name')!, ref, body.text_input, oipParams(body));
+  const head = {
+    model_name: generation.record.model,
+    model_version: generation.record.version,
+    ...(body.id !== undefined && { id: body.id }),
+  };
+  const details = (r: GenerationResult) => ({
+    finish_reason: finishReason(r),
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.completionTokens,
+  });
+  if (!streamed) {
+    const result = await generation.run();
+    return c.json({ ...head, text_output: result.text, details: details(result) });
+  }
+  return sse(
+    c,
+    generation,
+    async (stream, signal) => {
+      const result = await generation.run({
+        signal,
+        onChunk: (chunk) =>
+          chunk.text
+            ? stream.writeSSE({ data: JSON.stringify({ ...head, text_output: chunk.text, done: false }) })
+            : undefined,
+      });
+      if (result.finishReason !== 'aborted')
+        await stream.writeSSE({
+          data: JSON.stringify({ ...head, text_output: '', done: true, details: details(result) }),
+        });
+    },
+    (message) => JSON.stringify({ ...head, text_output: '', done: true, error: message }),
+  );
+}
+
+type SSE = Parameters<Parameters<typeof streamSSE>[1]>[0];
+
+/** Streams `write`'s events; a failure after the first byte ends the stream with `errorEvent` (the status is sent). */
+function sse(
+  c: Context,
+  generation: EdgeGeneration,
+  write: (stream: SSE, signal: AbortSignal) => Promise<void>,
+  errorEvent: (message: string) => string,
+): Response {
+  return streamSSE(
+    c,
+    async (stream) => {
+      await write(stream, streamAbort(stream));
+    },
+    async (e, stream) => {
+      generation.cancel();
+      console.error('generation failed mid-stream:', e.stack ?? e);
+      await stream.writeSSE({ data: errorEvent(`the generation failed: ${e.message}`) });
+    },
+  );
+}
+
+/** OpenAI's `model`: a served model (its latest) or model:version. */
+function modelRef(model: string): [string, string | undefined] {
+  const at = model.indexOf(':');
+  return at < 0 ? [model, undefined] : [model.slice(0, at), model.slice(at + 1)];
+}
+
+async function completions(c: CompletionCtx) {
+  const body = c.var.body;
+  const [name, ref] = modelRef(body.model);
+  const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
+  const params: GenerateParams = {
+    maxTokens: body.max_tokens ?? 16,
+    temperature: body.temperature ?? 1,
+    topP: body.top_p,
+    stop: body.stop ?? undefined,
+    seed: body.seed ?? undefined,
+  };
+  const generation = await startGeneration(c.env, name, ref, prompt, params);
+  const head = {
+    id: `cmpl-${crypto.randomUUID().replaceAll('-', '')}`,
+    object: 'text_completion' as const,
+    created: Math.floor(Date.now() / 1000),
+    model: body.model,
+  };
+  const usage = (r: GenerationResult) => ({
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.completionTokens,
+    total_tokens: r.promptTokens + r.completionTokens,
+  });
+  const choice = (text: string, finish: string | null) => ({ index: 0, text, finish_reason: finish, logprobs: null });
+  if (!body.stream) {
+    const result = await generation.run();
+    return c.json({ ...head, choices: [choice(result.text, finishReason(result))], usage: usage(result) });
+  }
+  return sse(
+    c,
+    generation,
+    async (stream, signal) => {
+      const result = await generation.run({
+        signal,
+        onChunk: (chunk) =>
+          chunk.text
+            ? stream.writeSSE({ data: JSON.stringify({ ...head, choices: [choice(chunk.text, null)] }) })
+            : undefined,
+      });
+      if (result.finishReason === 'aborted') return;
+      await stream.writeSSE({
+        data: JSON.stringify({ ...head, choices: [choice('', finishReason(result))], usage: usage(result) }),
+      });
+      await stream.writeSSE({ data: '[DONE]' });
+    },
+    (message) => JSON.stringify({ error: { message, type: 'server_error' } }),
+  );
+}
+
+/** Every version (and latest) that can generate, as OpenAI lists models. */
+async function openaiModels(c: Ctx) {
+  const { registry } = services(c.env);
+  const data: { id: string; object: 'model'; created: number; owned_by: string }[] = [];
+  for (const summary of await registry.listModels()) {
+    const latest = summary.aliases.latest;
+    for (const version of summary.versions) {
+      const record = await registry.resolve(summary.name, version);
+      if (!record.textGeneration) continue;
+      const entry = {
+        object: 'model' as const,
+        created: Math.floor(Date.parse(record.createdAt) / 1000),
+        owned_by: 'fedge',
+      };
+      if (version === latest) data.push({ id: summary.name, ...entry });
+      data.push({ id: `${summary.name}:${version}`, ...entry });
+    }
+  }
+  return c.json({ object: 'list' as const, data });
+}
+
+const version = (c: GenerateCtx) => {
+  const v = c.req.param('version');
+  if (!v) fail(404, 'no version in the path');
+  return v;
+};
+
+export const generationHandlers: Handlers<typeof generationRoutes> = {
+  generateLatest: (c) => oipGenerate(c, undefined, false),
+  generateVersion: (c) => oipGenerate(c, version(c), false),
+  generateStreamLatest: (c) => oipGenerate(c, undefined, true),
+  generateStreamVersion: (c) => oipGenerate(c, version(c), true),
+  openaiCompletions: (c) => completions(c),
+  openaiModels: (c) => openaiModels(c),
+};
