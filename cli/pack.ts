@@ -8,16 +8,14 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-web';
 import { readMetadataProps, withMetadataProps } from '../federated/model/onnx-metadata.ts';
-import { datatypeOfOrt } from '../federated/oip/datatypes.ts';
 import {
   GENERATION_CONFIG_PROP,
   TOKENIZER_CONFIG_PROP,
   TOKENIZER_PROP,
   readLanguageModel,
 } from '../federated/generation/language-model.ts';
-import type { TensorSignature } from '../federated/generation/decoder-layout.ts';
 import { generateText, prepareGeneration } from '../federated/generation/generate.ts';
-import { ortDecoderStep } from '../federated/generation/ort-step.ts';
+import { ortDecoderStep, ortSignatures } from '../federated/generation/ort-step.ts';
 import { UsageError } from './usage-error.ts';
 import { writeAtomically } from './write-atomically.ts';
 
@@ -46,17 +44,6 @@ function parse(args: string[]) {
   return { input: positional[0]!, output: positional[1]!, files };
 }
 
-const signatures = (names: readonly string[], meta: readonly ort.InferenceSession.ValueMetadata[]): TensorSignature[] =>
-  names.map((name) => {
-    const m = meta.find((x) => x.name === name);
-    const tensor = m?.isTensor ? m : undefined;
-    return {
-      name,
-      datatype: (tensor && datatypeOfOrt(tensor.type)) ?? 'BYTES',
-      shape: (tensor?.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 && d < 2 ** 31 ? d : -1)),
-    };
-  });
-
 export async function packCommand(args: string[]): Promise<void> {
   const { input, output, files } = parse(args);
   const props: Record<string, string> = {};
@@ -68,8 +55,8 @@ export async function packCommand(args: string[]): Promise<void> {
   try {
     const model = readLanguageModel(
       readMetadataProps(bytes),
-      signatures(session.inputNames, session.inputMetadata),
-      signatures(session.outputNames, session.outputMetadata),
+      ortSignatures(session.inputNames, session.inputMetadata),
+      ortSignatures(session.outputNames, session.outputMetadata),
     );
     const step = ortDecoderStep(ort.Tensor, (feeds) => session.run(feeds));
     const run = prepareGeneration(

@@ -13,6 +13,9 @@ export {
   type CallOptions,
   type InferOptions,
   type InferResult,
+  type GenerateParameters,
+  type GenerateResponse,
+  type GenerateStreamEvent,
   type AliasResult,
   type CreateTaskRequest,
   type DeleteResult,
@@ -35,6 +38,8 @@ export {
   webgpuAvailable,
   type LocalModelOptions,
   type LocalRunResult,
+  type LocalGenerateResult,
+  DEVICE_GENERATION_LIMITS,
   type Provider,
   type RanOn,
 } from './local/local-model.ts';

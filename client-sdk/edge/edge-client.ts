@@ -13,10 +13,15 @@ import type * as Contract from './contract.ts';
 import { EdgeError, request } from './http.ts';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, type InferResponse } from './oip-codec.ts';
 import { type Tensor, type TensorInput, toTensor } from './tensors.ts';
+import { sseData } from './sse.ts';
+import type { GenerateParameters } from '../../federated/generation/oip-parameters.ts';
 
 export type { ModelSummary, TensorMeta, VersionRecord, TaskLifecycle, TaskStatus, TaskSummary, InferResponse };
+export type { GenerateParameters };
 export type {
   AliasResult,
+  GenerateResponse,
+  GenerateStreamEvent,
   CreateTaskRequest,
   DeleteResult,
   ModelMetadata,
@@ -64,6 +69,9 @@ export interface InferResult extends InferResponse {
 }
 
 const path = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
+
+const generateBody = (prompt: string, parameters: GenerateParameters) =>
+  JSON.stringify({ text_input: prompt, parameters } satisfies Contract.GenerateRequest);
 
 export class EdgeClient {
   readonly url: string;
@@ -142,6 +150,47 @@ export class EdgeClient {
       provider: res.headers.get(EXECUTION_PROVIDER_HEADER) ?? undefined,
       ms,
     };
+  }
+
+  // ---- text generation ---------------------------------------------------------------------------------------
+
+  /** Generates text with a language model on the edge (OIP generate); `temperature: 0` is greedy. */
+  generate(
+    name: string,
+    prompt: string,
+    parameters: GenerateParameters = {},
+    o: CallOptions & { version?: string | undefined } = {},
+  ): Promise<Contract.GenerateResponse> {
+    return this.#json(
+      `/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/generate`,
+      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: generateBody(prompt, parameters) },
+      o,
+    );
+  }
+
+  /**
+   * The same, as the text arrives (OIP generate_stream): yields each new piece of text, returns the details (why it
+   * stopped, token counts). Leaving the loop early, or aborting `signal`, ends the generation on the edge.
+   */
+  async *generateStream(
+    name: string,
+    prompt: string,
+    parameters: GenerateParameters = {},
+    o: CallOptions & { version?: string | undefined } = {},
+  ): AsyncGenerator<string, Contract.GenerateStreamEvent['details']> {
+    const res = await this.#call(
+      `/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/generate_stream`,
+      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: generateBody(prompt, parameters) },
+      o,
+    );
+    if (!res.body) throw new EdgeError(res.status, 'the edge answered a stream without a body');
+    for await (const data of sseData(res.body)) {
+      const event = JSON.parse(data) as Contract.GenerateStreamEvent;
+      if (event.error) throw new EdgeError(res.status, event.error);
+      if (event.text_output) yield event.text_output;
+      if (event.done) return event.details;
+    }
+    throw new EdgeError(res.status, 'the stream ended before its last event');
   }
 
   /** The ONNX bytes of a version (or what an alias points at), with the version and sha256 the edge reports. */

@@ -7,7 +7,6 @@
  */
 import type * as ort from 'onnxruntime-web';
 import { type OrtBuild, type OrtModule, jspiAvailable, loadOrt } from './ort-loader.ts';
-import { datatypeOfOrt } from '../../federated/oip/datatypes.ts';
 import { fromOrtTensor, toOrtTensor } from '../../federated/oip/ort-tensors.ts';
 import type { Featurizer } from '../../federated/oip/model-records.ts';
 import { readFeaturizers } from '../../federated/model/featurizers.ts';
@@ -18,6 +17,21 @@ import { sha256Hex } from '../../federated/model/digest.ts';
 import { type ModelCache, defaultModelCache } from './model-cache.ts';
 import { cachedBytes, downloadBytes } from './model-bytes.ts';
 import { LocalModelError } from './local-model-error.ts';
+import { chunkStream } from './chunk-stream.ts';
+import { readMetadataProps } from '../../federated/model/onnx-metadata.ts';
+import { LanguageModelError } from '../../federated/generation/errors.ts';
+import { type LanguageModel, carriesTokenizer, readLanguageModel } from '../../federated/generation/language-model.ts';
+import { ortDecoderStep, ortSignatures } from '../../federated/generation/ort-step.ts';
+import { type GenerationResult, generateText, prepareGeneration } from '../../federated/generation/generate.ts';
+import { type GenerateParameters, fromParameters } from '../../federated/generation/oip-parameters.ts';
+
+/** A device's bounds on one generation: the model's own context bounds it first. */
+export const DEVICE_GENERATION_LIMITS = { maxPromptTokens: 8192, maxNewTokens: 4096, timeoutMs: 10 * 60_000 };
+
+export interface LocalGenerateResult extends GenerationResult {
+  ranOn: RanOn;
+  ms: number;
+}
 
 export type Provider = 'webgpu' | 'wasm';
 
@@ -67,15 +81,26 @@ export async function webgpuAvailable(): Promise<boolean> {
 
 /** The text featurizers the model declares (its ONNX metadata), as the edge reads them; a bad declaration is refused. */
 function declaredFeaturizers(bytes: Uint8Array, session: ort.InferenceSession): Record<string, Featurizer> {
-  const inputs = session.inputMetadata.map((m) => ({
-    name: m.name,
-    datatype: (m.isTensor && datatypeOfOrt(m.type)) || 'unknown',
-    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 && d < 2 ** 31 ? d : -1)) : [],
-  }));
   try {
-    return readFeaturizers(bytes, inputs);
+    return readFeaturizers(bytes, ortSignatures(session.inputNames, session.inputMetadata));
   } catch (e) {
     throw new LocalModelError(`the model's metadata: ${(e as Error).message}`);
+  }
+}
+
+/** The language model the file carries (its tokenizer, read as the edge reads it), if it carries one. */
+function declaredLanguageModel(bytes: Uint8Array, session: ort.InferenceSession): LanguageModel | undefined {
+  const props = readMetadataProps(bytes);
+  if (!carriesTokenizer(props)) return undefined;
+  try {
+    return readLanguageModel(
+      props,
+      ortSignatures(session.inputNames, session.inputMetadata),
+      ortSignatures(session.outputNames, session.outputMetadata),
+    );
+  } catch (e) {
+    if (e instanceof LanguageModelError) throw new LocalModelError(`the model cannot generate: ${e.message}`);
+    throw e;
   }
 }
 
@@ -103,6 +128,7 @@ async function createSession(
   provider: Provider;
   tried: string[];
   featurizers: Record<string, Featurizer>;
+  language: LanguageModel | undefined;
 }> {
   const tried: string[] = [];
   const build = await chooseBuild(providers, tried);
@@ -114,7 +140,14 @@ async function createSession(
         executionProviders: [provider],
         graphOptimizationLevel: 'all',
       });
-      return { ort, session, provider, tried, featurizers: declaredFeaturizers(bytes, session) };
+      return {
+        ort,
+        session,
+        provider,
+        tried,
+        featurizers: declaredFeaturizers(bytes, session),
+        language: declaredLanguageModel(bytes, session),
+      };
     } catch (e) {
       tried.push(`${provider}: ${(e as Error).message}`);
     }
@@ -134,6 +167,7 @@ export class LocalModel {
   #ranOn: RanOn;
   readonly #client: EdgeClient | undefined;
   readonly #featurizers: Record<string, Featurizer>;
+  readonly #language: LanguageModel | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   /** Resolves when a background download (mode 'auto' on a cache miss) has stored the bytes. */
   readonly prefetched: Promise<void>;
@@ -146,6 +180,7 @@ export class LocalModel {
     ort?: OrtModule | undefined;
     session?: ort.InferenceSession | undefined;
     featurizers?: Record<string, Featurizer>;
+    language?: LanguageModel | undefined;
     ranOn: RanOn;
     client?: EdgeClient | undefined;
     prefetched?: Promise<void> | undefined;
@@ -159,6 +194,7 @@ export class LocalModel {
     this.#ranOn = o.ranOn;
     this.#client = o.client;
     this.#featurizers = o.featurizers ?? {};
+    this.#language = o.language;
     this.prefetched = o.prefetched ?? Promise.resolve();
   }
 
@@ -181,7 +217,7 @@ export class LocalModel {
     const cache = o.cache === false ? undefined : (o.cache ?? defaultModelCache());
     if (o.bytes) {
       const sha256 = await sha256Hex(o.bytes);
-      const { ort, session, provider, featurizers } = await createSession(o.bytes, providers, o.wasmPaths);
+      const { ort, session, provider, featurizers, language } = await createSession(o.bytes, providers, o.wasmPaths);
       return new LocalModel({
         model: o.model,
         version: o.version ?? '',
@@ -190,6 +226,7 @@ export class LocalModel {
         ort,
         session,
         featurizers,
+        language,
         ranOn: provider,
         client: o.client,
       });
@@ -213,7 +250,7 @@ export class LocalModel {
       return new LocalModel({ model: o.model, version, sha256, fromCache: false, ranOn: 'edge', client, prefetched });
     }
     const bytes = cached ?? (await download());
-    const { ort, session, provider, featurizers } = await createSession(bytes, providers, o.wasmPaths);
+    const { ort, session, provider, featurizers, language } = await createSession(bytes, providers, o.wasmPaths);
     return new LocalModel({
       model: o.model,
       version,
@@ -222,6 +259,7 @@ export class LocalModel {
       ort,
       session,
       featurizers,
+      language,
       ranOn: provider,
       client,
     });
@@ -277,6 +315,96 @@ export class LocalModel {
       }
     }
     return { outputs, ranOn: this.#ranOn, ms: performance.now() - started };
+  }
+
+  /**
+   * Whether generate() can run on the device: the file is a decoder that carries its tokenizer. (A model that runs on
+   * the edge asks the edge, which refuses one that cannot.)
+   */
+  get canGenerate(): boolean {
+    return this.#language !== undefined;
+  }
+
+  /**
+   * Generates text from `prompt` — on the device with the same tokenizer, decode loop and sampling code as the edge,
+   * so greedy decoding (`temperature: 0`) gives the edge's text token for token — or on the edge in mode 'edge'.
+   * Parameters as the HTTP API names them. One generation (or run) at a time.
+   */
+  async generate(
+    prompt: string,
+    parameters: GenerateParameters = {},
+    o: { signal?: AbortSignal | undefined } = {},
+  ): Promise<LocalGenerateResult> {
+    const stream = this.generateStream(prompt, parameters, o);
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) return next.value;
+    }
+  }
+
+  /** generate(), as the text arrives: yields each new piece of text, returns the result; leaving early stops it. */
+  generateStream(
+    prompt: string,
+    parameters: GenerateParameters = {},
+    o: { signal?: AbortSignal | undefined } = {},
+  ): AsyncGenerator<string, LocalGenerateResult> {
+    if (this.#ranOn === 'edge') return this.#generateOnEdge(prompt, parameters, o.signal);
+    const language = this.#language;
+    if (!language)
+      throw new LocalModelError(
+        `${this.model} cannot generate: it is not a decoder carrying its tokenizer (see fedge pack)`,
+      );
+    const started = performance.now();
+    let prepared: ReturnType<typeof prepareGeneration>;
+    try {
+      prepared = prepareGeneration(language, prompt, fromParameters(parameters), DEVICE_GENERATION_LIMITS);
+    } catch (e) {
+      throw new LocalModelError((e as Error).message);
+    }
+    return chunkStream(async (onChunk, signal) => {
+      const job = this.#queue.then(async () => {
+        const session = this.#session;
+        if (!session) throw new LocalModelError('this LocalModel was released');
+        const step = ortDecoderStep(this.#ort!.Tensor as never, (feeds) => session.run(feeds as never));
+        const result = await generateText(language, step, prepared, {
+          signal,
+          // A turn of the event loop between tokens: the page paints the text so far.
+          betweenSteps: () => new Promise((resolve) => setTimeout(resolve, 0)),
+          onChunk: (chunk) => {
+            if (chunk.text) onChunk(chunk.text);
+          },
+        });
+        return { ...result, ranOn: this.#ranOn, ms: performance.now() - started };
+      });
+      this.#queue = job.catch(() => undefined);
+      return job;
+    }, o.signal);
+  }
+
+  async *#generateOnEdge(
+    prompt: string,
+    parameters: GenerateParameters,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<string, LocalGenerateResult> {
+    const started = performance.now();
+    let text = '';
+    const stream = this.#client!.generateStream(this.model, prompt, parameters, { version: this.version, signal });
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) {
+        const d = next.value;
+        return {
+          text,
+          finishReason: d?.finish_reason ?? 'stop',
+          promptTokens: d?.prompt_tokens ?? 0,
+          completionTokens: d?.completion_tokens ?? 0,
+          ranOn: 'edge',
+          ms: performance.now() - started,
+        };
+      }
+      text += next.value;
+      yield next.value;
+    }
   }
 
   async release(): Promise<void> {

@@ -4,7 +4,36 @@
  * queue runs on its shared sessions and a device can run its own. No I/O here.
  */
 import type { OrtTensorClass, OrtTensorLike } from '../oip/ort-tensors.ts';
+import { datatypeOfOrt } from '../oip/datatypes.ts';
 import type { DecoderStep, StepOutput } from './decode-loop.ts';
+import type { TensorSignature } from './decoder-layout.ts';
+
+/** What every ONNX Runtime JS build says of a session's input or output. */
+export interface OrtValueMetadata {
+  name: string;
+  isTensor: boolean;
+  type?: string;
+  shape?: readonly (number | string)[];
+}
+
+/**
+ * A session's inputs or outputs as OIP signatures: datatype, and -1 for every open dimension (a dim_param name, a blank
+ * one, or ORT-web's 2^32 − 1 for it) — as the edge's model loader records them. Non-tensors become BYTES [] (no decoder
+ * has one; decoderLayout refuses them by name).
+ */
+export function ortSignatures(names: readonly string[], metadata: readonly OrtValueMetadata[]): TensorSignature[] {
+  return names.map((name) => {
+    const m = metadata.find((x) => x.name === name);
+    if (!m?.isTensor || !m.type) return { name, datatype: 'BYTES', shape: [] };
+    return {
+      name,
+      datatype: datatypeOfOrt(m.type) ?? 'BYTES',
+      shape: (m.shape ?? []).map((d) =>
+        typeof d === 'number' && Number.isSafeInteger(d) && d >= 0 && d < 2 ** 31 ? d : -1,
+      ),
+    };
+  });
+}
 
 export function ortDecoderStep<T extends OrtTensorLike>(
   Tensor: OrtTensorClass<T>,

@@ -6,12 +6,13 @@
 import type { z } from 'zod';
 import * as M from './schemas/models.ts';
 import * as B from './schemas/task-bodies.ts';
+import * as G from './schemas/generation.ts';
 import * as T from './schemas/tasks.ts';
 import { nameOf } from './schemas/named.ts';
 import { type TypeSource, typeDeclarations } from './typescript.ts';
 
 /** Request bodies (input mode: what a caller may send) and answers (output mode) that EdgeClient uses. */
-const BODIES = [B.taskBody, M.aliasBody];
+const BODIES = [B.taskBody, M.aliasBody, G.generateRequest];
 const ANSWERS = [
   M.serverMetadata,
   M.modelList,
@@ -22,6 +23,8 @@ const ANSWERS = [
   T.taskList,
   T.taskLifecycle,
   T.taskDeleted,
+  G.generateResponse,
+  G.generateEvent,
 ];
 
 /** Nested schemas written as the types the SDK already has (the Worker's own, checked against them: schemas/covers.ts). */
@@ -29,6 +32,7 @@ const KNOWN: [z.ZodType, string, string][] = [
   [M.modelSummary, 'ModelSummary', '../../federated/oip/model-records.ts'],
   [M.tensorMeta, 'TensorMeta', '../../federated/oip/model-records.ts'],
   [M.probeVerdict, 'ProbeVerdict', '../../federated/oip/model-records.ts'],
+  [M.textGeneration, 'TextGeneration', '../../federated/oip/model-records.ts'],
   [T.taskSettings, 'TaskSettings', '../../federated/aggregation/task-protocol.ts'],
   [T.taskSummary, 'TaskSummary', '../../federated/aggregation/task-protocol.ts'],
 ];

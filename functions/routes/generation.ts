@@ -7,32 +7,18 @@ import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { generationRoutes } from '../contract/generation.ts';
 import type { RouteContext } from './register.ts';
-import type { z } from 'zod';
-import type { generateRequest } from '../contract/schemas/generation.ts';
 import { type EdgeGeneration, startGeneration } from '../generation/edge-generation.ts';
 import { services } from '../services.ts';
 import type { GenerateParams, GenerationResult } from '../../federated/generation/generate.ts';
+import { fromParameters } from '../../federated/generation/oip-parameters.ts';
 import { fail } from '../middleware/errors.ts';
 import type { Handlers } from './register.ts';
 
 type Ctx = Context<{ Bindings: Env }>;
 type GenerateCtx = RouteContext<(typeof generationRoutes)['generateLatest']>;
 type CompletionCtx = RouteContext<(typeof generationRoutes)['openaiCompletions']>;
-type GenerateBody = z.output<typeof generateRequest>;
 
 const finishReason = (r: GenerationResult) => (r.finishReason === 'stop' ? 'stop' : 'length');
-
-function oipParams(body: GenerateBody): GenerateParams {
-  const p = body.parameters ?? {};
-  return {
-    maxTokens: p.max_tokens,
-    temperature: p.temperature,
-    topK: p.top_k,
-    topP: p.top_p,
-    stop: p.stop,
-    seed: p.seed,
-  };
-}
 
 /** What the stream's end (the client disconnected) and the generation's end both settle. */
 function streamAbort(stream: { onAbort(f: () => void): void }): AbortSignal {
@@ -43,7 +29,13 @@ function streamAbort(stream: { onAbort(f: () => void): void }): AbortSignal {
 
 async function oipGenerate(c: GenerateCtx, ref: string | undefined, streamed: boolean) {
   const body = c.var.body;
-  const generation = await startGeneration(c.env, c.req.param('name')!, ref, body.text_input, oipParams(body));
+  const generation = await startGeneration(
+    c.env,
+    c.req.param('name')!,
+    ref,
+    body.text_input,
+    fromParameters(body.parameters),
+  );
   const head = {
     model_name: generation.record.model,
     model_version: generation.record.version,
