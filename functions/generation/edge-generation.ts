@@ -49,15 +49,36 @@ export async function startGeneration(
   return {
     record,
     run: async (hooks = {}) => {
-      let finish = 'error';
-      try {
-        const result = await generateText(model, step, prepared, { betweenSteps: turn, ...hooks });
-        finish = result.finishReason;
-        generatedTokens.inc({ model: record.model }, result.completionTokens);
-        return result;
-      } finally {
+      // A client that goes away ends the request's I/O in workerd: timers and runs the loop still awaits may never
+      // settle. The slot is given back from the abort itself, not from the loop's end.
+      let ended = false;
+      let counted = 0;
+      const end = (finish: string) => {
+        if (ended) return;
+        ended = true;
         generations.inc({ model: record.model, finish_reason: finish });
         release();
+      };
+      const aborted = () => end('aborted');
+      hooks.signal?.addEventListener('abort', aborted, { once: true });
+      try {
+        const result = await generateText(model, step, prepared, {
+          betweenSteps: turn,
+          ...hooks,
+          onChunk: async (chunk) => {
+            counted += chunk.tokens;
+            generatedTokens.inc({ model: record.model }, chunk.tokens);
+            await hooks.onChunk?.(chunk);
+          },
+        });
+        generatedTokens.inc({ model: record.model }, Math.max(0, result.completionTokens - counted));
+        end(result.finishReason);
+        return result;
+      } catch (e) {
+        end('error');
+        throw e;
+      } finally {
+        hooks.signal?.removeEventListener('abort', aborted);
       }
     },
     cancel: release,

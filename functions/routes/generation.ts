@@ -20,11 +20,25 @@ type CompletionCtx = RouteContext<(typeof generationRoutes)['openaiCompletions']
 
 const finishReason = (r: GenerationResult) => (r.finishReason === 'stop' ? 'stop' : 'length');
 
-/** What the stream's end (the client disconnected) and the generation's end both settle. */
-function streamAbort(stream: { onAbort(f: () => void): void }): AbortSignal {
+/**
+ * Ends when the client goes away — the response stream is cancelled, or the request's signal aborts (workerd's
+ * `enable_request_signal`: a socket that closed while nothing was being pulled cancels no stream) — or when the
+ * generation's wall time has passed. A write the reader never takes is raced against it, so a generation is never held
+ * by a client that stopped reading: its slot comes back.
+ */
+function streamEnd(c: Context, stream: { onAbort(f: () => void): void }, timeoutMs: number) {
   const abort = new AbortController();
-  stream.onAbort(() => abort.abort());
-  return abort.signal;
+  const end = () => abort.abort();
+  stream.onAbort(end);
+  c.req.raw.signal?.addEventListener('abort', end, { once: true });
+  const timer = setTimeout(end, timeoutMs);
+  const ended = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+  return {
+    signal: abort.signal,
+    /** `write`, unless the stream ends first. */
+    write: (write: Promise<unknown>) => Promise.race([write, ended]),
+    done: () => clearTimeout(timer),
+  };
 }
 
 async function oipGenerate(c: GenerateCtx, ref: string | undefined, streamed: boolean) {
@@ -47,42 +61,44 @@ async function oipGenerate(c: GenerateCtx, ref: string | undefined, streamed: bo
     completion_tokens: r.completionTokens,
   });
   if (!streamed) {
-    const result = await generation.run();
+    const result = await generation.run({ signal: c.req.raw.signal });
     return c.json({ ...head, text_output: result.text, details: details(result) });
   }
   return sse(
     c,
     generation,
-    async (stream, signal) => {
+    async (send, signal) => {
       const result = await generation.run({
         signal,
-        onChunk: (chunk) =>
-          chunk.text
-            ? stream.writeSSE({ data: JSON.stringify({ ...head, text_output: chunk.text, done: false }) })
-            : undefined,
+        onChunk: async (chunk) => {
+          if (chunk.text) await send(JSON.stringify({ ...head, text_output: chunk.text, done: false }));
+        },
       });
       if (result.finishReason !== 'aborted')
-        await stream.writeSSE({
-          data: JSON.stringify({ ...head, text_output: '', done: true, details: details(result) }),
-        });
+        await send(JSON.stringify({ ...head, text_output: '', done: true, details: details(result) }));
     },
     (message) => JSON.stringify({ ...head, text_output: '', done: true, error: message }),
   );
 }
 
-type SSE = Parameters<Parameters<typeof streamSSE>[1]>[0];
-
 /** Streams `write`'s events; a failure after the first byte ends the stream with `errorEvent` (the status is sent). */
-function sse(
-  c: Context,
+function sse<E extends { Bindings: Env }>(
+  c: Context<E>,
   generation: EdgeGeneration,
-  write: (stream: SSE, signal: AbortSignal) => Promise<void>,
+  write: (send: (data: string) => Promise<unknown>, signal: AbortSignal) => Promise<void>,
   errorEvent: (message: string) => string,
 ): Response {
+  const { config } = services(c.env);
   return streamSSE(
     c,
     async (stream) => {
-      await write(stream, streamAbort(stream));
+      // Past the generation's own limit, a write still waiting means the reader stopped reading.
+      const end = streamEnd(c, stream, config.generateTimeoutMs + 5_000);
+      try {
+        await write((data) => end.write(stream.writeSSE({ data })), end.signal);
+      } finally {
+        end.done();
+      }
     },
     async (e, stream) => {
       generation.cancel();
@@ -123,25 +139,22 @@ async function completions(c: CompletionCtx) {
   });
   const choice = (text: string, finish: string | null) => ({ index: 0, text, finish_reason: finish, logprobs: null });
   if (!body.stream) {
-    const result = await generation.run();
+    const result = await generation.run({ signal: c.req.raw.signal });
     return c.json({ ...head, choices: [choice(result.text, finishReason(result))], usage: usage(result) });
   }
   return sse(
     c,
     generation,
-    async (stream, signal) => {
+    async (send, signal) => {
       const result = await generation.run({
         signal,
-        onChunk: (chunk) =>
-          chunk.text
-            ? stream.writeSSE({ data: JSON.stringify({ ...head, choices: [choice(chunk.text, null)] }) })
-            : undefined,
+        onChunk: async (chunk) => {
+          if (chunk.text) await send(JSON.stringify({ ...head, choices: [choice(chunk.text, null)] }));
+        },
       });
       if (result.finishReason === 'aborted') return;
-      await stream.writeSSE({
-        data: JSON.stringify({ ...head, choices: [choice('', finishReason(result))], usage: usage(result) }),
-      });
-      await stream.writeSSE({ data: '[DONE]' });
+      await send(JSON.stringify({ ...head, choices: [choice('', finishReason(result))], usage: usage(result) }));
+      await send('[DONE]');
     },
     (message) => JSON.stringify({ error: { message, type: 'server_error' } }),
   );
