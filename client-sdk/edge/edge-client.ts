@@ -69,9 +69,18 @@ export interface InferResult extends InferResponse {
 }
 
 const path = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
+/** A model's OIP path: its `latest`, or a version or alias. */
+const modelPath = (name: string, version?: string) =>
+  `/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}`;
 
+/** A JSON request: `method`, the JSON header, `body` serialised. */
+const sendJson = (method: string, body: unknown) => ({
+  method,
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify(body),
+});
 const generateBody = (prompt: string, parameters: GenerateParameters) =>
-  JSON.stringify({ text_input: prompt, parameters } satisfies Contract.GenerateRequest);
+  sendJson('POST', { text_input: prompt, parameters });
 
 export class EdgeClient {
   readonly url: string;
@@ -123,7 +132,7 @@ export class EdgeClient {
   }
 
   model(name: string, version?: string, o?: CallOptions): Promise<Contract.ModelMetadata> {
-    return this.#json(`/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}`, {}, o);
+    return this.#json(modelPath(name, version), {}, o);
   }
 
   /** Runs `name` on the edge. Inputs by name; typed arrays in, typed arrays (with shapes) out. */
@@ -138,11 +147,7 @@ export class EdgeClient {
       id: o.id,
     });
     const started = performance.now();
-    const res = await this.#call(
-      `/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/infer`,
-      { method: 'POST', headers, body },
-      o,
-    );
+    const res = await this.#call(`${modelPath(name, o.version)}/infer`, { method: 'POST', headers, body }, o);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const ms = performance.now() - started;
     return {
@@ -161,11 +166,7 @@ export class EdgeClient {
     parameters: GenerateParameters = {},
     o: CallOptions & { version?: string | undefined } = {},
   ): Promise<Contract.GenerateResponse> {
-    return this.#json(
-      `/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/generate`,
-      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: generateBody(prompt, parameters) },
-      o,
-    );
+    return this.#json(`${modelPath(name, o.version)}/generate`, generateBody(prompt, parameters), o);
   }
 
   /**
@@ -178,19 +179,14 @@ export class EdgeClient {
     parameters: GenerateParameters = {},
     o: CallOptions & { version?: string | undefined } = {},
   ): AsyncGenerator<string, Contract.GenerateStreamEvent['details']> {
-    const res = await this.#call(
-      `/v2/models/${o.version === undefined ? path(name) : path(name, 'versions', o.version)}/generate_stream`,
-      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: generateBody(prompt, parameters) },
-      o,
-    );
-    if (!res.body) throw new EdgeError(res.status, 'the edge answered a stream without a body');
-    for await (const data of sseData(res.body)) {
+    const res = await this.#call(`${modelPath(name, o.version)}/generate_stream`, generateBody(prompt, parameters), o);
+    for await (const data of sseData(res.body!)) {
       const event = JSON.parse(data) as Contract.GenerateStreamEvent;
       if (event.error) throw new EdgeError(res.status, event.error);
       if (event.text_output) yield event.text_output;
       if (event.done) return event.details;
     }
-    throw new EdgeError(res.status, 'the stream ended before its last event');
+    throw new EdgeError(res.status, 'the stream ended early');
   }
 
   /** The ONNX bytes of a version (or what an alias points at), with the version and sha256 the edge reports. */
@@ -199,11 +195,7 @@ export class EdgeClient {
     version?: string,
     o?: CallOptions,
   ): Promise<{ bytes: Uint8Array; version: string; sha256: string }> {
-    const res = await this.#call(
-      `/v2/models/${version === undefined ? path(name) : path(name, 'versions', version)}/onnx`,
-      {},
-      o,
-    );
+    const res = await this.#call(`${modelPath(name, version)}/onnx`, {}, o);
     return {
       bytes: new Uint8Array(await res.arrayBuffer()),
       version: res.headers.get(MODEL_VERSION_HEADER) ?? version ?? '',
@@ -238,16 +230,7 @@ export class EdgeClient {
 
   setAlias(name: string, alias: string, version: string, o?: CallOptions): Promise<Contract.AliasResult> {
     const body: Contract.SetAliasRequest = { version };
-    return this.#json(
-      `/v1/models/${path(name, 'aliases', alias)}`,
-      {
-        method: 'PUT',
-        admin: true,
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      },
-      o,
-    );
+    return this.#json(`/v1/models/${path(name, 'aliases', alias)}`, { ...sendJson('PUT', body), admin: true }, o);
   }
 
   deleteVersion(name: string, version: string, o?: CallOptions): Promise<Contract.DeleteResult> {
@@ -261,11 +244,7 @@ export class EdgeClient {
    * docs/http-api.md "Creating a task" explains the body's fields; docs/integrate.md has complete bodies.
    */
   createTask(body: Contract.CreateTaskRequest, o?: CallOptions): Promise<Contract.TaskCreated> {
-    return this.#json(
-      '/v1/tasks',
-      { method: 'POST', admin: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) },
-      o,
-    );
+    return this.#json('/v1/tasks', { ...sendJson('POST', body), admin: true }, o);
   }
 
   /**
@@ -277,9 +256,7 @@ export class EdgeClient {
     o?: CallOptions,
   ): Promise<Contract.TaskList> {
     const q = new URLSearchParams();
-    if (page.after !== undefined) q.set('after', page.after);
-    if (page.limit !== undefined) q.set('limit', String(page.limit));
-    if (page.status !== undefined) q.set('status', page.status);
+    for (const [k, v] of Object.entries(page)) if (v !== undefined) q.set(k, String(v));
     return this.#json(`/v1/tasks${q.size ? `?${q}` : ''}`, {}, o);
   }
 

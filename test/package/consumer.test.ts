@@ -4,7 +4,7 @@
  * RdpAccountant, (b) a page bundled by esbuild and by Vite runs EdgeClient and LocalModel in Chromium, (c) a strict
  * TypeScript consumer type-checks against the shipped declarations, (d) `npx fedge --help` runs. Plus the figures
  * the package promises: node_modules without TensorFlow.js and onnxruntime-web ≤ 5 MB, an EdgeClient-only browser
- * bundle ≤ 13 KiB; (e) devices on Node 20 and Node 22: LocalModel, and head-task Participants through a round; (f)
+ * bundle ≤ 13 KiB; (e) devices on Node 20 and Node 22: LocalModel, the bundled language model's greedy text, and head-task Participants through a round; (f)
  * the example app (examples/web-app) built against the tarball, on its own origin, through a round in Chromium.
  * Everything started here (servers, page servers, Chromium) is stopped and the temp dir removed in afterAll, also
  * when a step fails.
@@ -105,7 +105,7 @@ describe('the packed package, installed into an app', () => {
     expect(node20.version.split('.')[0]).toBe('20');
   });
 
-  it("(e) on Node 22 and on Node 20, LocalModel runs the edge's model on the device (auto: the second load from the process's cache) and three head-task Participants complete a round that publishes", async () => {
+  it("(e) on Node 22 and on Node 20, LocalModel runs the edge's model on the device (auto: the second load from the process's cache), generates the edge's greedy text with the bundled language model, and three head-task Participants complete a round that publishes", async () => {
     const node20 = await systemNode();
     if (!node20) throw new Error('no Node outside node_modules on PATH (see test a)');
     cpSync(join(FIXTURES, 'devices.mjs'), join(deviceApp, 'devices.mjs'));
@@ -151,6 +151,8 @@ describe('the packed package, installed into an app', () => {
         edge: number[];
         local: number[];
         outcomes: { status: string; epsilon: number }[];
+        deviceText: string;
+        edgeText: string;
       };
       expect(out.node.split('.')[0], label).toBe(label.slice(4));
       expect({ first: out.first, second: out.second, fromCache: out.fromCache }, label).toEqual({
@@ -159,6 +161,8 @@ describe('the packed package, installed into an app', () => {
         fromCache: true,
       });
       out.local.forEach((p, i) => expect(Math.abs(p - out.edge[i]!), label).toBeLessThan(1e-4));
+      expect(out.edgeText.length, label).toBeGreaterThan(0);
+      expect(out.deviceText, label).toBe(out.edgeText);
       expect(
         out.outcomes.map((o) => o.status),
         label,
@@ -376,7 +380,8 @@ describe('the packed package, installed into an app', () => {
     // 20.9 MB while ONNX went through onnx-proto (protobufjs 6); fedge (1.6 MB) and tweetnacl now (issue 29 point 8).
     expect(bytes).toBeLessThanOrEqual(5e6);
     // 8.4 KiB before BYTES tensors and the shared binary framing (federated/oip) came in: ~2 KiB of them; the shared
-    // byte helpers (federated/bytes.ts: framing with its argument checks) ~1 KiB more — 12.3 KiB on 2026-12-07.
+    // byte helpers (federated/bytes.ts: framing with its argument checks) ~1 KiB more — 12.3 KiB on 2026-12-07;
+    // generate/generateStream and their SSE reader ~1 KiB, paid back in part by shared request helpers — 12.9 KiB.
     expect(edgeOnly).toBeLessThanOrEqual(13 * 1024);
   });
 });
