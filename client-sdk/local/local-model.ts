@@ -17,21 +17,20 @@ import { sha256Hex } from '../../federated/model/digest.ts';
 import { type ModelCache, defaultModelCache } from './model-cache.ts';
 import { cachedBytes, downloadBytes } from './model-bytes.ts';
 import { LocalModelError } from './local-model-error.ts';
-import { chunkStream } from './chunk-stream.ts';
 import { readMetadataProps } from '../../federated/model/onnx-metadata.ts';
 import { LanguageModelError } from '../../federated/generation/errors.ts';
 import { type LanguageModel, carriesTokenizer, readLanguageModel } from '../../federated/generation/language-model.ts';
-import { ortDecoderStep, ortSignatures } from '../../federated/generation/ort-step.ts';
-import { type GenerationResult, generateText, prepareGeneration } from '../../federated/generation/generate.ts';
-import { type GenerateParameters, fromParameters } from '../../federated/generation/oip-parameters.ts';
+import { ortSignatures } from '../../federated/generation/ort-step.ts';
+import type { GenerateParameters } from '../../federated/generation/oip-parameters.ts';
+import {
+  DEVICE_GENERATION_LIMITS,
+  type DeviceSession,
+  type LocalGenerateResult,
+  generateOnDevice,
+  generateOnEdge,
+} from './local-generation.ts';
 
-/** A device's bounds on one generation: the model's own context bounds it first. */
-export const DEVICE_GENERATION_LIMITS = { maxPromptTokens: 8192, maxNewTokens: 4096, timeoutMs: 10 * 60_000 };
-
-export interface LocalGenerateResult extends GenerationResult {
-  ranOn: RanOn;
-  ms: number;
-}
+export { DEVICE_GENERATION_LIMITS, type LocalGenerateResult };
 
 export type Provider = 'webgpu' | 'wasm';
 
@@ -348,63 +347,23 @@ export class LocalModel {
     parameters: GenerateParameters = {},
     o: { signal?: AbortSignal | undefined } = {},
   ): AsyncGenerator<string, LocalGenerateResult> {
-    if (this.#ranOn === 'edge') return this.#generateOnEdge(prompt, parameters, o.signal);
-    const language = this.#language;
-    if (!language)
+    if (this.#ranOn === 'edge')
+      return generateOnEdge(this.#client!, this.model, this.version, prompt, parameters, o.signal);
+    if (!this.#language)
       throw new LocalModelError(
         `${this.model} cannot generate: it is not a decoder carrying its tokenizer (see fedge pack)`,
       );
-    const started = performance.now();
-    let prepared: ReturnType<typeof prepareGeneration>;
-    try {
-      prepared = prepareGeneration(language, prompt, fromParameters(parameters), DEVICE_GENERATION_LIMITS);
-    } catch (e) {
-      throw new LocalModelError((e as Error).message);
-    }
-    return chunkStream(async (onChunk, signal) => {
-      const job = this.#queue.then(async () => {
-        const session = this.#session;
-        if (!session) throw new LocalModelError('this LocalModel was released');
-        const step = ortDecoderStep(this.#ort!.Tensor as never, (feeds) => session.run(feeds as never));
-        const result = await generateText(language, step, prepared, {
-          signal,
-          // A turn of the event loop between tokens: the page paints the text so far.
-          betweenSteps: () => new Promise((resolve) => setTimeout(resolve, 0)),
-          onChunk: (chunk) => {
-            if (chunk.text) onChunk(chunk.text);
-          },
-        });
-        return { ...result, ranOn: this.#ranOn, ms: performance.now() - started };
-      });
-      this.#queue = job.catch(() => undefined);
-      return job;
-    }, o.signal);
-  }
-
-  async *#generateOnEdge(
-    prompt: string,
-    parameters: GenerateParameters,
-    signal: AbortSignal | undefined,
-  ): AsyncGenerator<string, LocalGenerateResult> {
-    const started = performance.now();
-    let text = '';
-    const stream = this.#client!.generateStream(this.model, prompt, parameters, { version: this.version, signal });
-    for (;;) {
-      const next = await stream.next();
-      if (next.done) {
-        const d = next.value;
-        return {
-          text,
-          finishReason: d?.finish_reason ?? 'stop',
-          promptTokens: d?.prompt_tokens ?? 0,
-          completionTokens: d?.completion_tokens ?? 0,
-          ranOn: 'edge',
-          ms: performance.now() - started,
-        };
-      }
-      text += next.value;
-      yield next.value;
-    }
+    const device: DeviceSession = {
+      ort: this.#ort!,
+      session: () => this.#session as never,
+      ranOn: this.#ranOn,
+      queue: (job) => {
+        const run = this.#queue.then(job);
+        this.#queue = run.catch(() => undefined);
+        return run;
+      },
+    };
+    return generateOnDevice(device, this.#language, prompt, parameters, o.signal);
   }
 
   async release(): Promise<void> {
