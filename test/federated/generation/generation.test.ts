@@ -10,6 +10,7 @@ import { generateText, prepareGeneration } from '../../../federated/generation/g
 import { type LanguageModel, readLanguageModel } from '../../../federated/generation/language-model.ts';
 import { ortDecoderStep, ortSignatures } from '../../../federated/generation/ort-step.ts';
 import { pickToken } from '../../../federated/generation/sampling.ts';
+import { perplexity, scoreNextTokens } from '../../../federated/generation/language-metrics.ts';
 import { TextStream } from '../../../federated/generation/text-stream.ts';
 import { readMetadataProps } from '../../../federated/model/onnx-metadata.ts';
 import { seededRandom } from '../../../federated/seeded-random.ts';
@@ -157,5 +158,20 @@ describe('text stream', () => {
     const s = new TextStream(tokenizer, tokenizer.encode('the'), []);
     for (const id of tokenizer.encode(' whale').slice(1)) s.push(id);
     expect(s.text + s.flush()).toBe(' whale');
+  });
+});
+
+describe('next-token metrics', () => {
+  it('scores uniform logits at perplexity V and counts the argmax hits', () => {
+    const V = 8;
+    const uniform = new Float32Array(3 * V);
+    const s = scoreNextTokens(uniform, V, [1, 2, 3]);
+    expect(perplexity(s)).toBeCloseTo(V, 5);
+    const peaked = new Float32Array(2 * V);
+    peaked[5] = 10; // row 0 predicts 5
+    peaked[V + 1] = 10; // row 1 predicts 1
+    const t = scoreNextTokens(peaked, V, [5, 2]);
+    expect(t.correct).toBe(1);
+    expect(t.nll).toBeCloseTo(Math.log(1 + 7 * Math.exp(-10)) + (10 + Math.log(1 + 7 * Math.exp(-10))), 4);
   });
 });
