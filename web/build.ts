@@ -1,7 +1,7 @@
 /**
  * Builds the web app into web/dist (served by the Worker as static assets; wrangler.toml [assets] and [build]):
  * bundles web/src/app.ts and the demo's Web Worker (demo-worker.ts) with esbuild, copies the page and styles, uPlot's stylesheet, 20 sample digits and 300
- * held-out digits from the MNIST test split, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
+ * held-out digits from the MNIST test split, the bundled models' cards and pretraining reports, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
  * (client-sdk/local/ort-loader.ts: WebGPU 16 MiB, plain 14 MiB — each under the 25 MiB a static asset may be) in assets/ort/.
  */
 import {
@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { ORT_WASM_FILES } from '../client-sdk/local/ort-loader.ts';
 import { loadMnist } from '../models/data/mnist.ts';
@@ -98,31 +98,62 @@ writeFileSync(
   }),
 );
 
-// The bundled models' cards, for "Try a model" (what each was trained on, how well it does, its bytes' sha256).
-const cardFiles = readdirSync(join(root, 'models'), { withFileTypes: true })
-  .filter((d) => d.isDirectory() && existsSync(join(root, 'models', d.name, 'card.json')))
-  .map((d) => join(root, 'models', d.name, 'card.json'));
-const cards = Object.fromEntries(
-  cardFiles.map((f) => {
-    const c = JSON.parse(readFileSync(f, 'utf8')) as {
-      name: string;
-      spec: { outputName: string; labels: string[] };
-      outputs?: object;
-      data: string;
-      training: object;
-      fp32?: object;
-      int8?: object;
-    };
-    // Which class each output index is (a card written before cards said so: its spec's labels, in output order).
-    const outputs = c.outputs ?? { [c.spec.outputName]: { labels: c.spec.labels } };
-    return [c.name, { data: c.data, training: c.training, fp32: c.fp32, int8: c.int8, outputs }];
-  }),
-);
+// The bundled models' cards, for "Try a model" (what each was trained on, how well it does, its bytes' sha256) and,
+// for a language model, "Write with the model". A card that does not parse (being written) is left out, not a
+// failed build; the next build, once it changes, takes it.
+const modelDirs = readdirSync(join(root, 'models'), { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => join(root, 'models', d.name));
+const cardFiles = modelDirs.map((d) => join(d, 'card.json')).filter((f) => existsSync(f));
+const cards: Record<string, object> = {};
+for (const f of cardFiles) {
+  let c: {
+    name: string;
+    spec?: { kind?: string; outputName?: string; labels?: string[] };
+    outputs?: object;
+    data: string;
+    training?: object;
+    fp32?: object;
+    int8?: object;
+    tokenizer?: unknown;
+    pretraining?: object;
+    evaluatedWith?: unknown;
+  };
+  try {
+    c = JSON.parse(readFileSync(f, 'utf8'));
+  } catch (e) {
+    console.warn(`web/build.ts: left out ${f}: ${(e as Error).message}`);
+    continue;
+  }
+  // Which class each output index is (a card written before cards said so: its spec's labels, in output order).
+  const outputs =
+    c.outputs ?? (c.spec?.outputName && c.spec.labels ? { [c.spec.outputName]: { labels: c.spec.labels } } : undefined);
+  // A language model's card (a decoder, no classes) says instead what it is and how it was pretrained.
+  const decoder =
+    c.spec?.kind === 'decoder'
+      ? { spec: c.spec, tokenizer: c.tokenizer, pretraining: c.pretraining, evaluatedWith: c.evaluatedWith }
+      : {};
+  cards[c.name] = { data: c.data, training: c.training, fp32: c.fp32, int8: c.int8, outputs, ...decoder };
+}
 mkdirSync(join(assets, 'cards'));
 writeFileSync(join(assets, 'cards', 'index.json'), JSON.stringify(cards));
+// The language models' pretraining reports (models/<name>/pretrain-report.json), for "Write with the model"'s card,
+// as they are: the panel reads the keys it knows and shows what is there. A report that does not parse (being
+// written) is left out, not a failed build; the next build, once it changes, takes it.
+const reports: Record<string, unknown> = {};
+for (const f of modelDirs.map((d) => join(d, 'pretrain-report.json')).filter((f) => existsSync(f))) {
+  try {
+    const r = JSON.parse(readFileSync(f, 'utf8')) as { model?: unknown };
+    reports[typeof r.model === 'string' ? r.model : basename(dirname(f))] = r;
+  } catch (e) {
+    console.warn(`web/build.ts: left out ${f}: ${(e as Error).message}`);
+  }
+}
+writeFileSync(join(assets, 'cards', 'reports.json'), JSON.stringify(reports));
 
 const inputs = [
-  ...cardFiles,
+  // Every model folder's card and report, there or not: one that appears later rebuilds too.
+  ...modelDirs.flatMap((d) => [join(d, 'card.json'), join(d, 'pretrain-report.json')]),
   ...Object.keys(bundled.metafile.inputs).map((f) => resolve(f)),
   ...Object.values(copied),
   import.meta.filename,

@@ -189,10 +189,13 @@ export class TryPanel {
       return;
     }
     const meta = this.#meta;
-    const kind = inputKind(meta);
+    // A language model writes rather than classifies: "Write with the model" is where it runs.
+    const writes = meta.parameters.text_generation !== undefined;
+    const kind = writes ? undefined : inputKind(meta);
     byId('try-digit').hidden = kind !== 'digit';
     byId('try-text').hidden = kind !== 'text';
     byId('try-generic').hidden = kind !== 'generic';
+    byId('try-writes').hidden = !writes;
     if (kind === 'generic') this.#fields(meta);
     say(
       'try-status',
@@ -200,7 +203,8 @@ export class TryPanel {
     );
     byId('try-results').replaceChildren();
     byId('try-card').replaceChildren();
-    const about = await this.#describe(meta);
+    // A language model's card is in "Write with the model".
+    const about = writes ? [] : await this.#describe(meta);
     if (this.#meta === meta) byId('try-card').replaceChildren(...about);
   }
 
@@ -235,7 +239,7 @@ export class TryPanel {
   async classify(): Promise<void> {
     const seq = ++this.#seq;
     const meta = this.#meta;
-    if (!meta) return;
+    if (!meta || meta.parameters.text_generation) return;
     const kind = inputKind(meta);
     if (kind === 'digit' && this.#canvas.empty)
       return say('try-status', 'Draw a digit first (or press “Sample digit”).', 'error');
