@@ -138,6 +138,8 @@ async function createSession(
       const session = await ort.InferenceSession.create(bytes, {
         executionProviders: [provider],
         graphOptimizationLevel: 'all',
+        // Errors only: WebGPU leaves a decoder's shape arithmetic on the CPU and ORT warns about it on the console.
+        logSeverityLevel: 3,
       });
       return {
         ort,

@@ -28,10 +28,7 @@ beforeAll(async () => {
   [server, browser] = await Promise.all([startLocalServer({ persistTo: state }), launchChromium({ webgpu: true })]);
   page = await browser.context.newPage();
   page.on('console', (m) => {
-    // onnxruntime-web's session warning that WebGPU leaves the decoder's shape ops on the CPU (as it should), printed
-    // as a console error: LocalModel's sessions log warnings (ort.env.logLevel does not reach the session's level).
-    if (m.type() === 'error' && !/\[W:onnxruntime:.*VerifyEachNodeIsAssignedToAnEp/.test(m.text()))
-      problems.push(`console: ${m.text()}`);
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('response', (r) => {
