@@ -5,6 +5,7 @@
  */
 import { OnnxFormatError } from './onnx-format-error.ts';
 import { concat } from '../bytes.ts';
+import { encodeVarint } from './head/wire.ts';
 
 const METADATA_PROPS = 14;
 
@@ -81,18 +82,8 @@ export function readMetadataProps(bytes: Uint8Array): Record<string, string> {
 
 const utf8Encoder = new TextEncoder();
 
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return out;
-}
-
 function lengthDelimited(field: number, body: Uint8Array): Uint8Array {
-  const head = [...varintBytes(field * 8 + 2), ...varintBytes(body.byteLength)];
+  const head = [...encodeVarint(field * 8 + 2), ...encodeVarint(body.byteLength)];
   const out = new Uint8Array(head.length + body.byteLength);
   out.set(head);
   out.set(body, head.length);

@@ -64,29 +64,28 @@ async function oipGenerate(c: GenerateCtx, ref: string | undefined, streamed: bo
     const result = await generation.run({ signal: c.req.raw.signal });
     return c.json({ ...head, text_output: result.text, details: details(result) });
   }
-  return sse(
-    c,
-    generation,
-    async (send, signal) => {
-      const result = await generation.run({
-        signal,
-        onChunk: async (chunk) => {
-          if (chunk.text) await send(JSON.stringify({ ...head, text_output: chunk.text, done: false }));
-        },
-      });
-      if (result.finishReason !== 'aborted')
-        await send(JSON.stringify({ ...head, text_output: '', done: true, details: details(result) }));
-    },
-    (message) => JSON.stringify({ ...head, text_output: '', done: true, error: message }),
-  );
+  return streamText(c, generation, {
+    piece: (text) => JSON.stringify({ ...head, text_output: text, done: false }),
+    end: (result) => [JSON.stringify({ ...head, text_output: '', done: true, details: details(result) })],
+    error: (message) => JSON.stringify({ ...head, text_output: '', done: true, error: message }),
+  });
 }
 
-/** Streams `write`'s events; a failure after the first byte ends the stream with `errorEvent` (the status is sent). */
-function sse<E extends { Bindings: Env }>(
+/** What a stream sends: an event per piece of text, the events that end it, and the event of a failure. */
+interface StreamEvents {
+  piece(text: string): string;
+  end(result: GenerationResult): string[];
+  error(message: string): string;
+}
+
+/**
+ * Runs `generation` as server-sent events: one per piece of text as it becomes final, then `events.end` — nothing more
+ * when the client went away. A failure after the first byte (the status is sent) ends the stream with `events.error`.
+ */
+function streamText<E extends { Bindings: Env }>(
   c: Context<E>,
   generation: EdgeGeneration,
-  write: (send: (data: string) => Promise<unknown>, signal: AbortSignal) => Promise<void>,
-  errorEvent: (message: string) => string,
+  events: StreamEvents,
 ): Response {
   const { config } = services(c.env);
   return streamSSE(
@@ -94,8 +93,15 @@ function sse<E extends { Bindings: Env }>(
     async (stream) => {
       // Past the generation's own limit, a write still waiting means the reader stopped reading.
       const end = streamEnd(c, stream, config.generateTimeoutMs + 5_000);
+      const send = (data: string) => end.write(stream.writeSSE({ data }));
       try {
-        await write((data) => end.write(stream.writeSSE({ data })), end.signal);
+        const result = await generation.run({
+          signal: end.signal,
+          onChunk: async (chunk) => {
+            if (chunk.text) await send(events.piece(chunk.text));
+          },
+        });
+        if (result.finishReason !== 'aborted') for (const data of events.end(result)) await send(data);
       } finally {
         end.done();
       }
@@ -103,7 +109,7 @@ function sse<E extends { Bindings: Env }>(
     async (e, stream) => {
       generation.cancel();
       console.error('generation failed mid-stream:', e.stack ?? e);
-      await stream.writeSSE({ data: errorEvent(`the generation failed: ${e.message}`) });
+      await stream.writeSSE({ data: events.error(`the generation failed: ${e.message}`) });
     },
   );
 }
@@ -142,22 +148,14 @@ async function completions(c: CompletionCtx) {
     const result = await generation.run({ signal: c.req.raw.signal });
     return c.json({ ...head, choices: [choice(result.text, finishReason(result))], usage: usage(result) });
   }
-  return sse(
-    c,
-    generation,
-    async (send, signal) => {
-      const result = await generation.run({
-        signal,
-        onChunk: async (chunk) => {
-          if (chunk.text) await send(JSON.stringify({ ...head, choices: [choice(chunk.text, null)] }));
-        },
-      });
-      if (result.finishReason === 'aborted') return;
-      await send(JSON.stringify({ ...head, choices: [choice('', finishReason(result))], usage: usage(result) }));
-      await send('[DONE]');
-    },
-    (message) => JSON.stringify({ error: { message, type: 'server_error' } }),
-  );
+  return streamText(c, generation, {
+    piece: (text) => JSON.stringify({ ...head, choices: [choice(text, null)] }),
+    end: (result) => [
+      JSON.stringify({ ...head, choices: [choice('', finishReason(result))], usage: usage(result) }),
+      '[DONE]',
+    ],
+    error: (message) => JSON.stringify({ error: { message, type: 'server_error' } }),
+  });
 }
 
 /** Every version (and latest) that can generate, as OpenAI lists models. */

@@ -50,7 +50,8 @@ function varint(buf: Uint8Array, pos: number): [number, number] {
   return [value, pos];
 }
 
-function encodeVarint(n: number): number[] {
+/** A protobuf varint's bytes. */
+export function encodeVarint(n: number): number[] {
   const out: number[] = [];
   while (n >= 128) {
     out.push((n % 128) | 0x80);
