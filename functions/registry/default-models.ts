@@ -5,6 +5,7 @@
 import mnistCnnInt8 from '../../models/mnist-cnn/model.int8.onnx';
 import mnistMlpInt8 from '../../models/mnist-mlp/model.int8.onnx';
 import spamBowInt8 from '../../models/spam-bow/model.int8.onnx';
+import fedgeGptInt8 from '../../models/fedge-gpt/model.int8.onnx';
 import { publishModel } from './publish-model.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 
@@ -15,12 +16,18 @@ export interface BundledModel {
 }
 
 export const DEFAULT_MODEL = 'mnist-mlp';
+/** The language model the generate routes and /openai/v1 serve out of the box. */
+export const DEFAULT_LANGUAGE_MODEL = 'fedge-gpt';
 
-/** The default models of models/ (int8): the MNIST MLP (the default), the MNIST CNN, the SpamAssassin classifier. */
+/**
+ * The default models of models/ (int8): the MNIST MLP (the default), the MNIST CNN, the SpamAssassin classifier, and
+ * the small GPT trained on public-domain text (its tokenizer inside).
+ */
 export const BUNDLED_MODELS: BundledModel[] = [
   { name: DEFAULT_MODEL, version: '1', bytes: mnistMlpInt8 },
   { name: 'mnist-cnn', version: '1', bytes: mnistCnnInt8 },
   { name: 'spam-bow', version: '1', bytes: spamBowInt8 },
+  { name: DEFAULT_LANGUAGE_MODEL, version: '1', bytes: fedgeGptInt8 },
 ];
 
 export async function registerBundledModels(env: Env, catalog: DurableObjectStub<ModelCatalog>): Promise<void> {

@@ -30,7 +30,7 @@ const SOURCES: Record<string, string> = {
 /** pretrain.py's clean(): control characters dropped, every whitespace run one space, trimmed. */
 const clean = (text: string) =>
   text
-    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g, '')
+    .replace(/(?![\t\n\r])\p{Cc}/gu, '')
     .replace(/\s+/g, ' ')
     .trim();
 

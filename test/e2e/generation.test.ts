@@ -6,7 +6,9 @@
  * generations at once) eight streams run together, a ninth is refused with 429 and Retry-After, and a client that
  * goes away stops its generation and frees its slot.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -27,7 +29,7 @@ let openai: OpenAI;
 
 beforeAll(async () => {
   server = await startLocalServer({ persistTo: state });
-  edge = new EdgeClient({ url: server.url });
+  edge = new EdgeClient({ url: server.url, adminToken: 'dev-admin-token' });
   openai = new OpenAI({ baseURL: `${server.url}/openai/v1`, apiKey: 'not-needed', maxRetries: 0 });
 });
 afterAll(async () => {
@@ -79,6 +81,34 @@ async function referenceGreedy(bytes: Uint8Array, prompt: string, n: number): Pr
     await session.release();
   }
 }
+
+describe('any decoder in the with-past layout', () => {
+  it("a LLaMA-style decoder exported by PyTorch generates PyTorch's greedy text once fedge pack put its tokenizer inside", async () => {
+    const dir = 'test/fixtures/third-party/pt-gpt-tiny';
+    const packed = join(state, 'pt-gpt-tiny.onnx');
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      'cli/fedge.ts',
+      'pack',
+      `${dir}/model.onnx`,
+      '--tokenizer',
+      `${dir}/tokenizer.json`,
+      '--generation-config',
+      `${dir}/generation_config.json`,
+      packed,
+    ]);
+    expect(stdout).toMatch(/2 layers, 4096 tokens, eos \[2\]/);
+    const record = await edge.uploadModel('pt-gpt-tiny', '1', new Uint8Array(readFileSync(packed)));
+    expect(record.textGeneration).toMatchObject({ layers: 2, vocabSize: 4096 });
+    const reference = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as {
+      prompts: { text: string; greedy: number[]; greedy_text: string }[];
+    };
+    for (const p of reference.prompts) {
+      const r = await edge.generate('pt-gpt-tiny', p.text, { max_tokens: p.greedy.length, temperature: 0 });
+      expect(r.details.completion_tokens).toBe(p.greedy.length);
+      expect(r.text_output.trim()).toBe(p.greedy_text.trim());
+    }
+  });
+});
 
 describe('the default language model at the edge', () => {
   const prompt = 'The Congress of the United States';
