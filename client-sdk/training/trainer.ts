@@ -12,8 +12,7 @@ import { tf } from '../../federated/model/tfjs-loader.ts';
 import type { ModelSpec, NamedWeight } from '../../federated/model/model-spec.ts';
 import { parameterShapes } from '../../federated/model/model-spec.ts';
 import { buildTfjsModel, readTfjsWeights } from '../../federated/model/tfjs-model.ts';
-import { DEFAULT_ORDERS, computeRdp, noiseMultiplierFor, rdpToEpsilon } from '../../federated/dp/rdp.ts';
-import type { PrivacyLedger, Reservation } from '../privacy/ledger.ts';
+import type { Reservation } from '../privacy/ledger.ts';
 import { type BackendName, selectBackend } from './backend.ts';
 import {
   type Network,
@@ -26,8 +25,20 @@ import {
   frozenFeatures,
   trainableVariables,
 } from './network.ts';
-import { gaussianNoise } from './gaussian-noise.ts';
-import { randomWords } from '../../federated/random.ts';
+import {
+  type PrivacyOptions,
+  TrainerError,
+  averagedGradients,
+  checkFitOptions,
+  createOptimizer,
+  disposeOptimizer,
+  poissonSample,
+  shuffled,
+  startPrivateRun,
+  stepsPerEpoch as planSteps,
+} from './dp-sgd.ts';
+
+export { TrainerError, type PrivacyOptions };
 
 export interface Examples {
   /** n × features, row-major, in the spec's input layout */
@@ -39,22 +50,6 @@ export interface Examples {
 export interface Example {
   x: Float32Array;
   y: number;
-}
-
-export interface PrivacyOptions {
-  l2NormClip: number;
-  /** σ; or give `epsilon` and the Trainer derives σ for this run's sampling rate and steps. */
-  noiseMultiplier?: number | undefined;
-  epsilon?: number | undefined;
-  delta: number;
-  ledger?: PrivacyLedger | undefined;
-  /** Which of the device's data sources this run spends budget on (default 'default'). */
-  source?: string | undefined;
-  /**
-   * Hold the run's charge instead of spending it (FitResult.reservation): for a caller that learns later whether the
-   * trained weights leave the device — a federated round commits it once its update may be unmasked, else releases it.
-   */
-  reserve?: boolean | undefined;
 }
 
 export interface FitOptions {
@@ -80,10 +75,6 @@ export interface FitResult {
   budget?: { spent: number; remaining: number } | undefined;
   /** The run's held charge (privacy.reserve): the caller commits or releases it. */
   reservation?: Reservation | undefined;
-}
-
-export class TrainerError extends Error {
-  override name = 'TrainerError';
 }
 
 export interface TrainerOptions {
@@ -196,11 +187,7 @@ export class Trainer {
   async fit(data: Examples | Iterable<Example> | AsyncIterable<Example>, opts: FitOptions): Promise<FitResult> {
     this.#check();
     const { epochs, batchSize, learningRate } = opts;
-    if (!(Number.isInteger(epochs) && epochs >= 1))
-      throw new TrainerError(`epochs must be a positive integer, got ${epochs}`);
-    if (!(Number.isInteger(batchSize) && batchSize >= 1))
-      throw new TrainerError(`batchSize must be a positive integer, got ${batchSize}`);
-    if (!(learningRate > 0)) throw new TrainerError(`learningRate must be > 0, got ${learningRate}`);
+    checkFitOptions(opts);
     const set = await collect(data, this.features);
     if (set.n === 0) throw new TrainerError('no examples to train on');
     const classes = this.spec.labels.length;
@@ -209,34 +196,11 @@ export class Trainer {
         throw new TrainerError(`label ${label} is not a class index 0..${classes - 1}`);
     const priv = opts.privacy;
     const sampleRate = Math.min(1, batchSize / set.n);
-    // DP: N/B Poisson draws per epoch (each of expected size B); plain: every example once per epoch.
-    const stepsPerEpoch = priv ? Math.max(1, Math.round(set.n / batchSize)) : Math.ceil(set.n / batchSize);
+    const stepsPerEpoch = planSteps(set.n, batchSize, !!priv);
     const steps = epochs * stepsPerEpoch;
-    let sigma: number | undefined,
-      epsilon: number | undefined,
-      budget: FitResult['budget'],
-      reservation: Reservation | undefined;
-    if (priv) {
-      if (!(priv.l2NormClip > 0)) throw new TrainerError(`l2NormClip must be > 0, got ${priv.l2NormClip}`);
-      if (priv.noiseMultiplier === undefined && priv.epsilon === undefined)
-        throw new TrainerError('privacy: give noiseMultiplier or epsilon');
-      sigma =
-        priv.noiseMultiplier ?? noiseMultiplierFor({ epsilon: priv.epsilon!, delta: priv.delta, sampleRate, steps });
-      if (!(sigma > 0)) throw new TrainerError(`noiseMultiplier must be > 0, got ${sigma}`);
-      const rdp = computeRdp(sampleRate, sigma, steps, DEFAULT_ORDERS);
-      epsilon = rdpToEpsilon(DEFAULT_ORDERS, rdp, priv.delta).epsilon;
-      // Charged (or held) before training: a run that is interrupted has still touched the data.
-      if (priv.ledger && priv.reserve) {
-        reservation = await priv.ledger.reserve(priv.source ?? 'default', rdp);
-        budget = { spent: reservation.spent, remaining: reservation.remaining };
-      } else if (priv.ledger) budget = await priv.ledger.charge(priv.source ?? 'default', rdp);
-    }
-    const optimizer =
-      opts.optimizer === 'adam'
-        ? tf.train.adam(learningRate)
-        : opts.optimizer === 'momentum'
-          ? tf.train.momentum(learningRate, 0.9)
-          : tf.train.sgd(learningRate);
+    const run = priv ? await startPrivateRun(priv, sampleRate, steps) : undefined;
+    const sigma = run?.sigma;
+    const optimizer = createOptimizer(opts.optimizer, learningRate);
     const trainable = trainableVariables(this.#net);
     const started = performance.now();
     let seen = 0,
@@ -265,10 +229,7 @@ export class Trainer {
               : { sums: trainable.map((v) => tf.zerosLike(v)), loss: NaN }; // an empty Poisson draw still adds noise
             if (!Number.isNaN(loss)) lastLoss = loss;
             const denom = priv ? sampleRate * set.n : idx.length;
-            return sums.map((g) => {
-              const noisy = priv ? tf.add(g, tf.tensor(gaussianNoise(g.size, sigma! * priv.l2NormClip), g.shape)) : g;
-              return tf.div(noisy, denom);
-            });
+            return averagedGradients(sums, denom, priv && { sigma: sigma!, l2NormClip: priv.l2NormClip });
           });
           optimizer.applyGradients(trainable.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
           grads.forEach((g) => g.dispose());
@@ -280,15 +241,12 @@ export class Trainer {
       }
     } catch (e) {
       // A held charge whose run failed: its weights are the caller's to throw away, nothing of them left the device.
-      await reservation?.release();
+      await run?.reservation?.release();
       throw e;
     } finally {
       xAll.dispose();
       yAll.dispose();
-      optimizer.dispose();
-      // tfjs's MomentumOptimizer.dispose() forgets the learning-rate scalar its SGD base class keeps (`c`): one
-      // leaked tensor per run otherwise.
-      if (optimizer instanceof tf.MomentumOptimizer) (optimizer as unknown as { c?: TF.Tensor }).c?.dispose();
+      disposeOptimizer(optimizer);
     }
     const seconds = (performance.now() - started) / 1000;
     return {
@@ -297,10 +255,10 @@ export class Trainer {
       seconds,
       examplesPerSecond: seen / seconds,
       loss: lastLoss,
-      epsilon,
+      epsilon: run?.epsilon,
       noiseMultiplier: sigma,
-      budget,
-      reservation,
+      budget: run?.budget,
+      reservation: run?.reservation,
     };
   }
 
@@ -313,23 +271,4 @@ export class Trainer {
   #check(): void {
     if (this.#disposed) throw new TrainerError('this Trainer was disposed');
   }
-}
-
-function shuffled(n: number): Int32Array {
-  const idx = Int32Array.from({ length: n }, (_, i) => i);
-  const r = randomWords(n);
-  for (let i = n - 1; i > 0; i--) {
-    const j = r[i]! % (i + 1);
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx;
-}
-
-/** Each index independently with probability q (CSPRNG coins): the sampling the RDP analysis assumes. */
-function poissonSample(n: number, q: number): Int32Array {
-  const coins = randomWords(n);
-  const threshold = q * 4294967296;
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) if (coins[i]! < threshold) out.push(i);
-  return Int32Array.from(out);
 }
