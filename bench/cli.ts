@@ -142,6 +142,26 @@ export const BENCHES: Record<string, Bench> = {
       BENCH_ENCODING: { help: 'fixed, ddgauss or both (default both)', check: oneOf('fixed', 'ddgauss', 'both') },
     },
   },
+  'generate.ts': {
+    script: 'bench:generate',
+    about:
+      'text generation with fedge-gpt, one prompt, greedy, the same new tokens everywhere: time to first token and decode tokens/s on the edge (workerd, 1 and 8 streams), the shared decode loop on onnxruntime-web and onnxruntime-node in Node, and LocalModel against transformers.js in Chromium (WASM, WebGPU)',
+    env: {
+      BENCH_TOKENS: { help: 'new tokens per generation (default 64)', check: int(2, 200) },
+      BENCH_RUNS: { help: 'timed generations per contestant, after one warm-up (default 5)', check: int(1, 100) },
+      BENCH_STREAMS: {
+        help: 'concurrent streams on the edge, a list (default 1,8)',
+        check: (v) =>
+          v.split(',').every((x) => int(1, 32)(x.trim()) === undefined)
+            ? undefined
+            : 'a comma-separated list of integers from 1 to 32',
+      },
+      BENCH_GENERATE: {
+        help: 'parts: node, edge, browser, a list (default all three; the ort-web reference runs always); or chart (redraw only)',
+        check: listOf('node', 'edge', 'browser', 'chart'),
+      },
+    },
+  },
   'demo.ts': {
     script: 'bench:demo',
     about: 'from npm start to the first published demo round on screen, from cold servers',
