@@ -1,0 +1,108 @@
+/**
+ * The decoder's forward pass for training, with LoRA adapters: federated/model/decoder-tfjs.ts's decoderForward op
+ * for op (pre-LN blocks, causal attention masked to MASKED_SCORE, GELU-tanh, ln_f, logits tied to wte), plus, on an
+ * adapted projection W, the low-rank path x·W + (α/r)·(x·A)·B — ΔW = A·B is never formed. B may carry a leading
+ * batch axis ([batch, rank, out], one copy per sequence): the gradient of the summed loss with respect to those
+ * copies is then every sequence's own gradient of B, in one backward pass (what DP-SGD clips). The test
+ * (test/client/training/lm-trainer.test.ts) holds it to the exported ONNX graph within 1e-4.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { TokenBatch } from '../../federated/model/decoder-batch.ts';
+import { type DecoderSpec, MASKED_SCORE, headDim } from '../../federated/model/decoder-spec.ts';
+import type { TfjsModule } from '../../federated/model/tfjs-loader.ts';
+
+/** A projection's adapter: A [in, rank] (frozen), B [rank, out] or per sequence [batch, rank, out]; scale α/r. */
+export interface Adapter {
+  a: TF.Tensor2D;
+  b: TF.Tensor;
+  scale: number;
+}
+
+export interface LmForwardOptions {
+  /** As in decoderForward: 'one-hot-matmul' where the embeddings train on a backend without gather's gradient. */
+  embedding?: 'gather' | 'one-hot-matmul' | undefined;
+  /** Adapters by the adapted weight's name (e.g. "h.0.attn.c_attn.weight"). */
+  adapters?: ReadonlyMap<string, Adapter> | undefined;
+}
+
+/** Logits [batch, length, vocab] (the caller disposes them); intermediates are freed. */
+export function lmForward(
+  tf: TfjsModule,
+  spec: DecoderSpec,
+  params: Readonly<Record<string, TF.Tensor>>,
+  tokens: TokenBatch,
+  opts: LmForwardOptions = {},
+): TF.Tensor3D {
+  const P = (name: string) => {
+    const p = params[name];
+    if (!p) throw new Error(`lmForward: missing parameter ${name}`);
+    return p;
+  };
+  const { batch: b, length: s } = tokens;
+  const { heads: H, embedDim: d, vocabSize: V } = spec;
+  const hd = headDim(spec);
+  return tf.tidy(() => {
+    const lookup = (table: TF.Tensor, indices: Int32Array) => {
+      const idx = tf.tensor1d(indices, 'int32');
+      const rows =
+        opts.embedding === 'one-hot-matmul'
+          ? tf.matMul(tf.oneHot(idx, table.shape[0]!).toFloat(), table as TF.Tensor2D)
+          : tf.gather(table, idx);
+      return rows.reshape([b, s, d]);
+    };
+    const allowedValues = new Uint8Array(b * s * s);
+    for (let r = 0; r < b; r++)
+      for (let q = 0; q < s; q++)
+        for (let k = 0; k <= q; k++) allowedValues[(r * s + q) * s + k] = tokens.mask[r * s + k]!;
+    const allowed = tf.tensor4d(allowedValues, [b, 1, s, s], 'bool');
+    const masked = tf.scalar(MASKED_SCORE);
+    const scale = 1 / Math.sqrt(hd);
+
+    const layerNorm = (x: TF.Tensor, prefix: string) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      const normed = x.sub(mean).mul(tf.rsqrt(variance.add(spec.layerNormEpsilon)));
+      return normed.mul(P(`${prefix}.weight`)).add(P(`${prefix}.bias`));
+    };
+    const dense = (x: TF.Tensor, prefix: string) => {
+      const W = P(`${prefix}.weight`) as TF.Tensor2D;
+      const [inputs, outputs] = W.shape;
+      const flat = x.reshape([b * s, inputs]) as TF.Tensor2D;
+      let y = tf
+        .matMul(flat, W)
+        .add(P(`${prefix}.bias`))
+        .reshape([b, s, outputs]);
+      const adapter = opts.adapters?.get(`${prefix}.weight`);
+      if (adapter) {
+        const xa = tf.matMul(flat, adapter.a).mul(adapter.scale);
+        const low =
+          adapter.b.rank === 3
+            ? tf.matMul(xa.reshape([b, s, adapter.a.shape[1]]) as TF.Tensor3D, adapter.b as TF.Tensor3D)
+            : tf.matMul(xa as TF.Tensor2D, adapter.b as TF.Tensor2D).reshape([b, s, outputs]);
+        y = y.add(low);
+      }
+      return y;
+    };
+    const toHeads = (t: TF.Tensor) => t.reshape([b, s, H, hd]).transpose([0, 2, 1, 3]);
+    const gelu = (x: TF.Tensor) => {
+      const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+      return x.mul(0.5).mul(tf.tanh(inner).add(1));
+    };
+
+    let x = lookup(P('wte'), tokens.ids).add(lookup(P('wpe'), tokens.positions));
+    for (let i = 0; i < spec.layers; i++) {
+      const h = `h.${i}`;
+      const [q, k, v] = tf.split(dense(layerNorm(x, `${h}.ln_1`), `${h}.attn.c_attn`), 3, -1) as [
+        TF.Tensor,
+        TF.Tensor,
+        TF.Tensor,
+      ];
+      const scores = tf.matMul(toHeads(q).mul(scale), toHeads(k), false, true);
+      const probs = tf.softmax(tf.where(allowed, scores, masked), -1);
+      const context = tf.matMul(probs, toHeads(v)).transpose([0, 2, 1, 3]).reshape([b, s, d]);
+      x = x.add(dense(context, `${h}.attn.c_proj`));
+      x = x.add(dense(gelu(dense(layerNorm(x, `${h}.ln_2`), `${h}.mlp.c_fc`)), `${h}.mlp.c_proj`));
+    }
+    const final = layerNorm(x, 'ln_f').reshape([b * s, d]) as TF.Tensor2D;
+    return tf.matMul(final, P('wte') as TF.Tensor2D, false, true).reshape([b, s, V]) as TF.Tensor3D;
+  });
+}
