@@ -17,13 +17,17 @@ export interface CreateTaskRequest {
   spec?: unknown;
   /** spec mode: initial global weights: float32 little-endian, flat in the spec's parameter order, base64 (exactly 4 × the parameter count bytes, all finite) */
   weights?: string;
-  /** base mode (instead of `spec` + `weights`): `{model, version}` — a served version (a version name or an alias, pinned to its sha256 at creation) whose head devices train; the task starts from the graph's own head weights */
+  /** base mode (instead of `spec` + `weights`): `{model, version}` — a served version (a version name or an alias, pinned to its sha256 at creation) whose head devices train; the task starts from the graph's own head weights. With `trainable: "lora:R"`: a language model Fedge exported whose adapters devices train, starting from B = 0 (the base itself) */
   base?: {
     model: string;
     version: string;
   };
-  /** base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh) */
+  /** base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh); on a served language model Fedge exported (e.g. `fedge-gpt`), `lora:R`: LoRA adapters of rank R (1 to the model's width) on every attention and MLP projection, FFA-LoRA — A fixed from the task's public seed (`adapter.lora.seed`: SHA-256 of the task name and the base's sha256), devices train only B; the update is B (`adapter.length` values), accumulated over rounds, and each round publishes the base with W + (alpha / R) · A · B merged in (same graph, tokenizer and I/O; int8 again where the base was) */
   trainable?: string;
+  /** with `trainable: "lora:R"`: `{alpha}` — ΔW = (alpha / R) · A · B; default alpha = 2R */
+  lora?: {
+    alpha?: number;
+  };
   rounds: number;
   /** the most devices a round takes */
   devicesPerRound: number;

@@ -32,6 +32,7 @@ import {
   type RoundInfo,
   type TaskBase,
   type TaskStatus,
+  isDecoderTask,
   relayFromJson,
   relaySigningBytes,
 } from '../../federated/aggregation/task-protocol.ts';
@@ -241,14 +242,20 @@ export class Participant {
     const contributors = minContributors({ minContributors: info.minDevices });
     const ddProblem = info.distributedDp && ddgaussProblem(info.distributedDp, contributors);
     if (ddProblem) throw new UnsafeRoundError(`unsafe round: distributedDp: ${ddProblem}`);
+    const spec = info.spec;
+    // A task on a language model's adapters (RoundInfo.adapter, issue 33) needs the language-model trainer.
+    if (isDecoderTask(spec))
+      throw new TypeError(
+        `task ${info.task} trains LoRA adapters of ${info.adapter?.model ?? 'a language model'}; this Participant trains classifiers and heads only`,
+      );
     progress(round, 'downloading');
     const global = await this.#weights(info.weightsVersion, signal);
     // A task on a served model's head trains on embeddings: the frozen body runs here, once per examples.
     const examples = info.base ? await this.#embeddings(info.base, data, signal) : data;
     progress(round, 'training');
     const trainer = await Trainer.create({
-      spec: info.spec,
-      weights: unflattenWeights(info.spec, global),
+      spec,
+      weights: unflattenWeights(spec, global),
       backend: this.#o.backend ?? 'auto',
     });
     let update: Uint32Array, epsilon: number | undefined, spent: number | undefined;
@@ -270,7 +277,7 @@ export class Participant {
       reservation = fit.reservation;
       epsilon = fit.epsilon;
       spent = fit.budget?.spent;
-      const local = flattenWeights(info.spec, trainer.weights());
+      const local = flattenWeights(spec, trainer.weights());
       const delta = local.map((v, i) => v - global[i]!);
       // Fixed point, or client-level DP (DDGauss: clip, rotate, round and add this device's share of the noise).
       const codec = updateCodec({

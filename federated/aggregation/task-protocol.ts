@@ -4,6 +4,8 @@
  * base64), and the status an operator reads. Shared by the FederatedTask Durable Object and the Participant.
  */
 import { type ModelSpec, parameterCount } from '../model/model-spec.ts';
+import type { DecoderSpec } from '../model/decoder-spec.ts';
+import type { LoraSettings } from '../model/lora.ts';
 import type { HeadPlace } from '../model/head/head-place.ts';
 import { type DdgaussParameters, ddgaussEpsilon, ddgaussParameters } from '../dp/distributed-dp.ts';
 import type { ServerOptimizerConfig } from './server-optimizer.ts';
@@ -55,14 +57,46 @@ export interface TaskBase {
   head: HeadPlace;
 }
 
+/**
+ * A task that fine-tunes a served language model (a decoder Fedge exported: federated/model/decoder-weights.ts)
+ * through LoRA adapters, as FFA-LoRA trains them (federated/model/lora.ts): A of every adapted projection is derived
+ * from `lora.seed` (public, fixed for the task), only B trains. The task's global weights are the adapters' B,
+ * accumulated over rounds (flat, `length` values, loraTargets' layout; 0 at the start): each round the server steps B
+ * by the devices' mean ΔB, and publishes the base's float weights + (alpha / rank) · A · B, int8 again where the base
+ * was (writeDecoderWeights) — the same graph, I/O and tokenizer as `model@version`. Since A is fixed, merging every
+ * round's mean into the previous round's merged model and merging the accumulated B into the base are the same
+ * model: rounds accumulate, as FedAvg on the merged weights does. A device builds the round's model as base + the
+ * merge of the B it downloads (GET …/weights), trains B from there, and sends B − the downloaded B.
+ */
+export interface TaskAdapter {
+  model: string;
+  version: string;
+  sha256: string;
+  /** `lora:<rank>`. */
+  trainable: string;
+  lora: LoraSettings;
+  /** How many weights are adapted (loraTargets: every attention and MLP projection), and the update's length. */
+  targets: number;
+  length: number;
+}
+
+/** What a task trains: a classifier spec (spec mode, head tasks), or the decoder an adapter task fine-tunes. */
+export type TaskSpec = ModelSpec | DecoderSpec;
+
+export const isDecoderTask = (spec: TaskSpec): spec is DecoderSpec => (spec as { kind?: unknown }).kind === 'decoder';
+
 export interface TaskSettings {
   task: string;
   /** Model name the task publishes under, and the alias it moves to each new version. */
   model: string;
   alias: string;
-  /** What trains: the whole spec model, or (with `base`) the head of a served model, as a spec. */
-  spec: ModelSpec;
+  /**
+   * What trains: the whole spec model, or (with `base`) the head of a served model, as a spec; with `adapter`, the
+   * served decoder's spec (its adapters train).
+   */
+  spec: TaskSpec;
   base?: TaskBase;
+  adapter?: TaskAdapter;
   rounds: number;
   devicesPerRound: number;
   /** Fewest masked inputs a round accepts; fewer and the round is abandoned. */
@@ -113,9 +147,16 @@ export function ddgaussFor(s: TaskSettings): DdgaussParameters | undefined {
       clip: d.clip,
       centralNoiseStd: d.noiseMultiplier * d.clip,
       devices: s.minDevices,
-      dimension: parameterCount(s.spec),
+      dimension: updateDimension(s),
     })
   );
+}
+
+/** Values in a device's (float) update: the model's parameters, or the adapters' B of an adapter task. */
+export function updateDimension(s: Pick<TaskSettings, 'spec' | 'adapter'>): number {
+  if (s.adapter) return s.adapter.length;
+  if (isDecoderTask(s.spec)) throw new RangeError('a decoder task trains adapters: its settings need `adapter`');
+  return parameterCount(s.spec);
 }
 
 /** The task's fixed-point encoding: sized so that a full round's sum cannot wrap around 2^32. */
@@ -125,13 +166,13 @@ export function fixedPointOf(s: TaskSettings): FixedPoint {
 
 /** Words in a masked input of the task (update-codec.ts). */
 export function updateLength(s: TaskSettings): number {
-  return encodedLength({ dimension: parameterCount(s.spec), distributedDp: ddgaussFor(s) });
+  return encodedLength({ dimension: updateDimension(s), distributedDp: ddgaussFor(s) });
 }
 
 /** How the task's updates are encoded and its sums decoded in the round with public seed `seed`. */
 export function taskUpdateCodec(s: TaskSettings, seed: Uint8Array): UpdateCodec {
   return updateCodec({
-    dimension: parameterCount(s.spec),
+    dimension: updateDimension(s),
     fixedPoint: fixedPointOf(s),
     distributedDp: ddgaussFor(s),
     seed,
@@ -184,9 +225,11 @@ export interface RoundInfo {
   weightsVersion: number;
   training: LocalTraining;
   privacy?: DevicePrivacy;
-  spec: ModelSpec;
+  spec: TaskSpec;
   /** Set when devices train a served model's head: embed with its body first (participant.ts). */
   base?: TaskBase;
+  /** Set when devices train adapters of a served language model (TaskAdapter): `spec` is then its decoder's. */
+  adapter?: TaskAdapter;
   /** Cohort sampling (cohort.ts): the rate, the seed's commitment (base64), and the seed once check-in has closed. */
   cohort?: { sampleRate: number; commitment: string; seed?: string };
   deadline: string;
@@ -259,6 +302,8 @@ export interface TaskStatus {
   enrolledDevices: number;
   /** The served model whose head trains, and the graph's nodes that do (absent: the whole spec model trains). */
   base?: { model: string; version: string; trainable: string; layers: string[] };
+  /** An adapter task's adapters (TaskAdapter without the base's pin): rank, alpha, A's seed, targets, update length. */
+  adapter?: { trainable: string; lora: LoraSettings; targets: number; length: number };
   history: RoundRecord[];
   publishedVersions: string[];
   privacy?: DevicePrivacy & { maxSpent: number };

@@ -1,7 +1,8 @@
 /**
- * POST /v1/tasks: a task from its body (contract/schemas/task-bodies.ts) in spec mode (a spec and its weights) or base
- * mode (a served model whose head devices train), its SecAgg+ parameters and shards derived, its settings checked
- * with the functions the rounds use, then created in its object and listed.
+ * POST /v1/tasks: a task from its body (contract/schemas/task-bodies.ts) in spec mode (a spec and its weights), base
+ * mode (a served model whose head devices train) or adapter mode (a served language model whose LoRA adapters devices
+ * train: task-adapter.ts), its SecAgg+ parameters and shards derived, its settings checked with the functions the
+ * rounds use, then created in its object and listed.
  */
 import type { z } from 'zod';
 import type { taskRoutes } from '../contract/tasks.ts';
@@ -15,7 +16,12 @@ import { HeadError, type HeadPlace, detectHead, headLayers } from '../../federat
 import { getBlob } from '../registry/blob-store.ts';
 import { f32, fromBase64 } from '../../federated/bytes.ts';
 import { shardSecAggParameters } from '../../federated/secagg/shards.ts';
-import { type TaskBase, type TaskSettings, updateLength } from '../../federated/aggregation/task-protocol.ts';
+import {
+  type TaskAdapter,
+  type TaskBase,
+  type TaskSettings,
+  updateLength,
+} from '../../federated/aggregation/task-protocol.ts';
 import {
   DEFAULT_SHARD_SIZE,
   TaskSettingsError,
@@ -24,10 +30,14 @@ import {
 import { maxMessageBytes } from '../../federated/secagg/wire.ts';
 import type { Handler } from './register.ts';
 import { type Req, tokenDigest, unwrap } from './task-access.ts';
+import { adapterModel } from './task-adapter.ts';
+import { LORA_TRAINABLE } from '../../federated/aggregation/task-adapter.ts';
+import type { DecoderSpec } from '../../federated/model/decoder-spec.ts';
 
 /** Spec mode: the spec and its initial weights, as sent. */
 function specModel(body: z.infer<typeof taskBody>): { spec: ModelSpec; weights: Float32Array } {
-  if (body.base || body.trainable) fail(400, 'give either spec and weights, or base (and trainable), not both');
+  if (body.base || body.trainable || body.lora)
+    fail(400, 'give either spec and weights, or base (and trainable), not both');
   if (body.spec === undefined || body.weights === undefined)
     fail(
       400,
@@ -90,9 +100,23 @@ async function baseModel(
   }
 }
 
+/** What the task trains and starts from: spec mode, a served model's head, or a served language model's adapters. */
+async function taskModel(
+  c: Req,
+  body: z.infer<typeof taskBody>,
+): Promise<{ spec: ModelSpec | DecoderSpec; weights: Float32Array; base?: TaskBase; adapter?: TaskAdapter }> {
+  if (!body.base) return specModel(body);
+  const lora = body.trainable !== undefined && LORA_TRAINABLE.test(body.trainable);
+  if (body.lora && !lora) fail(400, 'lora: { alpha } goes with trainable "lora:<rank>"');
+  if (!lora) return baseModel(c, body);
+  if (body.spec !== undefined || body.weights !== undefined)
+    fail(400, 'give either spec and weights, or base (and trainable), not both');
+  return adapterModel(c, body);
+}
+
 export const createTask: Handler<typeof taskRoutes.createTask> = async (c) => {
   const body = c.var.body;
-  const { spec, weights, base } = body.base ? await baseModel(c, body) : { ...specModel(body), base: undefined };
+  const { spec, weights, base, adapter } = await taskModel(c, body);
   // Rounds larger than one object's budget are sharded unless the task says otherwise (DEFAULT_SHARD_SIZE).
   const shardSize = body.shardSize ?? (body.devicesPerRound > DEFAULT_SHARD_SIZE ? DEFAULT_SHARD_SIZE : undefined);
   const secagg =
@@ -115,12 +139,14 @@ export const createTask: Handler<typeof taskRoutes.createTask> = async (c) => {
     minDevices: _m,
     base: _b,
     trainable: _t,
+    lora: _l,
     ...rest
   } = body;
   const settings: TaskSettings = {
     ...rest,
     spec,
     ...(base && { base }),
+    ...(adapter && { adapter }),
     secagg,
     minDevices,
     ...(shardSize !== undefined && { shardSize }),
@@ -135,9 +161,10 @@ export const createTask: Handler<typeof taskRoutes.createTask> = async (c) => {
   const created = unwrap(
     await c.env.FEDERATED_TASK.getByName(body.task).create(settings, weights, await tokenDigest(enrollmentToken)),
   );
-  // Every round writes its head into the base's bytes: an alias pins the base version, so deleting it is refused
+  // Every round writes its head (or merges its adapters) into the base's bytes: an alias pins the base version, so deleting it is refused
   // (409, naming the alias) for as long as the task may publish. A retried create sets it again.
-  if (base) await services(c.env).registry.setAlias(base.model, taskBaseAlias(body.task), base.version);
+  const pinned = base ?? adapter;
+  if (pinned) await services(c.env).registry.setAlias(pinned.model, taskBaseAlias(body.task), pinned.version);
   // Listed only once it exists (a retry of the same create registers it if this step failed before).
   await registerTask(c.env, body.task, {
     maxMessageBytes: maxMessageBytes(updateLength(settings)),

@@ -162,7 +162,8 @@ export class FederatedTask extends RoundObject {
         // The current round's aggregators would only wait out their deadlines: they go now.
         await this.#shards.discardRound(p);
       }
-      return { status: 'finished' as const, ...(s.base && { base: { model: s.base.model } }) };
+      const pinned = s.base ?? s.adapter;
+      return { status: 'finished' as const, ...(pinned && { base: { model: pinned.model } }) };
     });
   }
 

@@ -3,18 +3,21 @@
  * gain) → published like every version (registry/publish-model.ts) as `r<round>`, the task's alias moved to it;
  * `latest` too, but only on a model the task created (a served model's `latest` moves by an explicit alias move).
  * A task on a served model's head writes the new head into the base graph instead (writeHead: every other byte the base's, int8 head
- * weights quantized again from the fp32 average when the base was int8). I/O only; the FederatedTask commits the
+ * weights quantized again from the fp32 average when the base was int8); a task on a served language model's adapters
+ * merges them into the base decoder (publish-adapter.ts). I/O only; the FederatedTask commits the
  * round after this succeeds, and retries a failure a bounded number of times.
  */
 import { exportOnnx } from '../../federated/model/onnx-export.ts';
 import { unflattenWeights } from '../../federated/model/flat-weights.ts';
 import { QuantizeError, quantizeModel } from '../../federated/model/quantize.ts';
-import type { TaskSettings } from '../../federated/aggregation/task-protocol.ts';
+import { type TaskSettings, isDecoderTask } from '../../federated/aggregation/task-protocol.ts';
 import { getBlob } from '../registry/blob-store.ts';
 import { publishModel } from '../registry/publish-model.ts';
 import { writeHead } from '../../federated/model/head/write.ts';
+import { adapterModel } from './publish-adapter.ts';
 
 function specModel(s: TaskSettings, round: number, weights: Float32Array): Uint8Array {
+  if (isDecoderTask(s.spec)) throw new Error(`task ${s.task}: a decoder task publishes through its adapters`);
   const fp32 = exportOnnx(s.spec, unflattenWeights(s.spec, weights), {
     metadata: { task: s.task, round: String(round) },
   });
@@ -29,9 +32,11 @@ function specModel(s: TaskSettings, round: number, weights: Float32Array): Uint8
 /** The model of `round` with `weights` is the catalog's version `r<round>` and the task's alias points at it. */
 export async function publishRound(env: Env, s: TaskSettings, round: number, weights: Float32Array): Promise<string> {
   const version = `r${round}`;
-  const onnx = s.base
-    ? writeHead(await getBlob(env.MODEL_BLOBS, s.base.sha256), s.base.head, weights)
-    : specModel(s, round, weights);
+  const onnx = s.adapter
+    ? await adapterModel(env, s, weights)
+    : s.base
+      ? writeHead(await getBlob(env.MODEL_BLOBS, s.base.sha256), s.base.head, weights)
+      : specModel(s, round, weights);
   const result = await publishModel(env, env.MODEL_CATALOG.getByName('global'), {
     model: s.model,
     version,

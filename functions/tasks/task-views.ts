@@ -11,8 +11,10 @@ import {
   type TaskSummary,
   ddgaussFor,
   fixedPointOf,
+  isDecoderTask,
   updateLength,
 } from '../../federated/aggregation/task-protocol.ts';
+import { loraTargets } from '../../federated/model/lora.ts';
 import { roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import type { RoundPointer, TaskStore } from './task-store.ts';
 import { cohortCommitment } from '../../federated/aggregation/cohort.ts';
@@ -61,8 +63,19 @@ export function roundInfo(
     privacy: s.privacy,
     spec: s.spec,
     ...(s.base && { base: s.base }),
+    ...(s.adapter && { adapter: s.adapter }),
     ...(cohort && { cohort }),
     deadline: new Date(p.deadline).toISOString(),
+  };
+}
+
+/** An adapter task's base (its adapted weights as the layers that train) and adapters, for its status. */
+function adapterStatus(s: TaskSettings): Pick<TaskStatus, 'base' | 'adapter'> {
+  const a = s.adapter!;
+  const layers = isDecoderTask(s.spec) ? loraTargets(s.spec, a.lora.rank).targets.map((t) => t.name) : [];
+  return {
+    base: { model: a.model, version: a.version, trainable: a.trainable, layers },
+    adapter: { trainable: a.trainable, lora: a.lora, targets: a.targets, length: a.length },
   };
 }
 
@@ -106,6 +119,7 @@ export function taskStatus(
         layers: s.base.head.layers.flatMap((l) => l.nodes),
       },
     }),
+    ...(s.adapter && adapterStatus(s)),
     history,
     publishedVersions: history.filter((h) => h.version).map((h) => h.version!),
     privacy: s.privacy ? { ...s.privacy, maxSpent: store.maxEpsilon() } : undefined,

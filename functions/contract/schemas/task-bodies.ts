@@ -39,15 +39,22 @@ export const taskBody = named(
       .object({ model: name, version: name })
       .optional()
       .describe(
-        "base mode (instead of `spec` + `weights`): `{model, version}` — a served version (a version name or an alias, pinned to its sha256 at creation) whose head devices train; the task starts from the graph's own head weights",
+        'base mode (instead of `spec` + `weights`): `{model, version}` — a served version (a version name or an alias, pinned to its sha256 at creation) whose head devices train; the task starts from the graph\'s own head weights. With `trainable: "lora:R"`: a language model Fedge exported whose adapters devices train, starting from B = 0 (the base itself)',
       ),
     trainable: z
       .string()
-      .regex(/^head(?::[1-9][0-9]?)?$/, 'trainable must be "head" or "head:<layers>" (1-99)')
+      .regex(
+        /^(?:head(?::[1-9][0-9]?)?|lora:[1-9][0-9]{0,3})$/,
+        'trainable must be "head", "head:<layers>" (1-99) or "lora:<rank>" (1-9999)',
+      )
       .optional()
       .describe(
-        'base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh)',
+        "base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh); on a served language model Fedge exported (e.g. `fedge-gpt`), `lora:R`: LoRA adapters of rank R (1 to the model's width) on every attention and MLP projection, FFA-LoRA — A fixed from the task's public seed (`adapter.lora.seed`: SHA-256 of the task name and the base's sha256), devices train only B; the update is B (`adapter.length` values), accumulated over rounds, and each round publishes the base with W + (alpha / R) · A · B merged in (same graph, tokenizer and I/O; int8 again where the base was)",
       ),
+    lora: z
+      .object({ alpha: positive.max(1e4).optional() })
+      .optional()
+      .describe('with `trainable: "lora:R"`: `{alpha}` — ΔW = (alpha / R) · A · B; default alpha = 2R'),
     rounds: z.number().int().min(1).max(10_000),
     devicesPerRound: z.number().int().min(3).max(10_000).describe('the most devices a round takes'),
     shardSize: z

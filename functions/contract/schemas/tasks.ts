@@ -14,6 +14,25 @@ import { named } from './named.ts';
 
 const stage = z.enum(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'finished']);
 
+const lora = z
+  .looseObject({ rank: z.number().int(), alpha: z.number(), seed: z.number().int() })
+  .describe('ΔW = (alpha / rank) · A · B; A of each adapted weight comes from `seed` (federated/model/lora.ts: loraA)');
+/** An adapter task's adapters (TaskAdapter): what a device needs to rebuild A and the update's layout. */
+const adapter = z
+  .looseObject({
+    model: z.string(),
+    version: z.string(),
+    sha256: z.string().describe('the base version, pinned: devices read its weights, each round merges into them'),
+    trainable: z.string().describe('`lora:<rank>`'),
+    lora,
+    targets: z.number().int().describe('weights adapted: every attention and MLP projection'),
+    length: z.number().int().describe("values in the update: every target's B (rank × outputs), in loraTargets' order"),
+  })
+  .optional()
+  .describe(
+    "adapter mode: the served language model whose LoRA adapters train (FFA-LoRA: A fixed from `lora.seed`, devices train B); the task's weights are B, accumulated over rounds",
+  );
+
 /** Settings as stored (the body with defaults filled in; enrollment token, weights and expectedDropout left out). */
 export const taskSettings = named(
   'TaskSettings',
@@ -22,6 +41,7 @@ export const taskSettings = named(
     model: z.string(),
     alias: z.string(),
     spec: z.unknown(),
+    adapter,
     rounds: z.number().int(),
     devicesPerRound: z.number().int(),
     shardSize: z.number().int().optional(),
@@ -114,7 +134,15 @@ export const taskStatus = named(
     base: z
       .looseObject({ model: z.string(), version: z.string(), trainable: z.string(), layers: z.array(z.string()) })
       .optional()
-      .describe('base mode: the served model whose head trains, and the graph nodes that do'),
+      .describe(
+        'base mode: the served model whose head trains, and the graph nodes that do (adapter mode: the weights adapted)',
+      ),
+    adapter: z
+      .looseObject({ trainable: z.string(), lora, targets: z.number().int(), length: z.number().int() })
+      .optional()
+      .describe(
+        'adapter mode: the adapters devices train (rank, alpha, seed), how many weights they adapt, update length',
+      ),
     history: z.array(roundRecord),
     publishedVersions: z.array(z.string()),
     privacy: z
@@ -171,6 +199,7 @@ export const roundInfo = named(
     training: z.unknown(),
     privacy: z.unknown().optional(),
     spec: z.unknown(),
+    adapter,
     cohort: z
       .looseObject({ sampleRate: z.number(), commitment: z.string(), seed: z.string().optional() })
       .optional()
