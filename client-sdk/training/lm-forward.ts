@@ -11,6 +11,9 @@ import type { TokenBatch } from '../../federated/model/decoder-batch.ts';
 import { type DecoderSpec, MASKED_SCORE, headDim } from '../../federated/model/decoder-spec.ts';
 import type { TfjsModule } from '../../federated/model/tfjs-loader.ts';
 
+/** tfjs types customGrad's function as variadic; these take (x, save). */
+export type CustomGradient = Parameters<typeof TF.customGrad>[0];
+
 /** A projection's adapter: A [in, rank] (frozen), B [rank, out] or per sequence [batch, rank, out]; scale α/r. */
 export interface Adapter {
   a: TF.Tensor2D;
@@ -83,10 +86,7 @@ export function lmForward(
       return y;
     };
     const toHeads = (t: TF.Tensor) => t.reshape([b, s, H, hd]).transpose([0, 2, 1, 3]);
-    const gelu = (x: TF.Tensor) => {
-      const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
-      return x.mul(0.5).mul(tf.tanh(inner).add(1));
-    };
+    const gelu = geluWithGradient(tf);
 
     let x = lookup(P('wte'), tokens.ids).add(lookup(P('wpe'), tokens.positions));
     for (let i = 0; i < spec.layers; i++) {
@@ -105,4 +105,36 @@ export function lmForward(
     const final = layerNorm(x, 'ln_f').reshape([b * s, d]) as TF.Tensor2D;
     return tf.matMul(final, P('wte') as TF.Tensor2D, false, true).reshape([b, s, V]) as TF.Tensor3D;
   });
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/**
+ * GELU-tanh, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with its derivative written out: autodiff through the
+ * composite would keep its eight [batch, length, mlp] intermediates for the backward pass; this keeps x alone.
+ */
+function geluWithGradient(tf: TfjsModule): (x: TF.Tensor) => TF.Tensor {
+  const f = tf.customGrad(((x: TF.Tensor, save: (t: TF.Tensor[]) => void) => {
+    save([x]);
+    const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(GELU_C);
+    return {
+      value: x.mul(0.5).mul(tf.tanh(inner).add(1)),
+      gradFunc: (dy: TF.Tensor, saved: TF.Tensor[]) => {
+        const x = saved[0]!;
+        const t = tf.tanh(x.add(x.mul(x).mul(x).mul(0.044715)).mul(GELU_C));
+        // d/dx = 0.5·(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)
+        const dInner = x
+          .mul(x)
+          .mul(3 * 0.044715)
+          .add(1)
+          .mul(GELU_C);
+        const grad = t
+          .add(1)
+          .mul(0.5)
+          .add(x.mul(0.5).mul(tf.sub(1, t.square())).mul(dInner));
+        return [dy.mul(grad)];
+      },
+    };
+  }) as CustomGradient);
+  return (x) => f(x) as TF.Tensor;
 }

@@ -46,7 +46,13 @@ import {
   startPrivateRun,
   stepsPerEpoch as planSteps,
 } from './dp-sgd.ts';
-import { type Adapter, lmForward } from './lm-forward.ts';
+import { type Adapter, type CustomGradient, lmForward } from './lm-forward.ts';
+
+/**
+ * Sequences per forward/backward pass unless fit is told otherwise. 1: on WASM in Node it was as fast as 8 for the
+ * default model (batch 8 × 64 positions, lora:4) and holds a fifth of the memory (docs/sdk.md, the device's cost).
+ */
+export const DEFAULT_MICRO_BATCH = 1;
 
 export type TrainableSpec = `lora:${number}` | `last:${number}` | 'all';
 
@@ -69,6 +75,11 @@ export interface LmFitOptions {
   learningRate: number;
   optimizer?: OptimizerName | undefined;
   privacy?: PrivacyOptions | undefined;
+  /**
+   * Sequences per forward/backward pass (default DEFAULT_MICRO_BATCH): a step's gradient is the same whatever this
+   * is — it bounds the activations alive at once (memory), at some cost in speed.
+   */
+  microBatch?: number | undefined;
   onProgress?: ((p: { epoch: number; epochs: number; step: number; steps: number; loss: number }) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -296,10 +307,10 @@ export class LanguageModelTrainer {
    * Each sequence's gradient of the trained parameters, clipped to `l2NormClip` and summed (flat, update order), with
    * the unclipped norms: what a DP-SGD step adds noise to. For tests and audits; fit computes the same on the device.
    */
-  clippedGradientSum(sequences: readonly Sequence[], l2NormClip: number): ClippedSum {
+  clippedGradientSum(sequences: readonly Sequence[], l2NormClip: number, microBatch?: number): ClippedSum {
     this.#check();
     const seqs = this.#sequences(sequences);
-    const { sums, norms, loss } = this.#clippedSums(seqs, l2NormClip);
+    const { sums, norms, loss } = this.#clippedSums(seqs, l2NormClip, microBatch ?? seqs.length);
     const sum = new Float32Array(this.trainableCount);
     let offset = 0;
     for (const g of sums) {
@@ -323,6 +334,9 @@ export class LanguageModelTrainer {
     const stepsPerEpoch = planSteps(n, batchSize, !!priv);
     const steps = epochs * stepsPerEpoch;
     const run = priv ? await startPrivateRun(priv, sampleRate, steps) : undefined;
+    const micro = opts.microBatch ?? DEFAULT_MICRO_BATCH;
+    if (!(Number.isInteger(micro) && micro >= 1))
+      throw new TrainerError(`microBatch must be a positive integer, got ${opts.microBatch}`);
     const optimizer = createOptimizer(opts.optimizer, opts.learningRate);
     const started = performance.now();
     let seen = 0,
@@ -339,20 +353,31 @@ export class LanguageModelTrainer {
           let grads: TF.Tensor[];
           if (priv) {
             const { sums, norms, loss } = chosen.length
-              ? this.#clippedSums(chosen, priv.l2NormClip)
+              ? this.#clippedSums(chosen, priv.l2NormClip, micro)
               : { sums: this.#trained.map((v) => tf.zerosLike(v)), norms: tf.zeros([0]), loss: tf.scalar(Number.NaN) };
             grads = averagedGradients(sums, sampleRate * n, { sigma: run!.sigma, l2NormClip: priv.l2NormClip });
             if (chosen.length) lastLoss = loss.dataSync()[0]! / chosen.length;
             for (const t of [...sums, norms, loss]) t.dispose();
           } else {
-            const batch = this.#batch(chosen);
-            const { value, grads: byName } = tf.variableGrads(
-              () => this.#lossSum(batch).div(chosen.length) as TF.Scalar,
-              this.#trained,
-            );
-            grads = this.#trained.map((v) => byName[v.name]!);
-            lastLoss = value.dataSync()[0]!;
-            value.dispose();
+            // Micro-batches: the same gradient, with the activations of `micro` sequences alive at a time.
+            let sums: TF.Tensor[] | undefined;
+            let loss = 0;
+            for (let start = 0; start < chosen.length; start += micro) {
+              const batch = this.#batch(chosen.slice(start, start + micro));
+              const { value, grads: byName } = tf.variableGrads(() => this.#lossSum(batch), this.#trained);
+              const g = this.#trained.map((v) => byName[v.name]!);
+              loss += value.dataSync()[0]!;
+              value.dispose();
+              if (!sums) sums = g;
+              else {
+                const prev: TF.Tensor[] = sums;
+                sums = tf.tidy(() => prev.map((a, k) => a.add(g[k]!)));
+                for (const t of [...prev, ...g]) t.dispose();
+              }
+            }
+            grads = sums!.map((g) => tf.div(g, chosen.length));
+            for (const t of sums!) t.dispose();
+            lastLoss = loss / chosen.length;
           }
           optimizer.applyGradients(this.#trained.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
           for (const g of grads) g.dispose();
@@ -435,23 +460,68 @@ export class LanguageModelTrainer {
     return { embedding: this.#embedding, adapters };
   }
 
-  /** Σ over the batch's sequences of each one's mean next-token cross-entropy (a scalar). */
+  /**
+   * Σ over the batch's sequences of each one's mean next-token cross-entropy (a scalar). The cross-entropy's gradient
+   * is written out (softmax − one-hot, weighted): autodiff through logSoftmax would keep some ten [positions, vocab]
+   * intermediates for the backward pass; this keeps the logits alone.
+   */
   #lossSum(batch: LossBatch, perSequenceB?: TF.Tensor[]): TF.Scalar {
     return tf.tidy(() => {
       const { batch: b, length: s } = batch.tokens;
       const V = this.spec.vocabSize;
+      const N = b * s;
       const logits = lmForward(tf, this.spec, this.#params, batch.tokens, this.#forwardOptions(perSequenceB));
-      const logp = tf.logSoftmax(logits.reshape([b * s, V]));
-      const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(batch.targets, 'int32'), V).toFloat()), 1);
-      return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(batch.weights)))) as TF.Scalar;
+      const targets = tf.tensor1d(batch.targets, 'int32');
+      const picks = tf.tensor1d(
+        batch.targets.map((t, i) => i * V + t),
+        'int32',
+      );
+      const weights = tf.tensor1d(batch.weights);
+      const crossEntropy = tf.customGrad(((x: TF.Tensor, save: (t: TF.Tensor[]) => void) => {
+        // What the backward pass reads must be saved (kept past this tidy), not captured.
+        save([x, targets, weights]);
+        const nll = tf.sub(tf.logSumExp(x, 1), tf.gather(x.reshape([N * V]), picks));
+        return {
+          value: tf.sum(tf.mul(nll, weights)),
+          gradFunc: (dy: TF.Tensor, [logits, ids, w]: TF.Tensor[]) => [
+            tf
+              .sub(tf.softmax(logits!), tf.oneHot(ids as TF.Tensor1D, V).toFloat())
+              .mul(w!.reshape([N, 1]))
+              .mul(dy),
+          ],
+        };
+      }) as CustomGradient);
+      return crossEntropy(logits.reshape([N, V])) as TF.Scalar;
     });
   }
 
   /**
    * Clipped per-sequence gradient sums (tensors, update order), the per-sequence norms [n] and the summed loss.
-   * lora: one backward pass over per-sequence copies of every B; last/all: one backward pass per sequence.
+   * lora: one backward pass over per-sequence copies of every B, `micro` sequences at a time; last/all: one backward
+   * pass per sequence.
    */
-  #clippedSums(seqs: Int32Array[], clip: number): { sums: TF.Tensor[]; norms: TF.Tensor1D; loss: TF.Scalar } {
+  #clippedSums(
+    seqs: Int32Array[],
+    clip: number,
+    micro = Number.POSITIVE_INFINITY,
+  ): { sums: TF.Tensor[]; norms: TF.Tensor1D; loss: TF.Scalar } {
+    if (this.#mode.kind === 'lora' && seqs.length > micro) {
+      let acc: { sums: TF.Tensor[]; norms: TF.Tensor1D; loss: TF.Scalar } | undefined;
+      for (let start = 0; start < seqs.length; start += micro) {
+        const part = this.#clippedSums(seqs.slice(start, start + micro), clip, micro);
+        if (!acc) acc = part;
+        else {
+          const prev: { sums: TF.Tensor[]; norms: TF.Tensor1D; loss: TF.Scalar } = acc;
+          acc = tf.tidy(() => ({
+            sums: prev.sums.map((a, k) => a.add(part.sums[k]!)),
+            norms: tf.concat([prev.norms, part.norms]) as TF.Tensor1D,
+            loss: prev.loss.add(part.loss) as TF.Scalar,
+          }));
+          for (const t of [...prev.sums, prev.norms, prev.loss, ...part.sums, part.norms, part.loss]) t.dispose();
+        }
+      }
+      return acc!;
+    }
     if (this.#mode.kind === 'lora') {
       const batch = this.#batch(seqs);
       const b = seqs.length;

@@ -12,7 +12,9 @@ import { TrainerError } from '../../../client-sdk/training/dp-sgd.ts';
 import { useNodeWasm } from '../../../client-sdk/training/node-backend.ts';
 import { MemoryLedgerStore, PrivacyLedger } from '../../../client-sdk/privacy/ledger.ts';
 import { DEFAULT_ORDERS, computeRdp, rdpToEpsilon } from '../../../federated/dp/rdp.ts';
+import { tokenBatch } from '../../../federated/model/decoder-batch.ts';
 import { exportDecoderOnnx } from '../../../federated/model/decoder-export.ts';
+import { decoderForward } from '../../../federated/model/decoder-tfjs.ts';
 import { loraTargets, mergeLora } from '../../../federated/model/lora.ts';
 import { maxAbsDiff, runStep, tinyDecoder as spec, tinyDecoderWeights } from '../../fixtures/tiny-decoder.ts';
 
@@ -60,6 +62,51 @@ describe('LanguageModelTrainer', () => {
     expect(trained).toBeLessThan(1e-4);
     console.log(
       `lm-trainer parity, max |ONNX - tfjs LoRA|: B=0 ${atStart.toExponential(2)}, trained ${trained.toExponential(2)}`,
+    );
+  });
+
+  it('its hand-written GELU and cross-entropy gradients are autodiff’s through decoderForward', async () => {
+    const t = await create('all');
+    const seq = text[1]!;
+    const ours = t.clippedGradientSum([seq], Number.POSITIVE_INFINITY).sum;
+    // Reference: tfjs autodiff through decoder-tfjs.ts's forward and logSoftmax, mean over the 15 positions.
+    const vars = base.map((w) => tf.variable(tf.tensor(w.values, w.shape)));
+    const params = Object.fromEntries(base.map((w, i) => [w.name, vars[i]!]));
+    const tokens = tokenBatch(spec, [seq.slice(0, -1)]);
+    const { grads, value } = tf.variableGrads(() => {
+      const logits = decoderForward(tf, spec, params, tokens, { embedding: 'one-hot-matmul' });
+      const logp = tf.logSoftmax(logits.reshape([seq.length - 1, spec.vocabSize]));
+      const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(seq.slice(1), 'int32'), spec.vocabSize)), 1);
+      return tf.neg(tf.mean(picked)) as tf.Scalar;
+    }, vars);
+    const reference = new Float32Array(ours.length);
+    let offset = 0;
+    for (const v of vars) {
+      reference.set(grads[v.name]!.dataSync(), offset);
+      offset += v.size;
+    }
+    expect(maxAbsDiff(ours, reference)).toBeLessThan(1e-5);
+    expect(norm(reference)).toBeGreaterThan(0.1);
+    tf.dispose([...vars, value, ...Object.values(grads)]);
+  });
+
+  it('micro-batches give the same step: plain, and DP’s clipped sums', async () => {
+    const updates = [];
+    for (const microBatch of [1, 3, 8]) {
+      const t = await create('lora:4');
+      await t.fit(text.slice(0, 8), { epochs: 1, batchSize: 8, learningRate: 0.5, microBatch });
+      updates.push(t.update());
+    }
+    expect(norm(updates[0]!)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(updates[0]!, updates[2]!)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(updates[1]!, updates[2]!)).toBeLessThan(1e-6);
+    const t = await create('lora:4');
+    const whole = t.clippedGradientSum(text.slice(0, 5), 0.05);
+    const parts = t.clippedGradientSum(text.slice(0, 5), 0.05, 2);
+    expect(maxAbsDiff(whole.sum, parts.sum)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(whole.norms, parts.norms)).toBeLessThan(1e-6);
+    await expect(t.fit(text, { epochs: 1, batchSize: 4, learningRate: 0.1, microBatch: 0 })).rejects.toThrow(
+      /microBatch/,
     );
   });
 
