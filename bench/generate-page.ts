@@ -9,37 +9,11 @@
  * Hugging Face folder: config.json, tokenizer files, onnx/model_quantized.onnx). Driven through `window.fedgeGenerate`.
  */
 import { LocalModel, type Provider } from '../client-sdk/index.ts';
-import { loadOrt } from '../client-sdk/local/ort-loader.ts';
-import { readMetadataProps } from '../federated/model/onnx-metadata.ts';
-import { readLanguageModel } from '../federated/generation/language-model.ts';
-import { ortDecoderStep, ortSignatures } from '../federated/generation/ort-step.ts';
-import { generateText, prepareGeneration } from '../federated/generation/generate.ts';
 import { BaseStreamer, env, pipeline } from '@huggingface/transformers';
 
-/** A piece of text as it arrived: ms since the call, and (transformers.js) the token's id. */
-interface Arrival {
-  t: number;
-  text: string;
-  id?: number;
-}
+import type { PageRun, PageTrace } from './generate-trace.ts';
 
-export interface PageTrace {
-  arrivals: Arrival[];
-  /** ms from the call to the end of the generation. */
-  ms: number;
-  text: string;
-  completionTokens: number;
-  promptTokens: number;
-  finishReason: string;
-}
-
-export interface PageRun {
-  /** What ran: LocalModel's provider, or transformers.js's device and dtype. */
-  ranOn: string;
-  loadMs: number;
-  warm: PageTrace;
-  traces: PageTrace[];
-}
+export type { PageRun, PageTrace };
 
 type Outcome<T> = ({ ok: true } & T) | { ok: false; error: string };
 
@@ -193,73 +167,5 @@ function transformersJs(
   });
 }
 
-/**
- * Diagnostic: LocalModel's decode loop without LocalModel — the shared core on the same onnxruntime-web build, with
- * one thing changed at a time: the session options ('device': LocalModel's; 'edge': the edge's, which dequantize the
- * int8 weights once at load) and the turn of the event loop LocalModel hands the page between tokens.
- */
-function core(
-  provider: Provider,
-  options: 'device' | 'edge',
-  turn: boolean,
-  prompt: string,
-  maxTokens: number,
-  runs: number,
-): Promise<Outcome<PageRun>> {
-  return attempt(async () => {
-    const bytes = await modelBytes();
-    const ort = await loadOrt(provider === 'webgpu' ? 'webgpu' : 'wasm', '/ort/');
-    const started = performance.now();
-    const session = await ort.InferenceSession.create(bytes, {
-      executionProviders: [provider],
-      graphOptimizationLevel: 'all',
-      ...(options === 'edge' && {
-        enableCpuMemArena: false,
-        extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
-      }),
-    });
-    const loadMs = performance.now() - started;
-    try {
-      const model = readLanguageModel(
-        readMetadataProps(bytes),
-        ortSignatures(session.inputNames, session.inputMetadata),
-        ortSignatures(session.outputNames, session.outputMetadata),
-      );
-      const step = ortDecoderStep(ort.Tensor as never, (feeds) => session.run(feeds as never));
-      const once = async (tokens: number): Promise<PageTrace> => {
-        const arrivals: Arrival[] = [];
-        const t0 = performance.now();
-        const run = prepareGeneration(
-          model,
-          prompt,
-          { maxTokens: tokens, temperature: 0 },
-          {
-            maxPromptTokens: 8192,
-            maxNewTokens: 4096,
-            timeoutMs: 600_000,
-          },
-        );
-        const r = await generateText(model, step, run, {
-          betweenSteps: turn ? () => new Promise((resolve) => setTimeout(resolve, 0)) : undefined,
-          onChunk: (c) => {
-            if (c.text) arrivals.push({ t: performance.now() - t0, text: c.text });
-          },
-        });
-        return {
-          arrivals,
-          ms: performance.now() - t0,
-          text: r.text,
-          completionTokens: r.completionTokens,
-          promptTokens: r.promptTokens,
-          finishReason: r.finishReason,
-        };
-      };
-      return { ranOn: `core on ${provider}`, loadMs, ...(await timed(once, maxTokens, runs)) };
-    } finally {
-      await session.release();
-    }
-  });
-}
-
-Object.assign(globalThis, { fedgeGenerate: { localModel, transformersJs, core } });
+Object.assign(globalThis, { fedgeGenerate: { localModel, transformersJs } });
 (globalThis as unknown as { document: { title: string } }).document.title = 'ready';

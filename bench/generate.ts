@@ -33,7 +33,7 @@ import { readLanguageModel } from '../federated/generation/language-model.ts';
 import { ortDecoderStep, ortSignatures } from '../federated/generation/ort-step.ts';
 import type { DecoderStep } from '../federated/generation/decode-loop.ts';
 import { generateText, prepareGeneration } from '../federated/generation/generate.ts';
-import type { PageRun, PageTrace } from './generate-page.ts';
+import type { PageRun, PageTrace } from './generate-trace.ts';
 
 const root = join(import.meta.dirname, '..');
 const MODEL_FILE = join(root, 'models/fedge-gpt/model.int8.onnx');
@@ -314,17 +314,6 @@ if (PARTS.has('node') || PARTS.has('edge') || PARTS.has('browser')) {
   results.push(ortWeb.summary);
   report(ortWeb.summary);
   if (PARTS.has('node')) {
-    process.stdout.write('  ort-web with LocalModel’s session options (no disable_quant_qdq)…\n');
-    const device = await nodeCore(
-      'ort-web, LocalModel options',
-      "onnxruntime-web (WASM) in Node, LocalModel's session options (graphOptimizationLevel all, QDQ transformers on)",
-      web,
-      { executionProviders: ['wasm'], graphOptimizationLevel: 'all' },
-    );
-    device.summary.sameTextAsReference = device.summary.text === reference.text;
-    device.summary.diagnostic = true;
-    results.push(device.summary);
-    report(device.summary);
     const native = (await import('onnxruntime-node')) as OrtLike;
     process.stdout.write('  ort-node (native, qdq_matmulnbits_accuracy_level 1)…\n');
     const ortNode = await nodeCore(
@@ -657,33 +646,6 @@ async function measureBrowser(): Promise<void> {
           fromIds: true,
           diagnostic: false,
         },
-        {
-          label: `core ${backend}, edge options`,
-          runtime: `diagnostic: LocalModel's loop (the shared core, a turn between tokens) on the same build, with the edge's session options (disable_quant_qdq: int8 weights dequantized once at load)`,
-          run: () => call('core', backend, 'edge', true, PROMPT, NEW_TOKENS, runs),
-          fromIds: false,
-          diagnostic: true,
-        },
-        ...(backend === 'wasm'
-          ? [
-              {
-                label: 'core wasm, edge options, no turn',
-                runtime:
-                  "diagnostic: LocalModel's loop on the same build with the edge's session options and no turn of the event loop between tokens",
-                run: () => call('core', backend, 'edge', false, PROMPT, NEW_TOKENS, runs),
-                fromIds: false,
-                diagnostic: true,
-              },
-              {
-                label: 'core wasm, no turn',
-                runtime:
-                  "diagnostic: LocalModel's loop on the same build with LocalModel's session options, without the turn of the event loop between tokens",
-                run: () => call('core', backend, 'device', false, PROMPT, NEW_TOKENS, runs),
-                fromIds: false,
-                diagnostic: true,
-              },
-            ]
-          : []),
       ];
       for (const c of contestants) {
         process.stdout.write(`  ${c.label}: load, warm-up and ${runs} runs…\n`);

@@ -9,6 +9,7 @@ import { LocalModelError } from './local-model-error.ts';
 import type { OrtModule } from './ort-loader.ts';
 import type { LanguageModel } from '../../federated/generation/language-model.ts';
 import { ortDecoderStep } from '../../federated/generation/ort-step.ts';
+import { nextTurn } from '../../federated/generation/next-turn.ts';
 import { type GenerationResult, generateText, prepareGeneration } from '../../federated/generation/generate.ts';
 import { type GenerateParameters, fromParameters } from '../../federated/generation/oip-parameters.ts';
 
@@ -53,7 +54,7 @@ export function generateOnDevice(
         const result = await generateText(language, step, prepared, {
           signal,
           // A turn of the event loop between tokens: the page paints the text so far.
-          betweenSteps: () => new Promise((resolve) => setTimeout(resolve, 0)),
+          betweenSteps: nextTurn,
           onChunk: (chunk) => {
             if (chunk.text) onChunk(chunk.text);
           },

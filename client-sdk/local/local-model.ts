@@ -17,6 +17,7 @@ import { sha256Hex } from '../../federated/model/digest.ts';
 import { type ModelCache, defaultModelCache } from './model-cache.ts';
 import { cachedBytes, downloadBytes } from './model-bytes.ts';
 import { LocalModelError } from './local-model-error.ts';
+import { DEQUANTIZE_ONCE } from '../../federated/oip/ort-session-options.ts';
 import { readMetadataProps } from '../../federated/model/onnx-metadata.ts';
 import { LanguageModelError } from '../../federated/generation/errors.ts';
 import { type LanguageModel, carriesTokenizer, readLanguageModel } from '../../federated/generation/language-model.ts';
@@ -140,6 +141,8 @@ async function createSession(
         graphOptimizationLevel: 'all',
         // Errors only: WebGPU leaves a decoder's shape arithmetic on the CPU and ORT warns about it on the console.
         logSeverityLevel: 3,
+        // The edge's arithmetic: int8 weights dequantized once at load, not at every run.
+        extra: { session: { ...DEQUANTIZE_ONCE } },
       });
       return {
         ort,

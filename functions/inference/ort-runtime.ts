@@ -13,6 +13,7 @@
  */
 import * as ort from 'onnxruntime-web/wasm';
 import { DEFAULTS } from '../config.ts';
+import { DEQUANTIZE_ONCE } from '../../federated/oip/ort-session-options.ts';
 // Wrangler's module collector resolves wasm imports by path, not through package exports.
 import ortWasmModule from '../../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm';
 
@@ -121,13 +122,10 @@ export async function createSession(bytes: Uint8Array): Promise<ort.InferenceSes
     // A run that fails is the caller's or the model's fault and is answered with ORT's reason (400); ORT's own
     // error log would only repeat it once per bad request.
     logSeverityLevel: 4,
-    // Weight-only int8 models store DequantizeLinear(int8 initializer) → MatMul. ORT keeps DequantizeLinear out
-    // of constant folding while its QDQ fusions are on, so every run would dequantize every weight again.
-    // Turning the QDQ transformers off lets constant folding dequantize once at load: int8 on the wire and
-    // in R2, fp32 compute (MatMulInteger-style int8 is slower than fp32 in WASM).
-    // No prepacking: MLAS would keep a packed copy of each weight beside the initializer, so a session held about
-    // twice its weights, for no run time measured on the bundled models (docs/benchmarks.md, "Inference memory").
-    extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
+    // Int8 weights dequantized once at load (DEQUANTIZE_ONCE says why). No prepacking: MLAS would keep a packed copy
+    // of each weight beside the initializer, so a session held about twice its weights, for no run time measured on
+    // the bundled models (docs/benchmarks.md, "Inference memory").
+    extra: { session: { ...DEQUANTIZE_ONCE, disable_prepacking: '1' } },
   });
   live.add(session);
   const release = session.release.bind(session);

@@ -94,13 +94,19 @@ function streamText<E extends { Bindings: Env }>(
       // Past the generation's own limit, a write still waiting means the reader stopped reading.
       const end = streamEnd(c, stream, config.generateTimeoutMs + 5_000);
       const send = (data: string) => end.write(stream.writeSSE({ data }));
+      // One event in flight while the next token is computed: the write of a piece overlaps the next step, and a
+      // reader that stops taking events still holds the loop after one.
+      let sending: Promise<unknown> = Promise.resolve();
       try {
         const result = await generation.run({
           signal: end.signal,
           onChunk: async (chunk) => {
-            if (chunk.text) await send(events.piece(chunk.text));
+            if (!chunk.text) return;
+            await sending;
+            sending = send(events.piece(chunk.text));
           },
         });
+        await sending;
         if (result.finishReason !== 'aborted') for (const data of events.end(result)) await send(data);
       } finally {
         end.done();
