@@ -243,10 +243,10 @@ export class Participant {
     const ddProblem = info.distributedDp && ddgaussProblem(info.distributedDp, contributors);
     if (ddProblem) throw new UnsafeRoundError(`unsafe round: distributedDp: ${ddProblem}`);
     const spec = info.spec;
-    // A task on a language model's adapters (RoundInfo.adapter, issue 33) needs the language-model trainer.
+    // A task on a language model (RoundInfo.adapter, issue 33) needs the language-model trainer.
     if (isDecoderTask(spec))
       throw new TypeError(
-        `task ${info.task} trains LoRA adapters of ${info.adapter?.model ?? 'a language model'}; this Participant trains classifiers and heads only`,
+        `task ${info.task} trains ${info.adapter?.trainable ?? 'a language model'} of ${info.adapter?.model ?? 'a language model'}; this Participant trains classifiers and heads only`,
       );
     progress(round, 'downloading');
     const global = await this.#weights(info.weightsVersion, signal);

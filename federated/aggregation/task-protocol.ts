@@ -58,25 +58,31 @@ export interface TaskBase {
 }
 
 /**
- * A task that fine-tunes a served language model (a decoder Fedge exported: federated/model/decoder-weights.ts)
- * through LoRA adapters, as FFA-LoRA trains them (federated/model/lora.ts): A of every adapted projection is derived
- * from `lora.seed` (public, fixed for the task), only B trains. The task's global weights are the adapters' B,
- * accumulated over rounds (flat, `length` values, loraTargets' layout; 0 at the start): each round the server steps B
- * by the devices' mean ΔB, and publishes the base's float weights + (alpha / rank) · A · B, int8 again where the base
- * was (writeDecoderWeights) — the same graph, I/O and tokenizer as `model@version`. Since A is fixed, merging every
- * round's mean into the previous round's merged model and merging the accumulated B into the base are the same
- * model: rounds accumulate, as FedAvg on the merged weights does. A device builds the round's model as base + the
- * merge of the B it downloads (GET …/weights), trains B from there, and sends B − the downloaded B.
+ * A task that fine-tunes a served language model (a decoder Fedge exported: federated/model/decoder-weights.ts),
+ * `model@version` pinned by sha256 (task-adapter.ts says what each `trainable` trains):
+ *  - `lora:<rank>` — LoRA adapters as FFA-LoRA trains them (federated/model/lora.ts): A of every adapted projection is
+ *    derived from `lora.seed` (public, fixed for the task), only B trains. The task's global weights are the adapters'
+ *    B, flat in loraTargets' layout, 0 at the start and accumulated over rounds (the server steps B by the devices'
+ *    mean ΔB); each round publishes the base's float weights + (alpha / rank) · A · B. Since A is fixed, merging every
+ *    round's mean into the previous round's merged model and merging the accumulated B into the base are the same
+ *    model: rounds accumulate, as FedAvg on the merged weights does. A device builds base + the merge of the B it
+ *    downloads (GET …/weights), trains B from there and sends B − the downloaded B.
+ *  - `last:<n>` — the last n blocks and ln_f: the global weights are those weights (flat, spec order), starting from
+ *    the base's, stepped by the devices' mean change as any task's weights are.
+ * Either way each round writes them into the base's bytes, int8 again where the base was (writeDecoderWeights) —
+ * the same graph, I/O and tokenizer — always from the pinned base, so int8 rounding does not compound.
  */
 export interface TaskAdapter {
   model: string;
   version: string;
   sha256: string;
-  /** `lora:<rank>`. */
+  /** `lora:<rank>` or `last:<blocks>`. */
   trainable: string;
-  lora: LoraSettings;
-  /** How many weights are adapted (loraTargets: every attention and MLP projection), and the update's length. */
+  /** `lora:<rank>` only: ΔW = (alpha / rank) · A · B, A from `seed`. */
+  lora?: LoraSettings;
+  /** How many weights the update changes (LoRA: adapted projections; last: the blocks' and ln_f's tensors). */
   targets: number;
+  /** Values in the update. */
   length: number;
 }
 
@@ -302,8 +308,8 @@ export interface TaskStatus {
   enrolledDevices: number;
   /** The served model whose head trains, and the graph's nodes that do (absent: the whole spec model trains). */
   base?: { model: string; version: string; trainable: string; layers: string[] };
-  /** An adapter task's adapters (TaskAdapter without the base's pin): rank, alpha, A's seed, targets, update length. */
-  adapter?: { trainable: string; lora: LoraSettings; targets: number; length: number };
+  /** A language-model task's adapters (TaskAdapter without the base's pin): rank, alpha, A's seed, targets, length. */
+  adapter?: { trainable: string; lora?: LoraSettings; targets: number; length: number };
   history: RoundRecord[];
   publishedVersions: string[];
   privacy?: DevicePrivacy & { maxSpent: number };

@@ -95,7 +95,7 @@ export const taskRoutes = defineRoutes({
     tag: TAG,
     security: 'adminToken',
     summary: 'Create a federated task (its first round opens at once)',
-    description: `The settings are checked with the same functions the rounds use: 400 for settings that cannot work, 422 for settings that would leave a device's input unprotected (every device would refuse such a round too). The same body again answers 200. Give spec and weights (spec mode), or base and perhaps trainable (base mode: a served model's head trains; or, with \`trainable: "lora:<rank>"\` on a language model Fedge exported, its LoRA adapters train and each round publishes the merged model, which the generate routes serve). Settings with the spec are at most ${KiB(MAX_SETTINGS_BYTES)} as JSON.`,
+    description: `The settings are checked with the same functions the rounds use: 400 for settings that cannot work, 422 for settings that would leave a device's input unprotected (every device would refuse such a round too). The same body again answers 200. Give spec and weights (spec mode), or base and perhaps trainable (base mode: a served model's head trains; or, with \`trainable: "lora:<rank>"\` or \`"last:<blocks>"\` on a language model Fedge exported, its LoRA adapters or last blocks train and each round publishes the merged model, which the generate routes serve). Settings with the spec are at most ${KiB(MAX_SETTINGS_BYTES)} as JSON.`,
     body: {
       type: 'json',
       schema: B.taskBody,
@@ -109,7 +109,7 @@ export const taskRoutes = defineRoutes({
     errors: {
       400: `spec is not a valid model spec; weights are not base64, not 4 × the spec's parameter count bytes, or not all finite; both spec/weights and base given, or neither; the settings cannot work (a stage too short, neighbours odd below devicesPerRound − 1 or over 254, threshold above neighbours or needing more devices than devicesPerRound, minDevices above devicesPerRound, fixed point that would overflow, distributedDp out of range, an update over the word limit, settings over ${KiB(MAX_SETTINGS_BYTES)})`,
       409: 'a task of this name exists with other settings',
-      422: "the settings void privacy: threshold ≤ neighbours/2 or < 2, minDevices < 3, or distributed-DP noise not sized for minDevices; base's graph has no head devices can train; with lora:<rank>, base is not a decoder Fedge exported (a classifier, or a third-party decoder without fedge.spec) or the rank is above its width",
+      422: "the settings void privacy: threshold ≤ neighbours/2 or < 2, minDevices < 3, or distributed-DP noise not sized for minDevices; base's graph has no head devices can train; with lora:<rank> or last:<blocks>, base is not a decoder Fedge exported (a classifier, or a third-party decoder without fedge.spec) or the rank or block count is above its width or depth",
     },
   },
   listTasks: {

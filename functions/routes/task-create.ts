@@ -1,7 +1,7 @@
 /**
  * POST /v1/tasks: a task from its body (contract/schemas/task-bodies.ts) in spec mode (a spec and its weights), base
- * mode (a served model whose head devices train) or adapter mode (a served language model whose LoRA adapters devices
- * train: task-adapter.ts), its SecAgg+ parameters and shards derived, its settings checked with the functions the
+ * mode (a served model whose head devices train) or adapter mode (a served language model whose LoRA adapters or last
+ * blocks devices train: task-adapter.ts), its SecAgg+ parameters and shards derived, its settings checked with the functions the
  * rounds use, then created in its object and listed.
  */
 import type { z } from 'zod';
@@ -31,7 +31,7 @@ import { maxMessageBytes } from '../../federated/secagg/wire.ts';
 import type { Handler } from './register.ts';
 import { type Req, tokenDigest, unwrap } from './task-access.ts';
 import { adapterModel } from './task-adapter.ts';
-import { LORA_TRAINABLE } from '../../federated/aggregation/task-adapter.ts';
+import { DECODER_TRAINABLE } from '../../federated/aggregation/task-adapter.ts';
 import type { DecoderSpec } from '../../federated/model/decoder-spec.ts';
 
 /** Spec mode: the spec and its initial weights, as sent. */
@@ -106,9 +106,9 @@ async function taskModel(
   body: z.infer<typeof taskBody>,
 ): Promise<{ spec: ModelSpec | DecoderSpec; weights: Float32Array; base?: TaskBase; adapter?: TaskAdapter }> {
   if (!body.base) return specModel(body);
-  const lora = body.trainable !== undefined && LORA_TRAINABLE.test(body.trainable);
-  if (body.lora && !lora) fail(400, 'lora: { alpha } goes with trainable "lora:<rank>"');
-  if (!lora) return baseModel(c, body);
+  const decoder = body.trainable !== undefined && DECODER_TRAINABLE.test(body.trainable);
+  if (body.lora && !body.trainable?.startsWith('lora:')) fail(400, 'lora: { alpha } goes with trainable "lora:<rank>"');
+  if (!decoder) return baseModel(c, body);
   if (body.spec !== undefined || body.weights !== undefined)
     fail(400, 'give either spec and weights, or base (and trainable), not both');
   return adapterModel(c, body);

@@ -3,8 +3,8 @@
  * gain) → published like every version (registry/publish-model.ts) as `r<round>`, the task's alias moved to it;
  * `latest` too, but only on a model the task created (a served model's `latest` moves by an explicit alias move).
  * A task on a served model's head writes the new head into the base graph instead (writeHead: every other byte the base's, int8 head
- * weights quantized again from the fp32 average when the base was int8); a task on a served language model's adapters
- * merges them into the base decoder (publish-adapter.ts). I/O only; the FederatedTask commits the
+ * weights quantized again from the fp32 average when the base was int8); a task on a served language model writes its merged
+ * adapters (or its last blocks) into the base decoder (publish-adapter.ts). I/O only; the FederatedTask commits the
  * round after this succeeds, and retries a failure a bounded number of times.
  */
 import { exportOnnx } from '../../federated/model/onnx-export.ts';

@@ -14,7 +14,7 @@ import {
   isDecoderTask,
   updateLength,
 } from '../../federated/aggregation/task-protocol.ts';
-import { loraTargets } from '../../federated/model/lora.ts';
+import { adaptedWeights } from '../../federated/aggregation/task-adapter.ts';
 import { roundMinimum } from '../../federated/aggregation/round-controller.ts';
 import type { RoundPointer, TaskStore } from './task-store.ts';
 import { cohortCommitment } from '../../federated/aggregation/cohort.ts';
@@ -69,13 +69,13 @@ export function roundInfo(
   };
 }
 
-/** An adapter task's base (its adapted weights as the layers that train) and adapters, for its status. */
+/** A language-model task's base (the weights its update changes, as the layers that train) and adapters. */
 function adapterStatus(s: TaskSettings): Pick<TaskStatus, 'base' | 'adapter'> {
   const a = s.adapter!;
-  const layers = isDecoderTask(s.spec) ? loraTargets(s.spec, a.lora.rank).targets.map((t) => t.name) : [];
+  const layers = isDecoderTask(s.spec) ? adaptedWeights(s.spec, a) : [];
   return {
     base: { model: a.model, version: a.version, trainable: a.trainable, layers },
-    adapter: { trainable: a.trainable, lora: a.lora, targets: a.targets, length: a.length },
+    adapter: { trainable: a.trainable, ...(a.lora && { lora: a.lora }), targets: a.targets, length: a.length },
   };
 }
 

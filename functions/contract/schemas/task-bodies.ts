@@ -44,17 +44,17 @@ export const taskBody = named(
     trainable: z
       .string()
       .regex(
-        /^(?:head(?::[1-9][0-9]?)?|lora:[1-9][0-9]{0,3})$/,
-        'trainable must be "head", "head:<layers>" (1-99) or "lora:<rank>" (1-9999)',
+        /^(?:head(?::[1-9][0-9]?)?|(?:lora|last):[1-9][0-9]{0,3})$/,
+        'trainable must be "head", "head:<layers>" (1-99), "lora:<rank>" or "last:<blocks>" (1-9999)',
       )
       .optional()
       .describe(
-        "base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh); on a served language model Fedge exported (e.g. `fedge-gpt`), `lora:R`: LoRA adapters of rank R (1 to the model's width) on every attention and MLP projection, FFA-LoRA — A fixed from the task's public seed (`adapter.lora.seed`: SHA-256 of the task name and the base's sha256), devices train only B; the update is B (`adapter.length` values), accumulated over rounds, and each round publishes the base with W + (alpha / R) · A · B merged in (same graph, tokenizer and I/O; int8 again where the base was)",
+        "base mode, default `head`: `head` (the final dense layer: Gemm, or MatMul + Add, then perhaps Softmax/LogSoftmax) or `head:N` (the last N dense layers, 1-99, joined by Relu/Sigmoid/Tanh). On a served language model Fedge exported (e.g. `fedge-gpt`): `lora:R` — LoRA adapters of rank R (1 to the model's width) on every attention and MLP projection, FFA-LoRA: A fixed from the task's public seed (`adapter.lora.seed`: SHA-256 of the task name and the base's sha256), devices train only B; the task's weights are B (`adapter.length` values), accumulated over rounds, and each round publishes the base with W + (alpha / R) · A · B merged in; or `last:N` — the last N blocks and ln_f train (1 to the model's layers), the task's weights are theirs. Either way each round's version is the base's graph, tokenizer and I/O, int8 again where the base was",
       ),
     lora: z
       .object({ alpha: positive.max(1e4).optional() })
       .optional()
-      .describe('with `trainable: "lora:R"`: `{alpha}` — ΔW = (alpha / R) · A · B; default alpha = 2R'),
+      .describe('with `trainable: "lora:R"`: `{alpha}` — ΔW = (alpha / R) · A · B; default alpha = R'),
     rounds: z.number().int().min(1).max(10_000),
     devicesPerRound: z.number().int().min(3).max(10_000).describe('the most devices a round takes'),
     shardSize: z

@@ -23,14 +23,22 @@ const adapter = z
     model: z.string(),
     version: z.string(),
     sha256: z.string().describe('the base version, pinned: devices read its weights, each round merges into them'),
-    trainable: z.string().describe('`lora:<rank>`'),
-    lora,
-    targets: z.number().int().describe('weights adapted: every attention and MLP projection'),
-    length: z.number().int().describe("values in the update: every target's B (rank × outputs), in loraTargets' order"),
+    trainable: z.string().describe('`lora:<rank>` or `last:<blocks>`'),
+    lora: lora.optional(),
+    targets: z
+      .number()
+      .int()
+      .describe("weights the update changes: LoRA's adapted projections, or the last blocks' and ln_f's tensors"),
+    length: z
+      .number()
+      .int()
+      .describe(
+        "values in the update: every target's B (rank × outputs) in loraTargets' order, or the last blocks' weights in the spec's order",
+      ),
   })
   .optional()
   .describe(
-    "adapter mode: the served language model whose LoRA adapters train (FFA-LoRA: A fixed from `lora.seed`, devices train B); the task's weights are B, accumulated over rounds",
+    "adapter mode: the served language model whose LoRA adapters (FFA-LoRA: A fixed from `lora.seed`, devices train B; the task's weights are B, accumulated over rounds) or last blocks train",
   );
 
 /** Settings as stored (the body with defaults filled in; enrollment token, weights and expectedDropout left out). */
@@ -138,7 +146,12 @@ export const taskStatus = named(
         'base mode: the served model whose head trains, and the graph nodes that do (adapter mode: the weights adapted)',
       ),
     adapter: z
-      .looseObject({ trainable: z.string(), lora, targets: z.number().int(), length: z.number().int() })
+      .looseObject({
+        trainable: z.string(),
+        lora: lora.optional(),
+        targets: z.number().int(),
+        length: z.number().int(),
+      })
       .optional()
       .describe(
         'adapter mode: the adapters devices train (rank, alpha, seed), how many weights they adapt, update length',

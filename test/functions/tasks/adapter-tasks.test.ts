@@ -15,7 +15,7 @@ import { readMetadataProps } from '../../../federated/model/onnx-metadata.ts';
 import { encodeUpdate } from '../../../federated/secagg/fixed-point.ts';
 import { seededRandom } from '../../../federated/seeded-random.ts';
 import type { RoundInfo, TaskStatus } from '../../../federated/aggregation/task-protocol.ts';
-import { loraSeed } from '../../../federated/aggregation/task-adapter.ts';
+import { lastBlockWeights, loraSeed } from '../../../federated/aggregation/task-adapter.ts';
 import { getBlob } from '../../../functions/registry/blob-store.ts';
 import fedgeGpt from '../../../models/fedge-gpt/model.int8.onnx';
 import thirdPartyDecoder from '../../fixtures/third-party/pt-gpt-tiny/model.onnx';
@@ -109,7 +109,7 @@ describe('a task on a served language model’s LoRA adapters', () => {
       model: 'fedge-gpt',
       version: '1',
       trainable: 'lora:4',
-      lora: { rank: 4, alpha: 8, seed },
+      lora: { rank: 4, alpha: 4, seed },
       targets: 16,
       length: D,
     };
@@ -193,6 +193,66 @@ describe('a task on a served language model’s LoRA adapters', () => {
     expect(models.models.find((m) => m.name === 'fedge-gpt')!.aliases).toHaveProperty(`task.${task}`, '1');
   });
 
+  it('last:1 trains the last block and ln_f: the round publishes the base with their mean change, int8 again', async () => {
+    const task = uniqueName('lm-last');
+    const created = await post('/v1/tasks', lmBody(task, { trainable: 'last:1', rounds: 1 }));
+    expect(created.status, await created.clone().text()).toBe(201);
+    const trained = lastBlockWeights(spec, 1);
+    expect(trained.map((w) => w.name)).toEqual([
+      ...trained.filter((w) => w.name.startsWith('h.3.')).map((w) => w.name),
+      'ln_f.weight',
+      'ln_f.bias',
+    ]);
+    const length = trained.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+    const settings = ((await created.json()) as { settings: { adapter: Record<string, unknown> } }).settings;
+    expect(settings.adapter).toEqual({ ...BASE, sha256: expect.any(String), trainable: 'last:1', targets: 14, length });
+    // The task starts from the base's own values of those weights.
+    const was = new Map(readDecoderWeights(base).weights.map((w) => [w.name, w.values]));
+    const start = await taskWeights(task);
+    let offset = 0;
+    for (const w of trained) {
+      expect(start.subarray(offset, offset + was.get(w.name)!.length)).toEqual(was.get(w.name));
+      offset += was.get(w.name)!.length;
+    }
+    const deltas = [0, 1, 2].map((i) => {
+      const r = seededRandom(77 + i);
+      return new Float32Array(length).map(() => (2 * r() - 1) * 0.01);
+    });
+    await runRound(task, 1, deltas);
+    expect((await status(task)).history[0]).toMatchObject({ status: 'published', version: 'r1' });
+    const global = await taskWeights(task);
+    const r1 = await publishedBytes(task, 'r1');
+    const now = new Map(readDecoderWeights(r1).weights.map((w) => [w.name, w.values]));
+    const inits = new Map(decodeModel(r1).graph!.initializer!.map((t) => [t.name!, t]));
+    offset = 0;
+    let worst = 0;
+    for (const w of trained) {
+      const n = was.get(w.name)!.length;
+      const expected = global.subarray(offset, offset + n);
+      for (let j = 0; j < n; j += 97) {
+        const mean = (deltas[0]![offset + j]! + deltas[1]![offset + j]! + deltas[2]![offset + j]!) / 3;
+        expect(Math.abs(expected[j]! - (was.get(w.name)![j]! + mean))).toBeLessThan(1e-6);
+      }
+      const q = inits.get(`${w.name}_scale`);
+      const outputs = w.shape.at(-1)!;
+      const scales = q ? f32(q.rawData!.slice()) : undefined;
+      now.get(w.name)!.forEach((v, j) => {
+        const step = scales ? scales[j % outputs]! : 1;
+        worst = Math.max(worst, scales ? Math.abs(v - expected[j]!) / step : Math.abs(v - expected[j]!) * 1e6);
+      });
+      offset += n;
+    }
+    // int8 matrices within half a step; float LayerNorm weights and biases exactly (×1e6 keeps them under 0.5).
+    expect(worst).toBeLessThanOrEqual(0.5 + 1e-3);
+    for (const [name, v] of was) if (!trained.some((w) => w.name === name)) expect(now.get(name)).toEqual(v);
+    expect(readMetadataProps(r1)).toEqual(readMetadataProps(base));
+    const gen = await post(`/v2/models/${task}/versions/r1/generate`, {
+      text_input: 'Call me',
+      parameters: { max_tokens: 4, temperature: 0 },
+    });
+    expect(gen.status).toBe(200);
+  });
+
   it('refuses what cannot run: rank 0, a rank above the width, a classifier, a third-party decoder, stray fields', async () => {
     const body = (over: Record<string, unknown>) => lmBody(uniqueName('lm-bad'), over);
     await expectError(post('/v1/tasks', body({ trainable: 'lora:0' })), 400, /trainable must be/);
@@ -216,6 +276,8 @@ describe('a task on a served language model’s LoRA adapters', () => {
     await expectError(post('/v1/tasks', body({ trainable: 'head', lora: { alpha: 2 } })), 400, /lora: \{ alpha \}/);
     await expectError(post('/v1/tasks', body({ spec: spec, weights: toBase64(new Uint8Array(4)) })), 400, /not both/);
     await expectError(post('/v1/tasks', body({ lora: { alpha: 0 } })), 400, /alpha/);
+    await expectError(post('/v1/tasks', body({ trainable: 'last:5' })), 422, /last:<n> must name 1 to 4 blocks, got 5/);
+    await expectError(post('/v1/tasks', body({ trainable: 'last:1', lora: { alpha: 2 } })), 400, /lora: \{ alpha \}/);
     await expectError(post('/v1/tasks', body({ base: { model: 'no-such-lm', version: '1' } })), 404, /no-such-lm/);
   });
 });
