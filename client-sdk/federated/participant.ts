@@ -30,13 +30,14 @@ import { flattenWeights, unflattenWeights } from '../../federated/model/flat-wei
 import { DEVICE_SIGNATURE_HEADER, EPSILON_SPENT_HEADER, WEIGHTS_VERSION_HEADER } from '../../federated/http/headers.ts';
 import {
   type RoundInfo,
+  type TaskAdapter,
   type TaskBase,
   type TaskStatus,
   isDecoderTask,
   relayFromJson,
   relaySigningBytes,
 } from '../../federated/aggregation/task-protocol.ts';
-import { Trainer, type Examples } from '../training/trainer.ts';
+import { Trainer, type Examples, type FitResult, type PrivacyOptions } from '../training/trainer.ts';
 import type { BackendName } from '../training/backend.ts';
 import { PrivacyBudgetError, type PrivacyLedger, type Reservation } from '../privacy/ledger.ts';
 import { EdgeError, request, sleep } from '../edge/http.ts';
@@ -44,6 +45,16 @@ import { EdgeClient } from '../edge/edge-client.ts';
 import type { ModelCache } from '../local/model-cache.ts';
 import type { Provider } from '../local/local-model.ts';
 import { BaseBody } from './base-body.ts';
+import {
+  type LanguageBase,
+  type TextData,
+  isTextData,
+  readLanguageBase,
+  textWindows,
+  trainLanguageModel,
+} from './lm-round.ts';
+import type { LmFitResult } from '../training/lm-trainer.ts';
+import { sha256Hex } from '../../federated/model/digest.ts';
 import type { EnrollmentCredential } from '../../federated/aggregation/enrollment.ts';
 import { cohortProblem } from '../../federated/aggregation/cohort.ts';
 
@@ -95,6 +106,8 @@ export class Participant {
   readonly #o: ParticipantOptions;
   #cache: { version: number; weights: Float32Array } | undefined;
   #body: BaseBody | undefined;
+  /** The language model a task fine-tunes (its float weights and tokenizer), for the pinned sha256. */
+  #language: LanguageBase | undefined;
   /** Embeddings by examples object, for the body they came from: the body is frozen, so a device embeds its data once. */
   readonly #embedded = new WeakMap<Examples, { sha256: string; x: Float32Array }>();
 
@@ -216,12 +229,82 @@ export class Participant {
     this.#body = undefined;
   }
 
+  /** A classifier's (or a served model's head's) training: the weights' change, examples counted. */
+  async #trainClassifier(
+    info: RoundInfo,
+    data: Examples | TextData,
+    global: Float32Array,
+    privacy: PrivacyOptions | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ delta: Float32Array; weight: number; fit: FitResult }> {
+    if (isTextData(data) || isDecoderTask(info.spec))
+      throw new TypeError(`task ${info.task} trains a classifier: join it with examples { x, y }, not texts`);
+    const spec = info.spec;
+    // A task on a served model's head trains on embeddings: the frozen body runs here, once per examples.
+    const examples = info.base ? await this.#embeddings(info.base, data, signal) : data;
+    const trainer = await Trainer.create({
+      spec,
+      weights: unflattenWeights(spec, global),
+      backend: this.#o.backend ?? 'auto',
+    });
+    try {
+      const fit = await trainer.fit(examples, { ...info.training, signal, privacy });
+      const local = flattenWeights(spec, trainer.weights());
+      return { delta: local.map((v, i) => v - global[i]!), weight: data.y.length, fit };
+    } finally {
+      trainer.dispose();
+    }
+  }
+
+  /** A language model's training (lm-round.ts): the adapter's change, the device's text windows counted. */
+  async #trainLanguageModel(
+    info: RoundInfo,
+    data: Examples | TextData,
+    global: Float32Array,
+    privacy: PrivacyOptions | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ delta: Float32Array; weight: number; fit: LmFitResult }> {
+    const adapter = info.adapter;
+    if (!adapter) throw new TypeError(`task ${info.task} trains a language model but names no adapter`);
+    if (!isTextData(data))
+      throw new TypeError(`task ${info.task} fine-tunes the language model ${adapter.model}: join it with { texts }`);
+    const base = await this.#languageBase(adapter, signal);
+    const windows = textWindows(base, data);
+    if (!windows.length) throw new TypeError('the texts have fewer than two tokens: nothing to train on');
+    const { delta, fit } = await trainLanguageModel({
+      base,
+      adapter,
+      global,
+      windows,
+      training: info.training,
+      privacy,
+      backend: this.#o.backend ?? 'auto',
+      signal,
+    });
+    return { delta, weight: windows.length, fit };
+  }
+
+  /** The language model a task fine-tunes, downloaded once per pinned sha256 and checked against it. */
+  async #languageBase(adapter: TaskAdapter, signal?: AbortSignal): Promise<LanguageBase> {
+    const held = this.#language;
+    if (held?.sha256 === adapter.sha256) return held;
+    const url = `${this.#o.url.replace(/\/$/, '')}/v2/models/${encodeURIComponent(adapter.model)}/versions/${encodeURIComponent(adapter.version)}/onnx`;
+    const res = await request(url, { method: 'GET' }, this.#idempotent(signal));
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const sha256 = await sha256Hex(bytes);
+    if (sha256 !== adapter.sha256)
+      throw new TypeError(`${adapter.model}@${adapter.version} is not the base the task pinned (sha256 ${sha256})`);
+    const base = readLanguageBase(bytes, sha256);
+    this.#language = base;
+    return base;
+  }
+
   /**
    * Takes part in the task's current round with `data` (waits for a round that takes devices). Resolves when this
    * device has done its last stage; a refused stage or a round that moved on gives `status: 'skipped'`.
    */
   async joinRound(
-    data: Examples,
+    data: Examples | TextData,
     opts: { signal?: AbortSignal; dropAt?: DropPoint; waitMs?: number } = {},
   ): Promise<RoundOutcome> {
     const { signal } = opts;
@@ -242,58 +325,41 @@ export class Participant {
     const contributors = minContributors({ minContributors: info.minDevices });
     const ddProblem = info.distributedDp && ddgaussProblem(info.distributedDp, contributors);
     if (ddProblem) throw new UnsafeRoundError(`unsafe round: distributedDp: ${ddProblem}`);
-    const spec = info.spec;
-    // A task on a language model (RoundInfo.adapter, issue 33) needs the language-model trainer.
-    if (isDecoderTask(spec))
-      throw new TypeError(
-        `task ${info.task} trains ${info.adapter?.trainable ?? 'a language model'} of ${info.adapter?.model ?? 'a language model'}; this Participant trains classifiers and heads only`,
-      );
     progress(round, 'downloading');
     const global = await this.#weights(info.weightsVersion, signal);
-    // A task on a served model's head trains on embeddings: the frozen body runs here, once per examples.
-    const examples = info.base ? await this.#embeddings(info.base, data, signal) : data;
-    progress(round, 'training');
-    const trainer = await Trainer.create({
-      spec,
-      weights: unflattenWeights(spec, global),
-      backend: this.#o.backend ?? 'auto',
-    });
-    let update: Uint32Array, epsilon: number | undefined, spent: number | undefined;
+    let update: Uint32Array, epsilon: number | undefined, spent: number | undefined, weight: number;
     let reservation: Reservation | undefined;
     try {
-      const fit = await trainer.fit(examples, {
-        ...info.training,
-        signal,
-        privacy: info.privacy && {
-          l2NormClip: info.privacy.l2NormClip,
-          noiseMultiplier: info.privacy.noiseMultiplier,
-          delta: info.privacy.delta,
-          ledger: this.#o.ledger,
-          source: this.#o.source ?? `task:${info.task}`,
-          // Held until this round shows whether the update may be unmasked (#settle).
-          reserve: true,
-        },
-      });
-      reservation = fit.reservation;
-      epsilon = fit.epsilon;
-      spent = fit.budget?.spent;
-      const local = flattenWeights(spec, trainer.weights());
-      const delta = local.map((v, i) => v - global[i]!);
+      progress(round, 'training');
+      const privacy = info.privacy && {
+        l2NormClip: info.privacy.l2NormClip,
+        noiseMultiplier: info.privacy.noiseMultiplier,
+        delta: info.privacy.delta,
+        ledger: this.#o.ledger,
+        source: this.#o.source ?? `task:${info.task}`,
+        // Held until this round shows whether the update may be unmasked (#settle).
+        reserve: true,
+      };
+      const local = isDecoderTask(info.spec)
+        ? await this.#trainLanguageModel(info, data, global, privacy, signal)
+        : await this.#trainClassifier(info, data, global, privacy, signal);
+      reservation = local.fit.reservation;
+      epsilon = local.fit.epsilon;
+      spent = local.fit.budget?.spent;
+      weight = local.weight;
       // Fixed point, or client-level DP (DDGauss: clip, rotate, round and add this device's share of the noise).
       const codec = updateCodec({
-        dimension: delta.length,
+        dimension: local.delta.length,
         fixedPoint: info.fixedPoint,
         distributedDp: info.distributedDp,
         seed: fromBase64(info.graphSeed),
       });
-      update = await codec.encode(delta, data.y.length);
+      update = await codec.encode(local.delta, weight);
     } catch (e) {
       await reservation?.release();
       // The device's budget would be exceeded: it sits this round out before saying anything to the task.
       if (e instanceof PrivacyBudgetError) return { round, status: 'skipped', reason: e.message };
       throw e;
-    } finally {
-      trainer.dispose();
     }
     let sent = false;
     const settle = async (outcome: RoundOutcome | undefined, failed = false): Promise<void> => {
@@ -320,7 +386,7 @@ export class Participant {
         { ...opts, cohort: info.cohort },
         (v) => (sent = v),
       );
-      if (outcome.status === 'unmasked') outcome = { ...outcome, examples: data.y.length, epsilon, spent };
+      if (outcome.status === 'unmasked') outcome = { ...outcome, examples: weight, epsilon, spent };
       await settle(outcome);
       return outcome;
     } catch (e) {
