@@ -1,6 +1,6 @@
 /**
  * The tokenizer module: the default model's tokenizer.json (a SentencePiece unigram model converted to Hugging Face's
- * format) encodes ~2,000 held-out sentences exactly as SentencePiece itself did (ids recorded by the pretraining
+ * format) encodes 4,000 held-out sentences exactly as SentencePiece itself did (ids recorded by the pretraining
  * recipe) and decodes them back; BPE and WordPiece files load too; what is not a tokenizer.json is a TokenizerError.
  */
 import { readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ const fixture = JSON.parse(readFileSync('test/fixtures/lm/tokenizer-parity.json'
 describe('tokenizer parity with SentencePiece', () => {
   const tokenizer = loadTokenizer(readFileSync(fixture.tokenizer, 'utf8'));
   it(`encodes ${fixture.sentences.length} held-out sentences to SentencePiece's ids and decodes them back`, () => {
-    expect(fixture.sentences.length).toBeGreaterThan(1500);
+    expect(fixture.sentences.length).toBeGreaterThanOrEqual(4000);
     const wrong = fixture.sentences.filter((s) => JSON.stringify(tokenizer.encode(s.text)) !== JSON.stringify(s.ids));
     expect(wrong.slice(0, 3)).toEqual([]);
     const unround = fixture.sentences.filter((s) => tokenizer.decode(s.ids) !== s.text);
