@@ -26,6 +26,12 @@ export interface LmForwardOptions {
   embedding?: 'gather' | 'one-hot-matmul' | undefined;
   /** Adapters by the adapted weight's name (e.g. "h.0.attn.c_attn.weight"). */
   adapters?: ReadonlyMap<string, Adapter> | undefined;
+  /**
+   * Recompute each block in the backward pass instead of keeping its activations (gradient checkpointing, Chen et
+   * al. 2016): memory for the blocks' inputs only, one more forward pass of compute. `differentiable` names the
+   * tensors gradients are taken for (trained weights, per-sequence B's); the rest are constants.
+   */
+  checkpoint?: { differentiable: (t: TF.Tensor) => boolean } | undefined;
 }
 
 /** Logits [batch, length, vocab] (the caller disposes them); intermediates are freed. */
@@ -36,10 +42,13 @@ export function lmForward(
   tokens: TokenBatch,
   opts: LmForwardOptions = {},
 ): TF.Tensor3D {
+  // In a checkpointed block's recomputation, the tensors it differentiates are stand-ins for the originals.
+  let sub: ReadonlyMap<TF.Tensor, TF.Tensor> | undefined;
+  const swap = (t: TF.Tensor) => sub?.get(t) ?? t;
   const P = (name: string) => {
     const p = params[name];
     if (!p) throw new Error(`lmForward: missing parameter ${name}`);
-    return p;
+    return swap(p);
   };
   const { batch: b, length: s } = tokens;
   const { heads: H, embedDim: d, vocabSize: V } = spec;
@@ -57,8 +66,11 @@ export function lmForward(
     for (let r = 0; r < b; r++)
       for (let q = 0; q < s; q++)
         for (let k = 0; k <= q; k++) allowedValues[(r * s + q) * s + k] = tokens.mask[r * s + k]!;
-    const allowed = tf.tensor4d(allowedValues, [b, 1, s, s], 'bool');
-    const masked = tf.scalar(MASKED_SCORE);
+    // Made where they are used: a checkpointed block's backward pass runs after this scope has ended.
+    const attentionConstants = () => ({
+      allowed: tf.tensor4d(allowedValues, [b, 1, s, s], 'bool'),
+      masked: tf.scalar(MASKED_SCORE),
+    });
     const scale = 1 / Math.sqrt(hd);
 
     const layerNorm = (x: TF.Tensor, prefix: string) => {
@@ -79,8 +91,8 @@ export function lmForward(
         const xa = tf.matMul(flat, adapter.a).mul(adapter.scale);
         const low =
           adapter.b.rank === 3
-            ? tf.matMul(xa.reshape([b, s, adapter.a.shape[1]]) as TF.Tensor3D, adapter.b as TF.Tensor3D)
-            : tf.matMul(xa as TF.Tensor2D, adapter.b as TF.Tensor2D).reshape([b, s, outputs]);
+            ? tf.matMul(xa.reshape([b, s, adapter.a.shape[1]]) as TF.Tensor3D, swap(adapter.b) as TF.Tensor3D)
+            : tf.matMul(xa as TF.Tensor2D, swap(adapter.b) as TF.Tensor2D).reshape([b, s, outputs]);
         y = y.add(low);
       }
       return y;
@@ -88,9 +100,10 @@ export function lmForward(
     const toHeads = (t: TF.Tensor) => t.reshape([b, s, H, hd]).transpose([0, 2, 1, 3]);
     const gelu = geluWithGradient(tf);
 
-    let x = lookup(P('wte'), tokens.ids).add(lookup(P('wpe'), tokens.positions));
-    for (let i = 0; i < spec.layers; i++) {
+    const block = (input: TF.Tensor, i: number) => {
       const h = `h.${i}`;
+      const { allowed, masked } = attentionConstants();
+      let x = input;
       const [q, k, v] = tf.split(dense(layerNorm(x, `${h}.ln_1`), `${h}.attn.c_attn`), 3, -1) as [
         TF.Tensor,
         TF.Tensor,
@@ -100,8 +113,51 @@ export function lmForward(
       const probs = tf.softmax(tf.where(allowed, scores, masked), -1);
       const context = tf.matMul(probs, toHeads(v)).transpose([0, 2, 1, 3]).reshape([b, s, d]);
       x = x.add(dense(context, `${h}.attn.c_proj`));
-      x = x.add(dense(gelu(dense(layerNorm(x, `${h}.ln_2`), `${h}.mlp.c_fc`)), `${h}.mlp.c_proj`));
-    }
+      return x.add(dense(gelu(dense(layerNorm(x, `${h}.ln_2`), `${h}.mlp.c_fc`)), `${h}.mlp.c_proj`));
+    };
+    /**
+     * Checkpointing: the block runs off the tape and keeps only its input; its backward pass runs it again under a
+     * tape of its own (tf.grads) for the gradients of the input and of the block's differentiable tensors.
+     */
+    const checkpointed = (input: TF.Tensor, i: number) => {
+      const h = `h.${i}.`;
+      const own = [
+        ...Object.keys(params)
+          .filter((n) => n.startsWith(h))
+          .map((n) => params[n]!),
+        ...[...(opts.adapters ?? new Map<string, Adapter>())].filter(([n]) => n.startsWith(h)).map(([, a]) => a.b),
+      ].filter((t) => opts.checkpoint!.differentiable(t));
+      const f = tf.customGrad(((...args: unknown[]) => {
+        const save = args.pop() as (t: TF.Tensor[]) => void;
+        const inputs = args as TF.Tensor[];
+        save(inputs);
+        return {
+          value: tf.tidy(() => block(inputs[0]!, i)),
+          gradFunc: (dy: TF.Tensor, saved: TF.Tensor[]) => {
+            // tfjs 4 keeps one tape: a gradient taken inside the outer backward pass starts a fresh one and clears it
+            // when done, which would leave the outer pass without its tape at its end. It is put back.
+            const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+            const outer = state.activeTape;
+            try {
+              return tf.grads((...xs: TF.Tensor[]) => {
+                sub = new Map(own.map((t, k) => [t, xs[k + 1]!]));
+                try {
+                  return block(xs[0]!, i);
+                } finally {
+                  sub = undefined;
+                }
+              })(saved, dy);
+            } finally {
+              state.activeTape = outer;
+            }
+          },
+        };
+      }) as CustomGradient);
+      return f(input, ...own);
+    };
+
+    let x = lookup(P('wte'), tokens.ids).add(lookup(P('wpe'), tokens.positions));
+    for (let i = 0; i < spec.layers; i++) x = opts.checkpoint ? checkpointed(x, i) : block(x, i);
     const final = layerNorm(x, 'ln_f').reshape([b * s, d]) as TF.Tensor2D;
     return tf.matMul(final, P('wte') as TF.Tensor2D, false, true).reshape([b, s, V]) as TF.Tensor3D;
   });

@@ -15,6 +15,9 @@
  *   UnsortedSegmentSum, which tfjs-backend-wasm lacks). Under DP, last/all clip per sequence by a loop of
  *   one-sequence backward passes (exact; slower than LoRA's batched per-sequence gradients).
  *
+ * Memory: GELU and the cross-entropy carry hand-written gradients, each block is recomputed in the backward pass
+ * (checkpointing, on by default) and `microBatch` sequences go through at a time (default 1); the step is the same.
+ *
  * Sequences: token windows of 2 to contextLength + 1 tokens; position t predicts token t + 1. Sequences of different
  * lengths in one batch are right-padded (attention mask 0, no loss on padding), and each sequence's loss is the mean
  * over its own positions, so every sequence weighs the same.
@@ -46,11 +49,11 @@ import {
   startPrivateRun,
   stepsPerEpoch as planSteps,
 } from './dp-sgd.ts';
-import { type Adapter, type CustomGradient, lmForward } from './lm-forward.ts';
+import { type Adapter, type CustomGradient, type LmForwardOptions, lmForward } from './lm-forward.ts';
 
 /**
  * Sequences per forward/backward pass unless fit is told otherwise. 1: on WASM in Node it was as fast as 8 for the
- * default model (batch 8 × 64 positions, lora:4) and holds a fifth of the memory (docs/sdk.md, the device's cost).
+ * default model (batch 8 × 64 positions, lora:4) and held a fourth of the memory (docs/sdk.md, the device's cost).
  */
 export const DEFAULT_MICRO_BATCH = 1;
 
@@ -64,6 +67,11 @@ export interface LanguageModelTrainerOptions {
   /** For `lora:<rank>`: α (default: the rank, so α/r = 1) and the public seed A is derived from (default 0). */
   lora?: { alpha?: number | undefined; seed?: number | undefined } | undefined;
   backend?: BackendName | 'auto' | undefined;
+  /**
+   * Gradient checkpointing (default true): each block is recomputed in the backward pass instead of keeping its
+   * activations — the same gradients, less memory, one more forward pass of compute.
+   */
+  checkpoint?: boolean | undefined;
 }
 
 /** A token sequence: 2 to contextLength + 1 token ids. */
@@ -146,6 +154,8 @@ export class LanguageModelTrainer {
   readonly trainable: TrainableSpec;
   /** For lora: the settings the update must be merged with (mergeLora). */
   readonly lora: LoraSettings | undefined;
+  /** Whether training recomputes each block in the backward pass (LanguageModelTrainerOptions.checkpoint). */
+  readonly checkpoint: boolean;
   readonly #mode: Mode;
   readonly #base: NamedWeight[];
   /** Every parameter by name: a tf.Variable when it trains, a kept tensor otherwise. */
@@ -162,6 +172,7 @@ export class LanguageModelTrainer {
     this.spec = opts.spec;
     this.backend = backend;
     this.trainable = opts.trainable;
+    this.checkpoint = opts.checkpoint ?? true;
     this.#mode = mode;
     this.#base = opts.weights.map((w) => ({ name: w.name, shape: [...w.shape], values: Float32Array.from(w.values) }));
     const shapes = decoderParameterShapes(this.spec);
@@ -447,17 +458,22 @@ export class LanguageModelTrainer {
     return { tokens: tokenBatch(this.spec, ids, mask), targets, weights };
   }
 
-  #forwardOptions(perSequenceB?: TF.Tensor[]): {
-    embedding: 'gather' | 'one-hot-matmul';
-    adapters?: Map<string, Adapter>;
-  } {
-    if (this.#mode.kind !== 'lora') return { embedding: this.#embedding };
+  /** The forward's options; `training`: with checkpointing (when on), differentiating the trained tensors. */
+  #forwardOptions(perSequenceB?: TF.Tensor[], training = false): LmForwardOptions {
+    const checkpoint =
+      training && this.checkpoint
+        ? {
+            differentiable: (t: TF.Tensor) =>
+              (this.#trained as TF.Tensor[]).includes(t) || (perSequenceB?.includes(t) ?? false),
+          }
+        : undefined;
+    if (this.#mode.kind !== 'lora') return { embedding: this.#embedding, checkpoint };
     const scale = this.lora!.alpha / this.lora!.rank;
     const adapters = new Map<string, Adapter>();
     this.#targets.forEach((t, i) =>
       adapters.set(t.name, { a: this.#a[i]!, b: perSequenceB?.[i] ?? this.#trained[i]!, scale }),
     );
-    return { embedding: this.#embedding, adapters };
+    return { embedding: this.#embedding, adapters, checkpoint };
   }
 
   /**
@@ -470,7 +486,7 @@ export class LanguageModelTrainer {
       const { batch: b, length: s } = batch.tokens;
       const V = this.spec.vocabSize;
       const N = b * s;
-      const logits = lmForward(tf, this.spec, this.#params, batch.tokens, this.#forwardOptions(perSequenceB));
+      const logits = lmForward(tf, this.spec, this.#params, batch.tokens, this.#forwardOptions(perSequenceB, true));
       const targets = tf.tensor1d(batch.targets, 'int32');
       const picks = tf.tensor1d(
         batch.targets.map((t, i) => i * V + t),

@@ -90,6 +90,22 @@ describe('LanguageModelTrainer', () => {
     tf.dispose([...vars, value, ...Object.values(grads)]);
   });
 
+  it('checkpointing (recomputing each block in the backward pass) gives the same gradients as keeping the tape', async () => {
+    for (const trainable of ['lora:4', 'last:1', 'all'] as const) {
+      const [on, off] = await Promise.all(
+        [true, false].map((checkpoint) =>
+          LanguageModelTrainer.create({ spec, weights: base, trainable, backend: 'wasm', checkpoint }),
+        ),
+      );
+      trainers.push(on!, off!);
+      expect([on!.checkpoint, off!.checkpoint]).toEqual([true, false]);
+      const a = on!.clippedGradientSum(text.slice(0, 3), Number.POSITIVE_INFINITY);
+      const b = off!.clippedGradientSum(text.slice(0, 3), Number.POSITIVE_INFINITY);
+      expect(norm(b.sum), trainable).toBeGreaterThan(0.01);
+      expect(maxAbsDiff(a.sum, b.sum), trainable).toBeLessThan(1e-6);
+    }
+  });
+
   it('micro-batches give the same step: plain, and DP’s clipped sums', async () => {
     const updates = [];
     for (const microBatch of [1, 3, 8]) {
