@@ -55,6 +55,15 @@ export {
   type TrainerOptions,
 } from './training/trainer.ts';
 export { selectBackend, BackendError, BACKEND_ORDER, type BackendName } from './training/backend.ts';
+export {
+  LanguageModelTrainer,
+  type LanguageModelTrainerOptions,
+  type LmFitOptions,
+  type LmFitResult,
+  type LmEvaluation,
+  type Sequence,
+  type TrainableSpec,
+} from './training/lm-trainer.ts';
 
 export {
   PrivacyLedger,
@@ -66,5 +75,6 @@ export {
 } from './privacy/ledger.ts';
 export { IndexedDbLedgerStore, LedgerStoreError } from './privacy/indexeddb-ledger-store.ts';
 export { Participant, type ParticipantOptions, type RoundOutcome, type DropPoint } from './federated/participant.ts';
+export type { TextData } from './federated/lm-round.ts';
 export { EdgeError } from './edge/http.ts';
 export { MissingDependencyError } from '../federated/model/missing-dependency.ts';

@@ -17,7 +17,6 @@ import {
 import { takeGenerationSlot } from './generation-slots.ts';
 import { generatedTokens, generations } from '../metrics/isolate-metrics.ts';
 
-
 /**
  * A turn of workerd's event loop: an ORT run never yields, so without it one stream would hold the isolate. A timer,
  * not a MessageChannel message: workerd delivers those without returning to its I/O loop, so a stream's bytes would
