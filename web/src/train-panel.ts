@@ -17,7 +17,7 @@ import { ORT_WASM_PATHS } from './try-panel.ts';
 import { byId, errorText, say } from './dom.ts';
 
 /** What each stage means for this device: what it does, and what leaves it. */
-const STAGE_WORDS: Record<string, string> = {
+export const STAGE_WORDS: Record<string, string> = {
   'checking-in': 'checking in',
   downloading: 'downloading the global model',
   training: 'training on this device (your digits stay here)',
@@ -29,9 +29,9 @@ const STAGE_WORDS: Record<string, string> = {
 };
 
 /** A skipped round that had moved on when this device's keys arrived (the edge: "message for round …, this is round …"). */
-const MOVED_ON = /this is round /;
+export const MOVED_ON = /this is round /;
 
-const STAGES = [
+export const STAGES = [
   'checking-in',
   'downloading',
   'training',
@@ -42,7 +42,7 @@ const STAGES = [
   'done',
 ] as const;
 
-async function deviceIdentity(): Promise<DeviceIdentity> {
+export async function deviceIdentity(): Promise<DeviceIdentity> {
   const saved = localStorage.getItem('fedge.device');
   if (saved) {
     const { id, seed } = JSON.parse(saved) as { id: string; seed: string };
