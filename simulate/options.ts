@@ -25,10 +25,14 @@ what trains
     --data mnist|spam        MNIST digits (default) or spam-bow on SpamAssassin mailboxes
     --split dirichlet|pathological   --alpha 0.5   how MNIST labels are spread over devices
   --shard-size S [--threads T]   sharded rounds at scale over worker threads (simulate/at-scale.ts)
+  --scenario lm              federated fine-tuning of the served language model (fedge-gpt's LoRA) by users
+                             writing their own text (SpamAssassin ham by sender, 80/20 by time), with its baselines
+                             (base, central, central DP, local-only) scored alike (simulate/lm-scenario.ts)
+    --rank 4   --windows 16 (64-token training windows per user)   --eval-windows 8 (held-out, per user)
 
 rounds
-  --devices 100   --per-round 20 (finetune: every device)   --rounds 20   --dropout 0.3
-  --stage-seconds 5 (finetune: 30; sharded: 30)   --task NAME
+  --devices 100 (lm: 20 users)   --per-round 20 (finetune: every device; lm: 10)   --rounds 20   --dropout 0.3
+  --stage-seconds 5 (finetune: 30; sharded: 30; lm: 20)   --task NAME
 
 privacy
   --dp [--epsilon 3] [--sigma 2.5]                 DP-SGD on every device (example-level, δ 1e-5)
@@ -64,8 +68,10 @@ export interface SimulateOptions {
   rounds: number;
   dropout: number;
   stageSeconds: number;
-  /** 'served' | 'finetune' | 'base' (a served model's head) | 'scale' (sharded rounds, at-scale.ts) */
-  scenario: 'served' | 'finetune' | 'base' | 'scale';
+  /** 'served' | 'finetune' | 'base' (a served model's head) | 'scale' (sharded rounds, at-scale.ts) | 'lm' (lm-scenario.ts) */
+  scenario: 'served' | 'finetune' | 'base' | 'scale' | 'lm';
+  /** --scenario lm: LoRA rank, training windows per user, held-out windows per user scored. */
+  lm?: { rank: number; windows: number; evalWindows: number } | undefined;
   init: 'served' | 'random';
   data: 'mnist' | 'spam';
   split: 'dirichlet' | 'pathological';
@@ -110,6 +116,9 @@ const OPTIONS = {
   'dd-clip': { type: 'string' },
   'dd-sigma': { type: 'string' },
   data: { type: 'string' },
+  rank: { type: 'string' },
+  windows: { type: 'string' },
+  'eval-windows': { type: 'string' },
 } as const;
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
@@ -161,6 +170,12 @@ function defaultRecipe(
   init: 'served' | 'random',
   data: 'mnist' | 'spam',
 ): Recipe {
+  if (scenario === 'lm')
+    // LoRA's B from 0 on every device each round: a few Adam steps of one epoch over the user's windows, averaged.
+    return {
+      training: { epochs: 1, batchSize: 4, learningRate: 0.005, optimizer: 'adam' },
+      serverOptimizer: { kind: 'fedavg', learningRate: 1 },
+    };
   if (scenario === 'base')
     return {
       training: { epochs: 2, batchSize: 10, learningRate: 0.05, optimizer: 'sgd' },
@@ -219,7 +234,30 @@ export function parseSimulateArgs(args: string[]): SimulateOptions | null {
     throw new SimulateUsageError(message);
   }
   if (a.help) return null;
-  const scenarioArg = oneOf('scenario', a.scenario, ['served', 'finetune'] as const, 'served');
+  const scenarioArg = oneOf('scenario', a.scenario, ['served', 'finetune', 'lm'] as const, 'served');
+  if (scenarioArg !== 'lm' && (a.rank !== undefined || a.windows !== undefined || a['eval-windows'] !== undefined))
+    throw new SimulateUsageError('--rank, --windows and --eval-windows are for --scenario lm');
+  if (scenarioArg === 'lm') {
+    const other = (
+      [
+        'base',
+        'init',
+        'data',
+        'split',
+        'alpha',
+        'shard-size',
+        'threads',
+        'distributed-dp',
+        'server',
+        'server-lr',
+        'trainable',
+      ] as const
+    ).find((k) => a[k] !== undefined);
+    if (other)
+      throw new SimulateUsageError(
+        `--${other} does not apply to --scenario lm (a LoRA task on fedge-gpt, plain FedAvg; see --help)`,
+      );
+  }
   if (a.base !== undefined && scenarioArg === 'finetune')
     throw new SimulateUsageError(
       "--base trains a served model's head on the served scenario's data; it does not combine with --scenario finetune (which pretrains its own model)",
@@ -241,11 +279,20 @@ export function parseSimulateArgs(args: string[]): SimulateOptions | null {
   if (data === 'spam' && scenario !== 'finetune')
     throw new SimulateUsageError('--data spam runs with --scenario finetune');
   const split = oneOf('split', a.split, ['dirichlet', 'pathological'] as const, 'dirichlet');
-  const devices = number('devices', a.devices, 100, { integer: true, min: 3 });
-  const perRound = number('per-round', a['per-round'], scenario === 'finetune' || scenario === 'scale' ? devices : 20, {
-    integer: true,
-    min: 3,
-  });
+  const devices = number('devices', a.devices, scenario === 'lm' ? 20 : 100, { integer: true, min: 3 });
+  if (scenario === 'lm' && devices > 74)
+    throw new SimulateUsageError(
+      `--devices ${devices}: SpamAssassin has 74 senders with ≥ 10 messages of their own (feeds excluded)`,
+    );
+  const perRound = number(
+    'per-round',
+    a['per-round'],
+    scenario === 'finetune' || scenario === 'scale' ? devices : scenario === 'lm' ? Math.min(10, devices) : 20,
+    {
+      integer: true,
+      min: 3,
+    },
+  );
   if (perRound > devices)
     throw new SimulateUsageError(`--per-round (${perRound}) cannot be more than --devices (${devices})`);
   const rounds = number('rounds', a.rounds, 20, { integer: true, min: 1 });
@@ -253,7 +300,7 @@ export function parseSimulateArgs(args: string[]): SimulateOptions | null {
   const stageSeconds = number(
     'stage-seconds',
     a['stage-seconds'],
-    scenario === 'finetune' || scenario === 'scale' ? 30 : 5,
+    scenario === 'finetune' || scenario === 'scale' ? 30 : scenario === 'lm' ? 20 : 5,
     { above: 0 },
   );
   const epsilon = number('epsilon', a.epsilon, 3, { above: 0 });
@@ -291,6 +338,14 @@ export function parseSimulateArgs(args: string[]): SimulateOptions | null {
     dropout,
     stageSeconds,
     scenario,
+    lm:
+      scenario === 'lm'
+        ? {
+            rank: number('rank', a.rank, 4, { integer: true, min: 1, max: 64 }),
+            windows: number('windows', a.windows, 16, { integer: true, min: 1 }),
+            evalWindows: number('eval-windows', a['eval-windows'], 8, { integer: true, min: 1 }),
+          }
+        : undefined,
     init,
     data,
     split,
@@ -335,6 +390,12 @@ export function privacyLine(o: Pick<SimulateOptions, 'privacy' | 'distributedDp'
 
 /** The whole run `--check` describes: what trains, rounds, privacy, recipe. */
 export function describeRun(o: SimulateOptions): string {
+  if (o.scenario === 'lm')
+    return [
+      `the lm scenario: fedge-gpt's lora:${o.lm!.rank} fine-tuned by ${o.devices} users (SpamAssassin ham by sender, each one's mail 80/20 by time; ≤ ${o.lm!.windows} training windows of 64 tokens per user, ≤ ${o.lm!.evalWindows} held-out windows per user scored), ${o.perRound} per round, ${o.rounds} rounds, ${o.dropout * 100}% dropping out, ${o.stageSeconds} s stages, SecAgg+ on, ${privacyLine(o)}`,
+      `${recipeLine(o.recipe)}; baselines in the same run, scored alike (perplexity, next-token top-1; users' held-out and public held-out text): base, central (same steps), ${o.privacy ? `central DP-SGD at ε ${o.epsilon}, ` : ''}local-only`,
+      o.url ? `against ${o.url}` : 'against a local edge server it starts on a free port',
+    ].join('\n');
   const what =
     o.scenario === 'base'
       ? `the ${o.base!.trainable} of the served ${o.base!.model}${o.base!.version ? `@${o.base!.version}` : ''} on non-IID MNIST (2 digits per device)`

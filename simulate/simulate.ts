@@ -8,6 +8,7 @@
  *   npm run simulate -- [--url http://127.0.0.1:8787] [--devices 100] [--per-round 20] [--rounds 20]
  *                       [--dropout 0.3] [--dp] [--epsilon 3] [--sigma 2.5] [--init served|random] [--stage-seconds 5]
  *                       [--scenario finetune [--split dirichlet|pathological] [--alpha 0.5] [--distributed-dp]]
+ *   npm run simulate -- --scenario lm [--rank 4] [--windows 16] [--eval-windows 8] [--dp --epsilon 3]   (lm-scenario.ts)
  *   npm run simulate -- --base mnist-cnn[@1] [--trainable head|head:N]   (the head of a served model)
  *   npm run simulate -- --devices 1000 --per-round 1000 --shard-size 100 --rounds 2   (sharded rounds: at-scale.ts)
  * --init served (default): the task starts from the fp32 weights of the bundled mnist-mlp the edge serves — the
@@ -148,7 +149,7 @@ try {
     url = server.url;
     console.log(`ready at ${url} (${(server.readyAfterMs / 1000).toFixed(1)} s)`);
   }
-  await run(url);
+  await (o.scenario === 'lm' ? runLm(url) : run(url));
 } catch (e) {
   // A refused command line (a --base that does not fit) or an edge that cannot be reached: one line, no stack trace.
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -160,6 +161,31 @@ try {
 } finally {
   await server?.stop();
   if (state) rmSync(state, { recursive: true, force: true });
+}
+
+/** --scenario lm (lm-scenario.ts): fedge-gpt's LoRA fine-tuned by SpamAssassin senders, with its baselines. */
+async function runLm(url: string): Promise<void> {
+  const { runLmScenario } = await import('./lm-scenario.ts');
+  const { rounds, perRound, devices, dropout } = o;
+  await runLmScenario({
+    url,
+    adminToken: process.env.FEDGE_ADMIN_TOKEN ?? 'dev-admin-token',
+    task: o.task ?? `fedge-gpt-lm-${Date.now().toString(36)}`,
+    users: devices,
+    perRound,
+    rounds,
+    dropout,
+    stageSeconds: o.stageSeconds,
+    rank: o.lm!.rank,
+    trainWindows: o.lm!.windows,
+    evalWindows: o.lm!.evalWindows,
+    recipe: o.recipe.training,
+    // A user alone trains as many epochs as the rounds would have asked of them on average.
+    localEpochs: Math.max(1, Math.round((rounds * perRound * (1 - dropout) * o.recipe.training.epochs) / devices)),
+    privacy: o.privacy,
+    epsilon: o.epsilon,
+    serverPid: server?.child.pid,
+  });
 }
 
 async function run(url: string): Promise<void> {
