@@ -11,28 +11,9 @@ import { randomWords } from '../../federated/random.ts';
 import { tf } from '../../federated/model/tfjs-loader.ts';
 import type { PrivacyLedger, Reservation } from '../privacy/ledger.ts';
 import { gaussianNoise } from './gaussian-noise.ts';
+import { type OptimizerName, type PrivacyOptions, TrainerError } from './training-options.ts';
 
-export class TrainerError extends Error {
-  override name = 'TrainerError';
-}
-
-export interface PrivacyOptions {
-  l2NormClip: number;
-  /** σ; or give `epsilon` and the Trainer derives σ for this run's sampling rate and steps. */
-  noiseMultiplier?: number | undefined;
-  epsilon?: number | undefined;
-  delta: number;
-  ledger?: PrivacyLedger | undefined;
-  /** Which of the device's data sources this run spends budget on (default 'default'). */
-  source?: string | undefined;
-  /**
-   * Hold the run's charge instead of spending it (FitResult.reservation): for a caller that learns later whether the
-   * trained weights leave the device — a federated round commits it once its update may be unmasked, else releases it.
-   */
-  reserve?: boolean | undefined;
-}
-
-export type OptimizerName = 'sgd' | 'momentum' | 'adam';
+export { TrainerError, type OptimizerName, type PrivacyOptions };
 
 /** The run's privacy, settled before its first step. */
 export interface PrivateRun {

@@ -37,9 +37,6 @@ import {
 import type { Reservation } from '../privacy/ledger.ts';
 import { type BackendName, selectBackend } from './backend.ts';
 import {
-  type OptimizerName,
-  type PrivacyOptions,
-  TrainerError,
   averagedGradients,
   checkFitOptions,
   createOptimizer,
@@ -49,6 +46,7 @@ import {
   startPrivateRun,
   stepsPerEpoch as planSteps,
 } from './dp-sgd.ts';
+import { type OptimizerName, type PrivacyOptions, TrainerError } from './training-options.ts';
 import { type Adapter, type CustomGradient, type LmForwardOptions, lmForward } from './lm-forward.ts';
 
 /**

@@ -26,8 +26,6 @@ import {
   trainableVariables,
 } from './network.ts';
 import {
-  type PrivacyOptions,
-  TrainerError,
   averagedGradients,
   checkFitOptions,
   createOptimizer,
@@ -37,6 +35,7 @@ import {
   startPrivateRun,
   stepsPerEpoch as planSteps,
 } from './dp-sgd.ts';
+import { type PrivacyOptions, TrainerError } from './training-options.ts';
 
 export { TrainerError, type PrivacyOptions };
 
