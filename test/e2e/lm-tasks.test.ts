@@ -41,42 +41,54 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
+/** An LoRA task on fedge-gpt for three devices, with `over` (its privacy) added. */
+async function createTask(task: string, over: Record<string, unknown>): Promise<void> {
+  const created = await fetch(`${server.url}/v1/tasks`, {
+    method: 'POST',
+    headers: ADMIN,
+    body: JSON.stringify({
+      task,
+      model: task,
+      base: { model: 'fedge-gpt', version: '1' },
+      trainable: 'lora:4',
+      rounds: 1,
+      devicesPerRound: 3,
+      minDevices: 3,
+      secagg: { neighbours: 2, threshold: 2 },
+      stageSeconds: 600,
+      update: { clip: 1, maxExamples: 100 },
+      training: { epochs: 1, batchSize: 4, learningRate: 0.01, optimizer: 'adam' },
+      enrollmentToken: TOKEN,
+      ...over,
+    }),
+  });
+  expect(created.status, await created.clone().text()).toBe(201);
+}
+
+/** Three Participants in Node, enrolled in `task`, each with its own ledger. */
+function enrolled(task: string): Promise<Participant[]> {
+  return Promise.all(
+    [0, 1, 2].map(async (k) => {
+      const p = new Participant({
+        url: server.url,
+        task,
+        identity: await createIdentity(`${task}-d${k}`),
+        backend: 'wasm',
+        pollMs: 100,
+        ledger: new PrivacyLedger(new MemoryLedgerStore(), { epsilon: 10, delta: 1e-5 }),
+      });
+      await p.enroll(TOKEN);
+      return p;
+    }),
+  );
+}
+
 describe("tasks on the served language model's adapters", () => {
   it('three devices fine-tune LoRA on their own text under DP; the round publishes the merged model, generated from at once', async () => {
-    const created = await fetch(`${server.url}/v1/tasks`, {
-      method: 'POST',
-      headers: ADMIN,
-      body: JSON.stringify({
-        task: 'lm-lora',
-        model: 'lm-lora',
-        base: { model: 'fedge-gpt', version: '1' },
-        trainable: 'lora:4',
-        rounds: 1,
-        devicesPerRound: 3,
-        minDevices: 3,
-        secagg: { neighbours: 2, threshold: 2 },
-        stageSeconds: 600,
-        update: { clip: 1, maxExamples: 100 },
-        training: { epochs: 1, batchSize: 4, learningRate: 0.01, optimizer: 'adam' },
-        privacy: { l2NormClip: 1, noiseMultiplier: 0.8, delta: 1e-5, epsilon: 10 },
-        enrollmentToken: TOKEN,
-      }),
+    await createTask('lm-lora', {
+      privacy: { l2NormClip: 1, noiseMultiplier: 0.8, delta: 1e-5, epsilon: 10 },
     });
-    expect(created.status, await created.clone().text()).toBe(201);
-    const devices = await Promise.all(
-      [0, 1, 2].map(async (k) => {
-        const p = new Participant({
-          url: server.url,
-          task: 'lm-lora',
-          identity: await createIdentity(`lm-lora-d${k}`),
-          backend: 'wasm',
-          pollMs: 100,
-          ledger: new PrivacyLedger(new MemoryLedgerStore(), { epsilon: 10, delta: 1e-5 }),
-        });
-        await p.enroll(TOKEN);
-        return p;
-      }),
-    );
+    const devices = await enrolled('lm-lora');
     const outcomes = await Promise.all(devices.map((p, k) => p.joinRound({ texts: textsOf(k) })));
     await Promise.all(devices.map((p) => p.release()));
     expect(outcomes.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
@@ -109,5 +121,18 @@ describe("tasks on the served language model's adapters", () => {
     } finally {
       await device.release();
     }
+  }, 300_000);
+
+  it("user-level DP: each device's B clipped and given its DDGauss noise share before masking; the round publishes with a client-level ε", async () => {
+    await createTask('lm-ddp', { distributedDp: { clip: 0.5, noiseMultiplier: 0.3 } });
+    const devices = await enrolled('lm-ddp');
+    const outcomes = await Promise.all(devices.map((p, k) => p.joinRound({ texts: textsOf(k) })));
+    await Promise.all(devices.map((p) => p.release()));
+    expect(outcomes.map((o) => o.status)).toEqual(['unmasked', 'unmasked', 'unmasked']);
+    const status = (await (await fetch(`${server.url}/v1/tasks/lm-ddp`)).json()) as TaskStatus;
+    expect(status.history[0]).toMatchObject({ status: 'published', version: 'r1' });
+    expect(status.history[0]!.clientEpsilon).toBeGreaterThan(0);
+    const r = await edge.generate('lm-ddp', 'There she blows', { max_tokens: 8, temperature: 0 }, { version: 'r1' });
+    expect(r.details.completion_tokens).toBeGreaterThan(0);
   }, 300_000);
 });
