@@ -7,42 +7,25 @@
  * r1 and the device's from the visitor's own fine-tuned copy. axe-core clean; on a phone the columns stack.
  * Screenshots (1280 and 390 wide) in test-results/.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../../dev/harness/chromium.ts';
-import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
+import type { LocalServer } from '../../dev/harness/local-server.ts';
+import { type WebAppPage, openWebApp } from './web-app-page.ts';
 
-const state = mkdtempSync(join(tmpdir(), 'fedge-lm-train-'));
 const artifacts = join(import.meta.dirname, '../../test-results');
-let server: LocalServer;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-const problems: string[] = [];
+let problems: string[] = [];
+let app: WebAppPage;
 
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
-  [server, browser] = await Promise.all([startLocalServer({ persistTo: state }), launchChromium({ webgpu: true })]);
-  page = await browser.context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
-  });
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await page.goto(server.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  app = await openWebApp({ name: 'lm-train', height: 900 });
+  ({ page, problems } = app);
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  rmSync(state, { recursive: true, force: true });
-});
+afterAll(() => app?.close());
 
 interface LmPanelView {
   suggested: number;

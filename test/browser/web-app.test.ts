@@ -6,9 +6,8 @@
  * from the watch panel; nothing is wider than a phone; the controls work from the keyboard alone and all have
  * accessible names.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,40 +19,24 @@ import { loadMnist } from '../../models/data/mnist.ts';
 import { nonIidShards } from '../../models/data/non-iid.ts';
 import { matmulModel } from '../fixtures/onnx-models.ts';
 import { status } from '../../simulate/simulation.ts';
-import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
-import { launchChromium } from '../../dev/harness/chromium.ts';
+import type { LocalServer } from '../../dev/harness/local-server.ts';
+import { type WebAppPage, openWebApp } from './web-app-page.ts';
 
-const state = mkdtempSync(join(tmpdir(), 'fedge-web-'));
 const artifacts = join(import.meta.dirname, '../../test-results');
 let server: LocalServer;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-const problems: string[] = [];
+let problems: string[] = [];
+let app: WebAppPage;
 const { train, test } = loadMnist();
 
 beforeAll(async () => {
   useNodeWasm();
   await tf.setBackend('wasm');
   mkdirSync(artifacts, { recursive: true });
-  [server, browser] = await Promise.all([startLocalServer({ persistTo: state }), launchChromium({ webgpu: true })]);
-  page = await browser.context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  // An error answer is a bug: say which request got it (the console only says 'Failed to load resource').
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
-  });
-  await page.setViewportSize({ width: 1280, height: 1400 });
-  await page.goto(server.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  app = await openWebApp({ name: 'web', height: 1400 });
+  ({ server, page, problems } = app);
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  rmSync(state, { recursive: true, force: true });
-});
+afterAll(() => app?.close());
 
 /** Draws a 28×28 digit on the canvas with the mouse: one stroke per run of dark pixels in each row. */
 async function drawDigit(selector: string, pixels: Float32Array): Promise<void> {

@@ -6,43 +6,27 @@
  * model card shows the metadata and the pretraining report; from the keyboard alone; nothing wider than a phone;
  * axe-core clean. Screenshots (desktop 1280×900, phone 390×844) in test-results/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../../dev/harness/chromium.ts';
-import { type LocalServer, startLocalServer } from '../../dev/harness/local-server.ts';
+import type { LocalServer } from '../../dev/harness/local-server.ts';
+import { type WebAppPage, openWebApp } from './web-app-page.ts';
 
-const state = mkdtempSync(join(tmpdir(), 'fedge-write-'));
 const artifacts = join(import.meta.dirname, '../../test-results');
 const models = join(import.meta.dirname, '../../models/fedge-gpt');
 let server: LocalServer;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
-const problems: string[] = [];
+let problems: string[] = [];
+let app: WebAppPage;
 
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
-  [server, browser] = await Promise.all([startLocalServer({ persistTo: state }), launchChromium({ webgpu: true })]);
-  page = await browser.context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
-  });
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await page.goto(server.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  app = await openWebApp({ name: 'write', height: 900 });
+  ({ server, page, problems } = app);
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  rmSync(state, { recursive: true, force: true });
-});
+afterAll(() => app?.close());
 
 /** Generations the panel has finished (either way). */
 const finished = () =>
